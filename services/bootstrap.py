@@ -1,0 +1,39 @@
+"""Setting up a development or demo installation: PKI, schema, demo catalogue."""
+
+from __future__ import annotations
+
+from services.common.config import Settings
+from services.common.database import Database
+from services.common.migrate import upgrade
+from services.common.pki import DevPki, init_dev_pki
+from services.licence_store import demo
+
+
+def init_pki(settings: Settings, *, force: bool = False) -> DevPki:
+    """A development CA, a server certificate and one client certificate per demo department."""
+    departments = [(d.credit_code, d.name) for d in demo.DEPARTMENTS]
+    return init_dev_pki(settings.pki_dir, departments, force=force)
+
+
+def upgrade_db(settings: Settings) -> None:
+    """Bring the database schema up to date."""
+    db = Database(settings.database_url, settings.db_pool_size)
+    try:
+        upgrade(db)
+    finally:
+        db.dispose()
+
+
+def load_demo(settings: Settings) -> None:
+    """Register the demo departments and licence types (safe to run again)."""
+    from services.server import build_app
+
+    app = build_app(settings)
+    try:
+        store = app.licence_store
+        for d in demo.DEPARTMENTS:
+            store.register_department(d.credit_code, d.name, d.region, d.roles)
+        for lt in demo.LICENCE_TYPES:
+            store.register_licence_type(lt)
+    finally:
+        app.close()

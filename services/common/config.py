@@ -1,0 +1,137 @@
+"""The one configuration module: the environment, read once into typed settings.
+
+Backends are chosen here and nowhere else: ``DATABASE_URL`` picks SQLite (default, a file under
+``./var/``) or PostgreSQL; ``REDIS_URL`` switches shared state (cache invalidation, rate limits,
+idempotency) from in-process to Redis; the TLS files default to the generated development PKI.
+
+Every variable the product reads is listed in :data:`ENVIRONMENT`, so deployment manifests
+can be checked against it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from services.common.errors import InvalidArgument
+
+#: Every environment variable Yihao reads, with what it means.
+ENVIRONMENT: dict[str, str] = {
+    "YIHAO_VAR_DIR": "directory for the embedded defaults (SQLite file, dev PKI, keys); ./var",
+    "DATABASE_URL": "SQLAlchemy URL; sqlite:///<var>/yihao.db by default, "
+    "postgresql+psycopg://user:pw@host/db in production",
+    "REDIS_URL": "redis://host:port/db for shared state; unset = in-process",
+    "YIHAO_LISTEN": "host:port the server binds; 127.0.0.1:50051",
+    "YIHAO_SERVICES": "comma-separated services to host: licence_store,verifier,assistance; all",
+    "YIHAO_TLS_CA": "CA certificate that client certificates must chain to; dev PKI's ca.crt",
+    "YIHAO_TLS_CERT": "server certificate; dev PKI's server.crt",
+    "YIHAO_TLS_KEY": "server private key; dev PKI's server.key",
+    "YIHAO_MASTER_KEYS": "inline JSON key ring for sealing secrets at rest (overrides the file)",
+    "YIHAO_MASTER_KEY_FILE": "key ring file; <var>/keys/master.json (created in development)",
+    "YIHAO_MAX_WORKERS": "gRPC handler threads per process; 16",
+    "YIHAO_GRACE_SECONDS": "how long in-flight calls may finish on SIGTERM; 10",
+    "YIHAO_LOG_LEVEL": "logging level; INFO",
+    "YIHAO_DB_POOL_SIZE": "database connections per process (PostgreSQL); 10",
+}
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Where the server's TLS material lives."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings for one Yihao process."""
+
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str | None = None
+    listen: str = "127.0.0.1:50051"
+    services: tuple[str, ...] = ("licence_store", "verifier", "assistance")
+    tls: TlsFiles | None = None
+    master_keys_json: str | None = None
+    master_key_file: Path | None = None
+    max_workers: int = 16
+    grace_seconds: float = 10.0
+    log_level: str = "INFO"
+    db_pool_size: int = 10
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def pki_dir(self) -> Path:
+        """The development PKI directory."""
+        return self.var_dir / "pki"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite default."""
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some settings replaced (tests and the CLI use this)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+KNOWN_SERVICES = ("licence_store", "verifier", "assistance")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidArgument.field(name, f"must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise InvalidArgument.field(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _services(raw: str | None) -> tuple[str, ...]:
+    if not raw or raw == "all":
+        return KNOWN_SERVICES
+    names = tuple(s.strip() for s in raw.split(",") if s.strip())
+    unknown = [n for n in names if n not in KNOWN_SERVICES]
+    if unknown:
+        raise InvalidArgument.field(
+            "YIHAO_SERVICES", f"unknown service(s) {unknown}; known: {', '.join(KNOWN_SERVICES)}"
+        )
+    return names
+
+
+def _tls(env: Mapping[str, str], pki_dir: Path) -> TlsFiles:
+    return TlsFiles(
+        ca=Path(env.get("YIHAO_TLS_CA") or pki_dir / "ca.crt"),
+        cert=Path(env.get("YIHAO_TLS_CERT") or pki_dir / "server.crt"),
+        key=Path(env.get("YIHAO_TLS_KEY") or pki_dir / "server.key"),
+    )
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    var_dir = Path(env.get("YIHAO_VAR_DIR") or "var")
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'yihao.db'}"
+    key_file = env.get("YIHAO_MASTER_KEY_FILE")
+    return Settings(
+        var_dir=var_dir,
+        database_url=database_url,
+        redis_url=env.get("REDIS_URL") or None,
+        listen=env.get("YIHAO_LISTEN") or "127.0.0.1:50051",
+        services=_services(env.get("YIHAO_SERVICES")),
+        tls=_tls(env, var_dir / "pki"),
+        master_keys_json=env.get("YIHAO_MASTER_KEYS") or None,
+        master_key_file=Path(key_file) if key_file else var_dir / "keys" / "master.json",
+        max_workers=_int(env, "YIHAO_MAX_WORKERS", 16, 1, 1024),
+        grace_seconds=float(_int(env, "YIHAO_GRACE_SECONDS", 10, 0, 3600)),
+        log_level=(env.get("YIHAO_LOG_LEVEL") or "INFO").upper(),
+        db_pool_size=_int(env, "YIHAO_DB_POOL_SIZE", 10, 1, 500),
+    )

@@ -1,0 +1,126 @@
+"""Database engine and units of work (SQLAlchemy 2.x Core).
+
+One :class:`Database` per process. A unit of work is one transaction on one connection,
+opened per RPC and passed down to repositories, which never commit. Repositories use Core
+statements: on this machine an ORM session per lookup costs several times the query itself.
+
+SQLite (the embedded default) runs in WAL mode; write transactions start with
+``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout instead of failing with
+"database is locked" half-way through. Driver failures that mean "the database is not
+reachable or cannot write right now" become :class:`~services.common.errors.Unavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+
+from services.common.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+#: The one schema. Each service defines its own tables on it (and only writes those).
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _sqlite_engine(url: str) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=32,
+        max_overflow=64,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook below issue BEGIN itself (pysqlite would defer it).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("yihao_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: str, pool_size: int) -> Engine:
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def create_db_engine(url: str, pool_size: int = 10) -> Engine:
+    """An engine for ``url``: SQLite (WAL, immediate write transactions) or PostgreSQL."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return _postgres_engine(url, pool_size)
+
+
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+class Database:
+    """The process's database: an engine and units of work on it."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = create_db_engine(url, pool_size)
+        self.is_sqlite = url.startswith("sqlite")
+        self.is_postgres = self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Connection]:
+        """One unit of work: commits on success, rolls back on any exception."""
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(yihao_write=True)
+                with conn.begin():
+                    yield conn
+        except _UNAVAILABLE as exc:
+            log.warning(
+                "database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__
+            )
+            raise Unavailable(
+                "the database is unavailable or cannot write right now; retry later",
+                reason="DATABASE_UNAVAILABLE",
+            ) from exc
+
+    def read(self) -> Any:
+        """A read-only unit of work (no write lock taken on SQLite)."""
+        return self.transaction(write=False)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

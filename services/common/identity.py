@@ -1,0 +1,46 @@
+"""Who is calling: the department named by the client certificate, and nothing else.
+
+The identity interceptor reads the peer certificate from the gRPC auth context (never a
+header or a request field), extracts the unified social credit code from its
+``urn:uscc:`` subject alternative name, and makes it the :func:`current_caller` for the
+duration of the call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from services.common.errors import Unauthenticated
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The calling department."""
+
+    code: str
+
+
+_current: contextvars.ContextVar[Caller | None] = contextvars.ContextVar(
+    "yihao_caller", default=None
+)
+
+
+def current_caller() -> Caller:
+    """The department making the current call (set by the identity interceptor)."""
+    caller = _current.get()
+    if caller is None:
+        raise Unauthenticated("no authenticated caller", reason="NO_CALLER")
+    return caller
+
+
+@contextmanager
+def acting_as(caller: Caller) -> Iterator[Caller]:
+    """Run a block as ``caller`` (the interceptor, and in-process callers such as loaders)."""
+    token = _current.set(caller)
+    try:
+        yield caller
+    finally:
+        _current.reset(token)

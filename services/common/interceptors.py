@@ -1,0 +1,196 @@
+"""Cross-cutting concerns as server interceptors: error mapping, caller identity, authorisation.
+
+Order (outermost first): errors → identity → authorisation → the servicer. A servicer never
+reads a certificate, checks a role or builds a gRPC status itself.
+
+The sync gRPC server gives interceptors only the method name, so each interceptor here
+re-wraps the method handler's behaviour, which receives the request and the context. For
+server-streaming methods the wrapper is a generator, so errors raised while streaming are
+mapped too, and the caller stays set while the stream runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import grpc
+
+from services.common.authz import authorise
+from services.common.errors import Unauthenticated, YihaoError
+from services.common.grpc_errors import internal_status, to_status
+from services.common.identity import Caller, _current
+from services.common.pki import credit_code_from_pem
+from services.common.roles import Role
+
+log = logging.getLogger("yihao.rpc")
+
+Behaviour = Callable[[Any, grpc.ServicerContext], Any]
+Handler = grpc.RpcMethodHandler[Any, Any]
+
+
+def _rewrap(handler: Handler, behaviour: Behaviour) -> Handler:
+    """The same handler with a new behaviour (and the same (de)serialisers)."""
+    factories = {
+        (False, False): grpc.unary_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler,
+        (True, False): grpc.stream_unary_rpc_method_handler,
+        (True, True): grpc.stream_stream_rpc_method_handler,
+    }
+    factory = factories[(handler.request_streaming, handler.response_streaming)]
+    return factory(
+        behaviour,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _behaviour_of(handler: Handler) -> Behaviour:
+    behaviour = (
+        handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+    )
+    assert behaviour is not None
+    return cast(Behaviour, behaviour)
+
+
+class WrappingInterceptor(grpc.ServerInterceptor[Any, Any]):
+    """Base: subclasses implement :meth:`around`, a context run around every call."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        method: str = details.method
+        behaviour = _behaviour_of(handler)
+        if handler.response_streaming:
+            return _rewrap(handler, self._streaming(method, behaviour))
+        return _rewrap(handler, self._unary(method, behaviour))
+
+    def _unary(self, method: str, behaviour: Behaviour) -> Behaviour:
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            return self.around(method, context, lambda: behaviour(request, context))
+
+        return call
+
+    def _streaming(self, method: str, behaviour: Behaviour) -> Behaviour:
+        def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            yield from self.around_stream(method, context, lambda: behaviour(request, context))
+
+        return call
+
+    def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
+        """Run one unary call."""
+        raise NotImplementedError
+
+    def around_stream(
+        self, method: str, context: grpc.ServicerContext, run: Callable[[], Iterator[Any]]
+    ) -> Iterator[Any]:
+        """Run one server-streaming call (a generator)."""
+        raise NotImplementedError
+
+
+def _is_abort(exc: BaseException) -> bool:
+    # grpc's context.abort() raises a bare Exception after setting the status: let it through.
+    return type(exc) is Exception and not exc.args
+
+
+class ErrorInterceptor(WrappingInterceptor):
+    """Maps :class:`YihaoError` to rich statuses and anything else to INTERNAL."""
+
+    def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
+        try:
+            return run()
+        except YihaoError as exc:
+            context.abort_with_status(to_status(exc))
+        except Exception as exc:
+            if _is_abort(exc):
+                raise
+            context.abort_with_status(internal_status(exc, method))
+        return None  # pragma: no cover - abort_with_status always raises
+
+    def around_stream(
+        self, method: str, context: grpc.ServicerContext, run: Callable[[], Iterator[Any]]
+    ) -> Iterator[Any]:
+        try:
+            yield from run()
+        except YihaoError as exc:
+            context.abort_with_status(to_status(exc))
+        except Exception as exc:
+            if _is_abort(exc):
+                raise
+            context.abort_with_status(internal_status(exc, method))
+
+
+def caller_from_context(context: grpc.ServicerContext) -> Caller:
+    """The department named by the peer's client certificate, from the auth context only."""
+    pems = context.auth_context().get("x509_pem_cert")
+    code = credit_code_from_pem(pems[0]) if pems else None
+    if not code:
+        raise Unauthenticated(
+            "a client certificate naming a department (urn:uscc:<credit code>) is required",
+            reason="NO_CLIENT_CERTIFICATE",
+        )
+    return Caller(code)
+
+
+class _CallerScope:
+    """Sets the current caller; tolerant of a stream closed from another thread."""
+
+    def __init__(self, caller: Caller) -> None:
+        self.caller = caller
+        self.token: contextvars.Token[Caller | None] | None = None
+
+    def __enter__(self) -> Caller:
+        self.token = _current.set(self.caller)
+        return self.caller
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            # A stream closed by the garbage collector runs this in another context.
+            with contextlib.suppress(ValueError):
+                _current.reset(self.token)
+
+
+class IdentityInterceptor(WrappingInterceptor):
+    """Makes the certificate's department the current caller, or refuses the call."""
+
+    def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
+        with _CallerScope(caller_from_context(context)):
+            return run()
+
+    def around_stream(
+        self, method: str, context: grpc.ServicerContext, run: Callable[[], Iterator[Any]]
+    ) -> Iterator[Any]:
+        with _CallerScope(caller_from_context(context)):
+            yield from run()
+
+
+class AuthorisationInterceptor(WrappingInterceptor):
+    """Checks the policy table for every call before the servicer runs."""
+
+    def __init__(self, roles_of: Callable[[str], frozenset[Role] | None]) -> None:
+        self.roles_of = roles_of
+
+    def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
+        authorise(method, _current_code(), self.roles_of)
+        return run()
+
+    def around_stream(
+        self, method: str, context: grpc.ServicerContext, run: Callable[[], Iterator[Any]]
+    ) -> Iterator[Any]:
+        authorise(method, _current_code(), self.roles_of)
+        yield from run()
+
+
+def _current_code() -> str:
+    caller = _current.get()
+    if caller is None:  # pragma: no cover - the identity interceptor runs first
+        raise Unauthenticated("no caller", reason="NO_CALLER")
+    return caller.code

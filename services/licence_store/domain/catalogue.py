@@ -1,0 +1,304 @@
+"""The catalogue: departments, their roles and signing keys, and licence types with their schema.
+
+Plain Python: no grpc, no SQL. Constructors validate and raise
+:class:`~services.common.errors.InvalidArgument` naming every offending field.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from services.common.errors import FieldViolation, InvalidArgument
+from services.common.identifiers import (
+    HolderKind,
+    validate_department_code,
+    validate_licence_type_code,
+)
+from services.common.roles import Role
+
+__all__ = [
+    "Department",
+    "FieldSpec",
+    "FieldType",
+    "LicenceType",
+    "Role",
+    "SigningKeyRecord",
+]
+
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+REGION = re.compile(r"^[0-9]{6}$")
+DEFAULT_MAX_LENGTH = 512
+MAX_FIELDS = 64
+MAX_NAME_LENGTH = 100
+MAX_VALIDITY_DAYS = 36_500
+
+
+class FieldType(enum.Enum):
+    """The type of one field of a licence type's schema."""
+
+    STRING = "string"
+    DATE = "date"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+
+
+def check_text(value: str, field_name: str, max_length: int, *, required: bool = True) -> str:
+    """Strip ``value`` and check it is present (if required), short enough and printable."""
+    value = value.strip()
+    if required and not value:
+        raise InvalidArgument.field(field_name, "is required", "REQUIRED")
+    if len(value) > max_length:
+        raise InvalidArgument.field(
+            field_name, f"is {len(value)} characters long, at most {max_length}", "TOO_LONG"
+        )
+    if not value.isprintable():
+        raise InvalidArgument.field(field_name, "contains control characters", "CHARACTER_SET")
+    return value
+
+
+def parse_date(raw: str, field_name: str) -> date:
+    """Parse a ``YYYY-MM-DD`` calendar date, naming the field when it is not one."""
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidArgument.field(
+            field_name, f"{raw!r} is not a date in the form YYYY-MM-DD", "DATE_FORMAT"
+        ) from None
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a licence type: its machine name, printed label, type and rules."""
+
+    name: str
+    label: str
+    type: FieldType
+    required: bool = False
+    sensitive: bool = False
+    max_length: int = DEFAULT_MAX_LENGTH
+
+    def normalise(self, raw: str, path: str) -> str | int | bool:
+        """Turn the text form of a value into its typed JSON form, or say why it is wrong."""
+        if self.type is FieldType.STRING:
+            return check_text(raw, path, self.max_length)
+        raw = raw.strip()
+        if self.type is FieldType.DATE:
+            return parse_date(raw, path).isoformat()
+        if self.type is FieldType.INTEGER:
+            return _parse_integer(raw, path)
+        if self.type is FieldType.DECIMAL:
+            return _parse_decimal(raw, path)
+        return _parse_boolean(raw, path)
+
+
+def _parse_integer(raw: str, path: str) -> int:
+    if not re.fullmatch(r"-?[0-9]{1,18}", raw):
+        raise InvalidArgument.field(path, f"{raw!r} is not a whole number", "INTEGER_FORMAT")
+    return int(raw)
+
+
+def _parse_decimal(raw: str, path: str) -> str:
+    if not re.fullmatch(r"-?[0-9]{1,20}(\.[0-9]{1,10})?", raw):
+        raise InvalidArgument.field(
+            path, f"{raw!r} is not a plain decimal number such as 1000.50", "DECIMAL_FORMAT"
+        )
+    try:
+        return str(Decimal(raw))
+    except InvalidOperation:  # pragma: no cover - the pattern above already excludes these
+        raise InvalidArgument.field(path, f"{raw!r} is not a decimal", "DECIMAL_FORMAT") from None
+
+
+def _parse_boolean(raw: str, path: str) -> bool:
+    lowered = raw.lower()
+    if lowered not in ("true", "false"):
+        raise InvalidArgument.field(path, f"{raw!r} is not true or false", "BOOLEAN_FORMAT")
+    return lowered == "true"
+
+
+@dataclass(frozen=True)
+class LicenceType:
+    """A kind of licence (证照类型) in the catalogue, with the schema its data must follow."""
+
+    type_code: str
+    name: str
+    holder_kind: HolderKind
+    fields: tuple[FieldSpec, ...]
+    default_validity_days: int = 0
+    issuer_codes: frozenset[str] = frozenset()
+
+    @property
+    def definer_code(self) -> str:
+        """Credit code of the department that defines the type (the first 18 characters)."""
+        return self.type_code[:18]
+
+    def field_spec(self, name: str) -> FieldSpec | None:
+        """The spec of field ``name``, or None when the schema has no such field."""
+        return next((f for f in self.fields if f.name == name), None)
+
+    def may_issue(self, department_code: str) -> bool:
+        """Whether ``department_code`` is registered to issue this type."""
+        return department_code in self.issuer_codes
+
+    def validate_data(
+        self, values: Mapping[str, str], *, prefix: str = "fields", partial: bool = False
+    ) -> dict[str, str | int | bool]:
+        """Check licence data against the schema; every problem is reported at once.
+
+        With ``partial`` (a change), missing required fields are not an error and an empty
+        value means "remove" (refused for required fields).
+        """
+        violations: list[FieldViolation] = []
+        data: dict[str, str | int | bool] = {}
+        for name, raw in values.items():
+            spec = self.field_spec(name)
+            path = f"{prefix}.{name}"
+            if spec is None:
+                known = ", ".join(f.name for f in self.fields)
+                violations.append(
+                    FieldViolation(
+                        path, f"is not a field of {self.name} ({known})", "UNKNOWN_FIELD"
+                    )
+                )
+                continue
+            if raw.strip() == "" and partial and not spec.required:
+                data[name] = ""
+                continue
+            try:
+                data[name] = spec.normalise(raw, path)
+            except InvalidArgument as exc:
+                violations.extend(exc.violations)
+        if not partial:
+            violations.extend(
+                FieldViolation(f"{prefix}.{f.name}", f"is required by {self.name}", "REQUIRED")
+                for f in self.fields
+                if f.required and f.name not in values
+            )
+        if violations:
+            raise InvalidArgument(violations=violations)
+        return data
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        type_code: str,
+        name: str,
+        holder_kind: HolderKind | None,
+        fields: Iterable[FieldSpec],
+        default_validity_days: int,
+        issuer_codes: Iterable[str],
+    ) -> LicenceType:
+        """Validate a licence type as registered by an administrator."""
+        code = validate_licence_type_code(type_code, "licence_type.type_code")
+        name = check_text(name, "licence_type.name", MAX_NAME_LENGTH)
+        if holder_kind is None:
+            raise InvalidArgument.field(
+                "licence_type.holder_kind", "must be PERSON or ORGANISATION", "REQUIRED"
+            )
+        specs = _validate_field_specs(list(fields))
+        if not 0 <= default_validity_days <= MAX_VALIDITY_DAYS:
+            raise InvalidArgument.field(
+                "licence_type.default_validity_days",
+                f"must be between 0 and {MAX_VALIDITY_DAYS}",
+                "OUT_OF_RANGE",
+            )
+        issuers = frozenset(
+            validate_department_code(c, f"licence_type.issuer_codes[{i}]")
+            for i, c in enumerate(issuer_codes)
+        )
+        if not issuers:
+            raise InvalidArgument.field(
+                "licence_type.issuer_codes", "at least one issuing department", "REQUIRED"
+            )
+        return cls(code, name, holder_kind, specs, default_validity_days, issuers)
+
+
+def _validate_field_specs(specs: list[FieldSpec]) -> tuple[FieldSpec, ...]:
+    violations: list[FieldViolation] = []
+    if len(specs) > MAX_FIELDS:
+        violations.append(
+            FieldViolation("licence_type.fields", f"at most {MAX_FIELDS} fields", "TOO_MANY")
+        )
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        path = f"licence_type.fields[{i}]"
+        if not FIELD_NAME.match(spec.name):
+            violations.append(
+                FieldViolation(
+                    f"{path}.name",
+                    f"{spec.name!r} must be lower-case letters, digits and _, starting "
+                    "with a letter, at most 64 characters",
+                    "FIELD_NAME",
+                )
+            )
+        elif spec.name in seen:
+            violations.append(
+                FieldViolation(f"{path}.name", f"{spec.name!r} appears twice", "DUPLICATE")
+            )
+        seen.add(spec.name)
+        if not spec.label.strip() or len(spec.label) > MAX_NAME_LENGTH:
+            violations.append(
+                FieldViolation(f"{path}.label", "is required, at most 100 characters", "LABEL")
+            )
+        if not 1 <= spec.max_length <= 4096:
+            violations.append(
+                FieldViolation(f"{path}.max_length", "must be between 1 and 4096", "OUT_OF_RANGE")
+            )
+    if violations:
+        raise InvalidArgument(violations=violations)
+    return tuple(specs)
+
+
+@dataclass(frozen=True)
+class SigningKeyRecord:
+    """A department's public signing key and the period in which it may sign."""
+
+    key_id: str
+    department_code: str
+    algorithm: str
+    public_key: bytes
+    valid_from: datetime
+    valid_until: datetime | None = None
+
+    def valid_at(self, at: datetime) -> bool:
+        """Whether a signature made at ``at`` with this key is acceptable."""
+        if at < self.valid_from:
+            return False
+        return self.valid_until is None or at < self.valid_until
+
+
+@dataclass(frozen=True)
+class Department:
+    """A government department (or other organisation) known to the system."""
+
+    credit_code: str
+    name: str
+    region: str
+    roles: frozenset[Role] = frozenset()
+    keys: tuple[SigningKeyRecord, ...] = field(default=())
+
+    def has_role(self, role: Role) -> bool:
+        """Whether the department holds ``role``."""
+        return role in self.roles
+
+    @classmethod
+    def create(
+        cls, *, credit_code: str, name: str, region: str, roles: Iterable[Role]
+    ) -> Department:
+        """Validate a department as registered by an administrator."""
+        code = validate_department_code(credit_code, "credit_code")
+        name = check_text(name, "name", MAX_NAME_LENGTH)
+        region = region.strip()
+        if not REGION.match(region):
+            raise InvalidArgument.field(
+                "region", f"{region!r} is not a 6-digit GB/T 2260 region code", "REGION"
+            )
+        return cls(code, name, region, frozenset(roles))

@@ -1,0 +1,363 @@
+"""The e-licence and its lifecycle: issue, change, renew, suspend, reinstate, revoke, cancel.
+
+A licence has versions (its signed content: holder, data, validity) and a stored
+administrative status that changes without a new version. "Expired" and "not yet valid" are
+never stored: :meth:`Licence.effective_status` works them out from the validity dates at the
+instant asked about, as a calendar date in China.
+
+The state machine::
+
+    ACTIVE ──suspend──▶ SUSPENDED ──reinstate──▶ ACTIVE
+    ACTIVE | SUSPENDED ──revoke──▶ REVOKED    (terminal)
+    ACTIVE | SUSPENDED ──cancel──▶ CANCELLED  (terminal)
+    change: ACTIVE | SUSPENDED      renew: ACTIVE
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+from services.common.clock import china_date
+from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.identifiers import (
+    HolderNumber,
+    LicenceIdentifier,
+    mint_licence_identifier,
+)
+from services.licence_store.domain.catalogue import LicenceType, check_text
+
+FieldValue = str | int | bool
+
+
+class Status(enum.Enum):
+    """The stored administrative status."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether no further transition is possible."""
+        return self in (Status.REVOKED, Status.CANCELLED)
+
+
+class Effective(enum.Enum):
+    """The status at an instant, validity dates included."""
+
+    VALID = "valid"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    CANCELLED = "cancelled"
+
+
+class EventKind(enum.Enum):
+    """What happened to a licence."""
+
+    ISSUED = "issued"
+    CHANGED = "changed"
+    RENEWED = "renewed"
+    SUSPENDED = "suspended"
+    REINSTATED = "reinstated"
+    REVOKED = "revoked"
+    CANCELLED = "cancelled"
+
+
+class Action(enum.Enum):
+    """A status change an operator asks for, with where it may start and where it ends."""
+
+    SUSPEND = ("suspend", (Status.ACTIVE,), Status.SUSPENDED, EventKind.SUSPENDED)
+    REINSTATE = ("reinstate", (Status.SUSPENDED,), Status.ACTIVE, EventKind.REINSTATED)
+    REVOKE = ("revoke", (Status.ACTIVE, Status.SUSPENDED), Status.REVOKED, EventKind.REVOKED)
+    CANCEL = ("cancel", (Status.ACTIVE, Status.SUSPENDED), Status.CANCELLED, EventKind.CANCELLED)
+
+    def __init__(
+        self, verb: str, sources: tuple[Status, ...], target: Status, event: EventKind
+    ) -> None:
+        self.verb = verb
+        self.sources = sources
+        self.target = target
+        self.event = event
+
+
+#: The coded reasons each action accepts. OTHER always needs words (reason_text).
+REASON_CODES: dict[Action, frozenset[str]] = {
+    Action.SUSPEND: frozenset(
+        {"INVESTIGATION", "VIOLATION", "COURT_ORDER", "HOLDER_REQUEST", "OTHER"}
+    ),
+    Action.REINSTATE: frozenset(
+        {"INVESTIGATION_CLOSED", "RECTIFIED", "COURT_ORDER", "SUSPENDED_IN_ERROR", "OTHER"}
+    ),
+    Action.REVOKE: frozenset({"VIOLATION", "FRAUD", "COURT_ORDER", "OTHER"}),
+    Action.CANCEL: frozenset(
+        {
+            "HOLDER_REQUEST",
+            "HOLDER_DECEASED",
+            "HOLDER_DISSOLVED",
+            "REPLACED",
+            "ISSUED_IN_ERROR",
+            "NOT_RENEWED",
+            "OTHER",
+        }
+    ),
+}
+
+MAX_REASON_TEXT = 500
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A coded reason for a status change, checked against the action's closed list."""
+
+    code: str
+    text: str = ""
+
+    @classmethod
+    def for_action(cls, action: Action, code: str, text: str) -> Reason:
+        """Validate ``code`` (and ``text``) for ``action``."""
+        code = code.strip().upper()
+        allowed = REASON_CODES[action]
+        if code not in allowed:
+            raise InvalidArgument.field(
+                "reason_code",
+                f"{code or '(empty)'} is not a reason to {action.verb}; "
+                f"one of {', '.join(sorted(allowed))}",
+                "REASON_CODE",
+            )
+        text = check_text(text, "reason_text", MAX_REASON_TEXT, required=code == "OTHER")
+        return cls(code, text)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a licence's append-only history."""
+
+    kind: EventKind
+    version: int
+    at: datetime
+    actor_code: str
+    status_after: Status
+    reason: Reason | None = None
+
+
+@dataclass(frozen=True)
+class Validity:
+    """A validity period in calendar dates (China time), both ends inclusive."""
+
+    valid_from: date
+    valid_until: date | None
+
+    def __post_init__(self) -> None:
+        if self.valid_until is not None and self.valid_until < self.valid_from:
+            raise InvalidArgument.field(
+                "valid_until",
+                f"{self.valid_until} is before valid_from {self.valid_from}",
+                "DATE_ORDER",
+            )
+
+    @classmethod
+    def starting(cls, start: date, days: int, until: date | None = None) -> Validity:
+        """From ``start``, until ``until`` or for ``days`` (0 = no expiry)."""
+        if until is None and days:
+            until = start + timedelta(days=days - 1)
+        return cls(start, until)
+
+    def position(self, day: date) -> Effective:
+        """VALID, EXPIRED or NOT_YET_VALID on ``day``."""
+        if day < self.valid_from:
+            return Effective.NOT_YET_VALID
+        if self.valid_until is not None and day > self.valid_until:
+            return Effective.EXPIRED
+        return Effective.VALID
+
+
+def new_serial(at: datetime) -> str:
+    """A fresh serial for an e-licence identifier: the year and 80 random bits, 24 characters."""
+    return f"{at.year:04d}{secrets.token_hex(10).upper()}"
+
+
+@dataclass
+class Licence:
+    """An e-licence: its current version's content plus its administrative status."""
+
+    type_code: str
+    issuer_code: str
+    serial: str
+    licence_number: str
+    holder: HolderNumber
+    holder_name: str
+    fields: dict[str, FieldValue]
+    validity: Validity
+    version: int
+    status: Status
+    issued_at: datetime
+    version_at: datetime
+    status_at: datetime
+    status_reason: Reason | None = None
+    pending_events: list[Event] = field(default_factory=list, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ identity and content
+
+    @property
+    def identifier(self) -> LicenceIdentifier:
+        """The e-licence identifier of the current version."""
+        return mint_licence_identifier(self.type_code, self.issuer_code, self.serial, self.version)
+
+    def content(self) -> dict[str, object]:
+        """The current version's content: what the issuer signs (as RFC 8785 JSON)."""
+        return {
+            "licence_id": str(self.identifier),
+            "type_code": self.type_code,
+            "licence_number": self.licence_number,
+            "issuer_code": self.issuer_code,
+            "holder": {
+                "kind": self.holder.kind.value,
+                "number": self.holder.value,
+                "name": self.holder_name,
+            },
+            "fields": dict(sorted(self.fields.items())),
+            "valid_from": self.validity.valid_from.isoformat(),
+            "valid_until": self.validity.valid_until.isoformat()
+            if self.validity.valid_until
+            else None,
+            "version": self.version,
+            "version_at": self.version_at.isoformat(),
+        }
+
+    def effective_status(self, at: datetime) -> Effective:
+        """The status at instant ``at``: stored status first, then the validity dates."""
+        if self.status is not Status.ACTIVE:
+            return Effective(self.status.value)
+        return self.validity.position(china_date(at))
+
+    # ------------------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def issue(
+        cls,
+        *,
+        licence_type: LicenceType,
+        issuer_code: str,
+        licence_number: str,
+        holder: HolderNumber,
+        holder_name: str,
+        data: Mapping[str, str],
+        valid_from: date | None,
+        valid_until: date | None,
+        at: datetime,
+    ) -> Licence:
+        """Issue a new licence of ``licence_type`` (validation of every input included)."""
+        number = check_text(licence_number, "licence_number", 64)
+        if holder.kind is not licence_type.holder_kind:
+            raise InvalidArgument.field(
+                "holder.number",
+                f"{licence_type.name} is held by a {licence_type.holder_kind.value}, "
+                f"this is a {holder.kind.value}'s number",
+                "HOLDER_KIND",
+            )
+        name = check_text(holder_name, "holder.name", 200)
+        values = licence_type.validate_data(data)
+        start = valid_from or china_date(at)
+        validity = Validity.starting(start, licence_type.default_validity_days, valid_until)
+        licence = cls(
+            type_code=licence_type.type_code,
+            issuer_code=issuer_code,
+            serial=new_serial(at),
+            licence_number=number,
+            holder=holder,
+            holder_name=name,
+            fields=values,
+            validity=validity,
+            version=1,
+            status=Status.ACTIVE,
+            issued_at=at,
+            version_at=at,
+            status_at=at,
+        )
+        licence._record(EventKind.ISSUED, at, issuer_code)
+        return licence
+
+    def change(
+        self,
+        licence_type: LicenceType,
+        data: Mapping[str, str],
+        holder_name: str,
+        actor_code: str,
+        at: datetime,
+    ) -> None:
+        """A new version with changed data and/or holder name."""
+        self._require(("change",), (Status.ACTIVE, Status.SUSPENDED))
+        updates = licence_type.validate_data(data, partial=True)
+        if not updates and not holder_name.strip():
+            raise InvalidArgument.field("fields", "nothing to change", "EMPTY_CHANGE")
+        merged = {**self.fields, **updates}
+        self.fields = {k: v for k, v in merged.items() if v != ""}
+        if holder_name.strip():
+            self.holder_name = check_text(holder_name, "holder_name", 200)
+        self._new_version(EventKind.CHANGED, actor_code, at)
+
+    def renew(self, valid_until: date | None, days: int, actor_code: str, at: datetime) -> None:
+        """A new version with a validity period ending at ``valid_until`` (or ``days`` on)."""
+        self._require(("renew",), (Status.ACTIVE,))
+        if valid_until is None:
+            if not days:
+                raise InvalidArgument.field(
+                    "valid_until",
+                    "is required: this licence type has no default validity",
+                    "REQUIRED",
+                )
+            valid_until = china_date(at) + timedelta(days=days - 1)
+        if self.validity.valid_until is not None and valid_until <= self.validity.valid_until:
+            raise InvalidArgument.field(
+                "valid_until",
+                f"{valid_until} does not extend the current end {self.validity.valid_until}",
+                "NOT_LATER",
+            )
+        self.validity = replace(self.validity, valid_until=valid_until)
+        self._new_version(EventKind.RENEWED, actor_code, at)
+
+    def apply(self, action: Action, reason: Reason, actor_code: str, at: datetime) -> None:
+        """Suspend, reinstate, revoke or cancel, if the state machine allows it."""
+        self._require((action.verb,), action.sources)
+        self.status = action.target
+        self.status_reason = reason
+        self.status_at = at
+        self._record(action.event, at, actor_code, reason)
+
+    def take_events(self) -> list[Event]:
+        """The events recorded since the last call (the repository persists them)."""
+        events, self.pending_events = self.pending_events, []
+        return events
+
+    # ------------------------------------------------------------------------- internals
+
+    def _require(self, verbs: tuple[str, ...], allowed: tuple[Status, ...]) -> None:
+        if self.status not in allowed:
+            raise FailedPrecondition(
+                f"cannot {verbs[0]} licence {self.identifier}: it is {self.status.value.upper()}"
+                f" (allowed from {', '.join(s.value.upper() for s in allowed)})",
+                reason="ILLEGAL_TRANSITION",
+                metadata={"current_status": self.status.value.upper()},
+            )
+
+    def _new_version(self, kind: EventKind, actor_code: str, at: datetime) -> None:
+        if self.version >= 999:
+            raise FailedPrecondition(
+                "licence has reached version 999, the most an identifier can carry",
+                reason="VERSION_LIMIT",
+            )
+        self.version += 1
+        self.version_at = at
+        self._record(kind, at, actor_code)
+
+    def _record(
+        self, kind: EventKind, at: datetime, actor: str, reason: Reason | None = None
+    ) -> None:
+        self.pending_events.append(Event(kind, self.version, at, actor, self.status, reason))

@@ -1,0 +1,206 @@
+"""The LicenceStore gRPC servicer: proto → service → proto, nothing else.
+
+Identity, authorisation and error mapping are interceptors; the caller comes from
+:func:`~services.common.identity.current_caller`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from services.common.errors import ResourceExhausted, YihaoError
+from services.common.identity import current_caller
+from services.licence_store import convert as cv
+from services.licence_store.domain.licence import Action
+from services.licence_store.service import IssueCommand, LicenceStoreService
+from yihao.v1 import licence_store_pb2 as pb
+from yihao.v1 import licence_store_pb2_grpc as pb_grpc
+
+IMPORT_BATCH = 500
+WATCH_BATCH = 500
+WATCH_POLL_SECONDS = 1.0
+IMPORT_OUTCOMES = {
+    "accepted": pb.IMPORT_OUTCOME_ACCEPTED,
+    "duplicate": pb.IMPORT_OUTCOME_DUPLICATE,
+    "rejected": pb.IMPORT_OUTCOME_REJECTED,
+}
+
+
+class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
+    """Thin transport over :class:`LicenceStoreService`."""
+
+    def __init__(self, service: LicenceStoreService, max_watchers: int = 4) -> None:
+        self.service = service
+        self._watchers = threading.BoundedSemaphore(max_watchers)
+
+    # ------------------------------------------------------------------------- catalogue
+
+    def RegisterDepartment(self, request: pb.RegisterDepartmentRequest, context: Any) -> Any:
+        dept = self.service.register_department(
+            request.credit_code, request.name, request.region, cv.roles_in(request.roles)
+        )
+        return self._department(dept.credit_code)
+
+    def GetDepartment(self, request: pb.GetDepartmentRequest, context: Any) -> Any:
+        return self._department(request.credit_code)
+
+    def _department(self, code: str) -> pb.Department:
+        dept = self.service.get_department(code)
+        return cv.department_out(dept, self.service.department_registered_at(dept.credit_code))
+
+    def ListDepartments(self, request: pb.ListDepartmentsRequest, context: Any) -> Any:
+        depts, token = self.service.list_departments(request.page_size, request.page_token)
+        return pb.ListDepartmentsResponse(
+            departments=[cv.department_out(d) for d in depts], next_page_token=token
+        )
+
+    def RotateSigningKey(self, request: pb.RotateSigningKeyRequest, context: Any) -> Any:
+        dept = self.service.rotate_signing_key(request.credit_code)
+        return self._department(dept.credit_code)
+
+    def RegisterLicenceType(self, request: pb.RegisterLicenceTypeRequest, context: Any) -> Any:
+        lt = self.service.register_licence_type(cv.licence_type_in(request.licence_type))
+        return cv.licence_type_out(lt)
+
+    def GetLicenceType(self, request: pb.GetLicenceTypeRequest, context: Any) -> Any:
+        return cv.licence_type_out(self.service.get_licence_type(request.type_code))
+
+    def ListLicenceTypes(self, request: pb.ListLicenceTypesRequest, context: Any) -> Any:
+        types = self.service.list_licence_types(request.issuer_code)
+        return pb.ListLicenceTypesResponse(licence_types=[cv.licence_type_out(t) for t in types])
+
+    # ------------------------------------------------------------------------- lifecycle
+
+    def IssueLicence(self, request: pb.IssueLicenceRequest, context: Any) -> Any:
+        view = self.service.issue(current_caller(), cv.issue_command_in(request))
+        return cv.licence_out(view)
+
+    def ChangeLicence(self, request: pb.ChangeLicenceRequest, context: Any) -> Any:
+        view = self.service.change(
+            current_caller(),
+            cv.ref_in(request.licence),
+            dict(request.fields),
+            request.holder_name,
+            request.idempotency_key,
+        )
+        return cv.licence_out(view)
+
+    def RenewLicence(self, request: pb.RenewLicenceRequest, context: Any) -> Any:
+        view = self.service.renew(
+            current_caller(),
+            cv.ref_in(request.licence),
+            request.valid_until,
+            request.idempotency_key,
+        )
+        return cv.licence_out(view)
+
+    def _status(self, action: Action, request: pb.StatusChangeRequest) -> pb.Licence:
+        view = self.service.change_status(
+            current_caller(),
+            action,
+            cv.ref_in(request.licence),
+            request.reason_code,
+            request.reason_text,
+            request.idempotency_key,
+        )
+        return cv.licence_out(view)
+
+    def SuspendLicence(self, request: pb.StatusChangeRequest, context: Any) -> Any:
+        return self._status(Action.SUSPEND, request)
+
+    def ReinstateLicence(self, request: pb.StatusChangeRequest, context: Any) -> Any:
+        return self._status(Action.REINSTATE, request)
+
+    def RevokeLicence(self, request: pb.StatusChangeRequest, context: Any) -> Any:
+        return self._status(Action.REVOKE, request)
+
+    def CancelLicence(self, request: pb.StatusChangeRequest, context: Any) -> Any:
+        return self._status(Action.CANCEL, request)
+
+    # --------------------------------------------------------------------------- queries
+
+    def GetLicence(self, request: pb.GetLicenceRequest, context: Any) -> Any:
+        view = self.service.get(current_caller(), cv.ref_in(request.licence), request.version)
+        return cv.licence_out(view)
+
+    def GetLicenceHistory(self, request: pb.GetLicenceRequest, context: Any) -> Any:
+        history = self.service.history(current_caller(), cv.ref_in(request.licence))
+        return pb.LicenceHistory(
+            versions=[cv.licence_out(v) for v in history.versions],
+            events=[cv.event_out(e) for e in history.events],
+        )
+
+    def ListLicencesByHolder(self, request: pb.ListLicencesByHolderRequest, context: Any) -> Any:
+        page = self.service.list_by_holder(
+            current_caller(),
+            request.holder_number,
+            list(request.type_codes),
+            cv.statuses_in(request.statuses),
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListLicencesResponse(
+            licences=[cv.licence_out(v) for v in page.items], next_page_token=page.next_token
+        )
+
+    def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> Iterator[Any]:
+        if not self._watchers.acquire(blocking=False):
+            raise ResourceExhausted(
+                "too many event streams are open on this server; retry shortly",
+                retry_after=5.0,
+                reason="TOO_MANY_STREAMS",
+            )
+        try:
+            yield from self._watch(request, context)
+        finally:
+            self._watchers.release()
+
+    def _watch(self, request: pb.WatchEventsRequest, context: Any) -> Iterator[pb.LicenceEvent]:
+        cursor, codes = request.after_cursor, list(request.type_codes)
+        notifier = self.service.notifier
+        while context.is_active():
+            seen = notifier.generation
+            events = self.service.events_after(cursor, codes, WATCH_BATCH)
+            for stored in events:
+                yield cv.event_out(stored)
+                cursor = stored.cursor
+            if len(events) == WATCH_BATCH:
+                continue
+            if not request.follow:
+                return
+            notifier.wait(seen, WATCH_POLL_SECONDS)
+
+    # ----------------------------------------------------------------------- bulk import
+
+    def ImportLicences(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
+        caller = current_caller()
+        batch: list[tuple[int, IssueCommand | YihaoError]] = []
+        for record in request_iterator:
+            batch.append((record.line, _import_command(record)))
+            if len(batch) >= IMPORT_BATCH:
+                yield from self._import(caller, batch)
+                batch = []
+        if batch:
+            yield from self._import(caller, batch)
+
+    def _import(
+        self, caller: Any, batch: list[tuple[int, IssueCommand | YihaoError]]
+    ) -> Iterator[Any]:
+        for outcome in self.service.import_batch(caller, batch):
+            yield pb.ImportResult(
+                line=outcome.line,
+                outcome=IMPORT_OUTCOMES[outcome.outcome],
+                licence_id=outcome.licence_id,
+                reason_code=outcome.reason_code,
+                reason=outcome.reason,
+            )
+
+
+def _import_command(record: pb.ImportRecord) -> IssueCommand | YihaoError:
+    # A malformed record (e.g. a bad enum) is rejected on its own; it never ends the stream.
+    try:
+        return cv.issue_command_in(record.licence)
+    except YihaoError as exc:
+        return exc

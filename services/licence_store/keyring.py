@@ -1,0 +1,79 @@
+"""Departments' signing keys: generated here, private halves sealed at rest.
+
+A private key is unsealed once per process and kept in memory; public keys are cached briefly
+(rotation changes a key's ``valid_until``, so the cache is short-lived).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from services.common.errors import FailedPrecondition
+from services.common.sealing import Sealer
+from services.common.signing import SigningKey, new_key_id
+from services.licence_store.domain.catalogue import SigningKeyRecord
+from services.licence_store.persistence import repository as repo
+
+PUBLIC_KEY_TTL_SECONDS = 5.0
+
+
+class KeyRing:
+    """Creates, finds and unseals department signing keys."""
+
+    def __init__(self, sealer: Sealer) -> None:
+        self._sealer = sealer
+        self._private: dict[str, SigningKey] = {}
+        self._public: dict[str, tuple[float, SigningKeyRecord | None]] = {}
+        self._lock = threading.Lock()
+
+    def create_key(self, conn: Connection, department_code: str, at: datetime) -> SigningKeyRecord:
+        """Retire the department's current key (if any) and start a new one at ``at``."""
+        repo.retire_keys(conn, department_code, at)
+        key = SigningKey.generate(new_key_id(department_code))
+        record = SigningKeyRecord(
+            key_id=key.key_id,
+            department_code=department_code,
+            algorithm=key.algorithm,
+            public_key=key.public().public_key,
+            valid_from=at,
+        )
+        sealed = self._sealer.seal(key.private_bytes(), aad=key.key_id.encode())
+        repo.add_key(conn, record, sealed)
+        with self._lock:
+            self._private[key.key_id] = key
+            self._public.clear()
+        return record
+
+    def signing_key(self, conn: Connection, department_code: str) -> SigningKey:
+        """The department's current signing key, unsealed."""
+        found = repo.current_sealed_key(conn, department_code)
+        if found is None:
+            raise FailedPrecondition(
+                f"department {department_code} has no signing key; register it first",
+                reason="NO_SIGNING_KEY",
+            )
+        key_id, algorithm, sealed = found
+        with self._lock:
+            key = self._private.get(key_id)
+        if key is None:
+            raw = self._sealer.open(sealed, aad=key_id.encode())
+            key = SigningKey.from_private_bytes(key_id, raw, algorithm)
+            with self._lock:
+                self._private[key_id] = key
+        return key
+
+    def public_key(self, conn: Connection, key_id: str) -> SigningKeyRecord | None:
+        """A public key by id (cached for a few seconds)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._public.get(key_id)
+        if cached is not None and now - cached[0] < PUBLIC_KEY_TTL_SECONDS:
+            return cached[1]
+        record = repo.get_key(conn, key_id)
+        with self._lock:
+            self._public[key_id] = (now, record)
+        return record

@@ -1,0 +1,564 @@
+"""Repositories of the licence store: domain objects in, domain objects out.
+
+Every function takes the unit of work's :class:`~sqlalchemy.Connection` and never commits.
+Statements are SQLAlchemy Core, which on this machine costs a fraction of an ORM session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, delete, insert, select, text, update
+
+from services.common.clock import as_utc
+from services.common.identifiers import HolderKind, HolderNumber, mint_licence_identifier
+from services.licence_store.domain.catalogue import (
+    Department,
+    FieldSpec,
+    FieldType,
+    LicenceType,
+    Role,
+    SigningKeyRecord,
+)
+from services.licence_store.domain.licence import (
+    Event,
+    EventKind,
+    Licence,
+    Reason,
+    Status,
+    Validity,
+)
+from services.licence_store.persistence.tables import (
+    department_keys,
+    departments,
+    idempotency_keys,
+    licence_events,
+    licence_type_issuers,
+    licence_types,
+    licence_versions,
+    licences,
+)
+
+# An arbitrary, fixed advisory-lock id: event inserts on PostgreSQL take it so that cursors
+# become visible in the order they were allocated (a follower never skips a late commit).
+EVENT_ORDER_LOCK = 0x59494841  # "YIHA"
+
+
+@dataclass(frozen=True)
+class SignedVersion:
+    """How one licence version was signed."""
+
+    licence_id: str
+    key_id: str
+    algorithm: str
+    signature: bytes
+    content_sha256: str
+
+
+@dataclass(frozen=True)
+class StoredLicence:
+    """A licence as read back: the domain object and its current version's signature."""
+
+    licence: Licence
+    signed: SignedVersion
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored, with its cursor."""
+
+    cursor: int
+    serial: str
+    type_code: str
+    issuer_code: str
+    event: Event
+
+    @property
+    def licence_id(self) -> str:
+        """The e-licence identifier of the version the event left the licence at."""
+        ident = mint_licence_identifier(
+            self.type_code, self.issuer_code, self.serial, self.event.version
+        )
+        return str(ident)
+
+
+# --------------------------------------------------------------------------------- catalogue
+
+
+def save_department(conn: Connection, dept: Department, at: datetime) -> None:
+    """Insert or update a department (its keys are saved separately)."""
+    values = {"name": dept.name, "region": dept.region, "roles": _roles_text(dept.roles)}
+    done = conn.execute(
+        update(departments).where(departments.c.credit_code == dept.credit_code).values(values)
+    )
+    if done.rowcount == 0:
+        conn.execute(
+            insert(departments).values(credit_code=dept.credit_code, registered_at=at, **values)
+        )
+
+
+def _roles_text(roles: Iterable[Role]) -> str:
+    return ",".join(sorted(r.value for r in roles))
+
+
+def get_department(conn: Connection, code: str) -> Department | None:
+    """A department with its signing keys (newest first), or None."""
+    row = conn.execute(select(departments).where(departments.c.credit_code == code)).first()
+    if row is None:
+        return None
+    return _department(row, keys_of(conn, code))
+
+
+def department_registered_at(conn: Connection, code: str) -> datetime | None:
+    """When the department was first registered."""
+    at = conn.execute(
+        select(departments.c.registered_at).where(departments.c.credit_code == code)
+    ).scalar()
+    return as_utc(at) if at is not None else None
+
+
+def list_departments(conn: Connection, after: str, limit: int) -> list[Department]:
+    """Departments in credit-code order, after ``after``."""
+    rows = conn.execute(
+        select(departments)
+        .where(departments.c.credit_code > after)
+        .order_by(departments.c.credit_code)
+        .limit(limit)
+    ).all()
+    return [_department(r, keys_of(conn, r.credit_code)) for r in rows]
+
+
+def _department(row: Row[Any], keys: Sequence[SigningKeyRecord]) -> Department:
+    roles = frozenset(Role(r) for r in row.roles.split(",") if r)
+    return Department(row.credit_code, row.name, row.region, roles, tuple(keys))
+
+
+def keys_of(conn: Connection, code: str) -> list[SigningKeyRecord]:
+    """All signing keys of a department, newest first."""
+    rows = conn.execute(
+        select(department_keys)
+        .where(department_keys.c.department_code == code)
+        .order_by(department_keys.c.valid_from.desc())
+    ).all()
+    return [_key(r) for r in rows]
+
+
+def get_key(conn: Connection, key_id: str) -> SigningKeyRecord | None:
+    """One signing key by id."""
+    row = conn.execute(select(department_keys).where(department_keys.c.key_id == key_id)).first()
+    return _key(row) if row else None
+
+
+def _key(row: Row[Any]) -> SigningKeyRecord:
+    return SigningKeyRecord(
+        key_id=row.key_id,
+        department_code=row.department_code,
+        algorithm=row.algorithm,
+        public_key=bytes(row.public_key),
+        valid_from=as_utc(row.valid_from),
+        valid_until=as_utc(row.valid_until) if row.valid_until else None,
+    )
+
+
+def add_key(conn: Connection, key: SigningKeyRecord, sealed_private_key: bytes) -> None:
+    """Store a new signing key (its private half sealed)."""
+    conn.execute(
+        insert(department_keys).values(
+            key_id=key.key_id,
+            department_code=key.department_code,
+            algorithm=key.algorithm,
+            public_key=key.public_key,
+            sealed_private_key=sealed_private_key,
+            valid_from=key.valid_from,
+            valid_until=key.valid_until,
+        )
+    )
+
+
+def retire_keys(conn: Connection, department_code: str, at: datetime) -> None:
+    """End the validity of the department's current key(s) at ``at``."""
+    conn.execute(
+        update(department_keys)
+        .where(
+            and_(
+                department_keys.c.department_code == department_code,
+                department_keys.c.valid_until.is_(None),
+            )
+        )
+        .values(valid_until=at)
+    )
+
+
+def current_sealed_key(conn: Connection, department_code: str) -> tuple[str, str, bytes] | None:
+    """(key id, algorithm, sealed private key) of the department's current key."""
+    row = conn.execute(
+        select(
+            department_keys.c.key_id,
+            department_keys.c.algorithm,
+            department_keys.c.sealed_private_key,
+        )
+        .where(
+            and_(
+                department_keys.c.department_code == department_code,
+                department_keys.c.valid_until.is_(None),
+            )
+        )
+        .order_by(department_keys.c.valid_from.desc())
+    ).first()
+    return (row.key_id, row.algorithm, bytes(row.sealed_private_key)) if row else None
+
+
+def save_licence_type(conn: Connection, lt: LicenceType, at: datetime) -> None:
+    """Insert or replace a licence type and its issuer list."""
+    values = {
+        "name": lt.name,
+        "holder_kind": lt.holder_kind.value,
+        "schema": [_spec_json(f) for f in lt.fields],
+        "default_validity_days": lt.default_validity_days,
+        "definer_code": lt.definer_code,
+        "updated_at": at,
+    }
+    done = conn.execute(
+        update(licence_types).where(licence_types.c.type_code == lt.type_code).values(values)
+    )
+    if done.rowcount == 0:
+        conn.execute(insert(licence_types).values(type_code=lt.type_code, **values))
+    conn.execute(
+        delete(licence_type_issuers).where(licence_type_issuers.c.type_code == lt.type_code)
+    )
+    conn.execute(
+        insert(licence_type_issuers),
+        [{"type_code": lt.type_code, "issuer_code": c} for c in sorted(lt.issuer_codes)],
+    )
+
+
+def _spec_json(spec: FieldSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "label": spec.label,
+        "type": spec.type.value,
+        "required": spec.required,
+        "sensitive": spec.sensitive,
+        "max_length": spec.max_length,
+    }
+
+
+def list_licence_types(conn: Connection) -> list[LicenceType]:
+    """Every licence type, by code."""
+    issuers: dict[str, set[str]] = {}
+    for row in conn.execute(select(licence_type_issuers)):
+        issuers.setdefault(row.type_code, set()).add(row.issuer_code)
+    rows = conn.execute(select(licence_types).order_by(licence_types.c.type_code)).all()
+    return [_licence_type(r, issuers.get(r.type_code, set())) for r in rows]
+
+
+def _licence_type(row: Row[Any], issuers: set[str]) -> LicenceType:
+    specs = tuple(
+        FieldSpec(
+            name=s["name"],
+            label=s["label"],
+            type=FieldType(s["type"]),
+            required=s["required"],
+            sensitive=s["sensitive"],
+            max_length=s["max_length"],
+        )
+        for s in row.schema
+    )
+    return LicenceType(
+        type_code=row.type_code,
+        name=row.name,
+        holder_kind=HolderKind(row.holder_kind),
+        fields=specs,
+        default_validity_days=row.default_validity_days,
+        issuer_codes=frozenset(issuers),
+    )
+
+
+# ---------------------------------------------------------------------------------- licences
+
+
+def insert_licences(conn: Connection, batch: Sequence[tuple[Licence, SignedVersion]]) -> None:
+    """Insert newly issued licences with their first version and pending events."""
+    if not batch:
+        return
+    conn.execute(insert(licences), [_licence_row(lic) for lic, _ in batch])
+    conn.execute(insert(licence_versions), [_version_row(lic, sv) for lic, sv in batch])
+    _insert_events(conn, [(lic, e) for lic, _ in batch for e in lic.take_events()])
+
+
+def update_licence(conn: Connection, lic: Licence, signed: SignedVersion | None) -> None:
+    """Persist a changed licence: a new version if ``signed``, and its pending events."""
+    row = _licence_row(lic)
+    conn.execute(update(licences).where(licences.c.serial == lic.serial).values(row))
+    if signed is not None:
+        conn.execute(insert(licence_versions).values(_version_row(lic, signed)))
+    _insert_events(conn, [(lic, e) for e in lic.take_events()])
+
+
+def _licence_row(lic: Licence) -> dict[str, Any]:
+    return {
+        "serial": lic.serial,
+        "type_code": lic.type_code,
+        "licence_number": lic.licence_number,
+        "issuer_code": lic.issuer_code,
+        "holder_kind": lic.holder.kind.value,
+        "holder_number": lic.holder.value,
+        "current_version": lic.version,
+        "status": lic.status.value,
+        "status_reason_code": lic.status_reason.code if lic.status_reason else None,
+        "status_reason_text": lic.status_reason.text if lic.status_reason else None,
+        "status_at": lic.status_at,
+        "issued_at": lic.issued_at,
+    }
+
+
+def _version_row(lic: Licence, signed: SignedVersion) -> dict[str, Any]:
+    return {
+        "serial": lic.serial,
+        "version": lic.version,
+        "licence_id": signed.licence_id,
+        "holder_name": lic.holder_name,
+        "fields": lic.fields,
+        "valid_from": lic.validity.valid_from,
+        "valid_until": lic.validity.valid_until,
+        "version_at": lic.version_at,
+        "key_id": signed.key_id,
+        "algorithm": signed.algorithm,
+        "signature": signed.signature,
+        "content_sha256": signed.content_sha256,
+    }
+
+
+def _insert_events(conn: Connection, events: Sequence[tuple[Licence, Event]]) -> None:
+    if not events:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVENT_ORDER_LOCK})
+    conn.execute(
+        insert(licence_events),
+        [
+            {
+                "serial": lic.serial,
+                "type_code": lic.type_code,
+                "issuer_code": lic.issuer_code,
+                "kind": e.kind.value,
+                "version": e.version,
+                "actor_code": e.actor_code,
+                "status_after": e.status_after.value,
+                "reason_code": e.reason.code if e.reason else None,
+                "reason_text": e.reason.text if e.reason else None,
+                "at": e.at,
+            }
+            for lic, e in events
+        ],
+    )
+
+
+_JOINED = select(licences, licence_versions).join(
+    licence_versions,
+    and_(
+        licence_versions.c.serial == licences.c.serial,
+        licence_versions.c.version == licences.c.current_version,
+    ),
+)
+
+
+def get_by_serial(
+    conn: Connection, serial: str, *, for_update: bool = False
+) -> StoredLicence | None:
+    """The licence with this serial, at its current version."""
+    stmt = _JOINED.where(licences.c.serial == serial)
+    if for_update:
+        stmt = stmt.with_for_update(of=licences)
+    row = conn.execute(stmt).first()
+    return _stored(row) if row else None
+
+
+def find_serial_by_number(conn: Connection, type_code: str, number: str) -> str | None:
+    """The serial of the licence of ``type_code`` with the issuing system's ``number``."""
+    return conn.execute(
+        select(licences.c.serial).where(
+            and_(licences.c.type_code == type_code, licences.c.licence_number == number)
+        )
+    ).scalar()
+
+
+def get_version(conn: Connection, serial: str, version: int) -> StoredLicence | None:
+    """One version of a licence (status fields are the licence's current ones)."""
+    stmt = (
+        select(licences, licence_versions)
+        .join(licence_versions, licence_versions.c.serial == licences.c.serial)
+        .where(and_(licences.c.serial == serial, licence_versions.c.version == version))
+    )
+    row = conn.execute(stmt).first()
+    return _stored(row) if row else None
+
+
+def list_versions(conn: Connection, serial: str) -> list[StoredLicence]:
+    """Every version of a licence, oldest first."""
+    stmt = (
+        select(licences, licence_versions)
+        .join(licence_versions, licence_versions.c.serial == licences.c.serial)
+        .where(licences.c.serial == serial)
+        .order_by(licence_versions.c.version)
+    )
+    return [_stored(r) for r in conn.execute(stmt)]
+
+
+def list_by_holder(
+    conn: Connection,
+    holder_number: str,
+    type_codes: Sequence[str],
+    statuses: Sequence[Status],
+    after_serial: str,
+    limit: int,
+) -> list[StoredLicence]:
+    """A holder's licences in serial order after ``after_serial``, filtered."""
+    stmt = _JOINED.where(
+        and_(licences.c.holder_number == holder_number, licences.c.serial > after_serial)
+    )
+    if type_codes:
+        stmt = stmt.where(licences.c.type_code.in_(type_codes))
+    if statuses:
+        stmt = stmt.where(licences.c.status.in_([s.value for s in statuses]))
+    rows = conn.execute(stmt.order_by(licences.c.serial).limit(limit)).all()
+    return [_stored(r) for r in rows]
+
+
+def _stored(row: Row[Any]) -> StoredLicence:
+    m = row._mapping
+    reason = (
+        Reason(m["status_reason_code"], m["status_reason_text"] or "")
+        if m["status_reason_code"]
+        else None
+    )
+    lic = Licence(
+        type_code=m["type_code"],
+        issuer_code=m["issuer_code"],
+        serial=m["serial"],
+        licence_number=m["licence_number"],
+        holder=HolderNumber(HolderKind(m["holder_kind"]), m["holder_number"]),
+        holder_name=m["holder_name"],
+        fields=dict(m["fields"]),
+        validity=Validity(m["valid_from"], m["valid_until"]),
+        version=m["version"],
+        status=Status(m["status"]),
+        issued_at=as_utc(m["issued_at"]),
+        version_at=as_utc(m["version_at"]),
+        status_at=as_utc(m["status_at"]),
+        status_reason=reason,
+    )
+    signed = SignedVersion(
+        licence_id=m["licence_id"],
+        key_id=m["key_id"],
+        algorithm=m["algorithm"],
+        signature=bytes(m["signature"]),
+        content_sha256=m["content_sha256"],
+    )
+    return StoredLicence(lic, signed)
+
+
+# ------------------------------------------------------------------------------------ events
+
+
+def events_after(
+    conn: Connection, cursor: int, type_codes: Sequence[str], limit: int, serial: str | None = None
+) -> list[StoredEvent]:
+    """Events with a cursor greater than ``cursor``, oldest first."""
+    stmt = select(licence_events).where(licence_events.c.cursor > cursor)
+    if type_codes:
+        stmt = stmt.where(licence_events.c.type_code.in_(type_codes))
+    if serial is not None:
+        stmt = stmt.where(licence_events.c.serial == serial)
+    rows = conn.execute(stmt.order_by(licence_events.c.cursor).limit(limit)).all()
+    return [_event(r) for r in rows]
+
+
+def _event(row: Row[Any]) -> StoredEvent:
+    reason = Reason(row.reason_code, row.reason_text or "") if row.reason_code else None
+    event = Event(
+        kind=EventKind(row.kind),
+        version=row.version,
+        at=as_utc(row.at),
+        actor_code=row.actor_code,
+        status_after=Status(row.status_after),
+        reason=reason,
+    )
+    return StoredEvent(row.cursor, row.serial, row.type_code, row.issuer_code, event)
+
+
+# ------------------------------------------------------------------------------- idempotency
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What an idempotency key was first used for."""
+
+    method: str
+    request_sha256: str
+    serial: str
+
+
+def get_idempotency(conn: Connection, caller: str, key: str) -> IdempotencyRecord | None:
+    """The record of ``key`` used by ``caller``, if any."""
+    row = conn.execute(
+        select(idempotency_keys).where(
+            and_(idempotency_keys.c.caller_code == caller, idempotency_keys.c.key == key)
+        )
+    ).first()
+    return IdempotencyRecord(row.method, row.request_sha256, row.serial) if row else None
+
+
+def put_idempotency(
+    conn: Connection, caller: str, records: Sequence[tuple[str, IdempotencyRecord]], at: datetime
+) -> None:
+    """Remember keys (the unique key makes a concurrent duplicate fail the transaction)."""
+    if not records:
+        return
+    conn.execute(
+        insert(idempotency_keys),
+        [
+            {
+                "caller_code": caller,
+                "key": key,
+                "method": r.method,
+                "request_sha256": r.request_sha256,
+                "serial": r.serial,
+                "created_at": at,
+            }
+            for key, r in records
+        ],
+    )
+
+
+def get_idempotency_many(
+    conn: Connection, caller: str, keys: Sequence[str]
+) -> dict[str, IdempotencyRecord]:
+    """Records for many keys at once (bulk import)."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        select(idempotency_keys).where(
+            and_(idempotency_keys.c.caller_code == caller, idempotency_keys.c.key.in_(keys))
+        )
+    ).all()
+    return {r.key: IdempotencyRecord(r.method, r.request_sha256, r.serial) for r in rows}
+
+
+def existing_numbers(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (type code, licence number) pairs are already taken."""
+    found: set[tuple[str, str]] = set()
+    by_type: dict[str, list[str]] = {}
+    for type_code, number in pairs:
+        by_type.setdefault(type_code, []).append(number)
+    for type_code, numbers in by_type.items():
+        rows = conn.execute(
+            select(licences.c.licence_number).where(
+                and_(licences.c.type_code == type_code, licences.c.licence_number.in_(numbers))
+            )
+        )
+        found.update((type_code, n) for (n,) in rows)
+    return found

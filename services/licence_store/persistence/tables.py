@@ -1,0 +1,145 @@
+"""The licence store's tables. Only the licence store writes them.
+
+Licences are stored as a current-state row (``licences``) plus append-only ``licence_versions``
+(the signed content of each version) and ``licence_events`` (every change, with a cursor that
+grows in commit order so followers never miss one).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from services.common.database import metadata
+
+# BigInteger autoincrement that SQLite also turns into a rowid alias.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+departments = Table(
+    "departments",
+    metadata,
+    Column("credit_code", String(18), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("region", String(6), nullable=False),
+    Column("roles", String(200), nullable=False, default=""),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+)
+
+department_keys = Table(
+    "department_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("department_code", String(18), ForeignKey("departments.credit_code"), nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sealed_private_key", LargeBinary, nullable=False),
+    Column("valid_from", DateTime(timezone=True), nullable=False),
+    Column("valid_until", DateTime(timezone=True), nullable=True),
+    Index("ix_department_keys_department", "department_code", "valid_from"),
+)
+
+licence_types = Table(
+    "licence_types",
+    metadata,
+    Column("type_code", String(21), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("holder_kind", String(16), nullable=False),
+    Column("schema", JSON, nullable=False),
+    Column("default_validity_days", Integer, nullable=False),
+    Column("definer_code", String(18), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+licence_type_issuers = Table(
+    "licence_type_issuers",
+    metadata,
+    Column("type_code", String(21), ForeignKey("licence_types.type_code"), primary_key=True),
+    Column("issuer_code", String(18), primary_key=True),
+)
+
+licences = Table(
+    "licences",
+    metadata,
+    Column("serial", String(32), primary_key=True),
+    Column("type_code", String(21), ForeignKey("licence_types.type_code"), nullable=False),
+    Column("licence_number", String(64), nullable=False),
+    Column("issuer_code", String(18), nullable=False),
+    Column("holder_kind", String(16), nullable=False),
+    Column("holder_number", String(18), nullable=False),
+    Column("current_version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason_code", String(32), nullable=True),
+    Column("status_reason_text", String(500), nullable=True),
+    Column("status_at", DateTime(timezone=True), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("type_code", "licence_number"),
+    Index("ix_licences_holder", "holder_number", "type_code"),
+)
+
+licence_versions = Table(
+    "licence_versions",
+    metadata,
+    Column("serial", String(32), ForeignKey("licences.serial"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("licence_id", String(120), nullable=False, unique=True),
+    Column("holder_name", String(200), nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_until", Date, nullable=True),
+    Column("version_at", DateTime(timezone=True), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+)
+
+licence_events = Table(
+    "licence_events",
+    metadata,
+    Column("cursor", BigIntPK, primary_key=True, autoincrement=True),
+    Column("serial", String(32), ForeignKey("licences.serial"), nullable=False),
+    Column("type_code", String(21), nullable=False),
+    Column("issuer_code", String(18), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("actor_code", String(18), nullable=False),
+    Column("status_after", String(16), nullable=False),
+    Column("reason_code", String(32), nullable=True),
+    Column("reason_text", String(500), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_licence_events_serial", "serial", "cursor"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("caller_code", String(18), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("method", String(64), nullable=False),
+    Column("request_sha256", String(64), nullable=False),
+    Column("serial", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+ALL = (
+    departments,
+    department_keys,
+    licence_types,
+    licence_type_issuers,
+    licences,
+    licence_versions,
+    licence_events,
+    idempotency_keys,
+)

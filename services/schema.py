@@ -1,0 +1,7 @@
+"""Imports every service's tables so that the one metadata (and Alembic) sees them all."""
+
+from __future__ import annotations
+
+from services.licence_store.persistence import tables as licence_store_tables
+
+__all__ = ["licence_store_tables"]

@@ -1,0 +1,196 @@
+"""Process wiring: build the application from settings, serve it over gRPC with mutual TLS.
+
+``build_app`` makes the shared parts (database, key ring, clock, services); ``build_server``
+puts the servicers behind the interceptor chain on a port, with health checking and
+reflection; ``serve`` runs until SIGTERM, then drains: health goes NOT_SERVING, new calls are
+refused, in-flight calls get the grace period to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.clock import Clock, SystemClock
+from services.common.config import Settings
+from services.common.database import Database
+from services.common.errors import FailedPrecondition
+from services.common.interceptors import (
+    AuthorisationInterceptor,
+    ErrorInterceptor,
+    IdentityInterceptor,
+)
+from services.common.migrate import upgrade
+from services.common.sealing import Sealer
+from services.diagnostics import DiagnosticsServicer
+from services.licence_store.grpc_servicer import LicenceStoreServicer
+from services.licence_store.keyring import KeyRing
+from services.licence_store.service import LicenceStoreService
+from yihao.v1 import common_pb2, common_pb2_grpc, licence_store_pb2, licence_store_pb2_grpc
+
+log = logging.getLogger("yihao.server")
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class App:
+    """Everything one process shares between calls."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    licence_store: LicenceStoreService
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.db.dispose()
+
+
+def load_sealer(settings: Settings) -> Sealer:
+    """The key ring for secrets at rest: inline JSON, or the key file (made in development)."""
+    if settings.master_keys_json:
+        return Sealer.from_env_value(settings.master_keys_json)
+    assert settings.master_key_file is not None
+    return Sealer.from_keyfile(settings.master_key_file, create=True)
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> App:
+    """The application for ``settings`` (schema brought up to date unless ``migrate`` is off)."""
+    db = Database(settings.database_url, settings.db_pool_size)
+    if migrate:
+        upgrade(db)
+    clock = clock or SystemClock()
+    store = LicenceStoreService(db, KeyRing(load_sealer(settings)), clock)
+    return App(settings=settings, db=db, clock=clock, licence_store=store)
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise FailedPrecondition(
+            f"cannot read the {what} {path}; run `yihao pki init` for development certificates",
+            reason="TLS_FILES_MISSING",
+        ) from None
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials:
+    """Mutual TLS: the server's certificate, and client certificates required from the CA."""
+    assert settings.tls is not None
+    return grpc.ssl_server_credentials(
+        [(_read(settings.tls.key, "server key"), _read(settings.tls.cert, "server certificate"))],
+        root_certificates=_read(settings.tls.ca, "CA certificate"),
+        require_client_auth=True,
+    )
+
+
+SERVICE_NAMES = {
+    "licence_store": licence_store_pb2.DESCRIPTOR.services_by_name["LicenceStore"].full_name,
+}
+
+
+def build_server(
+    app: App, *, listen: str | None = None, reuse_port: bool = False
+) -> tuple[grpc.Server, int, health.HealthServicer]:
+    """A started-ready (not yet started) server for ``app``: (server, bound port, health)."""
+    settings = app.settings
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
+        interceptors=[
+            ErrorInterceptor(),
+            IdentityInterceptor(),
+            AuthorisationInterceptor(app.licence_store.catalogue.roles_of),
+        ],
+        options=[
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    names = [common_pb2.DESCRIPTOR.services_by_name["Diagnostics"].full_name]
+    common_pb2_grpc.add_DiagnosticsServicer_to_server(DiagnosticsServicer(), server)
+    if "licence_store" in settings.services:
+        licence_store_pb2_grpc.add_LicenceStoreServicer_to_server(
+            LicenceStoreServicer(app.licence_store, max_watchers=max(1, settings.max_workers // 4)),
+            server,
+        )
+        names.append(SERVICE_NAMES["licence_store"])
+    health_servicer = _add_maintenance(server, names)
+    port = server.add_secure_port(listen or settings.listen, server_credentials(settings))
+    if port == 0:
+        raise FailedPrecondition(
+            f"cannot listen on {listen or settings.listen}", reason="LISTEN_FAILED"
+        )
+    return server, port, health_servicer
+
+
+def _add_maintenance(server: grpc.Server, names: list[str]) -> health.HealthServicer:
+    """Health checking (every hosted service, and "") and reflection."""
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in [*names, ""]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    return health_servicer
+
+
+def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
+    """Run the server until SIGTERM or SIGINT, then shut down gracefully."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    app = build_app(settings)
+    server, port, health_servicer = build_server(app, reuse_port=workers > 1)
+    server.start()
+    if banner:
+        _print_banner(settings, port)
+    stopped = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: draining for %.0f s", signum, settings.grace_seconds)
+        health_servicer.enter_graceful_shutdown()
+        server.stop(settings.grace_seconds).wait()
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    stopped.wait()
+    app.close()
+    log.info("stopped")
+
+
+def _print_banner(settings: Settings, port: int) -> None:
+    host = settings.listen.rsplit(":", 1)[0]
+    print(
+        f"Yihao is serving {', '.join(settings.services)} on {host}:{port} (mutual TLS).\n"
+        f"Database: {settings.database_url}\n"
+        "Try it from another shell:\n"
+        "  .venv/bin/yihao --as market types list\n"
+        "  .venv/bin/yihao --as market issue --type 11100000000013338W011 \\\n"
+        "      --number 350100-2026-0001 \\\n"
+        "      --holder 91350100M000100Y43 --holder-name 福州示例科技有限公司 \\\n"
+        "      --field legal_representative=王芳 --field company_type=有限责任公司 \\\n"
+        "      --field registered_capital=500 --field established_on=2020-05-22 \\\n"
+        "      --field address=福州市鼓楼区示例路1号 --field business_scope=软件开发\n"
+        "  .venv/bin/yihao --as market list 91350100M000100Y43\n"
+        "Stop with Ctrl-C.",
+        flush=True,
+    )
