@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from services.common.config import Settings
 from services.common.database import Database
 from services.common.migrate import upgrade
 from services.common.pki import DevPki, init_dev_pki
 from services.licence_store import demo
+
+if TYPE_CHECKING:
+    from services.server import App
 
 
 def init_pki(settings: Settings, *, force: bool = False) -> DevPki:
@@ -30,10 +35,15 @@ def load_demo(settings: Settings) -> None:
 
     app = build_app(settings)
     try:
-        store = app.licence_store
-        for d in demo.DEPARTMENTS:
-            store.register_department(d.credit_code, d.name, d.region, d.roles)
-        for lt in demo.LICENCE_TYPES:
-            store.register_licence_type(lt)
+        load_demo_catalogue(app)
     finally:
         app.close()
+
+
+def load_demo_catalogue(app: App) -> None:
+    """Register the demo departments and licence types through the service."""
+    store = app.licence_store
+    for d in demo.DEPARTMENTS:
+        store.register_department(d.credit_code, d.name, d.region, d.roles)
+    for lt in demo.LICENCE_TYPES:
+        store.register_licence_type(lt)

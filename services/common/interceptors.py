@@ -15,7 +15,7 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
@@ -29,7 +29,12 @@ from services.common.roles import Role
 log = logging.getLogger("yihao.rpc")
 
 Behaviour = Callable[[Any, grpc.ServicerContext], Any]
-Handler = grpc.RpcMethodHandler[Any, Any]
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    InterceptorBase = grpc.ServerInterceptor[Any, Any]
+else:  # the stubs are generic, the runtime classes are not
+    Handler = grpc.RpcMethodHandler
+    InterceptorBase = grpc.ServerInterceptor
 
 
 def _rewrap(handler: Handler, behaviour: Behaviour) -> Handler:
@@ -56,7 +61,7 @@ def _behaviour_of(handler: Handler) -> Behaviour:
     return cast(Behaviour, behaviour)
 
 
-class WrappingInterceptor(grpc.ServerInterceptor[Any, Any]):
+class WrappingInterceptor(InterceptorBase):
     """Base: subclasses implement :meth:`around`, a context run around every call."""
 
     def intercept_service(
