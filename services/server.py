@@ -194,3 +194,14 @@ def _print_banner(settings: Settings, port: int) -> None:
         "Stop with Ctrl-C.",
         flush=True,
     )
+
+
+def main() -> None:
+    """``python -m services.server``: serve with settings from the environment."""
+    from services.common.config import load_settings
+
+    serve(load_settings())
+
+
+if __name__ == "__main__":
+    main()

@@ -378,7 +378,10 @@ def test_unknown_licence_is_not_found(stack):
 
 
 def test_bad_identifier_is_invalid_argument(stack):
-    bad = "1.2.156.3005.2.11100000000013661B006.113700000045046442.209FA4E88F9E4C878F3E9BED2CE7EA49.001.M"
+    bad = (
+        "1.2.156.3005.2.11100000000013661B006.113700000045046442."
+        "209FA4E88F9E4C878F3E9BED2CE7EA49.001.M"
+    )
     with pytest.raises(grpc.RpcError) as caught:
         stack.store("market").GetLicence(pb.GetLicenceRequest(licence=by_id(bad)))
     violations, _ = details(caught.value)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from services.common.errors import FieldViolation, InvalidArgument
 from services.common.identifiers import (
@@ -30,8 +31,10 @@ __all__ = [
     "SigningKeyRecord",
 ]
 
-FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-REGION = re.compile(r"^[0-9]{6}$")
+FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+REGION = re.compile(r"[0-9]{6}")
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MAX_SAFE_INTEGER = 2**53 - 1  # RFC 8785 (I-JSON) numbers must be exact doubles
 DEFAULT_MAX_LENGTH = 512
 MAX_FIELDS = 64
 MAX_NAME_LENGTH = 100
@@ -48,8 +51,18 @@ class FieldType(enum.Enum):
     BOOLEAN = "boolean"
 
 
-def check_text(value: str, field_name: str, max_length: int, *, required: bool = True) -> str:
-    """Strip ``value`` and check it is present (if required), short enough and printable."""
+def check_text(
+    value: str,
+    field_name: str,
+    max_length: int,
+    *,
+    required: bool = True,
+    multiline: bool = False,
+) -> str:
+    """Strip ``value`` and check it is present (if required), short enough and printable.
+
+    Only ``multiline`` text (licence data such as 经营范围) may hold line breaks and tabs.
+    """
     value = value.strip()
     if required and not value:
         raise InvalidArgument.field(field_name, "is required", "REQUIRED")
@@ -57,15 +70,28 @@ def check_text(value: str, field_name: str, max_length: int, *, required: bool =
         raise InvalidArgument.field(
             field_name, f"is {len(value)} characters long, at most {max_length}", "TOO_LONG"
         )
-    if not value.isprintable():
-        raise InvalidArgument.field(field_name, "contains control characters", "CHARACTER_SET")
+    bad = next((c for c in value if _is_forbidden(c, multiline)), None)
+    if bad is not None:
+        raise InvalidArgument.field(
+            field_name,
+            f"contains the control or unassigned character U+{ord(bad):04X}",
+            "CHARACTER_SET",
+        )
     return value
+
+
+def _is_forbidden(char: str, multiline: bool) -> bool:
+    # Line breaks and tabs are ordinary in long text (经营范围); other control characters,
+    # surrogates, private-use and unassigned code points are not text anyone can read back.
+    if multiline and char in "\n\t":
+        return False
+    return unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn")
 
 
 def parse_date(raw: str, field_name: str) -> date:
     """Parse a ``YYYY-MM-DD`` calendar date, naming the field when it is not one."""
     try:
-        if len(raw) != 10:
+        if not DATE.fullmatch(raw):
             raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
@@ -88,7 +114,7 @@ class FieldSpec:
     def normalise(self, raw: str, path: str) -> str | int | bool:
         """Turn the text form of a value into its typed JSON form, or say why it is wrong."""
         if self.type is FieldType.STRING:
-            return check_text(raw, path, self.max_length)
+            return check_text(raw, path, self.max_length, multiline=True)
         raw = raw.strip()
         if self.type is FieldType.DATE:
             return parse_date(raw, path).isoformat()
@@ -100,9 +126,16 @@ class FieldSpec:
 
 
 def _parse_integer(raw: str, path: str) -> int:
-    if not re.fullmatch(r"-?[0-9]{1,18}", raw):
+    if not re.fullmatch(r"-?[0-9]{1,16}", raw):
         raise InvalidArgument.field(path, f"{raw!r} is not a whole number", "INTEGER_FORMAT")
-    return int(raw)
+    value = int(raw)
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise InvalidArgument.field(
+            path,
+            f"{raw} is beyond ±{MAX_SAFE_INTEGER}, the largest exact JSON integer",
+            "OUT_OF_RANGE",
+        )
+    return value
 
 
 def _parse_decimal(raw: str, path: str) -> str:
@@ -110,10 +143,8 @@ def _parse_decimal(raw: str, path: str) -> str:
         raise InvalidArgument.field(
             path, f"{raw!r} is not a plain decimal number such as 1000.50", "DECIMAL_FORMAT"
         )
-    try:
-        return str(Decimal(raw))
-    except InvalidOperation:  # pragma: no cover - the pattern above already excludes these
-        raise InvalidArgument.field(path, f"{raw!r} is not a decimal", "DECIMAL_FORMAT") from None
+    value = Decimal(raw)
+    return format(abs(value) if value == 0 else value, "f")  # plain notation, never 1E-7
 
 
 def _parse_boolean(raw: str, path: str) -> bool:
@@ -168,9 +199,10 @@ class LicenceType:
                     )
                 )
                 continue
-            if raw.strip() == "" and partial and not spec.required:
-                data[name] = ""
-                continue
+            if raw.strip() == "" and not spec.required:
+                if partial:
+                    data[name] = ""  # a change: remove the field
+                continue  # an issue: a blank optional column is simply absent
             try:
                 data[name] = spec.normalise(raw, path)
             except InvalidArgument as exc:
@@ -230,7 +262,7 @@ def _validate_field_specs(specs: list[FieldSpec]) -> tuple[FieldSpec, ...]:
     seen: set[str] = set()
     for i, spec in enumerate(specs):
         path = f"licence_type.fields[{i}]"
-        if not FIELD_NAME.match(spec.name):
+        if not FIELD_NAME.fullmatch(spec.name):
             violations.append(
                 FieldViolation(
                     f"{path}.name",
@@ -297,7 +329,7 @@ class Department:
         code = validate_department_code(credit_code, "credit_code")
         name = check_text(name, "name", MAX_NAME_LENGTH)
         region = region.strip()
-        if not REGION.match(region):
+        if not REGION.fullmatch(region):
             raise InvalidArgument.field(
                 "region", f"{region!r} is not a 6-digit GB/T 2260 region code", "REGION"
             )

@@ -179,8 +179,8 @@ class Validity:
 
 
 def new_serial(at: datetime) -> str:
-    """A fresh serial for an e-licence identifier: the year and 80 random bits, 24 characters."""
-    return f"{at.year:04d}{secrets.token_hex(10).upper()}"
+    """A fresh serial for an e-licence identifier: the year (in China) and 80 random bits."""
+    return f"{china_date(at).year:04d}{secrets.token_hex(10).upper()}"
 
 
 @dataclass
@@ -292,20 +292,28 @@ class Licence:
         actor_code: str,
         at: datetime,
     ) -> None:
-        """A new version with changed data and/or holder name."""
+        """A new version with changed data and/or holder name (all checked before any change)."""
         self._require(("change",), (Status.ACTIVE, Status.SUSPENDED))
+        self._require_version_room()
         updates = licence_type.validate_data(data, partial=True)
-        if not updates and not holder_name.strip():
+        name = check_text(holder_name, "holder_name", 200, required=False)
+        if not updates and not name:
             raise InvalidArgument.field("fields", "nothing to change", "EMPTY_CHANGE")
         merged = {**self.fields, **updates}
         self.fields = {k: v for k, v in merged.items() if v != ""}
-        if holder_name.strip():
-            self.holder_name = check_text(holder_name, "holder_name", 200)
+        self.holder_name = name or self.holder_name
         self._new_version(EventKind.CHANGED, actor_code, at)
 
     def renew(self, valid_until: date | None, days: int, actor_code: str, at: datetime) -> None:
         """A new version with a validity period ending at ``valid_until`` (or ``days`` on)."""
         self._require(("renew",), (Status.ACTIVE,))
+        self._require_version_room()
+        current_end = self.validity.valid_until
+        if current_end is None:
+            raise FailedPrecondition(
+                f"licence {self.identifier} has no end of validity; there is nothing to renew",
+                reason="NO_EXPIRY",
+            )
         if valid_until is None:
             if not days:
                 raise InvalidArgument.field(
@@ -313,11 +321,13 @@ class Licence:
                     "is required: this licence type has no default validity",
                     "REQUIRED",
                 )
-            valid_until = china_date(at) + timedelta(days=days - 1)
-        if self.validity.valid_until is not None and valid_until <= self.validity.valid_until:
+            # The new period runs on from the current end, or from today if it has lapsed.
+            start = max(current_end + timedelta(days=1), china_date(at))
+            valid_until = start + timedelta(days=days - 1)
+        if valid_until <= current_end:
             raise InvalidArgument.field(
                 "valid_until",
-                f"{valid_until} does not extend the current end {self.validity.valid_until}",
+                f"{valid_until} does not extend the current end {current_end}",
                 "NOT_LATER",
             )
         self.validity = replace(self.validity, valid_until=valid_until)
@@ -347,12 +357,14 @@ class Licence:
                 metadata={"current_status": self.status.value.upper()},
             )
 
-    def _new_version(self, kind: EventKind, actor_code: str, at: datetime) -> None:
+    def _require_version_room(self) -> None:
         if self.version >= 999:
             raise FailedPrecondition(
                 "licence has reached version 999, the most an identifier can carry",
                 reason="VERSION_LIMIT",
             )
+
+    def _new_version(self, kind: EventKind, actor_code: str, at: datetime) -> None:
         self.version += 1
         self.version_at = at
         self._record(kind, at, actor_code)

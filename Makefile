@@ -1,0 +1,51 @@
+# Yihao: the two commands of the quick start are `make run` and `make test`.
+# Everything installs into .venv from pinned versions (requirements.lock).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+PROTOS := $(wildcard protos/yihao/v1/*.proto)
+GEN    := yihao/v1/common_pb2.py
+
+.PHONY: install protos run test test-fast lint bench clean
+
+install: $(STAMP) $(GEN)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock grpcio-tools
+	$(MAKE) --no-print-directory protos
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+# Generated stubs live in ./yihao (not committed): one command regenerates them.
+protos:
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --grpc_python_out=. \
+		--pyi_out=. $(PROTOS)
+	touch yihao/__init__.py yihao/v1/__init__.py
+
+$(GEN): $(PROTOS) | $(STAMP)
+	$(MAKE) --no-print-directory protos
+
+# Start the whole suite on embedded defaults: SQLite under ./var, in-process cache,
+# a generated development PKI and the demo catalogue.
+run: install
+	$(BIN)/yihao pki init
+	$(BIN)/yihao catalogue load-demo
+	$(BIN)/yihao serve
+
+# The whole test suite (PostgreSQL and Redis tests start their own servers).
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy services clients
+
+bench: install
+	$(BIN)/python -m benchmarks.issue
+
+clean:
+	rm -rf $(VENV) yihao var build *.egg-info

@@ -1,0 +1,115 @@
+"""Benchmark harness: a Yihao server in its own process, measured from this one.
+
+The server runs as ``python -m services.server`` with settings from the environment, so what
+is measured is the real process: TLS, interceptors, database. Server CPU per call comes from
+the child's /proc counters, read before and after a measured run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.bootstrap import load_demo
+from services.common.config import load_settings
+from services.licence_store import demo
+from testsupport.processes import PostgresServer, free_port
+from testsupport.stack import dev_pki
+from yihao.v1 import common_pb2_grpc, licence_store_pb2_grpc
+
+
+@dataclass
+class ServerProcess:
+    """A running server child process and how to reach it."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    var_dir: Path
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def channel(self, alias: str) -> grpc.Channel:
+        code = demo.code_of(alias)
+        pki = self.var_dir / "pki"
+        creds = grpc.ssl_channel_credentials(
+            (pki / "ca.crt").read_bytes(),
+            (pki / "clients" / f"{code}.key").read_bytes(),
+            (pki / "clients" / f"{code}.crt").read_bytes(),
+        )
+        return grpc.secure_channel(f"127.0.0.1:{self.port}", creds)
+
+    def store(self, alias: str) -> licence_store_pb2_grpc.LicenceStoreStub:
+        return licence_store_pb2_grpc.LicenceStoreStub(self.channel(alias))
+
+    def diagnostics(self, alias: str) -> common_pb2_grpc.DiagnosticsStub:
+        return common_pb2_grpc.DiagnosticsStub(self.channel(alias))
+
+
+def _wait_healthy(server: ServerProcess, timeout: float = 60.0) -> None:
+    stub = health_pb2_grpc.HealthStub(server.channel("data"))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.RpcError:
+            pass
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the server did not become healthy")
+        time.sleep(0.2)
+
+
+@contextmanager
+def server_process(database_url: str | None, **env: str) -> Iterator[ServerProcess]:
+    """A server on ``database_url`` (None: SQLite in a temp dir) with the demo catalogue."""
+    var_dir = Path(tempfile.mkdtemp(prefix="yihao-bench-"))
+    dev_pki(var_dir / "pki")
+    port = free_port()
+    environment = {
+        **os.environ,
+        "YIHAO_VAR_DIR": str(var_dir),
+        "YIHAO_LISTEN": f"127.0.0.1:{port}",
+        "YIHAO_LOG_LEVEL": "WARNING",
+        **({"DATABASE_URL": database_url} if database_url else {}),
+        **env,
+    }
+    load_demo(load_settings(environment))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.server"], env=environment, stdout=subprocess.DEVNULL
+    )
+    server = ServerProcess(proc, port, var_dir)
+    try:
+        _wait_healthy(server)
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@contextmanager
+def backend(name: str) -> Iterator[str | None]:
+    """A database URL for ``name`` ("sqlite" → None, the default file; "postgresql" → a
+    durable PostgreSQL server started for the run)."""
+    if name == "sqlite":
+        yield None
+        return
+    pg = PostgresServer(durable=True).start()
+    try:
+        yield pg.create_database("bench")
+    finally:
+        pg.cleanup()
