@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 import string
 from dataclasses import dataclass
 from typing import Final
@@ -376,6 +377,7 @@ def _check_version(version: int, field: str) -> int:
     return version
 
 
+@functools.lru_cache(maxsize=65536)
 def licence_identifier_check(type_code: str, issuer_code: str, serial: str, version: int) -> str:
     """The ISO 7064 MOD 37,36 check character over type code + issuer + serial + version.
 

@@ -7,6 +7,7 @@ on top; other services co-hosted in the process call the read methods here direc
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -38,7 +39,7 @@ from services.common.identity import Caller
 from services.common.notify import ChangeNotifier
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.roles import Role
-from services.common.signing import canonical_json, sha256_hex
+from services.common.signing import SigningKey, canonical_json, sha256_hex
 from services.licence_store.domain.catalogue import Department, LicenceType, parse_date
 from services.licence_store.domain.licence import Action, Effective, Licence, Reason, Status
 from services.licence_store.keyring import KeyRing
@@ -71,6 +72,7 @@ class IssueCommand:
     valid_from: str = ""
     valid_until: str = ""
 
+    @functools.cached_property
     def fingerprint(self) -> str:
         """A hash of the whole request: a retried key must come with the same body."""
         body = {
@@ -292,29 +294,35 @@ class LicenceStoreService:
         """Issue one licence; a retry with the same idempotency key returns the same one."""
         key = _check_idempotency_key(cmd.idempotency_key, required=True)
         licence = self._new_licence(caller, cmd)
-        fingerprint = cmd.fingerprint()
+        fingerprint = cmd.fingerprint
         for attempt in (1, 2):
             try:
-                serial = self._issue_once(caller, key, fingerprint, licence)
+                outcome = self._issue_once(caller, key, fingerprint, licence)
                 break
             except sa_exc.IntegrityError:
                 # A concurrent request took the key or the number first: decide again.
                 if attempt == 2:
                     raise
+        if isinstance(outcome, str):  # a replay: answer with the licence as it is now
+            return self.get(caller, LicenceRef(), serial=outcome)
         self.notifier.notify()
-        return self.get(caller, LicenceRef(), serial=serial)
+        return self._view(outcome)
 
-    def _issue_once(self, caller: Caller, key: str, fingerprint: str, licence: Licence) -> str:
+    def _issue_once(
+        self, caller: Caller, key: str, fingerprint: str, licence: Licence
+    ) -> StoredLicence | str:
+        """The stored new licence, or the serial of the one an earlier identical request made."""
         with self.db.transaction() as conn:
             replay = _replay(conn, caller, key, "IssueLicence", fingerprint)
             if replay is not None:
                 return replay
             if repo.find_serial_by_number(conn, licence.type_code, licence.licence_number):
                 raise _number_taken(licence)
-            repo.insert_licences(conn, [(licence, self._sign(conn, licence))])
+            signed = self._sign(conn, licence)
+            repo.insert_licences(conn, [(licence, signed)])
             record = IdempotencyRecord("IssueLicence", fingerprint, licence.serial)
             repo.put_idempotency(conn, caller.code, [(key, record)], self.clock.now())
-            return licence.serial
+            return StoredLicence(licence, signed)
 
     def _new_licence(self, caller: Caller, cmd: IssueCommand) -> Licence:
         """Validate an issue command completely, without touching the database."""
@@ -342,8 +350,10 @@ class LicenceStoreService:
             at=self.clock.now(),
         )
 
-    def _sign(self, conn: Connection, licence: Licence) -> SignedVersion:
-        key = self.keyring.signing_key(conn, licence.issuer_code)
+    def _sign(
+        self, conn: Connection, licence: Licence, key: SigningKey | None = None
+    ) -> SignedVersion:
+        key = key or self.keyring.signing_key(conn, licence.issuer_code)
         content = canonical_json(licence.content())
         return SignedVersion(
             licence_id=str(licence.identifier),
@@ -588,7 +598,8 @@ class LicenceStoreService:
             plan.validate(line, cmd, lambda c: self._new_licence(caller, c))
         with self.db.transaction() as conn:
             plan.resolve_existing(conn, caller.code)
-            batch = [(lic, self._sign(conn, lic)) for lic in plan.licences_to_insert()]
+            key = self.keyring.signing_key(conn, caller.code)
+            batch = [(lic, self._sign(conn, lic, key)) for lic in plan.licences_to_insert()]
             repo.insert_licences(conn, batch)
             repo.put_idempotency(conn, caller.code, plan.idempotency_records(), self.clock.now())
         return plan.outcomes()
@@ -623,22 +634,21 @@ class _ImportPlan:
     def resolve_existing(self, conn: Connection, caller_code: str) -> None:
         keys = [key for _, _, key in self.pending.values()]
         known = repo.get_idempotency_many(conn, caller_code, keys)
+        replayed: dict[int, IdempotencyRecord] = {}
         for line, (cmd, _lic, key) in list(self.pending.items()):
             record = known.get(key)
-            if record is not None:
-                self._replayed(conn, line, cmd, record)
+            if record is None:
+                continue
+            if record.request_sha256 != cmd.fingerprint:
+                self.reject(line, "IDEMPOTENCY_KEY_REUSED", _reused_message(key))
+            else:
+                replayed[line] = record
+        ids = repo.current_licence_ids(conn, [r.serial for r in replayed.values()])
+        for line, record in replayed.items():
+            licence_id = ids.get(record.serial, "")
+            self.results[line] = ImportOutcome(line, "duplicate", licence_id=licence_id)
+            self.pending.pop(line)
         self._reject_taken_numbers(conn)
-
-    def _replayed(
-        self, conn: Connection, line: int, cmd: IssueCommand, record: IdempotencyRecord
-    ) -> None:
-        if record.request_sha256 != cmd.fingerprint():
-            self.reject(line, "IDEMPOTENCY_KEY_REUSED", _reused_message(cmd.idempotency_key))
-            return
-        stored = repo.get_by_serial(conn, record.serial)
-        licence_id = stored.signed.licence_id if stored else ""
-        self.results[line] = ImportOutcome(line, "duplicate", licence_id=licence_id)
-        self.pending.pop(line)
 
     def _reject_taken_numbers(self, conn: Connection) -> None:
         pairs = [(lic.type_code, lic.licence_number) for _, lic, _ in self.pending.values()]
@@ -660,7 +670,7 @@ class _ImportPlan:
 
     def idempotency_records(self) -> list[tuple[str, IdempotencyRecord]]:
         return [
-            (key, IdempotencyRecord("IssueLicence", cmd.fingerprint(), lic.serial))
+            (key, IdempotencyRecord("IssueLicence", cmd.fingerprint, lic.serial))
             for cmd, lic, key in self.pending.values()
         ]
 

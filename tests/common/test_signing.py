@@ -172,3 +172,42 @@ def test_bad_key_bytes_are_rejected(raw: bytes) -> None:
 def test_empty_key_id_is_rejected() -> None:
     with pytest.raises(InvalidArgument):
         SigningKey.generate("")
+
+
+# --- the json.dumps fast path must agree with the rfc8785 package everywhere it is taken ---
+
+import rfc8785  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_json_values)
+def test_canonical_json_equals_rfc8785_for_any_value(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)  # type: ignore[arg-type]
+    except rfc8785.CanonicalizationError:
+        return  # e.g. lone surrogates: not JSON text at all
+    assert canonical_json(value) == expected
+
+
+def test_canonical_json_fast_path_covers_licence_content() -> None:
+    from services.common.signing import _plain
+
+    content = {
+        "holder": {"kind": "person", "name": "张三", "number": "11010519491231002X"},
+        "fields": {"address": "福州市\n鼓楼区", "score": 95, "ok": True},
+        "valid_until": None,
+    }
+    assert _plain(content)
+    assert canonical_json(content) == rfc8785.dumps(content)

@@ -207,8 +207,8 @@ class Licence:
 
     @property
     def identifier(self) -> LicenceIdentifier:
-        """The e-licence identifier of the current version."""
-        return mint_licence_identifier(self.type_code, self.issuer_code, self.serial, self.version)
+        """The e-licence identifier of the current version (parts validated at issue)."""
+        return LicenceIdentifier(self.type_code, self.issuer_code, self.serial, self.version)
 
     def content(self) -> dict[str, object]:
         """The current version's content: what the issuer signs (as RFC 8785 JSON)."""
@@ -266,10 +266,11 @@ class Licence:
         values = licence_type.validate_data(data)
         start = valid_from or china_date(at)
         validity = Validity.starting(start, licence_type.default_validity_days, valid_until)
+        ident = mint_licence_identifier(licence_type.type_code, issuer_code, new_serial(at), 1)
         licence = cls(
-            type_code=licence_type.type_code,
-            issuer_code=issuer_code,
-            serial=new_serial(at),
+            type_code=ident.type_code,
+            issuer_code=ident.issuer_code,
+            serial=ident.serial,
             licence_number=number,
             holder=holder,
             holder_name=name,

@@ -377,6 +377,24 @@ def get_by_serial(
     return _stored(row) if row else None
 
 
+def current_licence_ids(conn: Connection, serials: Sequence[str]) -> dict[str, str]:
+    """The current-version e-licence identifier of each serial."""
+    if not serials:
+        return {}
+    rows = conn.execute(
+        select(licence_versions.c.serial, licence_versions.c.licence_id)
+        .join(
+            licences,
+            and_(
+                licences.c.serial == licence_versions.c.serial,
+                licences.c.current_version == licence_versions.c.version,
+            ),
+        )
+        .where(licences.c.serial.in_(serials))
+    )
+    return {serial: licence_id for serial, licence_id in rows}
+
+
 def find_serial_by_number(conn: Connection, type_code: str, number: str) -> str | None:
     """The serial of the licence of ``type_code`` with the issuing system's ``number``."""
     return conn.execute(
