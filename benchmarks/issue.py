@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from benchmarks.harness import ServerProcess, backend, server_process
+from testsupport.serverproc import ServerProcess, backend, server_process
 from services.licence_store import demo
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb

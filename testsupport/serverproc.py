@@ -1,4 +1,4 @@
-"""Benchmark harness: a Yihao server in its own process, measured from this one.
+"""A Yihao server in its own process, measured or driven from this one (benchmarks, fault tests).
 
 The server runs as ``python -m services.server`` with settings from the environment, so what
 is measured is the real process: TLS, interceptors, database. Server CPU per call comes from

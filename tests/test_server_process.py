@@ -1,0 +1,58 @@
+"""The real server process: starts from the environment, drains gracefully on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+from services.licence_store import demo
+from testsupport.serverproc import server_process
+from yihao.v1 import common_pb2 as common
+from yihao.v1 import licence_store_pb2 as pb
+
+FIELDS = {
+    "legal_representative": "王芳",
+    "company_type": "有限责任公司",
+    "registered_capital": "500",
+    "established_on": "2020-05-22",
+    "address": "福州市鼓楼区五四路1号",
+    "business_scope": "软件开发",
+}
+
+
+def _records(n: int, pause: float, started: threading.Event) -> Iterator[pb.ImportRecord]:
+    for i in range(n):
+        if i == 1:
+            started.set()
+        time.sleep(pause)
+        yield pb.ImportRecord(
+            line=i + 1,
+            licence=pb.IssueLicenceRequest(
+                idempotency_key=f"drain-test-{i:04d}",
+                type_code=demo.BUSINESS_LICENCE.type_code,
+                licence_number=f"DRAIN-{i}",
+                holder=common.Holder(number="91350100M000100Y43", name="示例"),
+                fields=FIELDS,
+            ),
+        )
+
+
+def test_sigterm_lets_the_in_flight_import_finish_then_exits_cleanly():
+    with server_process(None, YIHAO_GRACE_SECONDS="20") as server:
+        started = threading.Event()
+        results: list[pb.ImportResult] = []
+
+        def run() -> None:
+            stream = server.store("market").ImportLicences(_records(20, 0.1, started))
+            results.extend(stream)
+
+        client = threading.Thread(target=run)
+        client.start()
+        assert started.wait(10)
+        server.proc.send_signal(signal.SIGTERM)
+        client.join(30)
+        assert len(results) == 20
+        assert all(r.outcome == pb.IMPORT_OUTCOME_ACCEPTED for r in results)
+        assert server.proc.wait(timeout=30) == 0
