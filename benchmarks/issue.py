@@ -16,8 +16,8 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from testsupport.serverproc import ServerProcess, backend, server_process
 from services.licence_store import demo
+from testsupport.serverproc import ServerProcess, backend, server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 
