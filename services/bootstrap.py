@@ -9,6 +9,7 @@ from services.common.database import Database
 from services.common.migrate import upgrade
 from services.common.pki import DevPki, init_dev_pki
 from services.licence_store import demo
+from services.verifier import materials
 
 if TYPE_CHECKING:
     from services.server import App
@@ -47,3 +48,4 @@ def load_demo_catalogue(app: App) -> None:
         store.register_department(d.credit_code, d.name, d.region, d.roles)
     for lt in demo.LICENCE_TYPES:
         store.register_licence_type(lt)
+    materials.save_items(app.verifier)

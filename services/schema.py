@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from services.licence_store.persistence import tables as licence_store_tables
+from services.verifier.persistence import tables as verifier_tables
 
-__all__ = ["licence_store_tables"]
+__all__ = ["licence_store_tables", "verifier_tables"]

@@ -35,7 +35,16 @@ from services.diagnostics import DiagnosticsServicer
 from services.licence_store.grpc_servicer import LicenceStoreServicer
 from services.licence_store.keyring import KeyRing
 from services.licence_store.service import LicenceStoreService
-from yihao.v1 import common_pb2, common_pb2_grpc, licence_store_pb2, licence_store_pb2_grpc
+from services.verifier.grpc_servicer import VerifierServicer
+from services.verifier.service import VerifierService
+from yihao.v1 import (
+    common_pb2,
+    common_pb2_grpc,
+    licence_store_pb2,
+    licence_store_pb2_grpc,
+    verifier_pb2,
+    verifier_pb2_grpc,
+)
 
 log = logging.getLogger("yihao.server")
 
@@ -50,10 +59,12 @@ class App:
     db: Database
     clock: Clock
     licence_store: LicenceStoreService
+    verifier: VerifierService
     extras: dict[str, object] = field(default_factory=dict)
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Flush queued records and release the database connections."""
+        self.verifier.close()
         self.db.dispose()
 
 
@@ -71,8 +82,10 @@ def build_app(settings: Settings, *, clock: Clock | None = None, migrate: bool =
     if migrate:
         upgrade(db)
     clock = clock or SystemClock()
-    store = LicenceStoreService(db, KeyRing(load_sealer(settings)), clock)
-    return App(settings=settings, db=db, clock=clock, licence_store=store)
+    sealer = load_sealer(settings)
+    store = LicenceStoreService(db, KeyRing(sealer), clock)
+    verifier = VerifierService(store, db, sealer, clock)
+    return App(settings=settings, db=db, clock=clock, licence_store=store, verifier=verifier)
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -97,6 +110,7 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials:
 
 SERVICE_NAMES = {
     "licence_store": licence_store_pb2.DESCRIPTOR.services_by_name["LicenceStore"].full_name,
+    "verifier": verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name,
 }
 
 
@@ -126,6 +140,9 @@ def build_server(
             server,
         )
         names.append(SERVICE_NAMES["licence_store"])
+    if "verifier" in settings.services:
+        verifier_pb2_grpc.add_VerifierServicer_to_server(VerifierServicer(app.verifier), server)
+        names.append(SERVICE_NAMES["verifier"])
     health_servicer = _add_maintenance(server, names)
     port = server.add_secure_port(listen or settings.listen, server_credentials(settings))
     if port == 0:

@@ -14,7 +14,7 @@ from services.common.config import Settings, TlsFiles
 from services.common.pki import DevPki, init_dev_pki
 from services.licence_store import demo
 from services.server import App, build_app, build_server
-from yihao.v1 import common_pb2_grpc, licence_store_pb2_grpc
+from yihao.v1 import common_pb2_grpc, licence_store_pb2_grpc, verifier_pb2_grpc
 
 
 def dev_pki(directory: Path) -> DevPki:
@@ -67,6 +67,9 @@ class Stack:
 
     def store(self, alias: str) -> licence_store_pb2_grpc.LicenceStoreStub:
         return licence_store_pb2_grpc.LicenceStoreStub(self.channel(alias))
+
+    def verifier(self, alias: str) -> verifier_pb2_grpc.VerifierStub:
+        return verifier_pb2_grpc.VerifierStub(self.channel(alias))
 
     def diagnostics(self, alias: str) -> common_pb2_grpc.DiagnosticsStub:
         return common_pb2_grpc.DiagnosticsStub(self.channel(alias))

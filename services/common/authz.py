@@ -9,7 +9,6 @@ licence type, change this licence?) live in the services, next to the objects.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from services.common.errors import PermissionDenied, Unauthenticated
 from services.common.roles import Role
@@ -17,6 +16,9 @@ from services.common.roles import Role
 ANY_REGISTERED: frozenset[Role] = frozenset(Role)
 ADMIN = frozenset({Role.ADMINISTRATOR})
 OPERATOR = frozenset({Role.OPERATOR})
+VERIFIERS = frozenset({Role.HANDLER, Role.OPERATOR, Role.SUPERVISOR, Role.ADMINISTRATOR})
+#: Exporting a licence as a document or QR code: its issuer's operators and holder portals.
+EXPORTERS = frozenset({Role.OPERATOR, Role.HOLDER_PORTAL})
 READERS = frozenset(
     {
         Role.OPERATOR,
@@ -62,15 +64,23 @@ POLICY: dict[str, frozenset[Role]] = {
             "ImportLicences": OPERATOR,
         },
     ),
+    **_service(
+        "Verifier",
+        {
+            "VerifyLicence": VERIFIERS,
+            "VerifyByHolder": VERIFIERS,
+            "VerifyBatch": VERIFIERS,
+            "VerifyDocument": VERIFIERS,
+            "ExportDocument": EXPORTERS,
+            "IssueQrPayload": EXPORTERS,
+            "GetIssuerKeys": ANY_REGISTERED,
+            "GetReceipt": ANY_REGISTERED,
+            "VerifyReceipt": ANY_REGISTERED,
+            "ListServiceItems": ANY_REGISTERED,
+            "CheckMaterials": VERIFIERS,
+        },
+    ),
 }
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the policy says about one call."""
-
-    allowed: bool
-    public: bool = False
 
 
 def authorise(

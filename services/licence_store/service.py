@@ -30,6 +30,7 @@ from services.common.errors import (
 )
 from services.common.identifiers import (
     HolderKind,
+    HolderNumber,
     parse_holder_number,
     parse_licence_identifier,
     validate_department_code,
@@ -40,7 +41,12 @@ from services.common.notify import ChangeNotifier
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.roles import Role
 from services.common.signing import SigningKey, canonical_json, sha256_hex
-from services.licence_store.domain.catalogue import Department, LicenceType, parse_date
+from services.licence_store.domain.catalogue import (
+    Department,
+    LicenceType,
+    SigningKeyRecord,
+    parse_date,
+)
 from services.licence_store.domain.licence import Action, Effective, Licence, Reason, Status
 from services.licence_store.keyring import KeyRing
 from services.licence_store.persistence import repository as repo
@@ -522,6 +528,51 @@ class LicenceStoreService:
         with self.db.read() as conn:
             return repo.events_after(conn, cursor, codes, limit)
 
+    # ------------------------------------------------ read interface for co-hosted services
+
+    def find(self, ref: LicenceRef) -> StoredLicence | None:
+        """The licence ``ref`` names at its current version; None when there is none."""
+        with self.db.read() as conn:
+            try:
+                serial = self._resolve(conn, ref)
+            except NotFound:
+                return None
+            return repo.get_by_serial(conn, serial)
+
+    def find_version(self, serial: str, version: int) -> StoredLicence | None:
+        """One version of a licence."""
+        with self.db.read() as conn:
+            return repo.get_version(conn, serial, version)
+
+    def versions_of(self, serial: str) -> list[StoredLicence]:
+        """Every version of a licence, oldest first."""
+        with self.db.read() as conn:
+            return repo.list_versions(conn, serial)
+
+    def status_timeline(self, serial: str) -> list[tuple[datetime, Status]]:
+        """(instant, status after) for every event of a licence, oldest first."""
+        with self.db.read() as conn:
+            events = repo.events_after(conn, 0, (), 100_000, serial=serial)
+        return [(e.event.at, e.event.status_after) for e in events]
+
+    def public_key(self, key_id: str) -> SigningKeyRecord | None:
+        """A department's public signing key by id."""
+        with self.db.read() as conn:
+            return self.keyring.public_key(conn, key_id)
+
+    def holder_licences(
+        self, holder: HolderNumber, type_codes: Sequence[str], limit: int = 500
+    ) -> list[StoredLicence]:
+        """A holder's licences of the given types (all types when empty)."""
+        with self.db.read() as conn:
+            return repo.list_by_holder(conn, holder.value, type_codes, (), "", limit)
+
+    def names(self, lic: Licence) -> tuple[str, str]:
+        """(licence type name, issuer name) from the catalogue."""
+        lt = self.catalogue.licence_type(lic.type_code)
+        dept = self.catalogue.department(lic.issuer_code)
+        return (lt.name if lt else "", dept.name if dept else "")
+
     def _resolve(self, conn: Connection, ref: LicenceRef) -> str:
         if ref.licence_id:
             ident = parse_licence_identifier(ref.licence_id, "licence.licence_id")
@@ -551,14 +602,12 @@ class LicenceStoreService:
         return serial
 
     def _view(self, stored: StoredLicence) -> LicenceView:
-        lic = stored.licence
-        lt = self.catalogue.licence_type(lic.type_code)
-        dept = self.catalogue.department(lic.issuer_code)
+        type_name, issuer_name = self.names(stored.licence)
         return LicenceView(
             stored=stored,
-            type_name=lt.name if lt else "",
-            issuer_name=dept.name if dept else "",
-            effective=lic.effective_status(self.clock.now()),
+            type_name=type_name,
+            issuer_name=issuer_name,
+            effective=stored.licence.effective_status(self.clock.now()),
         )
 
     # ------------------------------------------------------------------------ bulk import

@@ -15,8 +15,16 @@ from services.common.authz import POLICY
 from services.common.pki import issue_client_cert, make_ca
 from services.diagnostics import DiagnosticsServicer
 from services.licence_store.grpc_servicer import LicenceStoreServicer
+from services.verifier.grpc_servicer import VerifierServicer
 from testsupport.stack import Stack
-from yihao.v1 import common_pb2, common_pb2_grpc, licence_store_pb2, licence_store_pb2_grpc
+from yihao.v1 import (
+    common_pb2,
+    common_pb2_grpc,
+    licence_store_pb2,
+    licence_store_pb2_grpc,
+    verifier_pb2,
+    verifier_pb2_grpc,
+)
 
 SERVICERS = {
     "yihao.v1.Diagnostics": (common_pb2, DiagnosticsServicer, common_pb2_grpc.DiagnosticsServicer),
@@ -25,6 +33,7 @@ SERVICERS = {
         LicenceStoreServicer,
         licence_store_pb2_grpc.LicenceStoreServicer,
     ),
+    "yihao.v1.Verifier": (verifier_pb2, VerifierServicer, verifier_pb2_grpc.VerifierServicer),
 }
 
 
@@ -141,7 +150,7 @@ def test_unexpected_failure_is_internal_with_a_correlation_id_and_no_internals(
 
 def test_health_reports_every_hosted_service(stack: Stack):
     stub = health_pb2_grpc.HealthStub(stack.channel("hall"))
-    for name in ("", "yihao.v1.LicenceStore", "yihao.v1.Diagnostics"):
+    for name in ("", "yihao.v1.LicenceStore", "yihao.v1.Verifier", "yihao.v1.Diagnostics"):
         reply = stub.Check(health_pb2.HealthCheckRequest(service=name))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 

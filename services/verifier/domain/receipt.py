@@ -1,0 +1,54 @@
+"""Verification receipts (核验回执): signed records a case file cites instead of a photocopy.
+
+A receipt's body is canonical JSON naming who asked, when, what was asked, the verdict and
+the hash of the licence version it was based on; the verifier signs the body bytes. A
+receipt for a batch covers every item of the chunk it answered, each by its client reference.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.common.signing import canonical_json
+from services.verifier.domain.verdict import Verdict
+
+
+def new_receipt_id(at: datetime) -> str:
+    """A receipt id: ``R``, the UTC date, and 80 random bits (29 characters, sortable by day)."""
+    return f"R{at:%Y%m%d}{secrets.token_hex(10).upper()}"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A signed receipt as stored."""
+
+    receipt_id: str
+    issued_at: datetime
+    requester_code: str
+    verdict: Verdict | None  # None for a batch receipt (one verdict per item in the body)
+    licence_id: str
+    content_sha256: str
+    body: bytes  # canonical JSON, exactly as signed
+    key_id: str
+    algorithm: str
+    signature: bytes
+
+
+def receipt_body(
+    receipt_id: str,
+    at: datetime,
+    requester_code: str,
+    answers: list[dict[str, Any]],
+) -> bytes:
+    """The canonical bytes to sign: one entry per verification answered."""
+    return canonical_json(
+        {
+            "receipt_id": receipt_id,
+            "issued_at": at.isoformat(),
+            "requester": requester_code,
+            "answers": answers,
+        }
+    )

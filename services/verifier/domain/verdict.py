@@ -1,0 +1,128 @@
+"""Verdicts: what a licence is worth at an instant, and whether the applicant is its holder.
+
+Plain Python. The order of the checks is the policy: integrity first (a version whose
+signature does not hold, or whose key is unknown or was not valid when it signed, cannot be
+vouched for: CANNOT_CHECK), then the stored status, then the validity dates at the instant
+asked about. Expiry is always computed, never stored.
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.common.clock import china_date
+from services.common.identifiers import HolderNumber
+from services.licence_store.domain.licence import Effective, Status, Validity
+
+
+class Verdict(enum.Enum):
+    """The closed set of answers."""
+
+    VALID = "valid"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    CANCELLED = "cancelled"
+    NOT_FOUND = "not_found"
+    CANNOT_CHECK = "cannot_check"
+
+
+class HolderMatch(enum.Enum):
+    """Presented holder versus stored holder."""
+
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    NOT_PRESENTED = "not_presented"
+
+
+class Integrity(enum.Enum):
+    """The outcome of checking a version's signature."""
+
+    VERIFIED = "SIGNATURE_VERIFIED"
+    CONTENT_ALTERED = "CONTENT_ALTERED"  # stored content no longer hashes to what was signed
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    KEY_UNKNOWN = "ISSUER_KEY_UNKNOWN"
+    KEY_NOT_VALID_AT_SIGNING = "ISSUER_KEY_NOT_VALID_AT_SIGNING"
+
+
+#: The checks every verdict of a stored licence applies, in order.
+STANDARD_CHECKS = ("signature", "issuer_key_period", "status", "validity_dates")
+
+_STATUS_VERDICTS = {
+    Status.SUSPENDED: (Verdict.SUSPENDED, "STATUS_SUSPENDED"),
+    Status.REVOKED: (Verdict.REVOKED, "STATUS_REVOKED"),
+    Status.CANCELLED: (Verdict.CANCELLED, "STATUS_CANCELLED"),
+}
+_DATE_VERDICTS = {
+    Effective.EXPIRED: (Verdict.EXPIRED, "VALIDITY_ENDED"),
+    Effective.NOT_YET_VALID: (Verdict.NOT_YET_VALID, "VALIDITY_NOT_STARTED"),
+    Effective.VALID: (Verdict.VALID, "ALL_CHECKS_PASSED"),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A verdict and its machine-readable reason."""
+
+    verdict: Verdict
+    reason: str
+
+
+def decide(integrity: Integrity, status: Status, validity: Validity, at: datetime) -> Decision:
+    """The verdict on a licence in ``status`` with ``validity``, at instant ``at``."""
+    if integrity is not Integrity.VERIFIED:
+        return Decision(Verdict.CANNOT_CHECK, integrity.value)
+    if status in _STATUS_VERDICTS:
+        return Decision(*_STATUS_VERDICTS[status])
+    return Decision(*_DATE_VERDICTS[validity.position(china_date(at))])
+
+
+def not_found(reason: str = "NO_SUCH_LICENCE") -> Decision:
+    """The verdict when the store has no such licence."""
+    return Decision(Verdict.NOT_FOUND, reason)
+
+
+def number_match(presented: HolderNumber | None, stored: HolderNumber) -> HolderMatch:
+    """Whether a presented (already normalised) holder number is the stored one."""
+    if presented is None:
+        return HolderMatch.NOT_PRESENTED
+    return HolderMatch.MATCH if presented.value == stored.value else HolderMatch.MISMATCH
+
+
+def _normal_name(name: str) -> str:
+    # Full-width and half-width forms, and spacing, are the same name to a person.
+    folded = unicodedata.normalize("NFKC", name)
+    return "".join(folded.split()).casefold()
+
+
+def name_match(presented: str, stored: str) -> HolderMatch:
+    """Whether a presented holder name is the stored one (width, case and spaces aside)."""
+    if not presented.strip():
+        return HolderMatch.NOT_PRESENTED
+    return (
+        HolderMatch.MATCH
+        if _normal_name(presented) == _normal_name(stored)
+        else HolderMatch.MISMATCH
+    )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One point of a licence's status timeline."""
+
+    at: datetime
+    status: Status
+
+
+def status_at(timeline: list[StatusChange], at: datetime) -> Status | None:
+    """The stored status at instant ``at``; None before the licence was issued."""
+    current: Status | None = None
+    for change in timeline:
+        if change.at > at:
+            break
+        current = change.status
+    return current

@@ -1,0 +1,259 @@
+"""The Verifier gRPC servicer: proto → service → proto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.common.errors import InvalidArgument, YihaoError
+from services.common.identity import Caller, current_caller
+from services.licence_store import convert as store_cv
+from services.verifier import documents, materials
+from services.verifier.domain.verdict import HolderMatch, Verdict
+from services.verifier.service import BatchItem, Presented, Result, VerifierService
+from yihao.v1 import common_pb2 as common
+from yihao.v1 import verifier_pb2 as pb
+from yihao.v1 import verifier_pb2_grpc as pb_grpc
+
+BATCH_CHUNK = 1000
+VERDICTS = {v: getattr(pb, f"VERDICT_{v.name}") for v in Verdict}
+MATCHES = {m: getattr(pb, f"HOLDER_MATCH_{m.name}") for m in HolderMatch}
+
+
+def _instant(ts: Timestamp) -> datetime:
+    if not 0 <= ts.seconds <= 253402300799:
+        raise InvalidArgument.field(
+            "as_of", "is not an instant between 1970 and 9999", "OUT_OF_RANGE"
+        )
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def presented_in(request: pb.VerifyLicenceRequest) -> Presented:
+    """What the applicant presented, validated."""
+    as_of = _instant(request.as_of) if request.HasField("as_of") else None
+    return Presented.parse(
+        request.presented_holder_number,
+        request.presented_holder_name,
+        as_of,
+        purpose=request.purpose,
+        case_number=request.case_number,
+        client_ref=request.client_ref,
+    )
+
+
+def verification_out(result: Result) -> pb.Verification:
+    """A verification for an answer (stored holder never included)."""
+    msg = pb.Verification(
+        verdict=VERDICTS[result.decision.verdict],
+        reason=result.decision.reason,
+        holder_number_match=MATCHES[result.number_match],
+        holder_name_match=MATCHES[result.name_match],
+        policy=pb.Policy(checks=list(result.checks), as_of=store_cv.timestamp(result.as_of)),
+        receipt_id=result.receipt_id,
+        checked_at=store_cv.timestamp(result.checked_at),
+        client_ref=result.client_ref,
+        document_authentic=result.document_authentic,
+        type_name=result.type_name,
+        issuer_name=result.issuer_name,
+    )
+    if result.stored is not None:
+        lic, signed = result.stored.licence, result.stored.signed
+        msg.licence_id = signed.licence_id
+        msg.type_code = lic.type_code
+        msg.licence_number = lic.licence_number
+        msg.issuer_code = lic.issuer_code
+        msg.valid_from = lic.validity.valid_from.isoformat()
+        msg.valid_until = lic.validity.valid_until.isoformat() if lic.validity.valid_until else ""
+        msg.version = lic.version
+        msg.signature_verified = (
+            result.integrity is not None and result.integrity.value == "SIGNATURE_VERIFIED"
+        )
+        msg.signature_key_id = signed.key_id
+        msg.content_sha256 = signed.content_sha256
+        msg.status_reason_code = lic.status_reason.code if lic.status_reason else ""
+    return msg
+
+
+class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
+    """Thin transport over :class:`VerifierService`."""
+
+    def __init__(self, service: VerifierService) -> None:
+        self.service = service
+
+    def VerifyLicence(self, request: pb.VerifyLicenceRequest, context: Any) -> Any:
+        result = self.service.verify(
+            current_caller(), store_cv.ref_in(request.licence), presented_in(request)
+        )
+        return verification_out(result)
+
+    def VerifyByHolder(self, request: pb.VerifyByHolderRequest, context: Any) -> Any:
+        results = self.service.verify_by_holder(
+            current_caller(),
+            request.holder_number,
+            list(request.type_codes),
+            request.presented_holder_name,
+            valid_only=request.valid_only,
+            context={"purpose": request.purpose, "case_number": request.case_number},
+        )
+        return pb.VerifyByHolderResponse(verifications=[verification_out(r) for r in results])
+
+    def VerifyBatch(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
+        caller = current_caller()
+        chunk: list[BatchItem] = []
+        for request in request_iterator:
+            chunk.append(_batch_item(request))
+            if len(chunk) >= BATCH_CHUNK:
+                yield from self._answer(caller, chunk)
+                chunk = []
+        if chunk:
+            yield from self._answer(caller, chunk)
+
+    def _answer(self, caller: Caller, chunk: list[BatchItem]) -> Iterator[pb.Verification]:
+        for result in self.service.verify_batch(caller, chunk):
+            yield verification_out(result)
+
+    def VerifyDocument(self, request: pb.VerifyDocumentRequest, context: Any) -> Any:
+        presented = Presented.parse(
+            request.presented_holder_number,
+            request.presented_holder_name,
+            purpose=request.purpose,
+            case_number=request.case_number,
+        )
+        which = request.WhichOneof("document")
+        if which == "signed_document":
+            doc = request.signed_document
+            result = documents.verify_signed_document(
+                self.service,
+                current_caller(),
+                doc.content_json,
+                doc.signature.key_id,
+                doc.signature.value,
+                presented,
+            )
+        elif which == "qr_payload":
+            result = documents.verify_qr(
+                self.service, current_caller(), request.qr_payload, presented
+            )
+        else:
+            raise InvalidArgument.field(
+                "document", "present a signed_document or a qr_payload", "REQUIRED"
+            )
+        return verification_out(result)
+
+    def ExportDocument(self, request: pb.ExportDocumentRequest, context: Any) -> Any:
+        content, stored = documents.export_document(
+            self.service, store_cv.ref_in(request.licence), request.version
+        )
+        signed = stored.signed
+        return pb.SignedDocument(
+            content_json=content,
+            signature=common.Signature(
+                key_id=signed.key_id, algorithm=signed.algorithm, value=signed.signature
+            ),
+            issuer_code=stored.licence.issuer_code,
+        )
+
+    def IssueQrPayload(self, request: pb.IssueQrPayloadRequest, context: Any) -> Any:
+        payload, expires = documents.issue_qr(
+            self.service, store_cv.ref_in(request.licence), request.ttl_seconds
+        )
+        return pb.QrPayload(payload=payload, expires_at=store_cv.timestamp(expires))
+
+    def GetIssuerKeys(self, request: pb.GetIssuerKeysRequest, context: Any) -> Any:
+        store = self.service.store
+        codes = list(request.issuer_codes)
+        depts = [store.get_department(c) for c in codes] if codes else _all_departments(store)
+        return pb.IssuerKeys(
+            issuers=[
+                pb.IssuerKeySet(
+                    issuer_code=d.credit_code,
+                    issuer_name=d.name,
+                    keys=[store_cv.key_out(k) for k in d.keys],
+                )
+                for d in depts
+            ],
+            receipt_keys=[store_cv.key_out(k) for k in self.service.receipt_keys.all_public()],
+        )
+
+    def GetReceipt(self, request: pb.GetReceiptRequest, context: Any) -> Any:
+        return receipt_out(self.service.get_receipt(request.receipt_id))
+
+    def VerifyReceipt(self, request: pb.GetReceiptRequest, context: Any) -> Any:
+        receipt = self.service.get_receipt(request.receipt_id)
+        authentic, reason = self.service.check_receipt(receipt)
+        return pb.ReceiptCheck(authentic=authentic, reason=reason, receipt=receipt_out(receipt))
+
+    def ListServiceItems(self, request: pb.ListServiceItemsRequest, context: Any) -> Any:
+        return pb.ListServiceItemsResponse(
+            items=[item_out(i) for i in materials.list_items(self.service)]
+        )
+
+    def CheckMaterials(self, request: pb.CheckMaterialsRequest, context: Any) -> Any:
+        item, outcomes = materials.check_materials(
+            self.service,
+            current_caller(),
+            request.item_code,
+            request.applicant_number,
+            {"purpose": request.purpose, "case_number": request.case_number},
+        )
+        return pb.MaterialsCheck(
+            item=item_out(item),
+            materials=[
+                pb.MaterialCheck(
+                    material=material_out(o.material),
+                    covered=o.covered,
+                    reason=o.reason,
+                    verification=verification_out(o.result) if o.result else None,
+                )
+                for o in outcomes
+            ],
+        )
+
+
+def _all_departments(store: Any) -> list[Any]:
+    depts, token = store.list_departments(1000, "")
+    while token:
+        more, token = store.list_departments(1000, token)
+        depts += more
+    return [store.get_department(d.credit_code) for d in depts]
+
+
+def _batch_item(request: pb.VerifyLicenceRequest) -> BatchItem:
+    """One batch item; a malformed one is answered on its own, never ending the stream."""
+    try:
+        presented = presented_in(request)
+    except YihaoError as exc:
+        return exc, Presented(client_ref=request.client_ref)
+    try:
+        return store_cv.ref_in(request.licence), presented
+    except YihaoError as exc:
+        return exc, presented
+
+
+def receipt_out(receipt: Any) -> pb.Receipt:
+    """A receipt for an answer."""
+    return pb.Receipt(
+        receipt_id=receipt.receipt_id,
+        body_json=receipt.body.decode(),
+        signature=common.Signature(
+            key_id=receipt.key_id, algorithm=receipt.algorithm, value=receipt.signature
+        ),
+        issued_at=store_cv.timestamp(receipt.issued_at),
+        requester_code=receipt.requester_code,
+        verdict=VERDICTS[receipt.verdict] if receipt.verdict else pb.VERDICT_UNSPECIFIED,
+        licence_id=receipt.licence_id,
+        content_sha256=receipt.content_sha256,
+    )
+
+
+def material_out(m: materials.Material) -> pb.Material:
+    return pb.Material(name=m.name, licence_type_code=m.licence_type_code, holder_is_applicant=True)
+
+
+def item_out(item: materials.ServiceItem) -> pb.ServiceItem:
+    return pb.ServiceItem(
+        code=item.code, name=item.name, materials=[material_out(m) for m in item.materials]
+    )

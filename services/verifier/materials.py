@@ -1,0 +1,155 @@
+"""Materials exemption (免提交): which required materials valid e-licences already cover.
+
+A service item (办事事项) lists its required materials; each is mapped to a licence type or
+marked as not shareable. For an applicant's number, a material is covered when the applicant
+holds a licence of that type whose verdict is VALID; the answer cites the receipt of the
+verifications it relied on, so the case file needs no copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.errors import InvalidArgument, NotFound
+from services.common.identifiers import parse_holder_number
+from services.common.identity import Caller
+from services.licence_store.demo import (
+    BUSINESS_LICENCE,
+    MARRIAGE_CERTIFICATE,
+    QUALIFICATION_CERTIFICATE,
+    RESIDENCE_PERMIT,
+)
+from services.verifier.domain.verdict import Verdict
+from services.verifier.persistence import repository as repo
+from services.verifier.service import Presented, Result, VerifierService
+
+
+@dataclass(frozen=True)
+class Material:
+    """One required material: a licence type, or "" when it cannot be shared."""
+
+    name: str
+    licence_type_code: str = ""
+
+    @property
+    def shareable(self) -> bool:
+        return bool(self.licence_type_code)
+
+
+@dataclass(frozen=True)
+class ServiceItem:
+    """A service item with its list of required materials (办事指南·申请材料)."""
+
+    code: str
+    name: str
+    materials: tuple[Material, ...]
+
+
+@dataclass(frozen=True)
+class MaterialOutcome:
+    """Whether one material is covered, and why."""
+
+    material: Material
+    covered: bool
+    reason: str
+    result: Result | None = None
+
+
+DEMO_ITEMS = (
+    ServiceItem(
+        "FZ-ZJ-0001",
+        "公共租赁住房申请",
+        (
+            Material("居民身份证"),
+            Material("结婚证", MARRIAGE_CERTIFICATE.type_code),
+            Material("居住证", RESIDENCE_PERMIT.type_code),
+            Material("家庭收入申报表"),
+        ),
+    ),
+    ServiceItem(
+        "FZ-RS-0002",
+        "职业技能提升补贴申领",
+        (
+            Material("职业资格证书", QUALIFICATION_CERTIFICATE.type_code),
+            Material("居住证", RESIDENCE_PERMIT.type_code),
+            Material("社会保障卡（银行账户）"),
+        ),
+    ),
+    ServiceItem(
+        "FZ-SC-0003",
+        "食品经营许可申请",
+        (
+            Material("营业执照", BUSINESS_LICENCE.type_code),
+            Material("法定代表人身份证明"),
+            Material("经营场所使用证明"),
+            Material("食品安全管理制度文本"),
+        ),
+    ),
+)
+
+
+def save_items(verifier: VerifierService, items: tuple[ServiceItem, ...] = DEMO_ITEMS) -> None:
+    """Store service items (the demo catalogue loader calls this)."""
+    at = verifier.clock.now()
+    with verifier.db.transaction() as conn:
+        for item in items:
+            materials = [
+                {"name": m.name, "licence_type_code": m.licence_type_code} for m in item.materials
+            ]
+            repo.save_service_item(conn, item.code, item.name, materials, at)
+
+
+def list_items(verifier: VerifierService) -> list[ServiceItem]:
+    """Every service item."""
+    with verifier.db.read() as conn:
+        rows = repo.list_service_items(conn)
+    return [_item(r) for r in rows]
+
+
+def _item(row: Any) -> ServiceItem:
+    materials = tuple(Material(m["name"], m.get("licence_type_code", "")) for m in row.materials)
+    return ServiceItem(row.code, row.name, materials)
+
+
+def check_materials(
+    verifier: VerifierService,
+    caller: Caller,
+    item_code: str,
+    applicant_number: str,
+    context: dict[str, str],
+) -> tuple[ServiceItem, list[MaterialOutcome]]:
+    """Material by material: covered by a valid e-licence (with its receipt), or to bring."""
+    if not item_code.strip() or len(item_code) > 64:
+        raise InvalidArgument.field("item_code", "is required, at most 64 characters", "REQUIRED")
+    item = next((i for i in list_items(verifier) if i.code == item_code.strip()), None)
+    if item is None:
+        raise NotFound(f"no service item {item_code}", reason="SERVICE_ITEM_NOT_FOUND")
+    applicant = parse_holder_number(applicant_number, "applicant_number")
+    type_codes = sorted({m.licence_type_code for m in item.materials if m.shareable})
+    presented = Presented(
+        applicant, purpose=context.get("purpose", ""), case_number=context.get("case_number", "")
+    )
+    results = [
+        verifier.check(stored, presented, {"applicant": "presented", "item_code": item.code})
+        for stored in verifier.store.holder_licences(applicant, type_codes)
+    ]
+    results = verifier.record_receipt(caller, results) if results else []
+    return item, [_outcome(m, results) for m in item.materials]
+
+
+def _outcome(material: Material, results: list[Result]) -> MaterialOutcome:
+    if not material.shareable:
+        return MaterialOutcome(material, False, "NOT_SHAREABLE: the applicant brings it")
+    of_type = [
+        r for r in results if r.stored and r.stored.licence.type_code == material.licence_type_code
+    ]
+    valid = next((r for r in of_type if r.decision.verdict is Verdict.VALID), None)
+    if valid is not None:
+        return MaterialOutcome(material, True, "COVERED_BY_VALID_E_LICENCE", valid)
+    if of_type:
+        verdicts = ", ".join(sorted({r.decision.verdict.value.upper() for r in of_type}))
+        return MaterialOutcome(
+            material, False, f"NO_VALID_E_LICENCE: held but {verdicts}", of_type[0]
+        )
+    return MaterialOutcome(material, False, "NO_E_LICENCE: the applicant holds none of this type")

@@ -1,0 +1,376 @@
+"""The verifier's application service: verdicts with signed, durable receipts.
+
+It reads licences only through the licence store's read interface (in process) and writes
+only its own tables (receipts, keys, service items). Every answer carries the id of a receipt
+that was committed before the answer left: receipts go through a group committer, so
+concurrent verifications share one durable write.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from services.common.clock import Clock
+from services.common.database import Database
+from services.common.errors import InvalidArgument, NotFound, YihaoError
+from services.common.group_commit import GroupCommitter
+from services.common.identifiers import (
+    HolderNumber,
+    mask_holder_number,
+    mask_name,
+    parse_holder_number,
+)
+from services.common.identity import Caller
+from services.common.sealing import Sealer
+from services.common.signing import PublicKey, canonical_json, sha256_hex
+from services.licence_store.domain.licence import Status
+from services.licence_store.persistence.repository import StoredLicence
+from services.licence_store.service import LicenceRef, LicenceStoreService
+from services.verifier.domain.receipt import Receipt, new_receipt_id, receipt_body
+from services.verifier.domain.verdict import (
+    STANDARD_CHECKS,
+    Decision,
+    HolderMatch,
+    Integrity,
+    StatusChange,
+    Verdict,
+    decide,
+    name_match,
+    not_found,
+    number_match,
+    status_at,
+)
+from services.verifier.keys import ServiceKeys
+from services.verifier.persistence import repository as repo
+
+SIGNATURE_MEMO_SIZE = 200_000
+
+
+@dataclass(frozen=True)
+class Presented:
+    """What the applicant presented at the counter, and what the question is about."""
+
+    holder_number: HolderNumber | None = None
+    holder_name: str = ""
+    as_of: datetime | None = None
+    purpose: str = ""
+    case_number: str = ""
+    client_ref: str = ""
+
+    @classmethod
+    def parse(
+        cls,
+        holder_number: str = "",
+        holder_name: str = "",
+        as_of: datetime | None = None,
+        **context: str,
+    ) -> Presented:
+        """Validate what was presented (a bad holder number is the caller's error)."""
+        number = (
+            parse_holder_number(holder_number, "presented_holder_number")
+            if holder_number.strip()
+            else None
+        )
+        if len(holder_name) > 200:
+            raise InvalidArgument.field(
+                "presented_holder_name", "at most 200 characters", "TOO_LONG"
+            )
+        return cls(number, holder_name, as_of, **context)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One verification: the verdict and everything the answer and the receipt state."""
+
+    decision: Decision
+    number_match: HolderMatch
+    name_match: HolderMatch
+    checked_at: datetime
+    as_of: datetime
+    checks: tuple[str, ...]
+    stored: StoredLicence | None = None
+    integrity: Integrity | None = None
+    type_name: str = ""
+    issuer_name: str = ""
+    asked: dict[str, Any] = field(default_factory=dict)
+    client_ref: str = ""
+    receipt_id: str = ""
+    document_authentic: bool = False
+
+    def answer(self) -> dict[str, Any]:
+        """The receipt's record of this verification."""
+        lic = self.stored.licence if self.stored else None
+        return {
+            "asked": self.asked,
+            "as_of": self.as_of.isoformat(),
+            "verdict": self.decision.verdict.value,
+            "reason": self.decision.reason,
+            "holder_number_match": self.number_match.value,
+            "holder_name_match": self.name_match.value,
+            "licence_id": self.stored.signed.licence_id if self.stored else "",
+            "version": lic.version if lic else 0,
+            "content_sha256": self.stored.signed.content_sha256 if self.stored else "",
+            "policy": list(self.checks),
+        }
+
+
+class SignatureMemo:
+    """Versions whose signature this process has verified, keyed by what was verified.
+
+    The key includes the hash of the content as read now, so a row edited in the database
+    misses the memo and fails verification; the memo lives in process memory, out of reach of
+    anyone who can only edit the database.
+    """
+
+    def __init__(self, size: int = SIGNATURE_MEMO_SIZE) -> None:
+        self._size = size
+        self._seen: OrderedDict[tuple[str, bytes, bytes], bool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, digest: str, public: PublicKey, content: bytes, signature: bytes) -> bool:
+        key = (digest, public.public_key, signature)
+        with self._lock:
+            if key in self._seen:
+                return self._seen[key]
+        ok = public.verify(content, signature)
+        with self._lock:
+            self._seen[key] = ok
+            if len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+        return ok
+
+
+def _ref_json(ref: LicenceRef) -> dict[str, str]:
+    if ref.licence_id:
+        return {"licence_id": ref.licence_id}
+    return {"type_code": ref.type_code, "licence_number": ref.licence_number}
+
+
+#: One item of a batch: what it names (or why it cannot name anything), and what was presented.
+BatchItem = tuple[LicenceRef | YihaoError, Presented]
+
+
+class VerifierService:
+    """VerifyLicence, VerifyByHolder, batches, documents, receipts."""
+
+    def __init__(
+        self, store: LicenceStoreService, db: Database, sealer: Sealer, clock: Clock
+    ) -> None:
+        self.store = store
+        self.db = db
+        self.clock = clock
+        self.receipt_keys = ServiceKeys(db, sealer, "receipt", clock)
+        self.qr_keys = ServiceKeys(db, sealer, "qr", clock)
+        self.memo = SignatureMemo()
+        self._receipts: GroupCommitter[Receipt] = GroupCommitter(
+            db, repo.insert_receipts, name="receipts"
+        )
+
+    def close(self) -> None:
+        """Flush queued receipts and stop the writer."""
+        self._receipts.close()
+
+    # ------------------------------------------------------------------------- checking
+
+    def integrity(self, stored: StoredLicence) -> Integrity:
+        """Does the stored version still carry a good signature by a key valid at signing?"""
+        lic, signed = stored.licence, stored.signed
+        content = canonical_json(lic.content())
+        digest = sha256_hex(content)
+        if digest != signed.content_sha256:
+            return Integrity.CONTENT_ALTERED
+        key = self.store.public_key(signed.key_id)
+        if key is None or key.department_code != lic.issuer_code:
+            return Integrity.KEY_UNKNOWN
+        if not key.valid_at(lic.version_at):
+            return Integrity.KEY_NOT_VALID_AT_SIGNING
+        public = PublicKey(key.key_id, key.algorithm, key.public_key)
+        ok = self.memo.check(digest, public, content, signed.signature)
+        return Integrity.VERIFIED if ok else Integrity.SIGNATURE_INVALID
+
+    def check(
+        self, stored: StoredLicence | None, presented: Presented, asked: dict[str, Any]
+    ) -> Result:
+        """The verdict on ``stored`` (None: not in the store) for what was presented."""
+        now = self.clock.now()
+        at = presented.as_of or now
+        base: dict[str, Any] = {
+            "checked_at": now,
+            "as_of": at,
+            "asked": asked,
+            "client_ref": presented.client_ref,
+        }
+        if stored is None:
+            return Result(
+                not_found(),
+                HolderMatch.NOT_PRESENTED,
+                HolderMatch.NOT_PRESENTED,
+                checks=("existence",),
+                **base,
+            )
+        if presented.as_of is not None:
+            stored, status = self._as_of(stored, presented.as_of)
+            if stored is None:
+                return Result(
+                    not_found("NOT_ISSUED_AT_THAT_TIME"),
+                    HolderMatch.NOT_PRESENTED,
+                    HolderMatch.NOT_PRESENTED,
+                    checks=("existence",),
+                    **base,
+                )
+        else:
+            status = stored.licence.status
+        lic = stored.licence
+        integrity = self.integrity(stored)
+        type_name, issuer_name = self.store.names(lic)
+        return Result(
+            decision=decide(integrity, status, lic.validity, at),
+            number_match=number_match(presented.holder_number, lic.holder),
+            name_match=name_match(presented.holder_name, lic.holder_name),
+            checks=STANDARD_CHECKS + (("status_timeline",) if presented.as_of else ()),
+            stored=stored,
+            integrity=integrity,
+            type_name=type_name,
+            issuer_name=issuer_name,
+            **base,
+        )
+
+    def _as_of(self, stored: StoredLicence, at: datetime) -> tuple[StoredLicence | None, Status]:
+        """The version current at ``at`` and the status then."""
+        serial = stored.licence.serial
+        timeline = [StatusChange(t, s) for t, s in self.store.status_timeline(serial)]
+        status = status_at(timeline, at)
+        versions = [v for v in self.store.versions_of(serial) if v.licence.version_at <= at]
+        if status is None or not versions:
+            return None, Status.ACTIVE
+        return versions[-1], status
+
+    # ---------------------------------------------------------------------- use cases
+
+    def verify(self, caller: Caller, ref: LicenceRef, presented: Presented) -> Result:
+        """Verify one licence and record a receipt."""
+        result = self.check(self.store.find(ref), presented, self._asked(ref, presented))
+        return self.record_receipt(caller, [result])[0]
+
+    def verify_by_holder(
+        self,
+        caller: Caller,
+        holder_number: str,
+        type_codes: Sequence[str],
+        presented_name: str,
+        *,
+        valid_only: bool = False,
+        context: dict[str, str] | None = None,
+    ) -> list[Result]:
+        """Every licence of the holder of the given types, each with its verdict; one receipt."""
+        holder = parse_holder_number(holder_number, "holder_number")
+        ctx = context or {}
+        presented = Presented(
+            holder,
+            presented_name,
+            purpose=ctx.get("purpose", ""),
+            case_number=ctx.get("case_number", ""),
+        )
+        asked = {
+            "holder_number": mask_holder_number(holder.value),
+            "type_codes": list(type_codes),
+        }
+        results = [
+            self.check(stored, presented, asked)
+            for stored in self.store.holder_licences(holder, type_codes)
+        ]
+        if valid_only:
+            results = [r for r in results if r.decision.verdict is Verdict.VALID]
+        if not results:
+            results = [self.check(None, presented, asked)]
+        return self.record_receipt(caller, results)
+
+    def verify_batch(self, caller: Caller, items: Sequence[BatchItem]) -> list[Result]:
+        """A chunk of a batch: one verdict per item, items independent; one receipt."""
+        results = []
+        for ref, presented in items:
+            if isinstance(ref, YihaoError):
+                results.append(self._malformed(ref, presented.client_ref))
+                continue
+            try:
+                stored = self.store.find(ref)
+            except InvalidArgument as exc:
+                results.append(self._malformed(exc, presented.client_ref))
+                continue
+            results.append(self.check(stored, presented, self._asked(ref, presented)))
+        return self.record_receipt(caller, results)
+
+    def _malformed(self, exc: YihaoError, client_ref: str = "") -> Result:
+        now = self.clock.now()
+        return Result(
+            not_found(f"INVALID_REFERENCE: {exc}"),
+            HolderMatch.NOT_PRESENTED,
+            HolderMatch.NOT_PRESENTED,
+            checked_at=now,
+            as_of=now,
+            checks=("reference_format",),
+            client_ref=client_ref,
+        )
+
+    @staticmethod
+    def _asked(ref: LicenceRef, presented: Presented) -> dict[str, Any]:
+        asked: dict[str, Any] = _ref_json(ref)
+        if presented.holder_number is not None:
+            asked["presented_holder_number"] = mask_holder_number(presented.holder_number.value)
+        if presented.holder_name.strip():
+            asked["presented_holder_name"] = mask_name(presented.holder_name.strip())
+        if presented.as_of is not None:
+            asked["as_of"] = presented.as_of.isoformat()
+        if presented.client_ref:
+            asked["client_ref"] = presented.client_ref
+        return asked
+
+    # ----------------------------------------------------------------------- receipts
+
+    def record_receipt(self, caller: Caller, results: list[Result]) -> list[Result]:
+        """Sign one receipt over ``results``, make it durable, and stamp its id on each."""
+        at = self.clock.now()
+        receipt_id = new_receipt_id(at)
+        body = receipt_body(receipt_id, at, caller.code, [r.answer() for r in results])
+        key = self.receipt_keys.signing_key()
+        single = results[0] if len(results) == 1 else None
+        receipt = Receipt(
+            receipt_id=receipt_id,
+            issued_at=at,
+            requester_code=caller.code,
+            verdict=single.decision.verdict if single else None,
+            licence_id=single.stored.signed.licence_id if single and single.stored else "",
+            content_sha256=single.stored.signed.content_sha256 if single and single.stored else "",
+            body=body,
+            key_id=key.key_id,
+            algorithm=key.algorithm,
+            signature=key.sign(body),
+        )
+        self._receipts.submit(receipt)
+        return [replace(r, receipt_id=receipt_id) for r in results]
+
+    def get_receipt(self, receipt_id: str) -> Receipt:
+        """A receipt by id (anyone holding the id may read it)."""
+        receipt_id = receipt_id.strip()
+        if not receipt_id or len(receipt_id) > 32 or not receipt_id.isalnum():
+            raise InvalidArgument.field("receipt_id", "is not a receipt id", "FORMAT")
+        with self.db.read() as conn:
+            receipt = repo.get_receipt(conn, receipt_id)
+        if receipt is None:
+            raise NotFound(f"no receipt {receipt_id}", reason="RECEIPT_NOT_FOUND")
+        return receipt
+
+    def check_receipt(self, receipt: Receipt) -> tuple[bool, str]:
+        """Whether a receipt's body still carries the verifier's signature."""
+        key = self.receipt_keys.public(receipt.key_id)
+        if key is None:
+            return False, "RECEIPT_KEY_UNKNOWN"
+        public = PublicKey(key.key_id, key.algorithm, key.public_key)
+        if not public.verify(receipt.body, receipt.signature):
+            return False, "SIGNATURE_INVALID"
+        return True, "SIGNATURE_VERIFIED"
