@@ -1,0 +1,64 @@
+"""Freshness across processes: once RevokeLicence (or Suspend) returns, no verifier process
+anywhere answers VALID for that licence.
+
+Two real server processes share one PostgreSQL database (and one master key ring, as every
+process of a deployment does). Verification reads the licence store on every call and keeps
+no licence cache, so there is nothing to invalidate; this test pins that property down so a
+cache added later must keep it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+from services.licence_store import demo
+from testsupport.processes import PostgresServer
+from testsupport.serverproc import server_process
+from yihao.v1 import common_pb2 as common
+from yihao.v1 import licence_store_pb2 as pb
+from yihao.v1 import verifier_pb2 as vpb
+from yihao.v1 import verifier_pb2_grpc as vgrpc
+
+FIELDS = {
+    "legal_representative": "王芳",
+    "company_type": "有限责任公司",
+    "registered_capital": "500",
+    "established_on": "2020-05-22",
+    "address": "福州市鼓楼区五四路1号",
+    "business_scope": "软件开发",
+}
+
+
+def test_no_process_answers_valid_after_revoke_returns(postgres: PostgresServer):
+    url = postgres.create_database("freshness")
+    keys = json.dumps({"current": "k1", "keys": {"k1": base64.b64encode(os.urandom(32)).decode()}})
+    with (
+        server_process(url, YIHAO_MASTER_KEYS=keys) as a,
+        server_process(url, YIHAO_MASTER_KEYS=keys) as b,
+    ):
+        verifiers = [vgrpc.VerifierStub(s.channel("hall")) for s in (a, b)]
+        for i, (call, code, verdict) in enumerate(
+            [
+                ("SuspendLicence", "INVESTIGATION", vpb.VERDICT_SUSPENDED),
+                ("RevokeLicence", "FRAUD", vpb.VERDICT_REVOKED),
+            ]
+        ):
+            licence = a.store("market").IssueLicence(
+                pb.IssueLicenceRequest(
+                    idempotency_key=f"freshness-{i}",
+                    type_code=demo.BUSINESS_LICENCE.type_code,
+                    licence_number=f"FRESH-{i}",
+                    holder=common.Holder(number="91350100M000100Y43", name="示例"),
+                    fields=FIELDS,
+                )
+            )
+            request = vpb.VerifyLicenceRequest(licence=pb.LicenceRef(licence_id=licence.licence_id))
+            for _ in range(20):  # warm every path that could hold on to an answer
+                assert all(v.VerifyLicence(request).verdict == vpb.VERDICT_VALID for v in verifiers)
+            getattr(a.store("market"), call)(
+                pb.StatusChangeRequest(licence=request.licence, reason_code=code)
+            )
+            for v in verifiers:
+                assert v.VerifyLicence(request).verdict == verdict
