@@ -66,13 +66,20 @@ class KeyRing:
                 self._private[key_id] = key
         return key
 
-    def public_key(self, conn: Connection, key_id: str) -> SigningKeyRecord | None:
-        """A public key by id (cached for a few seconds)."""
-        now = time.monotonic()
+    def cached_public_key(self, key_id: str) -> tuple[bool, SigningKeyRecord | None]:
+        """(found in the cache, key) without touching the database."""
         with self._lock:
             cached = self._public.get(key_id)
-        if cached is not None and now - cached[0] < PUBLIC_KEY_TTL_SECONDS:
-            return cached[1]
+        if cached is not None and time.monotonic() - cached[0] < PUBLIC_KEY_TTL_SECONDS:
+            return True, cached[1]
+        return False, None
+
+    def public_key(self, conn: Connection, key_id: str) -> SigningKeyRecord | None:
+        """A public key by id (cached for a few seconds)."""
+        hit, record = self.cached_public_key(key_id)
+        if hit:
+            return record
+        now = time.monotonic()
         record = repo.get_key(conn, key_id)
         with self._lock:
             self._public[key_id] = (now, record)

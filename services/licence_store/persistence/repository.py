@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, insert, select, text, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, text, update
 
 from services.common.clock import as_utc
 from services.common.identifiers import HolderKind, HolderNumber, mint_licence_identifier
@@ -366,14 +366,16 @@ _JOINED = select(licences, licence_versions).join(
 )
 
 
+_BY_SERIAL = _JOINED.where(licences.c.serial == bindparam("serial"))
+_BY_SERIAL_FOR_UPDATE = _BY_SERIAL.with_for_update(of=licences)
+
+
 def get_by_serial(
     conn: Connection, serial: str, *, for_update: bool = False
 ) -> StoredLicence | None:
-    """The licence with this serial, at its current version."""
-    stmt = _JOINED.where(licences.c.serial == serial)
-    if for_update:
-        stmt = stmt.with_for_update(of=licences)
-    row = conn.execute(stmt).first()
+    """The licence with this serial, at its current version (statement built once)."""
+    stmt = _BY_SERIAL_FOR_UPDATE if for_update else _BY_SERIAL
+    row = conn.execute(stmt, {"serial": serial}).first()
     return _stored(row) if row else None
 
 
