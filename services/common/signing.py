@@ -58,6 +58,15 @@ def canonical_json(obj: object) -> bytes:
 _MAX_EXACT = 2**53 - 1
 
 
+def _encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode text (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _plain(obj: object, depth: int = 0) -> bool:
     """Whether ``obj`` lies where json.dumps already produces RFC 8785 output.
 
@@ -70,7 +79,7 @@ def _plain(obj: object, depth: int = 0) -> bool:
     if isinstance(obj, int):
         return -_MAX_EXACT <= obj <= _MAX_EXACT
     if isinstance(obj, str):
-        return not any("\ud800" <= c <= "\udfff" for c in obj) if not obj.isascii() else True
+        return obj.isascii() or _encodable(obj)
     if depth > 32:
         return False
     if isinstance(obj, dict):

@@ -277,7 +277,7 @@ class VerifierService:
             case_number=ctx.get("case_number", ""),
         )
         asked = {
-            "holder_number": mask_holder_number(holder.value),
+            "holder_number": mask_holder_number(holder.value, holder.kind),
             "type_codes": list(type_codes),
         }
         results = [
@@ -321,7 +321,8 @@ class VerifierService:
     def _asked(ref: LicenceRef, presented: Presented) -> dict[str, Any]:
         asked: dict[str, Any] = _ref_json(ref)
         if presented.holder_number is not None:
-            asked["presented_holder_number"] = mask_holder_number(presented.holder_number.value)
+            number = presented.holder_number
+            asked["presented_holder_number"] = mask_holder_number(number.value, number.kind)
         if presented.holder_name.strip():
             asked["presented_holder_name"] = mask_name(presented.holder_name.strip())
         if presented.as_of is not None:
