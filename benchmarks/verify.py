@@ -1,0 +1,460 @@
+"""Verification cost against a no-op: VerifyLicence and Diagnostics.Ping through the same stack.
+
+Run: ``.venv/bin/python -m benchmarks.verify [--count N] [--backend sqlite|postgresql]``
+
+One server process (SQLite by default) holds ~1000 business licences imported as "market".
+The load comes from separate worker processes (spawned, each with its own channel, calling
+as the counter handler "hall"), so client CPU and the GIL stay out of the server's and the
+measuring process. Measured in one run:
+
+* closed loop (``--workers`` processes × ``--threads`` threads, one call each in flight):
+  saturation throughput, server CPU per call (from /proc), p50/p99 latency, for Ping and for
+  VerifyLicence (by licence id, with the holder's number presented, so the match runs);
+* open loop: VerifyLicence at half the measured saturation rate, sends scheduled at fixed
+  intervals and latency taken from the scheduled send time (no coordinated omission);
+* VerifyBatch: one stream of ``--batch`` items, verifications per second and CPU per item.
+
+Prints a table, then as the last line one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from benchmarks.issue import HOLDERS, request
+from testsupport.serverproc import ServerProcess, backend, server_process
+from yihao.v1 import common_pb2 as common
+from yihao.v1 import common_pb2_grpc, verifier_pb2_grpc
+from yihao.v1 import licence_store_pb2 as store_pb
+from yihao.v1 import verifier_pb2 as pb
+
+ALIAS = "hall"
+RPC_TIMEOUT = 30.0
+PHASE_TIMEOUT = 900.0
+PURPOSE = "benchmark"
+
+
+class PhaseFailed(Exception):
+    """A measured phase could not complete (an RPC failed or a worker died)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one load-generator process does. ``mode``: ping, verify, verify_open or batch."""
+
+    mode: str
+    port: int
+    var_dir: str
+    targets: list[tuple[str, str]]  # (licence id, holder number)
+    warmup: int
+    calls: int
+    threads: int
+    worker: int = 0
+    workers: int = 1
+    rate: float = 0.0  # verify_open: total calls per second over all workers
+
+
+@dataclass
+class WorkerResult:
+    """What a worker measured (monotonic clock, comparable between processes on Linux)."""
+
+    latencies: list[float] = field(default_factory=list)
+    start: float = 0.0
+    end: float = 0.0
+    calls: int = 0
+    unexpected: list[str] = field(default_factory=list)
+    client_cpu: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class Figures:
+    """One measured phase, summed over its workers."""
+
+    calls: int
+    seconds: float
+    server_cpu: float
+    client_cpu: float
+    latencies: list[float]
+    unexpected: list[str]
+
+    @property
+    def per_s(self) -> float:
+        return self.calls / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        return self.server_cpu / self.calls * 1e6
+
+    @property
+    def client_cpu_us(self) -> float:
+        return self.client_cpu / self.calls * 1e6
+
+    def ms(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] * 1e3 if ordered else 0.0
+
+
+# --- the load generator (runs in spawned processes) ----------------------------------------
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
+        return f"{exc.code().name}: {exc.details()}"
+    return "".join(traceback.format_exception(exc)).rstrip()
+
+
+def _channel(job: Job) -> grpc.Channel:
+    # Only the port and the PKI directory are needed to connect; the child has no Popen.
+    remote = ServerProcess(None, job.port, Path(job.var_dir))  # type: ignore[arg-type]
+    return remote.channel(ALIAS)
+
+
+def _verify_requests(job: Job) -> list[pb.VerifyLicenceRequest]:
+    return [
+        pb.VerifyLicenceRequest(
+            licence=store_pb.LicenceRef(licence_id=licence_id),
+            presented_holder_number=holder,
+            purpose=PURPOSE,
+        )
+        for licence_id, holder in job.targets
+    ]
+
+
+def _check_verification(answer: pb.Verification, unexpected: list[str]) -> None:
+    if (
+        answer.verdict != pb.VERDICT_VALID or answer.holder_number_match != pb.HOLDER_MATCH_MATCH
+    ) and len(unexpected) < 5:
+        unexpected.append(
+            f"{pb.Verdict.Name(answer.verdict)} {answer.reason} "
+            f"{pb.HolderMatch.Name(answer.holder_number_match)} for {answer.licence_id}"
+        )
+
+
+def _unary_call(job: Job, channel: grpc.Channel, unexpected: list[str]) -> Callable[[int], None]:
+    """One call of the job's RPC, the i-th (spreading over the licences)."""
+    if job.mode == "ping":
+        ping = common_pb2_grpc.DiagnosticsStub(channel).Ping
+        ping_request = common.PingRequest(payload="p")
+
+        def call_ping(i: int) -> None:
+            ping(ping_request, timeout=RPC_TIMEOUT)
+
+        return call_ping
+    verify = verifier_pb2_grpc.VerifierStub(channel).VerifyLicence
+    requests = _verify_requests(job)
+
+    def call_verify(i: int) -> None:
+        _check_verification(verify(requests[i % len(requests)], timeout=RPC_TIMEOUT), unexpected)
+
+    return call_verify
+
+
+def _shares(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if k < total % parts else 0) for k in range(parts)]
+
+
+def _unary(job: Job, barrier: Barrier) -> WorkerResult:
+    result = WorkerResult()
+    channel = _channel(job)
+    call = _unary_call(job, channel, result.unexpected)
+    offset = job.worker * 7919  # different workers start on different licences
+    with ThreadPoolExecutor(job.threads) as pool:
+        list(pool.map(lambda i: call(offset + i), range(job.warmup)))
+        barrier.wait(PHASE_TIMEOUT)
+        shares = _shares(job.calls, job.threads)
+        lock = threading.Lock()
+        cpu0 = time.process_time()
+        result.start = time.monotonic()
+
+        def closed(t: int) -> None:
+            mine: list[float] = []
+            base = offset + job.warmup + t * 100_003
+            for k in range(shares[t]):
+                begin = time.monotonic()
+                call(base + k)
+                mine.append(time.monotonic() - begin)
+            with lock:
+                result.latencies.extend(mine)
+
+        total_threads = job.threads * job.workers
+        t0 = result.start + 0.05
+
+        def open_loop(t: int) -> None:
+            # Thread g of all sends at t0 + (g + k·threads)/rate: a fixed overall rate.
+            mine: list[float] = []
+            g = job.worker * job.threads + t
+            base = offset + job.warmup + t * 100_003
+            for k in range(shares[t]):
+                scheduled = t0 + (g + k * total_threads) / job.rate
+                delay = scheduled - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                call(base + k)
+                mine.append(time.monotonic() - scheduled)
+            with lock:
+                result.latencies.extend(mine)
+
+        body = open_loop if job.mode == "verify_open" else closed
+        for future in [pool.submit(body, t) for t in range(job.threads)]:
+            future.result()
+        result.end = time.monotonic()
+        result.client_cpu = time.process_time() - cpu0
+    result.calls = job.calls
+    channel.close()
+    return result
+
+
+def _batch(job: Job, barrier: Barrier) -> WorkerResult:
+    result = WorkerResult()
+    channel = _channel(job)
+    stub = verifier_pb2_grpc.VerifierStub(channel)
+    requests = _verify_requests(job)
+
+    def items(count: int) -> Iterator[pb.VerifyLicenceRequest]:
+        for i in range(count):
+            item = pb.VerifyLicenceRequest()
+            item.CopyFrom(requests[i % len(requests)])
+            item.client_ref = str(i)
+            yield item
+
+    def run(count: int) -> int:
+        answered = 0
+        for answer in stub.VerifyBatch(items(count), timeout=PHASE_TIMEOUT):
+            _check_verification(answer, result.unexpected)
+            answered += 1
+        return answered
+
+    run(job.warmup)
+    barrier.wait(PHASE_TIMEOUT)
+    cpu0 = time.process_time()
+    result.start = time.monotonic()
+    result.calls = run(job.calls)
+    result.end = time.monotonic()
+    result.client_cpu = time.process_time() - cpu0
+    if result.calls != job.calls:
+        result.error = f"VerifyBatch answered {result.calls} of {job.calls} items"
+    channel.close()
+    return result
+
+
+def _worker(job: Job, barrier: Barrier, out: Any) -> None:
+    """Entry point of a load-generator process: the result (or the error) goes to ``out``."""
+    try:
+        result = _batch(job, barrier) if job.mode == "batch" else _unary(job, barrier)
+    except BaseException as exc:  # reported to the parent, which prints it
+        result = WorkerResult(error=f"{job.mode} worker {job.worker}: {_describe(exc)}")
+        barrier.abort()
+    out.put(result)
+
+
+# --- the measuring process ------------------------------------------------------------------
+
+
+def measure(server: ServerProcess, jobs: list[Job]) -> Figures:
+    """Run ``jobs`` in spawned processes; server CPU is read between their start and end."""
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(len(jobs) + 1)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(job, barrier, out)) for job in jobs]
+    for proc in procs:
+        proc.start()
+    try:
+        # A broken barrier: a worker failed before its measured part; its error is queued.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(PHASE_TIMEOUT)
+        cpu0 = server.cpu_seconds()
+        results: list[WorkerResult] = [out.get(timeout=PHASE_TIMEOUT) for _ in jobs]
+        cpu1 = server.cpu_seconds()
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+    errors = [r.error for r in results if r.error]
+    if errors:
+        raise PhaseFailed("\n".join(errors))
+    return Figures(
+        calls=sum(r.calls for r in results),
+        seconds=max(r.end for r in results) - min(r.start for r in results),
+        server_cpu=cpu1 - cpu0,
+        client_cpu=sum(r.client_cpu for r in results),
+        latencies=[x for r in results for x in r.latencies],
+        unexpected=[u for r in results for u in r.unexpected],
+    )
+
+
+def import_licences(server: ServerProcess, total: int) -> list[tuple[str, str]]:
+    """Import ``total`` business licences as "market": their (licence id, holder number)."""
+    store = server.store("market")
+    tag = uuid.uuid4().hex[:8]
+
+    def records() -> Iterator[store_pb.ImportRecord]:
+        for i in range(total):
+            yield store_pb.ImportRecord(line=i + 1, licence=request(tag, i))
+
+    targets: list[tuple[str, str]] = []
+    for result in store.ImportLicences(records()):
+        if result.outcome != store_pb.IMPORT_OUTCOME_ACCEPTED:
+            raise SystemExit(f"import line {result.line}: {result.reason_code} {result.reason}")
+        targets.append((result.licence_id, HOLDERS[(result.line - 1) % len(HOLDERS)]))
+    if len(targets) != total:
+        raise SystemExit(f"import answered {len(targets)} of {total}")
+    return targets
+
+
+def _phase(name: str, run: Callable[[], Figures], errors: dict[str, str]) -> Figures | None:
+    try:
+        figures = run()
+    except PhaseFailed as exc:
+        errors[name] = str(exc)
+        print(f"{name}: FAILED\n  " + str(exc).replace("\n", "\n  "), file=sys.stderr, flush=True)
+        return None
+    if figures.unexpected:
+        print(f"{name}: unexpected answers, e.g. {figures.unexpected}", file=sys.stderr)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=6000, help="closed-loop calls per RPC")
+    parser.add_argument("--warmup", type=int, default=200, help="warm-up calls per worker")
+    parser.add_argument("--open-loop", type=int, default=3000, help="calls at half load")
+    parser.add_argument("--batch", type=int, default=100_000, help="VerifyBatch stream items")
+    parser.add_argument("--licences", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+
+    errors: dict[str, str] = {}
+    with backend(args.backend) as url, server_process(url) as server:
+        load = os.getloadavg()[0]
+        started = time.monotonic()
+        targets = import_licences(server, args.licences)
+        print(
+            f"{args.backend}: imported {len(targets)} licences in "
+            f"{time.monotonic() - started:.1f} s; clients: {args.workers} processes × "
+            f"{args.threads} threads as {ALIAS!r}, os.cpu_count()={os.cpu_count()}, "
+            f"load average {load:.2f} (other processes skew the figures)",
+            flush=True,
+        )
+
+        def jobs(mode: str, calls: int, rate: float = 0.0, warmup: int = args.warmup) -> list[Job]:
+            return [
+                Job(
+                    mode,
+                    server.port,
+                    str(server.var_dir),
+                    targets,
+                    warmup,
+                    share,
+                    args.threads,
+                    w,
+                    args.workers,
+                    rate,
+                )
+                for w, share in enumerate(_shares(calls, args.workers))
+            ]
+
+        noop = _phase("Ping", lambda: measure(server, jobs("ping", args.count)), errors)
+        verify = _phase(
+            "VerifyLicence", lambda: measure(server, jobs("verify", args.count)), errors
+        )
+        half: Figures | None = None
+        if verify is not None:
+            rate = verify.per_s / 2
+            half = _phase(
+                "VerifyLicence @ 50%",
+                lambda: measure(server, jobs("verify_open", args.open_loop, rate)),
+                errors,
+            )
+        batch_job = Job(
+            "batch",
+            server.port,
+            str(server.var_dir),
+            targets,
+            warmup=min(1000, args.batch),
+            calls=args.batch,
+            threads=1,
+        )
+        batch = _phase("VerifyBatch", lambda: measure(server, [batch_job]), errors)
+
+    in_flight = args.workers * args.threads
+    print(
+        f"\n{'':<22}{'calls':>8}{'calls/s':>10}{'server µs':>11}{'client µs':>11}"
+        f"{'p50 ms':>9}{'p99 ms':>9}"
+    )
+    rows = [
+        (f"Ping ({in_flight} in flight)", noop),
+        (f"Verify ({in_flight} in flight)", verify),
+        ("Verify @ 50% (open)", half),
+        ("VerifyBatch (1 stream)", batch),
+    ]
+    for label, f in rows:
+        if f is None:
+            print(f"{label:<22}{'FAILED':>8}")
+            continue
+        lat = f"{f.ms(50):>9.2f}{f.ms(99):>9.2f}" if f.latencies else f"{'':>9}{'':>9}"
+        print(
+            f"{label:<22}{f.calls:>8}{f.per_s:>10.0f}{f.cpu_us:>11.0f}{f.client_cpu_us:>11.0f}{lat}"
+        )
+    print("(server/client µs: CPU per call or item, user + system, all threads of the process)")
+
+    def fig(f: Figures | None, value: Callable[[Figures], float], digits: int = 1) -> Any:
+        return None if f is None else round(value(f), digits)
+
+    result: dict[str, Any] = {
+        "backend": args.backend,
+        "cpu_count": os.cpu_count(),
+        "in_flight": in_flight,
+        "loadavg_1m_at_start": round(load, 2),
+        "noop_per_s": fig(noop, lambda f: f.per_s, 0),
+        "noop_cpu_us_per_call": fig(noop, lambda f: f.cpu_us),
+        "noop_p50_ms": fig(noop, lambda f: f.ms(50), 2),
+        "noop_p99_ms": fig(noop, lambda f: f.ms(99), 2),
+        "verify_per_s": fig(verify, lambda f: f.per_s, 0),
+        "verify_cpu_us_per_call": fig(verify, lambda f: f.cpu_us),
+        "verify_p50_ms": fig(verify, lambda f: f.ms(50), 2),
+        "verify_p99_ms": fig(verify, lambda f: f.ms(99), 2),
+        "verify_vs_noop_throughput_ratio": (
+            round(verify.per_s / noop.per_s, 3) if verify and noop else None
+        ),
+        "verify_vs_noop_cpu_ratio": round(verify.cpu_us / noop.cpu_us, 2)
+        if verify and noop
+        else None,
+        "verify_half_load_per_s": fig(half, lambda f: f.per_s, 0),
+        "verify_p50_ms_at_half_load": fig(half, lambda f: f.ms(50), 2),
+        "verify_p99_ms_at_half_load": fig(half, lambda f: f.ms(99), 2),
+        "verify_batch_per_s": fig(batch, lambda f: f.per_s, 0),
+        "verify_batch_cpu_us_per_item": fig(batch, lambda f: f.cpu_us),
+        "noop_client_cpu_us_per_call": fig(noop, lambda f: f.client_cpu_us),
+        "verify_client_cpu_us_per_call": fig(verify, lambda f: f.client_cpu_us),
+    }
+    if errors:
+        result["errors"] = errors
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+    if errors:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
