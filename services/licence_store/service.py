@@ -548,6 +548,28 @@ class LicenceStoreService:
                 return None
             return repo.get_by_serial(conn, serial)
 
+    def find_many(self, refs: Sequence[LicenceRef]) -> list[StoredLicence | YihaoError | None]:
+        """:meth:`find` for many references at once (batches): identifiers in one query.
+
+        A malformed reference yields its error in its place; the others are unaffected.
+        """
+        idents: dict[int, LicenceIdentifier] = {}
+        out: list[StoredLicence | YihaoError | None] = [None] * len(refs)
+        for i, ref in enumerate(refs):
+            try:
+                if ref.licence_id:
+                    idents[i] = parse_licence_identifier(ref.licence_id, "licence.licence_id")
+                else:
+                    out[i] = self.find(ref)
+            except YihaoError as exc:
+                out[i] = exc
+        with self.db.read() as conn:
+            found = repo.get_many_by_serial(conn, sorted({x.serial for x in idents.values()}))
+        for i, ident in idents.items():
+            stored = found.get(ident.serial)
+            out[i] = stored if stored is not None and _names(stored, ident) else None
+        return out
+
     def find_version(self, serial: str, version: int) -> StoredLicence | None:
         """One version of a licence."""
         with self.db.read() as conn:

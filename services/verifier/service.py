@@ -292,17 +292,16 @@ class VerifierService:
 
     def verify_batch(self, caller: Caller, items: Sequence[BatchItem]) -> list[Result]:
         """A chunk of a batch: one verdict per item, items independent; one receipt."""
+        refs = [ref for ref, _ in items if not isinstance(ref, YihaoError)]
+        found = iter(self.store.find_many(refs))
         results = []
         for ref, presented in items:
-            if isinstance(ref, YihaoError):
-                results.append(self._malformed(ref, presented.client_ref))
-                continue
-            try:
-                stored = self.store.find(ref)
-            except InvalidArgument as exc:
-                results.append(self._malformed(exc, presented.client_ref))
-                continue
-            results.append(self.check(stored, presented, self._asked(ref, presented)))
+            stored = ref if isinstance(ref, YihaoError) else next(found)
+            if isinstance(stored, YihaoError):
+                results.append(self._malformed(stored, presented.client_ref))
+            else:
+                assert not isinstance(ref, YihaoError)
+                results.append(self.check(stored, presented, self._asked(ref, presented)))
         return self.record_receipt(caller, results)
 
     def _malformed(self, exc: YihaoError, client_ref: str = "") -> Result:

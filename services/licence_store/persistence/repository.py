@@ -397,6 +397,14 @@ def current_licence_ids(conn: Connection, serials: Sequence[str]) -> dict[str, s
     return {serial: licence_id for serial, licence_id in rows}
 
 
+def get_many_by_serial(conn: Connection, serials: Sequence[str]) -> dict[str, StoredLicence]:
+    """Licences by serial, at their current versions, in one query."""
+    if not serials:
+        return {}
+    rows = conn.execute(_JOINED.where(licences.c.serial.in_(serials))).all()
+    return {r.serial: _stored(r) for r in rows}
+
+
 def find_serial_by_number(conn: Connection, type_code: str, number: str) -> str | None:
     """The serial of the licence of ``type_code`` with the issuing system's ``number``."""
     return conn.execute(
