@@ -1,0 +1,392 @@
+"""The ``yihao`` command line: run the server, set it up, and work with e-licences.
+
+Global options come before the subcommand::
+
+    yihao [--address HOST:PORT] [--as DEPT] [--var-dir DIR] [--json] [--timeout S] COMMAND ...
+
+``--as`` names the calling department by demo alias (``market``, ``civil``, ``police``, ...)
+or credit code; its client certificate is taken from ``<var>/pki/clients/``. A licence REF is
+an e-licence identifier (``1.2.156.3005.2....``) or ``TYPE_CODE:LICENCE_NUMBER``.
+
+Exit codes: 0 success; 1 the server refused (or an import rejected some records); 2 usage,
+configuration or connection problems; 130 interrupted. Errors never print a traceback
+(set ``YIHAO_DEBUG=1`` to get one for unexpected failures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import TypeAlias
+
+from clients import commands as c
+from clients.bulk import DEFAULT_BATCH, cmd_import
+from clients.client import licence_ref
+from clients.connection import DEFAULT_TIMEOUT
+from clients.importfile import FORMATS
+from services.common.config import KNOWN_SERVICES
+from services.common.errors import YihaoError
+
+__all__ = ["build_parser", "main"]
+
+ROLES = (
+    "operator",
+    "handler",
+    "requester",
+    "provider",
+    "supervisor",
+    "holder_portal",
+    "administrator",
+)
+STATUSES = ("active", "suspended", "revoked", "cancelled")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+TYPE_JSON_HELP = """\
+FILE.json describes one licence type, e.g.:
+
+  {"type_code": "11100000000013338W011", "name": "营业执照",
+   "holder_kind": "organisation",            (person | organisation)
+   "default_validity_days": 0,                (0 = no expiry)
+   "issuer_codes": ["market"],                (credit codes or demo aliases)
+   "fields": [{"name": "legal_representative", "label": "法定代表人",
+               "type": "string",              (string | date | integer | decimal | boolean)
+               "required": true, "sensitive": false, "max_length": 0}]}
+
+Enum values may also be given in full (HOLDER_KIND_ORGANISATION, FIELD_TYPE_STRING)."""
+
+IMPORT_HELP = """\
+Each record has type_code, licence_number, holder_number, holder_name and optionally
+holder_kind, valid_from, valid_until and idempotency_key (default
+"import:<type_code>:<licence_number>", so importing a file again creates nothing new).
+Licence data fields: JSON Lines -> an object "fields"; CSV -> columns "field.<name>".
+Exit code 0 if every record was accepted or a duplicate, 1 if some were rejected."""
+
+
+# --- argument types ---------------------------------------------------------------------------
+
+
+def _ref(text: str) -> str:
+    try:
+        licence_ref(text)
+    except YihaoError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key.strip(), value
+
+
+def _date(text: str) -> str:
+    try:
+        if _DATE.fullmatch(text):
+            date.fromisoformat(text)
+            return text
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86_400:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Handler = Callable[[c.Context], int]
+_FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+def _command(
+    subs: Sub, name: str, handler: Handler, help: str, epilog: str | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand running ``handler``; ``help`` doubles as its description."""
+    parser = subs.add_parser(
+        name, help=help, description=help, epilog=epilog, formatter_class=_FORMATTER
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _group(subs: Sub, name: str, help: str) -> Sub:
+    """A subcommand that only groups further subcommands."""
+    parser = subs.add_parser(name, help=help, description=help, formatter_class=_FORMATTER)
+    return parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+
+
+def _global_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--address", help="server HOST:PORT (default $YIHAO_ADDRESS or 127.0.0.1:50051)"
+    )
+    parser.add_argument(
+        "--as",
+        dest="as_",
+        metavar="DEPT",
+        default=os.environ.get("YIHAO_AS") or "data",
+        help="calling department: alias or credit code (default $YIHAO_AS or data)",
+    )
+    parser.add_argument(
+        "--var-dir", type=Path, help="directory of the dev PKI (default $YIHAO_VAR_DIR or ./var)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="machine output: one proto-JSON object per line"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds a call may take, retries included (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def _server_commands(subs: Sub) -> None:
+    serve = _command(subs, "serve", c.cmd_serve, "run the server in the foreground")
+    serve.add_argument(
+        "--service",
+        action="append",
+        choices=KNOWN_SERVICES,
+        help="host only this service (repeatable; default all)",
+    )
+    serve.add_argument("--workers", type=_positive, help="server processes")
+    serve.add_argument("--listen", metavar="HOST:PORT", help="address to bind")
+    pki = _group(subs, "pki", "development PKI")
+    init = _command(pki, "init", c.cmd_pki_init, "create the CA and certificates in <var>/pki")
+    init.add_argument("--force", action="store_true", help="make everything anew")
+    db = _group(subs, "db", "database schema")
+    _command(db, "upgrade", c.cmd_db_upgrade, "bring the schema up to date")
+    catalogue = _group(subs, "catalogue", "catalogue setup")
+    _command(
+        catalogue,
+        "load-demo",
+        c.cmd_catalogue_load_demo,
+        "load the demo departments and licence types",
+    )
+
+
+def _catalogue_commands(subs: Sub) -> None:
+    _command(subs, "ping", c.cmd_ping, "check the server answers, and who it takes us for")
+    deps = _group(subs, "departments", "departments (发证部门 and others)")
+    _command(deps, "list", c.cmd_departments_list, "all departments")
+    _command(deps, "show", c.cmd_departments_show, "one department").add_argument("code")
+    reg = _command(deps, "register", c.cmd_departments_register, "register or update one")
+    reg.add_argument("--code", required=True, help="credit code")
+    reg.add_argument("--name", required=True)
+    reg.add_argument("--region", required=True, help="GB/T 2260 region code, e.g. 350100")
+    reg.add_argument("--role", required=True, nargs="+", action="extend", choices=ROLES)
+    _command(
+        deps, "rotate-key", c.cmd_departments_rotate_key, "start a new signing key"
+    ).add_argument("code")
+    types = _group(subs, "types", "licence types (证照目录)")
+    _command(types, "list", c.cmd_types_list, "licence types").add_argument(
+        "--issuer", metavar="CODE", help="only those this department issues"
+    )
+    _command(types, "show", c.cmd_types_show, "one licence type").add_argument("code")
+    _command(
+        types, "register", c.cmd_types_register, "register a licence type", epilog=TYPE_JSON_HELP
+    ).add_argument("file", type=Path, metavar="FILE.json")
+
+
+def _fields_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument(
+        "--field", action="append", type=_key_value, default=[], metavar="KEY=VALUE", help=help
+    )
+
+
+def _issue_command(subs: Sub) -> None:
+    issue = _command(subs, "issue", c.cmd_issue, "issue an e-licence as the calling department")
+    issue.add_argument("--type", required=True, metavar="CODE", help="licence type code")
+    issue.add_argument("--number", required=True, metavar="N", help="licence number")
+    issue.add_argument("--holder", required=True, metavar="NUMBER", help="ID number or credit code")
+    issue.add_argument("--holder-name", required=True, metavar="NAME")
+    issue.add_argument("--holder-kind", choices=("person", "organisation"))
+    _fields_option(issue, "a licence data field (repeatable)")
+    issue.add_argument("--valid-from", type=_date, metavar="DATE")
+    issue.add_argument("--valid-until", type=_date, metavar="DATE")
+    issue.add_argument(
+        "--key", metavar="IDEMPOTENCY_KEY", help="reuse to make a retry safe (default: a fresh one)"
+    )
+
+
+def _change_commands(subs: Sub) -> None:
+    change = _command(subs, "change", c.cmd_change, "a new version with changed data")
+    change.add_argument("ref", type=_ref, metavar="REF")
+    _fields_option(change, "set a field; KEY= removes an optional one (repeatable)")
+    change.add_argument("--holder-name", metavar="NAME")
+    change.add_argument("--reason", metavar="TEXT")
+    renew = _command(subs, "renew", c.cmd_renew, "a new version with a new validity")
+    renew.add_argument("ref", type=_ref, metavar="REF")
+    renew.add_argument("--until", type=_date, metavar="DATE")
+    renew.add_argument("--reason", metavar="TEXT")
+    for name, what in (
+        ("suspend", "suspend (暂扣) a licence"),
+        ("reinstate", "lift a licence's suspension"),
+        ("revoke", "revoke (吊销) a licence; final"),
+        ("cancel", "cancel (注销) a licence; final"),
+    ):
+        cmd = _command(subs, name, c.cmd_status_change, what)
+        cmd.add_argument("ref", type=_ref, metavar="REF")
+        cmd.add_argument("--reason", required=True, metavar="CODE", help="coded reason")
+        cmd.add_argument("--text", metavar="TEXT", help="free text (needed for OTHER)")
+
+
+def _query_commands(subs: Sub) -> None:
+    get = _command(subs, "get", c.cmd_get, "show a licence")
+    get.add_argument("ref", type=_ref, metavar="REF")
+    get.add_argument("--version", type=_positive, default=0, metavar="N")
+    _command(subs, "history", c.cmd_history, "versions and events of a licence").add_argument(
+        "ref", type=_ref, metavar="REF"
+    )
+    lst = _command(subs, "list", c.cmd_list, "a holder's licences")
+    lst.add_argument("holder_number", metavar="HOLDER_NUMBER")
+    lst.add_argument("--type", action="append", default=[], metavar="CODE")
+    lst.add_argument("--status", action="append", default=[], choices=STATUSES)
+    lst.add_argument("--all-pages", action="store_true")
+    watch = _command(subs, "watch", c.cmd_watch, "licence events after a cursor")
+    watch.add_argument("--after", type=int, default=0, metavar="CURSOR")
+    watch.add_argument("--type", action="append", default=[], metavar="CODE")
+    watch.add_argument("--follow", action="store_true", help="keep waiting for new events")
+    imp = _command(
+        subs,
+        "import",
+        cmd_import,
+        "bulk-import licences from JSON Lines or CSV",
+        epilog=IMPORT_HELP,
+    )
+    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument("--format", choices=FORMATS, help="default: from the file name")
+    imp.add_argument(
+        "--batch",
+        type=_positive,
+        default=DEFAULT_BATCH,
+        metavar="N",
+        help=f"records per stream (default {DEFAULT_BATCH}); a broken connection "
+        "loses at most one stream's work",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``yihao`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="yihao",
+        description="Yihao (一号) e-licence store: server, setup and client.",
+        formatter_class=_FORMATTER,
+    )
+    _global_options(parser)
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (
+        _server_commands,
+        _catalogue_commands,
+        _issue_command,
+        _change_commands,
+        _query_commands,
+    ):
+        add(subs)
+    return parser
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+_TLS_WORDS = ("ssl", "tls", "handshake", "certificate", "verification")
+
+
+def _hint(error: YihaoError, address: str | None) -> str | None:
+    """What to check for an UNAVAILABLE error, from the little gRPC tells us."""
+    if error.status != "UNAVAILABLE":
+        return None
+    text = error.message.lower()
+    if any(word in text for word in _TLS_WORDS):
+        return (
+            "hint: the TLS handshake failed; do the server and <var>/pki come from the same "
+            "`yihao pki init`?"
+        )
+    where = address or os.environ.get("YIHAO_ADDRESS") or "127.0.0.1:50051"
+    if "socket closed" in text:
+        return (
+            f"hint: {where} closed the connection; is your client certificate from the "
+            "server's CA (`yihao pki init`), and is it a Yihao server?"
+        )
+    return f"hint: is the server running at {where}? start it with `make run`"
+
+
+def _headline(error: YihaoError) -> str:
+    """The message, unless it only repeats the field violations listed under it."""
+    violations = getattr(error, "violations", [])
+    joined = "; ".join(f"{v.field}: {v.description}" for v in violations)
+    if not violations or error.message != joined:
+        return error.message
+    names = list(dict.fromkeys(v.field for v in violations))
+    return f"invalid {names[0]}" if len(names) == 1 else f"{len(names)} invalid fields"
+
+
+def report(error: YihaoError, out: c.Output, address: str | None = None) -> int:
+    """Print ``error`` (never a traceback) and return the exit code for it."""
+    out.note(f"error: {error.status} {error.reason}: {_headline(error)}")
+    for violation in getattr(error, "violations", ()):
+        out.note(f"  - {violation.field}: {violation.description}")
+    hint = _hint(error, address)
+    if hint:
+        out.note(hint)
+    return 2 if error.status == "UNAVAILABLE" else 1
+
+
+def _run(ctx: c.Context) -> int:
+    try:
+        return ctx.args.handler(ctx)  # type: ignore[no-any-return]
+    except c.SetupError as exc:
+        report(exc.error, ctx.out, ctx.args.address)
+        return 2
+    except YihaoError as exc:
+        return report(exc, ctx.out, ctx.args.address)
+    finally:
+        ctx.close()
+
+
+def _unexpected(exc: Exception, out: c.Output) -> int:
+    if os.environ.get("YIHAO_DEBUG"):
+        raise exc
+    out.note(f"error: unexpected {type(exc).__name__}: {exc} (YIHAO_DEBUG=1 shows details)")
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``yihao`` with ``argv`` (default: the process arguments); return the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed by argparse
+        return exc.code if isinstance(exc.code, int) else 2
+    out = c.Output(json=args.json)
+    try:
+        return _run(c.Context(args, out))
+    except KeyboardInterrupt:
+        out.note("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        return _unexpected(exc, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

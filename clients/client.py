@@ -1,0 +1,439 @@
+"""The Yihao client: one method per RPC, typed errors, retries, idempotency keys.
+
+Every method takes **either** its request message **or** that message's fields as keyword
+arguments (never both), and returns the response message::
+
+    with YihaoClient(ClientConfig.for_department("market")) as yihao:
+        yihao.get_licence(licence=licence_ref("11100000000013338W011:FZ-0001"))
+        yihao.get_licence(GetLicenceRequest(licence=..., version=2))      # the same, as a message
+        for event in yihao.watch_events(after_cursor=120, follow=True):
+            ...
+
+As a shorthand, a ``licence=`` keyword may be a reference string (see :func:`licence_ref`).
+
+* Each unary attempt is bounded by ``timeout`` (the method's keyword, else the client's).
+  Streaming calls (:meth:`YihaoClient.watch_events`, :meth:`YihaoClient.import_licences`) have
+  no deadline unless given one, since they may rightly run for hours.
+* Failures are raised as :mod:`services.common.errors` classes (see :mod:`clients.errors`).
+* Unary calls are retried under the client's :class:`RetryPolicy` (UNAVAILABLE and
+  RESOURCE_EXHAUSTED only) — except ``rotate_signing_key``, which is not idempotent: a retry
+  after a lost reply would rotate twice.
+* Mutating licence calls get a fresh ``idempotency_key`` (uuid4 hex) when theirs is empty,
+  before the first attempt, so every retry carries the same key. The key is written into the
+  request message you passed, so re-sending that same message after an error is safe too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+
+from clients.connection import DEFAULT_TIMEOUT, ClientConfig, connect
+from clients.errors import from_grpc_error
+from clients.retry import NO_RETRY, RetryPolicy, call_with_retry
+from services.common.errors import InvalidArgument
+from yihao.v1 import common_pb2, common_pb2_grpc, licence_store_pb2_grpc
+from yihao.v1 import licence_store_pb2 as pb
+
+__all__ = ["LICENCE_ID_PREFIX", "YihaoClient", "licence_ref"]
+
+M = TypeVar("M")
+T = TypeVar("T")
+
+#: Every e-licence identifier (GB/T 36904 OID arc) starts with this.
+LICENCE_ID_PREFIX = "1.2.156.3005.2."
+
+
+def licence_ref(text: str) -> pb.LicenceRef:
+    """A ``LicenceRef`` from ``"<e-licence identifier>"`` or ``"<TYPE_CODE>:<LICENCE_NUMBER>"``."""
+    text = text.strip()
+    if text.startswith(LICENCE_ID_PREFIX):
+        return pb.LicenceRef(licence_id=text)
+    type_code, sep, number = text.partition(":")
+    if not (sep and type_code.strip() and number.strip()):
+        raise InvalidArgument.field(
+            "licence",
+            f"{text!r} is neither an e-licence identifier ({LICENCE_ID_PREFIX}...) "
+            "nor TYPE_CODE:LICENCE_NUMBER",
+            reason="INVALID_LICENCE_REF",
+        )
+    pair = pb.TypeAndNumber(type_code=type_code.strip(), licence_number=number.strip())
+    return pb.LicenceRef(type_and_number=pair)
+
+
+def new_idempotency_key() -> str:
+    """A fresh idempotency key (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def _request(cls: type[M], request: M | None, fields: dict[str, Any]) -> M:
+    """``request`` itself, or a ``cls`` built from ``fields``."""
+    if request is None:
+        if isinstance(fields.get("licence"), str):
+            fields = {**fields, "licence": licence_ref(fields["licence"])}
+        return cls(**fields)
+    if fields:
+        raise TypeError("pass a request message or its fields as keywords, not both")
+    if not isinstance(request, cls):
+        raise TypeError(f"expected {cls.__name__}, got {type(request).__name__}")
+    return request
+
+
+class _Feed:
+    """Hands records to gRPC's sending thread, keeping any exception the records raise.
+
+    gRPC would swallow an exception raised by the request iterable (say, the file cannot be
+    read) and only cancel the call; kept here, the stream is half-closed normally so the
+    records already sent get their results, and the caller re-raises it at the end.
+    """
+
+    def __init__(self, records: Iterable[Any]) -> None:
+        self._records = records
+        self.error: Exception | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            yield from self._records
+        except Exception as exc:  # handed back to the caller's thread
+            self.error = exc
+
+
+class YihaoClient:
+    """A client of the Yihao licence store and diagnostics services (see the module doc).
+
+    ``target`` is a :class:`ClientConfig` (the client opens, and closes, a mutual-TLS
+    channel) or a ready ``grpc.Channel`` (yours to close; tests pass an insecure one).
+    """
+
+    def __init__(
+        self,
+        target: ClientConfig | grpc.Channel,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if isinstance(target, ClientConfig):
+            self._channel, self._owns_channel = connect(target), True
+            default_timeout = target.timeout
+        else:
+            self._channel, self._owns_channel = target, False
+            default_timeout = DEFAULT_TIMEOUT
+        self.timeout = default_timeout if timeout is None else timeout
+        self.retry = retry or RetryPolicy()
+        self._store = licence_store_pb2_grpc.LicenceStoreStub(self._channel)
+        self._diagnostics = common_pb2_grpc.DiagnosticsStub(self._channel)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the channel if this client opened it."""
+        if self._owns_channel:
+            self._channel.close()
+
+    def __enter__(self) -> YihaoClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _unary(
+        self,
+        rpc: Callable[..., Any],
+        request: object,
+        returns: type[T],
+        timeout: float | None,
+        policy: RetryPolicy | None = None,
+    ) -> T:
+        """Call ``rpc`` with retries and error translation; ``returns`` is for the checker."""
+        per_attempt = self.timeout if timeout is None else timeout
+
+        def attempt(remaining: float) -> T:
+            try:
+                response: T = rpc(request, timeout=min(per_attempt, remaining))
+            except grpc.RpcError as exc:
+                raise from_grpc_error(exc) from exc
+            return response
+
+        return call_with_retry(attempt, policy or self.retry)
+
+    def _mutate(self, rpc: Callable[..., Any], request: Any, timeout: float | None) -> pb.Licence:
+        if not request.idempotency_key:
+            request.idempotency_key = new_idempotency_key()
+        return self._unary(rpc, request, pb.Licence, timeout)
+
+    @staticmethod
+    def _stream(call: Any) -> Iterator[Any]:
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            raise from_grpc_error(exc) from exc
+        finally:
+            call.cancel()  # a no-op once the call has ended; stops it if the caller quit early
+
+    # --- diagnostics -------------------------------------------------------------------------
+
+    def ping(
+        self,
+        request: common_pb2.PingRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> common_pb2.PingResponse:
+        """Diagnostics.Ping: a no-op through the whole server stack; names the caller."""
+        req = _request(common_pb2.PingRequest, request, fields)
+        return self._unary(self._diagnostics.Ping, req, common_pb2.PingResponse, timeout)
+
+    # --- catalogue ---------------------------------------------------------------------------
+
+    def register_department(
+        self,
+        request: pb.RegisterDepartmentRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Department:
+        """Register a department, or update its name, region and roles."""
+        req = _request(pb.RegisterDepartmentRequest, request, fields)
+        return self._unary(self._store.RegisterDepartment, req, pb.Department, timeout)
+
+    def get_department(
+        self,
+        request: pb.GetDepartmentRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Department:
+        """One department by credit code."""
+        req = _request(pb.GetDepartmentRequest, request, fields)
+        return self._unary(self._store.GetDepartment, req, pb.Department, timeout)
+
+    def list_departments(
+        self,
+        request: pb.ListDepartmentsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.ListDepartmentsResponse:
+        """One page of departments."""
+        req = _request(pb.ListDepartmentsRequest, request, fields)
+        return self._unary(self._store.ListDepartments, req, pb.ListDepartmentsResponse, timeout)
+
+    def rotate_signing_key(
+        self,
+        request: pb.RotateSigningKeyRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Department:
+        """Start a new signing key for a department. Never retried (not idempotent)."""
+        req = _request(pb.RotateSigningKeyRequest, request, fields)
+        return self._unary(self._store.RotateSigningKey, req, pb.Department, timeout, NO_RETRY)
+
+    def register_licence_type(
+        self,
+        request: pb.RegisterLicenceTypeRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.LicenceType:
+        """Register a licence type (catalogue entry with its field schema)."""
+        req = _request(pb.RegisterLicenceTypeRequest, request, fields)
+        return self._unary(self._store.RegisterLicenceType, req, pb.LicenceType, timeout)
+
+    def get_licence_type(
+        self,
+        request: pb.GetLicenceTypeRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.LicenceType:
+        """One licence type by type code."""
+        req = _request(pb.GetLicenceTypeRequest, request, fields)
+        return self._unary(self._store.GetLicenceType, req, pb.LicenceType, timeout)
+
+    def list_licence_types(
+        self,
+        request: pb.ListLicenceTypesRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.ListLicenceTypesResponse:
+        """All licence types, optionally only those ``issuer_code`` may issue."""
+        req = _request(pb.ListLicenceTypesRequest, request, fields)
+        return self._unary(self._store.ListLicenceTypes, req, pb.ListLicenceTypesResponse, timeout)
+
+    # --- lifecycle of licences ---------------------------------------------------------------
+
+    def issue_licence(
+        self,
+        request: pb.IssueLicenceRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Licence:
+        """Issue an e-licence; the issuer is the calling department."""
+        req = _request(pb.IssueLicenceRequest, request, fields)
+        return self._mutate(self._store.IssueLicence, req, timeout)
+
+    def change_licence(
+        self,
+        request: pb.ChangeLicenceRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Licence:
+        """A new version with changed fields or holder name."""
+        req = _request(pb.ChangeLicenceRequest, request, fields)
+        return self._mutate(self._store.ChangeLicence, req, timeout)
+
+    def renew_licence(
+        self,
+        request: pb.RenewLicenceRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Licence:
+        """A new version with a new validity period."""
+        req = _request(pb.RenewLicenceRequest, request, fields)
+        return self._mutate(self._store.RenewLicence, req, timeout)
+
+    def suspend_licence(
+        self,
+        request: pb.StatusChangeRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Licence:
+        """Suspend (暂扣) a licence, with a coded reason."""
+        req = _request(pb.StatusChangeRequest, request, fields)
+        return self._mutate(self._store.SuspendLicence, req, timeout)
+
+    def reinstate_licence(
+        self,
+        request: pb.StatusChangeRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Licence:
+        """Lift a suspension."""
+        req = _request(pb.StatusChangeRequest, request, fields)
+        return self._mutate(self._store.ReinstateLicence, req, timeout)
+
+    def revoke_licence(
+        self,
+        request: pb.StatusChangeRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Licence:
+        """Revoke (吊销) a licence; terminal."""
+        req = _request(pb.StatusChangeRequest, request, fields)
+        return self._mutate(self._store.RevokeLicence, req, timeout)
+
+    def cancel_licence(
+        self,
+        request: pb.StatusChangeRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Licence:
+        """Cancel (注销) a licence; terminal."""
+        req = _request(pb.StatusChangeRequest, request, fields)
+        return self._mutate(self._store.CancelLicence, req, timeout)
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def get_licence(
+        self,
+        request: pb.GetLicenceRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Licence:
+        """A licence, current version unless ``version`` is given."""
+        req = _request(pb.GetLicenceRequest, request, fields)
+        return self._unary(self._store.GetLicence, req, pb.Licence, timeout)
+
+    def get_licence_history(
+        self,
+        request: pb.GetLicenceRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.LicenceHistory:
+        """Every version of a licence (oldest first) and its events."""
+        req = _request(pb.GetLicenceRequest, request, fields)
+        return self._unary(self._store.GetLicenceHistory, req, pb.LicenceHistory, timeout)
+
+    def list_licences_by_holder(
+        self,
+        request: pb.ListLicencesByHolderRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.ListLicencesResponse:
+        """One page of a holder's licences, optionally filtered by type and status."""
+        req = _request(pb.ListLicencesByHolderRequest, request, fields)
+        return self._unary(self._store.ListLicencesByHolder, req, pb.ListLicencesResponse, timeout)
+
+    # --- streams -----------------------------------------------------------------------------
+
+    def watch_events(
+        self,
+        request: pb.WatchEventsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Iterator[pb.LicenceEvent]:
+        """Licence events after ``after_cursor``, filtered by ``type_codes``; with ``follow``
+        the stream stays open for new events. Not retried: resume from the last cursor seen.
+        Closing the iterator early cancels the call.
+        """
+        req = _request(pb.WatchEventsRequest, request, fields)
+        yield from self._stream(self._store.WatchEvents(req, timeout=timeout))
+
+    def import_licences(
+        self,
+        records: Iterable[pb.ImportRecord],
+        /,
+        *,
+        timeout: float | None = None,
+    ) -> Iterator[pb.ImportResult]:
+        """Stream ``records`` in and yield one result per record, as each becomes durable.
+
+        ``records`` is read lazily, from gRPC's sending thread, as flow control lets it, so
+        a huge file never sits in memory. The server answers in batches (of 500 records),
+        and the last batch once ``records`` is exhausted: do not wait for results before
+        sending more. If ``records`` raises, the records sent so far are finished and the
+        exception is re-raised here after their results. Not retried: records carry
+        idempotency keys, so sending the same records again is the way to resume.
+        """
+        feed = _Feed(records)
+        call = self._store.ImportLicences(iter(feed), timeout=timeout)
+        yield from self._stream(call)
+        if feed.error is not None:
+            raise feed.error

@@ -1,0 +1,413 @@
+"""What each ``yihao`` subcommand does (the parser is :mod:`clients.cli`).
+
+A handler takes the :class:`Context` and returns the exit code. Handlers print through
+:class:`Output`, which prints proto-JSON with ``--json`` and the human form otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from clients import render
+from clients.client import YihaoClient
+from clients.connection import ClientConfig, default_var_dir
+from clients.retry import RetryPolicy
+from services.common.config import Settings, load_settings
+from services.common.errors import FailedPrecondition, InvalidArgument, YihaoError
+from services.licence_store.demo import code_of
+from yihao.v1 import common_pb2
+from yihao.v1 import licence_store_pb2 as pb
+
+LIST_PAGE_SIZE = 500
+DEPARTMENT_PAGE_SIZE = 1000
+
+
+class SetupError(Exception):
+    """A problem before any call (configuration, TLS files, input file): exit code 2."""
+
+    def __init__(self, error: YihaoError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class Output:
+    """Where and how results are printed."""
+
+    json: bool = False
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+
+    def show(self, message: Message, human: Callable[[], str]) -> None:
+        """Print one message: proto-JSON, or ``human()``."""
+        print(render.to_json(message) if self.json else human(), file=self.stdout, flush=True)
+
+    def show_all(self, messages: Iterable[Message], human: Callable[[list[Any]], str]) -> None:
+        """Print many messages: one JSON line each, or ``human(all of them)``."""
+        if not self.json:
+            print(human(list(messages)), file=self.stdout)
+            return
+        for message in messages:
+            print(render.to_json(message), file=self.stdout)
+
+    def note(self, text: str) -> None:
+        """A remark for the human, on stderr (never mixed into machine output)."""
+        print(text, file=self.stderr, flush=True)
+
+
+@dataclass
+class Context:
+    """The parsed command line, the output, and (opened on first use) the client."""
+
+    args: argparse.Namespace
+    out: Output
+    _client: YihaoClient | None = None
+
+    def config(self) -> ClientConfig:
+        """The client configuration from the global options."""
+        var_dir = self.args.var_dir or default_var_dir()
+        try:
+            return ClientConfig.for_department(
+                self.args.as_, var_dir, address=self.args.address, timeout=self.args.timeout
+            )
+        except YihaoError as exc:
+            raise SetupError(exc) from exc
+
+    def client(self) -> YihaoClient:
+        """The client, connected on first use."""
+        if self._client is None:
+            config = self.config()
+            try:
+                self._client = YihaoClient(config, retry=self.retry_policy())
+            except YihaoError as exc:
+                raise SetupError(exc) from exc
+        return self._client
+
+    def retry_policy(self) -> RetryPolicy:
+        """A person is waiting: give up within ``--timeout``, and at once if unreachable."""
+        return RetryPolicy(deadline=self.args.timeout, retry_unreachable=False)
+
+    def close(self) -> None:
+        """Close the client, if one was opened."""
+        if self._client is not None:
+            self._client.close()
+
+    def settings(self) -> Settings:
+        """Server settings from the environment, with ``--var-dir`` applied."""
+        env = dict(os.environ)
+        if self.args.var_dir is not None:
+            env["YIHAO_VAR_DIR"] = str(self.args.var_dir)
+        try:
+            return load_settings(env)
+        except YihaoError as exc:
+            raise SetupError(exc) from exc
+
+
+# --- server side ------------------------------------------------------------------------------
+
+
+def _server_part(module: str, name: str) -> Any:
+    """``module.name`` of the server side, imported only when a server command needs it."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        error = FailedPrecondition(
+            f"this installation cannot run the server part ({module}.{name}): {exc}",
+            reason="SERVER_NOT_INSTALLED",
+        )
+        raise SetupError(error) from exc
+
+
+def cmd_serve(ctx: Context) -> int:
+    """Run the server in the foreground until SIGTERM or Ctrl-C."""
+    serve = _server_part("services.server", "serve")
+    settings = ctx.settings()
+    changes: dict[str, object] = {}
+    if ctx.args.listen:
+        changes["listen"] = ctx.args.listen
+    if ctx.args.service:
+        changes["services"] = tuple(dict.fromkeys(ctx.args.service))
+    settings = settings.with_overrides(**changes)
+    if ctx.args.workers is None:
+        serve(settings)
+    else:
+        serve(settings, workers=ctx.args.workers)
+    return 0
+
+
+def cmd_pki_init(ctx: Context) -> int:
+    """Create the development PKI."""
+    init_pki = _server_part("services.bootstrap", "init_pki")
+    settings = ctx.settings()
+    init_pki(settings, force=ctx.args.force)
+    ctx.out.note(f"development PKI ready in {settings.pki_dir}")
+    return 0
+
+
+def cmd_db_upgrade(ctx: Context) -> int:
+    """Bring the database schema up to date."""
+    upgrade_db = _server_part("services.bootstrap", "upgrade_db")
+    upgrade_db(ctx.settings())
+    ctx.out.note("database schema is up to date")
+    return 0
+
+
+def cmd_catalogue_load_demo(ctx: Context) -> int:
+    """Load the demo departments and licence types."""
+    load_demo = _server_part("services.bootstrap", "load_demo")
+    load_demo(ctx.settings())
+    ctx.out.note("demo catalogue loaded")
+    return 0
+
+
+# --- diagnostics and catalogue ----------------------------------------------------------------
+
+
+def cmd_ping(ctx: Context) -> int:
+    """Call Diagnostics.Ping and say who the server thinks we are."""
+    started = time.perf_counter()
+    reply = ctx.client().ping(payload="ping")
+    elapsed = (time.perf_counter() - started) * 1000
+    ctx.out.show(reply, lambda: f"pong in {elapsed:.1f} ms; calling as {reply.caller_code}")
+    return 0
+
+
+def _all_departments(client: YihaoClient) -> Iterator[pb.Department]:
+    token = ""
+    while True:
+        page = client.list_departments(page_size=DEPARTMENT_PAGE_SIZE, page_token=token)
+        yield from page.departments
+        token = page.next_page_token
+        if not token:
+            return
+
+
+def cmd_departments_list(ctx: Context) -> int:
+    """All departments."""
+    ctx.out.show_all(_all_departments(ctx.client()), render.departments_table)
+    return 0
+
+
+def cmd_departments_show(ctx: Context) -> int:
+    """One department and its signing keys."""
+    department = ctx.client().get_department(credit_code=code_of(ctx.args.code))
+    ctx.out.show(department, lambda: render.department_card(department))
+    return 0
+
+
+def cmd_departments_register(ctx: Context) -> int:
+    """Register or update a department."""
+    department = ctx.client().register_department(
+        credit_code=code_of(ctx.args.code),
+        name=ctx.args.name,
+        region=ctx.args.region,
+        roles=[common_pb2.Role.Value(f"ROLE_{role.upper()}") for role in ctx.args.role],
+    )
+    ctx.out.show(department, lambda: render.department_card(department))
+    return 0
+
+
+def cmd_departments_rotate_key(ctx: Context) -> int:
+    """Start a new signing key for a department."""
+    department = ctx.client().rotate_signing_key(credit_code=code_of(ctx.args.code))
+    ctx.out.show(department, lambda: render.department_card(department))
+    return 0
+
+
+def cmd_types_list(ctx: Context) -> int:
+    """Licence types, optionally those one department issues."""
+    issuer = code_of(ctx.args.issuer) if ctx.args.issuer else ""
+    reply = ctx.client().list_licence_types(issuer_code=issuer)
+    ctx.out.show_all(reply.licence_types, render.licence_types_table)
+    return 0
+
+
+def cmd_types_show(ctx: Context) -> int:
+    """One licence type with its fields."""
+    licence_type = ctx.client().get_licence_type(type_code=ctx.args.code)
+    ctx.out.show(licence_type, lambda: render.licence_type_card(licence_type))
+    return 0
+
+
+def _short_enum(value: object, prefix: str) -> object:
+    """``"organisation"`` → ``"HOLDER_KIND_ORGANISATION"``; anything else unchanged."""
+    if isinstance(value, str) and not value.upper().startswith(prefix):
+        return prefix + value.upper()
+    return value
+
+
+def _field_spec_json(spec: object) -> object:
+    if not isinstance(spec, dict):
+        return spec
+    return {**spec, "type": _short_enum(spec.get("type", 0), "FIELD_TYPE_")}
+
+
+def licence_type_from_json(data: object) -> pb.LicenceType:
+    """A ``LicenceType`` from the JSON shape ``types register`` documents."""
+    if not isinstance(data, dict):
+        raise InvalidArgument.field("file", "must hold a JSON object describing a licence type")
+    data = dict(data)
+    data["holder_kind"] = _short_enum(data.get("holder_kind", 0), "HOLDER_KIND_")
+    data["issuer_codes"] = [code_of(str(code)) for code in data.get("issuer_codes", [])]
+    fields = data.get("fields", [])
+    if isinstance(fields, list):
+        data["fields"] = [_field_spec_json(f) for f in fields]
+    try:
+        return json_format.ParseDict(data, pb.LicenceType())
+    except json_format.ParseError as exc:
+        raise InvalidArgument.field("file", str(exc)) from exc
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise InvalidArgument.field("file", f"cannot read {path}: {exc.strerror}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidArgument.field("file", f"{path} is not valid JSON: {exc}") from exc
+
+
+def cmd_types_register(ctx: Context) -> int:
+    """Register a licence type described by a JSON file."""
+    try:
+        licence_type = licence_type_from_json(_read_json(ctx.args.file))
+    except YihaoError as exc:
+        raise SetupError(exc) from exc
+    registered = ctx.client().register_licence_type(licence_type=licence_type)
+    ctx.out.show(registered, lambda: render.licence_type_card(registered))
+    return 0
+
+
+# --- licences ---------------------------------------------------------------------------------
+
+
+def _labels(ctx: Context, type_code: str) -> dict[str, str]:
+    """Field labels of a type, for the human form only; best effort (no labels on error)."""
+    if ctx.out.json or not type_code:
+        return {}
+    try:
+        licence_type = ctx.client().get_licence_type(type_code=type_code)
+    except YihaoError:
+        return {}
+    return {f.name: f.label for f in licence_type.fields}
+
+
+def _show_licence(ctx: Context, licence: pb.Licence) -> int:
+    ctx.out.show(licence, lambda: render.licence_card(licence, _labels(ctx, licence.type_code)))
+    return 0
+
+
+def _holder_kind(name: str | None) -> str:
+    return f"HOLDER_KIND_{(name or 'unspecified').upper()}"
+
+
+def cmd_issue(ctx: Context) -> int:
+    """Issue an e-licence."""
+    a = ctx.args
+    holder = common_pb2.Holder(
+        kind=_holder_kind(a.holder_kind), number=a.holder, name=a.holder_name
+    )
+    licence = ctx.client().issue_licence(
+        idempotency_key=a.key or "",
+        type_code=a.type,
+        licence_number=a.number,
+        holder=holder,
+        fields=dict(a.field),
+        valid_from=a.valid_from or "",
+        valid_until=a.valid_until or "",
+    )
+    return _show_licence(ctx, licence)
+
+
+def cmd_change(ctx: Context) -> int:
+    """A new version with changed fields or holder name."""
+    a = ctx.args
+    licence = ctx.client().change_licence(
+        licence=a.ref,
+        fields=dict(a.field),
+        holder_name=a.holder_name or "",
+        reason=a.reason or "",
+    )
+    return _show_licence(ctx, licence)
+
+
+def cmd_renew(ctx: Context) -> int:
+    """A new version with a new validity period."""
+    a = ctx.args
+    licence = ctx.client().renew_licence(
+        licence=a.ref, valid_until=a.until or "", reason=a.reason or ""
+    )
+    return _show_licence(ctx, licence)
+
+
+def cmd_status_change(ctx: Context) -> int:
+    """suspend | reinstate | revoke | cancel."""
+    a = ctx.args
+    method = getattr(ctx.client(), f"{a.command}_licence")
+    licence = method(licence=a.ref, reason_code=a.reason, reason_text=a.text or "")
+    return _show_licence(ctx, licence)
+
+
+def cmd_get(ctx: Context) -> int:
+    """A licence (current version, or ``--version``)."""
+    licence = ctx.client().get_licence(licence=ctx.args.ref, version=ctx.args.version)
+    return _show_licence(ctx, licence)
+
+
+def cmd_history(ctx: Context) -> int:
+    """Every version of a licence and its events."""
+    history = ctx.client().get_licence_history(licence=ctx.args.ref)
+    ctx.out.show(history, lambda: render.history_card(history))
+    return 0
+
+
+def _licence_pages(ctx: Context) -> Iterator[pb.Licence]:
+    a = ctx.args
+    statuses = [common_pb2.LicenceStatus.Value(f"LICENCE_STATUS_{s.upper()}") for s in a.status]
+    token = ""
+    while True:
+        page = ctx.client().list_licences_by_holder(
+            holder_number=a.holder_number,
+            type_codes=a.type,
+            statuses=statuses,
+            page_size=LIST_PAGE_SIZE,
+            page_token=token,
+        )
+        yield from page.licences
+        token = page.next_page_token
+        if not token:
+            return
+        if not a.all_pages:
+            ctx.out.note("(more licences: add --all-pages to see them all)")
+            return
+
+
+def cmd_list(ctx: Context) -> int:
+    """A holder's licences."""
+    ctx.out.show_all(_licence_pages(ctx), render.licences_table)
+    return 0
+
+
+def cmd_watch(ctx: Context) -> int:
+    """Licence events, as they come."""
+    a = ctx.args
+    events = ctx.client().watch_events(after_cursor=a.after, type_codes=a.type, follow=a.follow)
+    for event in events:
+        _show_event(ctx, event)
+    return 0
+
+
+def _show_event(ctx: Context, event: pb.LicenceEvent) -> None:
+    ctx.out.show(event, lambda: render.event_line(event))
