@@ -12,6 +12,7 @@ from typing import Any
 
 from services.common.errors import ResourceExhausted, YihaoError
 from services.common.identity import current_caller
+from services.common.streams import StreamBatcher
 from services.licence_store import convert as cv
 from services.licence_store.domain.licence import Action
 from services.licence_store.service import IssueCommand, LicenceStoreService
@@ -176,14 +177,8 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
 
     def ImportLicences(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
         caller = current_caller()
-        batch: list[tuple[int, IssueCommand | YihaoError]] = []
-        for record in request_iterator:
-            batch.append((record.line, _import_command(record)))
-            if len(batch) >= IMPORT_BATCH:
-                yield from self._import(caller, batch)
-                batch = []
-        if batch:
-            yield from self._import(caller, batch)
+        for records in StreamBatcher(request_iterator, IMPORT_BATCH):
+            yield from self._import(caller, [(r.line, _import_command(r)) for r in records])
 
     def _import(
         self, caller: Any, batch: list[tuple[int, IssueCommand | YihaoError]]

@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.errors import InvalidArgument, YihaoError
 from services.common.identity import Caller, current_caller
+from services.common.streams import StreamBatcher
 from services.licence_store import convert as store_cv
 from services.verifier import documents, materials
 from services.verifier.domain.verdict import HolderMatch, Verdict
@@ -102,14 +103,8 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
 
     def VerifyBatch(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
         caller = current_caller()
-        chunk: list[BatchItem] = []
-        for request in request_iterator:
-            chunk.append(_batch_item(request))
-            if len(chunk) >= BATCH_CHUNK:
-                yield from self._answer(caller, chunk)
-                chunk = []
-        if chunk:
-            yield from self._answer(caller, chunk)
+        for requests in StreamBatcher(request_iterator, BATCH_CHUNK):
+            yield from self._answer(caller, [_batch_item(r) for r in requests])
 
     def _answer(self, caller: Caller, chunk: list[BatchItem]) -> Iterator[pb.Verification]:
         for result in self.service.verify_batch(caller, chunk):

@@ -523,3 +523,18 @@ def test_import_rejects_bad_records_without_touching_good_ones_in_the_same_batch
         "DATE_FORMAT",
     )
     assert results[4].outcome == pb.IMPORT_OUTCOME_ACCEPTED
+
+
+def test_import_answers_a_paused_stream_without_waiting_for_a_full_batch(stack):
+    got_results = threading.Event()
+
+    def records():
+        yield from (_record(i, f"P-{i}") for i in (1, 2, 3))
+        assert got_results.wait(10), "results never came while the stream was open"
+
+    stream = stack.store("market").ImportLicences(records())
+    first = [next(stream) for _ in range(3)]
+    got_results.set()
+    assert {r.line for r in first} == {1, 2, 3}
+    assert all(r.outcome == pb.IMPORT_OUTCOME_ACCEPTED for r in first)
+    assert list(stream) == []
