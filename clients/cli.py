@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from clients import commands as c
+from clients import verify_commands as v
 from clients.bulk import DEFAULT_BATCH, cmd_import
 from clients.client import licence_ref
 from clients.connection import DEFAULT_TIMEOUT
@@ -285,6 +286,61 @@ def _query_commands(subs: Sub) -> None:
     )
 
 
+def _verify_commands(subs: Sub) -> None:
+    ver = _command(
+        subs,
+        "verify",
+        v.cmd_verify,
+        "verify a licence at the counter: verdict, holder match, receipt",
+        epilog="Exit code 0 when the verdict is VALID, 3 for any other verdict.",
+    )
+    ver.add_argument("ref", type=_ref, metavar="REF")
+    ver.add_argument("--holder", metavar="NUMBER", help="the holder number the applicant presents")
+    ver.add_argument("--holder-name", metavar="NAME", help="the holder name the applicant presents")
+    ver.add_argument("--as-of", metavar="DATETIME", help="the verdict at a past instant (ISO 8601)")
+    for cmd in (ver,):
+        cmd.add_argument("--purpose", metavar="TEXT", help="why the data is read")
+        cmd.add_argument("--case", metavar="NUMBER", help="the case it is read for")
+    hold = _command(subs, "verify-holder", v.cmd_verify_holder, "verify a holder's licences")
+    hold.add_argument("holder_number", metavar="HOLDER_NUMBER")
+    hold.add_argument("--type", action="append", default=[], metavar="CODE")
+    hold.add_argument("--holder-name", metavar="NAME")
+    hold.add_argument("--valid-only", action="store_true")
+    hold.add_argument("--purpose", metavar="TEXT")
+    hold.add_argument("--case", metavar="NUMBER")
+    _command(
+        subs, "receipt", v.cmd_receipt, "show a verification receipt and check it"
+    ).add_argument("receipt_id", metavar="RECEIPT_ID")
+    exp = _command(subs, "export", v.cmd_export, "export a licence as a signed document")
+    exp.add_argument("ref", type=_ref, metavar="REF")
+    exp.add_argument("--version", type=_positive, default=0, metavar="N")
+    exp.add_argument("-o", "--output", metavar="FILE")
+    qr = _command(subs, "qr", v.cmd_qr, "a short-lived QR payload for showing a licence")
+    qr.add_argument("ref", type=_ref, metavar="REF")
+    qr.add_argument("--ttl", type=_positive, default=300, metavar="SECONDS")
+    keys = _command(subs, "issuer-keys", v.cmd_issuer_keys, "publish the issuers' public keys")
+    keys.add_argument("--issuer", action="append", default=[], metavar="CODE")
+    keys.add_argument("-o", "--output", metavar="FILE")
+    doc = _command(
+        subs,
+        "verify-document",
+        v.cmd_verify_document,
+        "check a presented signed document (or --qr PAYLOAD)",
+        epilog="--offline --keys KEYS checks integrity with no server at all (status: "
+        "CANNOT_CHECK). Exit code 0 when VALID (offline: authentic), 3 otherwise.",
+    )
+    doc.add_argument("file", nargs="?", metavar="FILE")
+    doc.add_argument("--qr", metavar="PAYLOAD")
+    doc.add_argument("--offline", action="store_true")
+    doc.add_argument("--keys", metavar="KEYS", help="issuer keys file (from issuer-keys)")
+    _command(subs, "service-items", v.cmd_service_items, "service items and their materials")
+    mat = _command(
+        subs, "materials", v.cmd_materials, "which materials the applicant need not bring"
+    )
+    mat.add_argument("item", metavar="ITEM")
+    mat.add_argument("applicant", metavar="APPLICANT_NUMBER")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``yihao`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -300,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
         _issue_command,
         _change_commands,
         _query_commands,
+        _verify_commands,
     ):
         add(subs)
     return parser

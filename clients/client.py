@@ -35,8 +35,9 @@ from clients.connection import DEFAULT_TIMEOUT, ClientConfig, connect
 from clients.errors import from_grpc_error
 from clients.retry import NO_RETRY, RetryPolicy, call_with_retry
 from services.common.errors import InvalidArgument
-from yihao.v1 import common_pb2, common_pb2_grpc, licence_store_pb2_grpc
+from yihao.v1 import common_pb2, common_pb2_grpc, licence_store_pb2_grpc, verifier_pb2_grpc
 from yihao.v1 import licence_store_pb2 as pb
+from yihao.v1 import verifier_pb2 as vpb
 
 __all__ = ["LICENCE_ID_PREFIX", "YihaoClient", "licence_ref"]
 
@@ -125,6 +126,7 @@ class YihaoClient:
         self.retry = retry or RetryPolicy()
         self._store = licence_store_pb2_grpc.LicenceStoreStub(self._channel)
         self._diagnostics = common_pb2_grpc.DiagnosticsStub(self._channel)
+        self._verifier = verifier_pb2_grpc.VerifierStub(self._channel)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -437,3 +439,169 @@ class YihaoClient:
         yield from self._stream(call)
         if feed.error is not None:
             raise feed.error
+
+    # --- verifier ----------------------------------------------------------------------------
+
+    def _verifier_call(
+        self,
+        name: str,
+        cls: type[M],
+        returns: type[T],
+        request: M | None,
+        fields: Any,
+        timeout: float | None,
+    ) -> T:
+        req = _request(cls, request, fields)
+        return self._unary(getattr(self._verifier, name), req, returns, timeout)
+
+    def verify_licence(
+        self,
+        request: vpb.VerifyLicenceRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.Verification:
+        """Verify one licence (``licence`` may be a REF string); the answer cites a receipt."""
+        return self._verifier_call(
+            "VerifyLicence", vpb.VerifyLicenceRequest, vpb.Verification, request, fields, timeout
+        )
+
+    def verify_by_holder(
+        self,
+        request: vpb.VerifyByHolderRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.VerifyByHolderResponse:
+        """A holder's licences of the given types, each with its verdict."""
+        return self._verifier_call(
+            "VerifyByHolder",
+            vpb.VerifyByHolderRequest,
+            vpb.VerifyByHolderResponse,
+            request,
+            fields,
+            timeout,
+        )
+
+    def verify_batch(
+        self, requests: Iterable[vpb.VerifyLicenceRequest], /, *, timeout: float | None = None
+    ) -> Iterator[vpb.Verification]:
+        """One verdict per request, in order (set ``client_ref`` to match them up)."""
+        feed = _Feed(requests)
+        yield from self._stream(self._verifier.VerifyBatch(iter(feed), timeout=timeout))
+        if feed.error is not None:
+            raise feed.error
+
+    def verify_document(
+        self,
+        request: vpb.VerifyDocumentRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.Verification:
+        """Check a presented signed document or QR payload."""
+        return self._verifier_call(
+            "VerifyDocument", vpb.VerifyDocumentRequest, vpb.Verification, request, fields, timeout
+        )
+
+    def export_document(
+        self,
+        request: vpb.ExportDocumentRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.SignedDocument:
+        """A licence version as its issuer signed it."""
+        return self._verifier_call(
+            "ExportDocument",
+            vpb.ExportDocumentRequest,
+            vpb.SignedDocument,
+            request,
+            fields,
+            timeout,
+        )
+
+    def issue_qr_payload(
+        self,
+        request: vpb.IssueQrPayloadRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.QrPayload:
+        """A short-lived signed QR payload for showing a licence (亮证)."""
+        return self._verifier_call(
+            "IssueQrPayload", vpb.IssueQrPayloadRequest, vpb.QrPayload, request, fields, timeout
+        )
+
+    def get_issuer_keys(
+        self,
+        request: vpb.GetIssuerKeysRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.IssuerKeys:
+        """Issuers' public keys and the verifier's receipt keys (for offline checks)."""
+        return self._verifier_call(
+            "GetIssuerKeys", vpb.GetIssuerKeysRequest, vpb.IssuerKeys, request, fields, timeout
+        )
+
+    def get_receipt(
+        self,
+        request: vpb.GetReceiptRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.Receipt:
+        """A verification receipt by id."""
+        return self._verifier_call(
+            "GetReceipt", vpb.GetReceiptRequest, vpb.Receipt, request, fields, timeout
+        )
+
+    def verify_receipt(
+        self,
+        request: vpb.GetReceiptRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.ReceiptCheck:
+        """A receipt and whether it is authentic and unaltered."""
+        return self._verifier_call(
+            "VerifyReceipt", vpb.GetReceiptRequest, vpb.ReceiptCheck, request, fields, timeout
+        )
+
+    def list_service_items(self, *, timeout: float | None = None) -> vpb.ListServiceItemsResponse:
+        """The service items (办事事项) with their required materials."""
+        return self._verifier_call(
+            "ListServiceItems",
+            vpb.ListServiceItemsRequest,
+            vpb.ListServiceItemsResponse,
+            None,
+            {},
+            timeout,
+        )
+
+    def check_materials(
+        self,
+        request: vpb.CheckMaterialsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.MaterialsCheck:
+        """Which of a service item's materials valid e-licences cover for an applicant."""
+        return self._verifier_call(
+            "CheckMaterials",
+            vpb.CheckMaterialsRequest,
+            vpb.MaterialsCheck,
+            request,
+            fields,
+            timeout,
+        )

@@ -178,7 +178,7 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
     server, port, health_servicer = build_server(app, reuse_port=workers > 1)
     server.start()
     if banner:
-        _print_banner(settings, port)
+        _print_banner(settings, port, [s for s in settings.services if s in SERVICE_NAMES])
     stopped = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -194,10 +194,10 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
     log.info("stopped")
 
 
-def _print_banner(settings: Settings, port: int) -> None:
+def _print_banner(settings: Settings, port: int, services: list[str]) -> None:
     host = settings.listen.rsplit(":", 1)[0]
     print(
-        f"Yihao is serving {', '.join(settings.services)} on {host}:{port} (mutual TLS).\n"
+        f"Yihao is serving {', '.join(services)} on {host}:{port} (mutual TLS).\n"
         f"Database: {settings.database_url}\n"
         "Try it from another shell:\n"
         "  .venv/bin/yihao --as market types list\n"
@@ -206,8 +206,10 @@ def _print_banner(settings: Settings, port: int) -> None:
         "      --holder 91350100M000100Y43 --holder-name 福州示例科技有限公司 \\\n"
         "      --field legal_representative=王芳 --field company_type=有限责任公司 \\\n"
         "      --field registered_capital=500 --field established_on=2020-05-22 \\\n"
-        "      --field address=福州市鼓楼区示例路1号 --field business_scope=软件开发\n"
-        "  .venv/bin/yihao --as market list 91350100M000100Y43\n"
+        "      --field address=福州市鼓楼区五四路1号 --field business_scope=软件开发\n"
+        "  .venv/bin/yihao --as hall verify 11100000000013338W011:350100-2026-0001 \\\n"
+        "      --holder 91350100M000100Y43\n"
+        "See README.md, 'Worked example', for the whole walk-through.\n"
         "Stop with Ctrl-C.",
         flush=True,
     )
