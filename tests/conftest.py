@@ -36,7 +36,8 @@ def _missing(what: str) -> None:
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
-    return dev_pki(tmp_path_factory.mktemp("pki"))
+    # Laid out as <var>/pki so the command line can use it with --var-dir.
+    return dev_pki(tmp_path_factory.mktemp("var") / "pki")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,96 @@
+"""The yihao command line against a real server (SQLite): the handler's walk-through."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clients.cli import main
+from services.licence_store import demo
+from testsupport.stack import Stack
+
+REF = f"{demo.BUSINESS_LICENCE.type_code}:350100-2026-0001"
+COMPANY = "91350100M000100Y43"
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'yihao.db'}"
+
+
+@pytest.fixture
+def yihao(stack: Stack, capsys):
+    var_dir = str(stack.pki.directory.parent)
+
+    def run(alias: str, *args: str, json_out: bool = False) -> tuple[int, str]:
+        argv = ["--address", stack.address, "--var-dir", var_dir, "--as", alias]
+        code = main([*argv, *(["--json"] if json_out else []), *args])
+        return code, capsys.readouterr().out
+
+    return run
+
+
+def issue(yihao) -> None:
+    code, _ = yihao(
+        "market",
+        "issue",
+        "--type",
+        demo.BUSINESS_LICENCE.type_code,
+        "--number",
+        "350100-2026-0001",
+        "--holder",
+        COMPANY,
+        "--holder-name",
+        "福州示例科技有限公司",
+        "--field",
+        "legal_representative=王芳",
+        "--field",
+        "company_type=有限责任公司",
+        "--field",
+        "registered_capital=500",
+        "--field",
+        "established_on=2020-05-22",
+        "--field",
+        "address=福州市鼓楼区五四路1号",
+        "--field",
+        "business_scope=软件开发",
+    )
+    assert code == 0
+
+
+def test_verify_match_mismatch_revoke_and_receipts(yihao):
+    issue(yihao)
+    code, out = yihao("hall", "verify", REF, "--holder", COMPANY)
+    assert code == 0 and "VALID 有效" in out and "MATCH 一致" in out
+    code, out = yihao("hall", "verify", REF, "--holder", "91110000600037341L")
+    assert code == 0 and "MISMATCH 不一致" in out
+    assert yihao("market", "revoke", REF, "--reason", "FRAUD")[0] == 0
+    code, out = yihao("hall", "verify", REF, "--holder", COMPANY, json_out=True)
+    answer = json.loads(out)
+    assert code == 3 and answer["verdict"] == "VERDICT_REVOKED"
+    code, out = yihao("supervision", "receipt", answer["receipt_id"])
+    assert code == 0 and "AUTHENTIC" in out and "REVOKED" in out
+
+
+def test_exported_document_online_and_offline(yihao, tmp_path):
+    issue(yihao)
+    doc, keys = tmp_path / "licence.json", tmp_path / "keys.json"
+    assert yihao("market", "export", REF, "-o", str(doc))[0] == 0
+    assert yihao("hall", "issuer-keys", "-o", str(keys))[0] == 0
+    assert yihao("market", "revoke", REF, "--reason", "VIOLATION")[0] == 0
+    code, out = yihao("hall", "verify-document", str(doc))
+    assert code == 3 and "REVOKED" in out and "authentic" in out
+    code, out = yihao("hall", "verify-document", str(doc), "--offline", "--keys", str(keys))
+    assert code == 0 and "AUTHENTIC" in out and "CANNOT_CHECK" in out
+    doc.write_text(doc.read_text().replace("500", "5000"))
+    code, out = yihao("hall", "verify-document", str(doc), "--offline", "--keys", str(keys))
+    assert code == 3 and "NOT AUTHENTIC" in out
+
+
+def test_materials_and_service_items(yihao):
+    issue(yihao)
+    code, out = yihao("hall", "materials", "FZ-SC-0003", COMPANY)
+    assert code == 0 and "免提交 exempt  营业执照" in out
+    code, out = yihao("hall", "service-items")
+    assert code == 0 and "FZ-ZJ-0001" in out
