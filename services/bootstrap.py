@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from services.assistance import demo as assistance_demo
 from services.common.config import Settings
 from services.common.database import Database
 from services.common.migrate import upgrade
@@ -49,3 +50,5 @@ def load_demo_catalogue(app: App) -> None:
     for lt in demo.LICENCE_TYPES:
         store.register_licence_type(lt)
     materials.save_items(app.verifier)
+    for item in assistance_demo.ITEMS:
+        app.assistance.register_item(item)

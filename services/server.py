@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.assistance.domain.calendar import WorkingCalendar
+from services.assistance.grpc_servicer import AssistanceServicer
+from services.assistance.service import AssistanceService
+from services.common.access_log import AccessLog
 from services.common.clock import Clock, SystemClock
 from services.common.config import Settings
 from services.common.database import Database
@@ -38,6 +43,8 @@ from services.licence_store.service import LicenceStoreService
 from services.verifier.grpc_servicer import VerifierServicer
 from services.verifier.service import VerifierService
 from yihao.v1 import (
+    assistance_pb2,
+    assistance_pb2_grpc,
     common_pb2,
     common_pb2_grpc,
     licence_store_pb2,
@@ -60,11 +67,13 @@ class App:
     clock: Clock
     licence_store: LicenceStoreService
     verifier: VerifierService
+    assistance: AssistanceService
     extras: dict[str, object] = field(default_factory=dict)
 
     def close(self) -> None:
         """Flush queued records and release the database connections."""
         self.verifier.close()
+        self.licence_store.access_log.close()
         self.db.dispose()
 
 
@@ -83,9 +92,23 @@ def build_app(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         upgrade(db)
     clock = clock or SystemClock()
     sealer = load_sealer(settings)
-    store = LicenceStoreService(db, KeyRing(sealer), clock)
+    access_log = AccessLog(db)
+    store = LicenceStoreService(db, KeyRing(sealer), clock, access_log)
     verifier = VerifierService(store, db, sealer, clock)
-    return App(settings=settings, db=db, clock=clock, licence_store=store, verifier=verifier)
+    calendar = (
+        WorkingCalendar.from_file(settings.calendar_file)
+        if settings.calendar_file
+        else WorkingCalendar()
+    )
+    assistance = AssistanceService(db, store, clock, calendar)
+    return App(
+        settings=settings,
+        db=db,
+        clock=clock,
+        licence_store=store,
+        verifier=verifier,
+        assistance=assistance,
+    )
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -111,6 +134,7 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials:
 SERVICE_NAMES = {
     "licence_store": licence_store_pb2.DESCRIPTOR.services_by_name["LicenceStore"].full_name,
     "verifier": verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name,
+    "assistance": assistance_pb2.DESCRIPTOR.services_by_name["Assistance"].full_name,
 }
 
 
@@ -143,6 +167,11 @@ def build_server(
     if "verifier" in settings.services:
         verifier_pb2_grpc.add_VerifierServicer_to_server(VerifierServicer(app.verifier), server)
         names.append(SERVICE_NAMES["verifier"])
+    if "assistance" in settings.services:
+        assistance_pb2_grpc.add_AssistanceServicer_to_server(
+            AssistanceServicer(app.assistance), server
+        )
+        names.append(SERVICE_NAMES["assistance"])
     health_servicer = _add_maintenance(server, names)
     port = server.add_secure_port(listen or settings.listen, server_credentials(settings))
     if port == 0:
@@ -180,6 +209,8 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
     if banner:
         _print_banner(settings, port, [s for s in settings.services if s in SERVICE_NAMES])
     stopped = threading.Event()
+    if "assistance" in settings.services:
+        _every(settings.commitment_check_seconds, app.assistance.check_commitments, stopped)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: draining for %.0f s", signum, settings.grace_seconds)
@@ -192,6 +223,19 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
     stopped.wait()
     app.close()
     log.info("stopped")
+
+
+def _every(seconds: float, task: Callable[[], object], stopped: threading.Event) -> None:
+    """Run ``task`` every ``seconds`` in a daemon thread until ``stopped`` (errors logged)."""
+
+    def loop() -> None:
+        while not stopped.wait(seconds):
+            try:
+                task()
+            except Exception:
+                log.exception("scheduled task %s failed", getattr(task, "__name__", task))
+
+    threading.Thread(target=loop, name="scheduler", daemon=True).start()
 
 
 def _print_banner(settings: Settings, port: int, services: list[str]) -> None:

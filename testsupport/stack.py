@@ -14,7 +14,12 @@ from services.common.config import Settings, TlsFiles
 from services.common.pki import DevPki, init_dev_pki
 from services.licence_store import demo
 from services.server import App, build_app, build_server
-from yihao.v1 import common_pb2_grpc, licence_store_pb2_grpc, verifier_pb2_grpc
+from yihao.v1 import (
+    assistance_pb2_grpc,
+    common_pb2_grpc,
+    licence_store_pb2_grpc,
+    verifier_pb2_grpc,
+)
 
 
 def dev_pki(directory: Path) -> DevPki:
@@ -70,6 +75,9 @@ class Stack:
 
     def verifier(self, alias: str) -> verifier_pb2_grpc.VerifierStub:
         return verifier_pb2_grpc.VerifierStub(self.channel(alias))
+
+    def assistance(self, alias: str) -> assistance_pb2_grpc.AssistanceStub:
+        return assistance_pb2_grpc.AssistanceStub(self.channel(alias))
 
     def diagnostics(self, alias: str) -> common_pb2_grpc.DiagnosticsStub:
         return common_pb2_grpc.DiagnosticsStub(self.channel(alias))

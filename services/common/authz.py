@@ -17,6 +17,9 @@ ANY_REGISTERED: frozenset[Role] = frozenset(Role)
 ADMIN = frozenset({Role.ADMINISTRATOR})
 OPERATOR = frozenset({Role.OPERATOR})
 VERIFIERS = frozenset({Role.HANDLER, Role.OPERATOR, Role.SUPERVISOR, Role.ADMINISTRATOR})
+REQUESTER = frozenset({Role.REQUESTER})
+PROVIDER = frozenset({Role.PROVIDER})
+SUPERVISOR = frozenset({Role.SUPERVISOR})
 #: Exporting a licence as a document or QR code: its issuer's operators and holder portals.
 EXPORTERS = frozenset({Role.OPERATOR, Role.HOLDER_PORTAL})
 READERS = frozenset(
@@ -78,6 +81,26 @@ POLICY: dict[str, frozenset[Role]] = {
             "VerifyReceipt": ANY_REGISTERED,
             "ListServiceItems": ANY_REGISTERED,
             "CheckMaterials": VERIFIERS,
+        },
+    ),
+    **_service(
+        "Assistance",
+        {
+            "RegisterItem": ADMIN,
+            "ListItems": ANY_REGISTERED,
+            "SubmitRequest": REQUESTER,
+            "GetRequest": REQUESTER | PROVIDER | SUPERVISOR,
+            "ListMyRequests": REQUESTER,
+            "WatchMyRequests": REQUESTER,
+            "ListPending": PROVIDER,
+            "Answer": PROVIDER,
+            "Refuse": PROVIDER,
+            "Urge": REQUESTER | SUPERVISOR,
+            "Supervise": SUPERVISOR,
+            "ListAccessRecords": frozenset({Role.HOLDER_PORTAL}),
+            "RecordCommitment": frozenset({Role.HANDLER, Role.OPERATOR, Role.REQUESTER}),
+            "ListCommitments": SUPERVISOR | ADMIN,
+            "CheckCommitments": SUPERVISOR | ADMIN,
         },
     ),
 }

@@ -34,6 +34,8 @@ ENVIRONMENT: dict[str, str] = {
     "YIHAO_GRACE_SECONDS": "how long in-flight calls may finish on SIGTERM; 10",
     "YIHAO_LOG_LEVEL": "logging level; INFO",
     "YIHAO_DB_POOL_SIZE": "database connections per process (PostgreSQL); 10",
+    "YIHAO_CALENDAR_FILE": "JSON holidays/workdays for years chinese-calendar does not cover",
+    "YIHAO_COMMITMENT_CHECK_SECONDS": "how often commitments are checked against the store; 3600",
 }
 
 
@@ -62,6 +64,8 @@ class Settings:
     grace_seconds: float = 10.0
     log_level: str = "INFO"
     db_pool_size: int = 10
+    calendar_file: Path | None = None
+    commitment_check_seconds: int = 3600
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -134,4 +138,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         grace_seconds=float(_int(env, "YIHAO_GRACE_SECONDS", 10, 0, 3600)),
         log_level=(env.get("YIHAO_LOG_LEVEL") or "INFO").upper(),
         db_pool_size=_int(env, "YIHAO_DB_POOL_SIZE", 10, 1, 500),
+        calendar_file=Path(env["YIHAO_CALENDAR_FILE"]) if env.get("YIHAO_CALENDAR_FILE") else None,
+        commitment_check_seconds=_int(env, "YIHAO_COMMITMENT_CHECK_SECONDS", 3600, 10, 86400),
     )

@@ -15,7 +15,7 @@ from services.common.identity import current_caller
 from services.common.streams import StreamBatcher
 from services.licence_store import convert as cv
 from services.licence_store.domain.licence import Action
-from services.licence_store.service import IssueCommand, LicenceStoreService
+from services.licence_store.service import IssueCommand, LicenceStoreService, Why
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import licence_store_pb2_grpc as pb_grpc
 
@@ -123,11 +123,15 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
     # --------------------------------------------------------------------------- queries
 
     def GetLicence(self, request: pb.GetLicenceRequest, context: Any) -> Any:
-        view = self.service.get(current_caller(), cv.ref_in(request.licence), request.version)
+        view = self.service.get(
+            current_caller(), cv.ref_in(request.licence), request.version, why=_why(request)
+        )
         return cv.licence_out(view)
 
     def GetLicenceHistory(self, request: pb.GetLicenceRequest, context: Any) -> Any:
-        history = self.service.history(current_caller(), cv.ref_in(request.licence))
+        history = self.service.history(
+            current_caller(), cv.ref_in(request.licence), why=_why(request)
+        )
         return pb.LicenceHistory(
             versions=[cv.licence_out(v) for v in history.versions],
             events=[cv.event_out(e) for e in history.events],
@@ -141,6 +145,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
             cv.statuses_in(request.statuses),
             request.page_size,
             request.page_token,
+            why=_why(request),
         )
         return pb.ListLicencesResponse(
             licences=[cv.licence_out(v) for v in page.items], next_page_token=page.next_token
@@ -191,6 +196,10 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
                 reason_code=outcome.reason_code,
                 reason=outcome.reason,
             )
+
+
+def _why(request: Any) -> Why:
+    return Why(purpose=request.purpose, case_number=request.case_number)
 
 
 def _import_command(record: pb.ImportRecord) -> IssueCommand | YihaoError:

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
+from services.common.access_log import AccessLog, AccessRecord
 from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import (
@@ -102,6 +103,14 @@ class LicenceRef:
     licence_id: str = ""
     type_code: str = ""
     licence_number: str = ""
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why a department reads a holder's data: kept in the holder's access record."""
+
+    purpose: str = ""
+    case_number: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,9 +216,11 @@ class LicenceStoreService:
         db: Database,
         keyring: KeyRing,
         clock: Clock,
+        access_log: AccessLog,
         notifier: ChangeNotifier | None = None,
     ) -> None:
         self.db = db
+        self.access_log = access_log
         self.keyring = keyring
         self.clock = clock
         self.notifier = notifier or ChangeNotifier()
@@ -472,9 +483,15 @@ class LicenceStoreService:
     # --------------------------------------------------------------------------- queries
 
     def get(
-        self, caller: Caller, ref: LicenceRef, version: int = 0, *, serial: str = ""
+        self,
+        caller: Caller,
+        ref: LicenceRef,
+        version: int = 0,
+        *,
+        serial: str = "",
+        why: Why | None = None,
     ) -> LicenceView:
-        """A licence at its current version, or at ``version``."""
+        """A licence at its current version, or at ``version``; ``why`` records the read."""
         if version < 0 or version > 999:
             raise InvalidArgument.field("version", "must be between 0 and 999", "OUT_OF_RANGE")
         with self.db.read() as conn:
@@ -486,15 +503,39 @@ class LicenceStoreService:
             )
         if stored is None:
             raise NotFound(f"licence has no version {version}", reason="VERSION_NOT_FOUND")
-        return self._view(stored)
+        view = self._view(stored)
+        if why is not None:
+            self._log_reads(caller, [view], "licence data", why)
+        return view
 
-    def history(self, caller: Caller, ref: LicenceRef) -> History:
+    def history(self, caller: Caller, ref: LicenceRef, why: Why | None = None) -> History:
         """Every version and event of a licence."""
         with self.db.read() as conn:
             serial = self._resolve(conn, ref)
             versions = repo.list_versions(conn, serial)
             events = repo.events_after(conn, 0, (), 100_000, serial=serial)
-        return History([self._view(v) for v in versions], events)
+        history = History([self._view(v) for v in versions], events)
+        if why is not None and history.versions:
+            self._log_reads(caller, history.versions[-1:], "licence history", why)
+        return history
+
+    def _log_reads(self, caller: Caller, views: Sequence[LicenceView], what: str, why: Why) -> None:
+        """Leave an access record for each holder whose data is answered."""
+        at = self.clock.now()
+        self.access_log.record(
+            [
+                AccessRecord(
+                    holder_number=v.stored.licence.holder.value,
+                    department_code=caller.code,
+                    channel="licence_store",
+                    what=f"{v.type_name} {v.stored.licence.licence_number}: {what}",
+                    at=at,
+                    purpose=why.purpose,
+                    case_number=why.case_number,
+                )
+                for v in views
+            ]
+        )
 
     def list_by_holder(
         self,
@@ -504,6 +545,7 @@ class LicenceStoreService:
         statuses: Sequence[Status],
         size: int,
         token: str,
+        why: Why | None = None,
     ) -> Page:
         """A holder's licences, by any accepted form of the holder's number."""
         holder = parse_holder_number(holder_number, "holder_number")
@@ -517,7 +559,10 @@ class LicenceStoreService:
         more = len(rows) > limit
         rows = rows[:limit]
         next_token = encode_token(rows[-1].licence.serial) if more else ""
-        return Page([self._view(r) for r in rows], next_token)
+        page = Page([self._view(r) for r in rows], next_token)
+        if why is not None:
+            self._log_reads(caller, page.items, "listed by holder number", why)
+        return page
 
     def events_after(self, cursor: int, type_codes: Sequence[str], limit: int) -> list[StoredEvent]:
         """Events after ``cursor`` (for WatchEvents)."""

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
+from services.common.access_log import AccessRecord, insert_records
 from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound, YihaoError
@@ -62,6 +65,11 @@ class Presented:
     case_number: str = ""
     client_ref: str = ""
 
+    @property
+    def why(self) -> dict[str, str]:
+        """Purpose and case, for the access record."""
+        return {"purpose": self.purpose, "case_number": self.case_number}
+
     @classmethod
     def parse(
         cls,
@@ -101,6 +109,7 @@ class Result:
     client_ref: str = ""
     receipt_id: str = ""
     document_authentic: bool = False
+    why: dict[str, str] = field(default_factory=dict)
 
     def answer(self) -> dict[str, Any]:
         """The receipt's record of this verification."""
@@ -145,6 +154,30 @@ class SignatureMemo:
         return ok
 
 
+def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[AccessRecord]]]) -> None:
+    """One transaction for a group of receipts and the access records they imply."""
+    repo.insert_receipts(conn, [receipt for receipt, _ in items])
+    insert_records(conn, [r for _, records in items for r in records])
+
+
+def _access_records(caller: Caller, results: Sequence[Result], at: datetime) -> list[AccessRecord]:
+    """Each verification of a stored licence is a read of its holder's data."""
+    return [
+        AccessRecord(
+            holder_number=r.stored.licence.holder.value,
+            department_code=caller.code,
+            channel="verification",
+            what=f"{r.type_name} {r.stored.licence.licence_number}: verified, "
+            f"{r.decision.verdict.value.upper()}",
+            at=at,
+            purpose=r.why.get("purpose", ""),
+            case_number=r.why.get("case_number", ""),
+        )
+        for r in results
+        if r.stored is not None
+    ]
+
+
 def _ref_json(ref: LicenceRef) -> dict[str, str]:
     if ref.licence_id:
         return {"licence_id": ref.licence_id}
@@ -167,8 +200,8 @@ class VerifierService:
         self.receipt_keys = ServiceKeys(db, sealer, "receipt", clock)
         self.qr_keys = ServiceKeys(db, sealer, "qr", clock)
         self.memo = SignatureMemo()
-        self._receipts: GroupCommitter[Receipt] = GroupCommitter(
-            db, repo.insert_receipts, name="receipts"
+        self._receipts: GroupCommitter[tuple[Receipt, list[AccessRecord]]] = GroupCommitter(
+            db, _write_receipts, name="receipts"
         )
 
     def close(self) -> None:
@@ -204,6 +237,7 @@ class VerifierService:
             "as_of": at,
             "asked": asked,
             "client_ref": presented.client_ref,
+            "why": presented.why,
         }
         if stored is None:
             return Result(
@@ -351,7 +385,7 @@ class VerifierService:
             algorithm=key.algorithm,
             signature=key.sign(body),
         )
-        self._receipts.submit(receipt)
+        self._receipts.submit((receipt, _access_records(caller, results, at)))
         return [replace(r, receipt_id=receipt_id) for r in results]
 
     def get_receipt(self, receipt_id: str) -> Receipt:

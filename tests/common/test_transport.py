@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
+from services.assistance.grpc_servicer import AssistanceServicer
 from services.common.authz import POLICY
 from services.common.pki import issue_client_cert, make_ca
 from services.diagnostics import DiagnosticsServicer
@@ -18,6 +19,8 @@ from services.licence_store.grpc_servicer import LicenceStoreServicer
 from services.verifier.grpc_servicer import VerifierServicer
 from testsupport.stack import Stack
 from yihao.v1 import (
+    assistance_pb2,
+    assistance_pb2_grpc,
     common_pb2,
     common_pb2_grpc,
     licence_store_pb2,
@@ -34,6 +37,11 @@ SERVICERS = {
         licence_store_pb2_grpc.LicenceStoreServicer,
     ),
     "yihao.v1.Verifier": (verifier_pb2, VerifierServicer, verifier_pb2_grpc.VerifierServicer),
+    "yihao.v1.Assistance": (
+        assistance_pb2,
+        AssistanceServicer,
+        assistance_pb2_grpc.AssistanceServicer,
+    ),
 }
 
 
@@ -150,7 +158,8 @@ def test_unexpected_failure_is_internal_with_a_correlation_id_and_no_internals(
 
 def test_health_reports_every_hosted_service(stack: Stack):
     stub = health_pb2_grpc.HealthStub(stack.channel("hall"))
-    for name in ("", "yihao.v1.LicenceStore", "yihao.v1.Verifier", "yihao.v1.Diagnostics"):
+    names = ("", "yihao.v1.LicenceStore", "yihao.v1.Verifier", "yihao.v1.Assistance")
+    for name in (*names, "yihao.v1.Diagnostics"):
         reply = stub.Check(health_pb2.HealthCheckRequest(service=name))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 

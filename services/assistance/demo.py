@@ -1,0 +1,83 @@
+"""The demo catalogue of assistance items loaded by ``make run`` (福州 departments)."""
+
+from __future__ import annotations
+
+from services.assistance.domain.items import AssistanceItem, Procedure
+from services.licence_store.demo import ALIASES, BUSINESS_LICENCE, MARRIAGE_CERTIFICATE
+
+ITEMS: tuple[AssistanceItem, ...] = (
+    AssistanceItem(
+        code="XZXZ-MZ-001",
+        name="婚姻登记信息核查",
+        provider_code=ALIASES["civil"],
+        licence_type_code=MARRIAGE_CERTIFICATE.type_code,
+        fields=(
+            "licence_number",
+            "holder_name",
+            "spouse_name",
+            "spouse_id_number",
+            "registered_on",
+            "registration_office",
+            "status",
+        ),
+        unmasked_fields=("spouse_name",),
+        requester_codes=frozenset({ALIASES["police"], ALIASES["housing"], ALIASES["hall"]}),
+        legal_basis_required=True,
+        procedure=Procedure.AUTOMATIC,
+        method="系统接口 (system interface)",
+        responsible_office="福州市民政局婚姻登记处",
+        time_limit_working_days=1,
+        refusal_grounds=("PERSONAL_PRIVACY", "NOT_HELD"),
+    ),
+    AssistanceItem(
+        code="XZXZ-SC-001",
+        name="营业执照登记信息核查",
+        provider_code=ALIASES["market"],
+        licence_type_code=BUSINESS_LICENCE.type_code,
+        fields=(
+            "licence_number",
+            "holder_name",
+            "legal_representative",
+            "registered_capital",
+            "address",
+            "valid_until",
+            "status",
+        ),
+        requester_codes=frozenset({ALIASES["housing"], ALIASES["hall"], ALIASES["hrss"]}),
+        legal_basis_required=False,
+        procedure=Procedure.AUTOMATIC,
+        method="系统接口 (system interface)",
+        responsible_office="福州市市场监督管理局登记注册处",
+        time_limit_working_days=1,
+        refusal_grounds=("COMMERCIAL_SECRET", "NOT_HELD"),
+    ),
+    AssistanceItem(
+        code="XZXZ-JY-001",
+        name="学历学位信息核查",
+        provider_code=ALIASES["education"],
+        attestation="学历学位信息 (degree record)",
+        fields=("degree", "major", "institution", "graduated_on"),
+        requester_codes=frozenset({ALIASES["hrss"]}),
+        legal_basis_required=True,
+        allowed_purposes=("职业资格审查", "人才引进审核"),
+        procedure=Procedure.MANUAL,
+        method="线上申请，人工核查 (online request, checked by staff)",
+        responsible_office="福州市教育局学籍管理科",
+        time_limit_working_days=5,
+        refusal_grounds=("PERSONAL_PRIVACY", "NOT_HELD", "OUTSIDE_COMPETENCE"),
+    ),
+    AssistanceItem(
+        code="XZXZ-GA-001",
+        name="有无犯罪记录查询",
+        provider_code=ALIASES["police"],
+        attestation="有无犯罪记录证明 (criminal record attestation)",
+        fields=("has_record", "scope"),
+        requester_codes=frozenset({ALIASES["hrss"], ALIASES["hall"]}),
+        legal_basis_required=True,
+        procedure=Procedure.MANUAL,
+        method="线上申请，人工核查 (online request, checked by staff)",
+        responsible_office="福州市公安局治安管理支队",
+        time_limit_working_days=5,
+        refusal_grounds=("STATE_SECRET", "PERSONAL_PRIVACY", "NOT_HELD"),
+    ),
+)

@@ -1,0 +1,142 @@
+"""Assistance requests: submitted against an item, answered or refused within the time limit.
+
+    PENDING ──answer──▶ ANSWERED
+    PENDING ──refuse (on a ground the item lists)──▶ REFUSED
+    PENDING ──urge (催办)──▶ PENDING, urging recorded
+
+Overdue is never stored: a request is overdue when it is still pending after its deadline,
+or was decided after it.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.identifiers import HolderNumber, mask_holder_number, mask_name
+from services.licence_store.domain.catalogue import check_text
+
+
+class RequestStatus(enum.Enum):
+    """Where a request stands."""
+
+    PENDING = "pending"
+    ANSWERED = "answered"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Urging:
+    """One 催办: who urged, when, with what note."""
+
+    by_code: str
+    at: datetime
+    note: str = ""
+
+
+def new_request_id(at: datetime) -> str:
+    """``A`` + the date + 64 random bits."""
+    return f"A{at:%Y%m%d}{secrets.token_hex(8).upper()}"
+
+
+@dataclass
+class AssistanceRequest:
+    """One request for assistance."""
+
+    request_id: str
+    item_code: str
+    requester_code: str
+    provider_code: str
+    holder: HolderNumber
+    purpose: str
+    legal_basis: str
+    case_number: str
+    requested_fields: tuple[str, ...]
+    submitted_at: datetime
+    deadline: datetime
+    status: RequestStatus = RequestStatus.PENDING
+    decided_at: datetime | None = None
+    answer: dict[str, str] = field(default_factory=dict)
+    refusal_ground: str = ""
+    refusal_explanation: str = ""
+    urgings: list[Urging] = field(default_factory=list)
+    version: int = 1
+
+    def overdue(self, now: datetime) -> bool:
+        """Pending past the deadline, or decided after it."""
+        if self.status is RequestStatus.PENDING:
+            return now > self.deadline
+        return self.decided_at is not None and self.decided_at > self.deadline
+
+    def answer_with(self, data: Mapping[str, str], at: datetime) -> None:
+        """Answer with ``data`` (already reduced to the granted fields)."""
+        self._require_pending("answer")
+        self.status = RequestStatus.ANSWERED
+        self.answer = dict(data)
+        self.decided_at = at
+        self.version += 1
+
+    def refuse(self, ground: str, explanation: str, at: datetime) -> None:
+        """Refuse on ``ground`` (checked against the item by the caller) with an explanation."""
+        self._require_pending("refuse")
+        self.status = RequestStatus.REFUSED
+        self.refusal_ground = ground
+        self.refusal_explanation = check_text(explanation, "explanation", 1000)
+        self.decided_at = at
+        self.version += 1
+
+    def urge(self, by_code: str, note: str, at: datetime) -> None:
+        """Record a 催办."""
+        self._require_pending("urge")
+        self.urgings.append(Urging(by_code, at, check_text(note, "note", 500, required=False)))
+        self.version += 1
+
+    def _require_pending(self, verb: str) -> None:
+        if self.status is not RequestStatus.PENDING:
+            raise FailedPrecondition(
+                f"cannot {verb} request {self.request_id}: it is {self.status.value.upper()}",
+                reason="REQUEST_NOT_PENDING",
+                metadata={"current_status": self.status.value.upper()},
+            )
+
+
+def check_case(purpose: str, legal_basis: str, case_number: str) -> tuple[str, str, str]:
+    """The request's own texts, stripped and bounded."""
+    return (
+        check_text(purpose, "purpose", 200, required=False),
+        check_text(legal_basis, "legal_basis", 500, required=False),
+        check_text(case_number, "case_number", 64, required=False),
+    )
+
+
+def mask_value(value: str) -> str:
+    """A sensitive value as shown to someone not granted it whole."""
+    text = value.strip()
+    if len(text) in (15, 18) and text[:-1].isdigit():
+        return mask_holder_number(text)
+    if len(text) <= 1:
+        return "*" if text else ""
+    return mask_name(text) if len(text) <= 4 else text[:2] + "*" * (len(text) - 2)
+
+
+def minimal_answer(
+    values: Mapping[str, str],
+    granted: tuple[str, ...],
+    sensitive: frozenset[str],
+    unmasked: tuple[str, ...],
+) -> dict[str, str]:
+    """Exactly the granted fields; sensitive ones masked unless granted unmasked."""
+    unknown = [f for f in values if f not in granted]
+    if unknown:
+        raise InvalidArgument.field(
+            "data", f"{', '.join(sorted(unknown))} not granted by the item", "FIELDS_NOT_GRANTED"
+        )
+    return {
+        f: (mask_value(v) if f in sensitive and f not in unmasked else v)
+        for f, v in values.items()
+        if f in granted
+    }

@@ -1,0 +1,251 @@
+"""The assistance repository: items, requests, commitments. Never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from services.assistance.domain.commitments import Commitment, CommitmentStatus
+from services.assistance.domain.items import AssistanceItem, Procedure
+from services.assistance.domain.requests import AssistanceRequest, RequestStatus, Urging
+from services.assistance.persistence.tables import (
+    assistance_items,
+    assistance_requests,
+    commitments,
+)
+from services.common.clock import as_utc
+from services.common.identifiers import HolderKind, HolderNumber
+
+# ------------------------------------------------------------------------------------ items
+
+
+def save_item(conn: Connection, item: AssistanceItem, at: datetime) -> None:
+    """Insert or replace an item."""
+    definition = asdict(item)
+    definition["requester_codes"] = sorted(item.requester_codes)
+    definition["procedure"] = item.procedure.value
+    values = {"provider_code": item.provider_code, "definition": definition, "updated_at": at}
+    done = conn.execute(
+        update(assistance_items).where(assistance_items.c.code == item.code).values(values)
+    )
+    if done.rowcount == 0:
+        conn.execute(insert(assistance_items).values(code=item.code, **values))
+
+
+def list_items(conn: Connection) -> list[AssistanceItem]:
+    """Every item, by code."""
+    rows = conn.execute(select(assistance_items).order_by(assistance_items.c.code))
+    return [_item(r.definition) for r in rows]
+
+
+def _item(d: dict[str, Any]) -> AssistanceItem:
+    return AssistanceItem(
+        **{
+            **d,
+            "fields": tuple(d["fields"]),
+            "requester_codes": frozenset(d["requester_codes"]),
+            "procedure": Procedure(d["procedure"]),
+            "refusal_grounds": tuple(d["refusal_grounds"]),
+            "unmasked_fields": tuple(d["unmasked_fields"]),
+            "allowed_purposes": tuple(d["allowed_purposes"]),
+        }
+    )
+
+
+# --------------------------------------------------------------------------------- requests
+
+
+def _request_row(r: AssistanceRequest, seq: int) -> dict[str, Any]:
+    return {
+        "request_id": r.request_id,
+        "item_code": r.item_code,
+        "requester_code": r.requester_code,
+        "provider_code": r.provider_code,
+        "holder_kind": r.holder.kind.value,
+        "holder_number": r.holder.value,
+        "purpose": r.purpose,
+        "legal_basis": r.legal_basis,
+        "case_number": r.case_number,
+        "requested_fields": list(r.requested_fields),
+        "status": r.status.value,
+        "submitted_at": r.submitted_at,
+        "deadline": r.deadline,
+        "decided_at": r.decided_at,
+        "answer": r.answer,
+        "refusal_ground": r.refusal_ground,
+        "refusal_explanation": r.refusal_explanation,
+        "urgings": [
+            {"by_code": u.by_code, "at": u.at.isoformat(), "note": u.note} for u in r.urgings
+        ],
+        "version": r.version,
+        "seq": seq,
+    }
+
+
+def insert_request(conn: Connection, r: AssistanceRequest, key: str | None, seq: int) -> None:
+    """Store a new request (``key``: the requester's idempotency key)."""
+    conn.execute(insert(assistance_requests).values(**_request_row(r, seq), idempotency_key=key))
+
+
+def update_request(conn: Connection, r: AssistanceRequest, seq: int) -> None:
+    """Store a changed request."""
+    row = _request_row(r, seq)
+    conn.execute(
+        update(assistance_requests)
+        .where(assistance_requests.c.request_id == r.request_id)
+        .values(row)
+    )
+
+
+def get_request(
+    conn: Connection, request_id: str, *, for_update: bool = False
+) -> AssistanceRequest | None:
+    """One request by id."""
+    stmt = select(assistance_requests).where(assistance_requests.c.request_id == request_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    return _request(row) if row else None
+
+
+def request_by_key(conn: Connection, requester: str, key: str) -> AssistanceRequest | None:
+    """The request a requester submitted with an idempotency key."""
+    row = conn.execute(
+        select(assistance_requests).where(
+            and_(
+                assistance_requests.c.requester_code == requester,
+                assistance_requests.c.idempotency_key == key,
+            )
+        )
+    ).first()
+    return _request(row) if row else None
+
+
+def list_requests(
+    conn: Connection,
+    *,
+    requester: str = "",
+    provider: str = "",
+    status: RequestStatus | None = None,
+    after: str = "",
+    limit: int = 1000,
+    by_deadline: bool = False,
+) -> list[AssistanceRequest]:
+    """Requests filtered by party and status, in id order (or by deadline)."""
+    t = assistance_requests
+    stmt = select(t)
+    if requester:
+        stmt = stmt.where(t.c.requester_code == requester)
+    if provider:
+        stmt = stmt.where(t.c.provider_code == provider)
+    if status is not None:
+        stmt = stmt.where(t.c.status == status.value)
+    if after:
+        stmt = stmt.where(t.c.request_id > after)
+    order = (t.c.deadline, t.c.request_id) if by_deadline else (t.c.request_id,)
+    return [_request(r) for r in conn.execute(stmt.order_by(*order).limit(limit))]
+
+
+def changed_since(
+    conn: Connection, requester: str, seq: int
+) -> list[tuple[AssistanceRequest, int]]:
+    """A requester's requests changed after change sequence ``seq``, with their sequence."""
+    t = assistance_requests
+    rows = conn.execute(
+        select(t).where(and_(t.c.requester_code == requester, t.c.seq > seq)).order_by(t.c.seq)
+    )
+    return [(_request(r), int(r.seq)) for r in rows]
+
+
+def _request(row: Any) -> AssistanceRequest:
+    return AssistanceRequest(
+        request_id=row.request_id,
+        item_code=row.item_code,
+        requester_code=row.requester_code,
+        provider_code=row.provider_code,
+        holder=HolderNumber(HolderKind(row.holder_kind), row.holder_number),
+        purpose=row.purpose,
+        legal_basis=row.legal_basis,
+        case_number=row.case_number,
+        requested_fields=tuple(row.requested_fields),
+        submitted_at=as_utc(row.submitted_at),
+        deadline=as_utc(row.deadline),
+        status=RequestStatus(row.status),
+        decided_at=as_utc(row.decided_at) if row.decided_at else None,
+        answer=dict(row.answer),
+        refusal_ground=row.refusal_ground,
+        refusal_explanation=row.refusal_explanation,
+        urgings=[
+            Urging(u["by_code"], datetime.fromisoformat(u["at"]), u["note"]) for u in row.urgings
+        ],
+        version=row.version,
+    )
+
+
+# ------------------------------------------------------------------------------ commitments
+
+
+def _commitment_row(c: Commitment) -> dict[str, Any]:
+    return {
+        "commitment_id": c.commitment_id,
+        "department_code": c.department_code,
+        "applicant_kind": c.applicant.kind.value,
+        "applicant_number": c.applicant.value,
+        "applicant_name": c.applicant_name,
+        "licence_type_code": c.licence_type_code,
+        "case_number": c.case_number,
+        "check_by": c.check_by,
+        "status": c.status.value,
+        "recorded_at": c.recorded_at,
+        "checked_at": c.checked_at,
+        "outcome": c.outcome,
+    }
+
+
+def insert_commitment(conn: Connection, c: Commitment) -> None:
+    """Store a new commitment."""
+    conn.execute(insert(commitments).values(**_commitment_row(c)))
+
+
+def update_commitments(conn: Connection, items: Sequence[Commitment]) -> None:
+    """Store checked commitments."""
+    for c in items:
+        conn.execute(
+            update(commitments)
+            .where(commitments.c.commitment_id == c.commitment_id)
+            .values(_commitment_row(c))
+        )
+
+
+def list_commitments(
+    conn: Connection, status: CommitmentStatus | None = None, department: str = ""
+) -> list[Commitment]:
+    """Commitments, oldest first."""
+    stmt = select(commitments)
+    if status is not None:
+        stmt = stmt.where(commitments.c.status == status.value)
+    if department:
+        stmt = stmt.where(
+            or_(commitments.c.department_code == department, commitments.c.department_code == "")
+        )
+    rows = conn.execute(stmt.order_by(commitments.c.recorded_at, commitments.c.commitment_id))
+    return [
+        Commitment(
+            commitment_id=r.commitment_id,
+            department_code=r.department_code,
+            applicant=HolderNumber(HolderKind(r.applicant_kind), r.applicant_number),
+            applicant_name=r.applicant_name,
+            licence_type_code=r.licence_type_code,
+            case_number=r.case_number,
+            check_by=r.check_by,
+            recorded_at=as_utc(r.recorded_at),
+            status=CommitmentStatus(r.status),
+            checked_at=as_utc(r.checked_at) if r.checked_at else None,
+            outcome=r.outcome,
+        )
+        for r in rows
+    ]

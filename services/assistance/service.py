@@ -1,0 +1,508 @@
+"""The assistance service: catalogue, requests within time limits, supervision, access records,
+and notification-commitments.
+
+Licence data is read only through the licence store's read interface. A request's answer and
+the holder's access record for it are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exc as sa_exc
+
+from services.assistance.domain import supervision
+from services.assistance.domain.calendar import WorkingCalendar
+from services.assistance.domain.commitments import (
+    Commitment,
+    CommitmentStatus,
+    new_commitment_id,
+)
+from services.assistance.domain.items import LICENCE_FACTS, AssistanceItem, Procedure
+from services.assistance.domain.requests import (
+    AssistanceRequest,
+    RequestStatus,
+    check_case,
+    minimal_answer,
+    new_request_id,
+)
+from services.assistance.persistence import repository as repo
+from services.common.access_log import AccessRecord, insert_records, records_of
+from services.common.clock import Clock, china_date
+from services.common.database import Database
+from services.common.errors import Conflict, InvalidArgument, NotFound
+from services.common.identifiers import parse_holder_number, validate_licence_type_code
+from services.common.identity import Caller
+from services.common.notify import ChangeNotifier
+from services.common.paging import decode_token, encode_token, page_size
+from services.common.roles import Role
+from services.licence_store.domain.catalogue import check_text, parse_date
+from services.licence_store.domain.licence import Effective
+from services.licence_store.persistence.repository import StoredLicence
+from services.licence_store.service import LicenceStoreService
+
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """ListItems filters (all optional)."""
+
+    provider_code: str = ""
+    requester_code: str = ""
+    procedure: Procedure | None = None
+    text: str = ""
+
+
+class AssistanceService:
+    """Administrative assistance between departments."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: LicenceStoreService,
+        clock: Clock,
+        calendar: WorkingCalendar,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.clock = clock
+        self.calendar = calendar
+        self.notifier = ChangeNotifier()
+        self._seq_lock = threading.Lock()
+        self._last_seq = 0
+
+    # --------------------------------------------------------------------------- catalogue
+
+    def register_item(self, item: AssistanceItem) -> AssistanceItem:
+        """Publish (or replace) an item; its licence fields must exist in the type's schema."""
+        self._check_provider(item)
+        with self.db.transaction() as conn:
+            repo.save_item(conn, item, self.clock.now())
+        return item
+
+    def _check_provider(self, item: AssistanceItem) -> None:
+        if self.store.catalogue.department(item.provider_code) is None:
+            raise InvalidArgument.field(
+                "item.provider_code",
+                f"{item.provider_code} is not a registered department",
+                "UNKNOWN_DEPARTMENT",
+            )
+        if not item.licence_type_code:
+            return
+        lt = self.store.get_licence_type(item.licence_type_code)
+        if not lt.may_issue(item.provider_code):
+            raise InvalidArgument.field(
+                "item.provider_code",
+                f"{item.provider_code} does not issue {lt.name}",
+                "NOT_HELD_BY_PROVIDER",
+            )
+        known = {f.name for f in lt.fields} | set(LICENCE_FACTS)
+        unknown = [f for f in item.fields if f not in known]
+        if unknown:
+            raise InvalidArgument.field(
+                "item.fields",
+                f"{', '.join(unknown)} not in the schema of {lt.name}",
+                "UNKNOWN_FIELD",
+            )
+
+    def items(self, filters: ItemFilter = ItemFilter()) -> list[AssistanceItem]:
+        """The published catalogue, filtered."""
+        with self.db.read() as conn:
+            items = repo.list_items(conn)
+        return [i for i in items if _matches(i, filters)]
+
+    def item(self, code: str) -> AssistanceItem:
+        """One item by code."""
+        found = next((i for i in self.items() if i.code == code.strip()), None)
+        if found is None:
+            raise NotFound(f"no assistance item {code}", reason="ITEM_NOT_FOUND")
+        return found
+
+    # ---------------------------------------------------------------------------- requests
+
+    def submit(
+        self,
+        caller: Caller,
+        key: str,
+        item_code: str,
+        holder_number: str,
+        purpose: str,
+        legal_basis: str,
+        case_number: str,
+        requested_fields: Sequence[str],
+    ) -> AssistanceRequest:
+        """A request against an item: automatic items are answered before this returns."""
+        key = _check_key(key)
+        item = self.item(item_code)
+        purpose, legal_basis, case_number = check_case(purpose, legal_basis, case_number)
+        granted = item.check_request(caller.code, purpose, legal_basis, list(requested_fields))
+        holder = parse_holder_number(holder_number, "holder_number")
+        now = self.clock.now()
+        request = AssistanceRequest(
+            request_id=new_request_id(now),
+            item_code=item.code,
+            requester_code=caller.code,
+            provider_code=item.provider_code,
+            holder=holder,
+            purpose=purpose,
+            legal_basis=legal_basis,
+            case_number=case_number,
+            requested_fields=granted,
+            submitted_at=now,
+            deadline=self.calendar.deadline(now, item.time_limit_working_days),
+        )
+        access: list[AccessRecord] = []
+        if item.procedure is Procedure.AUTOMATIC:
+            access = self._answer_from_store(request, item, now)
+        return self._store_new(caller, key, request, access)
+
+    def _store_new(
+        self, caller: Caller, key: str, request: AssistanceRequest, access: list[AccessRecord]
+    ) -> AssistanceRequest:
+        try:
+            with self.db.transaction() as conn:
+                earlier = repo.request_by_key(conn, caller.code, key)
+                if earlier is None:
+                    repo.insert_request(conn, request, key, self._next_seq())
+                    insert_records(conn, access)
+        except sa_exc.IntegrityError:
+            with self.db.read() as conn:
+                earlier = repo.request_by_key(conn, caller.code, key)
+        if earlier is not None:
+            return _same_request(earlier, request, key)
+        self.notifier.notify()
+        return request
+
+    def _answer_from_store(
+        self, request: AssistanceRequest, item: AssistanceItem, at: datetime
+    ) -> list[AccessRecord]:
+        """Answer with exactly the granted fields of the holder's licence (valid one first)."""
+        licences = self.store.holder_licences(request.holder, [item.licence_type_code])
+        best = _best(licences, at)
+        if best is None:
+            request.answer_with({"result": "NO_RECORD"}, at)
+            return []
+        values = _licence_values(best)
+        granted = {f: values.get(f, "") for f in request.requested_fields}
+        lt = self.store.get_licence_type(item.licence_type_code)
+        sensitive = frozenset(f.name for f in lt.fields if f.sensitive)
+        answer = minimal_answer(granted, request.requested_fields, sensitive, item.unmasked_fields)
+        request.answer_with({"result": "FOUND", **answer}, at)
+        return [self._access(request, item, at)]
+
+    def _access(
+        self, request: AssistanceRequest, item: AssistanceItem, at: datetime
+    ) -> AccessRecord:
+        return AccessRecord(
+            holder_number=request.holder.value,
+            department_code=request.requester_code,
+            channel="assistance",
+            what=f"{item.name} ({item.code}): {', '.join(request.requested_fields)}",
+            at=at,
+            purpose=request.purpose,
+            case_number=request.case_number,
+        )
+
+    def get(self, caller: Caller, request_id: str) -> AssistanceRequest:
+        """A request, to its requester, its provider or a supervisor (others: NOT_FOUND)."""
+        with self.db.read() as conn:
+            request = repo.get_request(conn, _check_id(request_id))
+        if request is None or not self._may_see(caller, request):
+            raise NotFound(f"no request {request_id}", reason="REQUEST_NOT_FOUND")
+        return request
+
+    def _may_see(self, caller: Caller, request: AssistanceRequest) -> bool:
+        if caller.code in (request.requester_code, request.provider_code):
+            return True
+        roles = self.store.catalogue.roles_of(caller.code) or frozenset()
+        return Role.SUPERVISOR in roles
+
+    def list_mine(
+        self, caller: Caller, status: RequestStatus | None, size: int, token: str
+    ) -> tuple[list[AssistanceRequest], str]:
+        """The caller's own requests, a page at a time."""
+        return self._page(
+            lambda conn, after, limit: repo.list_requests(
+                conn, requester=caller.code, status=status, after=after, limit=limit
+            ),
+            size,
+            token,
+        )
+
+    def list_pending(self, caller: Caller, size: int) -> list[AssistanceRequest]:
+        """The provider's queue, oldest deadline first."""
+        limit = page_size(size, 100, 1000)
+        with self.db.read() as conn:
+            return repo.list_requests(
+                conn,
+                provider=caller.code,
+                status=RequestStatus.PENDING,
+                limit=limit,
+                by_deadline=True,
+            )
+
+    def _page(self, fetch: object, size: int, token: str) -> tuple[list[AssistanceRequest], str]:
+        limit = page_size(size, 50, 500)
+        after = decode_token(token)
+        with self.db.read() as conn:
+            rows = fetch(conn, after, limit + 1)  # type: ignore[operator]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, encode_token(rows[-1].request_id) if more else ""
+
+    def answer(self, caller: Caller, request_id: str, data: dict[str, str]) -> AssistanceRequest:
+        """The provider answers a pending request with the granted data."""
+
+        def apply(
+            request: AssistanceRequest, item: AssistanceItem, now: datetime
+        ) -> list[AccessRecord]:
+            values = {k: check_text(v, f"data.{k}", 2000) for k, v in data.items()}
+            if not values:
+                raise InvalidArgument.field("data", "an answer carries data", "REQUIRED")
+            sensitive = self._sensitive(item)
+            answer = minimal_answer(
+                values, request.requested_fields, sensitive, item.unmasked_fields
+            )
+            request.answer_with(answer, now)
+            return [self._access(request, item, now)]
+
+        return self._decide(caller, request_id, apply)
+
+    def refuse(
+        self, caller: Caller, request_id: str, ground: str, explanation: str
+    ) -> AssistanceRequest:
+        """The provider refuses, only on a ground the item lists, with an explanation."""
+
+        def apply(
+            request: AssistanceRequest, item: AssistanceItem, now: datetime
+        ) -> list[AccessRecord]:
+            request.refuse(item.check_refusal(ground), explanation, now)
+            return []
+
+        return self._decide(caller, request_id, apply)
+
+    def urge(self, caller: Caller, request_id: str, note: str) -> AssistanceRequest:
+        """催办: the requester or a supervisor urges a pending request."""
+
+        def apply(
+            request: AssistanceRequest, item: AssistanceItem, now: datetime
+        ) -> list[AccessRecord]:
+            request.urge(caller.code, note, now)
+            return []
+
+        return self._decide(caller, request_id, apply, provider_only=False)
+
+    def _decide(
+        self, caller: Caller, request_id: str, apply: object, *, provider_only: bool = True
+    ) -> AssistanceRequest:
+        now = self.clock.now()
+        with self.db.transaction() as conn:
+            request = repo.get_request(conn, _check_id(request_id), for_update=True)
+            allowed = request is not None and (
+                request.provider_code == caller.code
+                if provider_only
+                else (request.requester_code == caller.code or self._is_supervisor(caller))
+            )
+            if request is None or not allowed:
+                raise NotFound(f"no request {request_id}", reason="REQUEST_NOT_FOUND")
+            access = apply(request, self.item(request.item_code), now)  # type: ignore[operator]
+            repo.update_request(conn, request, self._next_seq())
+            insert_records(conn, access)
+        self.notifier.notify()
+        return request
+
+    def _is_supervisor(self, caller: Caller) -> bool:
+        return Role.SUPERVISOR in (self.store.catalogue.roles_of(caller.code) or frozenset())
+
+    def _sensitive(self, item: AssistanceItem) -> frozenset[str]:
+        if not item.licence_type_code:
+            return frozenset()
+        lt = self.store.get_licence_type(item.licence_type_code)
+        return frozenset(f.name for f in lt.fields if f.sensitive)
+
+    def changes_since(self, caller: Caller, seq: int) -> list[tuple[AssistanceRequest, int]]:
+        """The caller's requests changed after change sequence ``seq``, with their sequence."""
+        with self.db.read() as conn:
+            return repo.changed_since(conn, caller.code, seq)
+
+    def _next_seq(self) -> int:
+        """A change sequence: microseconds since the epoch, strictly increasing here."""
+        with self._seq_lock:
+            self._last_seq = max(self._last_seq + 1, time.time_ns() // 1000)
+            return self._last_seq
+
+    # -------------------------------------------------------------------------- supervision
+
+    def supervise(
+        self, codes: Sequence[str]
+    ) -> tuple[list[supervision.Figures], list[AssistanceRequest], list[Commitment]]:
+        """Per-provider figures, the overdue requests, and broken commitments, now."""
+        now = self.clock.now()
+        with self.db.read() as conn:
+            requests = repo.list_requests(conn, limit=1_000_000)
+            broken = repo.list_commitments(conn, CommitmentStatus.BROKEN)
+        providers = sorted(set(codes) or {r.provider_code for r in requests})
+        figures = [
+            supervision.figures(
+                p, [r for r in requests if r.provider_code == p], now, self.calendar
+            )
+            for p in providers
+        ]
+        overdue = [r for r in requests if r.status is RequestStatus.PENDING and r.overdue(now)]
+        return figures, overdue, broken
+
+    # ------------------------------------------------------------------------ access records
+
+    def access_records(
+        self, holder_number: str, size: int, token: str
+    ) -> tuple[list[AccessRecord], str]:
+        """A holder's access records, newest first (for the holder portal)."""
+        holder = parse_holder_number(holder_number, "holder_number")
+        limit = page_size(size, 50, 500)
+        raw = decode_token(token)
+        before = int(raw) if raw.isdigit() else 0
+        with self.db.read() as conn:
+            rows = records_of(conn, holder.value, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, encode_token(str(rows[-1].record_id)) if more else ""
+
+    # --------------------------------------------------------------------------- commitments
+
+    def record_commitment(
+        self,
+        caller: Caller,
+        applicant_number: str,
+        applicant_name: str,
+        licence_type_code: str,
+        case_number: str,
+        check_by: str,
+    ) -> Commitment:
+        """Record an applicant's commitment that they hold a valid licence of a type."""
+        applicant = parse_holder_number(applicant_number, "applicant_number")
+        type_code = validate_licence_type_code(licence_type_code, "licence_type_code")
+        self.store.get_licence_type(type_code)
+        due = parse_date(check_by.strip(), "check_by")
+        now = self.clock.now()
+        if due < china_date(now):
+            raise InvalidArgument.field("check_by", f"{due} is in the past", "PAST_DATE")
+        commitment = Commitment(
+            commitment_id=new_commitment_id(now),
+            department_code=caller.code,
+            applicant=applicant,
+            applicant_name=check_text(applicant_name, "applicant_name", 200, required=False),
+            licence_type_code=type_code,
+            case_number=check_text(case_number, "case_number", 64),
+            check_by=due,
+            recorded_at=now,
+        )
+        with self.db.transaction() as conn:
+            repo.insert_commitment(conn, commitment)
+        return commitment
+
+    def commitments(self, status: CommitmentStatus | None) -> list[Commitment]:
+        """Commitments, optionally of one status."""
+        with self.db.read() as conn:
+            return repo.list_commitments(conn, status)
+
+    def check_commitments(self) -> list[Commitment]:
+        """Compare every pending commitment with the store; the ones that changed."""
+        now = self.clock.now()
+        changed = []
+        for c in self.commitments(CommitmentStatus.PENDING):
+            holds, why = self._holds(c, now)
+            if c.check(holds, why, now):
+                changed.append(c)
+        if changed:
+            with self.db.transaction() as conn:
+                repo.update_commitments(conn, changed)
+        return changed
+
+    def _holds(self, c: Commitment, now: datetime) -> tuple[bool, str]:
+        licences = self.store.holder_licences(c.applicant, [c.licence_type_code])
+        valid = [s for s in licences if s.licence.effective_status(now) is Effective.VALID]
+        if valid:
+            return True, f"holds valid licence {valid[0].signed.licence_id}"
+        if licences:
+            states = ", ".join(sorted({s.licence.effective_status(now).value for s in licences}))
+            return False, f"holds the licence type but none is valid ({states})"
+        return False, "holds no licence of this type"
+
+
+def _matches(item: AssistanceItem, f: ItemFilter) -> bool:
+    return (
+        (not f.provider_code or item.provider_code == f.provider_code)
+        and (not f.requester_code or item.may_request(f.requester_code))
+        and (f.procedure is None or item.procedure is f.procedure)
+        and (not f.text or f.text in item.code or f.text in item.name)
+    )
+
+
+def _best(licences: list[StoredLicence], at: datetime) -> StoredLicence | None:
+    """The licence to answer from: a valid one if any, else the most recently issued."""
+    if not licences:
+        return None
+    valid = [s for s in licences if s.licence.effective_status(at) is Effective.VALID]
+    pool = valid or licences
+    return max(pool, key=lambda s: s.licence.issued_at)
+
+
+def _licence_values(stored: StoredLicence) -> dict[str, str]:
+    lic = stored.licence
+    values = {
+        k: ("true" if v is True else "false" if v is False else str(v))
+        for k, v in lic.fields.items()
+    }
+    values.update(
+        licence_id=stored.signed.licence_id,
+        licence_number=lic.licence_number,
+        holder_name=lic.holder_name,
+        valid_from=lic.validity.valid_from.isoformat(),
+        valid_until=lic.validity.valid_until.isoformat() if lic.validity.valid_until else "",
+        status=lic.status.value,
+    )
+    return values
+
+
+def _check_key(key: str) -> str:
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidArgument.field(
+            "idempotency_key",
+            "must be 8 to 128 characters of letters, digits and . _ : -",
+            "IDEMPOTENCY_KEY",
+        )
+    return key
+
+
+def _check_id(request_id: str) -> str:
+    request_id = request_id.strip()
+    if not request_id or len(request_id) > 32 or not request_id.isalnum():
+        raise InvalidArgument.field("request_id", "is not a request id", "FORMAT")
+    return request_id
+
+
+def _same_request(
+    earlier: AssistanceRequest, retry: AssistanceRequest, key: str
+) -> AssistanceRequest:
+    """A retried submission returns the first request; a different one with the key is refused."""
+    same = (
+        earlier.item_code == retry.item_code
+        and earlier.holder == retry.holder
+        and earlier.case_number == retry.case_number
+        and earlier.requested_fields == retry.requested_fields
+    )
+    if not same:
+        raise Conflict(
+            f"idempotency key {key!r} was already used for a different request",
+            reason="IDEMPOTENCY_KEY_REUSED",
+        )
+    return earlier
+
+
+__all__ = ["AssistanceService", "ItemFilter"]
