@@ -33,8 +33,10 @@ from services.common.interceptors import (
     AuthorisationInterceptor,
     ErrorInterceptor,
     IdentityInterceptor,
+    RateLimitInterceptor,
 )
 from services.common.migrate import upgrade
+from services.common.ratelimit import RateLimiter, build_limiter
 from services.common.sealing import Sealer
 from services.diagnostics import DiagnosticsServicer
 from services.licence_store.grpc_servicer import LicenceStoreServicer
@@ -68,6 +70,7 @@ class App:
     licence_store: LicenceStoreService
     verifier: VerifierService
     assistance: AssistanceService
+    limiter: RateLimiter
     extras: dict[str, object] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -108,6 +111,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         licence_store=store,
         verifier=verifier,
         assistance=assistance,
+        limiter=build_limiter(settings.redis_url, settings.rate_limits_json),
     )
 
 
@@ -148,6 +152,7 @@ def build_server(
         interceptors=[
             ErrorInterceptor(),
             IdentityInterceptor(),
+            RateLimitInterceptor(app.limiter),
             AuthorisationInterceptor(app.licence_store.catalogue.roles_of),
         ],
         options=[

@@ -7,6 +7,7 @@ the child's /proc counters, read before and after a measured run.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.bootstrap import load_demo
 from services.common.config import load_settings
+from services.common.ratelimit import DEFAULT_LIMITS
 from services.licence_store import demo
 from testsupport.processes import PostgresServer, free_port
 from testsupport.stack import dev_pki
@@ -85,6 +87,8 @@ def server_process(database_url: str | None, **env: str) -> Iterator[ServerProce
         "YIHAO_VAR_DIR": str(var_dir),
         "YIHAO_LISTEN": f"127.0.0.1:{port}",
         "YIHAO_LOG_LEVEL": "WARNING",
+        # Benchmarks and fault tests measure the server, not the rate limiter (unless asked).
+        "YIHAO_RATE_LIMITS": json.dumps({k: [1e6, 10**6] for k in DEFAULT_LIMITS}),
         **({"DATABASE_URL": database_url} if database_url else {}),
         **env,
     }

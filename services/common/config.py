@@ -34,6 +34,7 @@ ENVIRONMENT: dict[str, str] = {
     "YIHAO_GRACE_SECONDS": "how long in-flight calls may finish on SIGTERM; 10",
     "YIHAO_LOG_LEVEL": "logging level; INFO",
     "YIHAO_DB_POOL_SIZE": "database connections per process (PostgreSQL); 10",
+    "YIHAO_RATE_LIMITS": 'per-department limits, JSON {"kind": [per_second, burst]}; defaults',
     "YIHAO_CALENDAR_FILE": "JSON holidays/workdays for years chinese-calendar does not cover",
     "YIHAO_COMMITMENT_CHECK_SECONDS": "how often commitments are checked against the store; 3600",
 }
@@ -65,6 +66,7 @@ class Settings:
     log_level: str = "INFO"
     db_pool_size: int = 10
     calendar_file: Path | None = None
+    rate_limits_json: str | None = None
     commitment_check_seconds: int = 3600
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -139,5 +141,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=(env.get("YIHAO_LOG_LEVEL") or "INFO").upper(),
         db_pool_size=_int(env, "YIHAO_DB_POOL_SIZE", 10, 1, 500),
         calendar_file=Path(env["YIHAO_CALENDAR_FILE"]) if env.get("YIHAO_CALENDAR_FILE") else None,
+        rate_limits_json=env.get("YIHAO_RATE_LIMITS") or None,
         commitment_check_seconds=_int(env, "YIHAO_COMMITMENT_CHECK_SECONDS", 3600, 10, 86400),
     )

@@ -1,7 +1,7 @@
 """Cross-cutting concerns as server interceptors: error mapping, caller identity, authorisation.
 
-Order (outermost first): errors → identity → authorisation → the servicer. A servicer never
-reads a certificate, checks a role or builds a gRPC status itself.
+Order (outermost first): errors → identity → rate limits → authorisation → the servicer.
+A servicer never reads a certificate, checks a role or builds a gRPC status itself.
 
 The sync gRPC server gives interceptors only the method name, so each interceptor here
 re-wraps the method handler's behaviour, which receives the request and the context. For
@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
-from services.common.authz import authorise
+from services.common.authz import PUBLIC_PREFIXES, authorise
 from services.common.errors import Unauthenticated, YihaoError
 from services.common.grpc_errors import internal_status, to_status
 from services.common.identity import Caller, _current
 from services.common.pki import credit_code_from_pem
+from services.common.ratelimit import RateLimiter
 from services.common.roles import Role
 
 log = logging.getLogger("yihao.rpc")
@@ -199,3 +200,24 @@ def _current_code() -> str:
     if caller is None:  # pragma: no cover - the identity interceptor runs first
         raise Unauthenticated("no caller", reason="NO_CALLER")
     return caller.code
+
+
+class RateLimitInterceptor(WrappingInterceptor):
+    """Token buckets per department and kind of call (health and reflection exempt)."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    def _check(self, method: str) -> None:
+        if not method.startswith(PUBLIC_PREFIXES):
+            self.limiter.check(method, _current_code())
+
+    def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
+        self._check(method)
+        return run()
+
+    def around_stream(
+        self, method: str, context: grpc.ServicerContext, run: Callable[[], Iterator[Any]]
+    ) -> Iterator[Any]:
+        self._check(method)
+        yield from run()

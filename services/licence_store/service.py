@@ -317,8 +317,9 @@ class LicenceStoreService:
             try:
                 outcome = self._issue_once(caller, key, fingerprint, licence)
                 break
-            except sa_exc.IntegrityError:
-                # A concurrent request took the key or the number first: decide again.
+            except (sa_exc.IntegrityError, AlreadyExists):
+                # A concurrent request took the key or the number first (perhaps a retry of
+                # this very request, committed a moment ago): decide again, seeing it now.
                 if attempt == 2:
                     raise
         if isinstance(outcome, str):  # a replay: answer with the licence as it is now
