@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from services.assistance.domain.calendar import WorkingCalendar
 from services.assistance.grpc_servicer import AssistanceServicer
 from services.assistance.service import AssistanceService
+from services.common import logmask
 from services.common.access_log import AccessLog
 from services.common.clock import Clock, SystemClock
 from services.common.config import Settings
@@ -205,9 +206,7 @@ def _add_maintenance(server: grpc.Server, names: list[str]) -> health.HealthServ
 
 def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
     """Run the server until SIGTERM or SIGINT, then shut down gracefully."""
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logmask.install(settings.log_level)
     app = build_app(settings)
     server, port, health_servicer = build_server(app, reuse_port=workers > 1)
     server.start()

@@ -77,7 +77,9 @@ def _wait_healthy(server: ServerProcess, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def server_process(database_url: str | None, **env: str) -> Iterator[ServerProcess]:
+def server_process(
+    database_url: str | None, *, log_file: Path | None = None, **env: str
+) -> Iterator[ServerProcess]:
     """A server on ``database_url`` (None: SQLite in a temp dir) with the demo catalogue."""
     var_dir = Path(tempfile.mkdtemp(prefix="yihao-bench-"))
     dev_pki(var_dir / "pki")
@@ -93,8 +95,12 @@ def server_process(database_url: str | None, **env: str) -> Iterator[ServerProce
         **env,
     }
     load_demo(load_settings(environment))
+    log = log_file.open("wb") if log_file else None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.server"], env=environment, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "services.server"],
+        env=environment,
+        stdout=log or subprocess.DEVNULL,
+        stderr=log,
     )
     server = ServerProcess(proc, port, var_dir)
     try:
@@ -103,6 +109,8 @@ def server_process(database_url: str | None, **env: str) -> Iterator[ServerProce
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if log:
+            log.close()
 
 
 @contextmanager
