@@ -1,10 +1,10 @@
 """Freshness across processes: once RevokeLicence (or Suspend) returns, no verifier process
 anywhere answers VALID for that licence.
 
-Two real server processes share one PostgreSQL database (and one master key ring, as every
-process of a deployment does). Verification reads the licence store on every call and keeps
-no licence cache, so there is nothing to invalidate; this test pins that property down so a
-cache added later must keep it.
+Two real server processes share one PostgreSQL database, one Redis (rate limits) and one
+master key ring, as the processes of a deployment do. Verification reads the licence store on
+every call and keeps no licence cache, so there is nothing to invalidate; this test pins that
+property down, so a cache added later must keep it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import os
 
 from services.licence_store import demo
-from testsupport.processes import PostgresServer
+from testsupport.processes import PostgresServer, RedisServer
 from testsupport.serverproc import server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
