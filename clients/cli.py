@@ -1,4 +1,4 @@
-"""The ``yihao`` command line: run the server, set it up, and work with e-licences.
+"""The ``yihao`` command line: run the server, set it up, work with e-licences and assistance.
 
 Global options come before the subcommand::
 
@@ -24,6 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import TypeAlias
 
+from clients import assist_commands as ac
 from clients import commands as c
 from clients import verify_commands as v
 from clients.bulk import DEFAULT_BATCH, cmd_import
@@ -45,6 +46,8 @@ ROLES = (
     "administrator",
 )
 STATUSES = ("active", "suspended", "revoked", "cancelled")
+REQUEST_STATUSES = ("pending", "answered", "refused")
+COMMITMENT_STATUSES = ("pending", "kept", "broken")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 TYPE_JSON_HELP = """\
@@ -130,9 +133,11 @@ def _command(
     return parser
 
 
-def _group(subs: Sub, name: str, help: str) -> Sub:
+def _group(subs: Sub, name: str, help: str, epilog: str | None = None) -> Sub:
     """A subcommand that only groups further subcommands."""
-    parser = subs.add_parser(name, help=help, description=help, formatter_class=_FORMATTER)
+    parser = subs.add_parser(
+        name, help=help, description=help, epilog=epilog, formatter_class=_FORMATTER
+    )
     return parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
 
 
@@ -341,6 +346,97 @@ def _verify_commands(subs: Sub) -> None:
     mat.add_argument("applicant", metavar="APPLICANT_NUMBER")
 
 
+ASSIST_HELP = """\
+Departments are demo aliases (police, education, ...) or credit codes. Deadlines are
+shown in China time (北京时间): a time limit of N working days ends at 23:59 on the N-th
+working day after the request, holidays and 调休 counted as the State Council publishes."""
+
+
+def _all_pages_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--all-pages", action="store_true", help="follow every page")
+
+
+def _assist_item_commands(subs: Sub) -> None:
+    items = _command(subs, "items", ac.cmd_items, "the catalogue of assistance items (事项清单)")
+    items.add_argument("--provider", metavar="CODE", help="items this department provides")
+    items.add_argument("--requester", metavar="CODE", help="items granted to this department")
+    items.add_argument("--procedure", choices=("automatic", "manual"))
+    items.add_argument("--text", metavar="T", help="in the item's code or name")
+    req = _command(subs, "request", ac.cmd_request, "ask for assistance under an item")
+    req.add_argument("item", metavar="ITEM", help="item code, e.g. XZXZ-MZ-001")
+    req.add_argument("holder_number", metavar="HOLDER_NUMBER")
+    req.add_argument("--purpose", required=True, metavar="TEXT", help="why the data is needed")
+    req.add_argument("--basis", metavar="TEXT", help="the legal basis (some items require it)")
+    req.add_argument("--case", metavar="NUMBER", help="the case it is for")
+    req.add_argument(
+        "--field",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="only these of the item's fields (default: all it grants)",
+    )
+    req.add_argument(
+        "--key", metavar="IDEMPOTENCY_KEY", help="reuse to make a retry safe (default: a fresh one)"
+    )
+
+
+def _assist_request_commands(subs: Sub) -> None:
+    _command(subs, "show", ac.cmd_show, "one request").add_argument(
+        "request_id", metavar="REQUEST_ID"
+    )
+    mine = _command(subs, "mine", ac.cmd_mine, "this department's requests, newest first")
+    mine.add_argument("--status", choices=REQUEST_STATUSES)
+    _all_pages_option(mine)
+    _command(subs, "pending", ac.cmd_pending, "this provider's queue, oldest deadline first")
+    answer = _command(subs, "answer", ac.cmd_answer, "answer a pending request (the provider)")
+    answer.add_argument("request_id", metavar="REQUEST_ID")
+    answer.add_argument(
+        "--data", required=True, nargs="+", action="extend", type=_key_value, metavar="KEY=VALUE"
+    )
+    refuse = _command(
+        subs, "refuse", ac.cmd_refuse, "refuse a pending request on a ground the item lists"
+    )
+    refuse.add_argument("request_id", metavar="REQUEST_ID")
+    refuse.add_argument("--ground", required=True, help="e.g. NOT_HELD (see `assist items`)")
+    refuse.add_argument("--explanation", required=True, metavar="TEXT")
+    urge = _command(subs, "urge", ac.cmd_urge, "urge (催办) a pending request")
+    urge.add_argument("request_id", metavar="REQUEST_ID")
+    urge.add_argument("--note", metavar="TEXT")
+    watch = _command(subs, "watch", ac.cmd_watch, "this department's requests as they change")
+    watch.add_argument("--follow", action="store_true", help="keep waiting for changes")
+
+
+def _assist_commands(subs: Sub) -> None:
+    assist = _group(
+        subs, "assist", "administrative assistance between departments (行政协助)", ASSIST_HELP
+    )
+    _assist_item_commands(assist)
+    _assist_request_commands(assist)
+    sup = _command(
+        subs, "supervise", ac.cmd_supervise, "the electronic supervision report (电子监察)"
+    )
+    sup.add_argument(
+        "--department", nargs="+", action="extend", default=[], metavar="CODE", help="providers"
+    )
+    access = _command(
+        subs, "access", ac.cmd_access, "who used a holder's data, newest first (holder portal)"
+    )
+    access.add_argument("holder_number", metavar="HOLDER_NUMBER")
+    _all_pages_option(access)
+    commit = _group(subs, "commit", "notification-commitments (告知承诺)")
+    rec = _command(commit, "record", ac.cmd_commit_record, "record an applicant's commitment")
+    rec.add_argument("applicant_number", metavar="APPLICANT_NUMBER")
+    rec.add_argument("--type", required=True, metavar="CODE", help="licence type promised")
+    rec.add_argument("--case", required=True, metavar="NUMBER")
+    rec.add_argument("--check-by", required=True, type=_date, metavar="DATE")
+    rec.add_argument("--name", metavar="NAME", help="the applicant's name")
+    _command(commit, "list", ac.cmd_commit_list, "commitments (supervisors)").add_argument(
+        "--status", choices=COMMITMENT_STATUSES
+    )
+    _command(commit, "check", ac.cmd_commit_check, "check pending commitments now")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``yihao`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -357,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         _change_commands,
         _query_commands,
         _verify_commands,
+        _assist_commands,
     ):
         add(subs)
     return parser

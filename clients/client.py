@@ -16,11 +16,13 @@ As a shorthand, a ``licence=`` keyword may be a reference string (see :func:`lic
   no deadline unless given one, since they may rightly run for hours.
 * Failures are raised as :mod:`services.common.errors` classes (see :mod:`clients.errors`).
 * Unary calls are retried under the client's :class:`RetryPolicy` (UNAVAILABLE and
-  RESOURCE_EXHAUSTED only) — except ``rotate_signing_key``, which is not idempotent: a retry
-  after a lost reply would rotate twice.
-* Mutating licence calls get a fresh ``idempotency_key`` (uuid4 hex) when theirs is empty,
-  before the first attempt, so every retry carries the same key. The key is written into the
-  request message you passed, so re-sending that same message after an error is safe too.
+  RESOURCE_EXHAUSTED only) — except ``rotate_signing_key``, ``urge`` and
+  ``record_commitment``, which are not idempotent: a retry after a lost reply would rotate
+  twice, record a second urging or a second commitment.
+* Mutating licence calls and ``submit_request`` get a fresh ``idempotency_key`` (uuid4 hex)
+  when theirs is empty, before the first attempt, so every retry carries the same key. The
+  key is written into the request message you passed, so re-sending that same message after
+  an error is safe too.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ from clients.connection import DEFAULT_TIMEOUT, ClientConfig, connect
 from clients.errors import from_grpc_error
 from clients.retry import NO_RETRY, RetryPolicy, call_with_retry
 from services.common.errors import InvalidArgument
-from yihao.v1 import common_pb2, common_pb2_grpc, licence_store_pb2_grpc, verifier_pb2_grpc
+from yihao.v1 import assistance_pb2 as apb
+from yihao.v1 import (
+    assistance_pb2_grpc,
+    common_pb2,
+    common_pb2_grpc,
+    licence_store_pb2_grpc,
+    verifier_pb2_grpc,
+)
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 
@@ -103,7 +112,7 @@ class _Feed:
 
 
 class YihaoClient:
-    """A client of the Yihao licence store and diagnostics services (see the module doc).
+    """A client of the Yihao licence store, verifier, assistance and diagnostics services.
 
     ``target`` is a :class:`ClientConfig` (the client opens, and closes, a mutual-TLS
     channel) or a ready ``grpc.Channel`` (yours to close; tests pass an insecure one).
@@ -127,6 +136,7 @@ class YihaoClient:
         self._store = licence_store_pb2_grpc.LicenceStoreStub(self._channel)
         self._diagnostics = common_pb2_grpc.DiagnosticsStub(self._channel)
         self._verifier = verifier_pb2_grpc.VerifierStub(self._channel)
+        self._assistance = assistance_pb2_grpc.AssistanceStub(self._channel)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -603,5 +613,247 @@ class YihaoClient:
             vpb.MaterialsCheck,
             request,
             fields,
+            timeout,
+        )
+
+    # --- assistance (行政协助) -----------------------------------------------------------------
+
+    def _assistance_call(
+        self,
+        name: str,
+        cls: type[M],
+        returns: type[T],
+        request: M | None,
+        fields: Any,
+        timeout: float | None,
+        policy: RetryPolicy | None = None,
+    ) -> T:
+        req = _request(cls, request, fields)
+        return self._unary(getattr(self._assistance, name), req, returns, timeout, policy)
+
+    def register_item(
+        self,
+        request: apb.RegisterItemRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.AssistanceItem:
+        """Publish (or replace) an assistance item in the catalogue (administrators)."""
+        return self._assistance_call(
+            "RegisterItem", apb.RegisterItemRequest, apb.AssistanceItem, request, fields, timeout
+        )
+
+    def list_items(
+        self,
+        request: apb.ListItemsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.ListItemsResponse:
+        """The assistance catalogue, filtered by provider, requester, procedure or text."""
+        return self._assistance_call(
+            "ListItems", apb.ListItemsRequest, apb.ListItemsResponse, request, fields, timeout
+        )
+
+    def submit_request(
+        self,
+        request: apb.SubmitRequestRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.AssistanceRequest:
+        """Ask for assistance; automatic items come back answered. Gets a fresh
+        ``idempotency_key`` when empty, so a retry returns the same request.
+        """
+        req = _request(apb.SubmitRequestRequest, request, fields)
+        if not req.idempotency_key:
+            req.idempotency_key = new_idempotency_key()
+        return self._unary(self._assistance.SubmitRequest, req, apb.AssistanceRequest, timeout)
+
+    def get_request(
+        self,
+        request: apb.GetRequestRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.AssistanceRequest:
+        """One assistance request, to its requester, its provider or a supervisor."""
+        return self._assistance_call(
+            "GetRequest", apb.GetRequestRequest, apb.AssistanceRequest, request, fields, timeout
+        )
+
+    def list_my_requests(
+        self,
+        request: apb.ListRequestsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.ListRequestsResponse:
+        """One page of the calling department's own requests, optionally of one status."""
+        return self._assistance_call(
+            "ListMyRequests",
+            apb.ListRequestsRequest,
+            apb.ListRequestsResponse,
+            request,
+            fields,
+            timeout,
+        )
+
+    def watch_my_requests(
+        self,
+        request: apb.WatchMyRequestsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Iterator[apb.AssistanceRequest]:
+        """The calling department's requests as they change; with ``follow`` the stream
+        stays open. Not retried; closing the iterator early cancels the call.
+        """
+        req = _request(apb.WatchMyRequestsRequest, request, fields)
+        yield from self._stream(self._assistance.WatchMyRequests(req, timeout=timeout))
+
+    def list_pending(
+        self,
+        request: apb.ListRequestsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.ListRequestsResponse:
+        """The calling provider's queue of pending requests, oldest deadline first."""
+        return self._assistance_call(
+            "ListPending",
+            apb.ListRequestsRequest,
+            apb.ListRequestsResponse,
+            request,
+            fields,
+            timeout,
+        )
+
+    def answer(
+        self,
+        request: apb.AnswerRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.AssistanceRequest:
+        """Answer a pending request with ``data`` (the provider). A retry after a lost reply
+        cannot answer twice: it fails with FAILED_PRECONDITION (REQUEST_NOT_PENDING).
+        """
+        return self._assistance_call(
+            "Answer", apb.AnswerRequest, apb.AssistanceRequest, request, fields, timeout
+        )
+
+    def refuse(
+        self,
+        request: apb.RefuseRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.AssistanceRequest:
+        """Refuse a pending request on a ground the item lists, with an explanation."""
+        return self._assistance_call(
+            "Refuse", apb.RefuseRequest, apb.AssistanceRequest, request, fields, timeout
+        )
+
+    def urge(
+        self,
+        request: apb.UrgeRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.AssistanceRequest:
+        """催办: urge a pending request (requester or supervisor). Never retried."""
+        return self._assistance_call(
+            "Urge", apb.UrgeRequest, apb.AssistanceRequest, request, fields, timeout, NO_RETRY
+        )
+
+    def supervise(
+        self,
+        request: apb.SuperviseRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.SupervisionReport:
+        """The 电子监察 report: per-provider figures, overdue requests, broken commitments."""
+        return self._assistance_call(
+            "Supervise", apb.SuperviseRequest, apb.SupervisionReport, request, fields, timeout
+        )
+
+    def list_access_records(
+        self,
+        request: apb.ListAccessRecordsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.ListAccessRecordsResponse:
+        """One page of who read a holder's data, newest first (the holder portal)."""
+        return self._assistance_call(
+            "ListAccessRecords",
+            apb.ListAccessRecordsRequest,
+            apb.ListAccessRecordsResponse,
+            request,
+            fields,
+            timeout,
+        )
+
+    def record_commitment(
+        self,
+        request: apb.RecordCommitmentRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.Commitment:
+        """Record a notification-commitment (告知承诺). Never retried: it has no idempotency
+        key, so a retry after a lost reply would record it twice.
+        """
+        return self._assistance_call(
+            "RecordCommitment",
+            apb.RecordCommitmentRequest,
+            apb.Commitment,
+            request,
+            fields,
+            timeout,
+            NO_RETRY,
+        )
+
+    def list_commitments(
+        self,
+        request: apb.ListCommitmentsRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> apb.ListCommitmentsResponse:
+        """Commitments, optionally of one status (supervisors and administrators)."""
+        return self._assistance_call(
+            "ListCommitments",
+            apb.ListCommitmentsRequest,
+            apb.ListCommitmentsResponse,
+            request,
+            fields,
+            timeout,
+        )
+
+    def check_commitments(self, *, timeout: float | None = None) -> apb.ListCommitmentsResponse:
+        """Check every pending commitment now; the ones whose status changed."""
+        return self._assistance_call(
+            "CheckCommitments",
+            apb.CheckCommitmentsRequest,
+            apb.ListCommitmentsResponse,
+            None,
+            {},
             timeout,
         )
