@@ -31,13 +31,13 @@ FIELDS = {
 }
 
 
-def test_no_process_answers_valid_after_revoke_returns(postgres: PostgresServer):
+def test_no_process_answers_valid_after_revoke_returns(
+    postgres: PostgresServer, redis_server: RedisServer
+):
     url = postgres.create_database("freshness")
     keys = json.dumps({"current": "k1", "keys": {"k1": base64.b64encode(os.urandom(32)).decode()}})
-    with (
-        server_process(url, YIHAO_MASTER_KEYS=keys) as a,
-        server_process(url, YIHAO_MASTER_KEYS=keys) as b,
-    ):
+    env = {"YIHAO_MASTER_KEYS": keys, "REDIS_URL": redis_server.url}
+    with server_process(url, **env) as a, server_process(url, **env) as b:
         verifiers = [vgrpc.VerifierStub(s.channel("hall")) for s in (a, b)]
         for i, (call, code, verdict) in enumerate(
             [
