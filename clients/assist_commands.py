@@ -47,7 +47,7 @@ __all__ = [
 Names = Callable[[str], str]
 
 PAGE_SIZE = 500
-PENDING_PAGE_SIZE = 1000  # the server's largest queue page (ListPending does not page)
+PENDING_PAGE_SIZE = 1000  # the server's largest queue page
 CHINA_TIME = "北京时间"
 STATUS_GLOSS = {"pending": "待办", "answered": "已答复", "refused": "已拒绝"}
 PROCEDURE_GLOSS = {"automatic": "自动", "manual": "人工"}
@@ -369,11 +369,15 @@ def pending_table(requests: list[apb.AssistanceRequest], names: Lookup) -> str:
 
 def cmd_pending(ctx: Context) -> int:
     """The calling provider's queue."""
-    reply = ctx.client().list_pending(page_size=PENDING_PAGE_SIZE)
-    if len(reply.requests) >= PENDING_PAGE_SIZE:
-        ctx.out.note(f"(showing the first {PENDING_PAGE_SIZE}: answer some to see more)")
+    requests, token = [], ""
+    while True:
+        reply = ctx.client().list_pending(page_size=PENDING_PAGE_SIZE, page_token=token)
+        requests += list(reply.requests)
+        token = reply.next_page_token
+        if not token:
+            break
     names = department_names(ctx)
-    ctx.out.show_all(reply.requests, lambda rows: pending_table(rows, names))
+    ctx.out.show_all(requests, lambda rows: pending_table(rows, names))
     return 0
 
 

@@ -165,12 +165,15 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
 
     def WatchMyRequests(self, request: pb.WatchMyRequestsRequest, context: Any) -> Iterator[Any]:
         caller = current_caller()
-        seq = 0
+        seq, first = 0, True
         while context.is_active():
             seen = self.service.notifier.generation
             for changed, changed_seq in self.service.changes_since(caller, seq):
-                yield self.request_out(changed)
                 seq = max(seq, changed_seq)
+                # The backlog is the open requests; after it, every change is sent.
+                if not first or changed.status is RequestStatus.PENDING:
+                    yield self.request_out(changed)
+            first = False
             if not request.follow:
                 return
             self.service.notifier.wait(seen, WATCH_POLL_SECONDS)
@@ -257,9 +260,8 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
 
     def ListCommitments(self, request: pb.ListCommitmentsRequest, context: Any) -> Any:
         status = _enum_in(request.status, COMMITMENTS_IN, "status")
-        return pb.ListCommitmentsResponse(
-            commitments=[commitment_out(c) for c in self.service.commitments(status)]
-        )
+        found = self.service.commitments(status, viewer=current_caller())
+        return pb.ListCommitmentsResponse(commitments=[commitment_out(c) for c in found])
 
     def CheckCommitments(self, request: pb.CheckCommitmentsRequest, context: Any) -> Any:
         changed = self.service.check_commitments()

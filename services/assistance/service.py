@@ -47,6 +47,7 @@ from services.licence_store.persistence.repository import StoredLicence
 from services.licence_store.service import LicenceStoreService
 
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
+ITEM_CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class AssistanceService:
         self.notifier = ChangeNotifier()
         self._seq_lock = threading.Lock()
         self._last_seq = 0
+        self._items: dict[str, AssistanceItem] = {}
+        self._items_at = -1e9
 
     # --------------------------------------------------------------------------- catalogue
 
@@ -116,6 +119,14 @@ class AssistanceService:
         with self.db.read() as conn:
             items = repo.list_items(conn)
         return [i for i in items if _matches(i, filters)]
+
+    def cached_item(self, code: str) -> AssistanceItem | None:
+        """An item from a short-lived cache (for rendering lists of requests)."""
+        now = time.monotonic()
+        if now - self._items_at > ITEM_CACHE_SECONDS:
+            self._items = {i.code: i for i in self.items()}
+            self._items_at = now
+        return self._items.get(code)
 
     def item(self, code: str) -> AssistanceItem:
         """One item by code."""
@@ -317,6 +328,9 @@ class AssistanceService:
         self.notifier.notify()
         return request
 
+    def _is_admin(self, caller: Caller) -> bool:
+        return Role.ADMINISTRATOR in (self.store.catalogue.roles_of(caller.code) or frozenset())
+
     def _is_supervisor(self, caller: Caller) -> bool:
         return Role.SUPERVISOR in (self.store.catalogue.roles_of(caller.code) or frozenset())
 
@@ -406,10 +420,15 @@ class AssistanceService:
             repo.insert_commitment(conn, commitment)
         return commitment
 
-    def commitments(self, status: CommitmentStatus | None) -> list[Commitment]:
-        """Commitments, optionally of one status."""
+    def commitments(
+        self, status: CommitmentStatus | None, viewer: Caller | None = None
+    ) -> list[Commitment]:
+        """Commitments, optionally of one status; a non-supervisor viewer sees only its own."""
         with self.db.read() as conn:
-            return repo.list_commitments(conn, status)
+            found = repo.list_commitments(conn, status)
+        if viewer is None or self._is_supervisor(viewer) or self._is_admin(viewer):
+            return found
+        return [c for c in found if c.department_code == viewer.code]
 
     def check_commitments(self) -> list[Commitment]:
         """Compare every pending commitment with the store; the ones that changed."""

@@ -99,7 +99,9 @@ POLICY: dict[str, frozenset[Role]] = {
             "Supervise": SUPERVISOR,
             "ListAccessRecords": frozenset({Role.HOLDER_PORTAL}),
             "RecordCommitment": frozenset({Role.HANDLER, Role.OPERATOR, Role.REQUESTER}),
-            "ListCommitments": SUPERVISOR | ADMIN,
+            "ListCommitments": frozenset({Role.HANDLER, Role.OPERATOR, Role.REQUESTER})
+            | SUPERVISOR
+            | ADMIN,
             "CheckCommitments": SUPERVISOR | ADMIN,
         },
     ),

@@ -322,3 +322,36 @@ def test_watch_my_requests_streams_updates(stack):
     update = next(stream)
     assert (update.request_id, update.status) == (request.request_id, apb.REQUEST_STATUS_ANSWERED)
     stream.cancel()
+
+
+def test_watch_backlog_holds_only_open_requests(stack):
+    done = submit(stack, "hrss", "XZXZ-GA-001", GRADUATE, "backlog-req-1")
+    still_open = submit(stack, "hrss", "XZXZ-GA-001", HUSBAND, "backlog-req-2")
+    stack.assistance("police").Answer(
+        apb.AnswerRequest(request_id=done.request_id, data={"scope": "x"})
+    )
+    backlog = list(stack.assistance("hrss").WatchMyRequests(apb.WatchMyRequestsRequest()))
+    assert [r.request_id for r in backlog] == [still_open.request_id]
+
+
+def test_a_department_lists_only_its_own_commitments(stack):
+    request = apb.RecordCommitmentRequest(
+        applicant_number=HUSBAND,
+        licence_type_code=demo.MARRIAGE_CERTIFICATE.type_code,
+        case_number="C-1",
+        check_by="2026-06-30",
+    )
+    mine = stack.assistance("hall").RecordCommitment(request)
+    stack.assistance("police").RecordCommitment(request)
+    assert [
+        c.commitment_id
+        for c in stack.assistance("hall").ListCommitments(apb.ListCommitmentsRequest()).commitments
+    ] == [mine.commitment_id]
+    assert (
+        len(
+            stack.assistance("supervision")
+            .ListCommitments(apb.ListCommitmentsRequest())
+            .commitments
+        )
+        == 2
+    )

@@ -8,12 +8,12 @@ once its check-by date has passed.
 from __future__ import annotations
 
 import enum
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from services.common.clock import china_date
 from services.common.identifiers import HolderNumber
+from services.common.ids import time_ordered_id
 
 
 class CommitmentStatus(enum.Enum):
@@ -25,8 +25,8 @@ class CommitmentStatus(enum.Enum):
 
 
 def new_commitment_id(at: datetime) -> str:
-    """``C`` + the date + 64 random bits."""
-    return f"C{at:%Y%m%d}{secrets.token_hex(8).upper()}"
+    """``C`` + the instant (China time) + 64 random bits; sorts by time."""
+    return time_ordered_id("C", at)
 
 
 @dataclass

@@ -11,13 +11,13 @@ or was decided after it.
 from __future__ import annotations
 
 import enum
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.identifiers import HolderNumber, mask_holder_number, mask_name
+from services.common.ids import time_ordered_id
 from services.licence_store.domain.catalogue import check_text
 
 
@@ -39,8 +39,8 @@ class Urging:
 
 
 def new_request_id(at: datetime) -> str:
-    """``A`` + the date + 64 random bits."""
-    return f"A{at:%Y%m%d}{secrets.token_hex(8).upper()}"
+    """``A`` + the instant (China time) + 64 random bits; sorts by time."""
+    return time_ordered_id("A", at)
 
 
 @dataclass
