@@ -2,17 +2,20 @@
 
 A caller's :meth:`GroupCommitter.submit` returns only after the transaction holding its item
 has committed (or raises if it failed), so an answer that cites a record is never sent before
-the record is durable. Concurrent callers share one commit, which is where the cost of a
-durable write goes on a busy server.
+the record is durable.
+
+Leader/follower: the first caller to find no commit under way becomes the leader and commits
+everything queued so far, in its own thread; callers arriving meanwhile queue up and wait,
+and when the leader is done one of them leads the next batch. Concurrent callers so share one
+commit, with no writer thread to hand work to and back.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
@@ -25,8 +28,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class _Slot:
+    """One caller's item and what became of it."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.error: BaseException | None = None
+
+
 class GroupCommitter(Generic[T]):
-    """One writer thread that commits queued items in batches."""
+    """Commits submitted items in batches, led by whichever caller comes first."""
 
     def __init__(
         self,
@@ -39,63 +52,58 @@ class GroupCommitter(Generic[T]):
         self._db = db
         self._write = write
         self._max_batch = max_batch
-        self._queue: queue.Queue[tuple[T, Future[None]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self.name = name
+        self._cond = threading.Condition()
+        self._queue: list[tuple[T, _Slot]] = []
+        self._leading = False
 
     def submit(self, item: T, timeout: float = 30.0) -> None:
-        """Queue ``item`` and wait until it is committed."""
-        done: Future[None] = Future()
-        self._queue.put((item, done))
-        try:
-            done.result(timeout)
-        except TimeoutError:
-            raise DeadlineExceeded(
-                "the record could not be made durable in time", reason="COMMIT_TIMEOUT"
-            ) from None
-
-    def close(self) -> None:
-        """Finish what is queued and stop the writer."""
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
+        """Queue ``item`` and return once it is committed (raise if that failed)."""
+        slot = _Slot()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._queue.append((item, slot))
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = self._drain(batch)
-            self._commit(batch)
-            if stop:
-                return
+            with self._cond:
+                remaining = deadline - time.monotonic()
+                ready = self._cond.wait_for(lambda: slot.done or not self._leading, remaining)
+                if not ready:
+                    raise DeadlineExceeded(
+                        "the record could not be made durable in time", reason="COMMIT_TIMEOUT"
+                    )
+                if slot.done:
+                    break
+                self._leading = True
+            self._lead_once()
+        if slot.error is not None:
+            raise slot.error
 
-    def _drain(self, batch: list[tuple[T, Future[None]]]) -> bool:
-        while len(batch) < self._max_batch:
-            try:
-                entry = self._queue.get_nowait()
-            except queue.Empty:
-                return False
-            if entry is None:
-                return True
-            batch.append(entry)
-        return False
+    def _lead_once(self) -> None:
+        """Commit what is queued (up to a batch), tell its callers, hand over."""
+        try:
+            with self._cond:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+            if batch:
+                error = self._commit([item for item, _ in batch])
+                with self._cond:
+                    for _, slot in batch:
+                        slot.done, slot.error = True, error
+        finally:
+            with self._cond:
+                self._leading = False
+                self._cond.notify_all()
 
-    def _commit(self, batch: list[tuple[T, Future[None]]]) -> None:
+    def _commit(self, items: list[T]) -> BaseException | None:
         try:
             with self._db.transaction() as conn:
-                self._write(conn, [item for item, _ in batch])
+                self._write(conn, items)
         except YihaoError as exc:
-            self._fail(batch, exc)
-        except Exception as exc:  # the writer must survive anything to serve the next batch
-            log.exception("group commit failed")
-            self._fail(batch, Unavailable("could not store the record", reason="COMMIT_FAILED"))
-            del exc
-        else:
-            for _, done in batch:
-                done.set_result(None)
+            return exc
+        except Exception:  # every caller of the batch learns it failed; nothing is half-written
+            log.exception("group commit %s failed", self.name)
+            return Unavailable("could not store the record", reason="COMMIT_FAILED")
+        return None
 
-    @staticmethod
-    def _fail(batch: list[tuple[T, Future[None]]], exc: BaseException) -> None:
-        for _, done in batch:
-            done.set_exception(exc)
+    def close(self) -> None:
+        """Nothing to stop: callers commit their own batches (kept for a uniform interface)."""

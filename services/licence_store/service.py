@@ -373,7 +373,7 @@ class LicenceStoreService:
         self, conn: Connection, licence: Licence, key: SigningKey | None = None
     ) -> SignedVersion:
         key = key or self.keyring.signing_key(conn, licence.issuer_code)
-        content = canonical_json(licence.content())
+        content = canonical_json(licence.content(), plain=True)
         return SignedVersion(
             licence_id=str(licence.identifier),
             key_id=key.key_id,

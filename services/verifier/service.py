@@ -213,7 +213,7 @@ class VerifierService:
     def integrity(self, stored: StoredLicence) -> Integrity:
         """Does the stored version still carry a good signature by a key valid at signing?"""
         lic, signed = stored.licence, stored.signed
-        content = canonical_json(lic.content())
+        content = canonical_json(lic.content(), plain=True)
         digest = sha256_hex(content)
         if digest != signed.content_sha256:
             return Integrity.CONTENT_ALTERED

@@ -50,5 +50,6 @@ def receipt_body(
             "issued_at": at.isoformat(),
             "requester": requester_code,
             "answers": answers,
-        }
+        },
+        plain=True,  # built here from validated values and protobuf (valid UTF-8) strings
     )

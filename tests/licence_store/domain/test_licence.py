@@ -852,3 +852,12 @@ def test_random_action_sequences_follow_the_reference(steps: list[str]) -> None:
             assert info.value.metadata["current_status"] == expected.upper()
             assert_unchanged(licence, before)
         assert (licence.status.value, licence.version) == (expected, version)
+
+
+def test_signed_content_is_plain_json_so_the_fast_canonical_path_is_exact() -> None:
+    from services.common.signing import _plain
+
+    licence = issue_permit(data={**PERMIT_DATA, "renewals": str(2**53 - 1)})
+    change(licence, {"sex": "女"})
+    assert _plain(licence.content())
+    assert canonical_json(licence.content(), plain=True) == canonical_json(licence.content())
