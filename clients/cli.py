@@ -181,6 +181,15 @@ def _server_commands(subs: Sub) -> None:
     init.add_argument("--force", action="store_true", help="make everything anew")
     db = _group(subs, "db", "database schema")
     _command(db, "upgrade", c.cmd_db_upgrade, "bring the schema up to date")
+    audit = _group(subs, "audit", "the tamper-evident log")
+    _command(
+        audit,
+        "verify",
+        c.cmd_audit_verify,
+        "recompute the log from the database (run where the database is); exit 1 on a problem",
+    )
+    head = _command(audit, "head", c.cmd_audit_head, "the latest signed tree head (via the server)")
+    head.add_argument("--fresh", action="store_true", help="sign the log as it is now first")
     catalogue = _group(subs, "catalogue", "catalogue setup")
     _command(
         catalogue,

@@ -857,3 +857,52 @@ class YihaoClient:
             {},
             timeout,
         )
+
+    def get_tree_head(
+        self,
+        request: vpb.GetTreeHeadRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.SignedTreeHead:
+        """The tamper-evident log's latest signed tree head (``fresh`` signs one now)."""
+        return self._verifier_call(
+            "GetTreeHead", vpb.GetTreeHeadRequest, vpb.SignedTreeHead, request, fields, timeout
+        )
+
+    def get_inclusion_proof(
+        self,
+        request: vpb.GetInclusionProofRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.InclusionProof:
+        """A proof that a record (by ``ref``) is in a signed tree."""
+        return self._verifier_call(
+            "GetInclusionProof",
+            vpb.GetInclusionProofRequest,
+            vpb.InclusionProof,
+            request,
+            fields,
+            timeout,
+        )
+
+    def get_consistency_proof(
+        self,
+        request: vpb.GetConsistencyProofRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.ConsistencyProof:
+        """A proof that a later signed tree only appended to an earlier one."""
+        return self._verifier_call(
+            "GetConsistencyProof",
+            vpb.GetConsistencyProofRequest,
+            vpb.ConsistencyProof,
+            request,
+            fields,
+            timeout,
+        )

@@ -164,6 +164,43 @@ def cmd_db_upgrade(ctx: Context) -> int:
     return 0
 
 
+def cmd_audit_verify(ctx: Context) -> int:
+    """Check every log entry and signed head against the database."""
+    audit_verify = _server_part("services.bootstrap", "audit_verify")
+    report = audit_verify(ctx.settings())
+    if ctx.out.json:
+        data = {
+            "ok": report.ok,
+            "entries": report.entries,
+            "heads": report.heads,
+            "problems": [str(p) for p in report.problems],
+        }
+        print(json.dumps(data, ensure_ascii=False), file=ctx.out.stdout)
+    elif report.ok:
+        print(
+            f"OK: {report.entries} entries and {report.heads} signed tree heads check out",
+            file=ctx.out.stdout,
+        )
+    else:
+        print(f"FAILED: first problem: {report.first}", file=ctx.out.stdout)
+        for problem in report.problems:
+            print(f"  - {problem}", file=ctx.out.stdout)
+    return 0 if report.ok else 1
+
+
+def cmd_audit_head(ctx: Context) -> int:
+    """The latest signed tree head."""
+    head = ctx.client().get_tree_head(fresh=ctx.args.fresh)
+    ctx.out.show(
+        head,
+        lambda: (
+            f"tree size {head.tree_size}\nroot      {head.root_hash.hex()}\n"
+            f"signed    {render.timestamp(head.at)} by {head.key_id}"
+        ),
+    )
+    return 0
+
+
 def cmd_catalogue_load_demo(ctx: Context) -> int:
     """Load the demo departments and licence types."""
     load_demo = _server_part("services.bootstrap", "load_demo")

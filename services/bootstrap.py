@@ -13,6 +13,7 @@ from services.licence_store import demo
 from services.verifier import materials
 
 if TYPE_CHECKING:
+    from services.audit import AuditReport
     from services.server import App
 
 
@@ -52,3 +53,16 @@ def load_demo_catalogue(app: App) -> None:
     materials.save_items(app.verifier)
     for item in assistance_demo.ITEMS:
         app.assistance.register_item(item)
+
+
+def audit_verify(settings: Settings) -> AuditReport:
+    """Recompute the tamper-evident log from the database (``yihao audit verify``)."""
+    from services.audit import verify
+    from services.server import build_app
+
+    app = build_app(settings, migrate=False)
+    try:
+        with app.db.read() as conn:
+            return verify(conn, app.verifier.log_keys)
+    finally:
+        app.close()

@@ -45,6 +45,7 @@ from services.licence_store.keyring import KeyRing
 from services.licence_store.service import LicenceStoreService
 from services.verifier.grpc_servicer import VerifierServicer
 from services.verifier.service import VerifierService
+from services.verifier.transparency import tree_head
 from yihao.v1 import (
     assistance_pb2,
     assistance_pb2_grpc,
@@ -215,6 +216,7 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
     stopped = threading.Event()
     if "assistance" in settings.services:
         _every(settings.commitment_check_seconds, app.assistance.check_commitments, stopped)
+    _every(settings.tree_head_seconds, lambda: tree_head(app.verifier, fresh=True), stopped)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: draining for %.0f s", signum, settings.grace_seconds)

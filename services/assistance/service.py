@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
 from services.assistance.domain import supervision
@@ -28,10 +29,12 @@ from services.assistance.domain.requests import (
     AssistanceRequest,
     RequestStatus,
     check_case,
+    decision_entry,
     minimal_answer,
     new_request_id,
 )
 from services.assistance.persistence import repository as repo
+from services.common import audit_log
 from services.common.access_log import AccessRecord, insert_records, records_of
 from services.common.clock import Clock, china_date
 from services.common.database import Database
@@ -182,6 +185,7 @@ class AssistanceService:
                 if earlier is None:
                     repo.insert_request(conn, request, key, self._next_seq())
                     insert_records(conn, access)
+                    self._log_decision(conn, request)
         except sa_exc.IntegrityError:
             with self.db.read() as conn:
                 earlier = repo.request_by_key(conn, caller.code, key)
@@ -325,8 +329,14 @@ class AssistanceService:
             access = apply(request, self.item(request.item_code), now)  # type: ignore[operator]
             repo.update_request(conn, request, self._next_seq())
             insert_records(conn, access)
+            self._log_decision(conn, request)
         self.notifier.notify()
         return request
+
+    @staticmethod
+    def _log_decision(conn: Connection, request: AssistanceRequest) -> None:
+        if request.status is not RequestStatus.PENDING and request.decided_at is not None:
+            audit_log.append(conn, [decision_entry(request)], request.decided_at)
 
     def _is_admin(self, caller: Caller) -> bool:
         return Role.ADMINISTRATOR in (self.store.catalogue.roles_of(caller.code) or frozenset())

@@ -81,6 +81,9 @@ POLICY: dict[str, frozenset[Role]] = {
             "VerifyReceipt": ANY_REGISTERED,
             "ListServiceItems": ANY_REGISTERED,
             "CheckMaterials": VERIFIERS,
+            "GetTreeHead": ANY_REGISTERED,
+            "GetInclusionProof": ANY_REGISTERED,
+            "GetConsistencyProof": ANY_REGISTERED,
         },
     ),
     **_service(

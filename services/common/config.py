@@ -35,6 +35,7 @@ ENVIRONMENT: dict[str, str] = {
     "YIHAO_LOG_LEVEL": "logging level; INFO",
     "YIHAO_DB_POOL_SIZE": "database connections per process (PostgreSQL); 10",
     "YIHAO_RATE_LIMITS": 'per-department limits, JSON {"kind": [per_second, burst]}; defaults',
+    "YIHAO_TREE_HEAD_SECONDS": "how often the tamper-evident log's tree head is signed; 60",
     "YIHAO_CALENDAR_FILE": "JSON holidays/workdays for years chinese-calendar does not cover",
     "YIHAO_COMMITMENT_CHECK_SECONDS": "how often commitments are checked against the store; 3600",
 }
@@ -68,6 +69,7 @@ class Settings:
     calendar_file: Path | None = None
     rate_limits_json: str | None = None
     commitment_check_seconds: int = 3600
+    tree_head_seconds: int = 60
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -142,5 +144,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=_int(env, "YIHAO_DB_POOL_SIZE", 10, 1, 500),
         calendar_file=Path(env["YIHAO_CALENDAR_FILE"]) if env.get("YIHAO_CALENDAR_FILE") else None,
         rate_limits_json=env.get("YIHAO_RATE_LIMITS") or None,
+        tree_head_seconds=_int(env, "YIHAO_TREE_HEAD_SECONDS", 60, 1, 86400),
         commitment_check_seconds=_int(env, "YIHAO_COMMITMENT_CHECK_SECONDS", 3600, 10, 86400),
     )

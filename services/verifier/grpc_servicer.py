@@ -12,7 +12,7 @@ from services.common.errors import InvalidArgument, YihaoError
 from services.common.identity import Caller, current_caller
 from services.common.streams import StreamBatcher
 from services.licence_store import convert as store_cv
-from services.verifier import documents, materials
+from services.verifier import documents, materials, transparency
 from services.verifier.domain.verdict import HolderMatch, Verdict
 from services.verifier.service import BatchItem, Presented, Result, VerifierService
 from yihao.v1 import common_pb2 as common
@@ -170,7 +170,11 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
                 )
                 for d in depts
             ],
-            receipt_keys=[store_cv.key_out(k) for k in self.service.receipt_keys.all_public()],
+            receipt_keys=[
+                store_cv.key_out(k)
+                for keys in (self.service.receipt_keys, self.service.log_keys)
+                for k in keys.all_public()
+            ],
         )
 
     def GetReceipt(self, request: pb.GetReceiptRequest, context: Any) -> Any:
@@ -180,6 +184,26 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         receipt = self.service.get_receipt(request.receipt_id)
         authentic, reason = self.service.check_receipt(receipt)
         return pb.ReceiptCheck(authentic=authentic, reason=reason, receipt=receipt_out(receipt))
+
+    def GetTreeHead(self, request: pb.GetTreeHeadRequest, context: Any) -> Any:
+        return head_out(transparency.tree_head(self.service, request.fresh))
+
+    def GetInclusionProof(self, request: pb.GetInclusionProofRequest, context: Any) -> Any:
+        leaf, path, head = transparency.inclusion(self.service, request.ref, request.tree_size)
+        return pb.InclusionProof(
+            leaf_index=leaf.index,
+            leaf_hash=leaf.leaf_hash,
+            kind=leaf.kind,
+            payload_sha256=leaf.payload_sha256,
+            path=path,
+            head=head_out(head),
+        )
+
+    def GetConsistencyProof(self, request: pb.GetConsistencyProofRequest, context: Any) -> Any:
+        path, first, second = transparency.consistency(
+            self.service, request.first_size, request.second_size
+        )
+        return pb.ConsistencyProof(path=path, first=head_out(first), second=head_out(second))
 
     def ListServiceItems(self, request: pb.ListServiceItemsRequest, context: Any) -> Any:
         return pb.ListServiceItemsResponse(
@@ -251,4 +275,15 @@ def material_out(m: materials.Material) -> pb.Material:
 def item_out(item: materials.ServiceItem) -> pb.ServiceItem:
     return pb.ServiceItem(
         code=item.code, name=item.name, materials=[material_out(m) for m in item.materials]
+    )
+
+
+def head_out(head: Any) -> pb.SignedTreeHead:
+    """A signed tree head for an answer."""
+    return pb.SignedTreeHead(
+        tree_size=head.tree_size,
+        root_hash=head.root_hash,
+        at=store_cv.timestamp(head.at),
+        key_id=head.key_id,
+        signature=head.signature,
     )

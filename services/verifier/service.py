@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from services.common import audit_log
 from services.common.access_log import AccessRecord, insert_records
 from services.common.clock import Clock
 from services.common.database import Database
@@ -34,7 +35,7 @@ from services.common.signing import PublicKey, canonical_json, sha256_hex
 from services.licence_store.domain.licence import Status
 from services.licence_store.persistence.repository import StoredLicence
 from services.licence_store.service import LicenceRef, LicenceStoreService
-from services.verifier.domain.receipt import Receipt, new_receipt_id, receipt_body
+from services.verifier.domain.receipt import Receipt, new_receipt_id, receipt_body, receipt_entry
 from services.verifier.domain.verdict import (
     STANDARD_CHECKS,
     Decision,
@@ -156,8 +157,10 @@ class SignatureMemo:
 
 def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[AccessRecord]]]) -> None:
     """One transaction for a group of receipts and the access records they imply."""
-    repo.insert_receipts(conn, [receipt for receipt, _ in items])
+    receipts = [receipt for receipt, _ in items]
+    repo.insert_receipts(conn, receipts)
     insert_records(conn, [r for _, records in items for r in records])
+    audit_log.append(conn, [receipt_entry(r) for r in receipts], receipts[-1].issued_at)
 
 
 def _access_records(caller: Caller, results: Sequence[Result], at: datetime) -> list[AccessRecord]:
@@ -199,6 +202,7 @@ class VerifierService:
         self.clock = clock
         self.receipt_keys = ServiceKeys(db, sealer, "receipt", clock)
         self.qr_keys = ServiceKeys(db, sealer, "qr", clock)
+        self.log_keys = ServiceKeys(db, sealer, "log", clock)
         self.memo = SignatureMemo()
         self._receipts: GroupCommitter[tuple[Receipt, list[AccessRecord]]] = GroupCommitter(
             db, _write_receipts, name="receipts"

@@ -15,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.common.audit_log import Entry
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.identifiers import HolderNumber, mask_holder_number, mask_name
 from services.common.ids import time_ordered_id
+from services.common.signing import canonical_json, sha256_hex
 from services.licence_store.domain.catalogue import check_text
 
 
@@ -140,3 +142,27 @@ def minimal_answer(
         for f, v in values.items()
         if f in granted
     }
+
+
+def decision_payload(r: AssistanceRequest) -> dict[str, object]:
+    """A decided request as the tamper-evident log commits to it (through its hash)."""
+    return {
+        "request_id": r.request_id,
+        "item_code": r.item_code,
+        "requester": r.requester_code,
+        "provider": r.provider_code,
+        "holder": r.holder.value,
+        "case_number": r.case_number,
+        "requested_fields": list(r.requested_fields),
+        "status": r.status.value,
+        "answer": dict(sorted(r.answer.items())),
+        "refusal_ground": r.refusal_ground,
+        "refusal_explanation": r.refusal_explanation,
+        "decided_at": r.decided_at.isoformat() if r.decided_at else "",
+    }
+
+
+def decision_entry(r: AssistanceRequest) -> Entry:
+    """The log entry for a decision (answer or refusal)."""
+    payload = canonical_json(decision_payload(r), plain=True)
+    return Entry("assistance_decision", r.request_id, sha256_hex(payload))

@@ -13,8 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, text, update
 
+from services.common import audit_log
 from services.common.clock import as_utc
 from services.common.identifiers import HolderKind, HolderNumber, mint_licence_identifier
+from services.common.signing import canonical_json, sha256_hex
+from services.licence_store.audit import event_entry
 from services.licence_store.domain.catalogue import (
     Department,
     FieldSpec,
@@ -355,6 +358,12 @@ def _insert_events(conn: Connection, events: Sequence[tuple[Licence, Event]]) ->
             for lic, e in events
         ],
     )
+    hashes: dict[str, str] = {}
+    for lic, _ in events:
+        if lic.serial not in hashes:
+            hashes[lic.serial] = sha256_hex(canonical_json(lic.content(), plain=True))
+    entries = [event_entry(lic.serial, e, hashes[lic.serial]) for lic, e in events]
+    audit_log.append(conn, entries, events[-1][1].at)
 
 
 _JOINED = select(licences, licence_versions).join(

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.common.audit_log import Entry
 from services.common.ids import time_ordered_id
-from services.common.signing import canonical_json
+from services.common.signing import canonical_json, sha256_hex
 from services.verifier.domain.verdict import Verdict
 
 
@@ -53,3 +54,8 @@ def receipt_body(
         },
         plain=True,  # built here from validated values and protobuf (valid UTF-8) strings
     )
+
+
+def receipt_entry(receipt: Receipt) -> Entry:
+    """The tamper-evident log's entry for a receipt: the hash of its body and signature."""
+    return Entry("receipt", receipt.receipt_id, sha256_hex(receipt.body + receipt.signature))

@@ -1,0 +1,65 @@
+"""Signed tree heads and proofs over the tamper-evident log, for anyone to check."""
+
+from __future__ import annotations
+
+from services.common import audit_log, merkle
+from services.common.audit_log import Leaf, TreeHead
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.verifier.service import VerifierService
+
+
+def tree_head(verifier: VerifierService, fresh: bool) -> TreeHead:
+    """The latest signed head; with ``fresh``, sign the log as it is now first."""
+    if not fresh:
+        with verifier.db.read() as conn:
+            latest = audit_log.latest_head(conn)
+        if latest is not None:
+            return latest
+    key = verifier.log_keys.signing_key()  # may create the key: its own transaction, first
+    with verifier.db.transaction() as conn:
+        return audit_log.sign_head(conn, key, verifier.clock.now())
+
+
+def _head(verifier: VerifierService, size: int) -> TreeHead:
+    if size < 0:
+        raise InvalidArgument.field("tree_size", "must not be negative", "OUT_OF_RANGE")
+    if size == 0:
+        return tree_head(verifier, fresh=False)
+    with verifier.db.read() as conn:
+        head = audit_log.head_of_size(conn, size)
+    if head is None:
+        raise NotFound(f"no signed tree head of size {size}", reason="TREE_HEAD_NOT_FOUND")
+    return head
+
+
+def inclusion(verifier: VerifierService, ref: str, size: int) -> tuple[Leaf, list[bytes], TreeHead]:
+    """(leaf, audit path, head) proving the record ``ref`` is in a signed tree."""
+    if not ref.strip() or len(ref) > 128:
+        raise InvalidArgument.field("ref", "is required, at most 128 characters", "REQUIRED")
+    head = _head(verifier, size)
+    with verifier.db.read() as conn:
+        leaf = audit_log.find_leaf(conn, ref.strip())
+        if leaf is None:
+            raise NotFound(f"no log entry for {ref}", reason="LOG_ENTRY_NOT_FOUND")
+        if leaf.index >= head.tree_size:
+            raise FailedPrecondition(
+                f"{ref} was logged after the signed head of size {head.tree_size}; "
+                "ask again after the next head",
+                reason="NOT_YET_IN_SIGNED_HEAD",
+            )
+        hashes = audit_log.leaf_hashes(conn, head.tree_size)
+    return leaf, merkle.inclusion_proof(hashes, leaf.index), head
+
+
+def consistency(
+    verifier: VerifierService, first: int, second: int
+) -> tuple[list[bytes], TreeHead, TreeHead]:
+    """A proof that the tree of size ``second`` only appended to the tree of size ``first``."""
+    if not 0 < first <= second:
+        raise InvalidArgument.field(
+            "first_size", "must be positive and at most second_size", "OUT_OF_RANGE"
+        )
+    old, new = _head(verifier, first), _head(verifier, second)
+    with verifier.db.read() as conn:
+        hashes = audit_log.leaf_hashes(conn, new.tree_size)
+    return merkle.consistency_proof(hashes, old.tree_size), old, new
