@@ -212,6 +212,14 @@ def _catalogue_commands(subs: Sub) -> None:
     _command(
         deps, "rotate-key", c.cmd_departments_rotate_key, "start a new signing key"
     ).add_argument("code")
+    bad = _command(
+        deps,
+        "key-compromised",
+        c.cmd_key_compromised,
+        "distrust what a signing key signed from --since (default now); replaces a current key",
+    )
+    bad.add_argument("key_id", metavar="KEY_ID")
+    bad.add_argument("--since", metavar="DATETIME", help="ISO 8601 instant the key was exposed")
     types = _group(subs, "types", "licence types (证照目录)")
     _command(types, "list", c.cmd_types_list, "licence types").add_argument(
         "--issuer", metavar="CODE", help="only those this department issues"

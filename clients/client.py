@@ -251,6 +251,18 @@ class YihaoClient:
         req = _request(pb.RotateSigningKeyRequest, request, fields)
         return self._unary(self._store.RotateSigningKey, req, pb.Department, timeout, NO_RETRY)
 
+    def mark_key_compromised(
+        self,
+        request: pb.MarkKeyCompromisedRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Department:
+        """Distrust a signing key from an instant on (idempotent: the earliest mark wins)."""
+        req = _request(pb.MarkKeyCompromisedRequest, request, fields)
+        return self._unary(self._store.MarkKeyCompromised, req, pb.Department, timeout)
+
     def register_licence_type(
         self,
         request: pb.RegisterLicenceTypeRequest | None = None,

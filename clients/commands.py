@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -259,6 +260,24 @@ def cmd_departments_register(ctx: Context) -> int:
 def cmd_departments_rotate_key(ctx: Context) -> int:
     """Start a new signing key for a department."""
     department = ctx.client().rotate_signing_key(credit_code=code_of(ctx.args.code))
+    ctx.out.show(department, lambda: render.department_card(department))
+    return 0
+
+
+def cmd_key_compromised(ctx: Context) -> int:
+    """Mark a department signing key compromised from an instant."""
+    request = pb.MarkKeyCompromisedRequest(key_id=ctx.args.key_id)
+    if ctx.args.since:
+        try:
+            since = datetime.fromisoformat(ctx.args.since)
+        except ValueError:
+            raise SetupError(
+                InvalidArgument.field("--since", f"{ctx.args.since!r} is not ISO 8601", "FORMAT")
+            ) from None
+        if since.tzinfo is None:
+            since = since.astimezone()
+        request.compromised_at.FromDatetime(since.astimezone(UTC))
+    department = ctx.client().mark_key_compromised(request)
     ctx.out.show(department, lambda: render.department_card(department))
     return 0
 

@@ -50,6 +50,7 @@ POLICY: dict[str, frozenset[Role]] = {
             "GetDepartment": ANY_REGISTERED,
             "ListDepartments": ANY_REGISTERED,
             "RotateSigningKey": ADMIN,
+            "MarkKeyCompromised": ADMIN,
             "RegisterLicenceType": ADMIN,
             "GetLicenceType": ANY_REGISTERED,
             "ListLicenceTypes": ANY_REGISTERED,

@@ -86,6 +86,7 @@ def key_out(key: SigningKeyRecord) -> common.SigningKeyInfo:
         public_key_pem=pem,
         valid_from=timestamp(key.valid_from),
         valid_until=timestamp(key.valid_until),
+        compromised_at=timestamp(key.compromised_at),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 from services.common.errors import ResourceExhausted, YihaoError
@@ -59,6 +60,15 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
 
     def RotateSigningKey(self, request: pb.RotateSigningKeyRequest, context: Any) -> Any:
         dept = self.service.rotate_signing_key(request.credit_code)
+        return self._department(dept.credit_code)
+
+    def MarkKeyCompromised(self, request: pb.MarkKeyCompromisedRequest, context: Any) -> Any:
+        since = (
+            request.compromised_at.ToDatetime(tzinfo=UTC)
+            if request.HasField("compromised_at")
+            else None
+        )
+        dept = self.service.mark_key_compromised(request.key_id, since)
         return self._department(dept.credit_code)
 
     def RegisterLicenceType(self, request: pb.RegisterLicenceTypeRequest, context: Any) -> Any:

@@ -84,3 +84,9 @@ class KeyRing:
         with self._lock:
             self._public[key_id] = (now, record)
         return record
+
+    def forget(self, key_id: str) -> None:
+        """Drop what this process cached about a key (after it was marked compromised)."""
+        with self._lock:
+            self._private.pop(key_id, None)
+            self._public.clear()

@@ -276,6 +276,23 @@ class LicenceStoreService:
         assert saved is not None
         return saved
 
+    def mark_key_compromised(self, key_id: str, since: datetime | None) -> Department:
+        """Distrust everything ``key_id`` signed from ``since`` (default now); if it was the
+        department's current key, a new one takes over at once."""
+        at = since or self.clock.now()
+        if at > self.clock.now():
+            raise InvalidArgument.field("compromised_at", "must not be in the future", "FUTURE")
+        with self.db.transaction() as conn:
+            key = repo.get_key(conn, key_id.strip())
+            if key is None or not repo.mark_compromised(conn, key.key_id, at):
+                raise NotFound(f"no signing key {key_id}", reason="KEY_NOT_FOUND")
+            if key.valid_until is None:
+                self.keyring.create_key(conn, key.department_code, self.clock.now())
+            saved = repo.get_department(conn, key.department_code)
+        self.keyring.forget(key.key_id)
+        assert saved is not None
+        return saved
+
     def register_licence_type(self, licence_type: LicenceType) -> LicenceType:
         """Register (or replace) a licence type; its issuers must be registered departments."""
         with self.db.transaction() as conn:

@@ -224,6 +224,8 @@ class VerifierService:
         key = self.store.public_key(signed.key_id)
         if key is None or key.department_code != lic.issuer_code:
             return Integrity.KEY_UNKNOWN
+        if key.compromised_for(lic.version_at):
+            return Integrity.KEY_COMPROMISED
         if not key.valid_at(lic.version_at):
             return Integrity.KEY_NOT_VALID_AT_SIGNING
         public = PublicKey(key.key_id, key.algorithm, key.public_key)

@@ -383,3 +383,30 @@ def test_issuer_keys_are_published(stack):
     )
     assert keys.issuers[0].issuer_code == demo.ALIASES["market"]
     assert keys.issuers[0].keys[0].public_key_pem.startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_compromised_key_distrusts_only_what_it_signed_from_then(stack, clock: FixedClock):
+    before = issue(stack, number="C-1")
+    clock.advance(timedelta(hours=1))
+    exposed_at = clock.now()
+    clock.advance(timedelta(hours=1))
+    after = issue(stack, number="C-2")  # signed after the (later discovered) exposure
+    assert before.signature.key_id == after.signature.key_id
+    clock.advance(timedelta(hours=1))
+    ts = Timestamp()
+    ts.FromDatetime(exposed_at)
+    dept = stack.store("data").MarkKeyCompromised(
+        pb.MarkKeyCompromisedRequest(key_id=before.signature.key_id, compromised_at=ts)
+    )
+    bad = next(k for k in dept.signing_keys if k.key_id == before.signature.key_id)
+    assert bad.HasField("compromised_at")
+    assert dept.signing_keys[0].key_id != bad.key_id  # a new current key took over
+    assert verify(stack, before.licence_id).verdict == vpb.VERDICT_VALID
+    late = verify(stack, after.licence_id)
+    assert (late.verdict, late.reason) == (vpb.VERDICT_CANNOT_CHECK, "ISSUER_KEY_COMPROMISED")
+    fresh = issue(stack, number="C-3")
+    assert fresh.signature.key_id == dept.signing_keys[0].key_id
+    assert verify(stack, fresh.licence_id).verdict == vpb.VERDICT_VALID
+    with pytest.raises(grpc.RpcError) as caught:
+        stack.store("market").MarkKeyCompromised(pb.MarkKeyCompromisedRequest(key_id=bad.key_id))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED  # administrators only

@@ -291,7 +291,8 @@ def _validate_field_specs(specs: list[FieldSpec]) -> tuple[FieldSpec, ...]:
 
 @dataclass(frozen=True)
 class SigningKeyRecord:
-    """A department's public signing key and the period in which it may sign."""
+    """A department's public signing key, the period in which it may sign, and whether (from
+    when) it is known to be compromised."""
 
     key_id: str
     department_code: str
@@ -299,12 +300,17 @@ class SigningKeyRecord:
     public_key: bytes
     valid_from: datetime
     valid_until: datetime | None = None
+    compromised_at: datetime | None = None
 
     def valid_at(self, at: datetime) -> bool:
         """Whether a signature made at ``at`` with this key is acceptable."""
         if at < self.valid_from:
             return False
         return self.valid_until is None or at < self.valid_until
+
+    def compromised_for(self, at: datetime) -> bool:
+        """Whether a signature claiming to be made at ``at`` can no longer be trusted."""
+        return self.compromised_at is not None and at >= self.compromised_at
 
 
 @dataclass(frozen=True)

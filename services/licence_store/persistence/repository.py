@@ -163,7 +163,24 @@ def _key(row: Row[Any]) -> SigningKeyRecord:
         public_key=bytes(row.public_key),
         valid_from=as_utc(row.valid_from),
         valid_until=as_utc(row.valid_until) if row.valid_until else None,
+        compromised_at=as_utc(row.compromised_at) if row.compromised_at else None,
     )
+
+
+def mark_compromised(conn: Connection, key_id: str, at: datetime) -> bool:
+    """Record that ``key_id`` is compromised from ``at`` (earliest mark wins); False if unknown."""
+    row = conn.execute(select(department_keys).where(department_keys.c.key_id == key_id)).first()
+    if row is None:
+        return False
+    earlier = as_utc(row.compromised_at) if row.compromised_at else None
+    when = min(at, earlier) if earlier else at
+    until = as_utc(row.valid_until) if row.valid_until else None
+    conn.execute(
+        update(department_keys)
+        .where(department_keys.c.key_id == key_id)
+        .values(compromised_at=when, valid_until=min(until, when) if until else when)
+    )
+    return True
 
 
 def add_key(conn: Connection, key: SigningKeyRecord, sealed_private_key: bytes) -> None:

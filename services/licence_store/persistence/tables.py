@@ -47,6 +47,7 @@ department_keys = Table(
     Column("sealed_private_key", LargeBinary, nullable=False),
     Column("valid_from", DateTime(timezone=True), nullable=False),
     Column("valid_until", DateTime(timezone=True), nullable=True),
+    Column("compromised_at", DateTime(timezone=True), nullable=True),
     Index("ix_department_keys_department", "department_code", "valid_from"),
 )
 

@@ -63,6 +63,8 @@ def check_document(
     key = keys(key_id)
     if key is None or key.department_code != content["issuer_code"]:
         return DocumentCheck(Integrity.KEY_UNKNOWN, content, digest)
+    if key.compromised_for(signed_at):
+        return DocumentCheck(Integrity.KEY_COMPROMISED, content, digest)
     if not key.valid_at(signed_at):
         return DocumentCheck(Integrity.KEY_NOT_VALID_AT_SIGNING, content, digest)
     public = PublicKey(key.key_id, key.algorithm, key.public_key)

@@ -47,6 +47,7 @@ class Integrity(enum.Enum):
     SIGNATURE_INVALID = "SIGNATURE_INVALID"
     KEY_UNKNOWN = "ISSUER_KEY_UNKNOWN"
     KEY_NOT_VALID_AT_SIGNING = "ISSUER_KEY_NOT_VALID_AT_SIGNING"
+    KEY_COMPROMISED = "ISSUER_KEY_COMPROMISED"
 
 
 #: The checks every verdict of a stored licence applies, in order.
