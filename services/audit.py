@@ -19,10 +19,12 @@ from services.assistance.domain.requests import RequestStatus, decision_entry
 from services.assistance.persistence import repository as assistance_repo
 from services.common import audit_log, merkle
 from services.common.audit_log import Entry, Leaf, TreeHead
+from services.common.holder_vault import HolderVault
 from services.common.signing import PublicKey, canonical_json, sha256_hex
 from services.licence_store.audit import KIND as LICENCE_EVENT
 from services.licence_store.audit import event_entry, event_ref
 from services.licence_store.persistence import repository as store_repo
+from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.repository import StoredEvent
 from services.licence_store.persistence.tables import licences
 from services.verifier.domain.receipt import receipt_entry
@@ -68,16 +70,16 @@ def sign_tree_head(conn: Connection, keys: ServiceKeys, at: datetime) -> TreeHea
     return audit_log.sign_head(conn, keys.signing_key(), at)
 
 
-def verify(conn: Connection, keys: ServiceKeys) -> AuditReport:
+def verify(conn: Connection, keys: ServiceKeys, codec: LicenceCodec) -> AuditReport:
     """Check every leaf and every signed head against the database."""
     leaves = audit_log.leaves(conn)
     report = AuditReport(entries=len(leaves))
     report.problems += list(_altered_leaves(leaves))
-    report.problems += list(_licence_events(conn, [x for x in leaves if x.kind == LICENCE_EVENT]))
+    events = [x for x in leaves if x.kind == LICENCE_EVENT]
+    report.problems += list(_licence_events(conn, events, codec))
     report.problems += list(_receipts(conn, [x for x in leaves if x.kind == "receipt"]))
-    report.problems += list(
-        _decisions(conn, [x for x in leaves if x.kind == "assistance_decision"])
-    )
+    decisions = [x for x in leaves if x.kind == "assistance_decision"]
+    report.problems += list(_decisions(conn, decisions, vault_of(codec)))
     report.problems += list(_licence_rows(conn))
     heads = audit_log.heads(conn)
     report.heads = len(heads)
@@ -96,14 +98,14 @@ def _altered_leaves(leaves: Iterable[Leaf]) -> Iterator[Problem]:
             )
 
 
-def _content_sha(conn: Connection, serial: str, version: int) -> str:
-    stored = store_repo.get_version(conn, serial, version)
+def _content_sha(conn: Connection, serial: str, version: int, codec: LicenceCodec) -> str:
+    stored = store_repo.get_version(conn, serial, version, codec)
     if stored is None:
         return ""
     return sha256_hex(canonical_json(stored.licence.content(), plain=True))
 
 
-def _licence_events(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
+def _licence_events(conn: Connection, leaves: list[Leaf], codec: LicenceCodec) -> Iterator[Problem]:
     events = {event_ref(e.serial, e.event): e for e in _all_events(conn)}
     last_cursor = 0
     for leaf in leaves:
@@ -113,7 +115,7 @@ def _licence_events(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
                 leaf.index, leaf.kind, leaf.ref, "record deleted (or its key fields edited)"
             )
             continue
-        content = _content_sha(conn, stored.serial, stored.event.version)
+        content = _content_sha(conn, stored.serial, stored.event.version, codec)
         if event_entry(stored.serial, stored.event, content).payload_sha256 != leaf.payload_sha256:
             yield Problem(
                 leaf.index, leaf.kind, leaf.ref, "record edited (event or licence version)"
@@ -143,12 +145,17 @@ def _receipts(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
             yield Problem(leaf.index, leaf.kind, leaf.ref, "receipt edited")
 
 
-def _decisions(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
+def vault_of(codec: LicenceCodec) -> HolderVault:
+    """The vault behind a codec."""
+    return codec.vault
+
+
+def _decisions(conn: Connection, leaves: list[Leaf], vault: HolderVault) -> Iterator[Problem]:
     for leaf in leaves:
-        request = assistance_repo.get_request(conn, leaf.ref)
+        request = assistance_repo.get_request(conn, leaf.ref, vault)
         if request is None or request.status is RequestStatus.PENDING:
             yield Problem(leaf.index, leaf.kind, leaf.ref, "assistance decision deleted")
-        elif decision_entry(request).payload_sha256 != leaf.payload_sha256:
+        elif decision_entry(request, vault).payload_sha256 != leaf.payload_sha256:
             yield Problem(leaf.index, leaf.kind, leaf.ref, "assistance decision edited")
 
 

@@ -25,9 +25,12 @@ def init_pki(settings: Settings, *, force: bool = False) -> DevPki:
 
 def upgrade_db(settings: Settings) -> None:
     """Bring the database schema up to date."""
+    from services.common.holder_vault import HolderVault
+    from services.server import load_sealer
+
     db = Database(settings.database_url, settings.db_pool_size)
     try:
-        upgrade(db)
+        upgrade(db, vault=HolderVault(load_sealer(settings)))
     finally:
         db.dispose()
 
@@ -63,6 +66,6 @@ def audit_verify(settings: Settings) -> AuditReport:
     app = build_app(settings, migrate=False)
     try:
         with app.db.read() as conn:
-            return verify(conn, app.verifier.log_keys)
+            return verify(conn, app.verifier.log_keys, app.licence_store.codec)
     finally:
         app.close()

@@ -30,6 +30,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.config import Settings
 from services.common.database import Database
 from services.common.errors import FailedPrecondition
+from services.common.holder_vault import HolderVault
 from services.common.interceptors import (
     AuthorisationInterceptor,
     ErrorInterceptor,
@@ -93,12 +94,12 @@ def load_sealer(settings: Settings) -> Sealer:
 def build_app(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> App:
     """The application for ``settings`` (schema brought up to date unless ``migrate`` is off)."""
     db = Database(settings.database_url, settings.db_pool_size)
-    if migrate:
-        upgrade(db)
-    clock = clock or SystemClock()
     sealer = load_sealer(settings)
+    if migrate:
+        upgrade(db, vault=HolderVault(sealer))
+    clock = clock or SystemClock()
     access_log = AccessLog(db)
-    store = LicenceStoreService(db, KeyRing(sealer), clock, access_log)
+    store = LicenceStoreService(db, KeyRing(sealer), clock, access_log, HolderVault(sealer))
     verifier = VerifierService(store, db, sealer, clock)
     calendar = (
         WorkingCalendar.from_file(settings.calendar_file)

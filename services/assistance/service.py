@@ -77,6 +77,7 @@ class AssistanceService:
         self.store = store
         self.clock = clock
         self.calendar = calendar
+        self.vault = store.vault
         self.notifier = ChangeNotifier()
         self._seq_lock = threading.Lock()
         self._last_seq = 0
@@ -181,14 +182,14 @@ class AssistanceService:
     ) -> AssistanceRequest:
         try:
             with self.db.transaction() as conn:
-                earlier = repo.request_by_key(conn, caller.code, key)
+                earlier = repo.request_by_key(conn, caller.code, key, self.vault)
                 if earlier is None:
-                    repo.insert_request(conn, request, key, self._next_seq())
+                    repo.insert_request(conn, request, key, self._next_seq(), self.vault)
                     insert_records(conn, access)
                     self._log_decision(conn, request)
         except sa_exc.IntegrityError:
             with self.db.read() as conn:
-                earlier = repo.request_by_key(conn, caller.code, key)
+                earlier = repo.request_by_key(conn, caller.code, key, self.vault)
         if earlier is not None:
             return _same_request(earlier, request, key)
         self.notifier.notify()
@@ -215,7 +216,7 @@ class AssistanceService:
         self, request: AssistanceRequest, item: AssistanceItem, at: datetime
     ) -> AccessRecord:
         return AccessRecord(
-            holder_number=request.holder.value,
+            holder_key=self.vault.index(request.holder),
             department_code=request.requester_code,
             channel="assistance",
             what=f"{item.name} ({item.code}): {', '.join(request.requested_fields)}",
@@ -227,7 +228,7 @@ class AssistanceService:
     def get(self, caller: Caller, request_id: str) -> AssistanceRequest:
         """A request, to its requester, its provider or a supervisor (others: NOT_FOUND)."""
         with self.db.read() as conn:
-            request = repo.get_request(conn, _check_id(request_id))
+            request = repo.get_request(conn, _check_id(request_id), self.vault)
         if request is None or not self._may_see(caller, request):
             raise NotFound(f"no request {request_id}", reason="REQUEST_NOT_FOUND")
         return request
@@ -244,7 +245,12 @@ class AssistanceService:
         """The caller's own requests, a page at a time."""
         return self._page(
             lambda conn, after, limit: repo.list_requests(
-                conn, requester=caller.code, status=status, after=after, limit=limit
+                conn,
+                vault=self.vault,
+                requester=caller.code,
+                status=status,
+                after=after,
+                limit=limit,
             ),
             size,
             token,
@@ -256,6 +262,7 @@ class AssistanceService:
         with self.db.read() as conn:
             return repo.list_requests(
                 conn,
+                vault=self.vault,
                 provider=caller.code,
                 status=RequestStatus.PENDING,
                 limit=limit,
@@ -318,7 +325,7 @@ class AssistanceService:
     ) -> AssistanceRequest:
         now = self.clock.now()
         with self.db.transaction() as conn:
-            request = repo.get_request(conn, _check_id(request_id), for_update=True)
+            request = repo.get_request(conn, _check_id(request_id), self.vault, for_update=True)
             allowed = request is not None and (
                 request.provider_code == caller.code
                 if provider_only
@@ -327,16 +334,16 @@ class AssistanceService:
             if request is None or not allowed:
                 raise NotFound(f"no request {request_id}", reason="REQUEST_NOT_FOUND")
             access = apply(request, self.item(request.item_code), now)  # type: ignore[operator]
-            repo.update_request(conn, request, self._next_seq())
+            repo.update_request(conn, request, self._next_seq(), self.vault)
             insert_records(conn, access)
             self._log_decision(conn, request)
         self.notifier.notify()
         return request
 
-    @staticmethod
-    def _log_decision(conn: Connection, request: AssistanceRequest) -> None:
+    def _log_decision(self, conn: Connection, request: AssistanceRequest) -> None:
+        vault = self.vault
         if request.status is not RequestStatus.PENDING and request.decided_at is not None:
-            audit_log.append(conn, [decision_entry(request)], request.decided_at)
+            audit_log.append(conn, [decision_entry(request, vault)], request.decided_at)
 
     def _is_admin(self, caller: Caller) -> bool:
         return Role.ADMINISTRATOR in (self.store.catalogue.roles_of(caller.code) or frozenset())
@@ -353,7 +360,7 @@ class AssistanceService:
     def changes_since(self, caller: Caller, seq: int) -> list[tuple[AssistanceRequest, int]]:
         """The caller's requests changed after change sequence ``seq``, with their sequence."""
         with self.db.read() as conn:
-            return repo.changed_since(conn, caller.code, seq)
+            return repo.changed_since(conn, caller.code, seq, self.vault)
 
     def _next_seq(self) -> int:
         """A change sequence: microseconds since the epoch, strictly increasing here."""
@@ -369,8 +376,8 @@ class AssistanceService:
         """Per-provider figures, the overdue requests, and broken commitments, now."""
         now = self.clock.now()
         with self.db.read() as conn:
-            requests = repo.list_requests(conn, limit=1_000_000)
-            broken = repo.list_commitments(conn, CommitmentStatus.BROKEN)
+            requests = repo.list_requests(conn, vault=self.vault, limit=1_000_000)
+            broken = repo.list_commitments(conn, self.vault, CommitmentStatus.BROKEN)
         providers = sorted(set(codes) or {r.provider_code for r in requests})
         figures = [
             supervision.figures(
@@ -392,7 +399,7 @@ class AssistanceService:
         raw = decode_token(token)
         before = int(raw) if raw.isdigit() else 0
         with self.db.read() as conn:
-            rows = records_of(conn, holder.value, before, limit + 1)
+            rows = records_of(conn, self.vault.index(holder), before, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, encode_token(str(rows[-1].record_id)) if more else ""
@@ -427,7 +434,7 @@ class AssistanceService:
             recorded_at=now,
         )
         with self.db.transaction() as conn:
-            repo.insert_commitment(conn, commitment)
+            repo.insert_commitment(conn, commitment, self.vault)
         return commitment
 
     def commitments(
@@ -435,7 +442,7 @@ class AssistanceService:
     ) -> list[Commitment]:
         """Commitments, optionally of one status; a non-supervisor viewer sees only its own."""
         with self.db.read() as conn:
-            found = repo.list_commitments(conn, status)
+            found = repo.list_commitments(conn, self.vault, status)
         if viewer is None or self._is_supervisor(viewer) or self._is_admin(viewer):
             return found
         return [c for c in found if c.department_code == viewer.code]
@@ -450,7 +457,7 @@ class AssistanceService:
                 changed.append(c)
         if changed:
             with self.db.transaction() as conn:
-                repo.update_commitments(conn, changed)
+                repo.update_commitments(conn, changed, self.vault)
         return changed
 
     def _holds(self, c: Commitment, now: datetime) -> tuple[bool, str]:

@@ -36,22 +36,22 @@ access_records = Table(
     Column(
         "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     ),
-    Column("holder_number", String(18), nullable=False),
+    Column("holder_key", String(64), nullable=False),  # the holder's blind index, not the number
     Column("department_code", String(18), nullable=False),
     Column("channel", String(32), nullable=False),
     Column("purpose", String(200), nullable=False),
     Column("case_number", String(64), nullable=False),
     Column("what", String(500), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
-    Index("ix_access_records_holder", "holder_number", "id"),
+    Index("ix_access_records_holder", "holder_key", "id"),
 )
 
 
 @dataclass(frozen=True)
 class AccessRecord:
-    """One read of one holder's data."""
+    """One read of one holder's data (the holder by blind index)."""
 
-    holder_number: str
+    holder_key: str
     department_code: str
     channel: str
     what: str
@@ -69,7 +69,7 @@ def insert_records(conn: Connection, records: Sequence[AccessRecord]) -> None:
         insert(access_records),
         [
             {
-                "holder_number": r.holder_number,
+                "holder_key": r.holder_key,
                 "department_code": r.department_code,
                 "channel": r.channel,
                 "purpose": r.purpose[:200],
@@ -82,17 +82,15 @@ def insert_records(conn: Connection, records: Sequence[AccessRecord]) -> None:
     )
 
 
-def records_of(
-    conn: Connection, holder_number: str, before_id: int, limit: int
-) -> list[AccessRecord]:
+def records_of(conn: Connection, holder_key: str, before_id: int, limit: int) -> list[AccessRecord]:
     """A holder's access records, newest first, with ids below ``before_id`` (0 = newest)."""
-    stmt = select(access_records).where(access_records.c.holder_number == holder_number)
+    stmt = select(access_records).where(access_records.c.holder_key == holder_key)
     if before_id:
         stmt = stmt.where(access_records.c.id < before_id)
     rows = conn.execute(stmt.order_by(access_records.c.id.desc()).limit(limit)).all()
     return [
         AccessRecord(
-            holder_number=r.holder_number,
+            holder_key=r.holder_key,
             department_code=r.department_code,
             channel=r.channel,
             what=r.what,

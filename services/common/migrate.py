@@ -24,9 +24,20 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``."""
+def upgrade(db: Database, revision: str = "head", vault: object | None = None) -> None:
+    """Bring the schema up to ``revision``; ``vault`` (the holder vault) lets migrations that
+    encrypt existing data do so."""
     cfg = alembic_config(db.url)
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    cfg.attributes["vault"] = vault
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
+            # SQLite alters a table by copying it; foreign keys must be off meanwhile, and the
+            # pragma only takes effect outside a transaction (so straight on the driver).
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        finally:
+            if db.is_sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]

@@ -61,9 +61,11 @@ class Sealer:
     """AES-256-GCM with key ids so keys rotate: sealed blob = b"v1" + key_id_len(1 byte) + key_id
     + 12-byte nonce + ciphertext||tag; associated data is bound."""
 
-    __slots__ = ("_aeads", "current")
+    __slots__ = ("_aeads", "current", "index_key")
 
-    def __init__(self, keys: Mapping[str, bytes], current: str) -> None:
+    def __init__(
+        self, keys: Mapping[str, bytes], current: str, index_key: bytes | None = None
+    ) -> None:
         for key_id, key in keys.items():
             _check_key_id(key_id)
             if len(key) != KEY_SIZE:
@@ -72,6 +74,12 @@ class Sealer:
             raise _bad_keys("current", f"current key {current!r} is not among the keys")
         self._aeads = {key_id: AESGCM(bytes(key)) for key_id, key in keys.items()}
         self.current = current
+        # The blind-index key must outlive key rotation (indexes are looked up, not opened):
+        # the ring's own "index_key", else one derived from its first key.
+        first = next(iter(keys.values()))
+        self.index_key = (
+            index_key or hmac.new(bytes(first), b"yihao blind index v1", hashlib.sha256).digest()
+        )
 
     def __repr__(self) -> str:
         return f"Sealer(current={self.current!r}, key_ids={sorted(self._aeads)!r})"
@@ -131,7 +139,10 @@ class Sealer:
         current, keys = doc.get("current"), doc.get("keys")
         if not isinstance(current, str) or not isinstance(keys, dict) or not keys:
             raise _bad_keys(source, 'expected {"current": ..., "keys": {...}}')
-        return cls({key_id: _decode_key(source, key_id, k) for key_id, k in keys.items()}, current)
+        index = doc.get("index_key")
+        index_key = _decode_key(source, "index_key", index) if index is not None else None
+        ring = {key_id: _decode_key(source, key_id, k) for key_id, k in keys.items()}
+        return cls(ring, current, index_key)
 
 
 def _header(key_id: str) -> bytes:
@@ -166,7 +177,9 @@ def _create_keyfile(path: Path) -> None:
     """Atomically write a new key file (mode 0600) with one random key, unless one appears."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = base64.b64encode(secrets.token_bytes(KEY_SIZE)).decode("ascii")
-    data = json.dumps({"current": "k1", "keys": {"k1": key}}, indent=2) + "\n"
+    index_key = base64.b64encode(secrets.token_bytes(KEY_SIZE)).decode("ascii")
+    doc = {"current": "k1", "keys": {"k1": key}, "index_key": index_key}
+    data = json.dumps(doc, indent=2) + "\n"
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

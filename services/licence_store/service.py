@@ -29,6 +29,7 @@ from services.common.errors import (
     PermissionDenied,
     YihaoError,
 )
+from services.common.holder_vault import HolderVault
 from services.common.identifiers import (
     HolderKind,
     HolderNumber,
@@ -52,6 +53,7 @@ from services.licence_store.domain.catalogue import (
 from services.licence_store.domain.licence import Action, Effective, Licence, Reason, Status
 from services.licence_store.keyring import KeyRing
 from services.licence_store.persistence import repository as repo
+from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.repository import (
     IdempotencyRecord,
     SignedVersion,
@@ -217,14 +219,25 @@ class LicenceStoreService:
         keyring: KeyRing,
         clock: Clock,
         access_log: AccessLog,
+        vault: HolderVault,
         notifier: ChangeNotifier | None = None,
     ) -> None:
         self.db = db
         self.access_log = access_log
+        self.vault = vault
         self.keyring = keyring
         self.clock = clock
         self.notifier = notifier or ChangeNotifier()
         self.catalogue = CatalogueCache(db)
+        self.codec = LicenceCodec(vault, self._sensitive_fields)
+
+    def _keyed(self, cmd: IssueCommand) -> str:
+        """The command's fingerprint, keyed: a stored fingerprint reveals nothing guessable."""
+        return self.vault.mac(cmd.fingerprint.encode())
+
+    def _sensitive_fields(self, type_code: str) -> frozenset[str]:
+        lt = self.catalogue.licence_type(type_code)
+        return frozenset(f.name for f in lt.fields if f.sensitive) if lt else frozenset()
 
     # ------------------------------------------------------------------------- catalogue
 
@@ -329,7 +342,7 @@ class LicenceStoreService:
         """Issue one licence; a retry with the same idempotency key returns the same one."""
         key = _check_idempotency_key(cmd.idempotency_key, required=True)
         licence = self._new_licence(caller, cmd)
-        fingerprint = cmd.fingerprint
+        fingerprint = self._keyed(cmd)
         for attempt in (1, 2):
             try:
                 outcome = self._issue_once(caller, key, fingerprint, licence)
@@ -355,7 +368,7 @@ class LicenceStoreService:
             if repo.find_serial_by_number(conn, licence.type_code, licence.licence_number):
                 raise _number_taken(licence)
             signed = self._sign(conn, licence)
-            repo.insert_licences(conn, [(licence, signed)])
+            repo.insert_licences(conn, [(licence, signed)], self.codec)
             record = IdempotencyRecord("IssueLicence", fingerprint, licence.serial)
             repo.put_idempotency(conn, caller.code, [(key, record)], self.clock.now())
             return StoredLicence(licence, signed)
@@ -410,7 +423,7 @@ class LicenceStoreService:
         idempotency_key: str = "",
     ) -> LicenceView:
         """A new version with changed data or holder name."""
-        fingerprint = sha256_hex(
+        fingerprint = self.vault.mac(
             canonical_json(["change", _ref_json(ref), dict(fields), holder_name])
         )
 
@@ -425,7 +438,7 @@ class LicenceStoreService:
     ) -> LicenceView:
         """A new version with a later end of validity."""
         until = _optional_date(valid_until, "valid_until")
-        fingerprint = sha256_hex(canonical_json(["renew", _ref_json(ref), valid_until]))
+        fingerprint = self.vault.mac(canonical_json(["renew", _ref_json(ref), valid_until]))
 
         def apply(lic: Licence, lt: LicenceType, at: datetime) -> bool:
             lic.renew(until, lt.default_validity_days, caller.code, at)
@@ -444,7 +457,7 @@ class LicenceStoreService:
     ) -> LicenceView:
         """Suspend, reinstate, revoke or cancel, with a coded reason."""
         reason = Reason.for_action(action, reason_code, reason_text)
-        fingerprint = sha256_hex(
+        fingerprint = self.vault.mac(
             canonical_json([action.verb, _ref_json(ref), reason.code, reason.text])
         )
 
@@ -484,7 +497,7 @@ class LicenceStoreService:
         apply: Callable[[Licence, LicenceType, datetime], bool],
     ) -> str:
         serial = self._resolve(conn, ref)
-        stored = repo.get_by_serial(conn, serial, for_update=True)
+        stored = repo.get_by_serial(conn, serial, self.codec, for_update=True)
         if stored is None:  # pragma: no cover - resolved a moment ago in this transaction
             raise _not_found(ref)
         licence = stored.licence
@@ -495,7 +508,8 @@ class LicenceStoreService:
         licence_type = self.catalogue.licence_type(licence.type_code)
         assert licence_type is not None
         new_version = apply(licence, licence_type, self.clock.now())
-        repo.update_licence(conn, licence, self._sign(conn, licence) if new_version else None)
+        signed = self._sign(conn, licence) if new_version else None
+        repo.update_licence(conn, licence, signed, self.codec)
         return serial
 
     # --------------------------------------------------------------------------- queries
@@ -515,9 +529,9 @@ class LicenceStoreService:
         with self.db.read() as conn:
             serial = serial or self._resolve(conn, ref)
             stored = (
-                repo.get_version(conn, serial, version)
+                repo.get_version(conn, serial, version, self.codec)
                 if version
-                else repo.get_by_serial(conn, serial)
+                else repo.get_by_serial(conn, serial, self.codec)
             )
         if stored is None:
             raise NotFound(f"licence has no version {version}", reason="VERSION_NOT_FOUND")
@@ -530,7 +544,7 @@ class LicenceStoreService:
         """Every version and event of a licence."""
         with self.db.read() as conn:
             serial = self._resolve(conn, ref)
-            versions = repo.list_versions(conn, serial)
+            versions = repo.list_versions(conn, serial, self.codec)
             events = repo.events_after(conn, 0, (), 100_000, serial=serial)
         history = History([self._view(v) for v in versions], events)
         if why is not None and history.versions:
@@ -543,7 +557,7 @@ class LicenceStoreService:
         self.access_log.record(
             [
                 AccessRecord(
-                    holder_number=v.stored.licence.holder.value,
+                    holder_key=self.vault.index(v.stored.licence.holder),
                     department_code=caller.code,
                     channel="licence_store",
                     what=f"{v.type_name} {v.stored.licence.licence_number}: {what}",
@@ -573,7 +587,7 @@ class LicenceStoreService:
         limit = page_size(size, 50, 500)
         after = decode_token(token)
         with self.db.read() as conn:
-            rows = repo.list_by_holder(conn, holder.value, codes, statuses, after, limit + 1)
+            rows = repo.list_by_holder(conn, holder, codes, statuses, after, limit + 1, self.codec)
         more = len(rows) > limit
         rows = rows[:limit]
         next_token = encode_token(rows[-1].licence.serial) if more else ""
@@ -602,14 +616,14 @@ class LicenceStoreService:
         if ref.licence_id:
             ident = parse_licence_identifier(ref.licence_id, "licence.licence_id")
             with self.db.read() as conn:
-                stored = repo.get_by_serial(conn, ident.serial)
+                stored = repo.get_by_serial(conn, ident.serial, self.codec)
             return stored if stored is not None and _names(stored, ident) else None
         with self.db.read() as conn:
             try:
                 serial = self._resolve(conn, ref)
             except NotFound:
                 return None
-            return repo.get_by_serial(conn, serial)
+            return repo.get_by_serial(conn, serial, self.codec)
 
     def find_many(self, refs: Sequence[LicenceRef]) -> list[StoredLicence | YihaoError | None]:
         """:meth:`find` for many references at once (batches): identifiers in one query.
@@ -627,7 +641,9 @@ class LicenceStoreService:
             except YihaoError as exc:
                 out[i] = exc
         with self.db.read() as conn:
-            found = repo.get_many_by_serial(conn, sorted({x.serial for x in idents.values()}))
+            found = repo.get_many_by_serial(
+                conn, sorted({x.serial for x in idents.values()}), self.codec
+            )
         for i, ident in idents.items():
             stored = found.get(ident.serial)
             out[i] = stored if stored is not None and _names(stored, ident) else None
@@ -636,12 +652,12 @@ class LicenceStoreService:
     def find_version(self, serial: str, version: int) -> StoredLicence | None:
         """One version of a licence."""
         with self.db.read() as conn:
-            return repo.get_version(conn, serial, version)
+            return repo.get_version(conn, serial, version, self.codec)
 
     def versions_of(self, serial: str) -> list[StoredLicence]:
         """Every version of a licence, oldest first."""
         with self.db.read() as conn:
-            return repo.list_versions(conn, serial)
+            return repo.list_versions(conn, serial, self.codec)
 
     def status_timeline(self, serial: str) -> list[tuple[datetime, Status]]:
         """(instant, status after) for every event of a licence, oldest first."""
@@ -662,7 +678,7 @@ class LicenceStoreService:
     ) -> list[StoredLicence]:
         """A holder's licences of the given types (all types when empty)."""
         with self.db.read() as conn:
-            return repo.list_by_holder(conn, holder.value, type_codes, (), "", limit)
+            return repo.list_by_holder(conn, holder, type_codes, (), "", limit, self.codec)
 
     def names(self, lic: Licence) -> tuple[str, str]:
         """(licence type name, issuer name) from the catalogue."""
@@ -673,7 +689,7 @@ class LicenceStoreService:
     def _resolve(self, conn: Connection, ref: LicenceRef) -> str:
         if ref.licence_id:
             ident = parse_licence_identifier(ref.licence_id, "licence.licence_id")
-            stored = repo.get_by_serial(conn, ident.serial)
+            stored = repo.get_by_serial(conn, ident.serial, self.codec)
             if stored is None or not _names(stored, ident):
                 raise _not_found(ref)
             return ident.serial
@@ -734,14 +750,14 @@ class LicenceStoreService:
     def _import_together(
         self, caller: Caller, records: Sequence[tuple[int, IssueCommand | YihaoError]]
     ) -> list[ImportOutcome]:
-        plan = _ImportPlan(records)
+        plan = _ImportPlan(records, self._keyed)
         for line, cmd in records:
             plan.validate(line, cmd, lambda c: self._new_licence(caller, c))
         with self.db.transaction() as conn:
             plan.resolve_existing(conn, caller.code)
             key = self.keyring.signing_key(conn, caller.code)
             batch = [(lic, self._sign(conn, lic, key)) for lic in plan.licences_to_insert()]
-            repo.insert_licences(conn, batch)
+            repo.insert_licences(conn, batch, self.codec)
             repo.put_idempotency(conn, caller.code, plan.idempotency_records(), self.clock.now())
         return plan.outcomes()
 
@@ -752,7 +768,12 @@ class LicenceStoreService:
 class _ImportPlan:
     """Works out, for a batch of import records, which to insert and what to answer."""
 
-    def __init__(self, records: Sequence[tuple[int, IssueCommand | YihaoError]]) -> None:
+    def __init__(
+        self,
+        records: Sequence[tuple[int, IssueCommand | YihaoError]],
+        keyed: Callable[[IssueCommand], str],
+    ) -> None:
+        self.keyed = keyed
         self.order = [line for line, _ in records]
         self.results: dict[int, ImportOutcome] = {}
         self.pending: dict[int, tuple[IssueCommand, Licence, str]] = {}
@@ -780,7 +801,7 @@ class _ImportPlan:
             record = known.get(key)
             if record is None:
                 continue
-            if record.request_sha256 != cmd.fingerprint:
+            if record.request_sha256 != self.keyed(cmd):
                 self.reject(line, "IDEMPOTENCY_KEY_REUSED", _reused_message(key))
             else:
                 replayed[line] = record
@@ -811,7 +832,7 @@ class _ImportPlan:
 
     def idempotency_records(self) -> list[tuple[str, IdempotencyRecord]]:
         return [
-            (key, IdempotencyRecord("IssueLicence", cmd.fingerprint, lic.serial))
+            (key, IdempotencyRecord("IssueLicence", self.keyed(cmd), lic.serial))
             for cmd, lic, key in self.pending.values()
         ]
 

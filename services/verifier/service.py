@@ -23,6 +23,7 @@ from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound, YihaoError
 from services.common.group_commit import GroupCommitter
+from services.common.holder_vault import HolderVault
 from services.common.identifiers import (
     HolderNumber,
     mask_holder_number,
@@ -163,11 +164,13 @@ def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[Access
     audit_log.append(conn, [receipt_entry(r) for r in receipts], receipts[-1].issued_at)
 
 
-def _access_records(caller: Caller, results: Sequence[Result], at: datetime) -> list[AccessRecord]:
+def _access_records(
+    caller: Caller, results: Sequence[Result], at: datetime, vault: HolderVault
+) -> list[AccessRecord]:
     """Each verification of a stored licence is a read of its holder's data."""
     return [
         AccessRecord(
-            holder_number=r.stored.licence.holder.value,
+            holder_key=vault.index(r.stored.licence.holder),
             department_code=caller.code,
             channel="verification",
             what=f"{r.type_name} {r.stored.licence.licence_number}: verified, "
@@ -391,7 +394,8 @@ class VerifierService:
             algorithm=key.algorithm,
             signature=key.sign(body),
         )
-        self._receipts.submit((receipt, _access_records(caller, results, at)))
+        access = _access_records(caller, results, at, self.store.vault)
+        self._receipts.submit((receipt, access))
         return [replace(r, receipt_id=receipt_id) for r in results]
 
     def get_receipt(self, receipt_id: str) -> Receipt:

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from services.common.audit_log import Entry
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.holder_vault import HolderVault
 from services.common.identifiers import HolderNumber, mask_holder_number, mask_name
 from services.common.ids import time_ordered_id
 from services.common.signing import canonical_json, sha256_hex
@@ -144,14 +145,15 @@ def minimal_answer(
     }
 
 
-def decision_payload(r: AssistanceRequest) -> dict[str, object]:
-    """A decided request as the tamper-evident log commits to it (through its hash)."""
+def decision_payload(r: AssistanceRequest, holder_index: str) -> dict[str, object]:
+    """A decided request as the tamper-evident log commits to it (through its hash); the
+    holder by blind index, so the hash cannot be used to guess the number."""
     return {
         "request_id": r.request_id,
         "item_code": r.item_code,
         "requester": r.requester_code,
         "provider": r.provider_code,
-        "holder": r.holder.value,
+        "holder": holder_index,
         "case_number": r.case_number,
         "requested_fields": list(r.requested_fields),
         "status": r.status.value,
@@ -162,7 +164,7 @@ def decision_payload(r: AssistanceRequest) -> dict[str, object]:
     }
 
 
-def decision_entry(r: AssistanceRequest) -> Entry:
+def decision_entry(r: AssistanceRequest, vault: HolderVault) -> Entry:
     """The log entry for a decision (answer or refusal)."""
-    payload = canonical_json(decision_payload(r), plain=True)
+    payload = canonical_json(decision_payload(r, vault.index(r.holder)), plain=True)
     return Entry("assistance_decision", r.request_id, sha256_hex(payload))

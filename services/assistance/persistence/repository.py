@@ -18,7 +18,8 @@ from services.assistance.persistence.tables import (
     commitments,
 )
 from services.common.clock import as_utc
-from services.common.identifiers import HolderKind, HolderNumber
+from services.common.holder_vault import HolderVault
+from services.common.identifiers import HolderKind
 
 # ------------------------------------------------------------------------------------ items
 
@@ -59,14 +60,16 @@ def _item(d: dict[str, Any]) -> AssistanceItem:
 # --------------------------------------------------------------------------------- requests
 
 
-def _request_row(r: AssistanceRequest, seq: int) -> dict[str, Any]:
+def _request_row(r: AssistanceRequest, seq: int, vault: HolderVault) -> dict[str, Any]:
+    sealed = vault.seal_holder(r.holder, "", r.request_id)
     return {
         "request_id": r.request_id,
         "item_code": r.item_code,
         "requester_code": r.requester_code,
         "provider_code": r.provider_code,
         "holder_kind": r.holder.kind.value,
-        "holder_number": r.holder.value,
+        "holder_index": sealed.index,
+        "holder_sealed": sealed.sealed,
         "purpose": r.purpose,
         "legal_basis": r.legal_basis,
         "case_number": r.case_number,
@@ -86,14 +89,17 @@ def _request_row(r: AssistanceRequest, seq: int) -> dict[str, Any]:
     }
 
 
-def insert_request(conn: Connection, r: AssistanceRequest, key: str | None, seq: int) -> None:
+def insert_request(
+    conn: Connection, r: AssistanceRequest, key: str | None, seq: int, vault: HolderVault
+) -> None:
     """Store a new request (``key``: the requester's idempotency key)."""
-    conn.execute(insert(assistance_requests).values(**_request_row(r, seq), idempotency_key=key))
+    row = _request_row(r, seq, vault)
+    conn.execute(insert(assistance_requests).values(**row, idempotency_key=key))
 
 
-def update_request(conn: Connection, r: AssistanceRequest, seq: int) -> None:
+def update_request(conn: Connection, r: AssistanceRequest, seq: int, vault: HolderVault) -> None:
     """Store a changed request."""
-    row = _request_row(r, seq)
+    row = _request_row(r, seq, vault)
     conn.execute(
         update(assistance_requests)
         .where(assistance_requests.c.request_id == r.request_id)
@@ -102,17 +108,19 @@ def update_request(conn: Connection, r: AssistanceRequest, seq: int) -> None:
 
 
 def get_request(
-    conn: Connection, request_id: str, *, for_update: bool = False
+    conn: Connection, request_id: str, vault: HolderVault, *, for_update: bool = False
 ) -> AssistanceRequest | None:
     """One request by id."""
     stmt = select(assistance_requests).where(assistance_requests.c.request_id == request_id)
     if for_update:
         stmt = stmt.with_for_update()
     row = conn.execute(stmt).first()
-    return _request(row) if row else None
+    return _request(row, vault) if row else None
 
 
-def request_by_key(conn: Connection, requester: str, key: str) -> AssistanceRequest | None:
+def request_by_key(
+    conn: Connection, requester: str, key: str, vault: HolderVault
+) -> AssistanceRequest | None:
     """The request a requester submitted with an idempotency key."""
     row = conn.execute(
         select(assistance_requests).where(
@@ -122,7 +130,7 @@ def request_by_key(conn: Connection, requester: str, key: str) -> AssistanceRequ
             )
         )
     ).first()
-    return _request(row) if row else None
+    return _request(row, vault) if row else None
 
 
 def list_requests(
@@ -134,6 +142,7 @@ def list_requests(
     after: str = "",
     limit: int = 1000,
     by_deadline: bool = False,
+    vault: HolderVault,
 ) -> list[AssistanceRequest]:
     """Requests filtered by party and status, in id order (or by deadline)."""
     t = assistance_requests
@@ -147,27 +156,30 @@ def list_requests(
     if after:
         stmt = stmt.where(t.c.request_id > after)
     order = (t.c.deadline, t.c.request_id) if by_deadline else (t.c.request_id,)
-    return [_request(r) for r in conn.execute(stmt.order_by(*order).limit(limit))]
+    return [_request(r, vault) for r in conn.execute(stmt.order_by(*order).limit(limit))]
 
 
 def changed_since(
-    conn: Connection, requester: str, seq: int
+    conn: Connection, requester: str, seq: int, vault: HolderVault
 ) -> list[tuple[AssistanceRequest, int]]:
     """A requester's requests changed after change sequence ``seq``, with their sequence."""
     t = assistance_requests
     rows = conn.execute(
         select(t).where(and_(t.c.requester_code == requester, t.c.seq > seq)).order_by(t.c.seq)
     )
-    return [(_request(r), int(r.seq)) for r in rows]
+    return [(_request(r, vault), int(r.seq)) for r in rows]
 
 
-def _request(row: Any) -> AssistanceRequest:
+def _request(row: Any, vault: HolderVault) -> AssistanceRequest:
+    holder, _ = vault.open_holder(
+        HolderKind(row.holder_kind), bytes(row.holder_sealed), row.request_id
+    )
     return AssistanceRequest(
         request_id=row.request_id,
         item_code=row.item_code,
         requester_code=row.requester_code,
         provider_code=row.provider_code,
-        holder=HolderNumber(HolderKind(row.holder_kind), row.holder_number),
+        holder=holder,
         purpose=row.purpose,
         legal_basis=row.legal_basis,
         case_number=row.case_number,
@@ -189,12 +201,14 @@ def _request(row: Any) -> AssistanceRequest:
 # ------------------------------------------------------------------------------ commitments
 
 
-def _commitment_row(c: Commitment) -> dict[str, Any]:
+def _commitment_row(c: Commitment, vault: HolderVault) -> dict[str, Any]:
+    sealed = vault.seal_holder(c.applicant, "", c.commitment_id)
     return {
         "commitment_id": c.commitment_id,
         "department_code": c.department_code,
         "applicant_kind": c.applicant.kind.value,
-        "applicant_number": c.applicant.value,
+        "applicant_index": sealed.index,
+        "applicant_sealed": sealed.sealed,
         "applicant_name": c.applicant_name,
         "licence_type_code": c.licence_type_code,
         "case_number": c.case_number,
@@ -206,23 +220,26 @@ def _commitment_row(c: Commitment) -> dict[str, Any]:
     }
 
 
-def insert_commitment(conn: Connection, c: Commitment) -> None:
+def insert_commitment(conn: Connection, c: Commitment, vault: HolderVault) -> None:
     """Store a new commitment."""
-    conn.execute(insert(commitments).values(**_commitment_row(c)))
+    conn.execute(insert(commitments).values(**_commitment_row(c, vault)))
 
 
-def update_commitments(conn: Connection, items: Sequence[Commitment]) -> None:
+def update_commitments(conn: Connection, items: Sequence[Commitment], vault: HolderVault) -> None:
     """Store checked commitments."""
     for c in items:
         conn.execute(
             update(commitments)
             .where(commitments.c.commitment_id == c.commitment_id)
-            .values(_commitment_row(c))
+            .values(_commitment_row(c, vault))
         )
 
 
 def list_commitments(
-    conn: Connection, status: CommitmentStatus | None = None, department: str = ""
+    conn: Connection,
+    vault: HolderVault,
+    status: CommitmentStatus | None = None,
+    department: str = "",
 ) -> list[Commitment]:
     """Commitments, oldest first."""
     stmt = select(commitments)
@@ -237,7 +254,9 @@ def list_commitments(
         Commitment(
             commitment_id=r.commitment_id,
             department_code=r.department_code,
-            applicant=HolderNumber(HolderKind(r.applicant_kind), r.applicant_number),
+            applicant=vault.open_holder(
+                HolderKind(r.applicant_kind), bytes(r.applicant_sealed), r.commitment_id
+            )[0],
             applicant_name=r.applicant_name,
             licence_type_code=r.licence_type_code,
             case_number=r.case_number,

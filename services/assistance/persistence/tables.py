@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Date, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 
 from services.common.database import metadata
 
@@ -23,7 +35,8 @@ assistance_requests = Table(
     Column("requester_code", String(18), nullable=False),
     Column("provider_code", String(18), nullable=False),
     Column("holder_kind", String(16), nullable=False),
-    Column("holder_number", String(18), nullable=False),
+    Column("holder_index", String(64), nullable=False),  # blind index
+    Column("holder_sealed", LargeBinary, nullable=False),  # AES-GCM
     Column("purpose", String(200), nullable=False),
     Column("legal_basis", String(500), nullable=False),
     Column("case_number", String(64), nullable=False),
@@ -51,7 +64,8 @@ commitments = Table(
     Column("commitment_id", String(32), primary_key=True),
     Column("department_code", String(18), nullable=False),
     Column("applicant_kind", String(16), nullable=False),
-    Column("applicant_number", String(18), nullable=False),
+    Column("applicant_index", String(64), nullable=False),  # blind index
+    Column("applicant_sealed", LargeBinary, nullable=False),  # AES-GCM
     Column("applicant_name", String(200), nullable=False),
     Column("licence_type_code", String(21), nullable=False),
     Column("case_number", String(64), nullable=False),

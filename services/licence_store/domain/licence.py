@@ -201,6 +201,7 @@ class Licence:
     version_at: datetime
     status_at: datetime
     status_reason: Reason | None = None
+    salt: str = ""  # random, secret, signed: keeps the content hash from revealing the holder
     pending_events: list[Event] = field(default_factory=list, repr=False, compare=False)
 
     # ------------------------------------------------------------------ identity and content
@@ -229,6 +230,7 @@ class Licence:
             else None,
             "version": self.version,
             "version_at": self.version_at.isoformat(),
+            **({"salt": self.salt} if self.salt else {}),
         }
 
     def effective_status(self, at: datetime) -> Effective:
@@ -281,6 +283,7 @@ class Licence:
             issued_at=at,
             version_at=at,
             status_at=at,
+            salt=secrets.token_hex(16),
         )
         licence._record(EventKind.ISSUED, at, issuer_code)
         return licence

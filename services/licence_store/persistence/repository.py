@@ -34,6 +34,7 @@ from services.licence_store.domain.licence import (
     Status,
     Validity,
 )
+from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.tables import (
     department_keys,
     departments,
@@ -300,32 +301,36 @@ def _licence_type(row: Row[Any], issuers: set[str]) -> LicenceType:
 # ---------------------------------------------------------------------------------- licences
 
 
-def insert_licences(conn: Connection, batch: Sequence[tuple[Licence, SignedVersion]]) -> None:
+def insert_licences(
+    conn: Connection, batch: Sequence[tuple[Licence, SignedVersion]], codec: LicenceCodec
+) -> None:
     """Insert newly issued licences with their first version and pending events."""
     if not batch:
         return
-    conn.execute(insert(licences), [_licence_row(lic) for lic, _ in batch])
-    conn.execute(insert(licence_versions), [_version_row(lic, sv) for lic, sv in batch])
+    conn.execute(insert(licences), [_licence_row(lic, codec) for lic, _ in batch])
+    conn.execute(insert(licence_versions), [_version_row(lic, sv, codec) for lic, sv in batch])
     _insert_events(conn, [(lic, e) for lic, _ in batch for e in lic.take_events()])
 
 
-def update_licence(conn: Connection, lic: Licence, signed: SignedVersion | None) -> None:
+def update_licence(
+    conn: Connection, lic: Licence, signed: SignedVersion | None, codec: LicenceCodec
+) -> None:
     """Persist a changed licence: a new version if ``signed``, and its pending events."""
-    row = _licence_row(lic)
+    row = _licence_row(lic, codec)
     conn.execute(update(licences).where(licences.c.serial == lic.serial).values(row))
     if signed is not None:
-        conn.execute(insert(licence_versions).values(_version_row(lic, signed)))
+        conn.execute(insert(licence_versions).values(_version_row(lic, signed, codec)))
     _insert_events(conn, [(lic, e) for e in lic.take_events()])
 
 
-def _licence_row(lic: Licence) -> dict[str, Any]:
+def _licence_row(lic: Licence, codec: LicenceCodec) -> dict[str, Any]:
     return {
         "serial": lic.serial,
         "type_code": lic.type_code,
         "licence_number": lic.licence_number,
         "issuer_code": lic.issuer_code,
         "holder_kind": lic.holder.kind.value,
-        "holder_number": lic.holder.value,
+        **codec.holder_columns(lic),
         "current_version": lic.version,
         "status": lic.status.value,
         "status_reason_code": lic.status_reason.code if lic.status_reason else None,
@@ -335,13 +340,13 @@ def _licence_row(lic: Licence) -> dict[str, Any]:
     }
 
 
-def _version_row(lic: Licence, signed: SignedVersion) -> dict[str, Any]:
+def _version_row(lic: Licence, signed: SignedVersion, codec: LicenceCodec) -> dict[str, Any]:
     return {
         "serial": lic.serial,
         "version": lic.version,
         "licence_id": signed.licence_id,
         "holder_name": lic.holder_name,
-        "fields": lic.fields,
+        **codec.field_columns(lic),
         "valid_from": lic.validity.valid_from,
         "valid_until": lic.validity.valid_until,
         "version_at": lic.version_at,
@@ -397,12 +402,12 @@ _BY_SERIAL_FOR_UPDATE = _BY_SERIAL.with_for_update(of=licences)
 
 
 def get_by_serial(
-    conn: Connection, serial: str, *, for_update: bool = False
+    conn: Connection, serial: str, codec: LicenceCodec, *, for_update: bool = False
 ) -> StoredLicence | None:
     """The licence with this serial, at its current version (statement built once)."""
     stmt = _BY_SERIAL_FOR_UPDATE if for_update else _BY_SERIAL
     row = conn.execute(stmt, {"serial": serial}).first()
-    return _stored(row) if row else None
+    return _stored(row, codec) if row else None
 
 
 def current_licence_ids(conn: Connection, serials: Sequence[str]) -> dict[str, str]:
@@ -423,12 +428,14 @@ def current_licence_ids(conn: Connection, serials: Sequence[str]) -> dict[str, s
     return {serial: licence_id for serial, licence_id in rows}
 
 
-def get_many_by_serial(conn: Connection, serials: Sequence[str]) -> dict[str, StoredLicence]:
+def get_many_by_serial(
+    conn: Connection, serials: Sequence[str], codec: LicenceCodec
+) -> dict[str, StoredLicence]:
     """Licences by serial, at their current versions, in one query."""
     if not serials:
         return {}
     rows = conn.execute(_JOINED.where(licences.c.serial.in_(serials))).all()
-    return {r.serial: _stored(r) for r in rows}
+    return {r.serial: _stored(r, codec) for r in rows}
 
 
 def find_serial_by_number(conn: Connection, type_code: str, number: str) -> str | None:
@@ -440,7 +447,9 @@ def find_serial_by_number(conn: Connection, type_code: str, number: str) -> str 
     ).scalar()
 
 
-def get_version(conn: Connection, serial: str, version: int) -> StoredLicence | None:
+def get_version(
+    conn: Connection, serial: str, version: int, codec: LicenceCodec
+) -> StoredLicence | None:
     """One version of a licence (status fields are the licence's current ones)."""
     stmt = (
         select(licences, licence_versions)
@@ -448,10 +457,10 @@ def get_version(conn: Connection, serial: str, version: int) -> StoredLicence | 
         .where(and_(licences.c.serial == serial, licence_versions.c.version == version))
     )
     row = conn.execute(stmt).first()
-    return _stored(row) if row else None
+    return _stored(row, codec) if row else None
 
 
-def list_versions(conn: Connection, serial: str) -> list[StoredLicence]:
+def list_versions(conn: Connection, serial: str, codec: LicenceCodec) -> list[StoredLicence]:
     """Every version of a licence, oldest first."""
     stmt = (
         select(licences, licence_versions)
@@ -459,31 +468,36 @@ def list_versions(conn: Connection, serial: str) -> list[StoredLicence]:
         .where(licences.c.serial == serial)
         .order_by(licence_versions.c.version)
     )
-    return [_stored(r) for r in conn.execute(stmt)]
+    return [_stored(r, codec) for r in conn.execute(stmt)]
 
 
 def list_by_holder(
     conn: Connection,
-    holder_number: str,
+    holder: HolderNumber,
     type_codes: Sequence[str],
     statuses: Sequence[Status],
     after_serial: str,
     limit: int,
+    codec: LicenceCodec,
 ) -> list[StoredLicence]:
-    """A holder's licences in serial order after ``after_serial``, filtered."""
+    """A holder's licences (found by blind index) in serial order after ``after_serial``."""
     stmt = _JOINED.where(
-        and_(licences.c.holder_number == holder_number, licences.c.serial > after_serial)
+        and_(
+            licences.c.holder_index == codec.holder_index(holder),
+            licences.c.serial > after_serial,
+        )
     )
     if type_codes:
         stmt = stmt.where(licences.c.type_code.in_(type_codes))
     if statuses:
         stmt = stmt.where(licences.c.status.in_([s.value for s in statuses]))
     rows = conn.execute(stmt.order_by(licences.c.serial).limit(limit)).all()
-    return [_stored(r) for r in rows]
+    return [_stored(r, codec) for r in rows]
 
 
-def _stored(row: Row[Any]) -> StoredLicence:
+def _stored(row: Row[Any], codec: LicenceCodec) -> StoredLicence:
     m = row._mapping
+    holder, salt = codec.holder(m["holder_kind"], bytes(m["holder_sealed"]), m["serial"])
     reason = (
         Reason(m["status_reason_code"], m["status_reason_text"] or "")
         if m["status_reason_code"]
@@ -494,9 +508,9 @@ def _stored(row: Row[Any]) -> StoredLicence:
         issuer_code=m["issuer_code"],
         serial=m["serial"],
         licence_number=m["licence_number"],
-        holder=HolderNumber(HolderKind(m["holder_kind"]), m["holder_number"]),
+        holder=holder,
         holder_name=m["holder_name"],
-        fields=dict(m["fields"]),
+        fields=codec.fields(dict(m["fields"]), m["sealed_fields"], m["serial"], m["version"]),
         validity=Validity(m["valid_from"], m["valid_until"]),
         version=m["version"],
         status=Status(m["status"]),
@@ -504,6 +518,7 @@ def _stored(row: Row[Any]) -> StoredLicence:
         version_at=as_utc(m["version_at"]),
         status_at=as_utc(m["status_at"]),
         status_reason=reason,
+        salt=salt,
     )
     signed = SignedVersion(
         licence_id=m["licence_id"],

@@ -78,7 +78,8 @@ licences = Table(
     Column("licence_number", String(64), nullable=False),
     Column("issuer_code", String(18), nullable=False),
     Column("holder_kind", String(16), nullable=False),
-    Column("holder_number", String(18), nullable=False),
+    Column("holder_index", String(64), nullable=False),  # blind index (HMAC), never the number
+    Column("holder_sealed", LargeBinary, nullable=False),  # AES-GCM: number + content salt
     Column("current_version", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("status_reason_code", String(32), nullable=True),
@@ -86,7 +87,7 @@ licences = Table(
     Column("status_at", DateTime(timezone=True), nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("type_code", "licence_number"),
-    Index("ix_licences_holder", "holder_number", "type_code"),
+    Index("ix_licences_holder", "holder_index", "type_code"),
 )
 
 licence_versions = Table(
@@ -96,7 +97,8 @@ licence_versions = Table(
     Column("version", Integer, primary_key=True),
     Column("licence_id", String(120), nullable=False, unique=True),
     Column("holder_name", String(200), nullable=False),
-    Column("fields", JSON, nullable=False),
+    Column("fields", JSON, nullable=False),  # the fields the type does not mark sensitive
+    Column("sealed_fields", LargeBinary, nullable=True),  # AES-GCM: the sensitive ones
     Column("valid_from", Date, nullable=False),
     Column("valid_until", Date, nullable=True),
     Column("version_at", DateTime(timezone=True), nullable=False),

@@ -699,6 +699,7 @@ def test_version_limit_changes_nothing(operation: str) -> None:
 
 def test_content_is_the_signed_document() -> None:
     licence = issue_permit(data={**PERMIT_DATA, "renewals": "3"})
+    assert len(licence.salt) == 32  # 128 secret random bits, signed with the content
     assert licence.content() == {
         "licence_id": str(licence.identifier),
         "type_code": RESIDENCE_PERMIT.type_code,
@@ -715,6 +716,7 @@ def test_content_is_the_signed_document() -> None:
         "valid_until": "2027-02-28",
         "version": 1,
         "version_at": "2026-03-01T02:00:00+00:00",
+        "salt": licence.salt,
     }
     assert str(licence.identifier).endswith(".001." + licence.identifier.check)
 

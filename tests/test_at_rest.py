@@ -1,0 +1,99 @@
+"""A copy of the database alone reveals no citizen ID number: holder numbers are a blind
+index plus a sealed value, sensitive licence fields are sealed, fingerprints are keyed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from services.licence_store import demo
+from testsupport.serverproc import server_process
+from yihao.v1 import assistance_pb2 as apb
+from yihao.v1 import assistance_pb2_grpc as agrpc
+from yihao.v1 import common_pb2 as common
+from yihao.v1 import licence_store_pb2 as pb
+from yihao.v1 import verifier_pb2 as vpb
+from yihao.v1 import verifier_pb2_grpc as vgrpc
+
+PEOPLE = ["11010519491231002X", "360426199101010071", "320106198707105231", "51010719990228004X"]
+
+
+def _use_every_path(server) -> None:
+    civil, police = server.store("civil"), server.store("police")
+    hall = vgrpc.VerifierStub(server.channel("hall"))
+    for i, (person, spouse) in enumerate(zip(PEOPLE, reversed(PEOPLE), strict=True)):
+        married = civil.IssueLicence(
+            pb.IssueLicenceRequest(
+                idempotency_key=f"rest-m-{i:04d}",
+                type_code=demo.MARRIAGE_CERTIFICATE.type_code,
+                licence_number=f"J-{i}",
+                holder=common.Holder(number=person, name="张三"),
+                fields={
+                    "spouse_name": "李四",
+                    "spouse_id_number": spouse,  # a sensitive field
+                    "registered_on": "2026-05-20",
+                    "registration_office": "鼓楼区民政局",
+                    "certificate_serial": f"J350102-{i}",
+                },
+            )
+        )
+        police.IssueLicence(
+            pb.IssueLicenceRequest(
+                idempotency_key=f"rest-r-{i:04d}",
+                type_code=demo.RESIDENCE_PERMIT.type_code,
+                licence_number=f"R-{i}",
+                holder=common.Holder(number=person[:6] + person[8:17], name="张三"),  # legacy form
+                fields={
+                    "sex": "男",
+                    "domicile": "北京",
+                    "residence_address": "福州",
+                    "issuing_office": "台江分局",
+                },
+            )
+        )
+        hall.VerifyLicence(
+            vpb.VerifyLicenceRequest(
+                licence=pb.LicenceRef(licence_id=married.licence_id), presented_holder_number=person
+            )
+        )
+        hall.VerifyByHolder(vpb.VerifyByHolderRequest(holder_number=person))
+        civil.ChangeLicence(
+            pb.ChangeLicenceRequest(
+                licence=pb.LicenceRef(licence_id=married.licence_id),
+                fields={"registration_office": "仓山区民政局"},
+            )
+        )
+        agrpc.AssistanceStub(server.channel("police")).SubmitRequest(
+            apb.SubmitRequestRequest(
+                idempotency_key=f"rest-a-{i:04d}",
+                item_code="XZXZ-MZ-001",
+                holder_number=person,
+                purpose="户籍业务",
+                legal_basis="户口登记条例",
+            )
+        )
+        agrpc.AssistanceStub(server.channel("hall")).RecordCommitment(
+            apb.RecordCommitmentRequest(
+                applicant_number=person,
+                licence_type_code=demo.RESIDENCE_PERMIT.type_code,
+                case_number=f"C-{i}",
+                check_by="2099-01-01",
+            )
+        )
+        police.ListLicencesByHolder(pb.ListLicencesByHolderRequest(holder_number=person))
+
+
+def test_a_copy_of_a_running_demo_database_holds_no_citizen_id_number(tmp_path: Path):
+    with server_process(None) as server:
+        _use_every_path(server)
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        for f in server.var_dir.glob("yihao.db*"):  # the file and its WAL, while it runs
+            shutil.copy(f, copy / f.name)
+        assert (copy / "yihao.db").exists()
+    data = b"".join(f.read_bytes() for f in copy.iterdir())
+    assert len(data) > 100_000
+    for person in PEOPLE:
+        for form in (person, person[:6] + person[8:17], person.lower()):
+            assert form.encode() not in data, f"{form} found in the database copy"
+    assert "张三".encode() in data  # the copy is real: names are stored in clear
