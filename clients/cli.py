@@ -190,6 +190,14 @@ def _server_commands(subs: Sub) -> None:
     )
     head = _command(audit, "head", c.cmd_audit_head, "the latest signed tree head (via the server)")
     head.add_argument("--fresh", action="store_true", help="sign the log as it is now first")
+    keys = _group(subs, "keys", "master keys (secrets at rest)")
+    _command(
+        keys,
+        "reseal",
+        c.cmd_keys_reseal,
+        "re-seal values sealed under older master keys (after a rotation; servers also do "
+        "this at start)",
+    )
     catalogue = _group(subs, "catalogue", "catalogue setup")
     _command(
         catalogue,

@@ -189,6 +189,14 @@ def cmd_audit_verify(ctx: Context) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_keys_reseal(ctx: Context) -> int:
+    """Re-seal under the current master key."""
+    reseal = _server_part("services.bootstrap", "reseal")
+    count = reseal(ctx.settings())
+    ctx.out.note(f"re-sealed {count} values under the current master key")
+    return 0
+
+
 def cmd_audit_head(ctx: Context) -> int:
     """The latest signed tree head."""
     head = ctx.client().get_tree_head(fresh=ctx.args.fresh)

@@ -69,3 +69,17 @@ def audit_verify(settings: Settings) -> AuditReport:
             return verify(conn, app.verifier.log_keys, app.licence_store.codec)
     finally:
         app.close()
+
+
+def reseal(settings: Settings) -> int:
+    """Re-seal everything sealed under an older master key (``yihao keys reseal``)."""
+    from services.common.holder_vault import HolderVault
+    from services.reseal import reseal_all
+    from services.server import load_sealer
+
+    sealer = load_sealer(settings)
+    db = Database(settings.database_url, settings.db_pool_size)
+    try:
+        return reseal_all(db, HolderVault(sealer), sealer)
+    finally:
+        db.dispose()

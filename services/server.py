@@ -44,6 +44,7 @@ from services.diagnostics import DiagnosticsServicer
 from services.licence_store.grpc_servicer import LicenceStoreServicer
 from services.licence_store.keyring import KeyRing
 from services.licence_store.service import LicenceStoreService
+from services.reseal import reseal_all
 from services.verifier.grpc_servicer import VerifierServicer
 from services.verifier.service import VerifierService
 from services.verifier.transparency import tree_head
@@ -218,6 +219,7 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
     if "assistance" in settings.services:
         _every(settings.commitment_check_seconds, app.assistance.check_commitments, stopped)
     _every(settings.tree_head_seconds, lambda: tree_head(app.verifier, fresh=True), stopped)
+    _once_soon(lambda: reseal_all(app.db, app.licence_store.vault, load_sealer(settings)))
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: draining for %.0f s", signum, settings.grace_seconds)
@@ -243,6 +245,18 @@ def _every(seconds: float, task: Callable[[], object], stopped: threading.Event)
                 log.exception("scheduled task %s failed", getattr(task, "__name__", task))
 
     threading.Thread(target=loop, name="scheduler", daemon=True).start()
+
+
+def _once_soon(task: Callable[[], object]) -> None:
+    """Run ``task`` once in a daemon thread (errors logged): start-up housekeeping."""
+
+    def run() -> None:
+        try:
+            task()
+        except Exception:
+            log.exception("start-up task failed")
+
+    threading.Thread(target=run, name="housekeeping", daemon=True).start()
 
 
 def _print_banner(settings: Settings, port: int, services: list[str]) -> None:
