@@ -227,6 +227,17 @@ def _catalogue_commands(subs: Sub) -> None:
         "distrust what a signing key signed from --since (default now); replaces a current key",
     )
     bad.add_argument("key_id", metavar="KEY_ID")
+    rev = _command(
+        deps,
+        "revoke-cert",
+        c.cmd_revoke_certificate,
+        "refuse a department's client certificate from now on (lost, stolen, staff left)",
+    )
+    rev.add_argument("code", metavar="DEPARTMENT")
+    which = rev.add_mutually_exclusive_group(required=True)
+    which.add_argument("--serial", metavar="HEX", help="as `openssl x509 -serial` prints it")
+    which.add_argument("--cert", metavar="FILE", help="the certificate itself (PEM)")
+    rev.add_argument("--reason", default="", metavar="TEXT")
     bad.add_argument("--since", metavar="DATETIME", help="ISO 8601 instant the key was exposed")
     types = _group(subs, "types", "licence types (证照目录)")
     _command(types, "list", c.cmd_types_list, "licence types").add_argument(

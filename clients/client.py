@@ -263,6 +263,18 @@ class YihaoClient:
         req = _request(pb.MarkKeyCompromisedRequest, request, fields)
         return self._unary(self._store.MarkKeyCompromised, req, pb.Department, timeout)
 
+    def revoke_certificate(
+        self,
+        request: pb.RevokeCertificateRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> pb.Department:
+        """Put a department's client certificate on the revocation list (idempotent)."""
+        req = _request(pb.RevokeCertificateRequest, request, fields)
+        return self._unary(self._store.RevokeCertificate, req, pb.Department, timeout)
+
     def register_licence_type(
         self,
         request: pb.RegisterLicenceTypeRequest | None = None,

@@ -290,6 +290,28 @@ def cmd_key_compromised(ctx: Context) -> int:
     return 0
 
 
+def cmd_revoke_certificate(ctx: Context) -> int:
+    """Put a client certificate on the revocation list."""
+    a = ctx.args
+    serial = a.serial or ""
+    if a.cert:
+        from services.common.pki import certificate_serial
+
+        try:
+            serial = certificate_serial(Path(a.cert).read_bytes())
+        except OSError as exc:
+            raise SetupError(
+                InvalidArgument.field("--cert", f"cannot read {a.cert}: {exc.strerror}", "FILE")
+            ) from None
+        if not serial:
+            raise SetupError(InvalidArgument.field("--cert", "not a PEM certificate", "FORMAT"))
+    department = ctx.client().revoke_certificate(
+        serial_number=serial, department_code=code_of(a.code), reason=a.reason
+    )
+    ctx.out.note(f"certificate {serial} of {department.name} is revoked")
+    return 0
+
+
 def cmd_types_list(ctx: Context) -> int:
     """Licence types, optionally those one department issues."""
     issuer = code_of(ctx.args.issuer) if ctx.args.issuer else ""

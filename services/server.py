@@ -155,7 +155,7 @@ def build_server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
         interceptors=[
             ErrorInterceptor(),
-            IdentityInterceptor(),
+            IdentityInterceptor(app.licence_store.catalogue.is_revoked),
             RateLimitInterceptor(app.limiter),
             AuthorisationInterceptor(app.licence_store.catalogue.roles_of),
         ],

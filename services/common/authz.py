@@ -51,6 +51,7 @@ POLICY: dict[str, frozenset[Role]] = {
             "ListDepartments": ANY_REGISTERED,
             "RotateSigningKey": ADMIN,
             "MarkKeyCompromised": ADMIN,
+            "RevokeCertificate": ADMIN,
             "RegisterLicenceType": ADMIN,
             "GetLicenceType": ANY_REGISTERED,
             "ListLicenceTypes": ANY_REGISTERED,

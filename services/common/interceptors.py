@@ -23,7 +23,7 @@ from services.common.authz import PUBLIC_PREFIXES, authorise
 from services.common.errors import Unauthenticated, YihaoError
 from services.common.grpc_errors import internal_status, to_status
 from services.common.identity import Caller, _current
-from services.common.pki import credit_code_from_pem
+from services.common.pki import certificate_serial, credit_code_from_pem
 from services.common.ratelimit import RateLimiter
 from services.common.roles import Role
 
@@ -134,14 +134,22 @@ class ErrorInterceptor(WrappingInterceptor):
             context.abort_with_status(internal_status(exc, method))
 
 
-def caller_from_context(context: grpc.ServicerContext) -> Caller:
-    """The department named by the peer's client certificate, from the auth context only."""
+def caller_from_context(
+    context: grpc.ServicerContext, revoked: Callable[[str], bool] = lambda _serial: False
+) -> Caller:
+    """The department named by the peer's client certificate, from the auth context only;
+    a certificate on the revocation list is refused like none at all."""
     pems = context.auth_context().get("x509_pem_cert")
-    code = credit_code_from_pem(pems[0]) if pems else None
+    pem = pems[0] if pems else b""
+    code = credit_code_from_pem(pem) if pem else None
     if not code:
         raise Unauthenticated(
             "a client certificate naming a department (urn:uscc:<credit code>) is required",
             reason="NO_CLIENT_CERTIFICATE",
+        )
+    if revoked(certificate_serial(pem)):
+        raise Unauthenticated(
+            "the client certificate has been revoked", reason="CERTIFICATE_REVOKED"
         )
     return Caller(code)
 
@@ -167,14 +175,17 @@ class _CallerScope:
 class IdentityInterceptor(WrappingInterceptor):
     """Makes the certificate's department the current caller, or refuses the call."""
 
+    def __init__(self, revoked: Callable[[str], bool] = lambda _serial: False) -> None:
+        self.revoked = revoked
+
     def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
-        with _CallerScope(caller_from_context(context)):
+        with _CallerScope(caller_from_context(context, self.revoked)):
             return run()
 
     def around_stream(
         self, method: str, context: grpc.ServicerContext, run: Callable[[], Iterator[Any]]
     ) -> Iterator[Any]:
-        with _CallerScope(caller_from_context(context)):
+        with _CallerScope(caller_from_context(context, self.revoked)):
             yield from run()
 
 

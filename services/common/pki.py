@@ -330,3 +330,12 @@ def credit_code_from_pem(cert_pem: bytes) -> str | None:
         if uri.startswith(CREDIT_CODE_URI_PREFIX) and len(uri) > len(CREDIT_CODE_URI_PREFIX):
             return uri[len(CREDIT_CODE_URI_PREFIX) :]
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def certificate_serial(cert_pem: bytes) -> str:
+    """The certificate's serial number in upper-case hex ("" if it is not a certificate)."""
+    try:
+        return format(x509.load_pem_x509_certificate(cert_pem).serial_number, "X")
+    except (ValueError, TypeError):
+        return ""

@@ -71,6 +71,12 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
         dept = self.service.mark_key_compromised(request.key_id, since)
         return self._department(dept.credit_code)
 
+    def RevokeCertificate(self, request: pb.RevokeCertificateRequest, context: Any) -> Any:
+        dept = self.service.revoke_certificate(
+            request.serial_number, request.department_code, request.reason
+        )
+        return self._department(dept.credit_code)
+
     def RegisterLicenceType(self, request: pb.RegisterLicenceTypeRequest, context: Any) -> Any:
         lt = self.service.register_licence_type(cv.licence_type_in(request.licence_type))
         return cv.licence_type_out(lt)

@@ -48,6 +48,7 @@ from services.licence_store.domain.catalogue import (
     Department,
     LicenceType,
     SigningKeyRecord,
+    check_text,
     parse_date,
 )
 from services.licence_store.domain.licence import Action, Effective, Licence, Reason, Status
@@ -165,6 +166,7 @@ class CatalogueCache:
         self._loaded_at = -1e9
         self._types: dict[str, LicenceType] = {}
         self._departments: dict[str, Department] = {}
+        self._revoked: set[str] = set()
 
     def invalidate(self) -> None:
         """Forget everything (after a catalogue write in this process)."""
@@ -178,8 +180,10 @@ class CatalogueCache:
         with self._db.read() as conn:
             types = {t.type_code: t for t in repo.list_licence_types(conn)}
             depts = {d.credit_code: d for d in _all_departments(conn)}
+            revoked = repo.revoked_serials(conn)
         with self._lock:
             self._types, self._departments, self._loaded_at = types, depts, time.monotonic()
+            self._revoked = revoked
         return types, depts
 
     def licence_type(self, code: str) -> LicenceType | None:
@@ -193,6 +197,12 @@ class CatalogueCache:
     def department(self, code: str) -> Department | None:
         """A department by credit code (without its keys)."""
         return self._fresh()[1].get(code)
+
+    def is_revoked(self, serial: str) -> bool:
+        """Whether a client certificate serial is on the revocation list (for identity)."""
+        self._fresh()
+        with self._lock:
+            return serial in self._revoked
 
     def roles_of(self, code: str) -> frozenset[Role] | None:
         """A department's roles, or None when it is not registered (for authorisation)."""
@@ -305,6 +315,20 @@ class LicenceStoreService:
         self.keyring.forget(key.key_id)
         assert saved is not None
         return saved
+
+    def revoke_certificate(self, serial: str, department_code: str, reason: str) -> Department:
+        """Refuse a department's client certificate from now on (lost, stolen, staff left)."""
+        serial = serial.strip().upper().replace(":", "")
+        if not serial or len(serial) > 64 or any(c not in "0123456789ABCDEF" for c in serial):
+            raise InvalidArgument.field(
+                "serial_number", "is the certificate's serial number in hex", "FORMAT"
+            )
+        dept = self.get_department(department_code)
+        reason = check_text(reason, "reason", 200, required=False)
+        with self.db.transaction() as conn:
+            repo.revoke_certificate(conn, serial, dept.credit_code, reason, self.clock.now())
+        self.catalogue.invalidate()
+        return dept
 
     def register_licence_type(self, licence_type: LicenceType) -> LicenceType:
         """Register (or replace) a licence type; its issuers must be registered departments."""

@@ -171,3 +171,22 @@ def test_reflection_lists_the_services(stack: Stack):
     )
     names = {s.name for s in next(replies).list_services_response.service}
     assert {"yihao.v1.LicenceStore", "yihao.v1.Diagnostics", "grpc.health.v1.Health"} <= names
+
+
+def test_revoked_certificate_is_refused_before_any_handler(stack: Stack):
+    from cryptography import x509
+
+    cert, key = issue_client_cert(stack.pki, "11350100786579754C", "hall, second device")
+    creds = grpc.ssl_channel_credentials(stack.pki.ca_cert().read_bytes(), key, cert)
+    with grpc.secure_channel(stack.address, creds) as channel:
+        assert _ping(channel).caller_code == "11350100786579754C"
+        serial = format(x509.load_pem_x509_certificate(cert).serial_number, "X")
+        stack.store("data").RevokeCertificate(
+            licence_store_pb2.RevokeCertificateRequest(
+                serial_number=serial, department_code="11350100786579754C", reason="device lost"
+            )
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            _ping(channel)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert _ping(stack.channel("hall")).caller_code == "11350100786579754C"  # other certificates

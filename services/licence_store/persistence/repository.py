@@ -44,6 +44,7 @@ from services.licence_store.persistence.tables import (
     licence_types,
     licence_versions,
     licences,
+    revoked_certificates,
 )
 
 # An arbitrary, fixed advisory-lock id: event inserts on PostgreSQL take it so that cursors
@@ -296,6 +297,28 @@ def _licence_type(row: Row[Any], issuers: set[str]) -> LicenceType:
         default_validity_days=row.default_validity_days,
         issuer_codes=frozenset(issuers),
     )
+
+
+def revoke_certificate(
+    conn: Connection, serial: str, department_code: str, reason: str, at: datetime
+) -> None:
+    """Put a client certificate on the revocation list (again: no change)."""
+    if conn.execute(
+        select(revoked_certificates.c.serial_number).where(
+            revoked_certificates.c.serial_number == serial
+        )
+    ).first():
+        return
+    conn.execute(
+        insert(revoked_certificates).values(
+            serial_number=serial, department_code=department_code, reason=reason, revoked_at=at
+        )
+    )
+
+
+def revoked_serials(conn: Connection) -> set[str]:
+    """Every revoked certificate serial number."""
+    return set(conn.execute(select(revoked_certificates.c.serial_number)).scalars())
 
 
 # ---------------------------------------------------------------------------------- licences

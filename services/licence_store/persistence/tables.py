@@ -51,6 +51,15 @@ department_keys = Table(
     Index("ix_department_keys_department", "department_code", "valid_from"),
 )
 
+revoked_certificates = Table(
+    "revoked_certificates",
+    metadata,
+    Column("serial_number", String(64), primary_key=True),  # upper-case hex
+    Column("department_code", String(18), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=False),
+)
+
 licence_types = Table(
     "licence_types",
     metadata,
@@ -138,6 +147,7 @@ idempotency_keys = Table(
 
 ALL = (
     departments,
+    revoked_certificates,
     department_keys,
     licence_types,
     licence_type_issuers,
