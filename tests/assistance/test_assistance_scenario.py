@@ -355,3 +355,23 @@ def test_a_department_lists_only_its_own_commitments(stack):
         )
         == 2
     )
+
+
+def test_no_oracle_between_not_yours_and_does_not_exist(stack):
+    real = submit(stack, "hrss", "XZXZ-GA-001", GRADUATE, "oracle-req-1")
+    ghost = real.request_id[:-4] + ("0000" if real.request_id[-4:] != "0000" else "1111")
+    answers = []
+    for request_id in (real.request_id, ghost):
+        for call in (
+            lambda rid: stack.assistance("civil").GetRequest(apb.GetRequestRequest(request_id=rid)),
+            lambda rid: stack.assistance("market").Answer(
+                apb.AnswerRequest(request_id=rid, data={"scope": "x"})
+            ),
+        ):
+            with pytest.raises(grpc.RpcError) as caught:
+                call(request_id)
+            answers.append(
+                (caught.value.code(), caught.value.details().replace(request_id, "<id>"))
+            )
+    assert answers[:2] == answers[2:]  # same code and message, exists or not
+    assert {code for code, _ in answers} == {grpc.StatusCode.NOT_FOUND}
