@@ -190,3 +190,21 @@ def test_revoked_certificate_is_refused_before_any_handler(stack: Stack):
             _ping(channel)
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert _ping(stack.channel("hall")).caller_code == "11350100786579754C"  # other certificates
+
+
+def test_tls_13_is_negotiated(stack: Stack):
+    """grpcio's server API has no minimum-version setting (core defaults: 1.2 to 1.3); this
+    checks a current client gets TLS 1.3. The floor itself belongs to the load balancer."""
+    import socket
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(stack.pki.ca_cert()))
+    code = "11350100786579754C"
+    ctx.load_cert_chain(str(stack.pki.client_cert(code)), str(stack.pki.client_key(code)))
+    ctx.set_alpn_protocols(["h2"])
+    with (
+        socket.create_connection(("127.0.0.1", stack.port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.version() == "TLSv1.3"
+        assert tls.selected_alpn_protocol() == "h2"
