@@ -78,12 +78,19 @@ def _wait_healthy(server: ServerProcess, timeout: float = 60.0) -> None:
 
 @contextmanager
 def server_process(
-    database_url: str | None, *, log_file: Path | None = None, **env: str
+    database_url: str | None,
+    *,
+    log_file: Path | None = None,
+    var_dir: Path | None = None,
+    port: int | None = None,
+    **env: str,
 ) -> Iterator[ServerProcess]:
-    """A server on ``database_url`` (None: SQLite in a temp dir) with the demo catalogue."""
-    var_dir = Path(tempfile.mkdtemp(prefix="yihao-bench-"))
+    """A server on ``database_url`` (None: SQLite in ``var_dir``, a new temp dir by default)
+    with the demo catalogue. Pass the ``var_dir`` (and ``port``) of an earlier server to start
+    it again on the same data, keys and certificates."""
+    var_dir = var_dir or Path(tempfile.mkdtemp(prefix="yihao-bench-"))
     dev_pki(var_dir / "pki")
-    port = free_port()
+    port = port or free_port()
     environment = {
         **os.environ,
         "YIHAO_VAR_DIR": str(var_dir),
@@ -107,7 +114,8 @@ def server_process(
         _wait_healthy(server)
         yield server
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(timeout=30)
         if log:
             log.close()
