@@ -171,7 +171,7 @@ def _drain(ctx: Context, split: _Split, tally: Tally) -> None:
 
 def _run(ctx: Context, split: _Split, tally: Tally, progress: Progress) -> None:
     for batch in batches(split.records(), ctx.args.batch):
-        for result in ctx.client().import_licences(batch):
+        for result in ctx.client().import_licences_resumable(batch):
             _record(ctx, tally, result)
             _drain(ctx, split, tally)
             progress.update(tally)

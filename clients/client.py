@@ -35,6 +35,7 @@ import grpc
 
 from clients.connection import DEFAULT_TIMEOUT, ClientConfig, connect
 from clients.errors import from_grpc_error
+from clients.resumable import import_resumable
 from clients.retry import NO_RETRY, RetryPolicy, call_with_retry
 from services.common.errors import InvalidArgument
 from yihao.v1 import assistance_pb2 as apb
@@ -451,6 +452,22 @@ class YihaoClient:
         """
         req = _request(pb.WatchEventsRequest, request, fields)
         yield from self._stream(self._store.WatchEvents(req, timeout=timeout))
+
+    def import_licences_resumable(
+        self,
+        records: Iterable[pb.ImportRecord],
+        /,
+        *,
+        window: int = 2000,
+        policy: RetryPolicy | None = None,
+    ) -> Iterator[pb.ImportResult]:
+        """:meth:`import_licences` that rides out lost connections and database restarts:
+        unanswered records are re-sent on a new stream (idempotency keys make that safe), with
+        backoff, within ``policy``'s deadline (default: ten minutes)."""
+        retry = policy or RetryPolicy(deadline=600.0)
+        yield from import_resumable(
+            lambda feed: self.import_licences(feed), records, retry, window=window
+        )
 
     def import_licences(
         self,
