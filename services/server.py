@@ -33,6 +33,7 @@ from services.common.errors import FailedPrecondition
 from services.common.holder_vault import HolderVault
 from services.common.interceptors import (
     AuthorisationInterceptor,
+    DeadlineInterceptor,
     ErrorInterceptor,
     IdentityInterceptor,
     RateLimitInterceptor,
@@ -155,6 +156,7 @@ def build_server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
         interceptors=[
             ErrorInterceptor(),
+            DeadlineInterceptor(),
             IdentityInterceptor(app.licence_store.catalogue.is_revoked),
             RateLimitInterceptor(app.limiter),
             AuthorisationInterceptor(app.licence_store.catalogue.roles_of),

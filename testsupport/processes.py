@@ -215,8 +215,13 @@ class RedisServer:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """Kill the server."""
+        """Kill the server (SIGKILL: it goes away as in a crash)."""
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
+
+    def restart(self) -> None:
+        """Start again on the same port (empty: nothing is persisted)."""
+        self.stop()
+        self.start()

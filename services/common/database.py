@@ -12,7 +12,9 @@ reachable or cannot write right now" become :class:`~services.common.errors.Unav
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +24,7 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from services.common.errors import Unavailable
+from services.common.errors import DeadlineExceeded, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,25 @@ metadata = MetaData(
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+#: When the current call must be answered by (time.monotonic()), set per RPC by the deadline
+#: interceptor. Work stops at its next statement once it has passed, so a slow database
+#: cannot pile up handler threads working for callers that have already given up.
+call_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "yihao_call_deadline", default=None
+)
+
+
+def remaining_seconds() -> float | None:
+    """Time left for the current call (None outside a call or without a deadline)."""
+    deadline = call_deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _check_deadline(*_args: Any) -> None:
+    left = remaining_seconds()
+    if left is not None and left <= 0:
+        raise DeadlineExceeded("the caller's deadline passed", reason="DEADLINE_PASSED")
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -67,17 +88,29 @@ def _sqlite_engine(url: str) -> Engine:
         immediate = conn.get_execution_options().get("yihao_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    event.listen(engine, "before_cursor_execute", _check_deadline)
     return engine
 
 
 def _postgres_engine(url: str, pool_size: int) -> Engine:
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
     )
+
+    @event.listens_for(engine, "begin")
+    def _statement_timeout(conn: Connection) -> None:
+        # The server stops a statement the caller will not wait for.
+        left = remaining_seconds()
+        if left is not None:
+            ms = min(max(int(left * 1000), 1), 2_147_483_647)
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+
+    event.listen(engine, "before_cursor_execute", _check_deadline)
+    return engine
 
 
 def create_db_engine(url: str, pool_size: int = 10) -> Engine:

@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
 
-from services.common.database import Database
+from services.common.database import Database, call_deadline
 from services.common.errors import DeadlineExceeded, Unavailable, YihaoError
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,9 @@ class GroupCommitter(Generic[T]):
                 self._cond.notify_all()
 
     def _commit(self, items: list[T]) -> BaseException | None:
+        # The leader commits for every caller in the batch: its own deadline must not cut
+        # short what others are waiting for.
+        token = call_deadline.set(None)
         try:
             with self._db.transaction() as conn:
                 self._write(conn, items)
@@ -103,6 +106,8 @@ class GroupCommitter(Generic[T]):
         except Exception:  # every caller of the batch learns it failed; nothing is half-written
             log.exception("group commit %s failed", self.name)
             return Unavailable("could not store the record", reason="COMMIT_FAILED")
+        finally:
+            call_deadline.reset(token)
         return None
 
     def close(self) -> None:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
 from services.common.authz import PUBLIC_PREFIXES, authorise
+from services.common.database import call_deadline
 from services.common.errors import Unauthenticated, YihaoError
 from services.common.grpc_errors import internal_status, to_status
 from services.common.identity import Caller, _current
@@ -232,3 +234,39 @@ class RateLimitInterceptor(WrappingInterceptor):
     ) -> Iterator[Any]:
         self._check(method)
         yield from run()
+
+
+class DeadlineInterceptor(WrappingInterceptor):
+    """Makes the caller's deadline known to the database layer for the length of the call."""
+
+    @staticmethod
+    def _scope(context: grpc.ServicerContext) -> contextlib.AbstractContextManager[None]:
+        remaining = context.time_remaining()
+        # A call without a deadline reports an astronomically large remainder: treat as none.
+        bounded = remaining is not None and remaining < 86_400
+        deadline = time.monotonic() + remaining if bounded else None
+        return _DeadlineScope(deadline)
+
+    def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
+        with self._scope(context):
+            return run()
+
+    def around_stream(
+        self, method: str, context: grpc.ServicerContext, run: Callable[[], Iterator[Any]]
+    ) -> Iterator[Any]:
+        with self._scope(context):
+            yield from run()
+
+
+class _DeadlineScope:
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.token: contextvars.Token[float | None] | None = None
+
+    def __enter__(self) -> None:
+        self.token = call_deadline.set(self.deadline)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            with contextlib.suppress(ValueError):
+                call_deadline.reset(self.token)
