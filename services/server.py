@@ -9,6 +9,8 @@ refused, in-flight calls get the grace period to finish.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -210,18 +212,28 @@ def _add_maintenance(server: grpc.Server, names: list[str]) -> health.HealthServ
 
 
 def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
-    """Run the server until SIGTERM or SIGINT, then shut down gracefully."""
+    """Run the server until SIGTERM or SIGINT, then shut down gracefully.
+
+    With ``workers`` > 1, that many processes share the port (SO_REUSEPORT; the kernel
+    spreads connections across them), each with its own database connections; the schema is
+    migrated once first, and only the first runs the scheduled housekeeping.
+    """
     logmask.install(settings.log_level)
-    app = build_app(settings)
-    server, port, health_servicer = build_server(app, reuse_port=workers > 1)
+    if workers > 1:
+        _serve_workers(settings, workers, banner)
+        return
+    _serve_one(settings, reuse_port=False, banner=banner, housekeeping=True)
+
+
+def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeeping: bool) -> None:
+    app = build_app(settings, migrate=not reuse_port)
+    server, port, health_servicer = build_server(app, reuse_port=reuse_port)
     server.start()
     if banner:
         _print_banner(settings, port, [s for s in settings.services if s in SERVICE_NAMES])
     stopped = threading.Event()
-    if "assistance" in settings.services:
-        _every(settings.commitment_check_seconds, app.assistance.check_commitments, stopped)
-    _every(settings.tree_head_seconds, lambda: tree_head(app.verifier, fresh=True), stopped)
-    _once_soon(lambda: reseal_all(app.db, app.licence_store.vault, load_sealer(settings)))
+    if housekeeping:
+        _housekeeping(app, settings, stopped)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: draining for %.0f s", signum, settings.grace_seconds)
@@ -234,6 +246,49 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
     stopped.wait()
     app.close()
     log.info("stopped")
+
+
+def _housekeeping(app: App, settings: Settings, stopped: threading.Event) -> None:
+    if "assistance" in settings.services:
+        _every(settings.commitment_check_seconds, app.assistance.check_commitments, stopped)
+    _every(settings.tree_head_seconds, lambda: tree_head(app.verifier, fresh=True), stopped)
+    _once_soon(lambda: reseal_all(app.db, app.licence_store.vault, load_sealer(settings)))
+
+
+def _worker(settings: Settings, index: int, banner: bool) -> None:
+    logmask.install(settings.log_level)
+    _serve_one(settings, reuse_port=True, banner=banner and index == 0, housekeeping=index == 0)
+
+
+def _serve_workers(settings: Settings, workers: int, banner: bool) -> None:
+    """Run ``workers`` server processes on one port; forward SIGTERM/SIGINT; wait for all."""
+    if settings.listen.endswith(":0"):
+        raise FailedPrecondition(
+            "several workers need a fixed port to share, not port 0", reason="LISTEN_PORT_ZERO"
+        )
+    db = Database(settings.database_url, settings.db_pool_size)
+    try:
+        upgrade(db, vault=HolderVault(load_sealer(settings)))
+    finally:
+        db.dispose()
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(target=_worker, args=(settings, i, banner), name=f"yihao-worker-{i}")
+        for i in range(workers)
+    ]
+    for child in children:
+        child.start()
+
+    def _forward(signum: int, _frame: FrameType | None) -> None:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGTERM, _forward)
+    signal.signal(signal.SIGINT, _forward)
+    for child in children:
+        child.join()
+    log.info("all %d workers stopped", workers)
 
 
 def _every(seconds: float, task: Callable[[], object], stopped: threading.Event) -> None:
