@@ -45,7 +45,7 @@ lint: install
 	$(BIN)/mypy services clients
 
 bench: install
-	$(BIN)/python -m benchmarks.issue
+	$(BIN)/python -m benchmarks.all
 
 clean:
 	rm -rf $(VENV) yihao var build *.egg-info
