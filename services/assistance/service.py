@@ -397,7 +397,11 @@ class AssistanceService:
         holder = parse_holder_number(holder_number, "holder_number")
         limit = page_size(size, 50, 500)
         raw = decode_token(token)
-        before = int(raw) if raw.isdigit() else 0
+        if raw and not (raw.isascii() and raw.isdecimal() and len(raw) <= 18):
+            raise InvalidArgument.field(
+                "page_token", "is not a token returned by a previous page", "PAGE_TOKEN"
+            )
+        before = int(raw) if raw else 0
         with self.db.read() as conn:
             rows = records_of(conn, self.vault.index(holder), before, limit + 1)
         more = len(rows) > limit
@@ -532,6 +536,8 @@ def _same_request(
         and earlier.holder == retry.holder
         and earlier.case_number == retry.case_number
         and earlier.requested_fields == retry.requested_fields
+        and earlier.purpose == retry.purpose
+        and earlier.legal_basis == retry.legal_basis
     )
     if not same:
         raise Conflict(

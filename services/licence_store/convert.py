@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -46,6 +46,19 @@ def timestamp(at: datetime | None) -> Timestamp | None:
     ts = Timestamp()
     ts.FromDatetime(at)
     return ts
+
+
+def instant_in(ts: Timestamp, field: str) -> datetime:
+    """A request's timestamp as an aware UTC datetime, or INVALID_ARGUMENT naming the field."""
+    try:
+        # Up to 9999-12-30: every instant must still have a calendar date in China (UTC+8).
+        if not 0 <= ts.seconds <= 253402214399:
+            raise ValueError(ts.seconds)
+        return ts.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument.field(
+            field, "is not a valid instant between 1970 and 9999-12-30", "OUT_OF_RANGE"
+        ) from None
 
 
 def holder_kind_in(value: int, field: str, *, required: bool = False) -> HolderKind | None:

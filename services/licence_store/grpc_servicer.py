@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC
 from typing import Any
 
 from services.common.errors import ResourceExhausted, YihaoError
@@ -64,7 +63,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
 
     def MarkKeyCompromised(self, request: pb.MarkKeyCompromisedRequest, context: Any) -> Any:
         since = (
-            request.compromised_at.ToDatetime(tzinfo=UTC)
+            cv.instant_in(request.compromised_at, "compromised_at")
             if request.HasField("compromised_at")
             else None
         )

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.errors import InvalidArgument, YihaoError
 from services.common.identity import Caller, current_caller
@@ -24,17 +21,9 @@ VERDICTS = {v: getattr(pb, f"VERDICT_{v.name}") for v in Verdict}
 MATCHES = {m: getattr(pb, f"HOLDER_MATCH_{m.name}") for m in HolderMatch}
 
 
-def _instant(ts: Timestamp) -> datetime:
-    if not 0 <= ts.seconds <= 253402300799:
-        raise InvalidArgument.field(
-            "as_of", "is not an instant between 1970 and 9999", "OUT_OF_RANGE"
-        )
-    return ts.ToDatetime(tzinfo=UTC)
-
-
 def presented_in(request: pb.VerifyLicenceRequest) -> Presented:
     """What the applicant presented, validated."""
-    as_of = _instant(request.as_of) if request.HasField("as_of") else None
+    as_of = store_cv.instant_in(request.as_of, "as_of") if request.HasField("as_of") else None
     return Presented.parse(
         request.presented_holder_number,
         request.presented_holder_name,

@@ -166,7 +166,7 @@ class Validity:
     def starting(cls, start: date, days: int, until: date | None = None) -> Validity:
         """From ``start``, until ``until`` or for ``days`` (0 = no expiry)."""
         if until is None and days:
-            until = start + timedelta(days=days - 1)
+            until = _days_after(start, days - 1, "valid_from")
         return cls(start, until)
 
     def position(self, day: date) -> Effective:
@@ -176,6 +176,16 @@ class Validity:
         if self.valid_until is not None and day > self.valid_until:
             return Effective.EXPIRED
         return Effective.VALID
+
+
+def _days_after(day: date, days: int, field: str) -> date:
+    """``day`` + ``days``, or INVALID_ARGUMENT when that is past the calendar's end."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        raise InvalidArgument.field(
+            field, f"{day} plus {days} days is beyond 9999-12-31", "OUT_OF_RANGE"
+        ) from None
 
 
 def new_serial(at: datetime) -> str:
@@ -326,8 +336,8 @@ class Licence:
                     "REQUIRED",
                 )
             # The new period runs on from the current end, or from today if it has lapsed.
-            start = max(current_end + timedelta(days=1), china_date(at))
-            valid_until = start + timedelta(days=days - 1)
+            start = max(_days_after(current_end, 1, "valid_until"), china_date(at))
+            valid_until = _days_after(start, days - 1, "valid_until")
         if valid_until <= current_end:
             raise InvalidArgument.field(
                 "valid_until",

@@ -59,6 +59,8 @@ def check_document(
         signed_at = datetime.fromisoformat(str(content["version_at"]))
     except (ValueError, TypeError, Exception):
         return DocumentCheck(Integrity.SIGNATURE_INVALID, content, "")
+    if signed_at.tzinfo is None:  # every signed version_at carries its offset
+        return DocumentCheck(Integrity.SIGNATURE_INVALID, content, "")
     digest = sha256_hex(body)
     key = keys(key_id)
     if key is None or key.department_code != content["issuer_code"]:
@@ -103,7 +105,7 @@ def decode_qr(payload: str, verify: Callable[[str, bytes, bytes], bool]) -> QrCh
     try:
         raw, signature = _unb64(parts[1]), _unb64(parts[2])
         body = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         return None
     if not isinstance(body, dict) or not isinstance(body.get("k"), str):
         return None
