@@ -65,6 +65,7 @@ from yihao.v1 import (
 log = logging.getLogger("yihao.server")
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DRAIN_MARGIN = 5.0
 
 
 @dataclass
@@ -232,13 +233,19 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
     if banner:
         _print_banner(settings, port, [s for s in settings.services if s in SERVICE_NAMES])
     stopped = threading.Event()
+    drained = threading.Event()
     if housekeeping:
         _housekeeping(app, settings, stopped)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: draining for %.0f s", signum, settings.grace_seconds)
         health_servicer.enter_graceful_shutdown()
-        server.stop(settings.grace_seconds).wait()
+        # grpcio 1.85 can fail to finish stopping after undecodable client-streaming calls:
+        # wait for the grace period and a margin, then go anyway.
+        if server.stop(settings.grace_seconds).wait(settings.grace_seconds + DRAIN_MARGIN):
+            drained.set()
+        else:
+            log.warning("gRPC did not finish stopping; exiting without it")
         stopped.set()
 
     signal.signal(signal.SIGTERM, _stop)
@@ -246,6 +253,9 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
     stopped.wait()
     app.close()
     log.info("stopped")
+    if not drained.is_set():
+        logging.shutdown()
+        os._exit(0)  # stuck gRPC threads must not keep a stopped server alive
 
 
 def _housekeeping(app: App, settings: Settings, stopped: threading.Event) -> None:

@@ -15,13 +15,14 @@
 minute); e.g. ``YIHAO_FUZZ_EXAMPLES=500 pytest tests/test_fuzz.py``. A failure names the RPC,
 the department, the request and the server's traceback (matched by the correlation id).
 
-Bugs found are reproduced exactly by the ``test_bug_*`` tests at the end (strict xfail): the
-fuzz tests recognise them by their server traceback and let them pass, so they keep finding
-new ones; when a bug is fixed its strict xfail fails, and its entry in :data:`KNOWN_BUGS` goes.
+Bugs found are reproduced exactly at the end: open ones by a strict-xfail ``test_bug_*`` (the
+fuzz tests recognise them by their server traceback, :data:`KNOWN_BUGS`, and let them pass, so
+they keep finding new ones), fixed ones by a ``test_regression_*``.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import logging
@@ -29,7 +30,7 @@ import os
 import random
 import string
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ from services.assistance.persistence.tables import assistance_requests
 from services.audit import verify
 from services.common import audit_log
 from services.common.authz import POLICY
-from services.common.identifiers import mint_licence_identifier, parse_licence_identifier
+from services.common.identifiers import ROOT, parse_licence_identifier
 from services.common.paging import encode_token
 from services.common.pki import DevPki
 from services.licence_store import demo
@@ -63,7 +64,7 @@ from testsupport.stack import Stack, settings_for, start_stack
 from yihao.v1 import assistance_pb2, common_pb2, licence_store_pb2, verifier_pb2
 
 MODULES = (common_pb2, licence_store_pb2, verifier_pb2, assistance_pb2)
-EXAMPLES = int(os.environ.get("YIHAO_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("YIHAO_FUZZ_EXAMPLES", "25"))
 GARBAGE_EXAMPLES = max(3, EXAMPLES // 3)
 TIMEOUT = 10.0
 #: Rate limits out of the way: the fuzzer calls far faster than any department would.
@@ -133,8 +134,9 @@ def allowed_aliases(path: str) -> list[str]:
 def _credit_code(prefix: str, body: str) -> str:
     """A valid unified social credit code: ``prefix`` (8) + organisation code body (8)."""
     weights = (3, 7, 9, 10, 5, 8, 4, 2)
-    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    check = 11 - sum(alphabet.index(c) * w for c, w in zip(body, weights, strict=True)) % 11
+    # GB 11714 values: 0-9 for digits, 10-35 for A-Z (not the credit-code alphabet's positions)
+    values = [int(c) if c.isdigit() else ord(c) - 55 for c in body]
+    check = 11 - sum(v * w for v, w in zip(values, weights, strict=True)) % 11
     code17 = prefix + body + ("X" if check == 10 else "0" if check == 11 else str(check))
     return code17 + uscc.calc_check_digit(code17)
 
@@ -276,6 +278,39 @@ DATES = (
     "2026-06-01T00:00:00",
     "-2026-06-01",
 )
+
+
+def _qr_with_body(body: str) -> str:
+    """A QR payload of the right shape around ``body`` (its signature cannot be right)."""
+    return f"YH1.{base64.urlsafe_b64encode(body.encode()).decode().rstrip('=')}.AAAA"
+
+
+qr_bodies = st.one_of(
+    st.builds(lambda n: "[" * n, st.integers(1, 1530)),  # unbalanced: fits in 2048 characters
+    st.builds(lambda n: '{"k":"x","a":' + "[" * n, st.integers(1, 1500)),
+    st.builds(lambda n: "[" * n + "]" * n, st.integers(1, 760)),
+    st.sampled_from(['{"k": 1}', '{"k": "x"}', '{"k": "x", "exp": "soon"}', "[]", "NaN"]),
+)
+
+#: Ways to edit a signed document's JSON (the signature then no longer matches).
+EDITS = (
+    ("version_at", "2026-01-01T00:00:00"),  # no offset
+    ("version_at", "9999-12-31T23:59:59+00:00"),
+    ("version_at", "not a date"),
+    ("version_at", 12),
+    ("version", "x"),
+    ("issuer_code", ["a"]),
+    ("licence_id", None),
+    ("fields", "oops"),
+)
+
+
+def _edited_document(document: verifier_pb2.SignedDocument | None, edit: tuple[str, Any]) -> str:
+    content = json.loads(document.content_json) if document else {}
+    content[edit[0]] = edit[1]
+    return json.dumps(content, ensure_ascii=False)
+
+
 dates = st.one_of(
     st.sampled_from(DATES), st.dates().map(date.isoformat), st.dates().map(date.isoformat)
 )
@@ -404,6 +439,8 @@ class Fuzzer:
         tokens = st.one_of(
             st.builds(encode_token, generic_text),
             st.builds(encode_token, st.sampled_from(SQL)),
+            st.builds(encode_token, st.text(st.characters(categories=["Nd", "No"]), max_size=30)),
+            st.builds(encode_token, st.integers(-(2**80), 2**80).map(str)),
             st.just("v1:"),
             st.just("=" * 300),
         )
@@ -445,10 +482,12 @@ class Fuzzer:
                 st.builds(
                     lambda a, b, c: f"YH1.{a}.{b}.{c}", generic_text, generic_text, generic_text
                 ),
+                st.builds(_qr_with_body, qr_bodies),
                 st.just("YH1.."),
             ),
             "content_json": st.one_of(
                 one_of_pool(p.documents).map(lambda d: d.content_json if d else "{}"),
+                st.builds(_edited_document, one_of_pool(p.documents), st.sampled_from(EDITS)),
                 st.builds(lambda n: "[" * n + "]" * n, st.integers(100, 200_000)),
                 st.builds(lambda n: '{"a":' * n + "1" + "}" * n, st.integers(100, 50_000)),
                 st.sampled_from(['{"version": 1e999999}', "NaN", '{"a": NaN}', "\ufeff{}", "{"]),
@@ -526,17 +565,15 @@ class Fuzzer:
 
     @staticmethod
     def _minted(licence_id: str, version: int) -> str:
-        """An identifier of an existing licence with another version (valid check char)."""
+        """An existing licence's identifier with another version number, with the right check
+        character where there is one (versions 1-999), else a plausible one."""
         try:
             ident = parse_licence_identifier(licence_id)
-            return (
-                str(mint_licence_identifier(ident.type_code, ident.issuer_code, ident.serial, 1))[
-                    :-5
-                ]
-                + f"{version:03d}.0"
-            )
         except Exception:
             return licence_id
+        if 1 <= version <= 999:
+            return str(replace(ident, version=version))
+        return f"{ROOT}.{ident.type_code}.{ident.issuer_code}.{ident.serial}.{version:03d}.0"
 
     def string(self, f: FieldDescriptor) -> st.SearchStrategy[str]:
         special = self.strings.get(f"{f.containing_type.name}.{f.name}")
@@ -640,12 +677,11 @@ class Fuzzer:
             return
         f = draw(st.sampled_from(list(desc.fields)))
         sub = f.message_type
-        descend = (
+        descend = draw(st.booleans()) and (
             sub is not None
             and not f.is_repeated
             and sub.full_name != TIMESTAMP
             and msg.HasField(f.name)
-            and draw(st.booleans())
         )
         if descend:
             self._mutate(draw, getattr(msg, f.name), depth + 1)
@@ -673,11 +709,14 @@ class Fuzzer:
         return f"{prefix}-{os.getpid()}-{next(self.counter)}"
 
     def ref(self, draw: Any, alias: str | None = None) -> licence_store_pb2.LicenceRef:
-        own = self.pool.by_issuer.get(alias or "", [])
-        ids = own if own and draw(st.integers(0, 3)) else self.pool.licence_ids
-        if ids and draw(st.integers(0, 4)):
-            return licence_store_pb2.LicenceRef(licence_id=draw(st.sampled_from(ids[-50:])))
-        tn = draw(one_of_pool(self.pool.type_numbers, ("", "")))
+        """A licence reference; the draws never depend on the pool (Hypothesis replays them)."""
+        mode, i = draw(st.integers(0, 9)), draw(st.integers(0, 1 << 30))
+        own = self.pool.by_issuer.get(alias or "", [])[-50:]
+        ids = own if mode < 6 and own else self.pool.licence_ids[-100:]
+        if mode < 9 and ids:
+            return licence_store_pb2.LicenceRef(licence_id=ids[i % len(ids)])
+        numbers = self.pool.type_numbers
+        tn = numbers[i % len(numbers)] if numbers else ("", "")
         return licence_store_pb2.LicenceRef(
             type_and_number=licence_store_pb2.TypeAndNumber(type_code=tn[0], licence_number=tn[1])
         )
@@ -823,10 +862,12 @@ class Fuzzer:
 
     def t_verify_document(self, draw: Any, alias: str) -> Message:
         msg = verifier_pb2.VerifyDocumentRequest(purpose="亮证核验")
-        if self.pool.documents and draw(st.booleans()):
-            msg.signed_document.CopyFrom(draw(st.sampled_from(self.pool.documents)))
+        document = draw(one_of_pool(self.pool.documents, None))
+        qr = draw(one_of_pool(self.pool.qr_payloads))
+        if draw(st.booleans()) and document is not None:
+            msg.signed_document.CopyFrom(document)
         else:
-            msg.qr_payload = draw(one_of_pool(self.pool.qr_payloads))
+            msg.qr_payload = qr
         return msg
 
     def t_export(self, draw: Any, alias: str) -> Message:
@@ -1037,15 +1078,22 @@ class KnownBug:
     """A reported server bug, recognised by its server traceback; see its test_bug_* test."""
 
     test: str
-    paths: frozenset[str]
-    signature: str  # a substring of the traceback
+    methods: tuple[str, ...]
+    signature: tuple[str, ...]  # substrings the server traceback must all contain
+
+    def matches(self, path: str, traceback: str) -> bool:
+        return path.rsplit("/", 1)[-1] in self.methods and all(
+            part in traceback for part in self.signature
+        )
 
 
+#: Open server bugs the fuzz tests should let pass (each has a strict-xfail test_bug_*). The
+#: ones found so far are fixed; their tests are the test_regression_* ones at the end.
 KNOWN_BUGS: tuple[KnownBug, ...] = ()
 
 
 def known_bug(path: str, traceback: str) -> KnownBug | None:
-    return next((b for b in KNOWN_BUGS if path in b.paths and b.signature in traceback), None)
+    return next((b for b in KNOWN_BUGS if b.matches(path, traceback)), None)
 
 
 @dataclass
@@ -1189,12 +1237,20 @@ def _seed(stack: Stack, pool: Pool) -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzz(pki: DevPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
-    """One server for the module (SQLite), with rate limits out of the way."""
+def fuzz(
+    pki: DevPki, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Fuzz]:
+    """One server for the module, with rate limits out of the way: on SQLite, or on the
+    session's PostgreSQL with YIHAO_FUZZ_DATABASE=postgresql (column lengths are enforced
+    there only)."""
     var: Path = tmp_path_factory.mktemp("fuzz")
-    settings_ = settings_for(
-        f"sqlite:///{var / 'yihao.db'}", var, pki, rate_limits_json=NO_RATE_LIMITS
-    )
+    url = f"sqlite:///{var / 'yihao.db'}"
+    if os.environ.get("YIHAO_FUZZ_DATABASE") == "postgresql":
+        template = request.getfixturevalue("pg_template")
+        url = request.getfixturevalue("postgres").create_database(
+            f"fuzz{os.getpid()}", template=template
+        )
+    settings_ = settings_for(url, var, pki, rate_limits_json=NO_RATE_LIMITS)
     stack = start_stack(settings_, pki)
     errors = ServerErrors()
     loggers = [logging.getLogger(name) for name in ("yihao", "services", "grpc")]
@@ -1207,7 +1263,16 @@ def fuzz(pki: DevPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz
     finally:
         for logger in loggers:
             logger.removeHandler(errors)
-        stack.stop()
+        _stop(stack)
+
+
+def _stop(stack: Stack) -> None:
+    """``Stack.stop`` without waiting forever: after undecodable client-stream messages the
+    gRPC server never finishes shutting down (see test_bug_sigterm_hangs_after_garbage_stream)."""
+    for channel in stack._channels.values():
+        channel.close()
+    stack.server.stop(0).wait(5)
+    stack.app.close()
 
 
 # -------------------------------------------------------------------------------- the tests
@@ -1307,6 +1372,8 @@ SUBMIT_CHANGES = (
     ("case_number", lambda m: setattr(m, "case_number", "CASE-OTHER")),
     ("requested_fields", lambda m: m.requested_fields.append("licence_number")),
     ("item_code", lambda m: setattr(m, "item_code", "XZXZ-GA-001")),
+    ("purpose", lambda m: setattr(m, "purpose", "人才引进审核")),
+    ("legal_basis", lambda m: setattr(m, "legal_basis", "《另一依据》")),
 )
 
 
@@ -1446,3 +1513,206 @@ def test_server_still_issues_and_verifies_after_fuzzing(fuzz: Fuzz):
     assert verification.holder_number_match == verifier_pb2.HOLDER_MATCH_MATCH
     assert verification.licence_id == issued.licence_id
     assert verification.receipt_id
+
+
+# --- bugs found: exact reproductions -----------------------------------------------------
+#
+# Bugs this fuzzer found and that have been fixed since are kept as regression tests; a bug
+# still open is a strict xfail (it fails the suite once fixed, to be turned into a regression).
+
+
+def _fresh_business(fuzz: Fuzz, **overrides: str) -> licence_store_pb2.Licence:
+    request = licence_store_pb2.IssueLicenceRequest(
+        idempotency_key=fuzz.fuzzer.unique("bug-issue"),
+        type_code=demo.BUSINESS_LICENCE.type_code,
+        licence_number=fuzz.fuzzer.unique("BUG"),
+        holder=common_pb2.Holder(number="91350100M000100Y43", name="福州示例科技有限公司"),
+        fields=valid_fields(demo.BUSINESS_LICENCE.type_code),
+        **overrides,
+    )
+    return fuzz.stack.store("market").IssueLicence(request, timeout=TIMEOUT)
+
+
+def _residence(fuzz: Fuzz, **overrides: str) -> licence_store_pb2.IssueLicenceRequest:
+    return licence_store_pb2.IssueLicenceRequest(
+        idempotency_key=fuzz.fuzzer.unique("bug-residence"),
+        type_code=demo.RESIDENCE_PERMIT.type_code,  # 365 days' validity by default
+        licence_number=fuzz.fuzzer.unique("BUG-R"),
+        holder=common_pb2.Holder(number="11010519491231002X", name="张三"),
+        fields=valid_fields(demo.RESIDENCE_PERMIT.type_code),
+        **overrides,
+    )
+
+
+def _not_internal(outcome: Outcome, *expected: grpc.StatusCode) -> None:
+    assert outcome.code in expected, f"{outcome.code.name}: {outcome.message}"
+
+
+@pytest.mark.parametrize("method", ["VerifyLicence", "VerifyBatch"])
+def test_regression_verify_as_of_in_the_last_hours_of_9999(fuzz: Fuzz, method: str):
+    """Found by the fuzzer (fixed since): as_of from 9999-12-31T16:00:00Z to 23:59:59Z passes the
+    1970..9999 check but china_date() overflows converting it to UTC+8 (OverflowError ->
+    INTERNAL).
+    """
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    licence = _fresh_business(fuzz)
+    request = verifier_pb2.VerifyLicenceRequest(
+        licence=licence_store_pb2.LicenceRef(licence_id=licence.licence_id),
+        as_of=Timestamp(seconds=253402300799),  # 9999-12-31T23:59:59Z, the documented maximum
+    )
+    outcome = call(fuzz.stack.channel("hall"), f"/yihao.v1.Verifier/{method}", [request])
+    _not_internal(outcome, Code.OK, Code.INVALID_ARGUMENT)
+
+
+@pytest.mark.parametrize("method", ["IssueLicence", "ImportLicences"])
+def test_regression_issue_with_default_validity_past_9999(fuzz: Fuzz, method: str):
+    """Found by the fuzzer (fixed since): valid_from + the type's default validity beyond
+    9999-12-31 overflows in Validity.starting (OverflowError -> INTERNAL); in ImportLicences the
+    one record ends the whole stream instead of being REJECTED.
+    """
+    bad = _residence(fuzz, valid_from="9999-06-01")
+    if method == "IssueLicence":
+        outcome = call(fuzz.stack.channel("police"), "/yihao.v1.LicenceStore/IssueLicence", [bad])
+        _not_internal(outcome, Code.INVALID_ARGUMENT)
+        return
+    records = [
+        licence_store_pb2.ImportRecord(line=1, licence=_residence(fuzz)),
+        licence_store_pb2.ImportRecord(line=2, licence=bad),
+    ]
+    outcome = call(fuzz.stack.channel("police"), "/yihao.v1.LicenceStore/ImportLicences", records)
+    _not_internal(outcome, Code.OK)
+    assert [r.outcome for r in outcome.responses] == [
+        licence_store_pb2.IMPORT_OUTCOME_ACCEPTED,
+        licence_store_pb2.IMPORT_OUTCOME_REJECTED,
+    ]
+
+
+def test_regression_renew_past_9999(fuzz: Fuzz):
+    """Found by the fuzzer (fixed since): renewing (default period) a licence valid until
+    9999-12-31 computes 9999-12-31 + 1 day in Licence.renew (OverflowError -> INTERNAL).
+    """
+    licence = fuzz.stack.store("police").IssueLicence(
+        _residence(fuzz, valid_until="9999-12-31"), timeout=TIMEOUT
+    )
+    request = licence_store_pb2.RenewLicenceRequest(
+        licence=licence_store_pb2.LicenceRef(licence_id=licence.licence_id)
+    )
+    outcome = call(fuzz.stack.channel("police"), "/yihao.v1.LicenceStore/RenewLicence", [request])
+    _not_internal(outcome, Code.INVALID_ARGUMENT, Code.FAILED_PRECONDITION)
+
+
+def test_regression_verify_document_with_naive_version_at(fuzz: Fuzz):
+    """Found by the fuzzer (fixed since): a presented document whose version_at has no UTC offset,
+    with a real key id and its issuer_code, is compared with the key's aware validity period in
+    check_document (TypeError -> INTERNAL) instead of answering CANNOT_CHECK.
+    """
+    licence = _fresh_business(fuzz)
+    document = fuzz.stack.verifier("portal").ExportDocument(
+        verifier_pb2.ExportDocumentRequest(
+            licence=licence_store_pb2.LicenceRef(licence_id=licence.licence_id)
+        ),
+        timeout=TIMEOUT,
+    )
+    content = json.loads(document.content_json)
+    content["version_at"] = content["version_at"][:19]  # e.g. 2026-11-21T23:09:51
+    document.content_json = json.dumps(content, ensure_ascii=False)
+    request = verifier_pb2.VerifyDocumentRequest(signed_document=document)
+    outcome = call(fuzz.stack.channel("hall"), "/yihao.v1.Verifier/VerifyDocument", [request])
+    _not_internal(outcome, Code.OK)
+    assert outcome.responses[0].verdict == verifier_pb2.VERDICT_CANNOT_CHECK
+
+
+def test_regression_qr_payload_nested_json(fuzz: Fuzz):
+    """Found by the fuzzer (fixed since): decode_qr parses the QR body before checking its
+    signature and catches only ValueError, so a body of deeply nested JSON (fits the
+    2048-character limit) raises RecursionError -> INTERNAL instead of INVALID_ARGUMENT/FORMAT.
+    """
+    request = verifier_pb2.VerifyDocumentRequest(qr_payload=_qr_with_body("[" * 1500))
+    assert len(request.qr_payload) <= 2048
+    outcome = call(fuzz.stack.channel("hall"), "/yihao.v1.Verifier/VerifyDocument", [request])
+    _not_internal(outcome, Code.INVALID_ARGUMENT, Code.OK)
+
+
+@pytest.mark.parametrize("position", ["²", "9" * 30])
+def test_regression_access_records_page_token_digits(fuzz: Fuzz, position: str):
+    """Found by the fuzzer (fixed since): AssistanceService.access_records turns a page token's
+    text into an int when str.isdigit() holds: '²' raises ValueError, 30 digits overflow SQLite
+    INTEGER (-> INTERNAL instead of INVALID_ARGUMENT/PAGE_TOKEN).
+    """
+    request = assistance_pb2.ListAccessRecordsRequest(
+        holder_number=fuzz.pool.persons[0], page_token=encode_token(position)
+    )
+    outcome = call(
+        fuzz.stack.channel("portal"), "/yihao.v1.Assistance/ListAccessRecords", [request]
+    )
+    _not_internal(outcome, Code.INVALID_ARGUMENT, Code.OK)
+
+
+@pytest.mark.parametrize("change", [("purpose", "人才引进审核"), ("legal_basis", "《另一依据》")])
+def test_regression_submit_key_reused_with_another_purpose(fuzz: Fuzz, change: tuple[str, str]):
+    """Found by the fuzzer (fixed since): SubmitRequest with a used idempotency key and another
+    purpose or legal basis answers OK with the earlier request (only item, holder, case number
+    and fields are compared), silently dropping what the caller stated; IssueLicence answers
+    ABORTED.
+    """
+    first = _submit_first(fuzz, fuzz.fuzzer.unique("bug-submit"))
+    fuzz.stack.assistance("hall").SubmitRequest(first, timeout=TIMEOUT)
+    other = assistance_pb2.SubmitRequestRequest()
+    other.CopyFrom(first)
+    setattr(other, *change)
+    outcome = call(fuzz.stack.channel("hall"), "/yihao.v1.Assistance/SubmitRequest", [other])
+    _not_internal(outcome, Code.ABORTED)
+
+
+#: Run in a fresh interpreter: whether the server hangs depends on the client's timing, and a
+#: test process that already hosts a gRPC server (the module's) hides it.
+SIGTERM_AFTER_GARBAGE = """
+import signal, subprocess, sys
+import grpc
+from testsupport.serverproc import server_process
+
+with server_process(None, YIHAO_GRACE_SECONDS="1") as server:
+    channel = server.channel("market")
+    try:
+        for _ in range(20):
+            call = channel.stream_stream("/yihao.v1.LicenceStore/ImportLicences")
+            try:
+                list(call(iter([b"\\x0f\\x00"]), timeout=10))  # not an ImportRecord
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.INTERNAL, exc
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            print("exit", server.proc.wait(timeout=20))
+        except subprocess.TimeoutExpired:
+            print("still running 20 s after SIGTERM (grace 1 s)")
+    finally:
+        channel.close()
+        if server.proc.poll() is None:
+            server.proc.kill()  # the server this script started
+            server.proc.wait()
+"""
+
+
+def test_sigterm_exits_even_after_garbage_streams():
+    """grpcio 1.85.1 (reproducible with a plain grpc.server, no Yihao code): after
+    client-streaming calls whose messages fail to decode, server.stop(grace).wait() never
+    returns. The server waits the grace period and a margin, then exits anyway."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SIGTERM_AFTER_GARBAGE],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "exit 0", done.stdout
