@@ -39,6 +39,7 @@ from services.common.interceptors import (
     ErrorInterceptor,
     IdentityInterceptor,
     RateLimitInterceptor,
+    RequestTextInterceptor,
 )
 from services.common.migrate import upgrade
 from services.common.ratelimit import RateLimiter, build_limiter
@@ -159,6 +160,7 @@ def build_server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
         interceptors=[
             ErrorInterceptor(),
+            RequestTextInterceptor(),
             DeadlineInterceptor(),
             IdentityInterceptor(app.licence_store.catalogue.is_revoked),
             RateLimitInterceptor(app.limiter),

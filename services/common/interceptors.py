@@ -28,6 +28,7 @@ from services.common.identity import Caller, _current
 from services.common.pki import certificate_serial, credit_code_from_pem
 from services.common.ratelimit import RateLimiter
 from services.common.roles import Role
+from services.common.textcheck import refuse_nul
 
 log = logging.getLogger("yihao.rpc")
 
@@ -270,3 +271,43 @@ class _DeadlineScope:
         if self.token is not None:
             with contextlib.suppress(ValueError):
                 call_deadline.reset(self.token)
+
+
+class RequestTextInterceptor(WrappingInterceptor):
+    """Refuses requests whose strings hold NUL characters, before any work (see textcheck).
+
+    Client-streaming calls check each record themselves, so one bad record never ends a
+    stream; here only single requests are checked.
+    """
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = continuation(details)
+        if handler is None or handler.request_streaming:
+            return handler
+        return super().intercept_service(lambda _d: handler, details)
+
+    def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
+        return run()
+
+    def around_stream(
+        self, method: str, context: grpc.ServicerContext, run: Callable[[], Iterator[Any]]
+    ) -> Iterator[Any]:
+        yield from run()
+
+    def _unary(self, method: str, behaviour: Behaviour) -> Behaviour:
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            refuse_nul(request)
+            return behaviour(request, context)
+
+        return call
+
+    def _streaming(self, method: str, behaviour: Behaviour) -> Behaviour:
+        def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            refuse_nul(request)
+            yield from behaviour(request, context)
+
+        return call

@@ -33,7 +33,7 @@ def decode_token(token: str, field: str = "page_token") -> str:
         text = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
     except (binascii.Error, UnicodeError, ValueError):
         text = ""
-    if not text.startswith("v1:") or len(token) > 200:
+    if not text.startswith("v1:") or len(token) > 200 or not text.isprintable():
         raise InvalidArgument.field(
             field, "is not a token returned by a previous page", "PAGE_TOKEN"
         )

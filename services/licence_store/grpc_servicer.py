@@ -13,6 +13,7 @@ from typing import Any
 from services.common.errors import ResourceExhausted, YihaoError
 from services.common.identity import current_caller
 from services.common.streams import StreamBatcher
+from services.common.textcheck import refuse_nul
 from services.licence_store import convert as cv
 from services.licence_store.domain.licence import Action
 from services.licence_store.service import IssueCommand, LicenceStoreService, Why
@@ -220,6 +221,7 @@ def _why(request: Any) -> Why:
 def _import_command(record: pb.ImportRecord) -> IssueCommand | YihaoError:
     # A malformed record (e.g. a bad enum) is rejected on its own; it never ends the stream.
     try:
+        refuse_nul(record)
         return cv.issue_command_in(record.licence)
     except YihaoError as exc:
         return exc

@@ -8,6 +8,7 @@ from typing import Any
 from services.common.errors import InvalidArgument, YihaoError
 from services.common.identity import Caller, current_caller
 from services.common.streams import StreamBatcher
+from services.common.textcheck import refuse_nul
 from services.licence_store import convert as store_cv
 from services.verifier import documents, materials, transparency
 from services.verifier.domain.verdict import HolderMatch, Verdict
@@ -232,6 +233,7 @@ def _all_departments(store: Any) -> list[Any]:
 def _batch_item(request: pb.VerifyLicenceRequest) -> BatchItem:
     """One batch item; a malformed one is answered on its own, never ending the stream."""
     try:
+        refuse_nul(request)
         presented = presented_in(request)
     except YihaoError as exc:
         return exc, Presented(client_ref=request.client_ref)
