@@ -309,6 +309,12 @@ EDITS = (
 )
 
 
+def _json_containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    )
+
+
 def _edited_document(document: verifier_pb2.SignedDocument | None, edit: tuple[str, Any]) -> str:
     content = json.loads(document.content_json) if document else {}
     content[edit[0]] = edit[1]
@@ -498,9 +504,7 @@ class Fuzzer:
                 st.builds(
                     json.dumps,
                     st.recursive(
-                        st.none() | st.integers() | st.text(),
-                        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
-                        max_leaves=20,
+                        st.none() | st.integers() | st.text(), _json_containers, max_leaves=20
                     ),
                 ),
             ),
@@ -1426,6 +1430,56 @@ def test_reused_submit_key_with_another_body_is_aborted(fuzz: Fuzz, data, change
     assert (outcome.code, outcome.reason) == (Code.ABORTED, "IDEMPOTENCY_KEY_REUSED"), change[0]
     assert _count(fuzz, assistance_requests) == before
     assert hall.SubmitRequest(first, timeout=TIMEOUT).request_id == submitted.request_id
+
+
+@pytest.mark.parametrize("method", ["IssueLicence", "SubmitRequest"])
+def test_one_key_raced_with_two_bodies_stores_one_record(fuzz: Fuzz, method: str):
+    """16 concurrent calls, one key, two bodies: one record; its body's calls answer it, the
+    other body's are ABORTED."""
+    import threading
+
+    key = fuzz.fuzzer.unique("race")
+    if method == "IssueLicence":
+        alias, path, table = "market", "/yihao.v1.LicenceStore/IssueLicence", licences
+        bodies = [
+            licence_store_pb2.IssueLicenceRequest(
+                type_code=demo.BUSINESS_LICENCE.type_code,
+                licence_number=fuzz.fuzzer.unique("RACE"),
+                holder=common_pb2.Holder(number="91350100M000100Y43", name="福州示例科技有限公司"),
+                fields=valid_fields(demo.BUSINESS_LICENCE.type_code),
+            )
+            for _ in range(2)
+        ]
+    else:
+        alias, path, table = "hall", "/yihao.v1.Assistance/SubmitRequest", assistance_requests
+        bodies = [_submit_first(fuzz, key) for _ in range(2)]
+        bodies[1].case_number = "CASE-RACE-OTHER"
+    for body in bodies:
+        body.idempotency_key = key
+    before = _count(fuzz, table)
+    outcomes: list[tuple[int, Outcome]] = []
+
+    def run(i: int) -> None:
+        outcomes.append((i % 2, call(fuzz.stack.channel(alias), path, [bodies[i % 2]])))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert _count(fuzz, table) == before + 1
+    ok = {body for body, outcome in outcomes if outcome.code == Code.OK}
+    assert len(ok) == 1, [(b, o.code.name, o.message) for b, o in outcomes]
+    for body, outcome in outcomes:
+        expected = Code.OK if body in ok else Code.ABORTED
+        assert outcome.code == expected, (body, outcome.code.name, outcome.message)
+    answers = {
+        getattr(o.responses[0], "licence_id", "") or getattr(o.responses[0], "request_id", "")
+        for _, o in outcomes
+        if o.code == Code.OK
+    }
+    assert len(answers) == 1
 
 
 # --- garbage -------------------------------------------------------------------------------
