@@ -1,0 +1,342 @@
+"""Scale: cost per call as the store grows, import rate, and one vs two worker processes.
+
+Run: ``.venv/bin/python -m benchmarks.scale [--sizes 10000,1000000,10000000]
+[--backends sqlite,postgresql] [--calls N]``
+
+For each backend one store grows through the sizes in turn. Licences come from the data
+generator (``benchmarks.datagen``: four licence types, valid holder numbers, realistic field
+data) and are loaded through the real import path: ``ImportLicences`` streams, one per issuing
+department, each from its own process, into a server (``--load-workers`` processes, default
+2) on a durable store. At each size, one server process (restarted on the data) is measured
+with the load from client processes (``--clients`` × ``--threads``, one call in flight each,
+so ``clients × threads`` in flight) for:
+
+* ``VerifyLicence`` of a random licence by type and number, the holder's number presented;
+* ``VerifyByHolder`` of a random person (three licences each);
+* ``ListLicencesByHolder`` of the same kind of holder;
+
+reporting server CPU per call (from /proc) and p50/p99 latency at that concurrency. Then on
+the smallest size of the first backend, ``VerifyLicence`` at saturation with ``yihao serve
+--workers 1`` and ``--workers 2``: throughput and server CPU per call.
+
+Prints a table as it goes and ends with one JSON line: ``<figure>_<backend>_<size>`` for
+``verify_cpu_us_per_call``, ``verify_p99_ms``, ``verify_by_holder_cpu_us_per_call``,
+``verify_by_holder_p99_ms``, ``list_by_holder_cpu_us_per_call``, ``list_by_holder_p99_ms``;
+``import_per_s_<backend>`` (the largest load), ``verify_cpu_growth_<backend>`` (cost per call
+at the largest size over the smallest), and ``workers_1_per_s``, ``workers_2_per_s``,
+``workers_2_vs_1_throughput_ratio``, ``workers_{1,2}_cpu_us_per_call``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from benchmarks import datagen, load
+from clients.importfile import build_record
+from testsupport.processes import free_port
+from testsupport.serverproc import ServerProcess, backend, client_channel, server_process
+from yihao.v1 import licence_store_pb2 as store_pb
+from yihao.v1 import licence_store_pb2_grpc, verifier_pb2_grpc
+from yihao.v1 import verifier_pb2 as pb
+
+HANDLER = "hall"
+PURPOSE = "scale benchmark"
+RPC_TIMEOUT = 60.0
+IMPORT_TIMEOUT = 24 * 3600.0
+WORKER_COMPARISON_CALLS = 4000
+
+
+# --- loading (each issuer's stream in its own process) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One issuer's share of a load: licences ``start`` .. ``stop - 1`` of its slot."""
+
+    port: int
+    var_dir: str
+    slot: int
+    start: int
+    stop: int
+
+
+def _import_stream(stream: Stream) -> tuple[int, int, list[str], float]:
+    """Run one import stream; (accepted, duplicates, rejections, seconds)."""
+    alias = datagen.ISSUERS_BY_SLOT[stream.slot]
+    first = stream.start + (stream.slot - stream.start) % datagen.SLOTS
+
+    def records() -> Iterator[store_pb.ImportRecord]:
+        for i in range(first, stream.stop, datagen.SLOTS):
+            _alias, record = datagen.licence(i)
+            fields = record.pop("fields")
+            yield build_record(i + 1, record, fields)
+
+    channel = client_channel(Path(stream.var_dir), stream.port, alias)
+    stub = licence_store_pb2_grpc.LicenceStoreStub(channel)
+    accepted = duplicates = 0
+    rejected: list[str] = []
+    started = time.monotonic()
+    for result in stub.ImportLicences(records(), timeout=IMPORT_TIMEOUT):
+        if result.outcome == store_pb.IMPORT_OUTCOME_ACCEPTED:
+            accepted += 1
+        elif result.outcome == store_pb.IMPORT_OUTCOME_DUPLICATE:
+            duplicates += 1
+        else:
+            rejected.append(f"line {result.line}: {result.reason_code} {result.reason}")
+    seconds = time.monotonic() - started
+    channel.close()
+    return accepted, duplicates, rejected[:5], seconds
+
+
+def load_licences(server: ServerProcess, start: int, stop: int) -> float:
+    """Load licences ``start`` .. ``stop - 1``; licences per second (wall clock)."""
+    streams = [
+        Stream(server.port, str(server.var_dir), slot, start, stop) for slot in range(datagen.SLOTS)
+    ]
+    began = time.monotonic()
+    with mp.get_context("spawn").Pool(len(streams)) as pool:
+        results = pool.map(_import_stream, streams)
+    seconds = time.monotonic() - began
+    stored = sum(accepted + dup for accepted, dup, _, _ in results)
+    problems = [p for _, _, rejected, _ in results for p in rejected]
+    if problems or stored != stop - start:
+        raise SystemExit(f"import stored {stored} of {stop - start}: {problems}")
+    return (stop - start) / seconds
+
+
+# --- the measured calls (plans run in the client processes) -----------------------------------
+
+
+def _random_indexes(worker: int, size: int, count: int) -> list[int]:
+    rng = random.Random(f"scale/{worker}/{size}")
+    return [rng.randrange(size) for _ in range(count)]
+
+
+def verify_plan(
+    channel: grpc.Channel, worker: int, size: int, count: int
+) -> Callable[[int], str | None]:
+    """VerifyLicence of random licences by type and number, the holder's number presented."""
+    requests = []
+    for i in _random_indexes(worker, size, count):
+        _alias, record = datagen.licence(i)
+        requests.append(
+            pb.VerifyLicenceRequest(
+                licence=store_pb.LicenceRef(
+                    type_and_number=store_pb.TypeAndNumber(
+                        type_code=record["type_code"], licence_number=record["licence_number"]
+                    )
+                ),
+                presented_holder_number=record["holder_number"],
+                purpose=PURPOSE,
+            )
+        )
+    verify = verifier_pb2_grpc.VerifierStub(channel).VerifyLicence
+
+    def call(i: int) -> str | None:
+        answer = verify(requests[i % len(requests)], timeout=RPC_TIMEOUT)
+        if answer.verdict in (pb.VERDICT_NOT_FOUND, pb.VERDICT_CANNOT_CHECK) or (
+            answer.holder_number_match != pb.HOLDER_MATCH_MATCH
+        ):
+            return f"{pb.Verdict.Name(answer.verdict)} {answer.reason} for {answer.licence_id}"
+        return None
+
+    return call
+
+
+def _persons(worker: int, size: int, count: int) -> list[str]:
+    blocks = max(1, size // datagen.SLOTS)
+    return [datagen.holder_of(b % blocks, False) for b in _random_indexes(worker, blocks, count)]
+
+
+def verify_by_holder_plan(
+    channel: grpc.Channel, worker: int, size: int, count: int
+) -> Callable[[int], str | None]:
+    """VerifyByHolder of random persons (each holds three licences)."""
+    requests = [
+        pb.VerifyByHolderRequest(holder_number=number, purpose=PURPOSE)
+        for number in _persons(worker, size, count)
+    ]
+    verify = verifier_pb2_grpc.VerifierStub(channel).VerifyByHolder
+
+    def call(i: int) -> str | None:
+        answer = verify(requests[i % len(requests)], timeout=RPC_TIMEOUT)
+        if len(answer.verifications) != datagen.SLOTS - 1:
+            return f"{len(answer.verifications)} verdicts, expected {datagen.SLOTS - 1}"
+        return None
+
+    return call
+
+
+def list_by_holder_plan(
+    channel: grpc.Channel, worker: int, size: int, count: int
+) -> Callable[[int], str | None]:
+    """ListLicencesByHolder of random persons."""
+    requests = [
+        store_pb.ListLicencesByHolderRequest(holder_number=number, purpose=PURPOSE)
+        for number in _persons(worker, size, count)
+    ]
+    list_licences = licence_store_pb2_grpc.LicenceStoreStub(channel).ListLicencesByHolder
+
+    def call(i: int) -> str | None:
+        answer = list_licences(requests[i % len(requests)], timeout=RPC_TIMEOUT)
+        if len(answer.licences) != datagen.SLOTS - 1:
+            return f"{len(answer.licences)} licences, expected {datagen.SLOTS - 1}"
+        return None
+
+    return call
+
+
+PLANS: dict[str, load.Plan] = {
+    "verify": verify_plan,
+    "verify_by_holder": verify_by_holder_plan,
+    "list_by_holder": list_by_holder_plan,
+}
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    calls: int
+    clients: int
+    threads: int
+    warmup: int
+
+
+def measure(server: ServerProcess, name: str, size: int, opts: Options) -> load.Figures:
+    """One RPC's figures at ``size`` from ``opts.clients`` client processes."""
+    per_client = opts.calls // opts.clients + opts.warmup + 1
+    figures = load.measure(
+        server,
+        load.jobs(
+            server,
+            HANDLER,
+            PLANS[name],
+            (size, per_client),
+            calls=opts.calls,
+            processes=opts.clients,
+            threads=opts.threads,
+            warmup=opts.warmup,
+        ),
+    )
+    if figures.problems:
+        print(f"  {name}: unexpected answers, e.g. {figures.problems[:3]}", file=sys.stderr)
+    return figures
+
+
+def _row(label: str, f: load.Figures) -> str:
+    return (
+        f"  {label:<18} {f.cpu_us:>8.0f} µs CPU/call  {f.per_s:>7.0f}/s  "
+        f"p50 {f.ms(50):>6.2f} ms  p99 {f.ms(99):>7.2f} ms"
+    )
+
+
+def run_backend(
+    name: str, sizes: list[int], opts: Options, load_workers: int, figures: dict[str, Any]
+) -> None:
+    """Grow one store through ``sizes``, measuring at each; figures go into ``figures``."""
+    with ExitStack() as stack:
+        url = stack.enter_context(backend(name))
+        var_dir = Path(tempfile.mkdtemp(prefix=f"yihao-scale-{name}-"))
+        stack.callback(shutil.rmtree, var_dir, True)
+        loaded = 0
+        for size in sizes:
+            port = free_port()
+            with server_process(url, var_dir=var_dir, port=port, workers=load_workers) as srv:
+                rate = load_licences(srv, loaded, size)
+            print(
+                f"{name} {size:>10,}: loaded {size - loaded:,} licences at {rate:,.0f}/s "
+                f"({datagen.SLOTS} streams, {load_workers} server processes)",
+                flush=True,
+            )
+            figures[f"import_per_s_{name}"] = round(rate)
+            figures[f"import_per_s_{name}_{size}"] = round(rate)
+            loaded = size
+            with server_process(url, var_dir=var_dir, port=free_port()) as srv:
+                for rpc in PLANS:
+                    f = measure(srv, rpc, size, opts)
+                    print(_row(rpc, f), flush=True)
+                    figures[f"{rpc}_cpu_us_per_call_{name}_{size}"] = round(f.cpu_us, 1)
+                    figures[f"{rpc}_p99_ms_{name}_{size}"] = round(f.ms(99), 2)
+                    figures[f"{rpc}_per_s_{name}_{size}"] = round(f.per_s)
+        first, last = sizes[0], sizes[-1]
+        if last != first:
+            growth = (
+                figures[f"verify_cpu_us_per_call_{name}_{last}"]
+                / figures[f"verify_cpu_us_per_call_{name}_{first}"]
+            )
+            figures[f"verify_cpu_growth_{name}"] = round(growth, 2)
+            print(f"  VerifyLicence CPU per call at {last:,} / at {first:,}: {growth:.2f}")
+
+
+def compare_workers(name: str, size: int, opts: Options, figures: dict[str, Any]) -> None:
+    """VerifyLicence at saturation with one and with two server processes, same data."""
+    with ExitStack() as stack:
+        url = stack.enter_context(backend(name))
+        var_dir = Path(tempfile.mkdtemp(prefix=f"yihao-scale-workers-{name}-"))
+        stack.callback(shutil.rmtree, var_dir, True)
+        with server_process(url, var_dir=var_dir, port=free_port(), workers=2) as srv:
+            load_licences(srv, 0, size)
+        saturate = Options(WORKER_COMPARISON_CALLS, opts.clients * 2, opts.threads * 2, opts.warmup)
+        runs: dict[int, list[load.Figures]] = {1: [], 2: []}
+        for workers in (1, 2, 2, 1):  # alternated, so a noisy neighbour hits both alike
+            with server_process(url, var_dir=var_dir, port=free_port(), workers=workers) as srv:
+                f = measure(srv, "verify", size, saturate)
+            print(_row(f"{workers} worker(s)", f), flush=True)
+            runs[workers].append(f)
+        for workers, measured in runs.items():
+            calls = sum(f.calls for f in measured)
+            figures[f"workers_{workers}_per_s"] = round(calls / sum(f.seconds for f in measured))
+            figures[f"workers_{workers}_cpu_us_per_call"] = round(
+                sum(f.server_cpu for f in measured) / calls * 1e6, 1
+            )
+    ratio = figures["workers_2_per_s"] / figures["workers_1_per_s"]
+    figures["workers_2_vs_1_throughput_ratio"] = round(ratio, 2)
+    print(f"  VerifyLicence throughput, 2 workers / 1 worker: {ratio:.2f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,1000000,10000000")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--calls", type=int, default=2000, help="measured calls per RPC")
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--threads", type=int, default=2, help="threads per client process")
+    parser.add_argument("--warmup", type=int, default=100, help="calls per client, unmeasured")
+    parser.add_argument("--load-workers", type=int, default=2, help="server processes to load")
+    parser.add_argument("--no-workers", action="store_true", help="skip the 1 vs 2 workers run")
+    args = parser.parse_args()
+    sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",")})
+    opts = Options(args.calls, args.clients, args.threads, args.warmup)
+    figures: dict[str, Any] = {}
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    print(
+        f"sizes {sizes}, {opts.clients} client processes × {opts.threads} threads "
+        f"({opts.clients * opts.threads} calls in flight), {opts.calls} calls per RPC",
+        flush=True,
+    )
+    for name in backends:
+        run_backend(name, sizes, opts, args.load_workers, figures)
+    if not args.no_workers:
+        print(f"workers ({backends[0]}, {sizes[0]:,} licences, VerifyLicence at saturation)")
+        compare_workers(backends[0], sizes[0], opts, figures)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
