@@ -101,6 +101,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
             dict(request.fields),
             request.holder_name,
             request.idempotency_key,
+            request.reason,
         )
         return cv.licence_out(view)
 
@@ -110,6 +111,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
             cv.ref_in(request.licence),
             request.valid_until,
             request.idempotency_key,
+            request.reason,
         )
         return cv.licence_out(view)
 

@@ -445,27 +445,33 @@ class LicenceStoreService:
         fields: Mapping[str, str],
         holder_name: str,
         idempotency_key: str = "",
+        reason: str = "",
     ) -> LicenceView:
-        """A new version with changed data or holder name."""
+        """A new version with changed data or holder name; ``reason`` goes on the event."""
         fingerprint = self.vault.mac(
-            canonical_json(["change", _ref_json(ref), dict(fields), holder_name])
+            canonical_json(["change", _ref_json(ref), dict(fields), holder_name, reason])
         )
 
         def apply(lic: Licence, lt: LicenceType, at: datetime) -> bool:
-            lic.change(lt, fields, holder_name, caller.code, at)
+            lic.change(lt, fields, holder_name, caller.code, at, reason)
             return True
 
         return self._mutate(caller, ref, "ChangeLicence", idempotency_key, fingerprint, apply)
 
     def renew(
-        self, caller: Caller, ref: LicenceRef, valid_until: str, idempotency_key: str = ""
+        self,
+        caller: Caller,
+        ref: LicenceRef,
+        valid_until: str,
+        idempotency_key: str = "",
+        reason: str = "",
     ) -> LicenceView:
-        """A new version with a later end of validity."""
+        """A new version with a later end of validity; ``reason`` goes on the event."""
         until = _optional_date(valid_until, "valid_until")
-        fingerprint = self.vault.mac(canonical_json(["renew", _ref_json(ref), valid_until]))
+        fingerprint = self.vault.mac(canonical_json(["renew", _ref_json(ref), valid_until, reason]))
 
         def apply(lic: Licence, lt: LicenceType, at: datetime) -> bool:
-            lic.renew(until, lt.default_validity_days, caller.code, at)
+            lic.renew(until, lt.default_validity_days, caller.code, at, reason)
             return True
 
         return self._mutate(caller, ref, "RenewLicence", idempotency_key, fingerprint, apply)

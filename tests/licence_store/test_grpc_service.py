@@ -307,9 +307,42 @@ def test_renew_extends_validity(stack):
     licence = issue_residence(stack, "R-renew")
     assert licence.valid_until == "2027-05-31"
     renewed = stack.store("police").RenewLicence(
-        pb.RenewLicenceRequest(licence=by_id(licence.licence_id), valid_until="2028-05-31")
+        pb.RenewLicenceRequest(
+            licence=by_id(licence.licence_id), valid_until="2028-05-31", reason="到期换领"
+        )
     )
     assert (renewed.version, renewed.valid_until) == (2, "2028-05-31")
+    history = stack.store("police").GetLicenceHistory(
+        pb.GetLicenceRequest(licence=by_id(licence.licence_id))
+    )
+    assert (history.events[-1].kind, history.events[-1].reason_text) == (
+        pb.EVENT_KIND_RENEWED,
+        "到期换领",
+    )
+
+
+def test_change_and_renew_reasons_are_checked_text(stack):
+    licence = issue_residence(stack, "R-reason")
+    for call, request in [
+        (
+            stack.store("police").ChangeLicence,
+            pb.ChangeLicenceRequest(
+                licence=by_id(licence.licence_id), holder_name="新名", reason="x" * 501
+            ),
+        ),
+        (
+            stack.store("police").RenewLicence,
+            pb.RenewLicenceRequest(licence=by_id(licence.licence_id), reason="bad\x07bell"),
+        ),
+    ]:
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert details(caught.value)[0][0][0] == "reason"
+    again = stack.store("police").GetLicence(
+        pb.GetLicenceRequest(licence=by_id(licence.licence_id))
+    )
+    assert again.version == 1  # nothing was half-applied
 
 
 def test_status_machine_and_illegal_transition(stack):
@@ -353,7 +386,9 @@ def test_history_lists_versions_and_events(stack):
     store = stack.store("market")
     licence = issue_business(stack)
     store.ChangeLicence(
-        pb.ChangeLicenceRequest(licence=by_id(licence.licence_id), holder_name="福州新名称有限公司")
+        pb.ChangeLicenceRequest(
+            licence=by_id(licence.licence_id), holder_name="福州新名称有限公司", reason="更名"
+        )
     )
     store.RevokeLicence(status_request(licence.licence_id, "VIOLATION"))
     history = store.GetLicenceHistory(pb.GetLicenceRequest(licence=by_id(licence.licence_id)))
@@ -364,6 +399,8 @@ def test_history_lists_versions_and_events(stack):
         pb.EVENT_KIND_REVOKED,
     ]
     assert history.events[-1].reason_code == "VIOLATION"
+    assert (history.events[1].reason_code, history.events[1].reason_text) == ("", "更名")
+    assert history.events[0].reason_text == ""
 
 
 def test_unknown_licence_is_not_found(stack):

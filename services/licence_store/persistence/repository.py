@@ -570,7 +570,9 @@ def events_after(
 
 
 def _event(row: Row[Any]) -> StoredEvent:
-    reason = Reason(row.reason_code, row.reason_text or "") if row.reason_code else None
+    # A change or renewal may carry words without a code.
+    has_reason = row.reason_code or row.reason_text
+    reason = Reason(row.reason_code or "", row.reason_text or "") if has_reason else None
     event = Event(
         kind=EventKind(row.kind),
         version=row.version,
