@@ -75,6 +75,12 @@ class Figures:
     client_cpu: float
     latencies: list[float]
     problems: list[str]
+    db_cpu: float = 0.0
+
+    @property
+    def db_cpu_us(self) -> float:
+        """Database server CPU per call (PostgreSQL's processes), in µs."""
+        return self.db_cpu / self.calls * 1e6 if self.calls else 0.0
 
     @property
     def per_s(self) -> float:
@@ -147,8 +153,11 @@ def _client(job: Job, barrier: Barrier, out: Any) -> None:
     out.put(result)
 
 
-def measure(server: ServerProcess, jobs: list[Job]) -> Figures:
-    """Run ``jobs``, each in its own spawned process; their figures summed."""
+def measure(
+    server: ServerProcess, jobs: list[Job], db_cpu: Callable[[], float] = lambda: 0.0
+) -> Figures:
+    """Run ``jobs``, each in its own spawned process; their figures summed. ``db_cpu`` reads
+    the database server's CPU seconds (read at the same moments as the server's)."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(len(jobs) + 1)
     out = ctx.Queue()
@@ -158,9 +167,9 @@ def measure(server: ServerProcess, jobs: list[Job]) -> Figures:
     try:
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(PHASE_TIMEOUT)
-        cpu0 = server.cpu_seconds()
+        cpu0, db0 = server.cpu_seconds(), db_cpu()
         results: list[ClientResult] = [out.get(timeout=PHASE_TIMEOUT) for _ in jobs]
-        cpu1 = server.cpu_seconds()
+        cpu1, db1 = server.cpu_seconds(), db_cpu()
     finally:
         for proc in procs:
             proc.join(timeout=30)
@@ -176,6 +185,7 @@ def measure(server: ServerProcess, jobs: list[Job]) -> Figures:
         client_cpu=sum(r.client_cpu for r in results),
         latencies=[x for r in results for x in r.latencies],
         problems=[p for r in results for p in r.problems],
+        db_cpu=db1 - db0,
     )
 
 

@@ -38,17 +38,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+import sqlalchemy as sa
 
 from benchmarks import datagen, load
 from clients.importfile import build_record
-from testsupport.processes import free_port
-from testsupport.serverproc import ServerProcess, backend, client_channel, server_process
+from testsupport.processes import PostgresServer, free_port
+from testsupport.serverproc import ServerProcess, client_channel, server_process, tree_cpu_seconds
 from yihao.v1 import licence_store_pb2 as store_pb
 from yihao.v1 import licence_store_pb2_grpc, verifier_pb2_grpc
 from yihao.v1 import verifier_pb2 as pb
@@ -207,6 +208,36 @@ PLANS: dict[str, load.Plan] = {
 }
 
 
+@contextmanager
+def database(name: str) -> Iterator[tuple[str | None, Callable[[], float]]]:
+    """The database URL for ``name`` (None: SQLite, inside the server process) and a reader of
+    the database server's CPU seconds (PostgreSQL: the postmaster and its backends)."""
+    if name == "sqlite":
+        yield None, lambda: 0.0
+        return
+    pg = PostgresServer(durable=True).start()
+    try:
+        url = pg.create_database("bench")
+        postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+        yield url, lambda: tree_cpu_seconds(postmaster)
+    finally:
+        pg.cleanup()
+
+
+def store_bytes(url: str | None, var_dir: Path) -> int:
+    """How many bytes the store takes on disk (tables, indexes, WAL; PostgreSQL: the
+    database, not the server's shared files)."""
+    if url is None:
+        return sum(p.stat().st_size for p in var_dir.glob("yihao.db*"))
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            size = conn.execute(sa.text("SELECT pg_database_size(current_database())"))
+            return int(size.scalar_one())
+    finally:
+        engine.dispose()
+
+
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -218,7 +249,13 @@ class Options:
     warmup: int
 
 
-def measure(server: ServerProcess, name: str, size: int, opts: Options) -> load.Figures:
+def measure(
+    server: ServerProcess,
+    name: str,
+    size: int,
+    opts: Options,
+    db_cpu: Callable[[], float] = lambda: 0.0,
+) -> load.Figures:
     """One RPC's figures at ``size`` from ``opts.clients`` client processes."""
     per_client = opts.calls // opts.clients + opts.warmup + 1
     figures = load.measure(
@@ -233,6 +270,7 @@ def measure(server: ServerProcess, name: str, size: int, opts: Options) -> load.
             threads=opts.threads,
             warmup=opts.warmup,
         ),
+        db_cpu,
     )
     if figures.problems:
         print(f"  {name}: unexpected answers, e.g. {figures.problems[:3]}", file=sys.stderr)
@@ -240,8 +278,9 @@ def measure(server: ServerProcess, name: str, size: int, opts: Options) -> load.
 
 
 def _row(label: str, f: load.Figures) -> str:
+    db = f"  + database {f.db_cpu_us:>5.0f} µs" if f.db_cpu else ""
     return (
-        f"  {label:<18} {f.cpu_us:>8.0f} µs CPU/call  {f.per_s:>7.0f}/s  "
+        f"  {label:<18} {f.cpu_us:>6.0f} µs CPU/call{db}  {f.per_s:>6.0f}/s  "
         f"p50 {f.ms(50):>6.2f} ms  p99 {f.ms(99):>7.2f} ms"
     )
 
@@ -251,7 +290,7 @@ def run_backend(
 ) -> None:
     """Grow one store through ``sizes``, measuring at each; figures go into ``figures``."""
     with ExitStack() as stack:
-        url = stack.enter_context(backend(name))
+        url, db_cpu = stack.enter_context(database(name))
         var_dir = Path(tempfile.mkdtemp(prefix=f"yihao-scale-{name}-"))
         stack.callback(shutil.rmtree, var_dir, True)
         loaded = 0
@@ -259,19 +298,24 @@ def run_backend(
             port = free_port()
             with server_process(url, var_dir=var_dir, port=port, workers=load_workers) as srv:
                 rate = load_licences(srv, loaded, size)
+            on_disk = store_bytes(url, var_dir)
             print(
                 f"{name} {size:>10,}: loaded {size - loaded:,} licences at {rate:,.0f}/s "
-                f"({datagen.SLOTS} streams, {load_workers} server processes)",
+                f"({datagen.SLOTS} streams, {load_workers} server processes); "
+                f"{on_disk / size:,.0f} bytes per licence on disk",
                 flush=True,
             )
             figures[f"import_per_s_{name}"] = round(rate)
             figures[f"import_per_s_{name}_{size}"] = round(rate)
+            figures[f"store_bytes_per_licence_{name}_{size}"] = round(on_disk / size)
             loaded = size
             with server_process(url, var_dir=var_dir, port=free_port()) as srv:
                 for rpc in PLANS:
-                    f = measure(srv, rpc, size, opts)
+                    f = measure(srv, rpc, size, opts, db_cpu)
                     print(_row(rpc, f), flush=True)
                     figures[f"{rpc}_cpu_us_per_call_{name}_{size}"] = round(f.cpu_us, 1)
+                    if f.db_cpu:
+                        figures[f"{rpc}_db_cpu_us_per_call_{name}_{size}"] = round(f.db_cpu_us, 1)
                     figures[f"{rpc}_p99_ms_{name}_{size}"] = round(f.ms(99), 2)
                     figures[f"{rpc}_per_s_{name}_{size}"] = round(f.per_s)
         first, last = sizes[0], sizes[-1]
@@ -287,7 +331,7 @@ def run_backend(
 def compare_workers(name: str, size: int, opts: Options, figures: dict[str, Any]) -> None:
     """VerifyLicence at saturation with one and with two server processes, same data."""
     with ExitStack() as stack:
-        url = stack.enter_context(backend(name))
+        url, _db_cpu = stack.enter_context(database(name))
         var_dir = Path(tempfile.mkdtemp(prefix=f"yihao-scale-workers-{name}-"))
         stack.callback(shutil.rmtree, var_dir, True)
         with server_process(url, var_dir=var_dir, port=free_port(), workers=2) as srv:

@@ -41,9 +41,7 @@ class ServerProcess:
     def cpu_seconds(self) -> float:
         """User + system CPU the server has used so far: its process and, with several
         workers, the worker processes it started."""
-        return sum(cpu_ticks(pid) for pid in [self.proc.pid, *children(self.proc.pid)]) / (
-            os.sysconf("SC_CLK_TCK")
-        )
+        return tree_cpu_seconds(self.proc.pid)
 
     def channel(self, alias: str) -> grpc.Channel:
         return client_channel(self.var_dir, self.port, alias)
@@ -66,6 +64,11 @@ def client_channel(var_dir: Path, port: int, alias: str) -> grpc.Channel:
         (pki / "clients" / f"{code}.crt").read_bytes(),
     )
     return grpc.secure_channel(f"127.0.0.1:{port}", creds)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU used so far by process ``pid`` and its live children."""
+    return sum(cpu_ticks(p) for p in [pid, *children(pid)]) / os.sysconf("SC_CLK_TCK")
 
 
 def _stat(pid: int) -> list[str]:
