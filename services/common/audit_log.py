@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from services.common import merkle
 from services.common.clock import as_utc
-from services.common.database import metadata
+from services.common.database import insert_rows, metadata
 from services.common.signing import SigningKey, canonical_json
 
 # Appends on PostgreSQL take this transaction-level advisory lock, so that leaf sequence
@@ -120,8 +120,9 @@ def append(conn: Connection, entries: Sequence[Entry], at: datetime) -> None:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_ORDER_LOCK})
-    conn.execute(
-        insert(audit_leaves),
+    insert_rows(
+        conn,
+        audit_leaves,
         [
             {
                 "kind": e.kind,

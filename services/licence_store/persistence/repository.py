@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select,
 
 from services.common import audit_log
 from services.common.clock import as_utc
+from services.common.database import insert_rows
 from services.common.identifiers import HolderKind, HolderNumber, mint_licence_identifier
 from services.common.signing import canonical_json, sha256_hex
 from services.licence_store.audit import event_entry
@@ -330,9 +331,10 @@ def insert_licences(
     """Insert newly issued licences with their first version and pending events."""
     if not batch:
         return
-    conn.execute(insert(licences), [_licence_row(lic, codec) for lic, _ in batch])
-    conn.execute(insert(licence_versions), [_version_row(lic, sv, codec) for lic, sv in batch])
-    _insert_events(conn, [(lic, e) for lic, _ in batch for e in lic.take_events()])
+    insert_rows(conn, licences, [_licence_row(lic, codec) for lic, _ in batch])
+    insert_rows(conn, licence_versions, [_version_row(lic, sv, codec) for lic, sv in batch])
+    signed = {lic.serial: sv.content_sha256 for lic, sv in batch}  # hashed when signed
+    _insert_events(conn, [(lic, e) for lic, _ in batch for e in lic.take_events()], signed)
 
 
 def update_licence(
@@ -380,13 +382,18 @@ def _version_row(lic: Licence, signed: SignedVersion, codec: LicenceCodec) -> di
     }
 
 
-def _insert_events(conn: Connection, events: Sequence[tuple[Licence, Event]]) -> None:
+def _insert_events(
+    conn: Connection,
+    events: Sequence[tuple[Licence, Event]],
+    content_hashes: dict[str, str] | None = None,
+) -> None:
     if not events:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVENT_ORDER_LOCK})
-    conn.execute(
-        insert(licence_events),
+    insert_rows(
+        conn,
+        licence_events,
         [
             {
                 "serial": lic.serial,
@@ -403,7 +410,7 @@ def _insert_events(conn: Connection, events: Sequence[tuple[Licence, Event]]) ->
             for lic, e in events
         ],
     )
-    hashes: dict[str, str] = {}
+    hashes = dict(content_hashes or {})
     for lic, _ in events:
         if lic.serial not in hashes:
             hashes[lic.serial] = sha256_hex(canonical_json(lic.content(), plain=True))
@@ -612,8 +619,9 @@ def put_idempotency(
     """Remember keys (the unique key makes a concurrent duplicate fail the transaction)."""
     if not records:
         return
-    conn.execute(
-        insert(idempotency_keys),
+    insert_rows(
+        conn,
+        idempotency_keys,
         [
             {
                 "caller_code": caller,
