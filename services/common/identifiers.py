@@ -33,7 +33,7 @@ from stdnum.cn import uscc as _uscc
 from stdnum.exceptions import ValidationError
 from stdnum.iso7064 import mod_11_2, mod_37_36
 
-from services.common.errors import InvalidArgument
+from services.common.errors import FieldViolation, InvalidArgument
 
 __all__ = [
     "CREDIT_CODE_ALPHABET",
@@ -247,6 +247,24 @@ def _check_organisation_code(code: str, field: str) -> None:
 
 def _check_credit_code(code: str, field: str) -> None:
     """Run every credit-code rule on a compacted code, in the documented order."""
+    problem = _credit_code_problem(code)
+    if problem is not None:
+        raise InvalidArgument.field(field, problem.description, problem.reason)
+
+
+@functools.lru_cache(maxsize=4096)
+def _credit_code_problem(code: str) -> FieldViolation | None:
+    """The first rule ``code`` breaks, or None. Remembered: the same few department and
+    licence type codes come with every issued licence, and bulk import checks each of them
+    several times per record."""
+    try:
+        _check_credit_code_rules(code, "")
+    except InvalidArgument as exc:
+        return exc.violations[0]
+    return None
+
+
+def _check_credit_code_rules(code: str, field: str) -> None:
     _require(code, field, _CREDIT)
     _check_length(code, 18, field, _CREDIT)
     _check_charset(code, CREDIT_CODE_ALPHABET, _CREDIT_ALPHABET_TEXT, field, _CREDIT)
@@ -283,6 +301,7 @@ def is_government_department(code: str) -> bool:
     return _compact(code).startswith("11") and _is_valid_credit_code(code)
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of departments, on every call
 def validate_department_code(raw: str, field: str = "department") -> str:
     """Validate a department's unified social credit code and return it normalised."""
     return parse_credit_code(raw, field).value
@@ -337,6 +356,7 @@ def _check_type_code_structure(code: str, field: str, what: str) -> None:
     _check_charset(code[18:], _DIGITS, "0-9 (3-digit sequence)", field, what, offset=18)
 
 
+@functools.lru_cache(maxsize=1024)  # a few hundred types, on every issued licence
 def validate_licence_type_code(raw: str, field: str = "type_code") -> str:
     """Validate a licence type code: the definer's credit code + a 3-digit sequence.
 

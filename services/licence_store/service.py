@@ -247,7 +247,7 @@ class LicenceStoreService:
 
     def _sensitive_fields(self, type_code: str) -> frozenset[str]:
         lt = self.catalogue.licence_type(type_code)
-        return frozenset(f.name for f in lt.fields if f.sensitive) if lt else frozenset()
+        return lt.sensitive_names if lt else frozenset()
 
     # ------------------------------------------------------------------------- catalogue
 
