@@ -11,7 +11,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.common import audit_log
 from services.common.clock import as_utc
@@ -640,13 +654,16 @@ def get_idempotency_many(
     conn: Connection, caller: str, keys: Sequence[str]
 ) -> dict[str, IdempotencyRecord]:
     """Records for many keys at once (bulk import)."""
-    if not keys:
-        return {}
-    rows = conn.execute(
-        select(idempotency_keys).where(
-            and_(idempotency_keys.c.caller_code == caller, idempotency_keys.c.key.in_(keys))
-        )
-    ).all()
+    rows = _matching(
+        conn,
+        idempotency_keys.c.key,
+        keys,
+        idempotency_keys.c.caller_code == caller,
+        idempotency_keys.c.key,
+        idempotency_keys.c.method,
+        idempotency_keys.c.request_sha256,
+        idempotency_keys.c.serial,
+    )
     return {r.key: IdempotencyRecord(r.method, r.request_sha256, r.serial) for r in rows}
 
 
@@ -657,10 +674,40 @@ def existing_numbers(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[
     for type_code, number in pairs:
         by_type.setdefault(type_code, []).append(number)
     for type_code, numbers in by_type.items():
-        rows = conn.execute(
-            select(licences.c.licence_number).where(
-                and_(licences.c.type_code == type_code, licences.c.licence_number.in_(numbers))
-            )
+        rows = _matching(
+            conn,
+            licences.c.licence_number,
+            numbers,
+            licences.c.type_code == type_code,
+            licences.c.licence_number,
         )
         found.update((type_code, n) for (n,) in rows)
     return found
+
+
+def _matching(
+    conn: Connection,
+    key: ColumnElement[str],
+    values: Sequence[str],
+    scope: ColumnElement[bool],
+    *columns: ColumnElement[Any],
+) -> Sequence[Row[Any]]:
+    """``columns`` of the rows where ``scope`` holds and ``key`` is one of ``values`` (an
+    import batch's hundreds), the pair (scope column, key) being a unique index.
+
+    On PostgreSQL each value is looked up in that index on its own (LATERAL ... LIMIT 1):
+    an IN list of 500 parameters cost 60-150 ms per batch, and a prepared ``= ANY(array)``
+    whose generic plan scanned every row of the type and compared it with every value grew
+    to 300+ ms at 20,000 licences; 500 index probes take about 2 ms whatever the statistics.
+    """
+    if not values:
+        return []
+    if conn.dialect.name != "postgresql":
+        return conn.execute(select(*columns).where(and_(scope, key.in_(values)))).all()
+    wanted = (
+        func.unnest(bindparam(None, list(values), type_=ARRAY(key.type)))
+        .table_valued("value")
+        .render_derived(name="wanted")
+    )
+    probe = select(*columns).where(and_(scope, key == wanted.c.value)).limit(1).lateral()
+    return conn.execute(select(probe).select_from(wanted).join(probe, true())).all()
