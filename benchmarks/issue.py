@@ -1,10 +1,15 @@
 """Issuance throughput: unary IssueLicence and streaming ImportLicences, signing included.
 
 Run: ``.venv/bin/python -m benchmarks.issue [--unary N] [--imports N]
-[--backends sqlite,postgresql]``
+[--backends sqlite,postgresql] [--streams S] [--workers W]``
 
-The server runs in its own process (PostgreSQL durable: fsync on). Prints a table, then one
-JSON line with ``issue_unary_per_s_<backend>`` and ``import_per_s_<backend>``.
+The server runs in its own process (PostgreSQL durable: fsync on), or in ``W`` processes
+sharing the port. Prints a table, then one JSON line with ``issue_unary_per_s_<backend>`` and
+``import_per_s_<backend>`` (one ImportLicences stream); with ``--streams S`` > 1 also
+``import_per_s_<backend>_<S>streams_<W>workers``: the same number of records split over ``S``
+concurrent streams, each on its own connection (the kernel spreads connections over the
+workers; two streams can land on the same one). The client runs on the same machine and
+competes with the server for its cores.
 """
 
 from __future__ import annotations
@@ -55,19 +60,24 @@ def unary_rate(server: ServerProcess, total: int, threads: int) -> float:
     return total / (time.perf_counter() - start)
 
 
-def import_rate(server: ServerProcess, total: int) -> float:
-    """Licences per second through one ImportLicences stream."""
-    store = server.store("market")
+def import_rate(server: ServerProcess, total: int, streams: int = 1) -> float:
+    """Licences per second through ``streams`` concurrent ImportLicences streams."""
+    shares = [total // streams + (k < total % streams) for k in range(streams)]
+    stores = [server.store("market", own_connection=streams > 1) for _ in shares]
     tag = uuid.uuid4().hex[:8]
 
-    def records() -> Iterator[pb.ImportRecord]:
-        for i in range(total):
-            yield pb.ImportRecord(line=i + 1, licence=request(tag, i))
+    def records(stream: int, count: int) -> Iterator[pb.ImportRecord]:
+        for i in range(count):
+            yield pb.ImportRecord(line=i + 1, licence=request(f"{tag}s{stream}", i))
+
+    def run(stream: int) -> int:
+        results = stores[stream].ImportLicences(records(stream, shares[stream]))
+        return sum(r.outcome == pb.IMPORT_OUTCOME_ACCEPTED for r in results)
 
     start = time.perf_counter()
-    results = list(store.ImportLicences(records()))
+    with ThreadPoolExecutor(streams) as pool:
+        accepted = sum(pool.map(run, range(streams)))
     elapsed = time.perf_counter() - start
-    accepted = sum(r.outcome == pb.IMPORT_OUTCOME_ACCEPTED for r in results)
     if accepted != total:
         raise SystemExit(f"import accepted {accepted} of {total}")
     return total / elapsed
@@ -79,19 +89,25 @@ def main() -> None:
     parser.add_argument("--imports", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--streams", type=int, default=1, help="also import over S streams")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args()
     figures: dict[str, float] = {}
     for name in args.backends.split(","):
-        with backend(name) as url, server_process(url) as server:
-            figures[f"issue_unary_per_s_{name}"] = round(
+        with backend(name) as url, server_process(url, workers=args.workers) as server:
+            unary = figures[f"issue_unary_per_s_{name}"] = round(
                 unary_rate(server, args.unary, args.threads)
             )
-            figures[f"import_per_s_{name}"] = round(import_rate(server, args.imports))
-        print(
-            f"{name:>10}: IssueLicence {figures[f'issue_unary_per_s_{name}']:>7}/s "
-            f"({args.threads} clients)   ImportLicences {figures[f'import_per_s_{name}']:>7}/s",
-            flush=True,
-        )
+            single = figures[f"import_per_s_{name}"] = round(import_rate(server, args.imports))
+            line = (
+                f"{name:>10}: IssueLicence {unary:>7}/s ({args.threads} clients)   "
+                f"ImportLicences {single:>7}/s (1 stream)"
+            )
+            if args.streams > 1:
+                key = f"import_per_s_{name}_{args.streams}streams_{args.workers}workers"
+                parallel = figures[key] = round(import_rate(server, args.imports, args.streams))
+                line += f" {parallel:>7}/s ({args.streams} streams, {args.workers} workers)"
+        print(line, flush=True)
     print(json.dumps(figures))
 
 

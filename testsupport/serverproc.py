@@ -43,19 +43,27 @@ class ServerProcess:
         workers, the worker processes it started."""
         return tree_cpu_seconds(self.proc.pid)
 
-    def channel(self, alias: str) -> grpc.Channel:
-        return client_channel(self.var_dir, self.port, alias)
+    def channel(self, alias: str, *, own_connection: bool = False) -> grpc.Channel:
+        return client_channel(self.var_dir, self.port, alias, own_connection=own_connection)
 
-    def store(self, alias: str) -> licence_store_pb2_grpc.LicenceStoreStub:
-        return licence_store_pb2_grpc.LicenceStoreStub(self.channel(alias))
+    def store(
+        self, alias: str, *, own_connection: bool = False
+    ) -> licence_store_pb2_grpc.LicenceStoreStub:
+        return licence_store_pb2_grpc.LicenceStoreStub(
+            self.channel(alias, own_connection=own_connection)
+        )
 
     def diagnostics(self, alias: str) -> common_pb2_grpc.DiagnosticsStub:
         return common_pb2_grpc.DiagnosticsStub(self.channel(alias))
 
 
-def client_channel(var_dir: Path, port: int, alias: str) -> grpc.Channel:
+def client_channel(
+    var_dir: Path, port: int, alias: str, *, own_connection: bool = False
+) -> grpc.Channel:
     """An mTLS channel to a server on ``port`` as the demo department ``alias``, with the
-    development PKI under ``var_dir`` (usable from any process: only files are needed)."""
+    development PKI under ``var_dir`` (usable from any process: only files are needed).
+    ``own_connection``: never share a TCP connection with other channels, so that parallel
+    streams can reach different worker processes."""
     code = demo.code_of(alias)
     pki = var_dir / "pki"
     creds = grpc.ssl_channel_credentials(
@@ -63,7 +71,8 @@ def client_channel(var_dir: Path, port: int, alias: str) -> grpc.Channel:
         (pki / "clients" / f"{code}.key").read_bytes(),
         (pki / "clients" / f"{code}.crt").read_bytes(),
     )
-    return grpc.secure_channel(f"127.0.0.1:{port}", creds)
+    options = [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
+    return grpc.secure_channel(f"127.0.0.1:{port}", creds, options=options)
 
 
 def tree_cpu_seconds(pid: int) -> float:
