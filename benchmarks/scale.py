@@ -1,15 +1,16 @@
 """Scale: cost per call as the store grows, import rate, and one vs two worker processes.
 
 Run: ``.venv/bin/python -m benchmarks.scale [--sizes 10000,1000000,10000000]
-[--backends sqlite,postgresql] [--calls N]``
+[--backends sqlite,postgresql] [--calls N] [--keep DIR [--load-only]]``
 
-For each backend one store grows through the sizes in turn. Licences come from the data
-generator (``benchmarks.datagen``: four licence types, valid holder numbers, realistic field
-data) and are loaded through the real import path: ``ImportLicences`` streams, one per issuing
+Each backend gets one store per size. Licences come from the data generator
+(``benchmarks.datagen``: four licence types, valid holder numbers, realistic field data) and
+are loaded through the real import path: ``ImportLicences`` streams, one per issuing
 department, each from its own process, into a server (``--load-workers`` processes, default
-2) on a durable store. At each size, one server process (restarted on the data) is measured
-with the load from client processes (``--clients`` × ``--threads``, one call in flight each,
-so ``clients × threads`` in flight) for:
+2) on a durable store. ``--keep DIR`` keeps each store in ``DIR/<backend>-<size>`` and reuses
+it next time (``--load-only`` just builds them), since ten million licences take a while. Each
+store is then measured through one server process (started afresh on it), with the load from
+client processes (``--clients`` × ``--threads``, one call in flight each) for:
 
 * ``VerifyLicence`` of a random licence by type and number, the holder's number presented;
 * ``VerifyByHolder`` of a random person (three licences each);
@@ -22,7 +23,9 @@ the smallest size of the first backend, ``VerifyLicence`` at saturation with ``y
 Prints a table as it goes and ends with one JSON line: ``<figure>_<backend>_<size>`` for
 ``verify_cpu_us_per_call``, ``verify_p99_ms``, ``verify_by_holder_cpu_us_per_call``,
 ``verify_by_holder_p99_ms``, ``list_by_holder_cpu_us_per_call``, ``list_by_holder_p99_ms``;
-``import_per_s_<backend>`` (the largest load), ``verify_cpu_growth_<backend>`` (cost per call
+``import_per_s_<backend>`` (20,000 licences into an empty store, measured in this run,
+``load_per_s_<backend>_<size>`` being how fast each store was filled, maybe in another run),
+``verify_cpu_growth_<backend>`` (cost per call
 at the largest size over the smallest), and ``workers_1_per_s``, ``workers_2_per_s``,
 ``workers_2_vs_1_throughput_ratio``, ``workers_{1,2}_cpu_us_per_call``.
 """
@@ -38,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,7 @@ PURPOSE = "scale benchmark"
 RPC_TIMEOUT = 60.0
 IMPORT_TIMEOUT = 24 * 3600.0
 WORKER_COMPARISON_CALLS = 4000
+IMPORT_SAMPLE = 20_000  # licences imported into an empty store for import_per_s_<backend>
 
 
 # --- loading (each issuer's stream in its own process) ----------------------------------------
@@ -208,20 +212,55 @@ PLANS: dict[str, load.Plan] = {
 }
 
 
+@dataclass
+class Store:
+    """One store of ``size`` licences: its database, the server's var dir (keys, PKI), how
+    many licences it holds, and how fast they were loaded (kept in ``state``)."""
+
+    name: str
+    size: int
+    url: str | None
+    var_dir: Path
+    db_cpu: Callable[[], float]
+    state: Path
+
+    @property
+    def loaded(self) -> int:
+        return int(self._state().get("loaded", 0))
+
+    @property
+    def load_rate(self) -> float:
+        return float(self._state().get("rate", 0.0))
+
+    def _state(self) -> dict[str, Any]:
+        return json.loads(self.state.read_text()) if self.state.exists() else {}
+
+    def record(self, loaded: int, rate: float) -> None:
+        self.state.write_text(json.dumps({"loaded": loaded, "rate": rate}))
+
+
 @contextmanager
-def database(name: str) -> Iterator[tuple[str | None, Callable[[], float]]]:
-    """The database URL for ``name`` (None: SQLite, inside the server process) and a reader of
-    the database server's CPU seconds (PostgreSQL: the postmaster and its backends)."""
-    if name == "sqlite":
-        yield None, lambda: 0.0
-        return
-    pg = PostgresServer(durable=True).start()
+def open_store(name: str, size: int, keep: Path | None) -> Iterator[Store]:
+    """The store for ``size`` licences on backend ``name``: in ``keep``/<name>-<size> (made
+    the first time, reused after), or throw-away. For PostgreSQL, ``db_cpu`` reads the CPU
+    seconds of the postmaster and its backends; SQLite runs inside the server process."""
+    base = keep / f"{name}-{size}" if keep else Path(tempfile.mkdtemp(prefix=f"yihao-{name}-"))
+    base.mkdir(parents=True, exist_ok=True)
     try:
-        url = pg.create_database("bench")
-        postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
-        yield url, lambda: tree_cpu_seconds(postmaster)
+        if name == "sqlite":
+            yield Store(name, size, None, base / "var", lambda: 0.0, base / "state.json")
+            return
+        pg = PostgresServer(durable=True, directory=base / "pg").start()
+        try:
+            url = pg.create_database("bench", exist_ok=True)
+            postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+            db_cpu = lambda: tree_cpu_seconds(postmaster)  # noqa: E731
+            yield Store(name, size, url, base / "var", db_cpu, base / "state.json")
+        finally:
+            pg.stop()
     finally:
-        pg.cleanup()
+        if keep is None:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def store_bytes(url: str | None, var_dir: Path) -> int:
@@ -285,70 +324,83 @@ def _row(label: str, f: load.Figures) -> str:
     )
 
 
+def fill(store: Store, load_workers: int) -> None:
+    """Load the store up to its size (a kept store resumes; re-sent licences are no-ops)."""
+    if store.loaded >= store.size:
+        print(f"{store.name} {store.size:>10,}: reusing the kept store", flush=True)
+        return
+    with server_process(
+        store.url, var_dir=store.var_dir, port=free_port(), workers=load_workers
+    ) as srv:
+        rate = load_licences(srv, store.loaded, store.size)
+    store.record(store.size, rate)
+    print(
+        f"{store.name} {store.size:>10,}: loaded at {rate:,.0f}/s ({datagen.SLOTS} streams, "
+        f"{load_workers} server processes)",
+        flush=True,
+    )
+
+
 def run_backend(
-    name: str, sizes: list[int], opts: Options, load_workers: int, figures: dict[str, Any]
+    name: str,
+    sizes: list[int],
+    opts: Options,
+    load_workers: int,
+    keep: Path | None,
+    figures: dict[str, Any],
 ) -> None:
-    """Grow one store through ``sizes``, measuring at each; figures go into ``figures``."""
-    with ExitStack() as stack:
-        url, db_cpu = stack.enter_context(database(name))
-        var_dir = Path(tempfile.mkdtemp(prefix=f"yihao-scale-{name}-"))
-        stack.callback(shutil.rmtree, var_dir, True)
-        loaded = 0
-        for size in sizes:
-            port = free_port()
-            with server_process(url, var_dir=var_dir, port=port, workers=load_workers) as srv:
-                rate = load_licences(srv, loaded, size)
-            on_disk = store_bytes(url, var_dir)
-            print(
-                f"{name} {size:>10,}: loaded {size - loaded:,} licences at {rate:,.0f}/s "
-                f"({datagen.SLOTS} streams, {load_workers} server processes); "
-                f"{on_disk / size:,.0f} bytes per licence on disk",
-                flush=True,
-            )
-            figures[f"import_per_s_{name}"] = round(rate)
-            figures[f"import_per_s_{name}_{size}"] = round(rate)
+    """One store per size, loaded then measured; figures go into ``figures``."""
+    for size in sizes:
+        with open_store(name, size, keep) as store:
+            fill(store, load_workers)
+            on_disk = store_bytes(store.url, store.var_dir)
+            print(f"  {on_disk / size:,.0f} bytes per licence on disk", flush=True)
+            figures[f"load_per_s_{name}_{size}"] = round(store.load_rate)
             figures[f"store_bytes_per_licence_{name}_{size}"] = round(on_disk / size)
-            loaded = size
-            with server_process(url, var_dir=var_dir, port=free_port()) as srv:
+            with server_process(store.url, var_dir=store.var_dir, port=free_port()) as srv:
                 for rpc in PLANS:
-                    f = measure(srv, rpc, size, opts, db_cpu)
+                    f = measure(srv, rpc, size, opts, store.db_cpu)
                     print(_row(rpc, f), flush=True)
-                    figures[f"{rpc}_cpu_us_per_call_{name}_{size}"] = round(f.cpu_us, 1)
+                    key = f"{name}_{size}"
+                    figures[f"{rpc}_cpu_us_per_call_{key}"] = round(f.cpu_us, 1)
                     if f.db_cpu:
-                        figures[f"{rpc}_db_cpu_us_per_call_{name}_{size}"] = round(f.db_cpu_us, 1)
-                    figures[f"{rpc}_p99_ms_{name}_{size}"] = round(f.ms(99), 2)
-                    figures[f"{rpc}_per_s_{name}_{size}"] = round(f.per_s)
-        first, last = sizes[0], sizes[-1]
-        if last != first:
-            growth = (
-                figures[f"verify_cpu_us_per_call_{name}_{last}"]
-                / figures[f"verify_cpu_us_per_call_{name}_{first}"]
-            )
-            figures[f"verify_cpu_growth_{name}"] = round(growth, 2)
-            print(f"  VerifyLicence CPU per call at {last:,} / at {first:,}: {growth:.2f}")
+                        figures[f"{rpc}_db_cpu_us_per_call_{key}"] = round(f.db_cpu_us, 1)
+                    figures[f"{rpc}_p99_ms_{key}"] = round(f.ms(99), 2)
+                    figures[f"{rpc}_per_s_{key}"] = round(f.per_s)
+    with open_store(name, IMPORT_SAMPLE, None) as fresh:
+        fill(fresh, load_workers)
+        figures[f"import_per_s_{name}"] = round(fresh.load_rate)
+    largest = sizes[-1]
+    if largest != sizes[0]:
+        growth = (
+            figures[f"verify_cpu_us_per_call_{name}_{largest}"]
+            / figures[f"verify_cpu_us_per_call_{name}_{sizes[0]}"]
+        )
+        figures[f"verify_cpu_growth_{name}"] = round(growth, 2)
+        print(f"  VerifyLicence CPU per call at {largest:,} / at {sizes[0]:,}: {growth:.2f}")
 
 
-def compare_workers(name: str, size: int, opts: Options, figures: dict[str, Any]) -> None:
+def compare_workers(
+    name: str, size: int, opts: Options, keep: Path | None, figures: dict[str, Any]
+) -> None:
     """VerifyLicence at saturation with one and with two server processes, same data."""
-    with ExitStack() as stack:
-        url, _db_cpu = stack.enter_context(database(name))
-        var_dir = Path(tempfile.mkdtemp(prefix=f"yihao-scale-workers-{name}-"))
-        stack.callback(shutil.rmtree, var_dir, True)
-        with server_process(url, var_dir=var_dir, port=free_port(), workers=2) as srv:
-            load_licences(srv, 0, size)
-        saturate = Options(WORKER_COMPARISON_CALLS, opts.clients * 2, opts.threads * 2, opts.warmup)
-        runs: dict[int, list[load.Figures]] = {1: [], 2: []}
+    saturate = Options(WORKER_COMPARISON_CALLS, opts.clients * 2, opts.threads * 2, opts.warmup)
+    runs: dict[int, list[load.Figures]] = {1: [], 2: []}
+    with open_store(name, size, keep) as store:
+        fill(store, 2)
         for workers in (1, 2, 2, 1):  # alternated, so a noisy neighbour hits both alike
-            with server_process(url, var_dir=var_dir, port=free_port(), workers=workers) as srv:
+            with server_process(
+                store.url, var_dir=store.var_dir, port=free_port(), workers=workers
+            ) as srv:
                 f = measure(srv, "verify", size, saturate)
             print(_row(f"{workers} worker(s)", f), flush=True)
             runs[workers].append(f)
-        for workers, measured in runs.items():
-            calls = sum(f.calls for f in measured)
-            figures[f"workers_{workers}_per_s"] = round(calls / sum(f.seconds for f in measured))
-            figures[f"workers_{workers}_cpu_us_per_call"] = round(
-                sum(f.server_cpu for f in measured) / calls * 1e6, 1
-            )
+    for workers, measured in runs.items():
+        calls = sum(f.calls for f in measured)
+        figures[f"workers_{workers}_per_s"] = round(calls / sum(f.seconds for f in measured))
+        figures[f"workers_{workers}_cpu_us_per_call"] = round(
+            sum(f.server_cpu for f in measured) / calls * 1e6, 1
+        )
     ratio = figures["workers_2_per_s"] / figures["workers_1_per_s"]
     figures["workers_2_vs_1_throughput_ratio"] = round(ratio, 2)
     print(f"  VerifyLicence throughput, 2 workers / 1 worker: {ratio:.2f}", flush=True)
@@ -364,6 +416,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100, help="calls per client, unmeasured")
     parser.add_argument("--load-workers", type=int, default=2, help="server processes to load")
     parser.add_argument("--no-workers", action="store_true", help="skip the 1 vs 2 workers run")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep each loaded store in DIR/<backend>-<size> and reuse it on the next run",
+    )
+    parser.add_argument("--load-only", action="store_true", help="load the stores, measure nothing")
     args = parser.parse_args()
     sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",")})
     opts = Options(args.calls, args.clients, args.threads, args.warmup)
@@ -374,11 +433,17 @@ def main() -> None:
         f"({opts.clients * opts.threads} calls in flight), {opts.calls} calls per RPC",
         flush=True,
     )
+    if args.load_only:
+        for name in backends:
+            for size in sizes:
+                with open_store(name, size, args.keep) as store:
+                    fill(store, args.load_workers)
+        return
     for name in backends:
-        run_backend(name, sizes, opts, args.load_workers, figures)
+        run_backend(name, sizes, opts, args.load_workers, args.keep, figures)
     if not args.no_workers:
         print(f"workers ({backends[0]}, {sizes[0]:,} licences, VerifyLicence at saturation)")
-        compare_workers(backends[0], sizes[0], opts, figures)
+        compare_workers(backends[0], sizes[0], opts, args.keep, figures)
     print(json.dumps(figures))
 
 
