@@ -51,6 +51,7 @@ import sqlalchemy as sa
 
 from benchmarks import datagen, load
 from clients.importfile import build_record
+from testsupport.imports import import_records
 from testsupport.processes import PostgresServer, free_port
 from testsupport.serverproc import ServerProcess, client_channel, server_process, tree_cpu_seconds
 from yihao.v1 import licence_store_pb2 as store_pb
@@ -95,7 +96,7 @@ def _import_stream(stream: Stream) -> tuple[int, int, list[str], float]:
     accepted = duplicates = 0
     rejected: list[str] = []
     started = time.monotonic()
-    for result in stub.ImportLicences(records(), timeout=IMPORT_TIMEOUT):
+    for result in import_records(stub, records(), per_message=500, timeout=IMPORT_TIMEOUT):
         if result.outcome == store_pb.IMPORT_OUTCOME_ACCEPTED:
             accepted += 1
         elif result.outcome == store_pb.IMPORT_OUTCOME_DUPLICATE:

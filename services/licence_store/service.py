@@ -781,8 +781,8 @@ class LicenceStoreService:
         self, caller: Caller, records: Sequence[tuple[int, IssueCommand | YihaoError]]
     ) -> list[ImportOutcome]:
         plan = _ImportPlan(records, self._keyed)
-        for line, cmd in records:
-            plan.validate(line, cmd, lambda c: self._new_licence(caller, c))
+        for i, (_line, cmd) in enumerate(records):
+            plan.validate(i, cmd, lambda c: self._new_licence(caller, c))
         with self.db.transaction() as conn:
             plan.resolve_existing(conn, caller.code)
             key = self.keyring.signing_key(conn, caller.code)
@@ -796,7 +796,11 @@ class LicenceStoreService:
 
 
 class _ImportPlan:
-    """Works out, for a batch of import records, which to insert and what to answer."""
+    """Works out, for a batch of import records, which to insert and what to answer.
+
+    Records are known by their position in the batch: line numbers come from the caller and
+    need not be unique.
+    """
 
     def __init__(
         self,
@@ -804,42 +808,42 @@ class _ImportPlan:
         keyed: Callable[[IssueCommand], str],
     ) -> None:
         self.keyed = keyed
-        self.order = [line for line, _ in records]
+        self.lines = [line for line, _ in records]
         self.results: dict[int, ImportOutcome] = {}
         self.pending: dict[int, tuple[IssueCommand, Licence, str]] = {}
 
     def validate(
-        self, line: int, cmd: IssueCommand | YihaoError, build: Callable[[IssueCommand], Licence]
+        self, i: int, cmd: IssueCommand | YihaoError, build: Callable[[IssueCommand], Licence]
     ) -> None:
         try:
             if isinstance(cmd, YihaoError):
                 raise cmd
             key = _check_idempotency_key(cmd.idempotency_key, required=True)
-            self.pending[line] = (cmd, build(cmd), key)
+            self.pending[i] = (cmd, build(cmd), key)
         except YihaoError as exc:
-            self.reject(line, exc.reason, str(exc))
+            self.reject(i, exc.reason, str(exc))
 
-    def reject(self, line: int, code: str, reason: str) -> None:
-        self.results[line] = ImportOutcome(line, "rejected", reason_code=code, reason=reason)
-        self.pending.pop(line, None)
+    def reject(self, i: int, code: str, reason: str) -> None:
+        self.results[i] = ImportOutcome(self.lines[i], "rejected", reason_code=code, reason=reason)
+        self.pending.pop(i, None)
 
     def resolve_existing(self, conn: Connection, caller_code: str) -> None:
         keys = [key for _, _, key in self.pending.values()]
         known = repo.get_idempotency_many(conn, caller_code, keys)
         replayed: dict[int, IdempotencyRecord] = {}
-        for line, (cmd, _lic, key) in list(self.pending.items()):
+        for i, (cmd, _lic, key) in list(self.pending.items()):
             record = known.get(key)
             if record is None:
                 continue
             if record.request_sha256 != self.keyed(cmd):
-                self.reject(line, "IDEMPOTENCY_KEY_REUSED", _reused_message(key))
+                self.reject(i, "IDEMPOTENCY_KEY_REUSED", _reused_message(key))
             else:
-                replayed[line] = record
+                replayed[i] = record
         ids = repo.current_licence_ids(conn, [r.serial for r in replayed.values()])
-        for line, record in replayed.items():
+        for i, record in replayed.items():
             licence_id = ids.get(record.serial, "")
-            self.results[line] = ImportOutcome(line, "duplicate", licence_id=licence_id)
-            self.pending.pop(line)
+            self.results[i] = ImportOutcome(self.lines[i], "duplicate", licence_id=licence_id)
+            self.pending.pop(i)
         self._reject_taken_numbers(conn)
 
     def _reject_taken_numbers(self, conn: Connection) -> None:
@@ -847,12 +851,12 @@ class _ImportPlan:
         taken = repo.existing_numbers(conn, pairs)
         seen_numbers: set[tuple[str, str]] = set()
         seen_keys: set[str] = set()
-        for line, (_cmd, lic, key) in list(self.pending.items()):
+        for i, (_cmd, lic, key) in list(self.pending.items()):
             pair = (lic.type_code, lic.licence_number)
             if pair in taken or pair in seen_numbers:
-                self.reject(line, "LICENCE_NUMBER_TAKEN", str(_number_taken(lic)))
+                self.reject(i, "LICENCE_NUMBER_TAKEN", str(_number_taken(lic)))
             elif key in seen_keys:
-                self.reject(line, "IDEMPOTENCY_KEY_REUSED", _reused_message(key) + " in this batch")
+                self.reject(i, "IDEMPOTENCY_KEY_REUSED", _reused_message(key) + " in this batch")
             else:
                 seen_numbers.add(pair)
                 seen_keys.add(key)
@@ -867,9 +871,11 @@ class _ImportPlan:
         ]
 
     def outcomes(self) -> list[ImportOutcome]:
-        for line, (_cmd, lic, _key) in self.pending.items():
-            self.results[line] = ImportOutcome(line, "accepted", licence_id=str(lic.identifier))
-        return [self.results[line] for line in self.order]
+        for i, (_cmd, lic, _key) in self.pending.items():
+            self.results[i] = ImportOutcome(
+                self.lines[i], "accepted", licence_id=str(lic.identifier)
+            )
+        return [self.results[i] for i in range(len(self.lines))]
 
 
 def _check_idempotency_key(key: str, *, required: bool) -> str:

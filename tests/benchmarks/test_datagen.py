@@ -9,6 +9,7 @@ import pytest
 from benchmarks import datagen
 from clients.importfile import build_record, read_records
 from services.common.identifiers import HolderKind, parse_holder_number
+from testsupport.imports import import_records
 from yihao.v1 import licence_store_pb2 as store_pb
 from yihao.v1 import verifier_pb2 as pb
 
@@ -59,7 +60,7 @@ def test_generated_licences_import_and_verify_through_the_server(stack):
         fields = record.pop("fields")
         by_issuer.setdefault(alias, []).append(build_record(i + 1, record, fields))
     for alias, records in by_issuer.items():
-        results = list(stack.store(alias).ImportLicences(iter(records)))
+        results = list(import_records(stack.store(alias), records))
         rejected = [r for r in results if r.outcome != store_pb.IMPORT_OUTCOME_ACCEPTED]
         assert not rejected, (alias, rejected[:3])
         assert len(results) == 50

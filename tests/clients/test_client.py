@@ -169,6 +169,19 @@ def test_import_licences_streams_results(client) -> None:
     ]
 
 
+def test_import_licences_packs_records_into_messages_of_per_message(client, script) -> None:
+    holders = ["OK"] * 7
+    results = list(client.import_licences(_records(*holders), per_message=3))
+    assert [r.line for r in results] == list(range(2, 9))
+    sent = script.seen("ImportLicencesRequest")
+    assert [[r.line for r in m.records] for m in sent] == [[2, 3, 4], [5, 6, 7], [8]]
+
+
+def test_import_licences_refuses_more_per_message_than_the_server_takes(client) -> None:
+    with pytest.raises(ValueError, match="per_message"):
+        list(client.import_licences(_records("OK"), per_message=1001))
+
+
 def test_import_records_that_fail_midway_finish_then_raise(client) -> None:
     def broken():
         yield from _records("OK", "OK")
