@@ -96,7 +96,7 @@ class IssueCommand:
             "valid_from": self.valid_from,
             "valid_until": self.valid_until,
         }
-        return sha256_hex(canonical_json(body))
+        return sha256_hex(canonical_json(body, plain=_plain_request(body)))
 
 
 @dataclass(frozen=True)
@@ -397,10 +397,18 @@ class LicenceStoreService:
             repo.put_idempotency(conn, caller.code, [(key, record)], self.clock.now())
             return StoredLicence(licence, signed)
 
-    def _new_licence(self, caller: Caller, cmd: IssueCommand) -> Licence:
-        """Validate an issue command completely, without touching the database."""
+    def _new_licence(
+        self,
+        caller: Caller,
+        cmd: IssueCommand,
+        licence_type_of: Callable[[str], LicenceType | None] | None = None,
+    ) -> Licence:
+        """Validate an issue command completely, without touching the database.
+
+        ``licence_type_of`` looks types up (default: the catalogue cache); a batch passes one
+        that remembers what it found, so the catalogue is consulted once per type."""
         type_code = validate_licence_type_code(cmd.type_code, "type_code")
-        licence_type = self.catalogue.licence_type(type_code)
+        licence_type = (licence_type_of or self.catalogue.licence_type)(type_code)
         if licence_type is None:
             raise NotFound(f"no licence type {type_code} in the catalogue", reason="TYPE_NOT_FOUND")
         if not licence_type.may_issue(caller.code):
@@ -427,9 +435,10 @@ class LicenceStoreService:
         self, conn: Connection, licence: Licence, key: SigningKey | None = None
     ) -> SignedVersion:
         key = key or self.keyring.signing_key(conn, licence.issuer_code)
-        content = canonical_json(licence.content(), plain=True)
+        document = licence.content()
+        content = canonical_json(document, plain=True)
         return SignedVersion(
-            licence_id=str(licence.identifier),
+            licence_id=str(document["licence_id"]),
             key_id=key.key_id,
             algorithm=key.algorithm,
             signature=key.sign(content),
@@ -781,8 +790,15 @@ class LicenceStoreService:
         self, caller: Caller, records: Sequence[tuple[int, IssueCommand | YihaoError]]
     ) -> list[ImportOutcome]:
         plan = _ImportPlan(records, self._keyed)
+        types: dict[str, LicenceType | None] = {}
+
+        def licence_type_of(code: str) -> LicenceType | None:
+            if code not in types:  # one catalogue snapshot for the whole batch
+                types[code] = self.catalogue.licence_type(code)
+            return types[code]
+
         for i, (_line, cmd) in enumerate(records):
-            plan.validate(i, cmd, lambda c: self._new_licence(caller, c))
+            plan.validate(i, cmd, lambda c: self._new_licence(caller, c, licence_type_of))
         with self.db.transaction() as conn:
             plan.resolve_existing(conn, caller.code)
             key = self.keyring.signing_key(conn, caller.code)
@@ -876,6 +892,26 @@ class _ImportPlan:
                 self.lines[i], "accepted", licence_id=str(lic.identifier)
             )
         return [self.results[i] for i in range(len(self.lines))]
+
+
+def _plain_request(body: Mapping[str, object]) -> bool:
+    """Whether an issue command's fingerprint body is plain JSON (see ``canonical_json``):
+    text values without lone surrogates, ASCII field names. Checked in a few C-level passes
+    rather than by the generic walk, with the same answer for this shape of value."""
+    fields = body["fields"]
+    assert isinstance(fields, dict)
+    values = [v for v in body.values() if v is not fields]
+    values.extend(fields.values())
+    if not all(type(k) is str and k.isascii() for k in fields):
+        return False
+    texts = [v for v in values if type(v) is str]
+    if len(texts) != len(values):
+        return False
+    try:
+        "".join(texts).encode()  # a lone surrogate anywhere fails here
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_idempotency_key(key: str, *, required: bool) -> str:
