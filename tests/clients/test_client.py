@@ -96,12 +96,16 @@ def test_deadline_exceeded_is_typed_and_not_retried(client, script) -> None:
 
     def slow(method, request, context):
         slow_enter(method, request, context)
-        time.sleep(0.3)
+        time.sleep(1.5)
 
     script.enter = slow
     with pytest.raises(DeadlineExceeded):
-        client.ping(payload="x", timeout=0.05)
-    time.sleep(0.3)
+        # Long enough for the handler to start even on a loaded machine, short of its sleep.
+        client.ping(payload="x", timeout=0.5)
+    waited = time.monotonic() + 1.5
+    while not script.seen("Ping") and time.monotonic() < waited:
+        time.sleep(0.05)
+    time.sleep(0.5)  # a retry, if there were one, would have arrived by now
     assert len(script.seen("Ping")) == 1
 
 
