@@ -50,8 +50,9 @@ import grpc
 import sqlalchemy as sa
 
 from benchmarks import datagen, load
+from clients.client import YihaoClient
 from clients.importfile import build_record
-from testsupport.imports import import_records
+from clients.retry import RetryPolicy
 from testsupport.processes import PostgresServer, free_port
 from testsupport.serverproc import ServerProcess, client_channel, server_process, tree_cpu_seconds
 from yihao.v1 import licence_store_pb2 as store_pb
@@ -81,7 +82,10 @@ class Stream:
 
 
 def _import_stream(stream: Stream) -> tuple[int, int, list[str], float]:
-    """Run one import stream; (accepted, duplicates, rejections, seconds)."""
+    """Run one import stream through the client library's resumable import (what
+    ``yihao import`` uses: it rides out UNAVAILABLE by re-sending unanswered records);
+    (accepted, duplicates, problems, seconds). Errors come back as text (RPC errors do not
+    pickle)."""
     alias = datagen.ISSUERS_BY_SLOT[stream.slot]
     first = stream.start + (stream.slot - stream.start) % datagen.SLOTS
 
@@ -92,20 +96,24 @@ def _import_stream(stream: Stream) -> tuple[int, int, list[str], float]:
             yield build_record(i + 1, record, fields)
 
     channel = client_channel(Path(stream.var_dir), stream.port, alias)
-    stub = licence_store_pb2_grpc.LicenceStoreStub(channel)
+    client = YihaoClient(channel)
     accepted = duplicates = 0
-    rejected: list[str] = []
+    problems: list[str] = []
     started = time.monotonic()
-    for result in import_records(stub, records(), per_message=500, timeout=IMPORT_TIMEOUT):
-        if result.outcome == store_pb.IMPORT_OUTCOME_ACCEPTED:
-            accepted += 1
-        elif result.outcome == store_pb.IMPORT_OUTCOME_DUPLICATE:
-            duplicates += 1
-        else:
-            rejected.append(f"line {result.line}: {result.reason_code} {result.reason}")
-    seconds = time.monotonic() - started
-    channel.close()
-    return accepted, duplicates, rejected[:5], seconds
+    try:
+        policy = RetryPolicy(deadline=IMPORT_TIMEOUT)
+        for result in client.import_licences_resumable(records(), policy=policy):
+            if result.outcome == store_pb.IMPORT_OUTCOME_ACCEPTED:
+                accepted += 1
+            elif result.outcome == store_pb.IMPORT_OUTCOME_DUPLICATE:
+                duplicates += 1
+            else:
+                problems.append(f"line {result.line}: {result.reason_code} {result.reason}")
+    except Exception as exc:
+        problems.append(f"{alias} stream: {load.describe(exc)}")
+    finally:
+        channel.close()
+    return accepted, duplicates, problems[:5], time.monotonic() - started
 
 
 def load_licences(server: ServerProcess, start: int, stop: int) -> float:
