@@ -56,6 +56,12 @@ def remaining_seconds() -> float | None:
 
 
 def _check_deadline(*_args: Any) -> None:
+    check_deadline()
+
+
+def check_deadline() -> None:
+    """Raise DEADLINE_EXCEEDED if the current call's deadline has passed (before a statement
+    run on the raw driver, which the engine's hook does not see)."""
     left = remaining_seconds()
     if left is not None and left <= 0:
         raise DeadlineExceeded("the caller's deadline passed", reason="DEADLINE_PASSED")

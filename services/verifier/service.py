@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from services.common import audit_log
-from services.common.access_log import AccessRecord, insert_records
+from services.common.access_log import AccessRow, insert_rows
 from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound, YihaoError
@@ -33,9 +33,11 @@ from services.common.identifiers import (
 from services.common.identity import Caller
 from services.common.sealing import Sealer
 from services.common.signing import PublicKey, canonical_json, sha256_hex
+from services.licence_store.domain.catalogue import SigningKeyRecord
 from services.licence_store.domain.licence import Status
 from services.licence_store.persistence.repository import StoredLicence
 from services.licence_store.service import LicenceRef, LicenceStoreService
+from services.verifier.batch import Answer, Asked, BatchVerifier, Chunk
 from services.verifier.domain.receipt import Receipt, new_receipt_id, receipt_body, receipt_entry
 from services.verifier.domain.verdict import (
     STANDARD_CHECKS,
@@ -156,32 +158,56 @@ class SignatureMemo:
         return ok
 
 
-def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[AccessRecord]]]) -> None:
+def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[AccessRow]]]) -> None:
     """One transaction for a group of receipts and the access records they imply."""
     receipts = [receipt for receipt, _ in items]
     repo.insert_receipts(conn, receipts)
-    insert_records(conn, [r for _, records in items for r in records])
+    insert_rows(conn, [r for _, rows in items for r in rows])
     audit_log.append(conn, [receipt_entry(r) for r in receipts], receipts[-1].issued_at)
 
 
-def _access_records(
-    caller: Caller, results: Sequence[Result], at: datetime, vault: HolderVault
-) -> list[AccessRecord]:
+def _access_rows(
+    caller: Caller, answers: Sequence[Answer | Result], at: datetime, vault: HolderVault
+) -> list[AccessRow]:
     """Each verification of a stored licence is a read of its holder's data."""
-    return [
-        AccessRecord(
-            holder_key=vault.index(r.stored.licence.holder),
-            department_code=caller.code,
-            channel="verification",
-            what=f"{r.type_name} {r.stored.licence.licence_number}: verified, "
-            f"{r.decision.verdict.value.upper()}",
-            at=at,
-            purpose=r.why.get("purpose", ""),
-            case_number=r.why.get("case_number", ""),
-        )
-        for r in results
-        if r.stored is not None
-    ]
+    rows: list[AccessRow] = []
+    code = caller.code
+    for a in answers:
+        if isinstance(a, Answer):
+            if a.vetted is not None:
+                item = a.item
+                what = f"{a.type_name} {a.vetted.licence_number}: verified, {_SHOUT[a.decision]}"
+                rows.append(
+                    (a.vetted.holder_index, code, CHANNEL, item.purpose, item.case_number, what, at)
+                )
+        elif a.stored is not None:
+            lic = a.stored.licence
+            what = f"{a.type_name} {lic.licence_number}: verified, {_SHOUT[a.decision]}"
+            why = a.why
+            rows.append(
+                (
+                    vault.index(lic.holder),
+                    code,
+                    CHANNEL,
+                    why.get("purpose", ""),
+                    why.get("case_number", ""),
+                    what,
+                    at,
+                )
+            )
+    return rows
+
+
+class _Shout(dict[Decision, str]):
+    """A decision's verdict in capitals, for access records (made once per decision)."""
+
+    def __missing__(self, decision: Decision) -> str:
+        shout = self[decision] = decision.verdict.value.upper()
+        return shout
+
+
+_SHOUT = _Shout()
+CHANNEL = "verification"
 
 
 def _ref_json(ref: LicenceRef) -> dict[str, str]:
@@ -190,8 +216,20 @@ def _ref_json(ref: LicenceRef) -> dict[str, str]:
     return {"type_code": ref.type_code, "licence_number": ref.licence_number}
 
 
-#: One item of a batch: what it names (or why it cannot name anything), and what was presented.
-BatchItem = tuple[LicenceRef | YihaoError, Presented]
+def _single(answers: Sequence[Answer | Result]) -> tuple[Verdict | None, str, str]:
+    """(verdict, licence id, content hash) a receipt of one answer states outside its body."""
+    if len(answers) != 1:
+        return None, "", ""
+    a = answers[0]
+    if isinstance(a, Answer):
+        v = a.vetted
+        return a.decision.verdict, v.licence_id if v else "", v.content_sha256 if v else ""
+    stored = a.stored
+    return (
+        a.decision.verdict,
+        stored.signed.licence_id if stored else "",
+        stored.signed.content_sha256 if stored else "",
+    )
 
 
 class VerifierService:
@@ -207,7 +245,8 @@ class VerifierService:
         self.qr_keys = ServiceKeys(db, sealer, "qr", clock)
         self.log_keys = ServiceKeys(db, sealer, "log", clock)
         self.memo = SignatureMemo()
-        self._receipts: GroupCommitter[tuple[Receipt, list[AccessRecord]]] = GroupCommitter(
+        self.fast = BatchVerifier(self)
+        self._receipts: GroupCommitter[tuple[Receipt, list[AccessRow]]] = GroupCommitter(
             db, _write_receipts, name="receipts"
         )
 
@@ -219,12 +258,15 @@ class VerifierService:
 
     def integrity(self, stored: StoredLicence) -> Integrity:
         """Does the stored version still carry a good signature by a key valid at signing?"""
+        return self.integrity_with(stored, self.store.public_key(stored.signed.key_id))
+
+    def integrity_with(self, stored: StoredLicence, key: SigningKeyRecord | None) -> Integrity:
+        """:meth:`integrity`, with the issuer key record named by the version already read."""
         lic, signed = stored.licence, stored.signed
         content = canonical_json(lic.content(), plain=True)
         digest = sha256_hex(content)
         if digest != signed.content_sha256:
             return Integrity.CONTENT_ALTERED
-        key = self.store.public_key(signed.key_id)
         if key is None or key.department_code != lic.issuer_code:
             return Integrity.KEY_UNKNOWN
         if key.compromised_for(lic.version_at):
@@ -295,10 +337,10 @@ class VerifierService:
 
     # ---------------------------------------------------------------------- use cases
 
-    def verify(self, caller: Caller, ref: LicenceRef, presented: Presented) -> Result:
-        """Verify one licence and record a receipt."""
-        result = self.check(self.store.find(ref), presented, self._asked(ref, presented))
-        return self.record_receipt(caller, [result])[0]
+    def verify(self, caller: Caller, asked: Asked) -> Chunk:
+        """Verify one licence and record a receipt (a malformed item is the caller's error)."""
+        holders = self.fast.holders()
+        return self.fast.answer(caller, [self.fast.prepare(asked, holders)], holders)
 
     def verify_by_holder(
         self,
@@ -333,21 +375,12 @@ class VerifierService:
             results = [self.check(None, presented, asked)]
         return self.record_receipt(caller, results)
 
-    def verify_batch(self, caller: Caller, items: Sequence[BatchItem]) -> list[Result]:
+    def verify_batch(self, caller: Caller, items: Sequence[Asked]) -> Chunk:
         """A chunk of a batch: one verdict per item, items independent; one receipt."""
-        refs = [ref for ref, _ in items if not isinstance(ref, YihaoError)]
-        found = iter(self.store.find_many(refs))
-        results = []
-        for ref, presented in items:
-            stored = ref if isinstance(ref, YihaoError) else next(found)
-            if isinstance(stored, YihaoError):
-                results.append(self._malformed(stored, presented.client_ref))
-            else:
-                assert not isinstance(ref, YihaoError)
-                results.append(self.check(stored, presented, self._asked(ref, presented)))
-        return self.record_receipt(caller, results)
+        return self.fast.verify(caller, items)
 
-    def _malformed(self, exc: YihaoError, client_ref: str = "") -> Result:
+    def malformed(self, exc: YihaoError, client_ref: str = "") -> Result:
+        """The answer to a batch item that names nothing (its reason says why)."""
         now = self.clock.now()
         return Result(
             not_found(f"INVALID_REFERENCE: {exc}"),
@@ -360,7 +393,20 @@ class VerifierService:
         )
 
     @staticmethod
-    def _asked(ref: LicenceRef, presented: Presented) -> dict[str, Any]:
+    def presented(holder: HolderNumber | None, asked: Asked) -> Presented:
+        """What was presented with a batch item (already validated)."""
+        return Presented(
+            holder,
+            asked.holder_name,
+            asked.as_of,
+            purpose=asked.purpose,
+            case_number=asked.case_number,
+            client_ref=asked.client_ref,
+        )
+
+    @staticmethod
+    def asked(ref: LicenceRef, presented: Presented) -> dict[str, Any]:
+        """What was asked, as a receipt records it (person numbers and names masked)."""
         asked: dict[str, Any] = _ref_json(ref)
         if presented.holder_number is not None:
             number = presented.holder_number
@@ -377,26 +423,37 @@ class VerifierService:
 
     def record_receipt(self, caller: Caller, results: list[Result]) -> list[Result]:
         """Sign one receipt over ``results``, make it durable, and stamp its id on each."""
-        at = self.clock.now()
+        receipt_id = self.seal(caller, self.clock.now(), results)
+        return [replace(r, receipt_id=receipt_id) for r in results]
+
+    def seal(self, caller: Caller, at: datetime, answers: Sequence[Answer | Result]) -> str:
+        """Sign one receipt over ``answers``, make it and their access records durable (group
+        commit) and return its id: only then may an answer citing it leave."""
         receipt_id = new_receipt_id(at)
-        body = receipt_body(receipt_id, at, caller.code, [r.answer() for r in results])
+        as_of = at.isoformat()
+        body = receipt_body(
+            receipt_id,
+            at,
+            caller.code,
+            [a.answer(as_of) if isinstance(a, Answer) else a.answer() for a in answers],
+        )
         key = self.receipt_keys.signing_key()
-        single = results[0] if len(results) == 1 else None
+        verdict, licence_id, content_sha256 = _single(answers)
         receipt = Receipt(
             receipt_id=receipt_id,
             issued_at=at,
             requester_code=caller.code,
-            verdict=single.decision.verdict if single else None,
-            licence_id=single.stored.signed.licence_id if single and single.stored else "",
-            content_sha256=single.stored.signed.content_sha256 if single and single.stored else "",
+            verdict=verdict,
+            licence_id=licence_id,
+            content_sha256=content_sha256,
             body=body,
             key_id=key.key_id,
             algorithm=key.algorithm,
             signature=key.sign(body),
         )
-        access = _access_records(caller, results, at, self.store.vault)
+        access = _access_rows(caller, answers, at, self.store.vault)
         self._receipts.submit((receipt, access))
-        return [replace(r, receipt_id=receipt_id) for r in results]
+        return receipt_id
 
     def get_receipt(self, receipt_id: str) -> Receipt:
         """A receipt by id (anyone holding the id may read it)."""
