@@ -15,8 +15,10 @@ past instant (``as_of``) takes the full path (status timeline, versions then).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from json.encoder import encode_basestring as _json_str  # json.dumps' escaping, as canonical
+from typing import TYPE_CHECKING, NamedTuple
 
 from services.common.clock import china_date
 from services.common.errors import InvalidArgument, YihaoError
@@ -32,6 +34,7 @@ from services.common.identifiers import (
     validate_licence_type_code,
 )
 from services.common.identity import Caller
+from services.common.signing import canonical_json
 from services.licence_store.domain.catalogue import SigningKeyRecord
 from services.licence_store.domain.licence import Status
 from services.licence_store.persistence.rows import LicenceRow
@@ -49,9 +52,10 @@ if TYPE_CHECKING:
     from services.verifier.service import Result, VerifierService
 
 MAX_NAME = 200
-IDENTIFIER_MEMO_SIZE = 100_000
+MEMO_SIZE = 100_000  # identifiers parsed; receipt text parts
 EXISTENCE = ("existence",)
 NO_SUCH_LICENCE = not_found()
+NO_NAMES = ("", "")
 _STATUSES = {s.value: s for s in Status}
 
 
@@ -91,35 +95,18 @@ class Answer(NamedTuple):
     """One item's verification on the fast path (``Result`` is the full path's)."""
 
     item: Asked
-    asked: dict[str, Any]  # what was asked, masked, as the receipt records it
+    holder: HolderNumber | None  # the presented holder number, parsed
     decision: Decision
     number_match: HolderMatch
     name_match: HolderMatch
     vetted: Vetted | None  # None: no such licence
     status_reason_code: str
-    type_name: str
-    issuer_name: str
+    names: tuple[str, str]  # (licence type name, issuer name) from the catalogue
 
     @property
     def checks(self) -> tuple[str, ...]:
         """What was checked to reach the verdict."""
         return EXISTENCE if self.vetted is None else STANDARD_CHECKS
-
-    def answer(self, as_of: str) -> dict[str, Any]:
-        """The receipt's record of this verification (the shape of ``Result.answer``)."""
-        v = self.vetted
-        return {
-            "asked": self.asked,
-            "as_of": as_of,
-            "verdict": self.decision.verdict.value,
-            "reason": self.decision.reason,
-            "holder_number_match": self.number_match.value,
-            "holder_name_match": self.name_match.value,
-            "licence_id": v.licence_id if v else "",
-            "version": v.version if v else 0,
-            "content_sha256": v.content_sha256 if v else "",
-            "policy": list(self.checks),
-        }
 
 
 class Chunk(NamedTuple):
@@ -128,6 +115,12 @@ class Chunk(NamedTuple):
     receipt_id: str
     checked_at: datetime
     answers: list[Answer | Result]
+    durable: Future[None] | None = None  # the receipt's write, if still under way
+
+    def wait_durable(self) -> None:
+        """Return once the receipt is durable (raise if writing it failed)."""
+        if self.durable is not None:
+            self.durable.result()
 
 
 class Holders:
@@ -178,22 +171,23 @@ class Holders:
             key = self._names[name] = name_key(self._vault, name)
         return HolderMatch.MATCH if key == vetted.holder_name_key else HolderMatch.MISMATCH
 
-    def asked(self, p: Prepared) -> dict[str, Any]:
-        """What was asked, for the receipt (person numbers and names masked)."""
-        a = p.asked
-        asked: dict[str, Any] = (
-            {"type_code": a.type_code, "licence_number": a.licence_number}
-            if a.by_number
-            else {"licence_id": a.licence_id}
-        )
-        if p.holder is not None:
-            asked["presented_holder_number"] = self._mask(p.holder)
-        name = a.holder_name.strip()
+    def asked_json(self, a: Answer) -> str:
+        """What was asked, as the receipt records it (canonical JSON: keys in order; person
+        numbers and names masked)."""
+        item = a.item
+        parts = [f'"client_ref":{_json_str(item.client_ref)}'] if item.client_ref else []
+        if item.by_number:
+            parts.append(f'"licence_number":{_json_str(item.licence_number)}')
+        else:
+            parts.append(f'"licence_id":{_json_str(item.licence_id)}')
+        name = item.holder_name.strip()
         if name:
-            asked["presented_holder_name"] = mask_name(name)
-        if a.client_ref:
-            asked["client_ref"] = a.client_ref
-        return asked
+            parts.append(f'"presented_holder_name":{_json_str(mask_name(name))}')
+        if a.holder is not None:
+            parts.append(f'"presented_holder_number":{_json_str(self._mask(a.holder))}')
+        if item.by_number:
+            parts.append(f'"type_code":{_json_str(item.type_code)}')
+        return "{" + ",".join(parts) + "}"
 
     def _mask(self, holder: HolderNumber) -> str:
         masked = self._masked.get(holder.value)
@@ -220,6 +214,7 @@ class BatchVerifier:
         self.store = service.store
         self.memo = memo or VettedMemo()
         self._identifiers: dict[str, LicenceIdentifier | YihaoError] = {}
+        self._tails: dict[tuple[Vetted | None, Decision, HolderMatch, HolderMatch], str] = {}
 
     def holders(self) -> Holders:
         """A fresh per-chunk holder cache."""
@@ -258,7 +253,7 @@ class BatchVerifier:
                 parsed = parse_licence_identifier(text, "licence.licence_id")
             except YihaoError as exc:
                 parsed = exc
-            if len(self._identifiers) >= IDENTIFIER_MEMO_SIZE:
+            if len(self._identifiers) >= MEMO_SIZE:
                 self._identifiers.clear()
             self._identifiers[text] = parsed
         if isinstance(parsed, YihaoError):
@@ -266,7 +261,8 @@ class BatchVerifier:
         return parsed
 
     def verify(self, caller: Caller, items: Sequence[Asked]) -> Chunk:
-        """A chunk of a batch: one answer per item, a malformed item answered on its own."""
+        """A chunk of a batch: one answer per item, a malformed item answered on its own; the
+        receipt's durable write left under way (:meth:`Chunk.wait_durable`)."""
         holders = self.holders()
         prepared: list[Prepared | Result] = []
         for asked in items:
@@ -274,10 +270,18 @@ class BatchVerifier:
                 prepared.append(self.prepare(asked, holders))
             except YihaoError as exc:
                 prepared.append(self.service.malformed(exc, asked.client_ref))
-        return self.answer(caller, prepared, holders)
+        return self.answer(caller, prepared, holders, wait=False)
 
-    def answer(self, caller: Caller, items: Sequence[Prepared | Result], holders: Holders) -> Chunk:
-        """Answer prepared items (Results pass through), seal one receipt over all of them."""
+    def answer(
+        self,
+        caller: Caller,
+        items: Sequence[Prepared | Result],
+        holders: Holders,
+        *,
+        wait: bool = True,
+    ) -> Chunk:
+        """Answer prepared items (Results pass through), seal one receipt over all of them
+        (durable on return if ``wait``, else see :meth:`Chunk.wait_durable`)."""
         now = self.service.clock.now()
         fast = [p for p in items if isinstance(p, Prepared) and p.asked.as_of is None]
         rows, resolved = self.store.licence_rows(
@@ -290,7 +294,46 @@ class BatchVerifier:
             p if not isinstance(p, Prepared) else self._full(p) if p.asked.as_of else decide(p)
             for p in items
         ]
-        return Chunk(self.service.seal(caller, now, answers), now, answers)
+        texts = self.answer_texts(answers, now, holders)
+        if wait:
+            return Chunk(self.service.seal(caller, now, answers, texts), now, answers)
+        receipt_id, durable = self.service.seal_later(caller, now, answers, texts)
+        return Chunk(receipt_id, now, answers, durable)
+
+    def answer_texts(
+        self, answers: Sequence[Answer | Result], at: datetime, holders: Holders
+    ) -> list[str]:
+        """Each answer as the receipt records it (canonical JSON, the shape of
+        ``Result.answer``), made from parts: what the item asked, then a tail shared by every
+        answer with the same licence version and outcome."""
+        head = f'{{"as_of":{_json_str(at.isoformat())},"asked":'
+        texts = []
+        for a in answers:
+            if isinstance(a, Answer):
+                texts.append(head + holders.asked_json(a) + self._tail(a))
+            else:
+                texts.append(canonical_json(a.answer(), plain=True).decode())
+        return texts
+
+    def _tail(self, a: Answer) -> str:
+        key = (a.vetted, a.decision, a.number_match, a.name_match)
+        tail = self._tails.get(key)
+        if tail is None:
+            v = a.vetted
+            d = a.decision
+            tail = (
+                f',"content_sha256":{_json_str(v.content_sha256 if v else "")}'
+                f',"holder_name_match":"{a.name_match.value}"'
+                f',"holder_number_match":"{a.number_match.value}"'
+                f',"licence_id":{_json_str(v.licence_id if v else "")}'
+                f',"policy":{canonical_json(list(a.checks), plain=True).decode()}'
+                f',"reason":{_json_str(d.reason)},"verdict":"{d.verdict.value}"'
+                f',"version":{v.version if v else 0}}}'
+            )
+            if len(self._tails) >= MEMO_SIZE:
+                self._tails.clear()
+            self._tails[key] = tail
+        return tail
 
     def _full(self, p: Prepared) -> Result:
         """An as-of item, on the full path (status timeline and the version current then)."""
@@ -347,28 +390,25 @@ class _Decider:
         if serial is None or vetted is None or (p.ident and not _names(vetted, p.ident)):
             return Answer(
                 p.asked,
-                self.holders.asked(p),
+                p.holder,
                 NO_SUCH_LICENCE,
                 HolderMatch.NOT_PRESENTED,
                 HolderMatch.NOT_PRESENTED,
                 None,
                 "",
-                "",
-                "",
+                NO_NAMES,
             )
         row = self.rows[serial]
         status = _STATUSES.get(row.status) or Status(row.status)
-        type_name, issuer_name = self._catalogue_names(vetted)
         return Answer(
             p.asked,
-            self.holders.asked(p),
+            p.holder,
             decide_on(vetted.integrity, status, vetted.validity, self.day),
             self.holders.number_match(p.holder, vetted),
             self.holders.name_match(p.asked.holder_name, vetted),
             vetted,
             row.status_reason_code or "",
-            type_name,
-            issuer_name,
+            self._catalogue_names(vetted),
         )
 
     def _catalogue_names(self, vetted: Vetted) -> tuple[str, str]:

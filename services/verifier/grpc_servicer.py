@@ -8,13 +8,13 @@ from typing import Any
 
 from services.common.errors import InvalidArgument, YihaoError
 from services.common.identity import current_caller
+from services.common.streams import pipelined
 from services.common.textcheck import refuse_nul
 from services.licence_store import convert as store_cv
 from services.verifier import documents, materials, transparency
 from services.verifier.batch import EXISTENCE, Answer, Asked, Chunk
 from services.verifier.domain.verdict import STANDARD_CHECKS, HolderMatch, Integrity, Verdict
 from services.verifier.service import Presented, Result, VerifierService
-from services.verifier.vetting import Vetted
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import verifier_pb2 as pb
 from yihao.v1 import verifier_pb2_grpc as pb_grpc
@@ -97,15 +97,22 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
 
     def VerifyBatch(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
         caller = current_caller()
-        for request in request_iterator:
+
+        def start(request: pb.VerifyBatchRequest) -> Chunk:
             if len(request.items) > MAX_BATCH_ITEMS:
                 raise InvalidArgument.field(
                     "items", f"at most {MAX_BATCH_ITEMS} items per message", "TOO_MANY"
                 )
-            chunk = self.service.verify_batch(caller, [_batch_item(r) for r in request.items])
+            return self.service.verify_batch(caller, [_batch_item(r) for r in request.items])
+
+        def finish(chunk: Chunk) -> pb.VerifyBatchResponse:
             response = pb.VerifyBatchResponse(receipt_id=chunk.receipt_id)
             self._wire.fill(response.results, chunk)
-            yield response
+            chunk.wait_durable()  # no answer leaves before the receipt it cites is durable
+            return response
+
+        # The next chunk is verified while the previous one's receipt is being written.
+        yield from pipelined(request_iterator, start, finish)
 
     def VerifyDocument(self, request: pb.VerifyDocumentRequest, context: Any) -> Any:
         presented = Presented.parse(
@@ -271,12 +278,13 @@ def _batch_item(request: pb.VerifyLicenceRequest) -> Asked:
 
 
 class _Wire:
-    """Fast-path answers as protobuf: what a licence version contributes to a Verification
-    (identifiers, names, dates, key, hash) is serialised once and merged into each answer."""
+    """Fast-path answers as protobuf. What an answer says about its licence version and
+    outcome (identifiers, names, dates, key, hash, verdict, matches) is serialised once and
+    reused; the chunk's receipt, instant and policy once per chunk; merged per item."""
 
     def __init__(self, size: int = WIRE_CACHE_SIZE) -> None:
         self._size = size
-        self._static: dict[tuple[Vetted, str, str], bytes] = {}
+        self._outcomes: dict[tuple[Any, ...], bytes] = {}
 
     def verifications(self, chunk: Chunk) -> list[pb.Verification]:
         """The chunk's answers as standalone messages."""
@@ -288,7 +296,7 @@ class _Wire:
         """Append one Verification per answer of ``chunk`` to the repeated field ``results``."""
         rid = chunk.receipt_id
         at = store_cv.timestamp(chunk.checked_at)
-        shared = {
+        shared: dict[tuple[str, ...], bytes] = {
             checks: pb.Verification(
                 receipt_id=rid, checked_at=at, policy=pb.Policy(checks=checks, as_of=at)
             ).SerializeToString()
@@ -299,43 +307,44 @@ class _Wire:
                 results.append(verification_out(replace(a, receipt_id=rid)))
                 continue
             m = results.add()
-            v = a.vetted
-            if v is None:
-                m.MergeFromString(shared[EXISTENCE])
-            else:
-                m.MergeFromString(self._licence(v, a.type_name, a.issuer_name))
-                m.MergeFromString(shared[STANDARD_CHECKS])
-                m.signature_verified = v.integrity is Integrity.VERIFIED
-                if a.status_reason_code:
-                    m.status_reason_code = a.status_reason_code
-            m.verdict = VERDICTS[a.decision.verdict]
-            m.reason = a.decision.reason
-            m.holder_number_match = MATCHES[a.number_match]
-            m.holder_name_match = MATCHES[a.name_match]
+            m.MergeFromString(self._outcome(a) + shared[a.checks])
             if a.item.client_ref:
                 m.client_ref = a.item.client_ref
 
-    def _licence(self, v: Vetted, type_name: str, issuer_name: str) -> bytes:
-        key = (v, type_name, issuer_name)
-        wire = self._static.get(key)
+    def _outcome(self, a: Answer) -> bytes:
+        key = (a.vetted, a.names, a.decision, a.number_match, a.name_match, a.status_reason_code)
+        wire = self._outcomes.get(key)
         if wire is None:
-            if len(self._static) >= self._size:
-                self._static.clear()
-            until = v.validity.valid_until
-            wire = self._static[key] = pb.Verification(
-                licence_id=v.licence_id,
-                type_code=v.type_code,
-                type_name=type_name,
-                licence_number=v.licence_number,
-                issuer_code=v.issuer_code,
-                issuer_name=issuer_name,
-                valid_from=v.validity.valid_from.isoformat(),
-                valid_until=until.isoformat() if until else "",
-                version=v.version,
-                signature_key_id=v.key_id,
-                content_sha256=v.content_sha256,
-            ).SerializeToString()
+            if len(self._outcomes) >= self._size:
+                self._outcomes.clear()
+            wire = self._outcomes[key] = _outcome_message(a).SerializeToString()
         return wire
+
+
+def _outcome_message(a: Answer) -> pb.Verification:
+    """What an answer says, apart from the chunk's receipt, instant, policy and client_ref."""
+    msg = pb.Verification(
+        verdict=VERDICTS[a.decision.verdict],
+        reason=a.decision.reason,
+        holder_number_match=MATCHES[a.number_match],
+        holder_name_match=MATCHES[a.name_match],
+    )
+    v = a.vetted
+    if v is not None:
+        until = v.validity.valid_until
+        msg.licence_id = v.licence_id
+        msg.type_code = v.type_code
+        msg.type_name, msg.issuer_name = a.names
+        msg.licence_number = v.licence_number
+        msg.issuer_code = v.issuer_code
+        msg.valid_from = v.validity.valid_from.isoformat()
+        msg.valid_until = until.isoformat() if until else ""
+        msg.version = v.version
+        msg.signature_verified = v.integrity is Integrity.VERIFIED
+        msg.signature_key_id = v.key_id
+        msg.content_sha256 = v.content_sha256
+        msg.status_reason_code = a.status_reason_code
+    return msg
 
 
 def receipt_out(receipt: Any) -> pb.Receipt:

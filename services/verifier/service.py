@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -38,7 +39,12 @@ from services.licence_store.domain.licence import Status
 from services.licence_store.persistence.repository import StoredLicence
 from services.licence_store.service import LicenceRef, LicenceStoreService
 from services.verifier.batch import Answer, Asked, BatchVerifier, Chunk
-from services.verifier.domain.receipt import Receipt, new_receipt_id, receipt_body, receipt_entry
+from services.verifier.domain.receipt import (
+    Receipt,
+    new_receipt_id,
+    receipt_body_of,
+    receipt_entry,
+)
 from services.verifier.domain.verdict import (
     STANDARD_CHECKS,
     Decision,
@@ -54,8 +60,10 @@ from services.verifier.domain.verdict import (
 )
 from services.verifier.keys import ServiceKeys
 from services.verifier.persistence import repository as repo
+from services.verifier.vetting import Vetted
 
 SIGNATURE_MEMO_SIZE = 200_000
+RECEIPT_WRITERS = 4
 
 
 @dataclass(frozen=True)
@@ -172,13 +180,18 @@ def _access_rows(
     """Each verification of a stored licence is a read of its holder's data."""
     rows: list[AccessRow] = []
     code = caller.code
+    whats: dict[tuple[Vetted, str, Decision], str] = {}
     for a in answers:
         if isinstance(a, Answer):
-            if a.vetted is not None:
+            v = a.vetted
+            if v is not None:
                 item = a.item
-                what = f"{a.type_name} {a.vetted.licence_number}: verified, {_SHOUT[a.decision]}"
+                what = whats.get((v, a.names[0], a.decision))
+                if what is None:
+                    what = f"{a.names[0]} {v.licence_number}: verified, {_SHOUT[a.decision]}"
+                    whats[(v, a.names[0], a.decision)] = what
                 rows.append(
-                    (a.vetted.holder_index, code, CHANNEL, item.purpose, item.case_number, what, at)
+                    (v.holder_index, code, CHANNEL, item.purpose, item.case_number, what, at)
                 )
         elif a.stored is not None:
             lic = a.stored.licence
@@ -246,12 +259,16 @@ class VerifierService:
         self.log_keys = ServiceKeys(db, sealer, "log", clock)
         self.memo = SignatureMemo()
         self.fast = BatchVerifier(self)
+        # Durable writes of receipts run here while batch streams work on their next chunk
+        # (group commit still joins concurrent ones into one transaction).
+        self._writers = ThreadPoolExecutor(RECEIPT_WRITERS, thread_name_prefix="receipts")
         self._receipts: GroupCommitter[tuple[Receipt, list[AccessRow]]] = GroupCommitter(
             db, _write_receipts, name="receipts"
         )
 
     def close(self) -> None:
-        """Flush queued receipts and stop the writer."""
+        """Flush queued receipts and stop the writers."""
+        self._writers.shutdown(wait=True)
         self._receipts.close()
 
     # ------------------------------------------------------------------------- checking
@@ -376,7 +393,10 @@ class VerifierService:
         return self.record_receipt(caller, results)
 
     def verify_batch(self, caller: Caller, items: Sequence[Asked]) -> Chunk:
-        """A chunk of a batch: one verdict per item, items independent; one receipt."""
+        """A chunk of a batch: one verdict per item, items independent; one receipt.
+
+        The receipt may still be being written: wait for ``Chunk.durable`` before answering.
+        """
         return self.fast.verify(caller, items)
 
     def malformed(self, exc: YihaoError, client_ref: str = "") -> Result:
@@ -423,20 +443,46 @@ class VerifierService:
 
     def record_receipt(self, caller: Caller, results: list[Result]) -> list[Result]:
         """Sign one receipt over ``results``, make it durable, and stamp its id on each."""
-        receipt_id = self.seal(caller, self.clock.now(), results)
+        texts = [canonical_json(r.answer(), plain=True).decode() for r in results]
+        receipt_id = self.seal(caller, self.clock.now(), results, texts)
         return [replace(r, receipt_id=receipt_id) for r in results]
 
-    def seal(self, caller: Caller, at: datetime, answers: Sequence[Answer | Result]) -> str:
-        """Sign one receipt over ``answers``, make it and their access records durable (group
-        commit) and return its id: only then may an answer citing it leave."""
+    def seal(
+        self,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> str:
+        """Sign one receipt over ``answers`` (``texts``: each as canonical JSON), make it and
+        their access records durable (group commit) and return its id: only then may an
+        answer citing it leave."""
+        receipt_id, item = self._receipt(caller, at, answers, texts)
+        self._receipts.submit(item)
+        return receipt_id
+
+    def seal_later(
+        self,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> tuple[str, Future[None]]:
+        """:meth:`seal`, the durable write left running in another thread: no answer citing
+        the receipt may leave before the returned future is done (and did not fail)."""
+        receipt_id, item = self._receipt(caller, at, answers, texts)
+        return receipt_id, self._writers.submit(self._receipts.submit, item)
+
+    def _receipt(
+        self,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
+        """A signed receipt over ``answers`` and the access records they imply."""
         receipt_id = new_receipt_id(at)
-        as_of = at.isoformat()
-        body = receipt_body(
-            receipt_id,
-            at,
-            caller.code,
-            [a.answer(as_of) if isinstance(a, Answer) else a.answer() for a in answers],
-        )
+        body = receipt_body_of(receipt_id, at, caller.code, texts)
         key = self.receipt_keys.signing_key()
         verdict, licence_id, content_sha256 = _single(answers)
         receipt = Receipt(
@@ -451,9 +497,7 @@ class VerifierService:
             algorithm=key.algorithm,
             signature=key.sign(body),
         )
-        access = _access_rows(caller, answers, at, self.store.vault)
-        self._receipts.submit((receipt, access))
-        return receipt_id
+        return receipt_id, (receipt, _access_rows(caller, answers, at, self.store.vault))
 
     def get_receipt(self, receipt_id: str) -> Receipt:
         """A receipt by id (anyone holding the id may read it)."""

@@ -14,7 +14,7 @@ once per version per process): the same values SQLAlchemy would have produced.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -48,15 +48,24 @@ CONTENT = (
 #: Columns of the licence's current state (never remembered by the verifier).
 STATE = ("l.status", "l.status_reason_code", "l.status_reason_text", "l.status_at", "l.issued_at")
 
-_SELECT = (
-    f"SELECT l.serial, {', '.join(STATE)}, {', '.join(CONTENT)} "
-    "FROM licences l JOIN licence_versions v "
-    "ON v.serial = l.serial AND v.version = l.current_version "
-)
+#: Text columns that hold more than ASCII, read as bytes on SQLite (decoding them into str
+#: is most of the cost of fetching a row; the memo only compares them).
+_AS_BYTES = ("v.holder_name", "v.fields")
+
+
+def _select(content: Iterable[str]) -> str:
+    return (
+        f"SELECT l.serial, {', '.join(STATE)}, {', '.join(content)} "
+        "FROM licences l JOIN licence_versions v "
+        "ON v.serial = l.serial AND v.version = l.current_version "
+    )
+
+
 # One statement text whatever the number of serials (the driver keeps it prepared).
 _BY_SERIALS = {
-    "sqlite": _SELECT + "WHERE l.serial IN (SELECT value FROM json_each(?))",
-    "postgresql": _SELECT + "WHERE l.serial = ANY(%s)",
+    "sqlite": _select(f"CAST({c} AS BLOB)" if c in _AS_BYTES else c for c in CONTENT)
+    + "WHERE l.serial IN (SELECT value FROM json_each(?))",
+    "postgresql": _select(CONTENT) + "WHERE l.serial = ANY(%s)",
 }
 _BY_NUMBERS = {
     "sqlite": "SELECT licence_number, serial FROM licences "
@@ -131,6 +140,10 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def stored(row: LicenceRow, codec: LicenceCodec) -> StoredLicence:
     """The domain object for a row (values typed as SQLAlchemy would type them)."""
     content = dict(zip((c[2:] for c in CONTENT), row.content, strict=True))
@@ -146,5 +159,6 @@ def stored(row: LicenceRow, codec: LicenceCodec) -> StoredLicence:
         "valid_from": _day(content["valid_from"]),
         "valid_until": _day(content["valid_until"]),
         "fields": _json(content["fields"]),
+        "holder_name": _text(content["holder_name"]),
     }
     return stored_from_mapping(mapping, codec)
