@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 from services.common.clock import as_utc
-from services.common.database import Database, metadata
+from services.common.database import Database, insert_many, metadata
 from services.common.group_commit import GroupCommitter
 
 access_records = Table(
@@ -78,36 +78,14 @@ def insert_records(conn: Connection, records: Sequence[AccessRecord]) -> None:
     )
 
 
-def _as_is(value: object) -> object:
-    return value
-
-
 def insert_rows(conn: Connection, rows: Sequence[AccessRow]) -> None:
-    """Store access records given as :data:`AccessRow` (one driver executemany, no per-row
-    statement processing: thousands a second are written by batch verification)."""
-    if not rows:
-        return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO access_records ({', '.join(_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(_COLUMNS))})"
-    )
-    stored = access_records.c.at.type.bind_processor(conn.dialect) or _as_is
-    instants: dict[datetime, object] = {}  # one conversion per distinct instant
-    conn.exec_driver_sql(
-        sql,
-        [
-            (
-                h,
-                d,
-                c,
-                p[:200],
-                n[:64],
-                w[:500],
-                instants.get(at) or instants.setdefault(at, stored(at)),
-            )
-            for h, d, c, p, n, w, at in rows
-        ],
+    """Store access records given as :data:`AccessRow` (on the driver: batch verification
+    writes thousands a second)."""
+    insert_many(
+        conn,
+        access_records,
+        _COLUMNS,
+        [(h, d, c, p[:200], n[:64], w[:500], at) for h, d, c, p, n, w, at in rows],
     )
 
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
@@ -129,6 +129,31 @@ def create_db_engine(url: str, pool_size: int = 10) -> Engine:
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
+def insert_many(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (values in ``columns`` order) in the unit of work of ``conn``, through
+    its DB-API cursor: one executemany, values converted by the columns' own types exactly as
+    SQLAlchemy would bind them, without its per-statement cost (several times a small
+    insert's own; the group commits of receipts and access records run many)."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    binds = [table.c[name].type.bind_processor(dialect) for name in columns]
+    if any(binds):
+        rows = [tuple(b(v) if b else v for b, v in zip(binds, row, strict=True)) for row in rows]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
 class Database:
     """The process's database: an engine and units of work on it."""
 
@@ -159,6 +184,22 @@ class Database:
     def read(self) -> Any:
         """A read-only unit of work (no write lock taken on SQLite)."""
         return self.transaction(write=False)
+
+    @contextmanager
+    def driver_reads(self) -> Iterator[Any]:
+        """A pooled connection's own DB-API connection, outside any transaction: for the hot
+        path's single-statement reads (each statement reads one consistent snapshot), which
+        SQLAlchemy's begin/commit round trips would cost several times over."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            with self.engine.connect() as conn:
+                yield conn.connection.driver_connection
+        except (dbapi.OperationalError, dbapi.InterfaceError, *_UNAVAILABLE) as exc:
+            log.warning("database unavailable: %s", type(exc).__name__)
+            raise Unavailable(
+                "the database is unavailable right now; retry later",
+                reason="DATABASE_UNAVAILABLE",
+            ) from exc
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -678,18 +678,19 @@ class LicenceStoreService:
     def licence_rows(
         self, serials: Iterable[str], numbers: Iterable[tuple[str, str]] = ()
     ) -> tuple[dict[str, LicenceRow], dict[tuple[str, str], str]]:
-        """The verifier's batch read, one unit of work: licences as stored, by serial and by
-        (validated type code, licence number); and the serial each number resolved to."""
+        """The verifier's batch read: licences as stored, by serial and by (validated type
+        code, licence number); and the serial each number resolved to. Status is read now."""
         by_type: dict[str, list[str]] = {}
         for type_code, number in numbers:
             by_type.setdefault(type_code, []).append(number)
-        with self.db.read() as conn:
+        with self.db.driver_reads() as connection:
+            reads = hot_rows.DriverReads(connection, self.db.engine.dialect.name)
             resolved = {
                 (type_code, number): serial
                 for type_code, wanted in by_type.items()
-                for number, serial in hot_rows.serials_by_number(conn, type_code, wanted).items()
+                for number, serial in reads.serials_by_number(type_code, wanted).items()
             }
-            found = hot_rows.read_rows(conn, sorted({*serials, *resolved.values()}))
+            found = reads.rows(sorted({*serials, *resolved.values()}))
         return found, resolved
 
     def stored_from_row(self, row: LicenceRow) -> StoredLicence:

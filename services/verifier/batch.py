@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import date, datetime
 from json.encoder import encode_basestring as _json_str  # json.dumps' escaping, as canonical
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from services.common.clock import china_date
 from services.common.errors import InvalidArgument, YihaoError
@@ -214,7 +214,7 @@ class BatchVerifier:
         self.store = service.store
         self.memo = memo or VettedMemo()
         self._identifiers: dict[str, LicenceIdentifier | YihaoError] = {}
-        self._tails: dict[tuple[Vetted | None, Decision, HolderMatch, HolderMatch], str] = {}
+        self._tails: dict[tuple[Any, ...], str] = {}
 
     def holders(self) -> Holders:
         """A fresh per-chunk holder cache."""
@@ -316,11 +316,11 @@ class BatchVerifier:
         return texts
 
     def _tail(self, a: Answer) -> str:
-        key = (a.vetted, a.decision, a.number_match, a.name_match)
+        d = a.decision
+        key = (a.vetted, d.verdict, d.reason, a.number_match, a.name_match)
         tail = self._tails.get(key)
         if tail is None:
             v = a.vetted
-            d = a.decision
             tail = (
                 f',"content_sha256":{_json_str(v.content_sha256 if v else "")}'
                 f',"holder_name_match":"{a.name_match.value}"'

@@ -312,7 +312,16 @@ class _Wire:
                 m.client_ref = a.item.client_ref
 
     def _outcome(self, a: Answer) -> bytes:
-        key = (a.vetted, a.names, a.decision, a.number_match, a.name_match, a.status_reason_code)
+        d = a.decision
+        key = (
+            a.vetted,
+            a.names,
+            d.verdict,
+            d.reason,
+            a.number_match,
+            a.name_match,
+            a.status_reason_code,
+        )
         wire = self._outcomes.get(key)
         if wire is None:
             if len(self._outcomes) >= self._size:

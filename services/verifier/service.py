@@ -180,22 +180,22 @@ def _access_rows(
     """Each verification of a stored licence is a read of its holder's data."""
     rows: list[AccessRow] = []
     code = caller.code
-    whats: dict[tuple[Vetted, str, Decision], str] = {}
+    whats: dict[tuple[Vetted, str, Verdict], str] = {}
     for a in answers:
         if isinstance(a, Answer):
             v = a.vetted
             if v is not None:
                 item = a.item
-                what = whats.get((v, a.names[0], a.decision))
+                key = (v, a.names[0], a.decision.verdict)
+                what = whats.get(key)
                 if what is None:
-                    what = f"{a.names[0]} {v.licence_number}: verified, {_SHOUT[a.decision]}"
-                    whats[(v, a.names[0], a.decision)] = what
+                    what = whats[key] = f"{a.names[0]} {v.licence_number}: {_said(key[2])}"
                 rows.append(
                     (v.holder_index, code, CHANNEL, item.purpose, item.case_number, what, at)
                 )
         elif a.stored is not None:
             lic = a.stored.licence
-            what = f"{a.type_name} {lic.licence_number}: verified, {_SHOUT[a.decision]}"
+            what = f"{a.type_name} {lic.licence_number}: {_said(a.decision.verdict)}"
             why = a.why
             rows.append(
                 (
@@ -211,15 +211,11 @@ def _access_rows(
     return rows
 
 
-class _Shout(dict[Decision, str]):
-    """A decision's verdict in capitals, for access records (made once per decision)."""
-
-    def __missing__(self, decision: Decision) -> str:
-        shout = self[decision] = decision.verdict.value.upper()
-        return shout
+def _said(verdict: Verdict) -> str:
+    """What an access record says the verification answered."""
+    return f"verified, {verdict.value.upper()}"
 
 
-_SHOUT = _Shout()
 CHANNEL = "verification"
 
 

@@ -3,7 +3,7 @@
 SQLAlchemy Core costs more per row than the query itself (result processing parses every
 date and JSON column); a batch verification needs only the row, and mostly only to tell
 whether it is byte-for-byte the row it has already checked. So this reads with the DB-API
-cursor of the unit of work's own connection (same transaction, same snapshot) and hands back
+cursor of a pooled connection, one statement per read, and hands back
 plain tuples: :data:`CONTENT` columns (the signed version and the sealed holder, compared
 whole by the verifier's memo) and :data:`STATE` columns (status, read fresh every time).
 
@@ -17,8 +17,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
-
-from sqlalchemy import Connection
 
 from services.common.clock import as_utc
 from services.common.database import check_deadline
@@ -92,38 +90,39 @@ class LicenceRow(NamedTuple):
         return str(self.content[13])
 
 
-def _param(conn: Connection, values: Sequence[str]) -> Any:
-    return json.dumps(list(values)) if conn.dialect.name == "sqlite" else list(values)
+class DriverReads:
+    """The hot reads, on a DB-API connection (see ``Database.driver_reads``): each one
+    statement, so each reads one consistent snapshot without a transaction around it."""
 
+    def __init__(self, connection: Any, dialect: str) -> None:
+        self._connection = connection
+        self._dialect = dialect
 
-def _cursor(conn: Connection) -> Any:
-    check_deadline()
-    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    def _fetch(self, statement: dict[str, str], *params: Any) -> list[Any]:
+        check_deadline()
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(statement[self._dialect], params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
+    def _list(self, values: Sequence[str]) -> Any:
+        return json.dumps(list(values)) if self._dialect == "sqlite" else list(values)
 
-def read_rows(conn: Connection, serials: Sequence[str]) -> dict[str, LicenceRow]:
-    """The licences with these serials (those that exist), in one query."""
-    if not serials:
-        return {}
-    cursor = _cursor(conn)
-    try:
-        cursor.execute(_BY_SERIALS[conn.dialect.name], (_param(conn, serials),))
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    return {r[0]: LicenceRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in rows}
+    def rows(self, serials: Sequence[str]) -> dict[str, LicenceRow]:
+        """The licences with these serials (those that exist), in one query."""
+        if not serials:
+            return {}
+        found = self._fetch(_BY_SERIALS, self._list(serials))
+        return {r[0]: LicenceRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in found}
 
-
-def serials_by_number(conn: Connection, type_code: str, numbers: Sequence[str]) -> dict[str, str]:
-    """licence number → serial, for the numbers of ``type_code`` that are issued."""
-    if not numbers:
-        return {}
-    cursor = _cursor(conn)
-    try:
-        cursor.execute(_BY_NUMBERS[conn.dialect.name], (type_code, _param(conn, numbers)))
-        return {number: serial for number, serial in cursor.fetchall()}
-    finally:
-        cursor.close()
+    def serials_by_number(self, type_code: str, numbers: Sequence[str]) -> dict[str, str]:
+        """licence number → serial, for the numbers of ``type_code`` that are issued."""
+        if not numbers:
+            return {}
+        found = self._fetch(_BY_NUMBERS, type_code, self._list(numbers))
+        return {number: serial for number, serial in found}
 
 
 def _instant(value: Any) -> datetime:

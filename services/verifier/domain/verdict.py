@@ -21,6 +21,8 @@ from services.licence_store.domain.licence import Effective, Status, Validity
 class Verdict(enum.Enum):
     """The closed set of answers."""
 
+    __hash__ = object.__hash__  # members are singletons: identity, not name (hot keys)
+
     VALID = "valid"
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
@@ -34,6 +36,8 @@ class Verdict(enum.Enum):
 class HolderMatch(enum.Enum):
     """Presented holder versus stored holder."""
 
+    __hash__ = object.__hash__  # members are singletons: identity, not name (hot keys)
+
     MATCH = "match"
     MISMATCH = "mismatch"
     NOT_PRESENTED = "not_presented"
@@ -41,6 +45,8 @@ class HolderMatch(enum.Enum):
 
 class Integrity(enum.Enum):
     """The outcome of checking a version's signature."""
+
+    __hash__ = object.__hash__  # members are singletons: identity, not name (hot keys)
 
     VERIFIED = "SIGNATURE_VERIFIED"
     CONTENT_ALTERED = "CONTENT_ALTERED"  # stored content no longer hashes to what was signed
