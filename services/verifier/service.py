@@ -406,6 +406,7 @@ class VerifierService:
             as_of=now,
             checks=("reference_format",),
             client_ref=client_ref,
+            asked={"client_ref": client_ref} if client_ref else {},  # the receipt names it
         )
 
     @staticmethod
