@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,19 @@ def create_db_engine(url: str, pool_size: int = 10) -> Engine:
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
+def _once_per_value(bind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``bind``, converting the same object met again in a row (say, the one instant of a
+    whole batch) only once. By identity: equal values may bind differently (time zones)."""
+    last: list[Any] = [object(), None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, bind(value)
+        return last[1]
+
+    return convert
+
+
 def insert_many(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
@@ -144,9 +157,13 @@ def insert_many(
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
         f"VALUES ({', '.join([mark] * len(columns))})"
     )
-    binds = [table.c[name].type.bind_processor(dialect) for name in columns]
-    if any(binds):
-        rows = [tuple(b(v) if b else v for b, v in zip(binds, row, strict=True)) for row in rows]
+    binds = {
+        i: _once_per_value(bind)
+        for i, name in enumerate(columns)
+        if (bind := table.c[name].type.bind_processor(dialect)) is not None
+    }
+    if binds:
+        rows = [tuple(binds[i](v) if i in binds else v for i, v in enumerate(row)) for row in rows]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, rows)

@@ -248,12 +248,16 @@ def asked_in(request: pb.VerifyLicenceRequest) -> Asked:
     """A verification request as plain values (validated by the service)."""
     as_of = store_cv.instant_in(request.as_of, "as_of") if request.HasField("as_of") else None
     ref = request.licence
-    by_number = ref.WhichOneof("ref") == "type_and_number"
-    tn = ref.type_and_number
+    if ref.WhichOneof("ref") != "type_and_number":
+        type_code = licence_number = ""
+        by_number = False
+    else:
+        tn = ref.type_and_number
+        type_code, licence_number, by_number = tn.type_code, tn.licence_number, True
     return Asked(
         ref.licence_id,
-        tn.type_code,
-        tn.licence_number,
+        type_code,
+        licence_number,
         request.presented_holder_number,
         request.presented_holder_name,
         request.purpose,
@@ -270,8 +274,8 @@ def _batch_item(request: pb.VerifyLicenceRequest) -> Asked:
         asked = asked_in(request)
         if "\x00" in "".join(asked[:8]):  # every string of the request (see Asked)
             refuse_nul(request)
-        if not request.licence.WhichOneof("ref"):
-            store_cv.ref_in(request.licence)
+        if not (asked.licence_id or asked.by_number):
+            store_cv.ref_in(request.licence)  # names no licence: say how to name one
     except YihaoError as exc:
         return Asked(client_ref=request.client_ref, refused=exc)
     return asked
