@@ -64,6 +64,8 @@ from services.verifier.vetting import Vetted
 
 SIGNATURE_MEMO_SIZE = 200_000
 RECEIPT_WRITERS = 4
+#: How long a receipt commit waits for verifications already under way to join it.
+RECEIPT_GATHER_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,7 @@ class VerifierService:
         # (group commit still joins concurrent ones into one transaction).
         self._writers = ThreadPoolExecutor(RECEIPT_WRITERS, thread_name_prefix="receipts")
         self._receipts: GroupCommitter[tuple[Receipt, list[AccessRow]]] = GroupCommitter(
-            db, _write_receipts, name="receipts"
+            db, _write_receipts, name="receipts", gather=RECEIPT_GATHER_SECONDS
         )
 
     def close(self) -> None:
@@ -353,7 +355,8 @@ class VerifierService:
     def verify(self, caller: Caller, asked: Asked) -> Chunk:
         """Verify one licence and record a receipt (a malformed item is the caller's error)."""
         holders = self.fast.holders()
-        return self.fast.answer(caller, [self.fast.prepare(asked, holders)], holders)
+        with self._receipts.coming():  # concurrent verifications share one durable write
+            return self.fast.answer(caller, [self.fast.prepare(asked, holders)], holders)
 
     def verify_by_holder(
         self,
