@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +42,7 @@ metadata = MetaData(
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_CHECKPOINT_SECONDS = 0.5
 
 #: When the current call must be answered by (time.monotonic()), set per RPC by the deadline
 #: interceptor. Work stops at its next statement once it has passed, so a slow database
@@ -67,9 +70,53 @@ def check_deadline() -> None:
         raise DeadlineExceeded("the caller's deadline passed", reason="DEADLINE_PASSED")
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_file(url: str) -> str | None:
     database = make_url(url).database
-    if database and database != ":memory:":
+    return database if database and database != ":memory:" else None
+
+
+class _Checkpointer:
+    """Checkpoints a SQLite database's WAL from a background thread.
+
+    With SQLite's automatic checkpoint, the commit that crosses the threshold copies the WAL
+    back into the database file and syncs it: that commit, and every caller waiting on it in a
+    group commit, stalls (measured: receipt commits' p99 ~26 ms, max ~140 ms, against ~6 ms and
+    ~17 ms with this thread doing it). The engine's connections turn the automatic checkpoint
+    off; this thread runs a PASSIVE checkpoint (it never blocks readers or writers) at an
+    interval. Durability is the WAL's either way.
+    """
+
+    def __init__(self, path: str, interval: float = SQLITE_CHECKPOINT_SECONDS) -> None:
+        self._uri = f"{Path(path).resolve().as_uri()}?mode=rw"  # never creates the file
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stop.wait(self._interval):
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(self._uri, uri=True, isolation_level=None)
+                        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # not created yet, or busy: next time
+                    log.debug("WAL checkpoint skipped: %s", exc)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def stop(self) -> None:
+        """Stop checkpointing (the last connection to close checkpoints what is left)."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _sqlite_engine(url: str, *, background_checkpoint: bool = False) -> Engine:
+    database = _sqlite_file(url)
+    if database:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
@@ -87,6 +134,8 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if background_checkpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # see _Checkpointer
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -119,10 +168,16 @@ def _postgres_engine(url: str, pool_size: int) -> Engine:
     return engine
 
 
-def create_db_engine(url: str, pool_size: int = 10) -> Engine:
-    """An engine for ``url``: SQLite (WAL, immediate write transactions) or PostgreSQL."""
+def create_db_engine(
+    url: str, pool_size: int = 10, *, background_checkpoint: bool = False
+) -> Engine:
+    """An engine for ``url``: SQLite (WAL, immediate write transactions) or PostgreSQL.
+
+    ``background_checkpoint``: the SQLite connections leave WAL checkpoints to a
+    :class:`_Checkpointer` (the caller runs one).
+    """
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, background_checkpoint=background_checkpoint)
     return _postgres_engine(url, pool_size)
 
 
@@ -176,9 +231,11 @@ class Database:
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
-        self.engine = create_db_engine(url, pool_size)
+        path = _sqlite_file(url) if url.startswith("sqlite") else None
+        self.engine = create_db_engine(url, pool_size, background_checkpoint=path is not None)
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = self.engine.dialect.name == "postgresql"
+        self._checkpointer = _Checkpointer(path) if path else None
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
@@ -219,5 +276,7 @@ class Database:
             ) from exc
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and stop checkpointing in the background)."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
