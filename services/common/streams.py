@@ -77,17 +77,32 @@ class Prefetch(Generic[T]):
 
     def __init__(self, items: Iterable[T], ahead: int = 4) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=ahead)
+        self._closed = threading.Event()
         self._reader = threading.Thread(target=self._pump, args=(items,), daemon=True)
         self._reader.start()
 
     def _pump(self, items: Iterable[T]) -> None:
         try:
             for item in items:
-                self._queue.put(item)
+                if not self._put(item):
+                    return
         except BaseException:  # e.g. the client cancelled: the stream ends here
             pass
-        finally:
-            self._queue.put(_END)
+        self._put(_END)
+
+    def _put(self, item: object) -> bool:
+        # Never blocks for good: once closed, nobody takes from the queue any more.
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def close(self) -> None:
+        """Stop reading ahead (the consumer is gone, say after an error)."""
+        self._closed.set()
 
     def next(self, *, wait: bool = True) -> T | _Nothing | None:
         """The next item; None at the end; ``_NOTHING`` if ``wait`` is false and none is here."""
@@ -113,18 +128,21 @@ def pipelined(
     """
     ahead = Prefetch(requests)
     pending: P | None = None
-    while True:
-        request = ahead.next(wait=pending is None)
-        if request is None:
+    try:
+        while True:
+            request = ahead.next(wait=pending is None)
+            if request is None:
+                if pending is not None:
+                    yield finish(pending)
+                return
+            if isinstance(request, _Nothing):
+                assert pending is not None
+                yield finish(pending)
+                pending = None
+                continue
+            started = start(request)
             if pending is not None:
                 yield finish(pending)
-            return
-        if isinstance(request, _Nothing):
-            assert pending is not None
-            yield finish(pending)
-            pending = None
-            continue
-        started = start(request)
-        if pending is not None:
-            yield finish(pending)
-        pending = started
+            pending = started
+    finally:
+        ahead.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import queue
 
+import pytest
+
 from services.common.streams import pipelined
 
 
@@ -39,3 +41,28 @@ def test_an_answer_is_not_held_back_for_a_request_that_has_not_come():
 
 def test_an_empty_stream_answers_nothing():
     assert list(pipelined(iter([]), lambda n: n, lambda n: n)) == []
+
+
+def test_the_reader_stops_when_the_answers_stop():
+    import threading
+
+    def endless():
+        n = 0
+        while True:
+            yield n
+            n += 1
+
+    def start(n: int) -> int:
+        if n == 2:
+            raise ValueError("bad request")
+        return n
+
+    before = threading.active_count()
+    answers = pipelined(endless(), start, lambda n: n)
+    with pytest.raises(ValueError):
+        list(answers)
+    for _ in range(50):  # the reader notices within its put timeout
+        if threading.active_count() <= before:
+            break
+        threading.Event().wait(0.05)
+    assert threading.active_count() <= before
