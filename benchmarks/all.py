@@ -14,6 +14,7 @@ RUNS = (
     ("issue", ["--unary", "500", "--imports", "5000"]),
     ("verify", ["--count", "2000", "--open-loop", "1000", "--batch", "20000"]),
     ("soak", ["--seconds", "30"]),
+    ("scale", ["--sizes", "10000,30000", "--calls", "1000"]),
 )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import grpc
 
 from benchmarks.issue import HOLDERS, request
+from testsupport.imports import import_records
 from testsupport.processes import PostgresServer, RedisServer
 from testsupport.serverproc import ServerProcess, server_process
 from yihao.v1 import assistance_pb2 as apb
@@ -175,7 +176,7 @@ def main() -> None:
                 pb.ImportRecord(line=i + 1, licence=request("base", i))
                 for i in range(args.licences)
             )
-            ids = [r.licence_id for r in server.store("market").ImportLicences(records)]
+            ids = [r.licence_id for r in import_records(server.store("market"), records)]
             work = Workload(server, ids)
             cap = capacity(work, 10.0)
             rate = cap * args.load

@@ -312,6 +312,8 @@ def measure(server: ServerProcess, jobs: list[Job]) -> Figures:
 
 def import_licences(server: ServerProcess, total: int) -> list[tuple[str, str]]:
     """Import ``total`` business licences as "market": their (licence id, holder number)."""
+    from testsupport.imports import import_records  # many records per message
+
     store = server.store("market")
     tag = uuid.uuid4().hex[:8]
 
@@ -320,7 +322,7 @@ def import_licences(server: ServerProcess, total: int) -> list[tuple[str, str]]:
             yield store_pb.ImportRecord(line=i + 1, licence=request(tag, i))
 
     targets: list[tuple[str, str]] = []
-    for result in store.ImportLicences(records()):
+    for result in import_records(store, records(), per_message=500):
         if result.outcome != store_pb.IMPORT_OUTCOME_ACCEPTED:
             raise SystemExit(f"import line {result.line}: {result.reason_code} {result.reason}")
         targets.append((result.licence_id, HOLDERS[(result.line - 1) % len(HOLDERS)]))

@@ -472,7 +472,13 @@ def supervision_report(report: apb.SupervisionReport, lookups: Lookups) -> str:
 def cmd_supervise(ctx: Context) -> int:
     """The electronic supervision report."""
     codes = [code_of(code) for code in ctx.args.department]
-    report = ctx.client().supervise(department_codes=codes)
+    a = ctx.args
+    report = ctx.client().supervise(
+        department_codes=codes,
+        submitted_from=a.submitted_from or "",
+        submitted_to=a.submitted_to or "",
+        max_overdue=a.max_overdue,
+    )
     lookups = Lookups.of(ctx)
     ctx.out.show(report, lambda: supervision_report(report, lookups))
     return 0

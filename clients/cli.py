@@ -455,6 +455,11 @@ def _assist_commands(subs: Sub) -> None:
     sup.add_argument(
         "--department", nargs="+", action="extend", default=[], metavar="CODE", help="providers"
     )
+    sup.add_argument("--from", dest="submitted_from", metavar="DATE", help="submitted on or after")
+    sup.add_argument("--to", dest="submitted_to", metavar="DATE", help="submitted on or before")
+    sup.add_argument(
+        "--max-overdue", type=int, default=0, metavar="N", help="overdue requests listed (100)"
+    )
     access = _command(
         subs, "access", ac.cmd_access, "who used a holder's data, newest first (holder portal)"
     )

@@ -35,7 +35,13 @@ import grpc
 
 from clients.connection import DEFAULT_TIMEOUT, ClientConfig, connect
 from clients.errors import from_grpc_error
-from clients.resumable import import_resumable
+from clients.resumable import (
+    DEFAULT_PER_MESSAGE,
+    DEFAULT_WINDOW,
+    check_per_message,
+    import_resumable,
+    messages,
+)
 from clients.retry import NO_RETRY, RetryPolicy, call_with_retry
 from services.common.errors import InvalidArgument
 from yihao.v1 import assistance_pb2 as apb
@@ -474,15 +480,21 @@ class YihaoClient:
         records: Iterable[pb.ImportRecord],
         /,
         *,
-        window: int = 2000,
+        window: int = DEFAULT_WINDOW,
+        per_message: int = DEFAULT_PER_MESSAGE,
         policy: RetryPolicy | None = None,
     ) -> Iterator[pb.ImportResult]:
         """:meth:`import_licences` that rides out lost connections and database restarts:
         unanswered records are re-sent on a new stream (idempotency keys make that safe), with
-        backoff, within ``policy``'s deadline (default: ten minutes)."""
+        backoff, within ``policy``'s deadline (default: ten minutes). At most ``window``
+        records are unanswered at a time."""
         retry = policy or RetryPolicy(deadline=600.0)
         yield from import_resumable(
-            lambda feed: self.import_licences(feed), records, retry, window=window
+            lambda feed: self._import_messages(feed, None),
+            records,
+            retry,
+            window=window,
+            per_message=per_message,
         )
 
     def import_licences(
@@ -490,22 +502,33 @@ class YihaoClient:
         records: Iterable[pb.ImportRecord],
         /,
         *,
+        per_message: int = DEFAULT_PER_MESSAGE,
         timeout: float | None = None,
     ) -> Iterator[pb.ImportResult]:
         """Stream ``records`` in and yield one result per record, as each becomes durable.
 
-        ``records`` is read lazily, from gRPC's sending thread, as flow control lets it, so
-        a huge file never sits in memory. The server answers in batches (of 500 records),
-        and the last batch once ``records`` is exhausted: do not wait for results before
-        sending more. If ``records`` raises, the records sent so far are finished and the
-        exception is re-raised here after their results. Not retried: records carry
-        idempotency keys, so sending the same records again is the way to resume.
+        Records go ``per_message`` to a message (at most 1,000, and under 4 MiB); a message
+        is sent once full or once ``records`` ends, so a caller that waits for results before
+        producing more records should pass ``per_message=1``. ``records`` is read lazily,
+        from gRPC's sending thread, as flow control lets it, so a huge file never sits in
+        memory. The server answers in batches (of up to 2,000 records), and the last batch
+        once ``records`` is exhausted: do not wait for results before sending more. If
+        ``records`` raises, the records sent so far are finished and the exception is
+        re-raised here after their results. Not retried: records carry idempotency keys, so
+        sending the same records again is the way to resume.
         """
+        check_per_message(per_message)
         feed = _Feed(records)
-        call = self._store.ImportLicences(iter(feed), timeout=timeout)
-        yield from self._stream(call)
+        yield from self._import_messages(messages(feed, per_message), timeout)
         if feed.error is not None:
             raise feed.error
+
+    def _import_messages(
+        self, requests: Iterable[pb.ImportLicencesRequest], timeout: float | None
+    ) -> Iterator[pb.ImportResult]:
+        call = self._store.ImportLicences(iter(requests), timeout=timeout)
+        for response in self._stream(call):
+            yield from response.results
 
     # --- verifier ----------------------------------------------------------------------------
 

@@ -349,11 +349,18 @@ def _print_banner(settings: Settings, port: int, services: list[str]) -> None:
     )
 
 
-def main() -> None:
-    """``python -m services.server``: serve with settings from the environment."""
+def main(argv: list[str] | None = None) -> None:
+    """``python -m services.server [--workers N]``: serve with settings from the environment."""
+    import argparse
+
     from services.common.config import load_settings
 
-    serve(load_settings())
+    parser = argparse.ArgumentParser(prog="python -m services.server", description=main.__doc__)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    serve(load_settings(), workers=args.workers)
 
 
 if __name__ == "__main__":

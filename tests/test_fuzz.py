@@ -537,6 +537,7 @@ class Fuzzer:
         self.templates: dict[str, Callable[[Any, str], Message]] = {
             "yihao.v1.IssueLicenceRequest": self.t_issue,
             "yihao.v1.ImportRecord": self.t_import,
+            "yihao.v1.ImportLicencesRequest": self.t_import_message,
             "yihao.v1.ChangeLicenceRequest": self.t_change,
             "yihao.v1.RenewLicenceRequest": self.t_renew,
             "yihao.v1.StatusChangeRequest": self.t_status,
@@ -754,6 +755,12 @@ class Fuzzer:
     def t_import(self, draw: Any, alias: str) -> Message:
         return licence_store_pb2.ImportRecord(
             line=draw(st.integers(0, 10_000)), licence=self.t_issue(draw, alias)
+        )
+
+    def t_import_message(self, draw: Any, alias: str) -> Message:
+        count = draw(st.integers(0, 4))
+        return licence_store_pb2.ImportLicencesRequest(
+            records=[self.t_import(draw, alias) for _ in range(count)]
         )
 
     def _key(self, draw: Any) -> str:
@@ -1660,13 +1667,15 @@ def test_regression_issue_with_default_validity_past_9999(fuzz: Fuzz, method: st
         outcome = call(fuzz.stack.channel("police"), "/yihao.v1.LicenceStore/IssueLicence", [bad])
         _not_internal(outcome, Code.INVALID_ARGUMENT)
         return
-    records = [
-        licence_store_pb2.ImportRecord(line=1, licence=_residence(fuzz)),
-        licence_store_pb2.ImportRecord(line=2, licence=bad),
-    ]
-    outcome = call(fuzz.stack.channel("police"), "/yihao.v1.LicenceStore/ImportLicences", records)
+    message = licence_store_pb2.ImportLicencesRequest(
+        records=[
+            licence_store_pb2.ImportRecord(line=1, licence=_residence(fuzz)),
+            licence_store_pb2.ImportRecord(line=2, licence=bad),
+        ]
+    )
+    outcome = call(fuzz.stack.channel("police"), "/yihao.v1.LicenceStore/ImportLicences", [message])
     _not_internal(outcome, Code.OK)
-    assert [r.outcome for r in outcome.responses] == [
+    assert [r.outcome for m in outcome.responses for r in m.results] == [
         licence_store_pb2.IMPORT_OUTCOME_ACCEPTED,
         licence_store_pb2.IMPORT_OUTCOME_REJECTED,
     ]
@@ -1762,7 +1771,7 @@ with server_process(None, YIHAO_GRACE_SECONDS="1") as server:
         for _ in range(20):
             call = channel.stream_stream("/yihao.v1.LicenceStore/ImportLicences")
             try:
-                list(call(iter([b"\\x0f\\x00"]), timeout=10))  # not an ImportRecord
+                list(call(iter([b"\\x0f\\x00"]), timeout=10))  # not an ImportLicencesRequest
             except grpc.RpcError as exc:
                 assert exc.code() == grpc.StatusCode.INTERNAL, exc
         server.proc.send_signal(signal.SIGTERM)

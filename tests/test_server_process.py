@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 from services.licence_store import demo
+from testsupport.imports import import_records
 from testsupport.serverproc import server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
@@ -45,7 +46,9 @@ def test_sigterm_lets_the_in_flight_import_finish_then_exits_cleanly():
         results: list[pb.ImportResult] = []
 
         def run() -> None:
-            stream = server.store("market").ImportLicences(_records(20, 0.1, started))
+            stream = import_records(
+                server.store("market"), _records(20, 0.1, started), per_message=1
+            )
             results.extend(stream)
 
         client = threading.Thread(target=run)

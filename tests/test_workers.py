@@ -13,27 +13,9 @@ from services.bootstrap import load_demo
 from services.common.config import load_settings
 from services.common.ratelimit import DEFAULT_LIMITS
 from testsupport.processes import free_port
-from testsupport.serverproc import ServerProcess, _wait_healthy
+from testsupport.serverproc import ServerProcess, _wait_healthy, children, cpu_ticks
 from testsupport.stack import dev_pki
 from yihao.v1 import common_pb2, common_pb2_grpc
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _cpu(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(stat[11]) + int(stat[12])
 
 
 def test_two_workers_share_the_port_and_stop_together(tmp_path):
@@ -59,15 +41,15 @@ def test_two_workers_share_the_port_and_stop_together(tmp_path):
         _wait_healthy(server)
         workers = [
             p
-            for p in _children(proc.pid)
+            for p in children(proc.pid)
             if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
         ]
-        before = {p: _cpu(p) for p in workers}
+        before = {p: cpu_ticks(p) for p in workers}
         for _ in range(60):  # fresh connections: the kernel spreads them over the workers
             with server.channel("hall") as channel:
                 for _ in range(20):
                     common_pb2_grpc.DiagnosticsStub(channel).Ping(common_pb2.PingRequest())
-        busy = [p for p in workers if _cpu(p) - before[p] > 0]
+        busy = [p for p in workers if cpu_ticks(p) - before[p] > 0]
         assert len(workers) == 2
         assert len(busy) >= 2, "only one worker served"
         proc.send_signal(signal.SIGTERM)

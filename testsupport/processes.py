@@ -47,15 +47,18 @@ def _as_postgres_user() -> list[str]:
 
 
 class PostgresServer:
-    """A throw-away PostgreSQL cluster on 127.0.0.1."""
+    """A PostgreSQL cluster on 127.0.0.1: throw-away, or kept in ``directory`` (created, or
+    started again on the data of an earlier run)."""
 
-    def __init__(self, *, durable: bool = False) -> None:
+    def __init__(self, *, durable: bool = False, directory: Path | None = None) -> None:
         bindir = postgres_bin()
         if bindir is None:
             raise RuntimeError("PostgreSQL server binaries are not installed")
         self.bindir = bindir
         self.durable = durable
-        self.dir = Path(tempfile.mkdtemp(prefix="yihao-pg-"))
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        self.dir = directory or Path(tempfile.mkdtemp(prefix="yihao-pg-"))
         self.port = free_port()
         self.data = self.dir / "data"
 
@@ -131,10 +134,14 @@ class PostgresServer:
         """A SQLAlchemy URL."""
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str, template: str = "template0") -> str:
+    def create_database(
+        self, name: str, template: str = "template0", *, exist_ok: bool = False
+    ) -> str:
         """Create a database (optionally as a copy of a template); its SQLAlchemy URL."""
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not (exist_ok and found):
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return self.url(name)
 
     def stop(self, mode: str = "fast") -> None:

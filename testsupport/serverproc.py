@@ -39,26 +39,69 @@ class ServerProcess:
     var_dir: Path
 
     def cpu_seconds(self) -> float:
-        """User + system CPU the server process has used so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        """User + system CPU the server has used so far: its process and, with several
+        workers, the worker processes it started."""
+        return tree_cpu_seconds(self.proc.pid)
 
-    def channel(self, alias: str) -> grpc.Channel:
-        code = demo.code_of(alias)
-        pki = self.var_dir / "pki"
-        creds = grpc.ssl_channel_credentials(
-            (pki / "ca.crt").read_bytes(),
-            (pki / "clients" / f"{code}.key").read_bytes(),
-            (pki / "clients" / f"{code}.crt").read_bytes(),
+    def channel(self, alias: str, *, own_connection: bool = False) -> grpc.Channel:
+        return client_channel(self.var_dir, self.port, alias, own_connection=own_connection)
+
+    def store(
+        self, alias: str, *, own_connection: bool = False
+    ) -> licence_store_pb2_grpc.LicenceStoreStub:
+        return licence_store_pb2_grpc.LicenceStoreStub(
+            self.channel(alias, own_connection=own_connection)
         )
-        return grpc.secure_channel(f"127.0.0.1:{self.port}", creds)
-
-    def store(self, alias: str) -> licence_store_pb2_grpc.LicenceStoreStub:
-        return licence_store_pb2_grpc.LicenceStoreStub(self.channel(alias))
 
     def diagnostics(self, alias: str) -> common_pb2_grpc.DiagnosticsStub:
         return common_pb2_grpc.DiagnosticsStub(self.channel(alias))
+
+
+def client_channel(
+    var_dir: Path, port: int, alias: str, *, own_connection: bool = False
+) -> grpc.Channel:
+    """An mTLS channel to a server on ``port`` as the demo department ``alias``, with the
+    development PKI under ``var_dir`` (usable from any process: only files are needed).
+    ``own_connection``: never share a TCP connection with other channels, so that parallel
+    streams can reach different worker processes."""
+    code = demo.code_of(alias)
+    pki = var_dir / "pki"
+    creds = grpc.ssl_channel_credentials(
+        (pki / "ca.crt").read_bytes(),
+        (pki / "clients" / f"{code}.key").read_bytes(),
+        (pki / "clients" / f"{code}.crt").read_bytes(),
+    )
+    options = [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
+    return grpc.secure_channel(f"127.0.0.1:{port}", creds, options=options)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU used so far by process ``pid`` and its live children."""
+    return sum(cpu_ticks(p) for p in [pid, *children(pid)]) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = _stat(pid)
+    except OSError:  # exited meanwhile
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _wait_healthy(server: ServerProcess, timeout: float = 60.0) -> None:
@@ -83,11 +126,13 @@ def server_process(
     log_file: Path | None = None,
     var_dir: Path | None = None,
     port: int | None = None,
+    workers: int = 1,
     **env: str,
 ) -> Iterator[ServerProcess]:
     """A server on ``database_url`` (None: SQLite in ``var_dir``, a new temp dir by default)
-    with the demo catalogue. Pass the ``var_dir`` (and ``port``) of an earlier server to start
-    it again on the same data, keys and certificates."""
+    with the demo catalogue, as ``workers`` processes sharing the port. Pass the ``var_dir``
+    (and ``port``) of an earlier server to start it again on the same data, keys and
+    certificates."""
     var_dir = var_dir or Path(tempfile.mkdtemp(prefix="yihao-bench-"))
     dev_pki(var_dir / "pki")
     port = port or free_port()
@@ -104,7 +149,7 @@ def server_process(
     load_demo(load_settings(environment))
     log = log_file.open("wb") if log_file else None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.server"],
+        [sys.executable, "-m", "services.server", "--workers", str(workers)],
         env=environment,
         stdout=log or subprocess.DEVNULL,
         stderr=log,

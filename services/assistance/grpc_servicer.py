@@ -202,7 +202,12 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
     # -------------------------------------------------------------------------- supervision
 
     def Supervise(self, request: pb.SuperviseRequest, context: Any) -> Any:
-        figures, overdue, broken = self.service.supervise(list(request.department_codes))
+        figures, overdue, broken = self.service.supervise(
+            list(request.department_codes),
+            request.submitted_from,
+            request.submitted_to,
+            request.max_overdue,
+        )
         return pb.SupervisionReport(
             as_of=timestamp(self.service.clock.now()),
             departments=[

@@ -12,7 +12,8 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 
 from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
@@ -27,6 +28,7 @@ from services.assistance.domain.commitments import (
 from services.assistance.domain.items import LICENCE_FACTS, AssistanceItem, Procedure
 from services.assistance.domain.requests import (
     AssistanceRequest,
+    Outcome,
     RequestStatus,
     check_case,
     decision_entry,
@@ -36,7 +38,7 @@ from services.assistance.domain.requests import (
 from services.assistance.persistence import repository as repo
 from services.common import audit_log
 from services.common.access_log import AccessRecord, insert_records, records_of
-from services.common.clock import Clock, china_date
+from services.common.clock import CHINA_TZ, Clock, china_date
 from services.common.database import Database
 from services.common.errors import Conflict, InvalidArgument, NotFound
 from services.common.identifiers import parse_holder_number, validate_licence_type_code
@@ -371,21 +373,41 @@ class AssistanceService:
     # -------------------------------------------------------------------------- supervision
 
     def supervise(
-        self, codes: Sequence[str]
+        self,
+        codes: Sequence[str],
+        submitted_from: str = "",
+        submitted_to: str = "",
+        max_overdue: int = 0,
     ) -> tuple[list[supervision.Figures], list[AssistanceRequest], list[Commitment]]:
-        """Per-provider figures, the overdue requests, and broken commitments, now."""
+        """Per-provider figures over the requests submitted in the period (China dates,
+        inclusive; empty = unbounded), the most overdue pending requests (of any period) and
+        broken commitments, now."""
         now = self.clock.now()
-        with self.db.read() as conn:
-            requests = repo.list_requests(conn, vault=self.vault, limit=1_000_000)
-            broken = repo.list_commitments(conn, self.vault, CommitmentStatus.BROKEN)
-        providers = sorted(set(codes) or {r.provider_code for r in requests})
-        figures = [
-            supervision.figures(
-                p, [r for r in requests if r.provider_code == p], now, self.calendar
+        start = _china_day_start(submitted_from, "submitted_from")
+        end = _china_day_start(submitted_to, "submitted_to", next_day=True)
+        if start is not None and end is not None and end <= start:
+            raise InvalidArgument.field(
+                "submitted_to", "is before submitted_from", "PERIOD_REVERSED"
             )
-            for p in providers
+        limit = page_size(max_overdue, 100, 1000, "max_overdue")
+        with self.db.read() as conn:
+            outcomes = repo.request_outcomes(conn, codes, start, end)
+            overdue = repo.list_requests(
+                conn,
+                status=RequestStatus.PENDING,
+                providers=codes,
+                deadline_before=now,
+                by_deadline=True,
+                limit=limit,
+                vault=self.vault,
+            )
+            broken = repo.list_commitments(conn, self.vault, CommitmentStatus.BROKEN)
+        by_provider: dict[str, list[Outcome]] = {code: [] for code in codes}
+        for outcome in outcomes:
+            by_provider.setdefault(outcome.provider_code, []).append(outcome)
+        figures = [
+            supervision.figures(p, by_provider[p], now, self.calendar) for p in sorted(by_provider)
         ]
-        overdue = [r for r in requests if r.status is RequestStatus.PENDING and r.overdue(now)]
         return figures, overdue, broken
 
     # ------------------------------------------------------------------------ access records
@@ -473,6 +495,14 @@ class AssistanceService:
             states = ", ".join(sorted({s.licence.effective_status(now).value for s in licences}))
             return False, f"holds the licence type but none is valid ({states})"
         return False, "holds no licence of this type"
+
+
+def _china_day_start(raw: str, field: str, *, next_day: bool = False) -> datetime | None:
+    """The instant a China calendar date begins (or the next one does), None when empty."""
+    if not raw.strip():
+        return None
+    day = parse_date(raw.strip(), field) + timedelta(days=1 if next_day else 0)
+    return datetime.combine(day, dt_time.min, tzinfo=CHINA_TZ)
 
 
 def _matches(item: AssistanceItem, f: ItemFilter) -> bool:

@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from services.common import merkle
 from services.common.clock import as_utc
-from services.common.database import insert_many, metadata
+from services.common.database import insert_rows, metadata
 from services.common.signing import SigningKey, canonical_json
 
 # Appends on PostgreSQL take this transaction-level advisory lock, so that leaf sequence
@@ -120,12 +120,17 @@ def append(conn: Connection, entries: Sequence[Entry], at: datetime) -> None:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_ORDER_LOCK})
-    insert_many(
+    insert_rows(
         conn,
         audit_leaves,
-        ("kind", "ref", "payload_sha256", "leaf_hash", "at"),
         [
-            (e.kind, e.ref, e.payload_sha256, merkle.leaf_hash(leaf_data(e)).hex(), at)
+            {
+                "kind": e.kind,
+                "ref": e.ref,
+                "payload_sha256": e.payload_sha256,
+                "leaf_hash": merkle.leaf_hash(leaf_data(e)).hex(),
+                "at": at,
+            }
             for e in entries
         ],
     )

@@ -50,7 +50,7 @@ def canonical_json(obj: object, *, plain: bool = False) -> bytes:
     proves it, which on a large receipt costs more than the serialisation.
     """
     if plain or _plain(obj):
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return _PLAIN_JSON.encode(obj).encode()
     try:
         return rfc8785.dumps(cast("Any", obj))
     except rfc8785.CanonicalizationError as exc:
@@ -59,6 +59,8 @@ def canonical_json(obj: object, *, plain: bool = False) -> bytes:
         ) from exc
 
 
+# Built once: json.dumps with options builds a new encoder per call (a third of the cost).
+_PLAIN_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _MAX_EXACT = 2**53 - 1
 
 

@@ -47,6 +47,8 @@ def _in_message_field(field: FieldDescriptor, value: object, path: str) -> str |
 
 def refuse_nul(message: Message) -> None:
     """Raise INVALID_ARGUMENT if any string field holds a NUL character."""
+    if b"\x00" not in message.SerializeToString():
+        return  # a NUL in any string would be a zero byte in the encoding: nothing to find
     path = nul_field(message)
     if path is not None:
         raise InvalidArgument.field(path, "contains a NUL character", "CHARACTER_SET")

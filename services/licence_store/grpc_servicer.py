@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from services.common.errors import ResourceExhausted, YihaoError
+from services.common.errors import InvalidArgument, ResourceExhausted, YihaoError
 from services.common.identity import current_caller
 from services.common.streams import StreamBatcher
 from services.common.textcheck import refuse_nul
@@ -20,7 +20,12 @@ from services.licence_store.service import IssueCommand, LicenceStoreService, Wh
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import licence_store_pb2_grpc as pb_grpc
 
-IMPORT_BATCH = 500
+#: Records per import transaction: messages are gathered until this many (or a pause).
+IMPORT_BATCH = 2000
+#: Records (and results) per message, at most; a larger request ends the stream.
+MAX_RECORDS_PER_MESSAGE = 1000
+#: Request messages read ahead of the transaction in progress (each ≤ 4 MiB).
+IMPORT_READ_AHEAD = 8
 WATCH_BATCH = 500
 WATCH_POLL_SECONDS = 1.0
 IMPORT_OUTCOMES = {
@@ -101,6 +106,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
             dict(request.fields),
             request.holder_name,
             request.idempotency_key,
+            request.reason,
         )
         return cv.licence_out(view)
 
@@ -110,6 +116,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
             cv.ref_in(request.licence),
             request.valid_until,
             request.idempotency_key,
+            request.reason,
         )
         return cv.licence_out(view)
 
@@ -198,19 +205,44 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
 
     def ImportLicences(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
         caller = current_caller()
-        for records in StreamBatcher(request_iterator, IMPORT_BATCH):
-            yield from self._import(caller, [(r.line, _import_command(r)) for r in records])
+        messages = StreamBatcher(
+            request_iterator,
+            IMPORT_BATCH,
+            weight=lambda m: len(m.records),
+            max_queued=IMPORT_READ_AHEAD,
+        )
+        for batch in messages:
+            commands: list[tuple[int, IssueCommand | YihaoError]] = []
+            for message in batch:
+                if len(message.records) > MAX_RECORDS_PER_MESSAGE:
+                    yield from self._import(caller, commands)  # earlier messages are answered
+                    raise InvalidArgument.field(
+                        "records",
+                        f"holds {len(message.records)} records; a message holds at most "
+                        f"{MAX_RECORDS_PER_MESSAGE}",
+                        "TOO_MANY_RECORDS",
+                    )
+                commands.extend(_import_commands(message))
+            yield from self._import(caller, commands)
 
     def _import(
         self, caller: Any, batch: list[tuple[int, IssueCommand | YihaoError]]
     ) -> Iterator[Any]:
-        for outcome in self.service.import_batch(caller, batch):
-            yield pb.ImportResult(
+        if not batch:
+            return
+        results = [
+            pb.ImportResult(
                 line=outcome.line,
                 outcome=IMPORT_OUTCOMES[outcome.outcome],
                 licence_id=outcome.licence_id,
                 reason_code=outcome.reason_code,
                 reason=outcome.reason,
+            )
+            for outcome in self.service.import_batch(caller, batch)
+        ]
+        for start in range(0, len(results), MAX_RECORDS_PER_MESSAGE):
+            yield pb.ImportLicencesResponse(
+                results=results[start : start + MAX_RECORDS_PER_MESSAGE]
             )
 
 
@@ -218,10 +250,23 @@ def _why(request: Any) -> Why:
     return Why(purpose=request.purpose, case_number=request.case_number)
 
 
-def _import_command(record: pb.ImportRecord) -> IssueCommand | YihaoError:
+def _import_commands(
+    message: pb.ImportLicencesRequest,
+) -> list[tuple[int, IssueCommand | YihaoError]]:
+    """(line, command or why not) for each record of a message, in order.
+
+    A NUL in any string would be a zero byte in the message's encoding: the records are
+    searched one by one only when the message has one.
+    """
+    check_nul = b"\x00" in message.SerializeToString()
+    return [(r.line, _import_command(r, check_nul)) for r in message.records]
+
+
+def _import_command(record: pb.ImportRecord, check_nul: bool) -> IssueCommand | YihaoError:
     # A malformed record (e.g. a bad enum) is rejected on its own; it never ends the stream.
     try:
-        refuse_nul(record)
+        if check_nul:
+            refuse_nul(record)
         return cv.issue_command_in(record.licence)
     except YihaoError as exc:
         return exc

@@ -98,7 +98,7 @@ class IssueCommand:
             "valid_from": self.valid_from,
             "valid_until": self.valid_until,
         }
-        return sha256_hex(canonical_json(body))
+        return sha256_hex(canonical_json(body, plain=_plain_request(body)))
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ class LicenceStoreService:
 
     def _sensitive_fields(self, type_code: str) -> frozenset[str]:
         lt = self.catalogue.licence_type(type_code)
-        return frozenset(f.name for f in lt.fields if f.sensitive) if lt else frozenset()
+        return lt.sensitive_names if lt else frozenset()
 
     # ------------------------------------------------------------------------- catalogue
 
@@ -399,10 +399,18 @@ class LicenceStoreService:
             repo.put_idempotency(conn, caller.code, [(key, record)], self.clock.now())
             return StoredLicence(licence, signed)
 
-    def _new_licence(self, caller: Caller, cmd: IssueCommand) -> Licence:
-        """Validate an issue command completely, without touching the database."""
+    def _new_licence(
+        self,
+        caller: Caller,
+        cmd: IssueCommand,
+        licence_type_of: Callable[[str], LicenceType | None] | None = None,
+    ) -> Licence:
+        """Validate an issue command completely, without touching the database.
+
+        ``licence_type_of`` looks types up (default: the catalogue cache); a batch passes one
+        that remembers what it found, so the catalogue is consulted once per type."""
         type_code = validate_licence_type_code(cmd.type_code, "type_code")
-        licence_type = self.catalogue.licence_type(type_code)
+        licence_type = (licence_type_of or self.catalogue.licence_type)(type_code)
         if licence_type is None:
             raise NotFound(f"no licence type {type_code} in the catalogue", reason="TYPE_NOT_FOUND")
         if not licence_type.may_issue(caller.code):
@@ -429,9 +437,10 @@ class LicenceStoreService:
         self, conn: Connection, licence: Licence, key: SigningKey | None = None
     ) -> SignedVersion:
         key = key or self.keyring.signing_key(conn, licence.issuer_code)
-        content = canonical_json(licence.content(), plain=True)
+        document = licence.content()
+        content = canonical_json(document, plain=True)
         return SignedVersion(
-            licence_id=str(licence.identifier),
+            licence_id=str(document["licence_id"]),
             key_id=key.key_id,
             algorithm=key.algorithm,
             signature=key.sign(content),
@@ -447,27 +456,33 @@ class LicenceStoreService:
         fields: Mapping[str, str],
         holder_name: str,
         idempotency_key: str = "",
+        reason: str = "",
     ) -> LicenceView:
-        """A new version with changed data or holder name."""
+        """A new version with changed data or holder name; ``reason`` goes on the event."""
         fingerprint = self.vault.mac(
-            canonical_json(["change", _ref_json(ref), dict(fields), holder_name])
+            canonical_json(["change", _ref_json(ref), dict(fields), holder_name, reason])
         )
 
         def apply(lic: Licence, lt: LicenceType, at: datetime) -> bool:
-            lic.change(lt, fields, holder_name, caller.code, at)
+            lic.change(lt, fields, holder_name, caller.code, at, reason)
             return True
 
         return self._mutate(caller, ref, "ChangeLicence", idempotency_key, fingerprint, apply)
 
     def renew(
-        self, caller: Caller, ref: LicenceRef, valid_until: str, idempotency_key: str = ""
+        self,
+        caller: Caller,
+        ref: LicenceRef,
+        valid_until: str,
+        idempotency_key: str = "",
+        reason: str = "",
     ) -> LicenceView:
-        """A new version with a later end of validity."""
+        """A new version with a later end of validity; ``reason`` goes on the event."""
         until = _optional_date(valid_until, "valid_until")
-        fingerprint = self.vault.mac(canonical_json(["renew", _ref_json(ref), valid_until]))
+        fingerprint = self.vault.mac(canonical_json(["renew", _ref_json(ref), valid_until, reason]))
 
         def apply(lic: Licence, lt: LicenceType, at: datetime) -> bool:
-            lic.renew(until, lt.default_validity_days, caller.code, at)
+            lic.renew(until, lt.default_validity_days, caller.code, at, reason)
             return True
 
         return self._mutate(caller, ref, "RenewLicence", idempotency_key, fingerprint, apply)
@@ -799,8 +814,15 @@ class LicenceStoreService:
         self, caller: Caller, records: Sequence[tuple[int, IssueCommand | YihaoError]]
     ) -> list[ImportOutcome]:
         plan = _ImportPlan(records, self._keyed)
-        for line, cmd in records:
-            plan.validate(line, cmd, lambda c: self._new_licence(caller, c))
+        types: dict[str, LicenceType | None] = {}
+
+        def licence_type_of(code: str) -> LicenceType | None:
+            if code not in types:  # one catalogue snapshot for the whole batch
+                types[code] = self.catalogue.licence_type(code)
+            return types[code]
+
+        for i, (_line, cmd) in enumerate(records):
+            plan.validate(i, cmd, lambda c: self._new_licence(caller, c, licence_type_of))
         with self.db.transaction() as conn:
             plan.resolve_existing(conn, caller.code)
             key = self.keyring.signing_key(conn, caller.code)
@@ -814,7 +836,11 @@ class LicenceStoreService:
 
 
 class _ImportPlan:
-    """Works out, for a batch of import records, which to insert and what to answer."""
+    """Works out, for a batch of import records, which to insert and what to answer.
+
+    Records are known by their position in the batch: line numbers come from the caller and
+    need not be unique.
+    """
 
     def __init__(
         self,
@@ -822,42 +848,42 @@ class _ImportPlan:
         keyed: Callable[[IssueCommand], str],
     ) -> None:
         self.keyed = keyed
-        self.order = [line for line, _ in records]
+        self.lines = [line for line, _ in records]
         self.results: dict[int, ImportOutcome] = {}
         self.pending: dict[int, tuple[IssueCommand, Licence, str]] = {}
 
     def validate(
-        self, line: int, cmd: IssueCommand | YihaoError, build: Callable[[IssueCommand], Licence]
+        self, i: int, cmd: IssueCommand | YihaoError, build: Callable[[IssueCommand], Licence]
     ) -> None:
         try:
             if isinstance(cmd, YihaoError):
                 raise cmd
             key = _check_idempotency_key(cmd.idempotency_key, required=True)
-            self.pending[line] = (cmd, build(cmd), key)
+            self.pending[i] = (cmd, build(cmd), key)
         except YihaoError as exc:
-            self.reject(line, exc.reason, str(exc))
+            self.reject(i, exc.reason, str(exc))
 
-    def reject(self, line: int, code: str, reason: str) -> None:
-        self.results[line] = ImportOutcome(line, "rejected", reason_code=code, reason=reason)
-        self.pending.pop(line, None)
+    def reject(self, i: int, code: str, reason: str) -> None:
+        self.results[i] = ImportOutcome(self.lines[i], "rejected", reason_code=code, reason=reason)
+        self.pending.pop(i, None)
 
     def resolve_existing(self, conn: Connection, caller_code: str) -> None:
         keys = [key for _, _, key in self.pending.values()]
         known = repo.get_idempotency_many(conn, caller_code, keys)
         replayed: dict[int, IdempotencyRecord] = {}
-        for line, (cmd, _lic, key) in list(self.pending.items()):
+        for i, (cmd, _lic, key) in list(self.pending.items()):
             record = known.get(key)
             if record is None:
                 continue
             if record.request_sha256 != self.keyed(cmd):
-                self.reject(line, "IDEMPOTENCY_KEY_REUSED", _reused_message(key))
+                self.reject(i, "IDEMPOTENCY_KEY_REUSED", _reused_message(key))
             else:
-                replayed[line] = record
+                replayed[i] = record
         ids = repo.current_licence_ids(conn, [r.serial for r in replayed.values()])
-        for line, record in replayed.items():
+        for i, record in replayed.items():
             licence_id = ids.get(record.serial, "")
-            self.results[line] = ImportOutcome(line, "duplicate", licence_id=licence_id)
-            self.pending.pop(line)
+            self.results[i] = ImportOutcome(self.lines[i], "duplicate", licence_id=licence_id)
+            self.pending.pop(i)
         self._reject_taken_numbers(conn)
 
     def _reject_taken_numbers(self, conn: Connection) -> None:
@@ -865,12 +891,12 @@ class _ImportPlan:
         taken = repo.existing_numbers(conn, pairs)
         seen_numbers: set[tuple[str, str]] = set()
         seen_keys: set[str] = set()
-        for line, (_cmd, lic, key) in list(self.pending.items()):
+        for i, (_cmd, lic, key) in list(self.pending.items()):
             pair = (lic.type_code, lic.licence_number)
             if pair in taken or pair in seen_numbers:
-                self.reject(line, "LICENCE_NUMBER_TAKEN", str(_number_taken(lic)))
+                self.reject(i, "LICENCE_NUMBER_TAKEN", str(_number_taken(lic)))
             elif key in seen_keys:
-                self.reject(line, "IDEMPOTENCY_KEY_REUSED", _reused_message(key) + " in this batch")
+                self.reject(i, "IDEMPOTENCY_KEY_REUSED", _reused_message(key) + " in this batch")
             else:
                 seen_numbers.add(pair)
                 seen_keys.add(key)
@@ -885,9 +911,31 @@ class _ImportPlan:
         ]
 
     def outcomes(self) -> list[ImportOutcome]:
-        for line, (_cmd, lic, _key) in self.pending.items():
-            self.results[line] = ImportOutcome(line, "accepted", licence_id=str(lic.identifier))
-        return [self.results[line] for line in self.order]
+        for i, (_cmd, lic, _key) in self.pending.items():
+            self.results[i] = ImportOutcome(
+                self.lines[i], "accepted", licence_id=str(lic.identifier)
+            )
+        return [self.results[i] for i in range(len(self.lines))]
+
+
+def _plain_request(body: Mapping[str, object]) -> bool:
+    """Whether an issue command's fingerprint body is plain JSON (see ``canonical_json``):
+    text values without lone surrogates, ASCII field names. Checked in a few C-level passes
+    rather than by the generic walk, with the same answer for this shape of value."""
+    fields = body["fields"]
+    assert isinstance(fields, dict)
+    values = [v for v in body.values() if v is not fields]
+    values.extend(fields.values())
+    if not all(type(k) is str and k.isascii() for k in fields):
+        return False
+    texts = [v for v in values if type(v) is str]
+    if len(texts) != len(values):
+        return False
+    try:
+        "".join(texts).encode()  # a lone surrogate anywhere fails here
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_idempotency_key(key: str, *, required: bool) -> str:

@@ -178,6 +178,40 @@ def test_overdue_request_appears_in_supervision_and_urging_is_recorded(stack, cl
     assert (police.overdue_now, police.answered, police.answered_on_time) == (0, 1, 0)
 
 
+def test_supervision_reports_a_period_and_caps_the_overdue_list(stack, clock: FixedClock):
+    first = submit(stack, "hrss", "XZXZ-GA-001", GRADUATE, "period-req-1")
+    clock.advance(timedelta(days=1))
+    second = submit(stack, "hrss", "XZXZ-GA-001", GRADUATE, "period-req-2")
+    clock.advance(timedelta(days=14))  # both long overdue
+    day_one = first.submitted_at.ToDatetime(tzinfo=UTC).astimezone(CHINA_TZ).date().isoformat()
+    day_two = second.submitted_at.ToDatetime(tzinfo=UTC).astimezone(CHINA_TZ).date().isoformat()
+    police_code = demo.ALIASES["police"]
+
+    def police(**period: str) -> apb.DepartmentFigures:
+        report = stack.assistance("supervision").Supervise(
+            apb.SuperviseRequest(department_codes=[police_code], **period)
+        )
+        return report.departments[0]
+
+    assert police().requests == 2
+    assert police(submitted_to=day_one).requests == 1
+    assert police(submitted_from=day_two).requests == 1
+    assert police(submitted_from=day_one, submitted_to=day_one).overdue_now == 1
+    later = (clock.now().astimezone(CHINA_TZ).date() + timedelta(days=1)).isoformat()
+    assert police(submitted_from=later).requests == 0
+    capped = stack.assistance("supervision").Supervise(apb.SuperviseRequest(max_overdue=1))
+    assert [r.request_id for r in capped.overdue] == [first.request_id]  # most overdue first
+    for bad, field in [
+        (apb.SuperviseRequest(submitted_from="2026-02-30"), "submitted_from"),
+        (apb.SuperviseRequest(submitted_from=day_two, submitted_to=day_one), "submitted_to"),
+        (apb.SuperviseRequest(max_overdue=1001), "max_overdue"),
+    ]:
+        with pytest.raises(grpc.RpcError) as caught:
+            stack.assistance("supervision").Supervise(bad)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in caught.value.details()
+
+
 def test_refusal_only_on_a_listed_ground(stack):
     request = submit(stack, "hrss", "XZXZ-GA-001", GRADUATE, "refuse-req-1")
     with pytest.raises(grpc.RpcError) as caught:

@@ -218,21 +218,26 @@ class FakeStore(licence_store_pb2_grpc.LicenceStoreServicer):
             )
 
     def ImportLicences(self, request_iterator, context):
-        for record in request_iterator:
-            self.script.enter("ImportLicences", record, context)
-            if record.licence.holder.number.endswith("BAD"):
-                yield pb.ImportResult(
-                    line=record.line,
-                    outcome=pb.IMPORT_OUTCOME_REJECTED,
-                    reason_code="CHECK_CHARACTER",
-                    reason="holder.number: check character is wrong",
-                )
-            else:
-                yield pb.ImportResult(
-                    line=record.line,
-                    outcome=pb.IMPORT_OUTCOME_ACCEPTED,
-                    licence_id=f"id-{record.line}",
-                )
+        for request in request_iterator:
+            self.script.enter("ImportLicencesRequest", request, context)
+            results = []
+            for record in request.records:
+                self.script.enter("ImportLicences", record, context)
+                results.append(self._import_result(record))
+            yield pb.ImportLicencesResponse(results=results)
+
+    @staticmethod
+    def _import_result(record):
+        if record.licence.holder.number.endswith("BAD"):
+            return pb.ImportResult(
+                line=record.line,
+                outcome=pb.IMPORT_OUTCOME_REJECTED,
+                reason_code="CHECK_CHARACTER",
+                reason="holder.number: check character is wrong",
+            )
+        return pb.ImportResult(
+            line=record.line, outcome=pb.IMPORT_OUTCOME_ACCEPTED, licence_id=f"id-{record.line}"
+        )
 
 
 class FakeDiagnostics(common_pb2_grpc.DiagnosticsServicer):

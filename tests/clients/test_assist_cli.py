@@ -234,6 +234,10 @@ def test_supervise_shows_the_figures(yihao, clock: FixedClock):
     code, out, _ = yihao("supervision", "supervise", json_out=True)
     figures = {d["department_code"]: d for d in json.loads(out)["departments"]}
     assert figures[demo.ALIASES["education"]]["answered_on_time"] == 1
+    code, out, _ = yihao("supervision", "supervise", "--from", "2026-06-02", json_out=True)
+    assert code == 0 and "departments" not in json.loads(out)  # both were asked on 06-01
+    code, _, err = yihao("supervision", "supervise", "--to", "2026-13-01")
+    assert code != 0 and "submitted_to" in err
     assert yihao("hrss", "supervise")[0] == 1  # supervisors only
 
 

@@ -96,12 +96,16 @@ def test_deadline_exceeded_is_typed_and_not_retried(client, script) -> None:
 
     def slow(method, request, context):
         slow_enter(method, request, context)
-        time.sleep(0.3)
+        time.sleep(1.5)
 
     script.enter = slow
     with pytest.raises(DeadlineExceeded):
-        client.ping(payload="x", timeout=0.05)
-    time.sleep(0.3)
+        # Long enough for the handler to start even on a loaded machine, short of its sleep.
+        client.ping(payload="x", timeout=0.5)
+    waited = time.monotonic() + 1.5
+    while not script.seen("Ping") and time.monotonic() < waited:
+        time.sleep(0.05)
+    time.sleep(0.5)  # a retry, if there were one, would have arrived by now
     assert len(script.seen("Ping")) == 1
 
 
@@ -167,6 +171,19 @@ def test_import_licences_streams_results(client) -> None:
         (3, pb.IMPORT_OUTCOME_REJECTED),
         (4, pb.IMPORT_OUTCOME_ACCEPTED),
     ]
+
+
+def test_import_licences_packs_records_into_messages_of_per_message(client, script) -> None:
+    holders = ["OK"] * 7
+    results = list(client.import_licences(_records(*holders), per_message=3))
+    assert [r.line for r in results] == list(range(2, 9))
+    sent = script.seen("ImportLicencesRequest")
+    assert [[r.line for r in m.records] for m in sent] == [[2, 3, 4], [5, 6, 7], [8]]
+
+
+def test_import_licences_refuses_more_per_message_than_the_server_takes(client) -> None:
+    with pytest.raises(ValueError, match="per_message"):
+        list(client.import_licences(_records("OK"), per_message=1001))
 
 
 def test_import_records_that_fail_midway_finish_then_raise(client) -> None:

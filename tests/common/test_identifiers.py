@@ -560,3 +560,27 @@ def test_mask_holder_number_with_kind():
 )
 def test_mask_name(name, masked):
     assert mask_name(name) == masked
+
+
+_ALNUM = string.digits + string.ascii_uppercase
+
+
+@settings(max_examples=300)
+@given(
+    type_code=st.text(_ALNUM, min_size=1, max_size=24),
+    issuer=st.text(_ALNUM, min_size=1, max_size=18),
+    serial=st.text(_ALNUM, min_size=1, max_size=32),
+    version=st.integers(1, 999),
+)
+def test_licence_identifier_check_is_stdnum_mod_37_36(type_code, issuer, serial, version):
+    from stdnum.iso7064 import mod_37_36
+
+    expected = mod_37_36.calc_check_digit(f"{type_code}{issuer}{serial}{version:03d}")
+    assert licence_identifier_check(type_code, issuer, serial, version) == expected
+
+
+def test_licence_identifier_check_still_names_a_bad_character():
+    with pytest.raises(InvalidArgument) as caught:
+        licence_identifier_check("AB", "CD", "E-F", 1)
+    assert caught.value.violations[0].reason == "CHARACTER_SET"
+    assert "'-' at position 6" in caught.value.violations[0].description

@@ -15,6 +15,7 @@ import grpc
 import pytest
 
 from services.licence_store import demo
+from testsupport.imports import import_records
 from testsupport.processes import PostgresServer
 from testsupport.serverproc import ServerProcess, server_process
 from yihao.v1 import common_pb2 as common
@@ -75,7 +76,7 @@ def test_sigkill_during_import_loses_no_acknowledged_record(database, tmp_path):
     var = tmp_path / "var"
     acked: set[int] = set()
     with server_process(database, var_dir=var) as server:
-        stream = server.store("market").ImportLicences(_records(), timeout=60)
+        stream = import_records(server.store("market"), _records(), timeout=60)
         try:
             for result in stream:
                 assert result.outcome == pb.IMPORT_OUTCOME_ACCEPTED
@@ -89,7 +90,7 @@ def test_sigkill_during_import_loses_no_acknowledged_record(database, tmp_path):
         assert len(acked) >= 1500
     with server_process(database, var_dir=var) as again:
         assert _stored(again, acked) == acked
-        results = list(again.store("market").ImportLicences(_records(), timeout=120))
+        results = list(import_records(again.store("market"), _records(), timeout=120))
         outcomes = {r.line: r.outcome for r in results}
         assert all(outcomes[line] == pb.IMPORT_OUTCOME_DUPLICATE for line in acked)
         assert set(outcomes.values()) <= {pb.IMPORT_OUTCOME_ACCEPTED, pb.IMPORT_OUTCOME_DUPLICATE}

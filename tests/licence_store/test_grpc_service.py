@@ -13,6 +13,7 @@ from grpc_status import rpc_status
 from services.common.clock import FixedClock
 from services.common.signing import PublicKey, canonical_json, sha256_hex
 from services.licence_store import demo
+from testsupport.imports import import_records
 from testsupport.stack import Stack
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
@@ -307,9 +308,42 @@ def test_renew_extends_validity(stack):
     licence = issue_residence(stack, "R-renew")
     assert licence.valid_until == "2027-05-31"
     renewed = stack.store("police").RenewLicence(
-        pb.RenewLicenceRequest(licence=by_id(licence.licence_id), valid_until="2028-05-31")
+        pb.RenewLicenceRequest(
+            licence=by_id(licence.licence_id), valid_until="2028-05-31", reason="到期换领"
+        )
     )
     assert (renewed.version, renewed.valid_until) == (2, "2028-05-31")
+    history = stack.store("police").GetLicenceHistory(
+        pb.GetLicenceRequest(licence=by_id(licence.licence_id))
+    )
+    assert (history.events[-1].kind, history.events[-1].reason_text) == (
+        pb.EVENT_KIND_RENEWED,
+        "到期换领",
+    )
+
+
+def test_change_and_renew_reasons_are_checked_text(stack):
+    licence = issue_residence(stack, "R-reason")
+    for call, request in [
+        (
+            stack.store("police").ChangeLicence,
+            pb.ChangeLicenceRequest(
+                licence=by_id(licence.licence_id), holder_name="新名", reason="x" * 501
+            ),
+        ),
+        (
+            stack.store("police").RenewLicence,
+            pb.RenewLicenceRequest(licence=by_id(licence.licence_id), reason="bad\x07bell"),
+        ),
+    ]:
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert details(caught.value)[0][0][0] == "reason"
+    again = stack.store("police").GetLicence(
+        pb.GetLicenceRequest(licence=by_id(licence.licence_id))
+    )
+    assert again.version == 1  # nothing was half-applied
 
 
 def test_status_machine_and_illegal_transition(stack):
@@ -353,7 +387,9 @@ def test_history_lists_versions_and_events(stack):
     store = stack.store("market")
     licence = issue_business(stack)
     store.ChangeLicence(
-        pb.ChangeLicenceRequest(licence=by_id(licence.licence_id), holder_name="福州新名称有限公司")
+        pb.ChangeLicenceRequest(
+            licence=by_id(licence.licence_id), holder_name="福州新名称有限公司", reason="更名"
+        )
     )
     store.RevokeLicence(status_request(licence.licence_id, "VIOLATION"))
     history = store.GetLicenceHistory(pb.GetLicenceRequest(licence=by_id(licence.licence_id)))
@@ -364,6 +400,8 @@ def test_history_lists_versions_and_events(stack):
         pb.EVENT_KIND_REVOKED,
     ]
     assert history.events[-1].reason_code == "VIOLATION"
+    assert (history.events[1].reason_code, history.events[1].reason_text) == ("", "更名")
+    assert history.events[0].reason_text == ""
 
 
 def test_unknown_licence_is_not_found(stack):
@@ -479,7 +517,7 @@ def _import_file(n: int) -> tuple[list[pb.ImportRecord], set[int]]:
 
 def test_import_10000_records_with_1_percent_bad_is_exact_and_repeatable(stack):
     records, bad = _import_file(10_000)
-    results = list(stack.store("market").ImportLicences(iter(records)))
+    results = list(import_records(stack.store("market"), records, per_message=1000))
     assert sorted(r.line for r in results) == list(range(1, 10_001))
     rejected = {r.line: r for r in results if r.outcome == pb.IMPORT_OUTCOME_REJECTED}
     assert set(rejected) == bad
@@ -489,7 +527,7 @@ def test_import_10000_records_with_1_percent_bad_is_exact_and_repeatable(stack):
     )
     accepted = [r for r in results if r.outcome == pb.IMPORT_OUTCOME_ACCEPTED]
     assert len(accepted) == 10_000 - len(bad)
-    again = list(stack.store("market").ImportLicences(iter(records)))
+    again = list(import_records(stack.store("market"), records, per_message=7))
     assert sum(r.outcome == pb.IMPORT_OUTCOME_DUPLICATE for r in again) == len(accepted)
     assert {r.line for r in again if r.outcome == pb.IMPORT_OUTCOME_REJECTED} == bad
     assert not any(r.outcome == pb.IMPORT_OUTCOME_ACCEPTED for r in again)
@@ -512,7 +550,7 @@ def test_import_rejects_bad_records_without_touching_good_ones_in_the_same_batch
         _record(4, "B-4"),
     ]
     records[1].licence.idempotency_key = "another-key-for-B-1"
-    results = {r.line: r for r in stack.store("market").ImportLicences(iter(records))}
+    results = {r.line: r for r in import_records(stack.store("market"), records)}
     assert results[1].outcome == pb.IMPORT_OUTCOME_ACCEPTED
     assert (results[2].outcome, results[2].reason_code) == (
         pb.IMPORT_OUTCOME_REJECTED,
@@ -532,9 +570,67 @@ def test_import_answers_a_paused_stream_without_waiting_for_a_full_batch(stack):
         yield from (_record(i, f"P-{i}") for i in (1, 2, 3))
         assert got_results.wait(10), "results never came while the stream was open"
 
-    stream = stack.store("market").ImportLicences(records())
+    stream = import_records(stack.store("market"), records(), per_message=1)
     first = [next(stream) for _ in range(3)]
     got_results.set()
     assert {r.line for r in first} == {1, 2, 3}
     assert all(r.outcome == pb.IMPORT_OUTCOME_ACCEPTED for r in first)
     assert list(stream) == []
+
+
+def test_import_answers_many_records_per_message_in_order_and_at_most_1000_per_response(stack):
+    records = [_record(line, f"M-{line}") for line in range(1, 2501)]
+    messages = [
+        pb.ImportLicencesRequest(records=records[:1000]),
+        pb.ImportLicencesRequest(),  # an empty message is allowed and adds nothing
+        pb.ImportLicencesRequest(records=records[1000:2000]),
+        pb.ImportLicencesRequest(records=records[2000:]),
+    ]
+    responses = list(stack.store("market").ImportLicences(iter(messages)))
+    assert all(len(r.results) <= 1000 for r in responses)
+    results = [result for r in responses for result in r.results]
+    assert [r.line for r in results] == list(range(1, 2501))
+    assert all(r.outcome == pb.IMPORT_OUTCOME_ACCEPTED for r in results)
+
+
+def test_import_gives_records_that_share_a_line_number_a_result_each(stack):
+    records = [_record(0, f"L-{i}") for i in range(3)] + [_record(5, "L-5"), _record(5, "L-5")]
+    records[-1].licence.idempotency_key = "other-key-for-L-5"
+    results = list(import_records(stack.store("market"), records))
+    assert [r.line for r in results] == [0, 0, 0, 5, 5]
+    assert [r.outcome for r in results] == [pb.IMPORT_OUTCOME_ACCEPTED] * 4 + [
+        pb.IMPORT_OUTCOME_REJECTED
+    ]
+    assert len({r.licence_id for r in results[:4]}) == 4
+
+
+def test_import_message_over_1000_records_ends_the_stream_after_answering_earlier_ones(stack):
+    first = [_record(line, f"O-{line}") for line in (1, 2)]
+    oversized = [_record(line, f"O-{line}") for line in range(3, 1004)]
+    messages = iter(
+        [pb.ImportLicencesRequest(records=first), pb.ImportLicencesRequest(records=oversized)]
+    )
+    answered = []
+    with pytest.raises(grpc.RpcError) as caught:
+        for response in stack.store("market").ImportLicences(messages):
+            answered.extend(response.results)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations, _ = details(caught.value)
+    assert [(f, r) for f, r, _ in violations] == [("records", "TOO_MANY_RECORDS")]
+    assert "at most 1000" in violations[0][2]
+    assert [r.line for r in answered] == [1, 2]
+    assert all(r.outcome == pb.IMPORT_OUTCOME_ACCEPTED for r in answered)
+    again = list(import_records(stack.store("market"), oversized[:3]))
+    assert [r.outcome for r in again] == [pb.IMPORT_OUTCOME_ACCEPTED] * 3  # none was stored
+
+
+def test_import_rejects_a_record_with_a_nul_alone_in_its_message(stack):
+    records = [_record(1, "N-1"), _record(2, "N-2"), _record(3, "N-3")]
+    records[1].licence.holder.name = "企业\x00"
+    results = list(import_records(stack.store("market"), records))
+    assert [r.outcome for r in results] == [
+        pb.IMPORT_OUTCOME_ACCEPTED,
+        pb.IMPORT_OUTCOME_REJECTED,
+        pb.IMPORT_OUTCOME_ACCEPTED,
+    ]
+    assert results[1].reason_code == "CHARACTER_SET" and "holder.name" in results[1].reason

@@ -41,6 +41,31 @@ class Urging:
     note: str = ""
 
 
+def _overdue(
+    status: RequestStatus, deadline: datetime, decided_at: datetime | None, now: datetime
+) -> bool:
+    if status is RequestStatus.PENDING:
+        return now > deadline
+    return decided_at is not None and decided_at > deadline
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What supervision needs to know of a request: no holder, no data, no words."""
+
+    provider_code: str
+    status: RequestStatus
+    submitted_at: datetime
+    deadline: datetime
+    decided_at: datetime | None
+    refusal_ground: str
+    urgings: int
+
+    def overdue(self, now: datetime) -> bool:
+        """Pending past the deadline, or decided after it."""
+        return _overdue(self.status, self.deadline, self.decided_at, now)
+
+
 def new_request_id(at: datetime) -> str:
     """``A`` + the instant (China time) + 64 random bits; sorts by time."""
     return time_ordered_id("A", at)
@@ -71,9 +96,19 @@ class AssistanceRequest:
 
     def overdue(self, now: datetime) -> bool:
         """Pending past the deadline, or decided after it."""
-        if self.status is RequestStatus.PENDING:
-            return now > self.deadline
-        return self.decided_at is not None and self.decided_at > self.deadline
+        return _overdue(self.status, self.deadline, self.decided_at, now)
+
+    def outcome(self) -> Outcome:
+        """This request as supervision sees it."""
+        return Outcome(
+            self.provider_code,
+            self.status,
+            self.submitted_at,
+            self.deadline,
+            self.decided_at,
+            self.refusal_ground,
+            len(self.urgings),
+        )
 
     def answer_with(self, data: Mapping[str, str], at: datetime) -> None:
         """Answer with ``data`` (already reduced to the granted fields)."""

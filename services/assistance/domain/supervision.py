@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.assistance.domain.calendar import WorkingCalendar
-from services.assistance.domain.requests import AssistanceRequest, RequestStatus
+from services.assistance.domain.requests import Outcome, RequestStatus
 
 
 @dataclass
@@ -29,16 +29,17 @@ class Figures:
 
 def figures(
     department_code: str,
-    requests: Iterable[AssistanceRequest],
+    requests: Iterable[Outcome],
     now: datetime,
     calendar: WorkingCalendar,
 ) -> Figures:
-    """The figures for ``department_code`` as provider, at instant ``now``."""
+    """The figures for ``department_code`` as provider, at instant ``now``, over ``requests``
+    (the outcomes of the requests it received in the period reported on)."""
     out = Figures(department_code)
     hours: list[float] = []
     for r in requests:
         out.requests += 1
-        out.urgings += len(r.urgings)
+        out.urgings += r.urgings
         if r.status is RequestStatus.PENDING:
             out.overdue_now += r.overdue(now)
             continue

@@ -11,7 +11,12 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from services.assistance.domain.commitments import Commitment, CommitmentStatus
 from services.assistance.domain.items import AssistanceItem, Procedure
-from services.assistance.domain.requests import AssistanceRequest, RequestStatus, Urging
+from services.assistance.domain.requests import (
+    AssistanceRequest,
+    Outcome,
+    RequestStatus,
+    Urging,
+)
 from services.assistance.persistence.tables import (
     assistance_items,
     assistance_requests,
@@ -142,21 +147,65 @@ def list_requests(
     after: str = "",
     limit: int = 1000,
     by_deadline: bool = False,
+    providers: Sequence[str] = (),
+    deadline_before: datetime | None = None,
     vault: HolderVault,
 ) -> list[AssistanceRequest]:
-    """Requests filtered by party and status, in id order (or by deadline)."""
+    """Requests filtered by party, status and deadline, in id order (or by deadline)."""
     t = assistance_requests
     stmt = select(t)
     if requester:
         stmt = stmt.where(t.c.requester_code == requester)
     if provider:
         stmt = stmt.where(t.c.provider_code == provider)
+    if providers:
+        stmt = stmt.where(t.c.provider_code.in_(providers))
+    if deadline_before is not None:
+        stmt = stmt.where(t.c.deadline < deadline_before)
     if status is not None:
         stmt = stmt.where(t.c.status == status.value)
     if after:
         stmt = stmt.where(t.c.request_id > after)
     order = (t.c.deadline, t.c.request_id) if by_deadline else (t.c.request_id,)
     return [_request(r, vault) for r in conn.execute(stmt.order_by(*order).limit(limit))]
+
+
+def request_outcomes(
+    conn: Connection,
+    providers: Sequence[str],
+    submitted_from: datetime | None,
+    submitted_before: datetime | None,
+) -> list[Outcome]:
+    """What supervision needs of the requests submitted in a period (of ``providers``, or of
+    every provider when empty): only the columns it uses, and no holder is unsealed."""
+    t = assistance_requests
+    stmt = select(
+        t.c.provider_code,
+        t.c.status,
+        t.c.submitted_at,
+        t.c.deadline,
+        t.c.decided_at,
+        t.c.refusal_ground,
+        t.c.urgings,
+    )
+    if providers:
+        stmt = stmt.where(t.c.provider_code.in_(providers))
+    if submitted_from is not None:
+        stmt = stmt.where(t.c.submitted_at >= submitted_from)
+    if submitted_before is not None:
+        stmt = stmt.where(t.c.submitted_at < submitted_before)
+    return [
+        Outcome(
+            provider_code=row.provider_code,
+            status=RequestStatus(row.status),
+            submitted_at=as_utc(row.submitted_at),
+            deadline=as_utc(row.deadline),
+            decided_at=as_utc(row.decided_at) if row.decided_at else None,
+            refusal_ground=row.refusal_ground,
+            urgings=len(row.urgings),
+        )
+        for row in conn.execute(stmt)
+    ]
 
 
 def changed_since(

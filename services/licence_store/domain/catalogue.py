@@ -7,6 +7,7 @@ Plain Python: no grpc, no SQL. Constructors validate and raise
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -70,7 +71,13 @@ def check_text(
         raise InvalidArgument.field(
             field_name, f"is {len(value)} characters long, at most {max_length}", "TOO_LONG"
         )
-    bad = next((c for c in value if _is_forbidden(c, multiline)), None)
+    # isprintable() is False for every forbidden category (and for some allowed ones, such
+    # as line breaks and ideographic spaces): only then is each character looked at.
+    bad = (
+        None
+        if value.isprintable()
+        else next((c for c in value if _is_forbidden(c, multiline)), None)
+    )
     if bad is not None:
         raise InvalidArgument.field(
             field_name,
@@ -172,7 +179,16 @@ class LicenceType:
 
     def field_spec(self, name: str) -> FieldSpec | None:
         """The spec of field ``name``, or None when the schema has no such field."""
-        return next((f for f in self.fields if f.name == name), None)
+        return self._specs_by_name.get(name)
+
+    @functools.cached_property
+    def _specs_by_name(self) -> dict[str, FieldSpec]:
+        return {f.name: f for f in self.fields}
+
+    @functools.cached_property
+    def sensitive_names(self) -> frozenset[str]:
+        """The names of the fields whose values are sealed at rest."""
+        return frozenset(f.name for f in self.fields if f.sensitive)
 
     def may_issue(self, department_code: str) -> bool:
         """Whether ``department_code`` is registered to issue this type."""

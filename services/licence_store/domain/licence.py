@@ -120,6 +120,13 @@ class Reason:
     text: str = ""
 
     @classmethod
+    def stated(cls, text: str) -> Reason | None:
+        """The free-text reason given for a change or a renewal (None when none was given);
+        these carry no code, since no closed list of reasons applies to them."""
+        text = check_text(text, "reason", MAX_REASON_TEXT, required=False)
+        return cls("", text) if text else None
+
+    @classmethod
     def for_action(cls, action: Action, code: str, text: str) -> Reason:
         """Validate ``code`` (and ``text``) for ``action``."""
         code = code.strip().upper()
@@ -305,23 +312,35 @@ class Licence:
         holder_name: str,
         actor_code: str,
         at: datetime,
+        reason: str = "",
     ) -> None:
-        """A new version with changed data and/or holder name (all checked before any change)."""
+        """A new version with changed data and/or holder name (all checked before any change);
+        ``reason``, if given, is recorded on the event."""
         self._require(("change",), (Status.ACTIVE, Status.SUSPENDED))
         self._require_version_room()
         updates = licence_type.validate_data(data, partial=True)
         name = check_text(holder_name, "holder_name", 200, required=False)
+        stated = Reason.stated(reason)
         if not updates and not name:
             raise InvalidArgument.field("fields", "nothing to change", "EMPTY_CHANGE")
         merged = {**self.fields, **updates}
         self.fields = {k: v for k, v in merged.items() if v != ""}
         self.holder_name = name or self.holder_name
-        self._new_version(EventKind.CHANGED, actor_code, at)
+        self._new_version(EventKind.CHANGED, actor_code, at, stated)
 
-    def renew(self, valid_until: date | None, days: int, actor_code: str, at: datetime) -> None:
-        """A new version with a validity period ending at ``valid_until`` (or ``days`` on)."""
+    def renew(
+        self,
+        valid_until: date | None,
+        days: int,
+        actor_code: str,
+        at: datetime,
+        reason: str = "",
+    ) -> None:
+        """A new version with a validity period ending at ``valid_until`` (or ``days`` on);
+        ``reason``, if given, is recorded on the event."""
         self._require(("renew",), (Status.ACTIVE,))
         self._require_version_room()
+        stated = Reason.stated(reason)
         current_end = self.validity.valid_until
         if current_end is None:
             raise FailedPrecondition(
@@ -345,7 +364,7 @@ class Licence:
                 "NOT_LATER",
             )
         self.validity = replace(self.validity, valid_until=valid_until)
-        self._new_version(EventKind.RENEWED, actor_code, at)
+        self._new_version(EventKind.RENEWED, actor_code, at, stated)
 
     def apply(self, action: Action, reason: Reason, actor_code: str, at: datetime) -> None:
         """Suspend, reinstate, revoke or cancel, if the state machine allows it."""
@@ -378,10 +397,12 @@ class Licence:
                 reason="VERSION_LIMIT",
             )
 
-    def _new_version(self, kind: EventKind, actor_code: str, at: datetime) -> None:
+    def _new_version(
+        self, kind: EventKind, actor_code: str, at: datetime, reason: Reason | None = None
+    ) -> None:
         self.version += 1
         self.version_at = at
-        self._record(kind, at, actor_code)
+        self._record(kind, at, actor_code, reason)
 
     def _record(
         self, kind: EventKind, at: datetime, actor: str, reason: Reason | None = None

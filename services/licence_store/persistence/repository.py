@@ -11,10 +11,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.common import audit_log
 from services.common.clock import as_utc
+from services.common.database import insert_rows
 from services.common.identifiers import HolderKind, HolderNumber, mint_licence_identifier
 from services.common.signing import canonical_json, sha256_hex
 from services.licence_store.audit import event_entry
@@ -330,9 +345,10 @@ def insert_licences(
     """Insert newly issued licences with their first version and pending events."""
     if not batch:
         return
-    conn.execute(insert(licences), [_licence_row(lic, codec) for lic, _ in batch])
-    conn.execute(insert(licence_versions), [_version_row(lic, sv, codec) for lic, sv in batch])
-    _insert_events(conn, [(lic, e) for lic, _ in batch for e in lic.take_events()])
+    insert_rows(conn, licences, [_licence_row(lic, codec) for lic, _ in batch])
+    insert_rows(conn, licence_versions, [_version_row(lic, sv, codec) for lic, sv in batch])
+    signed = {lic.serial: sv.content_sha256 for lic, sv in batch}  # hashed when signed
+    _insert_events(conn, [(lic, e) for lic, _ in batch for e in lic.take_events()], signed)
 
 
 def update_licence(
@@ -380,13 +396,18 @@ def _version_row(lic: Licence, signed: SignedVersion, codec: LicenceCodec) -> di
     }
 
 
-def _insert_events(conn: Connection, events: Sequence[tuple[Licence, Event]]) -> None:
+def _insert_events(
+    conn: Connection,
+    events: Sequence[tuple[Licence, Event]],
+    content_hashes: dict[str, str] | None = None,
+) -> None:
     if not events:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVENT_ORDER_LOCK})
-    conn.execute(
-        insert(licence_events),
+    insert_rows(
+        conn,
+        licence_events,
         [
             {
                 "serial": lic.serial,
@@ -403,7 +424,7 @@ def _insert_events(conn: Connection, events: Sequence[tuple[Licence, Event]]) ->
             for lic, e in events
         ],
     )
-    hashes: dict[str, str] = {}
+    hashes = dict(content_hashes or {})
     for lic, _ in events:
         if lic.serial not in hashes:
             hashes[lic.serial] = sha256_hex(canonical_json(lic.content(), plain=True))
@@ -574,7 +595,9 @@ def events_after(
 
 
 def _event(row: Row[Any]) -> StoredEvent:
-    reason = Reason(row.reason_code, row.reason_text or "") if row.reason_code else None
+    # A change or renewal may carry words without a code.
+    has_reason = row.reason_code or row.reason_text
+    reason = Reason(row.reason_code or "", row.reason_text or "") if has_reason else None
     event = Event(
         kind=EventKind(row.kind),
         version=row.version,
@@ -614,8 +637,9 @@ def put_idempotency(
     """Remember keys (the unique key makes a concurrent duplicate fail the transaction)."""
     if not records:
         return
-    conn.execute(
-        insert(idempotency_keys),
+    insert_rows(
+        conn,
+        idempotency_keys,
         [
             {
                 "caller_code": caller,
@@ -634,13 +658,16 @@ def get_idempotency_many(
     conn: Connection, caller: str, keys: Sequence[str]
 ) -> dict[str, IdempotencyRecord]:
     """Records for many keys at once (bulk import)."""
-    if not keys:
-        return {}
-    rows = conn.execute(
-        select(idempotency_keys).where(
-            and_(idempotency_keys.c.caller_code == caller, idempotency_keys.c.key.in_(keys))
-        )
-    ).all()
+    rows = _matching(
+        conn,
+        idempotency_keys.c.key,
+        keys,
+        idempotency_keys.c.caller_code == caller,
+        idempotency_keys.c.key,
+        idempotency_keys.c.method,
+        idempotency_keys.c.request_sha256,
+        idempotency_keys.c.serial,
+    )
     return {r.key: IdempotencyRecord(r.method, r.request_sha256, r.serial) for r in rows}
 
 
@@ -651,10 +678,40 @@ def existing_numbers(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[
     for type_code, number in pairs:
         by_type.setdefault(type_code, []).append(number)
     for type_code, numbers in by_type.items():
-        rows = conn.execute(
-            select(licences.c.licence_number).where(
-                and_(licences.c.type_code == type_code, licences.c.licence_number.in_(numbers))
-            )
+        rows = _matching(
+            conn,
+            licences.c.licence_number,
+            numbers,
+            licences.c.type_code == type_code,
+            licences.c.licence_number,
         )
         found.update((type_code, n) for (n,) in rows)
     return found
+
+
+def _matching(
+    conn: Connection,
+    key: ColumnElement[str],
+    values: Sequence[str],
+    scope: ColumnElement[bool],
+    *columns: ColumnElement[Any],
+) -> Sequence[Row[Any]]:
+    """``columns`` of the rows where ``scope`` holds and ``key`` is one of ``values`` (an
+    import batch's hundreds), the pair (scope column, key) being a unique index.
+
+    On PostgreSQL each value is looked up in that index on its own (LATERAL ... LIMIT 1):
+    an IN list of 500 parameters cost 60-150 ms per batch, and a prepared ``= ANY(array)``
+    whose generic plan scanned every row of the type and compared it with every value grew
+    to 300+ ms at 20,000 licences; 500 index probes take about 2 ms whatever the statistics.
+    """
+    if not values:
+        return []
+    if conn.dialect.name != "postgresql":
+        return conn.execute(select(*columns).where(and_(scope, key.in_(values)))).all()
+    wanted = (
+        func.unnest(bindparam(None, list(values), type_=ARRAY(key.type)))
+        .table_valued("value")
+        .render_derived(name="wanted")
+    )
+    probe = select(*columns).where(and_(scope, key == wanted.c.value)).limit(1).lateral()
+    return conn.execute(select(probe).select_from(wanted).join(probe, true())).all()

@@ -6,6 +6,8 @@ but are built here, so these tests do not move when the demo data does.
 
 from __future__ import annotations
 
+import sys
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +21,7 @@ from services.licence_store.domain.catalogue import (
     FieldType,
     LicenceType,
     SigningKeyRecord,
+    check_text,
 )
 
 NATIONAL_DEFINER = "11100000000013338W"
@@ -520,3 +523,32 @@ def test_signing_key_without_end_is_valid_from_its_start_on() -> None:
     assert not open_ended.valid_at(KEY_FROM - TICK)
     assert open_ended.valid_at(KEY_FROM)
     assert open_ended.valid_at(datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def test_check_text_skips_only_what_cannot_hold_a_forbidden_character() -> None:
+    # check_text looks at characters one by one only when str.isprintable() is False: that
+    # is safe while no control, surrogate, private-use or unassigned code point is printable.
+    forbidden = ("Cc", "Cs", "Co", "Cn")
+    printable_yet_forbidden = [
+        hex(cp)
+        for cp in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(cp)) in forbidden and chr(cp).isprintable()
+    ]
+    assert printable_yet_forbidden == []
+
+
+@pytest.mark.parametrize("bad", ["\x07", "\ud800", "\ue000", "\U000e0080", "\x85"])
+def test_check_text_refuses_a_forbidden_character_among_good_ones(bad: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        check_text(f"福州示例 {bad} 企业", "holder.name", 200)
+    assert caught.value.violations[0].reason == "CHARACTER_SET"
+    assert f"U+{ord(bad):04X}" in caught.value.violations[0].description
+
+
+def test_check_text_keeps_line_breaks_and_wide_spaces_where_allowed() -> None:
+    assert check_text(" 软件开发；\n信息技术\t咨询　服务 ", "f", 50, multiline=True) == (
+        "软件开发；\n信息技术\t咨询　服务"
+    )
+    assert check_text("福州　示例", "holder.name", 50) == "福州　示例"
+    with pytest.raises(InvalidArgument):
+        check_text("two\nlines", "holder.name", 50)

@@ -1,0 +1,96 @@
+"""insert_rows: COPY on PostgreSQL, Core executemany elsewhere, with the same results and errors.
+
+Every value type the licence store writes in bulk goes through it (text, integers, NULL,
+bytes, JSON, dates, instants with a time zone), and a duplicate key is an IntegrityError that
+rolls the whole unit of work back, as it is with ``conn.execute(insert(...))``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    func,
+    select,
+)
+from sqlalchemy import exc as sa_exc
+
+from services.common.database import Database, insert_rows
+
+meta = MetaData()
+things = Table(
+    "bulk_things",
+    meta,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("count", Integer, nullable=True),
+    Column("blob", LargeBinary, nullable=True),
+    Column("data", JSON, nullable=False),
+    Column("day", Date, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+AT = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+ROWS = [
+    {
+        "name": "plain",
+        "count": 1,
+        "blob": b"\x00\x01\\\ttab\nline",
+        "data": {"a": 1, "b": [True, None]},
+        "day": date(2026, 3, 1),
+        "at": AT,
+    },
+    {
+        "name": "福州 with\ttab, comma, \\ backslash",
+        "count": None,
+        "blob": None,
+        "data": {"经营范围": "软件开发；信息技术咨询服务\n第二行"},
+        "day": None,
+        "at": AT,
+    },
+]
+
+
+@pytest.fixture
+def db(database_url):
+    database = Database(database_url)
+    meta.create_all(database.engine)
+    yield database
+    database.dispose()
+
+
+def test_rows_read_back_exactly_as_written(db):
+    with db.transaction() as conn:
+        insert_rows(conn, things, ROWS)
+        insert_rows(conn, things, [])  # nothing to write: no statement, no error
+    with db.read() as conn:
+        stored = conn.execute(select(things).order_by(things.c.seq)).mappings().all()
+    assert [r["seq"] for r in stored] == [1, 2]  # autoincrement columns left to the database
+    for row, want in zip(stored, ROWS, strict=True):
+        assert row["name"] == want["name"]
+        assert row["count"] == want["count"]
+        assert (bytes(row["blob"]) if row["blob"] is not None else None) == want["blob"]
+        assert row["data"] == want["data"]
+        assert row["day"] == want["day"]
+        assert row["at"].replace(tzinfo=row["at"].tzinfo or UTC) == AT
+
+
+def test_a_duplicate_key_is_an_integrity_error_and_nothing_of_the_unit_stays(db):
+    with db.transaction() as conn:
+        insert_rows(conn, things, ROWS[:1])
+    with pytest.raises(sa_exc.IntegrityError), db.transaction() as conn:
+        insert_rows(conn, things, [{**ROWS[1], "name": "fresh"}])
+        insert_rows(conn, things, ROWS[:1])
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(things)).scalar() == 1
