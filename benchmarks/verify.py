@@ -12,7 +12,8 @@ measuring process. Measured in one run:
   VerifyLicence (by licence id, with the holder's number presented, so the match runs);
 * open loop: VerifyLicence at half the measured saturation rate, sends scheduled at fixed
   intervals and latency taken from the scheduled send time (no coordinated omission);
-* VerifyBatch: one stream of ``--batch`` items, verifications per second and CPU per item.
+* VerifyBatch: one stream of ``--batch`` items, ``--chunk`` per message, verifications per
+  second and CPU per item (every answer checked: verdict, holder match, order).
 
 Prints a table, then as the last line one JSON object of the figures.
 """
@@ -70,6 +71,7 @@ class Job:
     worker: int = 0
     workers: int = 1
     rate: float = 0.0  # verify_open: total calls per second over all workers
+    chunk: int = 1000  # batch: items per VerifyBatch message
 
 
 @dataclass
@@ -229,18 +231,24 @@ def _batch(job: Job, barrier: Barrier) -> WorkerResult:
     stub = verifier_pb2_grpc.VerifierStub(channel)
     requests = _verify_requests(job)
 
-    def items(count: int) -> Iterator[pb.VerifyLicenceRequest]:
-        for i in range(count):
-            item = pb.VerifyLicenceRequest()
-            item.CopyFrom(requests[i % len(requests)])
-            item.client_ref = str(i)
-            yield item
+    def chunks(count: int) -> Iterator[pb.VerifyBatchRequest]:
+        for start in range(0, count, job.chunk):
+            chunk = pb.VerifyBatchRequest()
+            items = chunk.items
+            for i in range(start, min(count, start + job.chunk)):
+                item = items.add()
+                item.CopyFrom(requests[i % len(requests)])
+                item.client_ref = str(i)
+            yield chunk
 
     def run(count: int) -> int:
         answered = 0
-        for answer in stub.VerifyBatch(items(count), timeout=PHASE_TIMEOUT):
-            _check_verification(answer, result.unexpected)
-            answered += 1
+        for response in stub.VerifyBatch(chunks(count), timeout=PHASE_TIMEOUT):
+            for answer in response.results:
+                _check_verification(answer, result.unexpected)
+                if answer.client_ref != str(answered) and len(result.unexpected) < 5:
+                    result.unexpected.append(f"answer {answered} for item {answer.client_ref}")
+                answered += 1
         return answered
 
     run(job.warmup)
@@ -341,6 +349,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200, help="warm-up calls per worker")
     parser.add_argument("--open-loop", type=int, default=3000, help="calls at half load")
     parser.add_argument("--batch", type=int, default=100_000, help="VerifyBatch stream items")
+    parser.add_argument("--chunk", type=int, default=1000, help="VerifyBatch items per message")
     parser.add_argument("--licences", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
@@ -397,6 +406,7 @@ def main() -> None:
             warmup=min(1000, args.batch),
             calls=args.batch,
             threads=1,
+            chunk=args.chunk,
         )
         batch = _phase("VerifyBatch", lambda: measure(server, [batch_job]), errors)
 

@@ -62,6 +62,9 @@ T = TypeVar("T")
 
 #: Every e-licence identifier (GB/T 36904 OID arc) starts with this.
 LICENCE_ID_PREFIX = "1.2.156.3005.2."
+#: Items per VerifyBatch message (the server takes up to 10,000; each message gets a receipt).
+VERIFY_BATCH_CHUNK = 500
+MAX_VERIFY_BATCH_CHUNK = 10_000
 
 
 def licence_ref(text: str) -> pb.LicenceRef:
@@ -116,6 +119,19 @@ class _Feed:
             yield from self._records
         except Exception as exc:  # handed back to the caller's thread
             self.error = exc
+
+
+def _verify_chunks(
+    requests: Iterable[vpb.VerifyLicenceRequest], size: int
+) -> Iterator[vpb.VerifyBatchRequest]:
+    chunk = vpb.VerifyBatchRequest()
+    for request in requests:
+        chunk.items.append(request)
+        if len(chunk.items) >= size:
+            yield chunk
+            chunk = vpb.VerifyBatchRequest()
+    if chunk.items:
+        yield chunk
 
 
 class YihaoClient:
@@ -560,11 +576,24 @@ class YihaoClient:
         )
 
     def verify_batch(
-        self, requests: Iterable[vpb.VerifyLicenceRequest], /, *, timeout: float | None = None
+        self,
+        requests: Iterable[vpb.VerifyLicenceRequest],
+        /,
+        *,
+        timeout: float | None = None,
+        chunk: int = VERIFY_BATCH_CHUNK,
     ) -> Iterator[vpb.Verification]:
-        """One verdict per request, in order (set ``client_ref`` to match them up)."""
-        feed = _Feed(requests)
-        yield from self._stream(self._verifier.VerifyBatch(iter(feed), timeout=timeout))
+        """One verdict per request, in order (set ``client_ref`` to match them up).
+
+        Requests travel ``chunk`` to a message (a chunk is sent once full, the last one when
+        ``requests`` is exhausted); each chunk's verifications cite one receipt.
+        """
+        if not 1 <= chunk <= MAX_VERIFY_BATCH_CHUNK:
+            raise ValueError(f"chunk must be 1..{MAX_VERIFY_BATCH_CHUNK}")
+        feed = _Feed(_verify_chunks(requests, chunk))
+        call = self._verifier.VerifyBatch(iter(feed), timeout=timeout)
+        for response in self._stream(call):
+            yield from response.results
         if feed.error is not None:
             raise feed.error
 

@@ -552,6 +552,7 @@ class Fuzzer:
             "yihao.v1.RegisterLicenceTypeRequest": self.t_register_type,
             "yihao.v1.GetLicenceTypeRequest": self.t_get_type,
             "yihao.v1.VerifyLicenceRequest": self.t_verify,
+            "yihao.v1.VerifyBatchRequest": self.t_verify_batch,
             "yihao.v1.VerifyByHolderRequest": self.t_verify_by_holder,
             "yihao.v1.VerifyDocumentRequest": self.t_verify_document,
             "yihao.v1.ExportDocumentRequest": self.t_export,
@@ -866,6 +867,12 @@ class Fuzzer:
         if draw(st.booleans()):
             msg.as_of.FromDatetime(datetime.now(UTC) - timedelta(days=draw(st.integers(0, 3000))))
         return msg
+
+    def t_verify_batch(self, draw: Any, alias: str) -> Message:
+        count = draw(st.integers(0, 4))
+        return verifier_pb2.VerifyBatchRequest(
+            items=[self.t_verify(draw, alias) for _ in range(count)]
+        )
 
     def t_verify_by_holder(self, draw: Any, alias: str) -> Message:
         return verifier_pb2.VerifyByHolderRequest(
@@ -1643,6 +1650,8 @@ def test_regression_verify_as_of_in_the_last_hours_of_9999(fuzz: Fuzz, method: s
         licence=licence_store_pb2.LicenceRef(licence_id=licence.licence_id),
         as_of=Timestamp(seconds=253402300799),  # 9999-12-31T23:59:59Z, the documented maximum
     )
+    if method == "VerifyBatch":
+        request = verifier_pb2.VerifyBatchRequest(items=[request])
     outcome = call(fuzz.stack.channel("hall"), f"/yihao.v1.Verifier/{method}", [request])
     _not_internal(outcome, Code.OK, Code.INVALID_ARGUMENT)
 
@@ -1852,7 +1861,9 @@ NUL_LOOKUPS = {
     "VerifyBatch by type and number": (
         "hall",
         "/yihao.v1.Verifier/VerifyBatch",
-        verifier_pb2.VerifyLicenceRequest(licence=_by_number("\x00")),
+        verifier_pb2.VerifyBatchRequest(
+            items=[verifier_pb2.VerifyLicenceRequest(licence=_by_number("\x00"))]
+        ),
     ),
     "VerifyByHolder type_codes": (
         "hall",
@@ -1898,7 +1909,8 @@ def test_regression_postgresql_nul_in_a_lookup(pg_stack: Stack, case: str):
     alias, path, request = NUL_LOOKUPS[case]
     outcome = call(pg_stack.channel(alias), path, [request])
     if path.endswith("/VerifyBatch") and outcome.code == Code.OK:
-        assert [r.verdict for r in outcome.responses] == [verifier_pb2.VERDICT_NOT_FOUND]
+        answers = [a for r in outcome.responses for a in r.results]
+        assert [a.verdict for a in answers] == [verifier_pb2.VERDICT_NOT_FOUND]
         return
     _not_internal(outcome, Code.INVALID_ARGUMENT, Code.NOT_FOUND)
 

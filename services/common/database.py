@@ -16,8 +16,10 @@ import contextvars
 import json
 import logging
 import operator
+import sqlite3
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ metadata = MetaData(
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_CHECKPOINT_SECONDS = 0.5
 
 #: When the current call must be answered by (time.monotonic()), set per RPC by the deadline
 #: interceptor. Work stops at its next statement once it has passed, so a slow database
@@ -58,14 +61,64 @@ def remaining_seconds() -> float | None:
 
 
 def _check_deadline(*_args: Any) -> None:
+    check_deadline()
+
+
+def check_deadline() -> None:
+    """Raise DEADLINE_EXCEEDED if the current call's deadline has passed (before a statement
+    run on the raw driver, which the engine's hook does not see)."""
     left = remaining_seconds()
     if left is not None and left <= 0:
         raise DeadlineExceeded("the caller's deadline passed", reason="DEADLINE_PASSED")
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_file(url: str) -> str | None:
     database = make_url(url).database
-    if database and database != ":memory:":
+    return database if database and database != ":memory:" else None
+
+
+class _Checkpointer:
+    """Checkpoints a SQLite database's WAL from a background thread.
+
+    With SQLite's automatic checkpoint, the commit that crosses the threshold copies the WAL
+    back into the database file and syncs it: that commit, and every caller waiting on it in a
+    group commit, stalls (measured: receipt commits' p99 ~26 ms, max ~140 ms, against ~6 ms and
+    ~17 ms with this thread doing it). The engine's connections turn the automatic checkpoint
+    off; this thread runs a PASSIVE checkpoint (it never blocks readers or writers) at an
+    interval. Durability is the WAL's either way.
+    """
+
+    def __init__(self, path: str, interval: float = SQLITE_CHECKPOINT_SECONDS) -> None:
+        self._uri = f"{Path(path).resolve().as_uri()}?mode=rw"  # never creates the file
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stop.wait(self._interval):
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(self._uri, uri=True, isolation_level=None)
+                        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # not created yet, or busy: next time
+                    log.debug("WAL checkpoint skipped: %s", exc)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def stop(self) -> None:
+        """Stop checkpointing (the last connection to close checkpoints what is left)."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _sqlite_engine(url: str, *, background_checkpoint: bool = False) -> Engine:
+    database = _sqlite_file(url)
+    if database:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
@@ -83,6 +136,8 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if background_checkpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # see _Checkpointer
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -115,10 +170,16 @@ def _postgres_engine(url: str, pool_size: int) -> Engine:
     return engine
 
 
-def create_db_engine(url: str, pool_size: int = 10) -> Engine:
-    """An engine for ``url``: SQLite (WAL, immediate write transactions) or PostgreSQL."""
+def create_db_engine(
+    url: str, pool_size: int = 10, *, background_checkpoint: bool = False
+) -> Engine:
+    """An engine for ``url``: SQLite (WAL, immediate write transactions) or PostgreSQL.
+
+    ``background_checkpoint``: the SQLite connections leave WAL checkpoints to a
+    :class:`_Checkpointer` (the caller runs one).
+    """
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, background_checkpoint=background_checkpoint)
     return _postgres_engine(url, pool_size)
 
 
@@ -163,14 +224,58 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
+def _once_per_value(bind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``bind``, converting the same object met again in a row (say, the one instant of a
+    whole batch) only once. By identity: equal values may bind differently (time zones)."""
+    last: list[Any] = [object(), None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, bind(value)
+        return last[1]
+
+    return convert
+
+
+def insert_many(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (values in ``columns`` order) in the unit of work of ``conn``, through
+    its DB-API cursor: one executemany, values converted by the columns' own types exactly as
+    SQLAlchemy would bind them, without its per-statement cost (several times a small
+    insert's own; the group commits of receipts and access records run many)."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    binds = {
+        i: _once_per_value(bind)
+        for i, name in enumerate(columns)
+        if (bind := table.c[name].type.bind_processor(dialect)) is not None
+    }
+    if binds:
+        rows = [tuple(binds[i](v) if i in binds else v for i, v in enumerate(row)) for row in rows]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
 class Database:
     """The process's database: an engine and units of work on it."""
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
-        self.engine = create_db_engine(url, pool_size)
+        path = _sqlite_file(url) if url.startswith("sqlite") else None
+        self.engine = create_db_engine(url, pool_size, background_checkpoint=path is not None)
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = self.engine.dialect.name == "postgresql"
+        self._checkpointer = _Checkpointer(path) if path else None
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
@@ -194,6 +299,24 @@ class Database:
         """A read-only unit of work (no write lock taken on SQLite)."""
         return self.transaction(write=False)
 
+    @contextmanager
+    def driver_reads(self) -> Iterator[Any]:
+        """A pooled connection's own DB-API connection, outside any transaction: for the hot
+        path's single-statement reads (each statement reads one consistent snapshot), which
+        SQLAlchemy's begin/commit round trips would cost several times over."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            with self.engine.connect() as conn:
+                yield conn.connection.driver_connection
+        except (dbapi.OperationalError, dbapi.InterfaceError, *_UNAVAILABLE) as exc:
+            log.warning("database unavailable: %s", type(exc).__name__)
+            raise Unavailable(
+                "the database is unavailable right now; retry later",
+                reason="DATABASE_UNAVAILABLE",
+            ) from exc
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and stop checkpointing in the background)."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
@@ -48,21 +49,49 @@ class GroupCommitter(Generic[T]):
         *,
         max_batch: int = 1024,
         name: str = "group-commit",
+        gather: float = 0.0,
     ) -> None:
         self._db = db
         self._write = write
         self._max_batch = max_batch
         self.name = name
+        self._gather = gather
         self._cond = threading.Condition()
         self._queue: list[tuple[T, _Slot]] = []
         self._leading = False
+        self._coming = 0  # callers announced by coming() whose item is not queued yet
+        self._announced = threading.local()
+
+    @contextmanager
+    def coming(self) -> Iterator[None]:
+        """Around work in this thread that ends in :meth:`submit`: a leader about to commit
+        waits (up to ``gather`` seconds) for the items of callers so announced to join.
+
+        Under concurrent load most callers would otherwise commit alone: the commit itself
+        holds the GIL most of the time, so the others cannot reach ``submit`` while it runs.
+        """
+        with self._cond:
+            self._coming += 1
+        self._announced.on = True
+        try:
+            yield
+        finally:
+            if self._announced.on:  # left without submitting
+                self._announced.on = False
+                with self._cond:
+                    self._coming -= 1
+                    self._cond.notify_all()
 
     def submit(self, item: T, timeout: float = 30.0) -> None:
         """Queue ``item`` and return once it is committed (raise if that failed)."""
         slot = _Slot()
         deadline = time.monotonic() + timeout
         with self._cond:
+            if getattr(self._announced, "on", False):
+                self._announced.on = False
+                self._coming -= 1
             self._queue.append((item, slot))
+            self._cond.notify_all()  # a gathering leader counts it
         while True:
             with self._cond:
                 remaining = deadline - time.monotonic()
@@ -82,6 +111,7 @@ class GroupCommitter(Generic[T]):
         """Commit what is queued (up to a batch), tell its callers, hand over."""
         try:
             with self._cond:
+                self._wait_for_coming()
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
             if batch:
@@ -93,6 +123,18 @@ class GroupCommitter(Generic[T]):
             with self._cond:
                 self._leading = False
                 self._cond.notify_all()
+
+    def _wait_for_coming(self) -> None:
+        """(Holding the condition.) Until every caller announced by :meth:`coming` has
+        queued its item, or ``gather`` has passed."""
+        if not self._gather:
+            return
+        until = time.monotonic() + self._gather
+        while self._coming and len(self._queue) < self._max_batch:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
 
     def _commit(self, items: list[T]) -> BaseException | None:
         # The leader commits for every caller in the batch: its own deadline must not cut

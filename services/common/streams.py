@@ -1,12 +1,15 @@
-"""Batching a client stream without waiting forever for a full batch.
+"""Client streams: batching without waiting forever for a full batch, and pipelining.
 
-A reader thread drains the request iterator into a bounded queue; the handler takes up to
-``size`` items, or whatever has arrived when the stream pauses for ``flush_after`` seconds.
-So a client that sends ten records and waits for their results gets them, and a fast client
-still gets full batches (and the server overlaps reading with writing).
+:class:`StreamBatcher`: a reader thread drains the request iterator into a bounded queue; the
+handler takes up to ``size`` items, or whatever has arrived when the stream pauses for
+``flush_after`` seconds. So a client that sends ten records and waits for their results gets
+them, and a fast client still gets full batches (and the server overlaps reading with writing).
 
 With ``weight``, an item counts as ``weight(item)`` towards ``size`` (say, a message of many
 records counts as its records): a batch closes once it holds ``size`` or more.
+
+:func:`pipelined`: each request is answered in order, the work on the next one overlapping
+the wait for the previous one's durable write, never waiting for a request not yet sent.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+P = TypeVar("P")
+R = TypeVar("R")
 _END = object()
 
 
@@ -84,3 +89,86 @@ class StreamBatcher(Generic[T]):
             batch.append(item)  # type: ignore[arg-type]
             total += self._weight(item)  # type: ignore[arg-type]
         return False
+
+
+class _Nothing:
+    """Nothing has arrived yet (the stream is still open)."""
+
+
+_NOTHING = _Nothing()
+
+
+class Prefetch(Generic[T]):
+    """Items from a (blocking) iterator, read ahead by a thread into a small queue."""
+
+    def __init__(self, items: Iterable[T], ahead: int = 4) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=ahead)
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._pump, args=(items,), daemon=True)
+        self._reader.start()
+
+    def _pump(self, items: Iterable[T]) -> None:
+        try:
+            for item in items:
+                if not self._put(item):
+                    return
+        except BaseException:  # e.g. the client cancelled: the stream ends here
+            pass
+        self._put(_END)
+
+    def _put(self, item: object) -> bool:
+        # Never blocks for good: once closed, nobody takes from the queue any more.
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def close(self) -> None:
+        """Stop reading ahead (the consumer is gone, say after an error)."""
+        self._closed.set()
+
+    def next(self, *, wait: bool = True) -> T | _Nothing | None:
+        """The next item; None at the end; ``_NOTHING`` if ``wait`` is false and none is here."""
+        try:
+            item = self._queue.get(block=wait)
+        except queue.Empty:
+            return _NOTHING
+        if item is _END:
+            self._queue.put(_END)  # the end stays the end
+            return None
+        return item  # type: ignore[return-value]
+
+
+def pipelined(
+    requests: Iterable[T], start: Callable[[T], P], finish: Callable[[P], R]
+) -> Iterator[R]:
+    """``finish(start(request))`` for each request, in order, overlapping the next ``start``
+    with the previous ``finish`` when the next request has already arrived.
+
+    ``start`` does the work, ``finish`` waits for what must precede the answer (say, a durable
+    write running in another thread) and makes it. An answer is never held back waiting for a
+    request that has not come: a client that sends one and waits gets it.
+    """
+    ahead = Prefetch(requests)
+    pending: P | None = None
+    try:
+        while True:
+            request = ahead.next(wait=pending is None)
+            if request is None:
+                if pending is not None:
+                    yield finish(pending)
+                return
+            if isinstance(request, _Nothing):
+                assert pending is not None
+                yield finish(pending)
+                pending = None
+                continue
+            started = start(request)
+            if pending is not None:
+                yield finish(pending)
+            pending = started
+    finally:
+        ahead.close()

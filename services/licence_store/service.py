@@ -54,6 +54,7 @@ from services.licence_store.domain.catalogue import (
 from services.licence_store.domain.licence import Action, Effective, Licence, Reason, Status
 from services.licence_store.keyring import KeyRing
 from services.licence_store.persistence import repository as repo
+from services.licence_store.persistence import rows as hot_rows
 from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.repository import (
     IdempotencyRecord,
@@ -61,6 +62,7 @@ from services.licence_store.persistence.repository import (
     StoredEvent,
     StoredLicence,
 )
+from services.licence_store.persistence.rows import LicenceRow
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 CATALOGUE_TTL_SECONDS = 2.0
@@ -687,6 +689,28 @@ class LicenceStoreService:
             stored = found.get(ident.serial)
             out[i] = stored if stored is not None and _names(stored, ident) else None
         return out
+
+    def licence_rows(
+        self, serials: Iterable[str], numbers: Iterable[tuple[str, str]] = ()
+    ) -> tuple[dict[str, LicenceRow], dict[tuple[str, str], str]]:
+        """The verifier's batch read: licences as stored, by serial and by (validated type
+        code, licence number); and the serial each number resolved to. Status is read now."""
+        by_type: dict[str, list[str]] = {}
+        for type_code, number in numbers:
+            by_type.setdefault(type_code, []).append(number)
+        with self.db.driver_reads() as connection:
+            reads = hot_rows.DriverReads(connection, self.db.engine.dialect.name)
+            resolved = {
+                (type_code, number): serial
+                for type_code, wanted in by_type.items()
+                for number, serial in reads.serials_by_number(type_code, wanted).items()
+            }
+            found = reads.rows(sorted({*serials, *resolved.values()}))
+        return found, resolved
+
+    def stored_from_row(self, row: LicenceRow) -> StoredLicence:
+        """The domain object for a row read by :meth:`licence_rows` (sealed parts opened)."""
+        return hot_rows.stored(row, self.codec)
 
     def find_version(self, serial: str, version: int) -> StoredLicence | None:
         """One version of a licence."""

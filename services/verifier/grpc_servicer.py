@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from services.common.errors import InvalidArgument, YihaoError
-from services.common.identity import Caller, current_caller
-from services.common.streams import StreamBatcher
+from services.common.identity import current_caller
+from services.common.streams import pipelined
 from services.common.textcheck import refuse_nul
 from services.licence_store import convert as store_cv
 from services.verifier import documents, materials, transparency
-from services.verifier.domain.verdict import HolderMatch, Verdict
-from services.verifier.service import BatchItem, Presented, Result, VerifierService
+from services.verifier.batch import EXISTENCE, Answer, Asked, Chunk
+from services.verifier.domain.verdict import STANDARD_CHECKS, HolderMatch, Integrity, Verdict
+from services.verifier.service import Presented, Result, VerifierService
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import verifier_pb2 as pb
 from yihao.v1 import verifier_pb2_grpc as pb_grpc
 
-BATCH_CHUNK = 1000
+#: Items one VerifyBatch request message may carry (each message gets one receipt).
+MAX_BATCH_ITEMS = 10_000
+WIRE_CACHE_SIZE = 100_000
 VERDICTS = {v: getattr(pb, f"VERDICT_{v.name}") for v in Verdict}
 MATCHES = {m: getattr(pb, f"HOLDER_MATCH_{m.name}") for m in HolderMatch}
 
@@ -73,12 +77,12 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
 
     def __init__(self, service: VerifierService) -> None:
         self.service = service
+        self._wire = _Wire()
 
     def VerifyLicence(self, request: pb.VerifyLicenceRequest, context: Any) -> Any:
-        result = self.service.verify(
-            current_caller(), store_cv.ref_in(request.licence), presented_in(request)
-        )
-        return verification_out(result)
+        store_cv.ref_in(request.licence)  # a reference is required
+        chunk = self.service.verify(current_caller(), asked_in(request))
+        return self._wire.verifications(chunk)[0]
 
     def VerifyByHolder(self, request: pb.VerifyByHolderRequest, context: Any) -> Any:
         results = self.service.verify_by_holder(
@@ -93,12 +97,22 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
 
     def VerifyBatch(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
         caller = current_caller()
-        for requests in StreamBatcher(request_iterator, BATCH_CHUNK):
-            yield from self._answer(caller, [_batch_item(r) for r in requests])
 
-    def _answer(self, caller: Caller, chunk: list[BatchItem]) -> Iterator[pb.Verification]:
-        for result in self.service.verify_batch(caller, chunk):
-            yield verification_out(result)
+        def start(request: pb.VerifyBatchRequest) -> Chunk:
+            if len(request.items) > MAX_BATCH_ITEMS:
+                raise InvalidArgument.field(
+                    "items", f"at most {MAX_BATCH_ITEMS} items per message", "TOO_MANY"
+                )
+            return self.service.verify_batch(caller, [_batch_item(r) for r in request.items])
+
+        def finish(chunk: Chunk) -> pb.VerifyBatchResponse:
+            response = pb.VerifyBatchResponse(receipt_id=chunk.receipt_id)
+            self._wire.fill(response.results, chunk)
+            chunk.wait_durable()  # no answer leaves before the receipt it cites is durable
+            return response
+
+        # The next chunk is verified while the previous one's receipt is being written.
+        yield from pipelined(request_iterator, start, finish)
 
     def VerifyDocument(self, request: pb.VerifyDocumentRequest, context: Any) -> Any:
         presented = Presented.parse(
@@ -230,17 +244,120 @@ def _all_departments(store: Any) -> list[Any]:
     return [store.get_department(d.credit_code) for d in depts]
 
 
-def _batch_item(request: pb.VerifyLicenceRequest) -> BatchItem:
+def asked_in(request: pb.VerifyLicenceRequest) -> Asked:
+    """A verification request as plain values (validated by the service)."""
+    as_of = store_cv.instant_in(request.as_of, "as_of") if request.HasField("as_of") else None
+    ref = request.licence
+    if ref.WhichOneof("ref") != "type_and_number":
+        type_code = licence_number = ""
+        by_number = False
+    else:
+        tn = ref.type_and_number
+        type_code, licence_number, by_number = tn.type_code, tn.licence_number, True
+    return Asked(
+        ref.licence_id,
+        type_code,
+        licence_number,
+        request.presented_holder_number,
+        request.presented_holder_name,
+        request.purpose,
+        request.case_number,
+        request.client_ref,
+        as_of,
+        by_number,
+    )
+
+
+def _batch_item(request: pb.VerifyLicenceRequest) -> Asked:
     """One batch item; a malformed one is answered on its own, never ending the stream."""
     try:
-        refuse_nul(request)
-        presented = presented_in(request)
+        asked = asked_in(request)
+        if "\x00" in "".join(asked[:8]):  # every string of the request (see Asked)
+            refuse_nul(request)
+        if not (asked.licence_id or asked.by_number):
+            store_cv.ref_in(request.licence)  # names no licence: say how to name one
     except YihaoError as exc:
-        return exc, Presented(client_ref=request.client_ref)
-    try:
-        return store_cv.ref_in(request.licence), presented
-    except YihaoError as exc:
-        return exc, presented
+        return Asked(client_ref=request.client_ref, refused=exc)
+    return asked
+
+
+class _Wire:
+    """Fast-path answers as protobuf. What an answer says about its licence version and
+    outcome (identifiers, names, dates, key, hash, verdict, matches) is serialised once and
+    reused; the chunk's receipt, instant and policy once per chunk; merged per item."""
+
+    def __init__(self, size: int = WIRE_CACHE_SIZE) -> None:
+        self._size = size
+        self._outcomes: dict[tuple[Any, ...], bytes] = {}
+
+    def verifications(self, chunk: Chunk) -> list[pb.Verification]:
+        """The chunk's answers as standalone messages."""
+        response = pb.VerifyBatchResponse()
+        self.fill(response.results, chunk)
+        return list(response.results)
+
+    def fill(self, results: Any, chunk: Chunk) -> None:
+        """Append one Verification per answer of ``chunk`` to the repeated field ``results``."""
+        rid = chunk.receipt_id
+        at = store_cv.timestamp(chunk.checked_at)
+        shared: dict[tuple[str, ...], bytes] = {
+            checks: pb.Verification(
+                receipt_id=rid, checked_at=at, policy=pb.Policy(checks=checks, as_of=at)
+            ).SerializeToString()
+            for checks in (STANDARD_CHECKS, EXISTENCE)
+        }
+        for a in chunk.answers:
+            if not isinstance(a, Answer):
+                results.append(verification_out(replace(a, receipt_id=rid)))
+                continue
+            m = results.add()
+            m.MergeFromString(self._outcome(a) + shared[a.checks])
+            if a.item.client_ref:
+                m.client_ref = a.item.client_ref
+
+    def _outcome(self, a: Answer) -> bytes:
+        d = a.decision
+        key = (
+            a.vetted,
+            a.names,
+            d.verdict,
+            d.reason,
+            a.number_match,
+            a.name_match,
+            a.status_reason_code,
+        )
+        wire = self._outcomes.get(key)
+        if wire is None:
+            if len(self._outcomes) >= self._size:
+                self._outcomes.clear()
+            wire = self._outcomes[key] = _outcome_message(a).SerializeToString()
+        return wire
+
+
+def _outcome_message(a: Answer) -> pb.Verification:
+    """What an answer says, apart from the chunk's receipt, instant, policy and client_ref."""
+    msg = pb.Verification(
+        verdict=VERDICTS[a.decision.verdict],
+        reason=a.decision.reason,
+        holder_number_match=MATCHES[a.number_match],
+        holder_name_match=MATCHES[a.name_match],
+    )
+    v = a.vetted
+    if v is not None:
+        until = v.validity.valid_until
+        msg.licence_id = v.licence_id
+        msg.type_code = v.type_code
+        msg.type_name, msg.issuer_name = a.names
+        msg.licence_number = v.licence_number
+        msg.issuer_code = v.issuer_code
+        msg.valid_from = v.validity.valid_from.isoformat()
+        msg.valid_until = until.isoformat() if until else ""
+        msg.version = v.version
+        msg.signature_verified = v.integrity is Integrity.VERIFIED
+        msg.signature_key_id = v.key_id
+        msg.content_sha256 = v.content_sha256
+        msg.status_reason_code = a.status_reason_code
+    return msg
 
 
 def receipt_out(receipt: Any) -> pb.Receipt:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from services.common import audit_log
-from services.common.access_log import AccessRecord, insert_records
+from services.common.access_log import AccessRow, insert_rows
 from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound, YihaoError
@@ -33,10 +34,17 @@ from services.common.identifiers import (
 from services.common.identity import Caller
 from services.common.sealing import Sealer
 from services.common.signing import PublicKey, canonical_json, sha256_hex
+from services.licence_store.domain.catalogue import SigningKeyRecord
 from services.licence_store.domain.licence import Status
 from services.licence_store.persistence.repository import StoredLicence
 from services.licence_store.service import LicenceRef, LicenceStoreService
-from services.verifier.domain.receipt import Receipt, new_receipt_id, receipt_body, receipt_entry
+from services.verifier.batch import Answer, Asked, BatchVerifier, Chunk
+from services.verifier.domain.receipt import (
+    Receipt,
+    new_receipt_id,
+    receipt_body_of,
+    receipt_entry,
+)
 from services.verifier.domain.verdict import (
     STANDARD_CHECKS,
     Decision,
@@ -52,8 +60,12 @@ from services.verifier.domain.verdict import (
 )
 from services.verifier.keys import ServiceKeys
 from services.verifier.persistence import repository as repo
+from services.verifier.vetting import Vetted
 
 SIGNATURE_MEMO_SIZE = 200_000
+RECEIPT_WRITERS = 4
+#: How long a receipt commit waits for verifications already under way to join it.
+RECEIPT_GATHER_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -156,32 +168,57 @@ class SignatureMemo:
         return ok
 
 
-def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[AccessRecord]]]) -> None:
+def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[AccessRow]]]) -> None:
     """One transaction for a group of receipts and the access records they imply."""
     receipts = [receipt for receipt, _ in items]
     repo.insert_receipts(conn, receipts)
-    insert_records(conn, [r for _, records in items for r in records])
+    insert_rows(conn, [r for _, rows in items for r in rows])
     audit_log.append(conn, [receipt_entry(r) for r in receipts], receipts[-1].issued_at)
 
 
-def _access_records(
-    caller: Caller, results: Sequence[Result], at: datetime, vault: HolderVault
-) -> list[AccessRecord]:
+def _access_rows(
+    caller: Caller, answers: Sequence[Answer | Result], at: datetime, vault: HolderVault
+) -> list[AccessRow]:
     """Each verification of a stored licence is a read of its holder's data."""
-    return [
-        AccessRecord(
-            holder_key=vault.index(r.stored.licence.holder),
-            department_code=caller.code,
-            channel="verification",
-            what=f"{r.type_name} {r.stored.licence.licence_number}: verified, "
-            f"{r.decision.verdict.value.upper()}",
-            at=at,
-            purpose=r.why.get("purpose", ""),
-            case_number=r.why.get("case_number", ""),
-        )
-        for r in results
-        if r.stored is not None
-    ]
+    rows: list[AccessRow] = []
+    code = caller.code
+    whats: dict[tuple[Vetted, str, Verdict], str] = {}
+    for a in answers:
+        if isinstance(a, Answer):
+            v = a.vetted
+            if v is not None:
+                item = a.item
+                key = (v, a.names[0], a.decision.verdict)
+                what = whats.get(key)
+                if what is None:
+                    what = whats[key] = f"{a.names[0]} {v.licence_number}: {_said(key[2])}"
+                rows.append(
+                    (v.holder_index, code, CHANNEL, item.purpose, item.case_number, what, at)
+                )
+        elif a.stored is not None:
+            lic = a.stored.licence
+            what = f"{a.type_name} {lic.licence_number}: {_said(a.decision.verdict)}"
+            why = a.why
+            rows.append(
+                (
+                    vault.index(lic.holder),
+                    code,
+                    CHANNEL,
+                    why.get("purpose", ""),
+                    why.get("case_number", ""),
+                    what,
+                    at,
+                )
+            )
+    return rows
+
+
+def _said(verdict: Verdict) -> str:
+    """What an access record says the verification answered."""
+    return f"verified, {verdict.value.upper()}"
+
+
+CHANNEL = "verification"
 
 
 def _ref_json(ref: LicenceRef) -> dict[str, str]:
@@ -190,8 +227,20 @@ def _ref_json(ref: LicenceRef) -> dict[str, str]:
     return {"type_code": ref.type_code, "licence_number": ref.licence_number}
 
 
-#: One item of a batch: what it names (or why it cannot name anything), and what was presented.
-BatchItem = tuple[LicenceRef | YihaoError, Presented]
+def _single(answers: Sequence[Answer | Result]) -> tuple[Verdict | None, str, str]:
+    """(verdict, licence id, content hash) a receipt of one answer states outside its body."""
+    if len(answers) != 1:
+        return None, "", ""
+    a = answers[0]
+    if isinstance(a, Answer):
+        v = a.vetted
+        return a.decision.verdict, v.licence_id if v else "", v.content_sha256 if v else ""
+    stored = a.stored
+    return (
+        a.decision.verdict,
+        stored.signed.licence_id if stored else "",
+        stored.signed.content_sha256 if stored else "",
+    )
 
 
 class VerifierService:
@@ -207,24 +256,32 @@ class VerifierService:
         self.qr_keys = ServiceKeys(db, sealer, "qr", clock)
         self.log_keys = ServiceKeys(db, sealer, "log", clock)
         self.memo = SignatureMemo()
-        self._receipts: GroupCommitter[tuple[Receipt, list[AccessRecord]]] = GroupCommitter(
-            db, _write_receipts, name="receipts"
+        self.fast = BatchVerifier(self)
+        # Durable writes of receipts run here while batch streams work on their next chunk
+        # (group commit still joins concurrent ones into one transaction).
+        self._writers = ThreadPoolExecutor(RECEIPT_WRITERS, thread_name_prefix="receipts")
+        self._receipts: GroupCommitter[tuple[Receipt, list[AccessRow]]] = GroupCommitter(
+            db, _write_receipts, name="receipts", gather=RECEIPT_GATHER_SECONDS
         )
 
     def close(self) -> None:
-        """Flush queued receipts and stop the writer."""
+        """Flush queued receipts and stop the writers."""
+        self._writers.shutdown(wait=True)
         self._receipts.close()
 
     # ------------------------------------------------------------------------- checking
 
     def integrity(self, stored: StoredLicence) -> Integrity:
         """Does the stored version still carry a good signature by a key valid at signing?"""
+        return self.integrity_with(stored, self.store.public_key(stored.signed.key_id))
+
+    def integrity_with(self, stored: StoredLicence, key: SigningKeyRecord | None) -> Integrity:
+        """:meth:`integrity`, with the issuer key record named by the version already read."""
         lic, signed = stored.licence, stored.signed
         content = canonical_json(lic.content(), plain=True)
         digest = sha256_hex(content)
         if digest != signed.content_sha256:
             return Integrity.CONTENT_ALTERED
-        key = self.store.public_key(signed.key_id)
         if key is None or key.department_code != lic.issuer_code:
             return Integrity.KEY_UNKNOWN
         if key.compromised_for(lic.version_at):
@@ -295,10 +352,11 @@ class VerifierService:
 
     # ---------------------------------------------------------------------- use cases
 
-    def verify(self, caller: Caller, ref: LicenceRef, presented: Presented) -> Result:
-        """Verify one licence and record a receipt."""
-        result = self.check(self.store.find(ref), presented, self._asked(ref, presented))
-        return self.record_receipt(caller, [result])[0]
+    def verify(self, caller: Caller, asked: Asked) -> Chunk:
+        """Verify one licence and record a receipt (a malformed item is the caller's error)."""
+        holders = self.fast.holders()
+        with self._receipts.coming():  # concurrent verifications share one durable write
+            return self.fast.answer(caller, [self.fast.prepare(asked, holders)], holders)
 
     def verify_by_holder(
         self,
@@ -333,21 +391,15 @@ class VerifierService:
             results = [self.check(None, presented, asked)]
         return self.record_receipt(caller, results)
 
-    def verify_batch(self, caller: Caller, items: Sequence[BatchItem]) -> list[Result]:
-        """A chunk of a batch: one verdict per item, items independent; one receipt."""
-        refs = [ref for ref, _ in items if not isinstance(ref, YihaoError)]
-        found = iter(self.store.find_many(refs))
-        results = []
-        for ref, presented in items:
-            stored = ref if isinstance(ref, YihaoError) else next(found)
-            if isinstance(stored, YihaoError):
-                results.append(self._malformed(stored, presented.client_ref))
-            else:
-                assert not isinstance(ref, YihaoError)
-                results.append(self.check(stored, presented, self._asked(ref, presented)))
-        return self.record_receipt(caller, results)
+    def verify_batch(self, caller: Caller, items: Sequence[Asked]) -> Chunk:
+        """A chunk of a batch: one verdict per item, items independent; one receipt.
 
-    def _malformed(self, exc: YihaoError, client_ref: str = "") -> Result:
+        The receipt may still be being written: wait for ``Chunk.durable`` before answering.
+        """
+        return self.fast.verify(caller, items)
+
+    def malformed(self, exc: YihaoError, client_ref: str = "") -> Result:
+        """The answer to a batch item that names nothing (its reason says why)."""
         now = self.clock.now()
         return Result(
             not_found(f"INVALID_REFERENCE: {exc}"),
@@ -357,10 +409,24 @@ class VerifierService:
             as_of=now,
             checks=("reference_format",),
             client_ref=client_ref,
+            asked={"client_ref": client_ref} if client_ref else {},  # the receipt names it
         )
 
     @staticmethod
-    def _asked(ref: LicenceRef, presented: Presented) -> dict[str, Any]:
+    def presented(holder: HolderNumber | None, asked: Asked) -> Presented:
+        """What was presented with a batch item (already validated)."""
+        return Presented(
+            holder,
+            asked.holder_name,
+            asked.as_of,
+            purpose=asked.purpose,
+            case_number=asked.case_number,
+            client_ref=asked.client_ref,
+        )
+
+    @staticmethod
+    def asked(ref: LicenceRef, presented: Presented) -> dict[str, Any]:
+        """What was asked, as a receipt records it (person numbers and names masked)."""
         asked: dict[str, Any] = _ref_json(ref)
         if presented.holder_number is not None:
             number = presented.holder_number
@@ -377,26 +443,61 @@ class VerifierService:
 
     def record_receipt(self, caller: Caller, results: list[Result]) -> list[Result]:
         """Sign one receipt over ``results``, make it durable, and stamp its id on each."""
-        at = self.clock.now()
+        texts = [canonical_json(r.answer(), plain=True).decode() for r in results]
+        receipt_id = self.seal(caller, self.clock.now(), results, texts)
+        return [replace(r, receipt_id=receipt_id) for r in results]
+
+    def seal(
+        self,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> str:
+        """Sign one receipt over ``answers`` (``texts``: each as canonical JSON), make it and
+        their access records durable (group commit) and return its id: only then may an
+        answer citing it leave."""
+        receipt_id, item = self._receipt(caller, at, answers, texts)
+        self._receipts.submit(item)
+        return receipt_id
+
+    def seal_later(
+        self,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> tuple[str, Future[None]]:
+        """:meth:`seal`, the durable write left running in another thread: no answer citing
+        the receipt may leave before the returned future is done (and did not fail)."""
+        receipt_id, item = self._receipt(caller, at, answers, texts)
+        return receipt_id, self._writers.submit(self._receipts.submit, item)
+
+    def _receipt(
+        self,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
+        """A signed receipt over ``answers`` and the access records they imply."""
         receipt_id = new_receipt_id(at)
-        body = receipt_body(receipt_id, at, caller.code, [r.answer() for r in results])
+        body = receipt_body_of(receipt_id, at, caller.code, texts)
         key = self.receipt_keys.signing_key()
-        single = results[0] if len(results) == 1 else None
+        verdict, licence_id, content_sha256 = _single(answers)
         receipt = Receipt(
             receipt_id=receipt_id,
             issued_at=at,
             requester_code=caller.code,
-            verdict=single.decision.verdict if single else None,
-            licence_id=single.stored.signed.licence_id if single and single.stored else "",
-            content_sha256=single.stored.signed.content_sha256 if single and single.stored else "",
+            verdict=verdict,
+            licence_id=licence_id,
+            content_sha256=content_sha256,
             body=body,
             key_id=key.key_id,
             algorithm=key.algorithm,
             signature=key.sign(body),
         )
-        access = _access_records(caller, results, at, self.store.vault)
-        self._receipts.submit((receipt, access))
-        return [replace(r, receipt_id=receipt_id) for r in results]
+        return receipt_id, (receipt, _access_rows(caller, answers, at, self.store.vault))
 
     def get_receipt(self, receipt_id: str) -> Receipt:
         """A receipt by id (anyone holding the id may read it)."""

@@ -68,3 +68,29 @@ def test_a_failed_batch_fails_its_callers_and_the_next_one_proceeds(db):
     committer.submit(7)
     with db.read() as conn:
         assert conn.execute(select(rows.c.n)).scalars().all() == [7]
+
+
+def test_a_leader_waits_for_announced_callers_to_join_its_commit(db):
+    commits = []
+
+    def write(conn, items):
+        commits.append(sorted(items))
+        conn.execute(insert(rows), [{"n": n} for n in items])
+
+    committer = GroupCommitter(db, write, gather=5.0)
+    both_announced = threading.Barrier(2)
+
+    def caller(n: int, work: float) -> None:
+        with committer.coming():
+            both_announced.wait()
+            threading.Event().wait(work)  # the work before the submit
+            committer.submit(n)
+
+    threads = [threading.Thread(target=caller, args=(n, w)) for n, w in ((1, 0.0), (2, 0.2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert commits == [[1, 2]]  # the first caller's commit waited for the second's item
+    committer.submit(3)  # nobody announced: no wait
+    assert commits[-1] == [3]

@@ -55,10 +55,17 @@ def test_no_process_answers_valid_after_revoke_returns(
                 )
             )
             request = vpb.VerifyLicenceRequest(licence=pb.LicenceRef(licence_id=licence.licence_id))
+            chunk = vpb.VerifyBatchRequest(items=[request] * 3)
             for _ in range(20):  # warm every path that could hold on to an answer
                 assert all(v.VerifyLicence(request).verdict == vpb.VERDICT_VALID for v in verifiers)
+                assert all(_batch_verdicts(v, chunk) == {vpb.VERDICT_VALID} for v in verifiers)
             getattr(a.store("market"), call)(
                 pb.StatusChangeRequest(licence=request.licence, reason_code=code)
             )
             for v in verifiers:
                 assert v.VerifyLicence(request).verdict == verdict
+                assert _batch_verdicts(v, chunk) == {verdict}
+
+
+def _batch_verdicts(verifier: vgrpc.VerifierStub, chunk: vpb.VerifyBatchRequest) -> set[int]:
+    return {r.verdict for response in verifier.VerifyBatch(iter([chunk])) for r in response.results}

@@ -333,13 +333,18 @@ def test_batch_answers_every_item_independently(stack):
         else:
             ref = pb.LicenceRef(licence_id=good.licence_id)
         items.append(vpb.VerifyLicenceRequest(licence=ref, client_ref=str(i)))
-    answers = list(stack.verifier("hall").VerifyBatch(iter(items)))
+    chunks = [vpb.VerifyBatchRequest(items=items[i : i + 1000]) for i in range(0, 2500, 1000)]
+    responses = list(stack.verifier("hall").VerifyBatch(iter(chunks)))
+    assert [len(r.results) for r in responses] == [1000, 1000, 500]
+    answers = [a for r in responses for a in r.results]
     assert [a.client_ref for a in answers] == [str(i) for i in range(2500)]
     for i, a in enumerate(answers):
         expected = vpb.VERDICT_NOT_FOUND if i % 10 in (3, 5) else vpb.VERDICT_VALID
         assert a.verdict == expected, (i, a.reason)
-        assert a.receipt_id
+    for r in responses:
+        assert r.receipt_id and {a.receipt_id for a in r.results} == {r.receipt_id}
     assert answers[3].reason.startswith("INVALID_REFERENCE")
+    assert answers[5].reason.startswith("INVALID_REFERENCE")
 
 
 def test_materials_exemption(stack):

@@ -6,7 +6,7 @@ Statements are SQLAlchemy Core, which on this machine costs a fraction of an ORM
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -540,7 +540,11 @@ def list_by_holder(
 
 
 def _stored(row: Row[Any], codec: LicenceCodec) -> StoredLicence:
-    m = row._mapping
+    return stored_from_mapping(row._mapping, codec)
+
+
+def stored_from_mapping(m: Mapping[Any, Any], codec: LicenceCodec) -> StoredLicence:
+    """A joined licences + licence_versions row (values typed) as the domain's object."""
     holder, salt = codec.holder(m["holder_kind"], bytes(m["holder_sealed"]), m["serial"])
     reason = (
         Reason(m["status_reason_code"], m["status_reason_text"] or "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring as _json_str  # json.dumps' escaping, as canonical
 from typing import Any
 
 from services.common.audit_log import Entry
@@ -54,6 +55,19 @@ def receipt_body(
         },
         plain=True,  # built here from validated values and protobuf (valid UTF-8) strings
     )
+
+
+def receipt_body_of(
+    receipt_id: str, at: datetime, requester_code: str, answers: list[str]
+) -> bytes:
+    """:func:`receipt_body` from answers already serialised as canonical JSON (the same bytes:
+    the top-level keys in order around them)."""
+    return (
+        '{"answers":['
+        + ",".join(answers)
+        + f'],"issued_at":{_json_str(at.isoformat())},"receipt_id":{_json_str(receipt_id)}'
+        + f',"requester":{_json_str(requester_code)}}}'
+    ).encode()
 
 
 def receipt_entry(receipt: Receipt) -> Entry:

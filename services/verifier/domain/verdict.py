@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from services.common.clock import china_date
 from services.common.identifiers import HolderNumber
@@ -20,6 +20,8 @@ from services.licence_store.domain.licence import Effective, Status, Validity
 
 class Verdict(enum.Enum):
     """The closed set of answers."""
+
+    __hash__ = object.__hash__  # members are singletons: identity, not name (hot keys)
 
     VALID = "valid"
     EXPIRED = "expired"
@@ -34,6 +36,8 @@ class Verdict(enum.Enum):
 class HolderMatch(enum.Enum):
     """Presented holder versus stored holder."""
 
+    __hash__ = object.__hash__  # members are singletons: identity, not name (hot keys)
+
     MATCH = "match"
     MISMATCH = "mismatch"
     NOT_PRESENTED = "not_presented"
@@ -41,6 +45,8 @@ class HolderMatch(enum.Enum):
 
 class Integrity(enum.Enum):
     """The outcome of checking a version's signature."""
+
+    __hash__ = object.__hash__  # members are singletons: identity, not name (hot keys)
 
     VERIFIED = "SIGNATURE_VERIFIED"
     CONTENT_ALTERED = "CONTENT_ALTERED"  # stored content no longer hashes to what was signed
@@ -53,17 +59,6 @@ class Integrity(enum.Enum):
 #: The checks every verdict of a stored licence applies, in order.
 STANDARD_CHECKS = ("signature", "issuer_key_period", "status", "validity_dates")
 
-_STATUS_VERDICTS = {
-    Status.SUSPENDED: (Verdict.SUSPENDED, "STATUS_SUSPENDED"),
-    Status.REVOKED: (Verdict.REVOKED, "STATUS_REVOKED"),
-    Status.CANCELLED: (Verdict.CANCELLED, "STATUS_CANCELLED"),
-}
-_DATE_VERDICTS = {
-    Effective.EXPIRED: (Verdict.EXPIRED, "VALIDITY_ENDED"),
-    Effective.NOT_YET_VALID: (Verdict.NOT_YET_VALID, "VALIDITY_NOT_STARTED"),
-    Effective.VALID: (Verdict.VALID, "ALL_CHECKS_PASSED"),
-}
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -73,13 +68,32 @@ class Decision:
     reason: str
 
 
+# Decisions are values: the few possible ones are made once (the batch path decides often).
+_CANNOT_CHECK = {i: Decision(Verdict.CANNOT_CHECK, i.value) for i in Integrity}
+_STATUS_VERDICTS = {
+    Status.SUSPENDED: Decision(Verdict.SUSPENDED, "STATUS_SUSPENDED"),
+    Status.REVOKED: Decision(Verdict.REVOKED, "STATUS_REVOKED"),
+    Status.CANCELLED: Decision(Verdict.CANCELLED, "STATUS_CANCELLED"),
+}
+_DATE_VERDICTS = {
+    Effective.EXPIRED: Decision(Verdict.EXPIRED, "VALIDITY_ENDED"),
+    Effective.NOT_YET_VALID: Decision(Verdict.NOT_YET_VALID, "VALIDITY_NOT_STARTED"),
+    Effective.VALID: Decision(Verdict.VALID, "ALL_CHECKS_PASSED"),
+}
+
+
 def decide(integrity: Integrity, status: Status, validity: Validity, at: datetime) -> Decision:
     """The verdict on a licence in ``status`` with ``validity``, at instant ``at``."""
+    return decide_on(integrity, status, validity, china_date(at))
+
+
+def decide_on(integrity: Integrity, status: Status, validity: Validity, day: date) -> Decision:
+    """:func:`decide` for an instant whose calendar date in China is ``day``."""
     if integrity is not Integrity.VERIFIED:
-        return Decision(Verdict.CANNOT_CHECK, integrity.value)
+        return _CANNOT_CHECK[integrity]
     if status in _STATUS_VERDICTS:
-        return Decision(*_STATUS_VERDICTS[status])
-    return Decision(*_DATE_VERDICTS[validity.position(china_date(at))])
+        return _STATUS_VERDICTS[status]
+    return _DATE_VERDICTS[validity.position(day)]
 
 
 def not_found(reason: str = "NO_SUCH_LICENCE") -> Decision:
@@ -94,8 +108,9 @@ def number_match(presented: HolderNumber | None, stored: HolderNumber) -> Holder
     return HolderMatch.MATCH if presented.value == stored.value else HolderMatch.MISMATCH
 
 
-def _normal_name(name: str) -> str:
-    # Full-width and half-width forms, and spacing, are the same name to a person.
+def normal_name(name: str) -> str:
+    """A name as compared: full-width and half-width forms, and spacing, are the same name to
+    a person; so is case."""
     folded = unicodedata.normalize("NFKC", name)
     return "".join(folded.split()).casefold()
 
@@ -105,9 +120,7 @@ def name_match(presented: str, stored: str) -> HolderMatch:
     if not presented.strip():
         return HolderMatch.NOT_PRESENTED
     return (
-        HolderMatch.MATCH
-        if _normal_name(presented) == _normal_name(stored)
-        else HolderMatch.MISMATCH
+        HolderMatch.MATCH if normal_name(presented) == normal_name(stored) else HolderMatch.MISMATCH
     )
 
 

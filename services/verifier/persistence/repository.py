@@ -9,28 +9,44 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from services.common.clock import as_utc
+from services.common.database import insert_many
 from services.verifier.domain.receipt import Receipt
 from services.verifier.domain.verdict import Verdict
 from services.verifier.persistence.tables import receipts, service_items, service_keys
 
+_RECEIPT_COLUMNS = (
+    "receipt_id",
+    "issued_at",
+    "requester_code",
+    "verdict",
+    "licence_id",
+    "content_sha256",
+    "body",
+    "key_id",
+    "algorithm",
+    "signature",
+)
+
 
 def insert_receipts(conn: Connection, batch: Sequence[Receipt]) -> None:
     """Store receipts (the group committer calls this)."""
-    conn.execute(
-        insert(receipts),
+    insert_many(
+        conn,
+        receipts,
+        _RECEIPT_COLUMNS,
         [
-            {
-                "receipt_id": r.receipt_id,
-                "issued_at": r.issued_at,
-                "requester_code": r.requester_code,
-                "verdict": r.verdict.value if r.verdict else None,
-                "licence_id": r.licence_id,
-                "content_sha256": r.content_sha256,
-                "body": r.body.decode(),
-                "key_id": r.key_id,
-                "algorithm": r.algorithm,
-                "signature": r.signature,
-            }
+            (
+                r.receipt_id,
+                r.issued_at,
+                r.requester_code,
+                r.verdict.value if r.verdict else None,
+                r.licence_id,
+                r.content_sha256,
+                r.body.decode(),
+                r.key_id,
+                r.algorithm,
+                r.signature,
+            )
             for r in batch
         ],
     )

@@ -117,3 +117,13 @@ def test_status_timeline():
     assert status_at(timeline, t0 + timedelta(days=6)) is Status.SUSPENDED
     assert status_at(timeline, t0 + timedelta(days=9)) is Status.ACTIVE
     assert status_at(timeline, t0 + timedelta(days=365)) is Status.REVOKED
+
+
+def test_vetted_memo_is_bounded():
+    from services.verifier.vetting import VettedMemo
+
+    memo = VettedMemo(size=8)
+    for i in range(100):
+        memo.put(str(i), object())  # type: ignore[arg-type]
+    assert len(memo) <= 8
+    assert memo.get("99") is not None and memo.get("0") is None

@@ -1,0 +1,163 @@
+"""The verifier's hot read: licence rows exactly as stored, many per query, on the raw driver.
+
+SQLAlchemy Core costs more per row than the query itself (result processing parses every
+date and JSON column); a batch verification needs only the row, and mostly only to tell
+whether it is byte-for-byte the row it has already checked. So this reads with the DB-API
+cursor of a pooled connection, one statement per read, and hands back
+plain tuples: :data:`CONTENT` columns (the signed version and the sealed holder, compared
+whole by the verifier's memo) and :data:`STATE` columns (status, read fresh every time).
+
+:func:`stored` turns a row into the domain's :class:`StoredLicence` (the slow path, taken
+once per version per process): the same values SQLAlchemy would have produced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, NamedTuple
+
+from services.common.clock import as_utc
+from services.common.database import check_deadline
+from services.licence_store.persistence.codec import LicenceCodec
+from services.licence_store.persistence.repository import StoredLicence, stored_from_mapping
+
+#: Columns of the signed version and the sealed holder: what integrity depends on.
+CONTENT = (
+    "l.type_code",
+    "l.issuer_code",
+    "l.licence_number",
+    "l.holder_kind",
+    "l.holder_sealed",
+    "v.version",
+    "v.licence_id",
+    "v.holder_name",
+    "v.fields",
+    "v.sealed_fields",
+    "v.valid_from",
+    "v.valid_until",
+    "v.version_at",
+    "v.key_id",
+    "v.algorithm",
+    "v.signature",
+    "v.content_sha256",
+)
+#: Columns of the licence's current state (never remembered by the verifier).
+STATE = ("l.status", "l.status_reason_code", "l.status_reason_text", "l.status_at", "l.issued_at")
+
+#: Text columns that hold more than ASCII, read as bytes on SQLite (decoding them into str
+#: is most of the cost of fetching a row; the memo only compares them).
+_AS_BYTES = ("v.holder_name", "v.fields")
+
+
+def _select(content: Iterable[str]) -> str:
+    return (
+        f"SELECT l.serial, {', '.join(STATE)}, {', '.join(content)} "
+        "FROM licences l JOIN licence_versions v "
+        "ON v.serial = l.serial AND v.version = l.current_version "
+    )
+
+
+# One statement text whatever the number of serials (the driver keeps it prepared).
+_BY_SERIALS = {
+    "sqlite": _select(f"CAST({c} AS BLOB)" if c in _AS_BYTES else c for c in CONTENT)
+    + "WHERE l.serial IN (SELECT value FROM json_each(?))",
+    "postgresql": _select(CONTENT) + "WHERE l.serial = ANY(%s)",
+}
+_BY_NUMBERS = {
+    "sqlite": "SELECT licence_number, serial FROM licences "
+    "WHERE type_code = ? AND licence_number IN (SELECT value FROM json_each(?))",
+    "postgresql": "SELECT licence_number, serial FROM licences "
+    "WHERE type_code = %s AND licence_number = ANY(%s)",
+}
+
+
+class LicenceRow(NamedTuple):
+    """One licence at its current version, as stored."""
+
+    serial: str
+    status: str
+    status_reason_code: str | None
+    status_reason_text: str | None
+    status_at: Any
+    issued_at: Any
+    content: tuple[Any, ...]  # the CONTENT columns, in order
+
+    @property
+    def key_id(self) -> str:
+        """The id of the key that signed the version."""
+        return str(self.content[13])
+
+
+class DriverReads:
+    """The hot reads, on a DB-API connection (see ``Database.driver_reads``): each one
+    statement, so each reads one consistent snapshot without a transaction around it."""
+
+    def __init__(self, connection: Any, dialect: str) -> None:
+        self._connection = connection
+        self._dialect = dialect
+
+    def _fetch(self, statement: dict[str, str], *params: Any) -> list[Any]:
+        check_deadline()
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(statement[self._dialect], params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def _list(self, values: Sequence[str]) -> Any:
+        return json.dumps(list(values)) if self._dialect == "sqlite" else list(values)
+
+    def rows(self, serials: Sequence[str]) -> dict[str, LicenceRow]:
+        """The licences with these serials (those that exist), in one query."""
+        if not serials:
+            return {}
+        found = self._fetch(_BY_SERIALS, self._list(serials))
+        return {r[0]: LicenceRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in found}
+
+    def serials_by_number(self, type_code: str, numbers: Sequence[str]) -> dict[str, str]:
+        """licence number → serial, for the numbers of ``type_code`` that are issued."""
+        if not numbers:
+            return {}
+        found = self._fetch(_BY_NUMBERS, type_code, self._list(numbers))
+        return {number: serial for number, serial in found}
+
+
+def _instant(value: Any) -> datetime:
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
+def _day(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def stored(row: LicenceRow, codec: LicenceCodec) -> StoredLicence:
+    """The domain object for a row (values typed as SQLAlchemy would type them)."""
+    content = dict(zip((c[2:] for c in CONTENT), row.content, strict=True))
+    mapping: Mapping[str, Any] = {
+        **content,
+        "serial": row.serial,
+        "status": row.status,
+        "status_reason_code": row.status_reason_code,
+        "status_reason_text": row.status_reason_text,
+        "status_at": _instant(row.status_at),
+        "issued_at": _instant(row.issued_at),
+        "version_at": _instant(content["version_at"]),
+        "valid_from": _day(content["valid_from"]),
+        "valid_until": _day(content["valid_until"]),
+        "fields": _json(content["fields"]),
+        "holder_name": _text(content["holder_name"]),
+    }
+    return stored_from_mapping(mapping, codec)

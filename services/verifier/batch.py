@@ -1,0 +1,422 @@
+"""Verification by reference, many at a time: the path VerifyBatch and VerifyLicence share.
+
+A chunk of items costs one read (rows as stored, status included: there is no licence cache),
+one receipt signed over all its answers, and one durable write of that receipt with every
+item's access record (group commit), before any answer leaves. Per item what is left is
+cheap: the stored version's integrity comes from the :mod:`~services.verifier.vetting` memo
+when the row is unchanged (else it is checked in full), and the verdict is decided fresh from
+the status read now and the validity dates at the instant asked.
+
+Items are independent: an item that cannot be read (a malformed reference or holder number)
+is answered NOT_FOUND with its reason, and the others are unaffected. An item asking about a
+past instant (``as_of``) takes the full path (status timeline, versions then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future
+from datetime import date, datetime
+from json.encoder import encode_basestring as _json_str  # json.dumps' escaping, as canonical
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from services.common.clock import china_date
+from services.common.errors import InvalidArgument, YihaoError
+from services.common.holder_vault import HolderVault
+from services.common.identifiers import (
+    HolderKind,
+    HolderNumber,
+    LicenceIdentifier,
+    mask_holder_number,
+    mask_name,
+    parse_holder_number,
+    parse_licence_identifier,
+    validate_licence_type_code,
+)
+from services.common.identity import Caller
+from services.common.signing import canonical_json
+from services.licence_store.domain.catalogue import SigningKeyRecord
+from services.licence_store.domain.licence import Status
+from services.licence_store.persistence.rows import LicenceRow
+from services.licence_store.service import LicenceRef
+from services.verifier.domain.verdict import (
+    STANDARD_CHECKS,
+    Decision,
+    HolderMatch,
+    decide_on,
+    not_found,
+)
+from services.verifier.vetting import Vetted, VettedMemo, name_key
+
+if TYPE_CHECKING:
+    from services.verifier.service import Result, VerifierService
+
+MAX_NAME = 200
+MEMO_SIZE = 100_000  # identifiers parsed; receipt text parts
+EXISTENCE = ("existence",)
+NO_SUCH_LICENCE = not_found()
+NO_NAMES = ("", "")
+_STATUSES = {s.value: s for s in Status}
+
+
+class Asked(NamedTuple):
+    """One item as the caller sent it: plain values, validated by :meth:`BatchVerifier.prepare`."""
+
+    licence_id: str = ""
+    type_code: str = ""
+    licence_number: str = ""
+    holder_number: str = ""
+    holder_name: str = ""
+    purpose: str = ""
+    case_number: str = ""
+    client_ref: str = ""
+    as_of: datetime | None = None
+    by_number: bool = False  # named by type and number (else by licence_id)
+    refused: YihaoError | None = None  # already found malformed where it was read
+
+    @property
+    def ref(self) -> LicenceRef:
+        """The licence reference, as the store's read interface takes it."""
+        if self.by_number:
+            return LicenceRef(type_code=self.type_code, licence_number=self.licence_number)
+        return LicenceRef(licence_id=self.licence_id)
+
+
+class Prepared(NamedTuple):
+    """An item whose reference and presented holder are well-formed."""
+
+    asked: Asked
+    ident: LicenceIdentifier | None  # named by licence_id
+    number: tuple[str, str] | None  # named by (type code, licence number)
+    holder: HolderNumber | None  # presented holder number
+
+
+class Answer(NamedTuple):
+    """One item's verification on the fast path (``Result`` is the full path's)."""
+
+    item: Asked
+    holder: HolderNumber | None  # the presented holder number, parsed
+    decision: Decision
+    number_match: HolderMatch
+    name_match: HolderMatch
+    vetted: Vetted | None  # None: no such licence
+    status_reason_code: str
+    names: tuple[str, str]  # (licence type name, issuer name) from the catalogue
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """What was checked to reach the verdict."""
+        return EXISTENCE if self.vetted is None else STANDARD_CHECKS
+
+
+class Chunk(NamedTuple):
+    """A chunk's answers (fast-path Answers and full-path Results, in item order)."""
+
+    receipt_id: str
+    checked_at: datetime
+    answers: list[Answer | Result]
+    durable: Future[None] | None = None  # the receipt's write, if still under way
+
+    def wait_durable(self) -> None:
+        """Return once the receipt is durable (raise if writing it failed)."""
+        if self.durable is not None:
+            self.durable.result()
+
+
+class Holders:
+    """The presented holder numbers and names of one chunk, each parsed, keyed, masked once.
+
+    Lives for one chunk only: presented personal data is not kept beyond the call.
+    """
+
+    def __init__(self, vault: HolderVault) -> None:
+        self._vault = vault
+        self._parsed: dict[str, HolderNumber | YihaoError] = {}
+        self._indexes: dict[tuple[str, HolderKind], str] = {}
+        self._names: dict[str, str] = {}
+        self._masked: dict[str, str] = {}
+
+    def parse(self, raw: str) -> HolderNumber | None:
+        """A presented holder number, validated (None when none was presented)."""
+        if not raw.strip():
+            return None
+        parsed = self._parsed.get(raw)
+        if parsed is None:
+            try:
+                parsed = parse_holder_number(raw, "presented_holder_number")
+            except YihaoError as exc:
+                parsed = exc
+            self._parsed[raw] = parsed
+        if isinstance(parsed, YihaoError):
+            raise parsed
+        return parsed
+
+    def number_match(self, holder: HolderNumber | None, vetted: Vetted) -> HolderMatch:
+        """Presented number versus the stored one, compared as blind indexes."""
+        if holder is None:
+            return HolderMatch.NOT_PRESENTED
+        kind = vetted.holder_kind
+        index = self._indexes.get((holder.value, kind))
+        if index is None:
+            index = self._vault.index(HolderNumber(kind, holder.value))
+            self._indexes[(holder.value, kind)] = index
+        return HolderMatch.MATCH if index == vetted.holder_index else HolderMatch.MISMATCH
+
+    def name_match(self, name: str, vetted: Vetted) -> HolderMatch:
+        """Presented name versus the stored one, compared as keyed hashes of the folded names."""
+        if not name.strip():
+            return HolderMatch.NOT_PRESENTED
+        key = self._names.get(name)
+        if key is None:
+            key = self._names[name] = name_key(self._vault, name)
+        return HolderMatch.MATCH if key == vetted.holder_name_key else HolderMatch.MISMATCH
+
+    def asked_json(self, a: Answer) -> str:
+        """What was asked, as the receipt records it (canonical JSON: keys in order; person
+        numbers and names masked)."""
+        item = a.item
+        parts = [f'"client_ref":{_json_str(item.client_ref)}'] if item.client_ref else []
+        if item.by_number:
+            parts.append(f'"licence_number":{_json_str(item.licence_number)}')
+        else:
+            parts.append(f'"licence_id":{_json_str(item.licence_id)}')
+        name = item.holder_name.strip()
+        if name:
+            parts.append(f'"presented_holder_name":{_json_str(mask_name(name))}')
+        if a.holder is not None:
+            parts.append(f'"presented_holder_number":{_json_str(self._mask(a.holder))}')
+        if item.by_number:
+            parts.append(f'"type_code":{_json_str(item.type_code)}')
+        return "{" + ",".join(parts) + "}"
+
+    def _mask(self, holder: HolderNumber) -> str:
+        masked = self._masked.get(holder.value)
+        if masked is None:
+            masked = mask_holder_number(holder.value, holder.kind)
+            self._masked[holder.value] = masked
+        return masked
+
+
+def _names(vetted: Vetted, ident: LicenceIdentifier) -> bool:
+    """Whether an identifier (of any version up to the current one) names this licence."""
+    return (
+        vetted.type_code == ident.type_code
+        and vetted.issuer_code == ident.issuer_code
+        and ident.version <= vetted.version
+    )
+
+
+class BatchVerifier:
+    """The fast path of :class:`~services.verifier.service.VerifierService`."""
+
+    def __init__(self, service: VerifierService, memo: VettedMemo | None = None) -> None:
+        self.service = service
+        self.store = service.store
+        self.memo = memo or VettedMemo()
+        self._identifiers: dict[str, LicenceIdentifier | YihaoError] = {}
+        self._tails: dict[tuple[Any, ...], str] = {}
+
+    def holders(self) -> Holders:
+        """A fresh per-chunk holder cache."""
+        return Holders(self.store.vault)
+
+    def prepare(self, asked: Asked, holders: Holders) -> Prepared:
+        """Validate an item's reference and presented holder (INVALID_ARGUMENT if malformed)."""
+        ident: LicenceIdentifier | None = None
+        number: tuple[str, str] | None = None
+        if asked.refused is not None:
+            raise asked.refused
+        if asked.by_number:
+            type_code = validate_licence_type_code(
+                asked.type_code, "licence.type_and_number.type_code"
+            )
+            if not asked.licence_number.strip():
+                raise InvalidArgument.field(
+                    "licence.type_and_number.licence_number", "is required", "REQUIRED"
+                )
+            number = (type_code, asked.licence_number.strip())
+        else:
+            ident = self._identifier(asked.licence_id)
+        holder = holders.parse(asked.holder_number)
+        if len(asked.holder_name) > MAX_NAME:
+            raise InvalidArgument.field(
+                "presented_holder_name", "at most 200 characters", "TOO_LONG"
+            )
+        return Prepared(asked, ident, number, holder)
+
+    def _identifier(self, text: str) -> LicenceIdentifier:
+        """A parsed e-licence identifier (parsing, with its check character, is remembered:
+        an identifier names no one, and a batch names the same ones again and again)."""
+        parsed = self._identifiers.get(text)
+        if parsed is None:
+            try:
+                parsed = parse_licence_identifier(text, "licence.licence_id")
+            except YihaoError as exc:
+                parsed = exc
+            if len(self._identifiers) >= MEMO_SIZE:
+                self._identifiers.clear()
+            self._identifiers[text] = parsed
+        if isinstance(parsed, YihaoError):
+            raise parsed
+        return parsed
+
+    def verify(self, caller: Caller, items: Sequence[Asked]) -> Chunk:
+        """A chunk of a batch: one answer per item, a malformed item answered on its own; the
+        receipt's durable write left under way (:meth:`Chunk.wait_durable`)."""
+        holders = self.holders()
+        prepared: list[Prepared | Result] = []
+        for asked in items:
+            try:
+                prepared.append(self.prepare(asked, holders))
+            except YihaoError as exc:
+                prepared.append(self.service.malformed(exc, asked.client_ref))
+        return self.answer(caller, prepared, holders, wait=False)
+
+    def answer(
+        self,
+        caller: Caller,
+        items: Sequence[Prepared | Result],
+        holders: Holders,
+        *,
+        wait: bool = True,
+    ) -> Chunk:
+        """Answer prepared items (Results pass through), seal one receipt over all of them
+        (durable on return if ``wait``, else see :meth:`Chunk.wait_durable`)."""
+        now = self.service.clock.now()
+        fast = [p for p in items if isinstance(p, Prepared) and p.asked.as_of is None]
+        rows, resolved = self.store.licence_rows(
+            {p.ident.serial for p in fast if p.ident is not None},
+            {p.number for p in fast if p.number is not None},
+        )
+        vetted = self._vet(rows)
+        decide = _Decider(self, rows, vetted, resolved, china_date(now), holders)
+        answers: list[Answer | Result] = [
+            p if not isinstance(p, Prepared) else self._full(p) if p.asked.as_of else decide(p)
+            for p in items
+        ]
+        texts = self.answer_texts(answers, now, holders)
+        if wait:
+            return Chunk(self.service.seal(caller, now, answers, texts), now, answers)
+        receipt_id, durable = self.service.seal_later(caller, now, answers, texts)
+        return Chunk(receipt_id, now, answers, durable)
+
+    def answer_texts(
+        self, answers: Sequence[Answer | Result], at: datetime, holders: Holders
+    ) -> list[str]:
+        """Each answer as the receipt records it (canonical JSON, the shape of
+        ``Result.answer``), made from parts: what the item asked, then a tail shared by every
+        answer with the same licence version and outcome."""
+        head = f'{{"as_of":{_json_str(at.isoformat())},"asked":'
+        texts = []
+        for a in answers:
+            if isinstance(a, Answer):
+                texts.append(head + holders.asked_json(a) + self._tail(a))
+            else:
+                texts.append(canonical_json(a.answer(), plain=True).decode())
+        return texts
+
+    def _tail(self, a: Answer) -> str:
+        d = a.decision
+        key = (a.vetted, d.verdict, d.reason, a.number_match, a.name_match)
+        tail = self._tails.get(key)
+        if tail is None:
+            v = a.vetted
+            tail = (
+                f',"content_sha256":{_json_str(v.content_sha256 if v else "")}'
+                f',"holder_name_match":"{a.name_match.value}"'
+                f',"holder_number_match":"{a.number_match.value}"'
+                f',"licence_id":{_json_str(v.licence_id if v else "")}'
+                f',"policy":{canonical_json(list(a.checks), plain=True).decode()}'
+                f',"reason":{_json_str(d.reason)},"verdict":"{d.verdict.value}"'
+                f',"version":{v.version if v else 0}}}'
+            )
+            if len(self._tails) >= MEMO_SIZE:
+                self._tails.clear()
+            self._tails[key] = tail
+        return tail
+
+    def _full(self, p: Prepared) -> Result:
+        """An as-of item, on the full path (status timeline and the version current then)."""
+        a = p.asked
+        presented = self.service.presented(p.holder, a)
+        ref = a.ref
+        return self.service.check(
+            self.store.find(ref), presented, self.service.asked(ref, presented)
+        )
+
+    def _vet(self, rows: dict[str, LicenceRow]) -> dict[str, Vetted]:
+        """The memo's entry for each row, checked in full again where it no longer holds."""
+        keys: dict[str, SigningKeyRecord | None] = {}
+        out: dict[str, Vetted] = {}
+        for serial, row in rows.items():
+            key_id = row.key_id
+            if key_id in keys:
+                key = keys[key_id]
+            else:
+                key = keys[key_id] = self.store.public_key(key_id)
+            entry = self.memo.get(serial)
+            if entry is None or not entry.still_holds(row.content, key):
+                stored = self.store.stored_from_row(row)
+                integrity = self.service.integrity_with(stored, key)
+                entry = Vetted.of(row.content, stored, key, integrity, self.store.vault)
+                self.memo.put(serial, entry)
+            out[serial] = entry
+        return out
+
+
+class _Decider:
+    """Decides one chunk's fast-path items (state shared across the chunk)."""
+
+    def __init__(
+        self,
+        verifier: BatchVerifier,
+        rows: dict[str, LicenceRow],
+        vetted: dict[str, Vetted],
+        resolved: dict[tuple[str, str], str],
+        day: date,
+        holders: Holders,
+    ) -> None:
+        self.store = verifier.store
+        self.rows = rows
+        self.vetted = vetted
+        self.resolved = resolved
+        self.day = day
+        self.holders = holders
+        self._names: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def __call__(self, p: Prepared) -> Answer:
+        serial = p.ident.serial if p.ident is not None else self.resolved.get(p.number or ("", ""))
+        vetted = self.vetted.get(serial) if serial else None
+        if serial is None or vetted is None or (p.ident and not _names(vetted, p.ident)):
+            return Answer(
+                p.asked,
+                p.holder,
+                NO_SUCH_LICENCE,
+                HolderMatch.NOT_PRESENTED,
+                HolderMatch.NOT_PRESENTED,
+                None,
+                "",
+                NO_NAMES,
+            )
+        row = self.rows[serial]
+        status = _STATUSES.get(row.status) or Status(row.status)
+        return Answer(
+            p.asked,
+            p.holder,
+            decide_on(vetted.integrity, status, vetted.validity, self.day),
+            self.holders.number_match(p.holder, vetted),
+            self.holders.name_match(p.asked.holder_name, vetted),
+            vetted,
+            row.status_reason_code or "",
+            self._catalogue_names(vetted),
+        )
+
+    def _catalogue_names(self, vetted: Vetted) -> tuple[str, str]:
+        key = (vetted.type_code, vetted.issuer_code)
+        names = self._names.get(key)
+        if names is None:
+            licence_type = self.store.catalogue.licence_type(vetted.type_code)
+            issuer = self.store.catalogue.department(vetted.issuer_code)
+            names = (licence_type.name if licence_type else "", issuer.name if issuer else "")
+            self._names[key] = names
+        return names
