@@ -91,6 +91,11 @@ class Figures:
         """Server CPU (user + system, every server process) per call, in µs."""
         return self.server_cpu / self.calls * 1e6 if self.calls else 0.0
 
+    @property
+    def client_cpu_us(self) -> float:
+        """Client CPU (every client process) per call, in µs."""
+        return self.client_cpu / self.calls * 1e6 if self.calls else 0.0
+
     def ms(self, p: float) -> float:
         """The p-th percentile latency in milliseconds (nearest rank)."""
         ordered = sorted(self.latencies)
@@ -104,7 +109,7 @@ def describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)).rstrip()
 
 
-def _shares(total: int, parts: int) -> list[int]:
+def shares(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if k < total % parts else 0) for k in range(parts)]
 
 
@@ -134,7 +139,7 @@ def _run(job: Job, barrier: Barrier) -> ClientResult:
     result.start = time.monotonic()
     with ThreadPoolExecutor(job.threads) as pool:
         for future in [
-            pool.submit(loop, t, n) for t, n in enumerate(_shares(job.calls, job.threads))
+            pool.submit(loop, t, n) for t, n in enumerate(shares(job.calls, job.threads))
         ]:
             future.result()
     result.end = time.monotonic()
@@ -203,5 +208,5 @@ def jobs(
     """``processes`` jobs sharing ``calls`` between them."""
     return [
         Job(server.port, str(server.var_dir), alias, plan, args, warmup, n, threads, worker=w)
-        for w, n in enumerate(_shares(calls, processes))
+        for w, n in enumerate(shares(calls, processes))
     ]

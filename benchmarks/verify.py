@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import multiprocessing as mp
 import os
 import sys
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +39,7 @@ from typing import Any
 import grpc
 
 from benchmarks.issue import HOLDERS, request
+from benchmarks.load import Figures, PhaseFailed, describe, shares
 from testsupport.serverproc import ServerProcess, backend, server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import common_pb2_grpc, verifier_pb2_grpc
@@ -51,10 +50,6 @@ ALIAS = "hall"
 RPC_TIMEOUT = 30.0
 PHASE_TIMEOUT = 900.0
 PURPOSE = "benchmark"
-
-
-class PhaseFailed(Exception):
-    """A measured phase could not complete (an RPC failed or a worker died)."""
 
 
 @dataclass(frozen=True)
@@ -87,41 +82,7 @@ class WorkerResult:
     error: str | None = None
 
 
-@dataclass
-class Figures:
-    """One measured phase, summed over its workers."""
-
-    calls: int
-    seconds: float
-    server_cpu: float
-    client_cpu: float
-    latencies: list[float]
-    unexpected: list[str]
-
-    @property
-    def per_s(self) -> float:
-        return self.calls / self.seconds
-
-    @property
-    def cpu_us(self) -> float:
-        return self.server_cpu / self.calls * 1e6
-
-    @property
-    def client_cpu_us(self) -> float:
-        return self.client_cpu / self.calls * 1e6
-
-    def ms(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] * 1e3 if ordered else 0.0
-
-
 # --- the load generator (runs in spawned processes) ----------------------------------------
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
-        return f"{exc.code().name}: {exc.details()}"
-    return "".join(traceback.format_exception(exc)).rstrip()
 
 
 def _channel(job: Job) -> grpc.Channel:
@@ -170,10 +131,6 @@ def _unary_call(job: Job, channel: grpc.Channel, unexpected: list[str]) -> Calla
     return call_verify
 
 
-def _shares(total: int, parts: int) -> list[int]:
-    return [total // parts + (1 if k < total % parts else 0) for k in range(parts)]
-
-
 def _unary(job: Job, barrier: Barrier) -> WorkerResult:
     result = WorkerResult()
     channel = _channel(job)
@@ -182,7 +139,7 @@ def _unary(job: Job, barrier: Barrier) -> WorkerResult:
     with ThreadPoolExecutor(job.threads) as pool:
         list(pool.map(lambda i: call(offset + i), range(job.warmup)))
         barrier.wait(PHASE_TIMEOUT)
-        shares = _shares(job.calls, job.threads)
+        per_thread = shares(job.calls, job.threads)
         lock = threading.Lock()
         cpu0 = time.process_time()
         result.start = time.monotonic()
@@ -190,7 +147,7 @@ def _unary(job: Job, barrier: Barrier) -> WorkerResult:
         def closed(t: int) -> None:
             mine: list[float] = []
             base = offset + job.warmup + t * 100_003
-            for k in range(shares[t]):
+            for k in range(per_thread[t]):
                 begin = time.monotonic()
                 call(base + k)
                 mine.append(time.monotonic() - begin)
@@ -205,7 +162,7 @@ def _unary(job: Job, barrier: Barrier) -> WorkerResult:
             mine: list[float] = []
             g = job.worker * job.threads + t
             base = offset + job.warmup + t * 100_003
-            for k in range(shares[t]):
+            for k in range(per_thread[t]):
                 scheduled = t0 + (g + k * total_threads) / job.rate
                 delay = scheduled - time.monotonic()
                 if delay > 0:
@@ -269,7 +226,7 @@ def _worker(job: Job, barrier: Barrier, out: Any) -> None:
     try:
         result = _batch(job, barrier) if job.mode == "batch" else _unary(job, barrier)
     except BaseException as exc:  # reported to the parent, which prints it
-        result = WorkerResult(error=f"{job.mode} worker {job.worker}: {_describe(exc)}")
+        result = WorkerResult(error=f"{job.mode} worker {job.worker}: {describe(exc)}")
         barrier.abort()
     out.put(result)
 
@@ -306,7 +263,7 @@ def measure(server: ServerProcess, jobs: list[Job]) -> Figures:
         server_cpu=cpu1 - cpu0,
         client_cpu=sum(r.client_cpu for r in results),
         latencies=[x for r in results for x in r.latencies],
-        unexpected=[u for r in results for u in r.unexpected],
+        problems=[u for r in results for u in r.unexpected],
     )
 
 
@@ -338,8 +295,8 @@ def _phase(name: str, run: Callable[[], Figures], errors: dict[str, str]) -> Fig
         errors[name] = str(exc)
         print(f"{name}: FAILED\n  " + str(exc).replace("\n", "\n  "), file=sys.stderr, flush=True)
         return None
-    if figures.unexpected:
-        print(f"{name}: unexpected answers, e.g. {figures.unexpected}", file=sys.stderr)
+    if figures.problems:
+        print(f"{name}: unexpected answers, e.g. {figures.problems}", file=sys.stderr)
     return figures
 
 
@@ -383,7 +340,7 @@ def main() -> None:
                     args.workers,
                     rate,
                 )
-                for w, share in enumerate(_shares(calls, args.workers))
+                for w, share in enumerate(shares(calls, args.workers))
             ]
 
         noop = _phase("Ping", lambda: measure(server, jobs("ping", args.count)), errors)
