@@ -73,6 +73,7 @@ def audit_verify(settings: Settings) -> AuditReport:
 
 def reseal(settings: Settings) -> int:
     """Re-seal everything sealed under an older master key (``yihao keys reseal``)."""
+    from services.common.clock import SystemClock
     from services.common.holder_vault import HolderVault
     from services.reseal import reseal_all
     from services.server import load_sealer
@@ -80,6 +81,6 @@ def reseal(settings: Settings) -> int:
     sealer = load_sealer(settings)
     db = Database(settings.database_url, settings.db_pool_size)
     try:
-        return reseal_all(db, HolderVault(sealer), sealer)
+        return reseal_all(db, HolderVault(sealer), sealer, SystemClock().now())
     finally:
         db.dispose()

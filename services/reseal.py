@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Table, select, tuple_, update
@@ -20,6 +21,7 @@ from sqlalchemy import Column, Table, select, tuple_, update
 from services.assistance.persistence.tables import assistance_requests, commitments
 from services.common.database import Database
 from services.common.holder_vault import HolderVault
+from services.common.marks import get_mark, set_mark
 from services.common.sealing import Sealer
 from services.licence_store.persistence.tables import department_keys, licence_versions, licences
 from services.verifier.persistence.tables import service_keys
@@ -27,6 +29,7 @@ from services.verifier.persistence.tables import service_keys
 log = logging.getLogger(__name__)
 
 BATCH = 500
+RESEALED_MARK = "resealed_under"
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,20 @@ def sealed_columns(vault: HolderVault, sealer: Sealer) -> list[SealedColumn]:
     ]
 
 
-def reseal_all(db: Database, vault: HolderVault, sealer: Sealer) -> int:
-    """Re-seal every value sealed under a non-current key; how many were re-sealed."""
+def reseal_all(db: Database, vault: HolderVault, sealer: Sealer, at: datetime) -> int:
+    """Re-seal every value sealed under a non-current key; how many were re-sealed.
+
+    A finished pass leaves a mark naming the key it sealed under; while that key is still
+    current, every value is sealed under it (new values always are), so the scan of every
+    sealed row is skipped — it runs at each process start and the store holds millions."""
+    with db.read() as conn:
+        if get_mark(conn, RESEALED_MARK) == sealer.current:
+            return 0
     total = 0
     for spec in sealed_columns(vault, sealer):
         total += _reseal_column(db, sealer, spec)
+    with db.transaction() as conn:
+        set_mark(conn, RESEALED_MARK, sealer.current, at)
     if total:
         log.info("re-sealed %d values under key %s", total, sealer.current)
     return total

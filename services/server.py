@@ -264,7 +264,9 @@ def _housekeeping(app: App, settings: Settings, stopped: threading.Event) -> Non
     if "assistance" in settings.services:
         _every(settings.commitment_check_seconds, app.assistance.check_commitments, stopped)
     _every(settings.tree_head_seconds, lambda: tree_head(app.verifier, fresh=True), stopped)
-    _once_soon(lambda: reseal_all(app.db, app.licence_store.vault, load_sealer(settings)))
+    _once_soon(
+        lambda: reseal_all(app.db, app.licence_store.vault, load_sealer(settings), app.clock.now())
+    )
 
 
 def _worker(settings: Settings, index: int, banner: bool) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from clients.cli import main
 from services.audit import verify
 from services.common import merkle
-from services.common.audit_log import audit_leaves, head_bytes
+from services.common.audit_log import audit_leaves, head_bytes, leaf_hashes, tree_heads
 from services.common.signing import PublicKey
 from services.licence_store import demo
 from services.licence_store.persistence.tables import licence_events, licence_versions, licences
@@ -100,6 +100,30 @@ def test_clean_history_verifies_and_proofs_check_out(stack: Stack, clock):
     outcome = report(stack)
     assert outcome.ok, [str(p) for p in outcome.problems]
     assert (outcome.entries, outcome.heads) == (7, 2)
+
+
+def test_each_head_grows_from_the_last_and_matches_the_whole_log(stack: Stack, clock):
+    refs = history(stack, clock)
+    verifier = stack.verifier("supervision")
+    verify = vpb.VerifyLicenceRequest(licence=pb.LicenceRef(licence_id=refs["second"]))
+
+    def head_matches_every_leaf() -> None:
+        head = verifier.GetTreeHead(vpb.GetTreeHeadRequest(fresh=True))
+        with stack.app.db.read() as conn:
+            hashes = leaf_hashes(conn)
+        assert (head.tree_size, head.root_hash) == (len(hashes), merkle.root(hashes))
+
+    for verifications in (1, 2, 3):  # tree sizes 7, 9, 12: frontiers of 3, 2 and 2 subtrees
+        for _ in range(verifications):
+            stack.verifier("hall").VerifyLicence(verify)
+        head_matches_every_leaf()
+    # Heads signed before frontiers were kept have none: the next head reads every leaf.
+    _tamper(stack, update(tree_heads).values(frontier=None, last_seq=None))
+    stack.verifier("hall").VerifyLicence(verify)
+    head_matches_every_leaf()
+    stack.verifier("hall").VerifyLicence(verify)
+    head_matches_every_leaf()
+    assert report(stack).ok
 
 
 def _tamper(stack: Stack, statement) -> None:

@@ -7,10 +7,12 @@ import json
 import os
 
 import pytest
+from sqlalchemy import delete
 
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import parse_holder_number
 from services.common.identity import Caller
+from services.common.marks import maintenance_marks
 from services.common.sealing import Sealer
 from services.licence_store import demo
 from services.licence_store.service import IssueCommand, LicenceRef
@@ -55,8 +57,12 @@ def test_rotation_reseals_everything_and_the_old_key_can_go(stack: Stack, clock)
         "index_key": ring["index_key"],
     }
     sealer = Sealer.from_env_value(json.dumps(rotated))
-    assert reseal_all(app.db, HolderVault(sealer), sealer) >= 3  # holder, fields, private keys
-    assert reseal_all(app.db, HolderVault(sealer), sealer) == 0  # nothing left under k1
+    now = clock.now()
+    assert reseal_all(app.db, HolderVault(sealer), sealer, now) >= 3  # holder, fields, keys
+    assert reseal_all(app.db, HolderVault(sealer), sealer, now) == 0  # marked done under k2
+    with app.db.transaction() as conn:
+        conn.execute(delete(maintenance_marks))
+    assert reseal_all(app.db, HolderVault(sealer), sealer, now) == 0  # a full scan: none left
 
     only_new = json.dumps(
         {"current": "k2", "keys": {"k2": new_key}, "index_key": ring["index_key"]}

@@ -11,9 +11,11 @@ from the database and every root against the signed heads.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    Text,
     func,
     insert,
     select,
@@ -60,6 +63,10 @@ tree_heads = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("key_id", String(64), nullable=False),
     Column("signature", LargeBinary, nullable=False),
+    # Where the next head starts: the seq of the last leaf in this tree and the tree's Merkle
+    # frontier (JSON list of hex hashes); NULL on heads signed before they were kept.
+    Column("last_seq", BigInteger, nullable=True),
+    Column("frontier", Text, nullable=True),
 )
 
 
@@ -182,44 +189,66 @@ def find_leaf(conn: Connection, ref: str) -> Leaf | None:
 
 
 def sign_head(conn: Connection, key: SigningKey, at: datetime) -> TreeHead:
-    """Sign the tree as it is now (the caller's transaction stores the head)."""
-    hashes = leaf_hashes(conn)
-    root_hash = merkle.root(hashes)
-    head = TreeHead(
-        len(hashes), root_hash, at, key.key_id, key.sign(head_bytes(len(hashes), root_hash, at))
-    )
-    latest = latest_head(conn)
-    if latest is None or latest.tree_size < head.tree_size:
+    """Sign the tree as it is now (the caller's transaction stores the head).
+
+    The tree grows from the latest head's frontier by the leaves appended since, so a head
+    costs the new leaves, not the whole log (which grows with every licence and verification).
+    """
+    tree, after = merkle.MerkleTree(), None
+    start = conn.execute(
+        select(tree_heads.c.tree_size, tree_heads.c.last_seq, tree_heads.c.frontier)
+        .order_by(tree_heads.c.tree_size.desc())
+        .limit(1)
+    ).first()
+    if start is not None and start.frontier is not None and start.last_seq is not None:
+        frontier = [bytes.fromhex(h) for h in json.loads(start.frontier)]
+        tree, after = merkle.MerkleTree.resume(start.tree_size, frontier), start.last_seq
+    stmt = select(audit_leaves.c.seq, audit_leaves.c.leaf_hash).order_by(audit_leaves.c.seq)
+    if after is not None:
+        stmt = stmt.where(audit_leaves.c.seq > after)
+    last_seq = after
+    for seq, leaf_hash in conn.execute(stmt):
+        tree.append(bytes.fromhex(leaf_hash))
+        last_seq = seq
+    size, root_hash = tree.size, tree.root()
+    head = TreeHead(size, root_hash, at, key.key_id, key.sign(head_bytes(size, root_hash, at)))
+    if start is None or start.tree_size < size:
         conn.execute(
             insert(tree_heads).values(
-                tree_size=head.tree_size,
+                tree_size=size,
                 root_hash=root_hash.hex(),
                 at=at,
                 key_id=key.key_id,
                 signature=head.signature,
+                last_seq=last_seq,
+                frontier=json.dumps([h.hex() for h in tree.frontier]),
             )
         )
         return head
+    latest = latest_head(conn)
+    assert latest is not None
     return latest
 
 
 def heads(conn: Connection) -> list[TreeHead]:
     """Every signed head, smallest tree first."""
     rows = conn.execute(select(tree_heads).order_by(tree_heads.c.tree_size))
-    return [
-        TreeHead(
-            r.tree_size, bytes.fromhex(r.root_hash), as_utc(r.at), r.key_id, bytes(r.signature)
-        )
-        for r in rows
-    ]
+    return [_head(r) for r in rows]
+
+
+def _head(r: Any) -> TreeHead:
+    return TreeHead(
+        r.tree_size, bytes.fromhex(r.root_hash), as_utc(r.at), r.key_id, bytes(r.signature)
+    )
 
 
 def latest_head(conn: Connection) -> TreeHead | None:
     """The largest signed tree head."""
-    found = heads(conn)
-    return found[-1] if found else None
+    row = conn.execute(select(tree_heads).order_by(tree_heads.c.tree_size.desc()).limit(1))
+    return next((_head(r) for r in row), None)
 
 
 def head_of_size(conn: Connection, tree_size: int) -> TreeHead | None:
     """The signed head of exactly ``tree_size`` leaves."""
-    return next((h for h in heads(conn) if h.tree_size == tree_size), None)
+    row = conn.execute(select(tree_heads).where(tree_heads.c.tree_size == tree_size))
+    return next((_head(r) for r in row), None)

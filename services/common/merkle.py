@@ -276,10 +276,24 @@ class MerkleTree:
         self._frontier.append(node)
         self._size += 1
 
+    @classmethod
+    def resume(cls, size: int, frontier: Sequence[bytes]) -> MerkleTree:
+        """The tree of ``size`` leaves whose :attr:`frontier` was ``frontier``."""
+        if len(frontier) != bin(size).count("1"):
+            raise ValueError(f"a tree of {size} leaves has {bin(size).count('1')} subtrees")
+        tree = cls()
+        tree._size, tree._frontier = size, list(frontier)
+        return tree
+
     @property
     def size(self) -> int:
         """The number of leaves appended."""
         return self._size
+
+    @property
+    def frontier(self) -> list[bytes]:
+        """The roots of the perfect subtrees, largest (leftmost) first."""
+        return list(self._frontier)
 
     def root(self) -> bytes:
         """``MTH`` of every leaf so far (:data:`EMPTY_ROOT` when empty)."""

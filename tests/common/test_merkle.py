@@ -403,6 +403,18 @@ def test_incremental_tree_matches_root_at_every_size() -> None:
     assert MerkleTree(iter(leaves)).size == 300
 
 
+def test_a_tree_resumed_from_its_frontier_grows_like_the_original() -> None:
+    leaves = [leaf_hash(i.to_bytes(2, "big")) for i in range(200)]
+    for cut in (0, 1, 2, 7, 64, 99):
+        saved = MerkleTree(leaves[:cut])
+        resumed = MerkleTree.resume(saved.size, saved.frontier)
+        for leaf in leaves[cut:]:
+            resumed.append(leaf)
+        assert (resumed.size, resumed.root()) == (200, root(leaves))
+    with pytest.raises(ValueError):
+        MerkleTree.resume(7, MerkleTree(leaves[:6]).frontier)  # 6 has two subtrees, 7 three
+
+
 @settings(max_examples=30, deadline=None)
 @given(entry_lists)
 def test_incremental_tree_matches_the_reference(entries: list[bytes]) -> None:
