@@ -259,14 +259,18 @@ def open_store(name: str, size: int, keep: Path | None) -> Iterator[Store]:
         if name == "sqlite":
             yield Store(name, size, None, base / "var", lambda: 0.0, base / "state.json")
             return
-        pg = PostgresServer(durable=True, directory=base / "pg").start()
+        # A throw-away cluster makes (and gives the postgres user) a directory of its own.
+        pg = PostgresServer(durable=True, directory=base / "pg" if keep else None).start()
         try:
             url = pg.create_database("bench", exist_ok=True)
             postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
             db_cpu = lambda: tree_cpu_seconds(postmaster)  # noqa: E731
             yield Store(name, size, url, base / "var", db_cpu, base / "state.json")
         finally:
-            pg.stop()
+            if keep:
+                pg.stop()
+            else:
+                pg.cleanup()
     finally:
         if keep is None:
             shutil.rmtree(base, ignore_errors=True)
