@@ -188,12 +188,20 @@ def find_leaf(conn: Connection, ref: str) -> Leaf | None:
     )
 
 
-def sign_head(conn: Connection, key: SigningKey, at: datetime) -> TreeHead:
-    """Sign the tree as it is now (the caller's transaction stores the head).
+@dataclass(frozen=True)
+class GrownTree:
+    """The log's tree as read now, grown from the latest head: what a new head would sign."""
 
-    The tree grows from the latest head's frontier by the leaves appended since, so a head
-    costs the new leaves, not the whole log (which grows with every licence and verification).
-    """
+    size: int
+    root_hash: bytes
+    last_seq: int | None
+    frontier: list[bytes]
+
+
+def grow_tree(conn: Connection) -> GrownTree:
+    """The tree as it is now: the latest head's frontier plus the leaves appended since (all
+    leaves when the latest head kept no frontier). Only reads, so it can run outside the write
+    transaction that stores the head — the log grows with every licence and verification."""
     tree, after = merkle.MerkleTree(), None
     start = conn.execute(
         select(tree_heads.c.tree_size, tree_heads.c.last_seq, tree_heads.c.frontier)
@@ -210,24 +218,34 @@ def sign_head(conn: Connection, key: SigningKey, at: datetime) -> TreeHead:
     for seq, leaf_hash in conn.execute(stmt):
         tree.append(bytes.fromhex(leaf_hash))
         last_seq = seq
-    size, root_hash = tree.size, tree.root()
-    head = TreeHead(size, root_hash, at, key.key_id, key.sign(head_bytes(size, root_hash, at)))
-    if start is None or start.tree_size < size:
-        conn.execute(
-            insert(tree_heads).values(
-                tree_size=size,
-                root_hash=root_hash.hex(),
-                at=at,
-                key_id=key.key_id,
-                signature=head.signature,
-                last_seq=last_seq,
-                frontier=json.dumps([h.hex() for h in tree.frontier]),
-            )
-        )
-        return head
+    return GrownTree(tree.size, tree.root(), last_seq, tree.frontier)
+
+
+def store_head(conn: Connection, grown: GrownTree, key: SigningKey, at: datetime) -> TreeHead:
+    """Sign ``grown`` and store it, unless a head at least as large is already stored (another
+    process got there first): then that one is returned."""
     latest = latest_head(conn)
-    assert latest is not None
-    return latest
+    if latest is not None and latest.tree_size >= grown.size:
+        return latest
+    size, root_hash = grown.size, grown.root_hash
+    head = TreeHead(size, root_hash, at, key.key_id, key.sign(head_bytes(size, root_hash, at)))
+    conn.execute(
+        insert(tree_heads).values(
+            tree_size=size,
+            root_hash=root_hash.hex(),
+            at=at,
+            key_id=key.key_id,
+            signature=head.signature,
+            last_seq=grown.last_seq,
+            frontier=json.dumps([h.hex() for h in grown.frontier]),
+        )
+    )
+    return head
+
+
+def sign_head(conn: Connection, key: SigningKey, at: datetime) -> TreeHead:
+    """Sign the tree as it is now, in one transaction (the caller's, which stores the head)."""
+    return store_head(conn, grow_tree(conn), key, at)
 
 
 def heads(conn: Connection) -> list[TreeHead]:

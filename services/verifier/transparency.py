@@ -16,8 +16,10 @@ def tree_head(verifier: VerifierService, fresh: bool) -> TreeHead:
         if latest is not None:
             return latest
     key = verifier.log_keys.signing_key()  # may create the key: its own transaction, first
+    with verifier.db.read() as conn:  # the leaves since the last head, read without a lock
+        grown = audit_log.grow_tree(conn)
     with verifier.db.transaction() as conn:
-        return audit_log.sign_head(conn, key, verifier.clock.now())
+        return audit_log.store_head(conn, grown, key, verifier.clock.now())
 
 
 def _head(verifier: VerifierService, size: int) -> TreeHead:
