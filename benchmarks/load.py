@@ -17,7 +17,7 @@ import multiprocessing as mp
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
@@ -158,22 +158,27 @@ def _client(job: Job, barrier: Barrier, out: Any) -> None:
     out.put(result)
 
 
-def measure(
-    server: ServerProcess, jobs: list[Job], db_cpu: Callable[[], float] = lambda: 0.0
-) -> Figures:
-    """Run ``jobs``, each in its own spawned process; their figures summed. ``db_cpu`` reads
-    the database server's CPU seconds (read at the same moments as the server's)."""
+def run_clients(
+    server: ServerProcess,
+    target: Callable[[Any, Barrier, Any], None],
+    jobs: Sequence[Any],
+    db_cpu: Callable[[], float] = lambda: 0.0,
+) -> tuple[list[Any], float, float]:
+    """Run ``target(job, barrier, out)`` for each job in its own spawned process; each puts
+    one result with an ``error`` attribute on ``out``. Returns the results and the server's
+    and database's CPU seconds between the barrier (warm-up done) and the last result."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(len(jobs) + 1)
     out = ctx.Queue()
-    procs = [ctx.Process(target=_client, args=(job, barrier, out)) for job in jobs]
+    procs = [ctx.Process(target=target, args=(job, barrier, out)) for job in jobs]
     for proc in procs:
         proc.start()
     try:
+        # A broken barrier: a client failed before its measured part; its error is queued.
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(PHASE_TIMEOUT)
         cpu0, db0 = server.cpu_seconds(), db_cpu()
-        results: list[ClientResult] = [out.get(timeout=PHASE_TIMEOUT) for _ in jobs]
+        results = [out.get(timeout=PHASE_TIMEOUT) for _ in jobs]
         cpu1, db1 = server.cpu_seconds(), db_cpu()
     finally:
         for proc in procs:
@@ -183,14 +188,23 @@ def measure(
     errors = [r.error for r in results if r.error]
     if errors:
         raise PhaseFailed("\n".join(errors))
+    return results, cpu1 - cpu0, db1 - db0
+
+
+def measure(
+    server: ServerProcess, jobs: list[Job], db_cpu: Callable[[], float] = lambda: 0.0
+) -> Figures:
+    """Run ``jobs``, each in its own spawned process; their figures summed. ``db_cpu`` reads
+    the database server's CPU seconds (read at the same moments as the server's)."""
+    results, server_cpu, database_cpu = run_clients(server, _client, jobs, db_cpu)
     return Figures(
         calls=sum(len(r.latencies) for r in results),
         seconds=max(r.end for r in results) - min(r.start for r in results),
-        server_cpu=cpu1 - cpu0,
+        server_cpu=server_cpu,
         client_cpu=sum(r.client_cpu for r in results),
         latencies=[x for r in results for x in r.latencies],
         problems=[p for r in results for p in r.problems],
-        db_cpu=db1 - db0,
+        db_cpu=database_cpu,
     )
 
 

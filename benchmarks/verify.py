@@ -21,9 +21,7 @@ Prints a table, then as the last line one JSON object of the figures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import multiprocessing as mp
 import os
 import sys
 import threading
@@ -39,7 +37,7 @@ from typing import Any
 import grpc
 
 from benchmarks.issue import HOLDERS, request
-from benchmarks.load import Figures, PhaseFailed, describe, shares
+from benchmarks.load import Figures, PhaseFailed, describe, run_clients, shares
 from testsupport.serverproc import ServerProcess, backend, server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import common_pb2_grpc, verifier_pb2_grpc
@@ -236,31 +234,11 @@ def _worker(job: Job, barrier: Barrier, out: Any) -> None:
 
 def measure(server: ServerProcess, jobs: list[Job]) -> Figures:
     """Run ``jobs`` in spawned processes; server CPU is read between their start and end."""
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(len(jobs) + 1)
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(job, barrier, out)) for job in jobs]
-    for proc in procs:
-        proc.start()
-    try:
-        # A broken barrier: a worker failed before its measured part; its error is queued.
-        with contextlib.suppress(threading.BrokenBarrierError):
-            barrier.wait(PHASE_TIMEOUT)
-        cpu0 = server.cpu_seconds()
-        results: list[WorkerResult] = [out.get(timeout=PHASE_TIMEOUT) for _ in jobs]
-        cpu1 = server.cpu_seconds()
-    finally:
-        for proc in procs:
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.terminate()
-    errors = [r.error for r in results if r.error]
-    if errors:
-        raise PhaseFailed("\n".join(errors))
+    results, server_cpu, _ = run_clients(server, _worker, jobs)
     return Figures(
         calls=sum(r.calls for r in results),
         seconds=max(r.end for r in results) - min(r.start for r in results),
-        server_cpu=cpu1 - cpu0,
+        server_cpu=server_cpu,
         client_cpu=sum(r.client_cpu for r in results),
         latencies=[x for r in results for x in r.latencies],
         problems=[u for r in results for u in r.unexpected],
