@@ -39,7 +39,7 @@ class StreamBatcher(Generic[T]):
     ) -> None:
         self._size = size
         self._flush_after = flush_after
-        self._weight = weight
+        self._weight: Callable[[T], int] = weight or _one
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queued or size * 4)
         self._error: BaseException | None = None
         self._reader = threading.Thread(target=self._pump, args=(items,), daemon=True)
@@ -60,24 +60,13 @@ class StreamBatcher(Generic[T]):
             if first is _END:
                 return
             batch: list[T] = [first]  # type: ignore[list-item]
-            ended = self._fill(batch) if self._weight is None else self._fill_weighed(batch)
+            ended = self._fill(batch)
             yield batch
             if ended:
                 return
 
     def _fill(self, batch: list[T]) -> bool:
-        while len(batch) < self._size:
-            try:
-                item = self._queue.get(timeout=self._flush_after)
-            except queue.Empty:
-                return False
-            if item is _END:
-                return True
-            batch.append(item)  # type: ignore[arg-type]
-        return False
-
-    def _fill_weighed(self, batch: list[T]) -> bool:
-        assert self._weight is not None
+        """Add items until the batch weighs ``size`` or the stream pauses; True at its end."""
         total = self._weight(batch[0])
         while total < self._size:
             try:
@@ -89,6 +78,10 @@ class StreamBatcher(Generic[T]):
             batch.append(item)  # type: ignore[arg-type]
             total += self._weight(item)  # type: ignore[arg-type]
         return False
+
+
+def _one(_item: object) -> int:
+    return 1
 
 
 class _Nothing:
