@@ -69,6 +69,7 @@ RPC_TIMEOUT = 60.0
 IMPORT_TIMEOUT = 24 * 3600.0
 WORKER_COMPARISON_CALLS = 4000
 IMPORT_SAMPLE = 20_000  # licences imported into an empty store for import_per_s_<backend>
+FILL_STEP = 500_000  # licences loaded between two progress records of a kept store
 
 
 # --- loading (each issuer's stream in its own process) ----------------------------------------
@@ -346,11 +347,22 @@ def fill(store: Store, load_workers: int) -> None:
     if store.loaded >= store.size:
         print(f"{store.name} {store.size:>10,}: reusing the kept store", flush=True)
         return
+    first = store.loaded
+    began = time.monotonic()
     with server_process(
         store.url, var_dir=store.var_dir, port=free_port(), workers=load_workers
     ) as srv:
-        rate = load_licences(srv, store.loaded, store.size)
-    store.record(store.size, rate)
+        # In steps, each recorded once stored: an interrupted load of a large store resumes
+        # from its last step instead of re-sending everything.
+        for start in range(first, store.size, FILL_STEP):
+            stop = min(start + FILL_STEP, store.size)
+            load_licences(srv, start, stop)
+            rate = (stop - first) / (time.monotonic() - began)
+            store.record(stop, rate)
+            if stop < store.size:
+                print(
+                    f"{store.name} {store.size:>10,}: {stop:,} loaded ({rate:,.0f}/s)", flush=True
+                )
     print(
         f"{store.name} {store.size:>10,}: loaded at {rate:,.0f}/s ({datagen.SLOTS} streams, "
         f"{load_workers} server processes)",

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
 
 from services.common.database import Database
-from services.common.errors import Unavailable
+from services.common.errors import DeadlineExceeded, Unavailable
 from services.common.group_commit import GroupCommitter
 
 meta = MetaData()
@@ -94,3 +94,47 @@ def test_a_leader_waits_for_announced_callers_to_join_its_commit(db):
     assert commits == [[1, 2]]  # the first caller's commit waited for the second's item
     committer.submit(3)  # nobody announced: no wait
     assert commits[-1] == [3]
+
+
+def test_a_caller_out_of_time_leaves_the_queue_and_the_next_one_leads(db):
+    release = threading.Event()
+    leading = threading.Event()
+
+    def write(conn, items):
+        if 1 in items:
+            leading.set()
+            release.wait(10)
+        conn.execute(insert(rows), [{"n": n} for n in items])
+
+    committer = GroupCommitter(db, write)
+    first = threading.Thread(target=committer.submit, args=(1,))
+    first.start()
+    assert leading.wait(10)  # 1's commit is under way and holds the lead
+    with pytest.raises(DeadlineExceeded):
+        committer.submit(2, timeout=0.1)  # queued behind it, and gives up
+    third_done = threading.Event()
+    third = threading.Thread(target=lambda: (committer.submit(3, timeout=10), third_done.set()))
+    third.start()
+    release.set()
+    first.join(10)
+    third.join(10)
+    assert third_done.is_set()  # 3 led its own commit; 2 left the queue unwritten
+    with db.read() as conn:
+        assert conn.execute(select(rows.c.n).order_by(rows.c.n)).scalars().all() == [1, 3]
+
+
+def test_items_beyond_one_batch_are_committed_by_the_next_leader(db):
+    commits = []
+
+    def write(conn, items):
+        commits.append(len(items))
+        conn.execute(insert(rows), [{"n": n} for n in items])
+
+    committer = GroupCommitter(db, write, max_batch=2)
+    threads = [threading.Thread(target=committer.submit, args=(n,)) for n in range(9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert sum(commits) == 9 and max(commits) <= 2
