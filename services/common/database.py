@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Engine, MetaData, Table, create_engine, event, insert
+from sqlalchemy import JSON, Connection, Engine, MetaData, Table, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
@@ -190,16 +190,26 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     and spends more time binding parameters than the database spends storing them, ``COPY``
     streams them all at once (measured: a third of the client CPU, twice the rows per second).
     Every row must have the same keys; Python-side column defaults are not applied. Other
-    databases get a Core ``executemany``. Driver errors surface as SQLAlchemy's (an
-    :class:`~sqlalchemy.exc.IntegrityError` for a duplicate key), as from ``execute``.
+    databases get one DB-API ``executemany`` (:func:`insert_many`: a Core ``executemany``
+    spent as long compiling parameters as SQLite spent storing the rows). Driver errors
+    surface as SQLAlchemy's (an :class:`~sqlalchemy.exc.IntegrityError` for a duplicate key),
+    as from ``execute``.
     """
     if not rows:
         return
+    names = list(rows[0])
     if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), rows)
+        values = operator.itemgetter(*names)
+        tuples = [values(r) for r in rows] if len(names) > 1 else [(values(r),) for r in rows]
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        try:
+            insert_many(conn, table, names, tuples)
+        except dbapi_error as exc:
+            raise sa_exc.DBAPIError.instance(
+                f"INSERT INTO {table.name}", None, exc, dbapi_error
+            ) from exc
         return
     _check_deadline()
-    names = list(rows[0])
     quote = conn.dialect.identifier_preparer
     sql = (
         f"COPY {quote.format_table(table)} ({', '.join(quote.quote(n) for n in names)}) FROM STDIN"

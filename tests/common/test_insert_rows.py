@@ -1,4 +1,4 @@
-"""insert_rows: COPY on PostgreSQL, Core executemany elsewhere, with the same results and errors.
+"""insert_rows: COPY on PostgreSQL, a DB-API executemany elsewhere, the same results and errors.
 
 Every value type the licence store writes in bulk goes through it (text, integers, NULL,
 bytes, JSON, dates, instants with a time zone), and a duplicate key is an IntegrityError that
