@@ -45,6 +45,8 @@ metadata = MetaData(
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CHECKPOINT_SECONDS = 0.5
+SQLITE_WAL_LIMIT_BYTES = 64 << 20  # a larger WAL is emptied by a TRUNCATE checkpoint
+SQLITE_TRUNCATE_WAIT_MS = 200  # how long that checkpoint may hold new writers back
 
 #: When the current call must be answered by (time.monotonic()), set per RPC by the deadline
 #: interceptor. Work stops at its next statement once it has passed, so a slow database
@@ -86,11 +88,26 @@ class _Checkpointer:
     ~17 ms with this thread doing it). The engine's connections turn the automatic checkpoint
     off; this thread runs a PASSIVE checkpoint (it never blocks readers or writers) at an
     interval. Durability is the WAL's either way.
+
+    A PASSIVE checkpoint copies frames back but cannot start the WAL over while some
+    connection still reads from it; under unbroken load (two server processes importing in
+    turn) it never could, and the WAL grew to 4 GB in five minutes. Once it is larger than
+    ``limit`` bytes, a TRUNCATE checkpoint waits (at most ``wait_ms``) for the readers to move
+    on and empties it; new writers wait meanwhile, so it runs only then.
     """
 
-    def __init__(self, path: str, interval: float = SQLITE_CHECKPOINT_SECONDS) -> None:
+    def __init__(
+        self,
+        path: str,
+        interval: float = SQLITE_CHECKPOINT_SECONDS,
+        limit: int = SQLITE_WAL_LIMIT_BYTES,
+        wait_ms: int = SQLITE_TRUNCATE_WAIT_MS,
+    ) -> None:
         self._uri = f"{Path(path).resolve().as_uri()}?mode=rw"  # never creates the file
+        self._wal = Path(f"{path}-wal")
         self._interval = interval
+        self._limit = limit
+        self._wait_ms = wait_ms
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
         self._thread.start()
@@ -102,13 +119,29 @@ class _Checkpointer:
                 try:
                     if conn is None:
                         conn = sqlite3.connect(self._uri, uri=True, isolation_level=None)
-                        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self._checkpoint(conn)
                 except sqlite3.Error as exc:  # not created yet, or busy: next time
                     log.debug("WAL checkpoint skipped: %s", exc)
         finally:
             if conn is not None:
                 conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        try:
+            size = self._wal.stat().st_size
+        except OSError:
+            return
+        if size > self._limit:
+            conn.execute(f"PRAGMA busy_timeout={self._wait_ms}")
+            busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            log.log(
+                logging.DEBUG if busy else logging.INFO,
+                "WAL of %d MB %s",
+                size >> 20,
+                "still in use: kept" if busy else "checkpointed and emptied",
+            )
 
     def stop(self) -> None:
         """Stop checkpointing (the last connection to close checkpoints what is left)."""

@@ -1,0 +1,78 @@
+"""The SQLite WAL stays bounded: the background checkpointer empties it once it outgrows its
+limit, as soon as no reader holds on to it, and never while one does."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from services.common.database import Database, _Checkpointer
+
+
+def _wal(path: Path) -> int:
+    wal = Path(f"{path}-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def _wait_for(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture
+def store(tmp_path):
+    path = tmp_path / "wal.db"
+    db = Database(f"sqlite:///{path}")
+    with db.transaction() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB)")
+    yield db, path
+    db.dispose()
+
+
+def _write(db: Database, start: int, count: int) -> None:
+    with db.transaction() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO t (n, pad) VALUES "
+            + ",".join(f"({n}, zeroblob(4000))" for n in range(start, start + count))
+        )
+
+
+def test_a_wal_over_its_limit_is_emptied_once_no_reader_holds_it(store):
+    db, path = store
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchall()  # a snapshot that pins the WAL
+    _write(db, 0, 200)
+    assert _wal(path) > 400_000
+    checkpointer = _Checkpointer(str(path), interval=0.05, limit=100_000, wait_ms=10)
+    try:
+        time.sleep(0.5)
+        assert _wal(path) > 400_000  # still read from: kept, and the writers were not stuck
+        _write(db, 200, 10)
+        reader.execute("COMMIT")
+        assert _wait_for(lambda: _wal(path) == 0)
+        _write(db, 210, 10)  # and the database goes on working after it
+    finally:
+        checkpointer.stop()
+        reader.close()
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 220
+
+
+def test_a_wal_under_its_limit_is_left_to_passive_checkpoints(store):
+    db, path = store
+    checkpointer = _Checkpointer(str(path), interval=0.05, limit=1 << 30)
+    try:
+        _write(db, 0, 50)
+        size = _wal(path)
+        time.sleep(0.3)
+        assert _wal(path) == size > 0  # copied back, not truncated
+    finally:
+        checkpointer.stop()
