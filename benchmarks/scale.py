@@ -7,10 +7,11 @@ Each backend gets one store per size. Licences come from the data generator
 (``benchmarks.datagen``: four licence types, valid holder numbers, realistic field data) and
 are loaded through the real import path: ``ImportLicences`` streams, one per issuing
 department, each from its own process, into a server (``--load-workers`` processes, default
-2) on a durable store. ``--keep DIR`` keeps each store in ``DIR/<backend>-<size>`` and reuses
-it next time (``--load-only`` just builds them), since ten million licences take a while. Each
-store is then measured through one server process (started afresh on it), with the load from
-client processes (``--clients`` × ``--threads``, one call in flight each) for:
+2 on PostgreSQL and 1 on SQLite) on a durable store. ``--keep DIR`` keeps each store in
+``DIR/<backend>-<size>`` and reuses it next time (``--load-only`` just builds them), since
+ten million licences take a while. Each store is then measured through one server process
+(started afresh on it), with the load from client processes (``--clients`` × ``--threads``,
+one call in flight each) for:
 
 * ``VerifyLicence`` of a random licence by type and number, the holder's number presented;
 * ``VerifyByHolder`` of a random person (three licences each);
@@ -452,6 +453,10 @@ def compare_workers(
     print(f"  VerifyLicence throughput, 2 workers / 1 worker: {ratio:.2f}", flush=True)
 
 
+def _load_workers(backend: str, asked: int | None) -> int:
+    return asked if asked is not None else (1 if backend == "sqlite" else 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,1000000,10000000")
@@ -460,7 +465,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per client process")
     parser.add_argument("--warmup", type=int, default=100, help="calls per client, unmeasured")
-    parser.add_argument("--load-workers", type=int, default=2, help="server processes to load")
+    parser.add_argument(
+        "--load-workers",
+        type=int,
+        help="server processes to load into (default: 2 on PostgreSQL, 1 on SQLite, whose one "
+        "writer at a time leaves a second process waiting for the lock)",
+    )
     parser.add_argument("--no-workers", action="store_true", help="skip the 1 vs 2 workers run")
     parser.add_argument(
         "--keep",
@@ -483,10 +493,10 @@ def main() -> None:
         for name in backends:
             for size in sizes:
                 with open_store(name, size, args.keep) as store:
-                    fill(store, args.load_workers)
+                    fill(store, _load_workers(name, args.load_workers))
         return
     for name in backends:
-        run_backend(name, sizes, opts, args.load_workers, args.keep, figures)
+        run_backend(name, sizes, opts, _load_workers(name, args.load_workers), args.keep, figures)
     if not args.no_workers:
         print(f"workers ({backends[0]}, {sizes[0]:,} licences, VerifyLicence at saturation)")
         compare_workers(backends[0], sizes[0], opts, args.keep, figures)
