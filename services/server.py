@@ -35,6 +35,7 @@ from services.common.errors import FailedPrecondition
 from services.common.holder_vault import HolderVault
 from services.common.interceptors import (
     AuthorisationInterceptor,
+    ConcurrencyInterceptor,
     DeadlineInterceptor,
     ErrorInterceptor,
     IdentityInterceptor,
@@ -162,6 +163,7 @@ def build_server(
             ErrorInterceptor(),
             RequestTextInterceptor(),
             DeadlineInterceptor(),
+            ConcurrencyInterceptor(settings.active_call_limit),
             IdentityInterceptor(app.licence_store.catalogue.is_revoked),
             RateLimitInterceptor(app.limiter),
             AuthorisationInterceptor(app.licence_store.catalogue.roles_of),

