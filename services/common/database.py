@@ -46,7 +46,7 @@ metadata = MetaData(
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CHECKPOINT_SECONDS = 0.5
 SQLITE_WAL_LIMIT_BYTES = 64 << 20  # a larger WAL is emptied by a TRUNCATE checkpoint
-SQLITE_TRUNCATE_WAIT_MS = 200  # how long that checkpoint may hold new writers back
+SQLITE_TRUNCATE_WAIT_MS = 2_000  # how long it may wait for the writer and readers of the moment
 
 #: When the current call must be answered by (time.monotonic()), set per RPC by the deadline
 #: interceptor. Work stops at its next statement once it has passed, so a slow database
@@ -92,8 +92,9 @@ class _Checkpointer:
     A PASSIVE checkpoint copies frames back but cannot start the WAL over while some
     connection still reads from it; under unbroken load (two server processes importing in
     turn) it never could, and the WAL grew to 4 GB in five minutes. Once it is larger than
-    ``limit`` bytes, a TRUNCATE checkpoint waits (at most ``wait_ms``) for the readers to move
-    on and empties it; new writers wait meanwhile, so it runs only then.
+    ``limit`` bytes, a TRUNCATE checkpoint waits (at most ``wait_ms``) for the writer and the
+    readers of the moment to finish and empties it. This process's new write transactions
+    wait for it (:meth:`writer_turn`), or back-to-back imports would never leave it a gap.
     """
 
     def __init__(
@@ -108,6 +109,8 @@ class _Checkpointer:
         self._interval = interval
         self._limit = limit
         self._wait_ms = wait_ms
+        self._gate = threading.Condition()
+        self._truncating = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
         self._thread.start()
@@ -133,7 +136,11 @@ class _Checkpointer:
             size = self._wal.stat().st_size
         except OSError:
             return
-        if size > self._limit:
+        if size <= self._limit:
+            return
+        with self._gate:
+            self._truncating = True
+        try:
             conn.execute(f"PRAGMA busy_timeout={self._wait_ms}")
             busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             log.log(
@@ -142,6 +149,17 @@ class _Checkpointer:
                 size >> 20,
                 "still in use: kept" if busy else "checkpointed and emptied",
             )
+        finally:
+            with self._gate:
+                self._truncating = False
+                self._gate.notify_all()
+
+    def writer_turn(self) -> None:
+        """Before a write transaction: wait while a TRUNCATE checkpoint is under way."""
+        if not self._truncating:
+            return
+        with self._gate:
+            self._gate.wait_for(lambda: not self._truncating, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
 
     def stop(self) -> None:
         """Stop checkpointing (the last connection to close checkpoints what is left)."""
@@ -318,12 +336,18 @@ class Database:
         self.engine = create_db_engine(url, pool_size, background_checkpoint=path is not None)
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = self.engine.dialect.name == "postgresql"
-        self._checkpointer = _Checkpointer(path) if path else None
+        self._checkpointer = (
+            _Checkpointer(path, limit=SQLITE_WAL_LIMIT_BYTES, wait_ms=SQLITE_TRUNCATE_WAIT_MS)
+            if path
+            else None
+        )
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """One unit of work: commits on success, rolls back on any exception."""
         try:
+            if write and self._checkpointer is not None:
+                self._checkpointer.writer_turn()
             with self.engine.connect() as conn:
                 if write:
                     conn = conn.execution_options(yihao_write=True)

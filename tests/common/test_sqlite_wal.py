@@ -3,12 +3,15 @@ limit, as soon as no reader holds on to it, and never while one does."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from services.common import database
 from services.common.database import Database, _Checkpointer
 
 
@@ -76,3 +79,40 @@ def test_a_wal_under_its_limit_is_left_to_passive_checkpoints(store):
         assert _wal(path) == size > 0  # copied back, not truncated
     finally:
         checkpointer.stop()
+
+
+def test_back_to_back_writers_make_way_for_the_checkpoint(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(database, "SQLITE_WAL_LIMIT_BYTES", 300_000)
+    monkeypatch.setattr(database, "SQLITE_TRUNCATE_WAIT_MS", 500)
+    path = tmp_path / "busy.db"
+    db = Database(f"sqlite:///{path}")
+    with db.transaction() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB)")
+    stop = threading.Event()
+    written = []
+
+    def writer(base: int) -> None:  # an import: one long write transaction after another
+        n = base
+        while not stop.is_set():
+            with db.transaction() as conn:
+                for _ in range(20):
+                    conn.exec_driver_sql(f"INSERT INTO t VALUES ({n}, zeroblob(4000))")
+                    n += 1
+                time.sleep(0.2)
+            written.append(n)
+
+    threads = [threading.Thread(target=writer, args=(0,))]
+    caplog.set_level(logging.INFO, logger="services.common.database")
+    try:
+        for t in threads:
+            t.start()
+        emptied = _wait_for(lambda: "checkpointed and emptied" in caplog.text, timeout=6)
+        then = len(written)
+        kept_going = _wait_for(lambda: len(written) >= then + 5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    db.dispose()
+    assert emptied  # the writer's next transaction waited for the checkpoint
+    assert kept_going  # and writing went on after it
