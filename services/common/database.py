@@ -19,6 +19,7 @@ import operator
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -327,6 +328,41 @@ def insert_many(
         cursor.close()
 
 
+class _FairLock:
+    """A lock handed to waiters in the order they came (a plain lock is not fair: a thread
+    that releases and at once acquires again usually wins, so back-to-back import transactions
+    starved every other writer of the SQLite database until its busy timeout)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiting: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        """Take the lock within ``timeout`` seconds; False if it could not."""
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn in self._waiting:  # not handed over: leave the queue
+                self._waiting.remove(turn)
+                return False
+        return True  # handed over just as the wait ended
+
+    def release(self) -> None:
+        """Hand the lock to the longest waiter, or free it."""
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._held = False
+
+
 class Database:
     """The process's database: an engine and units of work on it."""
 
@@ -341,10 +377,16 @@ class Database:
             if path
             else None
         )
+        # SQLite has one writer at a time: this process's writers queue here in turn, rather
+        # than in SQLite's busy handler, which polls and lets the quickest starve the others.
+        self._writers = _FairLock() if self.is_sqlite else None
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """One unit of work: commits on success, rolls back on any exception."""
+        queued = write and self._writers is not None
+        if queued:
+            self._take_write_turn()
         try:
             if write and self._checkpointer is not None:
                 self._checkpointer.writer_turn()
@@ -361,6 +403,21 @@ class Database:
                 "the database is unavailable or cannot write right now; retry later",
                 reason="DATABASE_UNAVAILABLE",
             ) from exc
+        finally:
+            if queued:
+                assert self._writers is not None
+                self._writers.release()
+
+    def _take_write_turn(self) -> None:
+        assert self._writers is not None
+        left = remaining_seconds()
+        wait = SQLITE_BUSY_TIMEOUT_MS / 1000 if left is None else max(0.0, left)
+        if not self._writers.acquire(min(wait, SQLITE_BUSY_TIMEOUT_MS / 1000)):
+            log.warning("database unavailable: the write lock was busy for %.1f s", wait)
+            raise Unavailable(
+                "the database is unavailable or cannot write right now; retry later",
+                reason="DATABASE_UNAVAILABLE",
+            )
 
     def read(self) -> Any:
         """A read-only unit of work (no write lock taken on SQLite)."""

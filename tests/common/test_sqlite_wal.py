@@ -116,3 +116,45 @@ def test_back_to_back_writers_make_way_for_the_checkpoint(tmp_path, monkeypatch,
     db.dispose()
     assert emptied  # the writer's next transaction waited for the checkpoint
     assert kept_going  # and writing went on after it
+
+
+def test_writers_of_a_process_take_turns_in_the_order_they_came(store):
+    db, _path = store
+    stop = threading.Event()
+
+    def hog() -> None:  # one write transaction after another, no pause between them
+        n = 0
+        while not stop.is_set():
+            with db.transaction() as conn:
+                conn.exec_driver_sql(f"INSERT INTO t VALUES ({n}, NULL)")
+                time.sleep(0.1)
+            n += 1
+
+    thread = threading.Thread(target=hog)
+    thread.start()
+    try:
+        time.sleep(0.05)
+        started = time.monotonic()
+        with db.transaction() as conn:  # gets the next turn, not a busy timeout
+            conn.exec_driver_sql("INSERT INTO t VALUES (-1, NULL)")
+        waited = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(10)
+    assert waited < 1.0
+
+
+def test_a_writer_out_of_time_leaves_the_queue_and_the_next_gets_the_lock():
+    lock = database._FairLock()
+    assert lock.acquire(1)
+    assert not lock.acquire(0.05)  # timed out: no longer queued
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(lock.acquire(5)))
+    waiter.start()
+    time.sleep(0.05)
+    lock.release()  # handed to the waiter, not to the one that left
+    waiter.join(5)
+    assert got == [True]
+    assert not lock.acquire(0.05)  # the waiter holds it
+    lock.release()
+    assert lock.acquire(0.05)
