@@ -157,13 +157,14 @@ def build_server(
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A started-ready (not yet started) server for ``app``: (server, bound port, health)."""
     settings = app.settings
+    limit = settings.max_active_calls
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
         interceptors=[
             ErrorInterceptor(),
             RequestTextInterceptor(),
             DeadlineInterceptor(),
-            ConcurrencyInterceptor(settings.active_call_limit),
+            *([ConcurrencyInterceptor(limit)] if limit else []),
             IdentityInterceptor(app.licence_store.catalogue.is_revoked),
             RateLimitInterceptor(app.limiter),
             AuthorisationInterceptor(app.licence_store.catalogue.roles_of),

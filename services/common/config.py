@@ -32,7 +32,7 @@ ENVIRONMENT: dict[str, str] = {
     "YIHAO_MASTER_KEY_FILE": "key ring file; <var>/keys/master.json (created in development)",
     "YIHAO_MAX_WORKERS": "gRPC handler threads per process; 16",
     "YIHAO_MAX_ACTIVE_CALLS": "unary calls running at once per process (others wait their "
-    "turn); 0 = twice the CPUs",
+    "turn); 0 = no limit",
     "YIHAO_GRACE_SECONDS": "how long in-flight calls may finish on SIGTERM; 10",
     "YIHAO_LOG_LEVEL": "logging level; INFO",
     "YIHAO_DB_POOL_SIZE": "database connections per process (PostgreSQL); 10",
@@ -65,7 +65,7 @@ class Settings:
     master_keys_json: str | None = None
     master_key_file: Path | None = None
     max_workers: int = 16
-    max_active_calls: int = 0  # unary calls running at once; 0: twice the CPUs
+    max_active_calls: int = 0  # unary calls running at once; 0: no limit
     grace_seconds: float = 10.0
     log_level: str = "INFO"
     db_pool_size: int = 10
@@ -74,11 +74,6 @@ class Settings:
     commitment_check_seconds: int = 3600
     tree_head_seconds: int = 60
     extra: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def active_call_limit(self) -> int:
-        """How many unary calls run at once (``max_active_calls``, or twice the CPUs)."""
-        return self.max_active_calls or 2 * (os.cpu_count() or 1)
 
     @property
     def pki_dir(self) -> Path:
