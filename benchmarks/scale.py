@@ -433,7 +433,7 @@ def compare_workers(
     saturate = Options(WORKER_COMPARISON_CALLS, opts.clients * 2, opts.threads * 2, opts.warmup)
     runs: dict[int, list[load.Figures]] = {1: [], 2: []}
     with open_store(name, size, keep) as store:
-        fill(store, 2)
+        fill(store, _load_workers(name, None))
         settle(store)
         for workers in (1, 2, 2, 1):  # alternated, so a noisy neighbour hits both alike
             with server_process(
