@@ -410,10 +410,15 @@ class Database:
 
     def _take_write_turn(self) -> None:
         assert self._writers is not None
+        busy = SQLITE_BUSY_TIMEOUT_MS / 1000
         left = remaining_seconds()
-        wait = SQLITE_BUSY_TIMEOUT_MS / 1000 if left is None else max(0.0, left)
-        if not self._writers.acquire(min(wait, SQLITE_BUSY_TIMEOUT_MS / 1000)):
-            log.warning("database unavailable: the write lock was busy for %.1f s", wait)
+        if left is not None and left < busy:  # the caller's deadline comes first
+            if not self._writers.acquire(max(0.0, left)):
+                raise DeadlineExceeded(
+                    "the caller's deadline passed while waiting to write", reason="DEADLINE_PASSED"
+                )
+        elif not self._writers.acquire(busy):
+            log.warning("database unavailable: the write lock was busy for %.0f s", busy)
             raise Unavailable(
                 "the database is unavailable or cannot write right now; retry later",
                 reason="DATABASE_UNAVAILABLE",
