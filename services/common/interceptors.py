@@ -76,13 +76,17 @@ class WrappingInterceptor(InterceptorBase):
         details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         handler = continuation(details)
-        if handler is None:
-            return None
         method: str = details.method
+        if handler is None or not self.applies(method, handler):
+            return handler
         behaviour = _behaviour_of(handler)
         if handler.response_streaming:
             return _rewrap(handler, self._streaming(method, behaviour))
         return _rewrap(handler, self._unary(method, behaviour))
+
+    def applies(self, method: str, handler: Handler) -> bool:
+        """Whether calls of ``method`` are wrapped (all of them unless overridden)."""
+        return True
 
     def _unary(self, method: str, behaviour: Behaviour) -> Behaviour:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
@@ -277,20 +281,9 @@ class ConcurrencyInterceptor(WrappingInterceptor):
     def __init__(self, limit: int) -> None:
         self._slots = threading.Semaphore(limit)
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = continuation(details)
-        if (
-            handler is None
-            or handler.request_streaming
-            or handler.response_streaming
-            or details.method.startswith(PUBLIC_PREFIXES)
-        ):
-            return handler
-        return _rewrap(handler, self._unary(details.method, _behaviour_of(handler)))
+    def applies(self, method: str, handler: Handler) -> bool:
+        unary = not (handler.request_streaming or handler.response_streaming)
+        return unary and not method.startswith(PUBLIC_PREFIXES)
 
     def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
         if not self._slots.acquire(timeout=remaining_seconds()):
