@@ -4,16 +4,21 @@ their deadline; streaming calls are not held back."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent import futures
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.interceptors import (
     ConcurrencyInterceptor,
     DeadlineInterceptor,
     ErrorInterceptor,
 )
+from testsupport.stack import settings_for, start_stack
+from yihao.v1 import common_pb2, common_pb2_grpc
+from yihao.v1 import licence_store_pb2 as store_pb
 
 
 class Probe:
@@ -111,3 +116,39 @@ def test_streaming_calls_are_not_held_back(serve):
     assert list(stream(b"s", timeout=5)) == [b"s", b"s"]
     probe.release.set()
     assert holding.result() == b"first"
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    """The limit does not depend on the database: SQLite is enough here."""
+    return f"sqlite:///{tmp_path / 'yihao.db'}"
+
+
+def test_the_server_applies_yihao_max_active_calls(database_url, pki, tmp_path, monkeypatch):
+    stack = start_stack(settings_for(database_url, tmp_path, pki, max_active_calls=1), pki)
+    release = threading.Event()
+    real = stack.app.licence_store.list_licence_types
+
+    def slow(*args, **kwargs):
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stack.app.licence_store, "list_licence_types", slow)
+    try:
+        store = stack.store("market")
+        holding = store.ListLicenceTypes.future(store_pb.ListLicenceTypesRequest(), timeout=10)
+        time.sleep(0.2)  # it holds the one slot
+        ping = common_pb2_grpc.DiagnosticsStub(stack.channel("hall")).Ping
+        with pytest.raises(grpc.RpcError) as caught:
+            ping(common_pb2.PingRequest(payload="x"), timeout=1)
+        assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        health = health_pb2_grpc.HealthStub(stack.channel("hall"))
+        assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == (
+            health_pb2.HealthCheckResponse.SERVING  # health checks are not held back
+        )
+        release.set()
+        assert holding.result().licence_types
+        assert ping(common_pb2.PingRequest(payload="y"), timeout=5).payload == "y"
+    finally:
+        release.set()
+        stack.stop()
