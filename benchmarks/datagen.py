@@ -17,6 +17,13 @@ of four, block ``b`` holding:
 So a person holds three licences and an organisation one, every holder number passes the
 GB 11643 / GB 32100 checks with real 福建 region codes, and ``licence(i)`` can be rebuilt from
 ``i`` alone: a benchmark picks random licences and holders without asking the server.
+
+Persons are numbered by generation. Generation 1 drew each person's birth date and sequence
+code at random, so two persons could share an ID number (0.27 % of persons at one million,
+0.68 % at ten million), and a holder query found both persons' licences. Generation 2 (the
+default) gives every person up to :data:`PERSON_CAPACITY` a number of their own. Stores
+loaded with generation 1 are still measured with it (the scale benchmark records the
+generation of a kept store), so their records and queries stay the same.
 """
 
 from __future__ import annotations
@@ -94,6 +101,19 @@ ORG_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100 alphabet (no I, O, 
 _GB11714_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 TODAY = dt.date(2026, 11, 1)  # fixed, so a dataset is the same whenever it is generated
 
+GENERATION = 2  # how persons are numbered (see the module's docstring)
+_BIRTH_DAYS = 55 * 365  # birth dates from 1950-01-01 on
+_SEQUENCES = 998  # GB 11643 sequence codes 001 to 998
+_PER_REGION = _BIRTH_DAYS * _SEQUENCES
+#: How many persons generation 2 numbers uniquely.
+PERSON_CAPACITY = len(REGIONS) * _PER_REGION
+#: Spouses (generation 2) are persons from here on, apart from every holder of a store below
+#: 400 million licences (holders are persons 0 .. licences / 4).
+SPOUSES_FROM = 100_000_000
+# (index * _SPREAD) mod _PER_REGION is a bijection (the multiplier shares no factor with
+# _PER_REGION = 2·5²·11·73·499): consecutive persons of a region get scattered birth dates.
+_SPREAD = 7_919_993
+
 
 @dataclass(frozen=True)
 class Person:
@@ -114,12 +134,16 @@ def _name(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
 
 
-def person(p: int) -> Person:
-    """Person ``p``: a GB 11643 number (region, birth date 1950-2004, sequence, check)."""
+def person(p: int, generation: int = GENERATION) -> Person:
+    """Person ``p``: a GB 11643 number (region, birth date 1950-2004, sequence, check);
+    in generation 2, no two persons below :data:`PERSON_CAPACITY` share it."""
     rng = _rng("person", p)
     region, region_name = REGIONS[p % len(REGIONS)]
-    born = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(55 * 365))
-    sequence = rng.randrange(1, 999)
+    if generation == 1:
+        born = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(_BIRTH_DAYS))
+        sequence = rng.randrange(1, 999)
+    else:
+        born, sequence = _birth_and_sequence(p // len(REGIONS))
     body = f"{region}{born:%Y%m%d}{sequence:03d}"
     return Person(
         number=body + mod_11_2.calc_check_digit(body),
@@ -128,6 +152,15 @@ def person(p: int) -> Person:
         region=region_name,
         born=born,
     )
+
+
+def _birth_and_sequence(q: int) -> tuple[dt.date, int]:
+    """The ``q``-th person of a region's birth date and sequence code, distinct for each
+    ``q`` below ``_PER_REGION``."""
+    if not 0 <= q < _PER_REGION:
+        raise ValueError(f"person {q} of a region is beyond the {_PER_REGION:,} numbered")
+    day, sequence = divmod(q * _SPREAD % _PER_REGION, _SEQUENCES)
+    return dt.date(1950, 1, 1) + dt.timedelta(days=day), sequence + 1
 
 
 def _gb11714_check(body: str) -> str:
@@ -164,19 +197,20 @@ def _adult_day(rng: random.Random, holder: Person, min_age: int) -> dt.date:
     return _day(rng, start, (TODAY - start).days) if start < TODAY else TODAY
 
 
-def licence(i: int) -> tuple[str, dict[str, Any]]:
+def licence(i: int, generation: int = GENERATION) -> tuple[str, dict[str, Any]]:
     """Licence ``i``: the alias of its issuer and its record in the import file format."""
     block, slot = divmod(i, SLOTS)
     rng = _rng("licence", i)
     alias = ISSUERS_BY_SLOT[slot]
     if slot == 0:
         return alias, _business(block, rng)
-    holder = person(block)
+    holder = person(block, generation)
     if slot == 1:
         return alias, _residence(i, holder, rng)
     if slot == 2:
         return alias, _qualification(i, holder, rng)
-    return alias, _marriage(i, holder, rng)
+    spouse = person((10**9 if generation == 1 else SPOUSES_FROM) + i, generation)
+    return alias, _marriage(i, holder, spouse, rng)
 
 
 def _business(o: int, rng: random.Random) -> dict[str, Any]:
@@ -238,8 +272,7 @@ def _qualification(i: int, holder: Person, rng: random.Random) -> dict[str, Any]
     }
 
 
-def _marriage(i: int, holder: Person, rng: random.Random) -> dict[str, Any]:
-    spouse = person(10**9 + i)
+def _marriage(i: int, holder: Person, spouse: Person, rng: random.Random) -> dict[str, Any]:
     registered = _adult_day(rng, holder, 22)
     serial = f"J350102-{registered.year}-{i:09d}"
     return {
@@ -259,15 +292,17 @@ def _marriage(i: int, holder: Person, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def holder_of(block: int, organisation: bool) -> str:
+def holder_of(block: int, organisation: bool, generation: int = GENERATION) -> str:
     """The holder number of block ``block``'s organisation or person."""
-    return credit_code(block) if organisation else person(block).number
+    return credit_code(block) if organisation else person(block, generation).number
 
 
-def records(start: int, stop: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def records(
+    start: int, stop: int, generation: int = GENERATION
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Licences ``start`` .. ``stop - 1`` as (issuer alias, import record)."""
     for i in range(start, stop):
-        yield licence(i)
+        yield licence(i, generation)
 
 
 def write_files(count: int, out: Path) -> dict[str, int]:

@@ -85,6 +85,7 @@ class Stream:
     slot: int
     start: int
     stop: int
+    generation: int  # of the data generator's persons
 
 
 def _import_stream(stream: Stream) -> tuple[int, int, list[str], float]:
@@ -97,7 +98,7 @@ def _import_stream(stream: Stream) -> tuple[int, int, list[str], float]:
 
     def records() -> Iterator[store_pb.ImportRecord]:
         for i in range(first, stream.stop, datagen.SLOTS):
-            _alias, record = datagen.licence(i)
+            _alias, record = datagen.licence(i, stream.generation)
             fields = record.pop("fields")
             yield build_record(i + 1, record, fields)
 
@@ -122,10 +123,11 @@ def _import_stream(stream: Stream) -> tuple[int, int, list[str], float]:
     return accepted, duplicates, problems[:5], time.monotonic() - started
 
 
-def load_licences(server: ServerProcess, start: int, stop: int) -> float:
+def load_licences(server: ServerProcess, start: int, stop: int, generation: int) -> float:
     """Load licences ``start`` .. ``stop - 1``; licences per second (wall clock)."""
     streams = [
-        Stream(server.port, str(server.var_dir), slot, start, stop) for slot in range(datagen.SLOTS)
+        Stream(server.port, str(server.var_dir), slot, start, stop, generation)
+        for slot in range(datagen.SLOTS)
     ]
     began = time.monotonic()
     with mp.get_context("spawn").Pool(len(streams)) as pool:
@@ -147,12 +149,12 @@ def _random_indexes(worker: int, size: int, count: int) -> list[int]:
 
 
 def verify_plan(
-    channel: grpc.Channel, worker: int, size: int, count: int
+    channel: grpc.Channel, worker: int, size: int, count: int, generation: int
 ) -> Callable[[int], str | None]:
     """VerifyLicence of random licences by type and number, the holder's number presented."""
     requests = []
     for i in _random_indexes(worker, size, count):
-        _alias, record = datagen.licence(i)
+        _alias, record = datagen.licence(i, generation)
         requests.append(
             pb.VerifyLicenceRequest(
                 licence=store_pb.LicenceRef(
@@ -177,18 +179,21 @@ def verify_plan(
     return call
 
 
-def _persons(worker: int, size: int, count: int) -> list[str]:
+def _persons(worker: int, size: int, count: int, generation: int) -> list[str]:
     blocks = max(1, size // datagen.SLOTS)
-    return [datagen.holder_of(b % blocks, False) for b in _random_indexes(worker, blocks, count)]
+    return [
+        datagen.holder_of(b % blocks, False, generation)
+        for b in _random_indexes(worker, blocks, count)
+    ]
 
 
 def verify_by_holder_plan(
-    channel: grpc.Channel, worker: int, size: int, count: int
+    channel: grpc.Channel, worker: int, size: int, count: int, generation: int
 ) -> Callable[[int], str | None]:
     """VerifyByHolder of random persons (each holds three licences)."""
     requests = [
         pb.VerifyByHolderRequest(holder_number=number, purpose=PURPOSE)
-        for number in _persons(worker, size, count)
+        for number in _persons(worker, size, count, generation)
     ]
     verify = verifier_pb2_grpc.VerifierStub(channel).VerifyByHolder
 
@@ -202,12 +207,12 @@ def verify_by_holder_plan(
 
 
 def list_by_holder_plan(
-    channel: grpc.Channel, worker: int, size: int, count: int
+    channel: grpc.Channel, worker: int, size: int, count: int, generation: int
 ) -> Callable[[int], str | None]:
     """ListLicencesByHolder of random persons."""
     requests = [
         store_pb.ListLicencesByHolderRequest(holder_number=number, purpose=PURPOSE)
-        for number in _persons(worker, size, count)
+        for number in _persons(worker, size, count, generation)
     ]
     list_licences = licence_store_pb2_grpc.LicenceStoreStub(channel).ListLicencesByHolder
 
@@ -247,11 +252,19 @@ class Store:
     def load_rate(self) -> float:
         return float(self._state().get("rate", 0.0))
 
+    @property
+    def generation(self) -> int:
+        """The data generator's generation the store was loaded with: the current one for a
+        new store, 1 for a store kept before generations were recorded."""
+        state = self._state()
+        return int(state.get("generation", 1 if state.get("loaded") else datagen.GENERATION))
+
     def _state(self) -> dict[str, Any]:
         return json.loads(self.state.read_text()) if self.state.exists() else {}
 
     def record(self, loaded: int, rate: float) -> None:
-        self.state.write_text(json.dumps({"loaded": loaded, "rate": rate}))
+        state = {"loaded": loaded, "rate": rate, "generation": self.generation}
+        self.state.write_text(json.dumps(state))
 
 
 @contextmanager
@@ -312,6 +325,7 @@ def measure(
     name: str,
     size: int,
     opts: Options,
+    generation: int,
     db_cpu: Callable[[], float] = lambda: 0.0,
 ) -> load.Figures:
     """One RPC's figures at ``size`` from ``opts.clients`` client processes."""
@@ -322,7 +336,7 @@ def measure(
             server,
             HANDLER,
             PLANS[name],
-            (size, per_client),
+            (size, per_client, generation),
             calls=opts.calls,
             processes=opts.clients,
             threads=opts.threads,
@@ -348,7 +362,7 @@ def fill(store: Store, load_workers: int) -> None:
     if store.loaded >= store.size:
         print(f"{store.name} {store.size:>10,}: reusing the kept store", flush=True)
         return
-    first = store.loaded
+    first, generation = store.loaded, store.generation
     began = time.monotonic()
     with server_process(
         store.url, var_dir=store.var_dir, port=free_port(), workers=load_workers
@@ -357,7 +371,7 @@ def fill(store: Store, load_workers: int) -> None:
         # from its last step instead of re-sending everything.
         for start in range(first, store.size, FILL_STEP):
             stop = min(start + FILL_STEP, store.size)
-            load_licences(srv, start, stop)
+            load_licences(srv, start, stop, generation)
             rate = (stop - first) / (time.monotonic() - began)
             store.record(stop, rate)
             if stop < store.size:
@@ -405,7 +419,7 @@ def run_backend(
             figures[f"store_bytes_per_licence_{name}_{size}"] = round(on_disk / size)
             with server_process(store.url, var_dir=store.var_dir, port=free_port()) as srv:
                 for rpc in PLANS:
-                    f = measure(srv, rpc, size, opts, store.db_cpu)
+                    f = measure(srv, rpc, size, opts, store.generation, store.db_cpu)
                     print(_row(rpc, f), flush=True)
                     key = f"{name}_{size}"
                     figures[f"{rpc}_cpu_us_per_call_{key}"] = round(f.cpu_us, 1)
@@ -439,7 +453,7 @@ def compare_workers(
             with server_process(
                 store.url, var_dir=store.var_dir, port=free_port(), workers=workers
             ) as srv:
-                f = measure(srv, "verify", size, saturate)
+                f = measure(srv, "verify", size, saturate, store.generation)
             print(_row(f"{workers} worker(s)", f), flush=True)
             runs[workers].append(f)
     for workers, measured in runs.items():

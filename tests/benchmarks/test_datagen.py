@@ -16,6 +16,7 @@ from yihao.v1 import verifier_pb2 as pb
 
 def test_holder_numbers_pass_every_check_and_are_distinct():
     people = [datagen.person(p) for p in range(0, 2_000_000, 997)]
+    assert len({person.number for person in people}) == len(people)
     for person in people:
         parsed = parse_holder_number(person.number)
         assert parsed.kind is HolderKind.PERSON
@@ -26,6 +27,42 @@ def test_holder_numbers_pass_every_check_and_are_distinct():
     for code in codes:
         assert parse_holder_number(code).kind is HolderKind.ORGANISATION
     assert len(set(codes)) == len(codes)
+
+
+def test_every_person_of_a_region_gets_a_birth_date_and_sequence_of_their_own():
+    # The numbering is a bijection on each region's 55 years × 998 sequence codes: persons
+    # 0 .. 120,000 (ten million licences' holders fall in the first 140,000 of a region) and
+    # the last ones before the capacity.
+    last = datagen.PERSON_CAPACITY // len(datagen.REGIONS)
+    qs = [*range(120_000), *range(last - 20_000, last)]
+    pairs = {datagen._birth_and_sequence(q) for q in qs}
+    assert len(pairs) == len(qs)
+    assert all(1 <= sequence <= 998 for _born, sequence in pairs)
+    assert min(born for born, _ in pairs).year == 1950
+    assert max(born for born, _ in pairs).year == 2004
+    with pytest.raises(ValueError, match="beyond"):
+        datagen.person(datagen.PERSON_CAPACITY)
+
+
+def test_spouses_are_other_persons_than_the_holders():
+    holders = {datagen.holder_of(b, organisation=False) for b in range(2000)}
+    spouses = {
+        record["fields"]["spouse_id_number"]
+        for i, (_, record) in enumerate(datagen.records(0, 8000))
+        if i % datagen.SLOTS == 3
+    }
+    assert len(spouses) == 2000
+    assert not holders & spouses
+
+
+def test_generation_1_stores_keep_their_numbers():
+    # Kept scale stores were loaded with generation 1; their queries must still find them.
+    # The numbers below are what generation 1 generated before generation 2 existed.
+    assert datagen.person(0, generation=1).number == "35010219500708064X"
+    assert datagen.person(0, generation=1) != datagen.person(0)
+    _alias, record = datagen.licence(7, generation=1)
+    assert record["holder_number"] == "35010319800724187X"
+    assert record["fields"]["spouse_id_number"] == "350902200103033488"
 
 
 def test_records_are_deterministic_unique_and_spread_over_four_issuers():
