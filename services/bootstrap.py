@@ -28,7 +28,7 @@ def upgrade_db(settings: Settings) -> None:
     from services.common.holder_vault import HolderVault
     from services.server import load_sealer
 
-    db = Database(settings.database_url, settings.db_pool_size)
+    db = Database.for_settings(settings)
     try:
         upgrade(db, vault=HolderVault(load_sealer(settings)))
     finally:
@@ -79,7 +79,7 @@ def reseal(settings: Settings) -> int:
     from services.server import load_sealer
 
     sealer = load_sealer(settings)
-    db = Database(settings.database_url, settings.db_pool_size)
+    db = Database.for_settings(settings)
     try:
         return reseal_all(db, HolderVault(sealer), sealer, SystemClock().now())
     finally:

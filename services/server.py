@@ -101,7 +101,7 @@ def load_sealer(settings: Settings) -> Sealer:
 
 def build_app(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> App:
     """The application for ``settings`` (schema brought up to date unless ``migrate`` is off)."""
-    db = Database(settings.database_url, settings.db_pool_size)
+    db = Database.for_settings(settings)
     sealer = load_sealer(settings)
     if migrate:
         upgrade(db, vault=HolderVault(sealer))
@@ -288,7 +288,7 @@ def _serve_workers(settings: Settings, workers: int, banner: bool) -> None:
         raise FailedPrecondition(
             "several workers need a fixed port to share, not port 0", reason="LISTEN_PORT_ZERO"
         )
-    db = Database(settings.database_url, settings.db_pool_size)
+    db = Database.for_settings(settings)
     try:
         upgrade(db, vault=HolderVault(load_sealer(settings)))
     finally:

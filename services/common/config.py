@@ -36,6 +36,8 @@ ENVIRONMENT: dict[str, str] = {
     "YIHAO_GRACE_SECONDS": "how long in-flight calls may finish on SIGTERM; 10",
     "YIHAO_LOG_LEVEL": "logging level; INFO",
     "YIHAO_DB_POOL_SIZE": "database connections per process (PostgreSQL); 10",
+    "YIHAO_SQLITE_CACHE_MB": "page cache of each SQLite connection, in MiB (it fills only as "
+    "pages are read); 64",
     "YIHAO_RATE_LIMITS": 'per-department limits, JSON {"kind": [per_second, burst]}; defaults',
     "YIHAO_TREE_HEAD_SECONDS": "how often the tamper-evident log's tree head is signed; 60",
     "YIHAO_CALENDAR_FILE": "JSON holidays/workdays for years chinese-calendar does not cover",
@@ -69,6 +71,7 @@ class Settings:
     grace_seconds: float = 10.0
     log_level: str = "INFO"
     db_pool_size: int = 10
+    sqlite_cache_mb: int = 64
     calendar_file: Path | None = None
     rate_limits_json: str | None = None
     commitment_check_seconds: int = 3600
@@ -146,6 +149,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         grace_seconds=float(_int(env, "YIHAO_GRACE_SECONDS", 10, 0, 3600)),
         log_level=(env.get("YIHAO_LOG_LEVEL") or "INFO").upper(),
         db_pool_size=_int(env, "YIHAO_DB_POOL_SIZE", 10, 1, 500),
+        sqlite_cache_mb=_int(env, "YIHAO_SQLITE_CACHE_MB", 64, 1, 65536),
         calendar_file=Path(env["YIHAO_CALENDAR_FILE"]) if env.get("YIHAO_CALENDAR_FILE") else None,
         rate_limits_json=env.get("YIHAO_RATE_LIMITS") or None,
         tree_head_seconds=_int(env, "YIHAO_TREE_HEAD_SECONDS", 60, 1, 86400),
