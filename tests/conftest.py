@@ -1,9 +1,10 @@
 """Shared fixtures: the development PKI, real PostgreSQL, and a served stack per test.
 
 Service tests run on both backends: ``database_url`` is parametrised over SQLite and a real
-PostgreSQL server this session starts on a loopback port of its own. Without PostgreSQL
-binaries the PostgreSQL half is skipped locally, but fails under CI (CI=true), where
-.ci/run installs them.
+PostgreSQL server this session starts on a loopback port of its own. Whether PostgreSQL and
+Redis are installed is decided in one place (testsupport.availability): without them their
+tests are skipped locally, but fail under CI (CI=true), where .ci/run installs them; the run
+ends with one line naming what was missing and how to install it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from services.common.clock import FixedClock
 from services.common.database import Database
 from services.common.migrate import upgrade
 from services.common.pki import DevPki
-from testsupport.processes import PostgresServer, RedisServer, postgres_bin, redis_bin
+from testsupport import availability
+from testsupport.processes import PostgresServer, RedisServer
 from testsupport.stack import Stack, dev_pki, settings_for, start_stack
 
 #: 2026-06-01 10:00 in China: a Monday, a working day.
@@ -28,10 +30,15 @@ T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 _db_counter = itertools.count()
 
 
-def _missing(what: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is not installed; .ci/run must install it", pytrace=False)
-    pytest.skip(f"{what} is not installed")
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the run (after pytest's own counts) with one line naming the servers whose
+    absence skipped tests and how to install them."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    line = availability.summary_line(reporter.stats.get("skipped", []))
+    if line:
+        reporter.write_line(line, yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +49,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    if postgres_bin() is None:
-        _missing("PostgreSQL")
+    availability.require(availability.POSTGRESQL)
     server = PostgresServer().start()
     yield server
     server.cleanup()
@@ -51,8 +57,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    if redis_bin() is None:
-        _missing("Redis")
+    availability.require(availability.REDIS)
     server = RedisServer().start()
     yield server
     server.stop()

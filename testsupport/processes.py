@@ -22,20 +22,25 @@ def free_port() -> int:
 
 
 def postgres_bin() -> Path | None:
-    """The directory holding initdb/pg_ctl/postgres, if PostgreSQL is installed."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    """The directory holding initdb/pg_ctl/postgres, if PostgreSQL is installed.
+
+    ``YIHAO_PG_BIN`` names that directory explicitly (to pick one of several installed
+    versions); when set, it is the only place looked.
+    """
+    chosen = os.environ.get("YIHAO_PG_BIN")
+    candidates = (
+        [chosen] if chosen else sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    )
     for d in candidates:
         if Path(d, "initdb").exists() and Path(d, "postgres").exists():
             return Path(d)
-    found = shutil.which("initdb")
+    found = None if chosen else shutil.which("initdb")
     return Path(found).parent if found else None
 
 
 def redis_bin() -> Path | None:
-    """The redis-server binary, if installed."""
-    found = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
+    """The redis-server binary on ``PATH``, if installed."""
+    found = shutil.which("redis-server")
     return Path(found) if found else None
 
 

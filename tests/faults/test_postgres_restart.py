@@ -12,7 +12,8 @@ from clients.client import YihaoClient
 from clients.connection import ClientConfig
 from clients.retry import RetryPolicy
 from services.licence_store import demo
-from testsupport.processes import PostgresServer, postgres_bin
+from testsupport import availability
+from testsupport.processes import PostgresServer
 from testsupport.serverproc import server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
@@ -46,8 +47,7 @@ def _records():
 
 
 def test_import_survives_a_postgres_restart():
-    if postgres_bin() is None:
-        pytest.skip("PostgreSQL is not installed")
+    availability.require(availability.POSTGRESQL)
     pg = PostgresServer(durable=True).start()  # its own server: this test restarts it
     try:
         url = pg.create_database("restart")

@@ -12,6 +12,7 @@ import grpc
 
 from services.common.ratelimit import REDIS_RETRY_SECONDS
 from services.licence_store import demo
+from testsupport import availability
 from testsupport.processes import PostgresServer, RedisServer
 from testsupport.serverproc import server_process
 from yihao.v1 import common_pb2 as common
@@ -39,6 +40,7 @@ def _by_holder(stub: vgrpc.VerifierStub) -> bool:
 
 
 def test_redis_outage(postgres: PostgresServer, tmp_path):
+    availability.require(availability.REDIS)  # its own server: this test stops and starts it
     redis = RedisServer().start()
     url = postgres.create_database("redis_outage")
     keys = json.dumps({"current": "k1", "keys": {"k1": base64.b64encode(os.urandom(32)).decode()}})
