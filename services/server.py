@@ -353,7 +353,7 @@ def _print_banner(settings: Settings, port: int, services: list[str]) -> None:
         "      --field address=福州市鼓楼区五四路1号 --field business_scope=软件开发\n"
         "  .venv/bin/yihao --as hall verify 11100000000013338W011:350100-2026-0001 \\\n"
         "      --holder 91350100M000100Y43\n"
-        "See README.md, 'Worked example', for the whole walk-through.\n"
+        "See README.md and docs/verification.md for the whole walk-through.\n"
         "Stop with Ctrl-C.",
         flush=True,
     )

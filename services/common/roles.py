@@ -6,7 +6,7 @@ import enum
 
 
 class Role(enum.Enum):
-    """What a department may do (see the security model in the README)."""
+    """What a department may do (see the security model in docs/security.md)."""
 
     OPERATOR = "operator"
     HANDLER = "handler"
