@@ -19,7 +19,7 @@ from clients import render
 from clients.client import licence_ref
 from clients.commands import Context, SetupError
 from services.common.errors import InvalidArgument
-from services.common.signing import PublicKey
+from services.common.signing import PublicKey, signature_holds
 from services.licence_store.domain.catalogue import SigningKeyRecord
 from services.verifier.domain.document import check_document
 from yihao.v1 import verifier_pb2 as vpb
@@ -262,7 +262,13 @@ def _verify_offline(ctx: Context) -> int:
         )
     keys = _offline_keys(Path(a.keys))
     doc = _read_document(Path(a.file))
-    check = check_document(doc.content_json, doc.signature.key_id, doc.signature.value, keys.get)
+    check = check_document(
+        doc.content_json,
+        doc.signature.key_id,
+        doc.signature.value,
+        keys.get,
+        verify=signature_holds,
+    )
     result: dict[str, Any] = {
         "document_authentic": check.authentic,
         "integrity": check.integrity.value,

@@ -18,7 +18,8 @@ from sqlalchemy import Connection, select
 from services.assistance.domain.requests import RequestStatus, decision_entry
 from services.assistance.persistence import repository as assistance_repo
 from services.common import audit_log, merkle
-from services.common.audit_log import Entry, Leaf, TreeHead
+from services.common.audit_log import Leaf, TreeHead
+from services.common.evidence import Entry
 from services.common.holder_vault import HolderVault
 from services.common.signing import PublicKey, canonical_json, sha256_hex
 from services.licence_store.audit import KIND as LICENCE_EVENT

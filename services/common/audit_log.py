@@ -36,6 +36,7 @@ from sqlalchemy import (
 from services.common import merkle
 from services.common.clock import as_utc
 from services.common.database import insert_rows, metadata
+from services.common.evidence import Entry
 from services.common.signing import SigningKey, canonical_json
 
 # Appends on PostgreSQL take this transaction-level advisory lock, so that leaf sequence
@@ -68,15 +69,6 @@ tree_heads = Table(
     Column("last_seq", BigInteger, nullable=True),
     Column("frontier", Text, nullable=True),
 )
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One record to log: its kind, a reference to it, and its payload's hash."""
-
-    kind: str
-    ref: str
-    payload_sha256: str
 
 
 @dataclass(frozen=True)

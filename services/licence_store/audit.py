@@ -6,7 +6,7 @@ a stored version, an event, or the order of events is caught by ``yihao audit ve
 
 from __future__ import annotations
 
-from services.common.audit_log import Entry
+from services.common.evidence import Entry
 from services.common.signing import canonical_json, sha256_hex
 from services.licence_store.domain.licence import Event
 

@@ -10,7 +10,7 @@ from typing import Any
 from services.common.errors import InvalidArgument, NotFound
 from services.common.identifiers import parse_licence_identifier
 from services.common.identity import Caller
-from services.common.signing import PublicKey, canonical_json
+from services.common.signing import PublicKey, canonical_json, signature_holds
 from services.licence_store.persistence.repository import StoredLicence
 from services.licence_store.service import LicenceRef
 from services.verifier.domain.document import DocumentCheck, check_document, decode_qr, encode_qr
@@ -68,7 +68,9 @@ def verify_signed_document(
     """Integrity of the presented document, the issuer's key at signing, current status."""
     if len(content_json) > 256 * 1024:
         raise InvalidArgument.field("signed_document.content_json", "at most 256 KiB", "TOO_LONG")
-    doc = check_document(content_json, key_id, signature, verifier.store.public_key)
+    doc = check_document(
+        content_json, key_id, signature, verifier.store.public_key, verify=signature_holds
+    )
     asked = {"document_sha256": doc.content_sha256, "key_id": key_id}
     if not doc.authentic:
         return verifier.record_receipt(caller, [_unverifiable(verifier, doc, presented, asked)])[0]

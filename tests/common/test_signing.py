@@ -202,7 +202,7 @@ def test_canonical_json_equals_rfc8785_for_any_value(value: object) -> None:
 
 
 def test_canonical_json_fast_path_covers_licence_content() -> None:
-    from services.common.signing import _plain
+    from services.common.canonical import _plain
 
     content = {
         "holder": {"kind": "person", "name": "张三", "number": "11010519491231002X"},

@@ -14,13 +14,13 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from services.common.audit_log import Entry
+from services.common.canonical import canonical_json, sha256_hex
 from services.common.errors import FailedPrecondition, InvalidArgument
-from services.common.holder_vault import HolderVault
+from services.common.evidence import Entry
 from services.common.identifiers import HolderNumber, mask_holder_number, mask_name
 from services.common.ids import time_ordered_id
-from services.common.signing import canonical_json, sha256_hex
 from services.licence_store.domain.catalogue import check_text
 
 
@@ -199,7 +199,15 @@ def decision_payload(r: AssistanceRequest, holder_index: str) -> dict[str, objec
     }
 
 
-def decision_entry(r: AssistanceRequest, vault: HolderVault) -> Entry:
+class HolderIndex(Protocol):
+    """What a decision's log entry needs of the holder vault: a holder number's blind index."""
+
+    def index(self, holder: HolderNumber) -> str:
+        """The blind index of ``holder`` (never the number itself)."""
+        ...
+
+
+def decision_entry(r: AssistanceRequest, vault: HolderIndex) -> Entry:
     """The log entry for a decision (answer or refusal)."""
     payload = canonical_json(decision_payload(r, vault.index(r.holder)), plain=True)
     return Entry("assistance_decision", r.request_id, sha256_hex(payload))

@@ -12,9 +12,9 @@ from datetime import datetime
 from json.encoder import encode_basestring as _json_str  # json.dumps' escaping, as canonical
 from typing import Any
 
-from services.common.audit_log import Entry
+from services.common.canonical import canonical_json, sha256_hex
+from services.common.evidence import Entry
 from services.common.ids import time_ordered_id
-from services.common.signing import canonical_json, sha256_hex
 from services.verifier.domain.verdict import Verdict
 
 

@@ -857,7 +857,7 @@ def test_random_action_sequences_follow_the_reference(steps: list[str]) -> None:
 
 
 def test_signed_content_is_plain_json_so_the_fast_canonical_path_is_exact() -> None:
-    from services.common.signing import _plain
+    from services.common.canonical import _plain
 
     licence = issue_permit(data={**PERMIT_DATA, "renewals": str(2**53 - 1)})
     change(licence, {"sex": "女"})
