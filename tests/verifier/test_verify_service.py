@@ -14,6 +14,7 @@ from services.common.clock import FixedClock
 from services.licence_store import demo
 from services.licence_store.persistence.tables import licence_versions
 from services.verifier.persistence.tables import receipts
+from testsupport.fuzz.harness import assert_answered, call
 from testsupport.stack import Stack
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
@@ -415,3 +416,20 @@ def test_compromised_key_distrusts_only_what_it_signed_from_then(stack, clock: F
     with pytest.raises(grpc.RpcError) as caught:
         stack.store("market").MarkKeyCompromised(pb.MarkKeyCompromisedRequest(key_id=bad.key_id))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED  # administrators only
+
+
+@pytest.mark.parametrize("method", ["VerifyLicence", "VerifyBatch"])
+def test_regression_verify_as_of_in_the_last_hours_of_9999(stack: Stack, method: str):
+    """Found by the fuzzer (fixed since): as_of from 9999-12-31T16:00:00Z to 23:59:59Z passes the
+    1970..9999 check but china_date() overflows converting it to UTC+8 (OverflowError ->
+    INTERNAL).
+    """
+    licence = issue(stack, "V-9999")
+    request = vpb.VerifyLicenceRequest(
+        licence=pb.LicenceRef(licence_id=licence.licence_id),
+        as_of=Timestamp(seconds=253402300799),  # 9999-12-31T23:59:59Z, the documented maximum
+    )
+    if method == "VerifyBatch":
+        request = vpb.VerifyBatchRequest(items=[request])
+    outcome = call(stack.channel("hall"), f"/yihao.v1.Verifier/{method}", [request])
+    assert_answered(outcome, grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT)
