@@ -42,7 +42,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy services clients
+	$(BIN)/mypy services clients yihao_shared
 
 bench: install
 	$(BIN)/python -m benchmarks.all

@@ -16,7 +16,6 @@ configuration or connection problems; 130 interrupted. Errors never print a trac
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from clients.connection import DEFAULT_TIMEOUT
 from clients.importfile import FORMATS
 from services.common.config import KNOWN_SERVICES
 from services.common.errors import YihaoError
+from yihao_shared.environment import DEFAULT_ADDRESS, DEFAULT_AS, load_client_settings
 
 __all__ = ["build_parser", "main"]
 
@@ -143,14 +143,14 @@ def _group(subs: Sub, name: str, help: str, epilog: str | None = None) -> Sub:
 
 def _global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--address", help="server HOST:PORT (default $YIHAO_ADDRESS or 127.0.0.1:50051)"
+        "--address", help=f"server HOST:PORT (default $YIHAO_ADDRESS or {DEFAULT_ADDRESS})"
     )
     parser.add_argument(
         "--as",
         dest="as_",
         metavar="DEPT",
-        default=os.environ.get("YIHAO_AS") or "data",
-        help="calling department: alias or credit code (default $YIHAO_AS or data)",
+        default=load_client_settings().as_department,
+        help=f"calling department: alias or credit code (default $YIHAO_AS or {DEFAULT_AS})",
     )
     parser.add_argument(
         "--var-dir", type=Path, help="directory of the dev PKI (default $YIHAO_VAR_DIR or ./var)"
@@ -516,7 +516,7 @@ def _hint(error: YihaoError, address: str | None) -> str | None:
             "hint: the TLS handshake failed; do the server and <var>/pki come from the same "
             "`yihao pki init`?"
         )
-    where = address or os.environ.get("YIHAO_ADDRESS") or "127.0.0.1:50051"
+    where = address or load_client_settings().address
     if "socket closed" in text:
         return (
             f"hint: {where} closed the connection; is your client certificate from the "
@@ -559,7 +559,7 @@ def _run(ctx: c.Context) -> int:
 
 
 def _unexpected(exc: Exception, out: c.Output) -> int:
-    if os.environ.get("YIHAO_DEBUG"):
+    if load_client_settings().debug:
         raise exc
     out.note(f"error: unexpected {type(exc).__name__}: {exc} (YIHAO_DEBUG=1 shows details)")
     return 1

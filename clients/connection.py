@@ -12,7 +12,6 @@ under another name that presents such a certificate, set :attr:`ClientConfig.ser
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import grpc
 from services.common.errors import FailedPrecondition
 from services.common.pki import DevPki
 from services.licence_store.demo import code_of
+from yihao_shared.environment import DEFAULT_ADDRESS, DEFAULT_VAR_DIR, load_client_settings
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -30,20 +30,18 @@ __all__ = [
     "connect",
 ]
 
-DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 10.0
-DEFAULT_VAR_DIR = Path("var")
 #: gRPC's default is 4 MiB; a department with many licence types can exceed it in one list.
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
 def _default_address() -> str:
-    return os.environ.get("YIHAO_ADDRESS") or DEFAULT_ADDRESS
+    return load_client_settings().address
 
 
 def default_var_dir() -> Path:
     """The ``var`` directory: ``$YIHAO_VAR_DIR``, else ``./var`` (read at call time)."""
-    return Path(os.environ.get("YIHAO_VAR_DIR") or DEFAULT_VAR_DIR)
+    return load_client_settings().var_dir
 
 
 @dataclass(frozen=True)

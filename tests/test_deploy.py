@@ -33,10 +33,9 @@ SERVER_REQUIRED = (
 )
 MIGRATION_REQUIRED = ("DATABASE_URL",)
 #: Settings that name files the container must be given.
+TLS_FILE_SETTINGS = ("YIHAO_TLS_CA", "YIHAO_TLS_CERT", "YIHAO_TLS_KEY")
 FILE_SETTINGS = (
-    "YIHAO_TLS_CA",
-    "YIHAO_TLS_CERT",
-    "YIHAO_TLS_KEY",
+    *TLS_FILE_SETTINGS,
     "YIHAO_MASTER_KEY_FILE",
     "YIHAO_CALENDAR_FILE",
 )
@@ -333,11 +332,28 @@ def test_shutdown_waits_longer_than_the_drain(container):
     )
 
 
-@each_container
+def _named_files(container: Container) -> list[str]:
+    return [name for name in FILE_SETTINGS if container.env.get(name)]
+
+
+#: Containers whose settings name a file (the k8s migration Job takes its keys from a Secret).
+FILE_USERS = [c for c in CONTAINERS if _named_files(c)]
+
+
+def test_every_server_names_its_tls_files():
+    # What the next test checks can never be nothing: every server names its TLS files.
+    assert SERVERS
+    for container in SERVERS:
+        missing = sorted(set(TLS_FILE_SETTINGS) - set(_named_files(container)))
+        assert not missing, f"{container.where}: names no {missing}"
+
+
+@pytest.mark.parametrize("container", FILE_USERS, ids=lambda c: c.where)
 def test_files_named_by_settings_are_provided(container):
-    for name in FILE_SETTINGS:
-        if container.env.get(name):
-            assert container.env[name] in container.files, f"{name}: nothing provides the file"
+    named = _named_files(container)
+    assert named, f"{container.where}: names no file; the test would check nothing"
+    unprovided = [name for name in named if container.env[name] not in container.files]
+    assert not unprovided, f"{container.where}: nothing provides the file of {unprovided}"
 
 
 @pytest.mark.parametrize("container", K8S_CONTAINERS, ids=lambda c: c.where)

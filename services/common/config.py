@@ -16,14 +16,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from services.common.errors import InvalidArgument
+from yihao_shared.environment import CLIENT_ENVIRONMENT, DEFAULT_ADDRESS, DEFAULT_VAR_DIR
 
 #: Every environment variable Yihao reads, with what it means.
 ENVIRONMENT: dict[str, str] = {
-    "YIHAO_VAR_DIR": "directory for the embedded defaults (SQLite file, dev PKI, keys); ./var",
+    **CLIENT_ENVIRONMENT,  # YIHAO_ADDRESS, YIHAO_AS, YIHAO_DEBUG, YIHAO_VAR_DIR
     "DATABASE_URL": "SQLAlchemy URL; sqlite:///<var>/yihao.db by default, "
     "postgresql+psycopg://user:pw@host/db in production",
     "REDIS_URL": "redis://host:port/db for shared state; unset = in-process",
-    "YIHAO_LISTEN": "host:port the server binds; 127.0.0.1:50051",
+    "YIHAO_LISTEN": f"host:port the server binds; {DEFAULT_ADDRESS}",
     "YIHAO_SERVICES": "comma-separated services to host: licence_store,verifier,assistance; all",
     "YIHAO_TLS_CA": "CA certificate that client certificates must chain to; dev PKI's ca.crt",
     "YIHAO_TLS_CERT": "server certificate; dev PKI's server.crt",
@@ -58,10 +59,10 @@ class TlsFiles:
 class Settings:
     """Typed settings for one Yihao process."""
 
-    var_dir: Path = Path("var")
+    var_dir: Path = DEFAULT_VAR_DIR
     database_url: str = ""
     redis_url: str | None = None
-    listen: str = "127.0.0.1:50051"
+    listen: str = DEFAULT_ADDRESS
     services: tuple[str, ...] = ("licence_store", "verifier", "assistance")
     tls: TlsFiles | None = None
     master_keys_json: str | None = None
@@ -132,14 +133,14 @@ def _tls(env: Mapping[str, str], pki_dir: Path) -> TlsFiles:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
-    var_dir = Path(env.get("YIHAO_VAR_DIR") or "var")
+    var_dir = Path(env.get("YIHAO_VAR_DIR") or DEFAULT_VAR_DIR)
     database_url = env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'yihao.db'}"
     key_file = env.get("YIHAO_MASTER_KEY_FILE")
     return Settings(
         var_dir=var_dir,
         database_url=database_url,
         redis_url=env.get("REDIS_URL") or None,
-        listen=env.get("YIHAO_LISTEN") or "127.0.0.1:50051",
+        listen=env.get("YIHAO_LISTEN") or DEFAULT_ADDRESS,
         services=_services(env.get("YIHAO_SERVICES")),
         tls=_tls(env, var_dir / "pki"),
         master_keys_json=env.get("YIHAO_MASTER_KEYS") or None,

@@ -1,0 +1,61 @@
+"""The command line's settings: the environment variables a client reads, read in one place.
+
+The server's registry (:data:`services.common.config.ENVIRONMENT`) lists these too, so every
+variable Yihao reads is named in one table; the client reads them here because it installs
+without the server. :data:`DEFAULT_ADDRESS` is both where the server listens and where the
+client calls, unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "CLIENT_ENVIRONMENT",
+    "DEFAULT_ADDRESS",
+    "DEFAULT_AS",
+    "DEFAULT_VAR_DIR",
+    "ClientSettings",
+    "load_client_settings",
+]
+
+#: Where the server listens and the client calls by default (loopback: development).
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+#: The department the command line acts as unless told otherwise (the demo data office).
+DEFAULT_AS = "data"
+#: The directory of the embedded defaults (SQLite file, development PKI, keys).
+DEFAULT_VAR_DIR = Path("var")
+
+#: Every environment variable the client reads, with what it means.
+CLIENT_ENVIRONMENT: dict[str, str] = {
+    "YIHAO_ADDRESS": f"for the client: the server's host:port; {DEFAULT_ADDRESS}",
+    "YIHAO_AS": f"for the command line: the department to act as (alias or credit code); "
+    f"{DEFAULT_AS}",
+    "YIHAO_DEBUG": "for the command line: any non-empty value shows the traceback of an "
+    "unexpected failure",
+    "YIHAO_VAR_DIR": "directory for the embedded defaults (SQLite file, dev PKI, keys); ./var",
+}
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """The client's settings, as read from the environment."""
+
+    address: str = DEFAULT_ADDRESS
+    as_department: str = DEFAULT_AS
+    debug: bool = False
+    var_dir: Path = DEFAULT_VAR_DIR
+
+
+def load_client_settings(env: Mapping[str, str] | None = None) -> ClientSettings:
+    """Read the client's settings from ``env`` (default: the process environment, now)."""
+    env = os.environ if env is None else env
+    return ClientSettings(
+        address=env.get("YIHAO_ADDRESS") or DEFAULT_ADDRESS,
+        as_department=env.get("YIHAO_AS") or DEFAULT_AS,
+        debug=bool(env.get("YIHAO_DEBUG")),
+        var_dir=Path(env.get("YIHAO_VAR_DIR") or DEFAULT_VAR_DIR),
+    )
