@@ -17,58 +17,43 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    DateTime,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-    func,
-    insert,
-    select,
-    text,
-)
+from sqlalchemy import Connection, func, insert, select, text
 
-from services.common import merkle
+from services.common import log_tree, merkle
 from services.common.clock import as_utc
-from services.common.database import insert_rows, metadata
+from services.common.database import insert_rows
 from services.common.evidence import Entry
+from services.common.log_tables import audit_leaves, audit_nodes, tree_heads
 from services.common.signing import SigningKey, canonical_json
 
-# Appends on PostgreSQL take this transaction-level advisory lock, so that leaf sequence
-# numbers become visible in the order they were allocated (the tree is a prefix of them).
-AUDIT_ORDER_LOCK = 0x59494842  # "YIHB"
-
-audit_leaves = Table(
+__all__ = [
+    "AUDIT_ORDER_LOCK",
+    "Entry",
+    "GrownTree",
+    "Leaf",
+    "TreeHead",
+    "append",
     "audit_leaves",
-    metadata,
-    Column(
-        "seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
-    ),
-    Column("kind", String(32), nullable=False),
-    Column("ref", String(128), nullable=False, index=True),
-    Column("payload_sha256", String(64), nullable=False),
-    Column("leaf_hash", String(64), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-)
-
-tree_heads = Table(
+    "audit_nodes",
+    "find_leaf",
+    "grow_tree",
+    "head_bytes",
+    "head_of_size",
+    "heads",
+    "latest_head",
+    "leaf_data",
+    "leaf_hashes",
+    "leaves",
+    "sign_head",
+    "size",
+    "store_head",
     "tree_heads",
-    metadata,
-    Column("tree_size", BigInteger, primary_key=True),
-    Column("root_hash", String(64), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("key_id", String(64), nullable=False),
-    Column("signature", LargeBinary, nullable=False),
-    # Where the next head starts: the seq of the last leaf in this tree and the tree's Merkle
-    # frontier (JSON list of hex hashes); NULL on heads signed before they were kept.
-    Column("last_seq", BigInteger, nullable=True),
-    Column("frontier", Text, nullable=True),
-)
+]
+
+# Appends on PostgreSQL take this transaction-level advisory lock, so that leaf indexes are
+# allocated, and become visible, in order (the tree is a prefix of them). On SQLite every
+# write transaction holds the database's write lock (BEGIN IMMEDIATE) already.
+AUDIT_ORDER_LOCK = 0x59494842  # "YIHB"
 
 
 @dataclass(frozen=True)
@@ -114,70 +99,72 @@ def leaf_data(entry: Entry) -> bytes:
 
 
 def append(conn: Connection, entries: Sequence[Entry], at: datetime) -> None:
-    """Append leaves in the caller's transaction."""
+    """Append leaves in the caller's transaction, with the subtrees they complete."""
     if not entries:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_ORDER_LOCK})
+    last = conn.execute(
+        select(audit_leaves.c.idx, audit_leaves.c.leaf_hash)
+        .order_by(audit_leaves.c.idx.desc())
+        .limit(1)
+    ).first()
+    start = 0 if last is None else last.idx + 1
+    hashes = [merkle.leaf_hash(leaf_data(e)) for e in entries]
     insert_rows(
         conn,
         audit_leaves,
         [
             {
+                "idx": start + i,
                 "kind": e.kind,
                 "ref": e.ref,
                 "payload_sha256": e.payload_sha256,
-                "leaf_hash": merkle.leaf_hash(leaf_data(e)).hex(),
+                "leaf_hash": h.hex(),
                 "at": at,
             }
-            for e in entries
+            for i, (e, h) in enumerate(zip(entries, hashes, strict=True))
         ],
+    )
+    known = {} if last is None else {(0, last.idx): bytes.fromhex(last.leaf_hash)}
+    log_tree.extend(conn, start, hashes, known)
+
+
+def _leaf(r: Any) -> Leaf:
+    return Leaf(
+        r.idx, r.seq, r.kind, r.ref, r.payload_sha256, bytes.fromhex(r.leaf_hash), as_utc(r.at)
     )
 
 
 def leaves(conn: Connection, limit: int | None = None) -> list[Leaf]:
-    """The leaves in tree order (all, or the first ``limit``)."""
-    stmt = select(audit_leaves).order_by(audit_leaves.c.seq)
+    """The stored leaves in tree order (all, or the first ``limit``); each carries the index
+    it was stored under, so a deleted leaf shows as a gap."""
+    stmt = select(audit_leaves).order_by(audit_leaves.c.idx)
     if limit is not None:
         stmt = stmt.limit(limit)
-    return [
-        Leaf(i, r.seq, r.kind, r.ref, r.payload_sha256, bytes.fromhex(r.leaf_hash), as_utc(r.at))
-        for i, r in enumerate(conn.execute(stmt))
-    ]
+    return [_leaf(r) for r in conn.execute(stmt)]
 
 
 def leaf_hashes(conn: Connection, limit: int | None = None) -> list[bytes]:
     """Just the leaf hashes, in tree order."""
-    stmt = select(audit_leaves.c.leaf_hash).order_by(audit_leaves.c.seq)
+    stmt = select(audit_leaves.c.leaf_hash).order_by(audit_leaves.c.idx)
     if limit is not None:
         stmt = stmt.limit(limit)
     return [bytes.fromhex(h) for (h,) in conn.execute(stmt)]
 
 
 def size(conn: Connection) -> int:
-    """How many leaves there are."""
-    return int(conn.execute(select(func.count()).select_from(audit_leaves)).scalar() or 0)
+    """How many leaves the tree has (one more than the last leaf's index)."""
+    last = conn.execute(select(func.max(audit_leaves.c.idx))).scalar()
+    return 0 if last is None else int(last) + 1
 
 
 def find_leaf(conn: Connection, ref: str) -> Leaf | None:
     """The (first) leaf logging the record ``ref``, with its tree index."""
     row = conn.execute(
-        select(audit_leaves).where(audit_leaves.c.ref == ref).order_by(audit_leaves.c.seq)
+        select(audit_leaves).where(audit_leaves.c.ref == ref).order_by(audit_leaves.c.idx).limit(1)
     ).first()
-    if row is None:
-        return None
-    index = conn.execute(
-        select(func.count()).select_from(audit_leaves).where(audit_leaves.c.seq < row.seq)
-    ).scalar()
-    return Leaf(
-        int(index or 0),
-        row.seq,
-        row.kind,
-        row.ref,
-        row.payload_sha256,
-        bytes.fromhex(row.leaf_hash),
-        as_utc(row.at),
-    )
+    return None if row is None else _leaf(row)
 
 
 @dataclass(frozen=True)
@@ -191,26 +178,16 @@ class GrownTree:
 
 
 def grow_tree(conn: Connection) -> GrownTree:
-    """The tree as it is now: the latest head's frontier plus the leaves appended since (all
-    leaves when the latest head kept no frontier). Only reads, so it can run outside the write
-    transaction that stores the head — the log grows with every licence and verification."""
-    tree, after = merkle.MerkleTree(), None
-    start = conn.execute(
-        select(tree_heads.c.tree_size, tree_heads.c.last_seq, tree_heads.c.frontier)
-        .order_by(tree_heads.c.tree_size.desc())
-        .limit(1)
+    """The tree as it is now, from its stored frontier (``O(log n)`` reads). Only reads, so it
+    can run outside the write transaction that stores the head — the log grows with every
+    licence and verification."""
+    last = conn.execute(
+        select(audit_leaves.c.idx, audit_leaves.c.seq).order_by(audit_leaves.c.idx.desc()).limit(1)
     ).first()
-    if start is not None and start.frontier is not None and start.last_seq is not None:
-        frontier = [bytes.fromhex(h) for h in json.loads(start.frontier)]
-        tree, after = merkle.MerkleTree.resume(start.tree_size, frontier), start.last_seq
-    stmt = select(audit_leaves.c.seq, audit_leaves.c.leaf_hash).order_by(audit_leaves.c.seq)
-    if after is not None:
-        stmt = stmt.where(audit_leaves.c.seq > after)
-    last_seq = after
-    for seq, leaf_hash in conn.execute(stmt):
-        tree.append(bytes.fromhex(leaf_hash))
-        last_seq = seq
-    return GrownTree(tree.size, tree.root(), last_seq, tree.frontier)
+    if last is None:
+        return GrownTree(0, merkle.EMPTY_ROOT, None, [])
+    tops = log_tree.frontier(conn, last.idx + 1)
+    return GrownTree(last.idx + 1, merkle.fold(tops), last.seq, tops)
 
 
 def store_head(conn: Connection, grown: GrownTree, key: SigningKey, at: datetime) -> TreeHead:

@@ -41,11 +41,17 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MerkleTree",
+    "Node",
     "consistency_proof",
+    "consistency_ranges",
+    "fold",
+    "frontier_nodes",
     "inclusion_proof",
+    "inclusion_ranges",
     "leaf_hash",
     "node_hash",
     "root",
+    "subtree_nodes",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -107,55 +113,103 @@ def _subtree_root(leaf_hashes: Sequence[bytes], start: int, end: int) -> bytes:
     return root(leaf_hashes[start:end])
 
 
-def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
-    """``PATH(index, D[n])`` (RFC 6962 §2.1.1): sibling hashes from the leaf up to the root.
+#: A perfect (complete) subtree: ``(level, index)`` covers leaves
+#: ``index * 2**level .. (index + 1) * 2**level - 1``; level 0 is a leaf. Its hash never
+#: changes once the tree has grown past it, which is what makes it worth storing.
+Node = tuple[int, int]
 
-    Walks down from the root, keeping the half that holds the leaf and hashing the other
-    half; the siblings together cover every other leaf once, so a proof costs ``O(n)``.
-    Raises :class:`IndexError` unless ``0 <= index < len(leaf_hashes)``.
+
+def subtree_nodes(start: int, end: int) -> list[Node]:
+    """The perfect subtrees that ``D[start:end]`` is made of, largest (leftmost) first.
+
+    For every range a proof names (RFC 6962 splits at powers of two, so ``start`` is a
+    multiple of the range's largest power of two), they are the binary digits of
+    ``end - start`` and :func:`fold` of their hashes is ``MTH(D[start:end])``.
     """
-    if not 0 <= index < len(leaf_hashes):
-        raise IndexError(f"leaf index {index} is outside a tree of {len(leaf_hashes)} leaves")
-    path: list[bytes] = []  # root end first; reversed at the end
-    start, end = 0, len(leaf_hashes)
+    nodes: list[Node] = []
+    while start < end:
+        level = (end - start).bit_length() - 1
+        if start:
+            level = min(level, (start & -start).bit_length() - 1)  # start's alignment
+        nodes.append((level, start >> level))
+        start += 1 << level
+    return nodes
+
+
+def frontier_nodes(size: int) -> list[Node]:
+    """The perfect subtrees the tree of ``size`` leaves is made of (its frontier)."""
+    return subtree_nodes(0, size)
+
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """The root over perfect subtrees given largest first, folded from the right."""
+    result = hashes[-1]
+    for subtree in reversed(hashes[:-1]):
+        result = node_hash(subtree, result)
+    return result
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose roots make ``PATH(index, D[size])`` (RFC 6962 §2.1.1), nearest
+    the leaf first: walk down from the root keeping the half that holds the leaf.
+    Raises :class:`IndexError` unless ``0 <= index < size``."""
+    if not 0 <= index < size:
+        raise IndexError(f"leaf index {index} is outside a tree of {size} leaves")
+    ranges: list[tuple[int, int]] = []  # root end first; reversed at the end
+    start, end = 0, size
     while end - start > 1:
         middle = start + _split(end - start)
         if index < middle:
-            path.append(_subtree_root(leaf_hashes, middle, end))
+            ranges.append((middle, end))
             end = middle
         else:
-            path.append(_subtree_root(leaf_hashes, start, middle))
+            ranges.append((start, middle))
             start = middle
-    path.reverse()
-    return path
+    ranges.reverse()
+    return ranges
 
 
-def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes]:
-    """``PROOF(old_size, D[n])`` (RFC 6962 §2.1.2): the tree of ``old_size`` leaves is a prefix.
+def consistency_ranges(old_size: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose roots make ``PROOF(old_size, D[size])`` (RFC 6962 §2.1.2).
 
     The iterative form of ``SUBPROOF``: walk down from the root towards the old tree's right
-    edge, recording the subtree hash not taken at each step; if the walk ever turns right
-    (the old tree is not a perfect left subtree) the subtree it ends at is recorded too.
-    Empty when ``old_size == n``. Raises :class:`ValueError` unless ``0 < old_size <= n``.
+    edge, recording the range not taken at each step; if the walk ever turns right (the old
+    tree is not a perfect left subtree) the range it ends at is recorded too. Empty when
+    ``old_size == size``. Raises :class:`ValueError` unless ``0 < old_size <= size``.
     """
-    if not 0 < old_size <= len(leaf_hashes):
-        raise ValueError(
-            f"old size {old_size} is not within 1..{len(leaf_hashes)} for a consistency proof"
-        )
-    proof: list[bytes] = []  # root end first; reversed at the end
-    start, end, complete = 0, len(leaf_hashes), True
+    if not 0 < old_size <= size:
+        raise ValueError(f"old size {old_size} is not within 1..{size} for a consistency proof")
+    ranges: list[tuple[int, int]] = []  # root end first; reversed at the end
+    start, end, complete = 0, size, True
     while old_size - start < end - start:
         middle = start + _split(end - start)
         if old_size <= middle:
-            proof.append(_subtree_root(leaf_hashes, middle, end))
+            ranges.append((middle, end))
             end = middle
         else:
-            proof.append(_subtree_root(leaf_hashes, start, middle))
+            ranges.append((start, middle))
             start, complete = middle, False
     if not complete:
-        proof.append(_subtree_root(leaf_hashes, start, end))
-    proof.reverse()
-    return proof
+        ranges.append((start, end))
+    ranges.reverse()
+    return ranges
+
+
+def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
+    """``PATH(index, D[n])`` (RFC 6962 §2.1.1) from every leaf hash: sibling hashes from the
+    leaf up to the root. The siblings cover every other leaf once, so this costs ``O(n)``;
+    the log serves proofs from stored subtrees instead (:mod:`services.common.log_tree`).
+    Raises :class:`IndexError` unless ``0 <= index < len(leaf_hashes)``.
+    """
+    ranges = inclusion_ranges(index, len(leaf_hashes))
+    return [_subtree_root(leaf_hashes, start, end) for start, end in ranges]
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes]:
+    """``PROOF(old_size, D[n])`` (RFC 6962 §2.1.2) from every leaf hash (``O(n)``; see
+    :func:`inclusion_proof`). Raises :class:`ValueError` unless ``0 < old_size <= n``."""
+    ranges = consistency_ranges(old_size, len(leaf_hashes))
+    return [_subtree_root(leaf_hashes, start, end) for start, end in ranges]
 
 
 def _is_hash(value: object) -> bool:

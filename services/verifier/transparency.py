@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common import audit_log, merkle
+from services.common import audit_log, log_tree
 from services.common.audit_log import Leaf, TreeHead
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.verifier.service import VerifierService
@@ -49,8 +49,8 @@ def inclusion(verifier: VerifierService, ref: str, size: int) -> tuple[Leaf, lis
                 "ask again after the next head",
                 reason="NOT_YET_IN_SIGNED_HEAD",
             )
-        hashes = audit_log.leaf_hashes(conn, head.tree_size)
-    return leaf, merkle.inclusion_proof(hashes, leaf.index), head
+        proof = log_tree.inclusion_proof(conn, leaf.index, head.tree_size)
+    return leaf, proof, head
 
 
 def consistency(
@@ -63,5 +63,5 @@ def consistency(
         )
     old, new = _head(verifier, first), _head(verifier, second)
     with verifier.db.read() as conn:
-        hashes = audit_log.leaf_hashes(conn, new.tree_size)
-    return merkle.consistency_proof(hashes, old.tree_size), old, new
+        proof = log_tree.consistency_proof(conn, old.tree_size, new.tree_size)
+    return proof, old, new
