@@ -182,14 +182,28 @@ def _server_commands(subs: Sub) -> None:
     db = _group(subs, "db", "database schema")
     _command(db, "upgrade", c.cmd_db_upgrade, "bring the schema up to date")
     audit = _group(subs, "audit", "the tamper-evident log")
-    _command(
+    check = _command(
         audit,
         "verify",
         c.cmd_audit_verify,
         "recompute the log from the database (run where the database is); exit 1 on a problem",
     )
+    check.add_argument(
+        "--heads",
+        metavar="FILE",
+        help="signed tree heads saved outside the database (by `audit save-head`): the log "
+        "must still hold what each signed",
+    )
     head = _command(audit, "head", c.cmd_audit_head, "the latest signed tree head (via the server)")
     head.add_argument("--fresh", action="store_true", help="sign the log as it is now first")
+    save = _command(
+        audit,
+        "save-head",
+        c.cmd_audit_save_head,
+        "sign the log as it is now (via the server) and append the head to FILE, kept away "
+        "from the database for `audit verify --heads`",
+    )
+    save.add_argument("-o", "--output", metavar="FILE", required=True, help="file to append to")
     keys = _group(subs, "keys", "master keys (secrets at rest)")
     _command(
         keys,

@@ -168,7 +168,7 @@ def cmd_db_upgrade(ctx: Context) -> int:
 def cmd_audit_verify(ctx: Context) -> int:
     """Check every log entry and signed head against the database."""
     audit_verify = _server_part("services.bootstrap", "audit_verify")
-    report = audit_verify(ctx.settings())
+    report = audit_verify(ctx.settings(), heads=ctx.args.heads)
     if ctx.out.json:
         data = {
             "ok": report.ok,
@@ -207,6 +207,23 @@ def cmd_audit_head(ctx: Context) -> int:
             f"signed    {render.timestamp(head.at)} by {head.key_id}"
         ),
     )
+    return 0
+
+
+def cmd_audit_save_head(ctx: Context) -> int:
+    """Sign the log as it is now and append the head, as one JSON line, to a file."""
+    head = ctx.client().get_tree_head(fresh=True)
+    at = head.at.ToDatetime(tzinfo=UTC)
+    line = {
+        "tree_size": head.tree_size,
+        "root_hash": head.root_hash.hex(),
+        "at": at.isoformat(),
+        "key_id": head.key_id,
+        "signature": head.signature.hex(),
+    }
+    with open(ctx.args.output, "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
+    ctx.out.note(f"saved the signed head of {head.tree_size} entries to {ctx.args.output}")
     return 0
 
 

@@ -5,22 +5,33 @@ each left in force, receipts, assistance decisions) and compared with what was l
 signed tree head is recomputed from the leaves and its signature checked. The report names
 the first entry that was edited, deleted or reordered — and records written behind the log's
 back, and licence rows that no longer agree with their events.
+
+Deletions are named by position: leaves carry their tree index, so a deleted entry is a gap
+(``entry #k``), and entries deleted from the end are the ones a signed head covers beyond
+the last stored. Heads kept outside the database (``--heads FILE``, saved earlier with
+``yihao audit save-head``) catch the one deletion the database's own heads cannot: the newest
+entries deleted together with the heads that covered them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Connection, select
 
 from services.assistance.domain.requests import RequestStatus, decision_entry
 from services.assistance.persistence import repository as assistance_repo
-from services.common import audit_log, merkle
+from services.assistance.persistence.tables import assistance_requests
+from services.common import audit_log, log_tree, merkle
 from services.common.audit_log import Leaf, TreeHead
+from services.common.errors import InvalidArgument
 from services.common.evidence import Entry
 from services.common.holder_vault import HolderVault
+from services.common.log_tables import audit_nodes
 from services.common.signing import PublicKey, canonical_json, sha256_hex
 from services.licence_store.audit import KIND as LICENCE_EVENT
 from services.licence_store.audit import event_entry, event_ref
@@ -28,9 +39,10 @@ from services.licence_store.persistence import repository as store_repo
 from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.repository import StoredEvent
 from services.licence_store.persistence.tables import licences
-from services.verifier.domain.receipt import receipt_entry
+from services.verifier.domain.receipt import receipt_entry, unsigned_fields
 from services.verifier.keys import ServiceKeys
 from services.verifier.persistence import repository as verifier_repo
+from services.verifier.persistence.tables import receipts
 
 
 @dataclass(frozen=True)
@@ -71,21 +83,72 @@ def sign_tree_head(conn: Connection, keys: ServiceKeys, at: datetime) -> TreeHea
     return audit_log.sign_head(conn, keys.signing_key(), at)
 
 
-def verify(conn: Connection, keys: ServiceKeys, codec: LicenceCodec) -> AuditReport:
-    """Check every leaf and every signed head against the database."""
+def verify(
+    conn: Connection,
+    keys: ServiceKeys,
+    codec: LicenceCodec,
+    saved: Sequence[TreeHead] = (),
+) -> AuditReport:
+    """Check every leaf and every signed head against the database; ``saved``: signed heads
+    kept outside it (each must still be a prefix of the log, and still be in it)."""
     leaves = audit_log.leaves(conn)
     report = AuditReport(entries=len(leaves))
+    gaps = list(_gaps(leaves))
+    report.problems += gaps
     report.problems += list(_altered_leaves(leaves))
+    if not gaps:
+        report.problems += list(_stored_nodes(conn, leaves))
     events = [x for x in leaves if x.kind == LICENCE_EVENT]
     report.problems += list(_licence_events(conn, events, codec))
-    report.problems += list(_receipts(conn, [x for x in leaves if x.kind == "receipt"]))
+    receipt_leaves = [x for x in leaves if x.kind == "receipt"]
+    report.problems += list(_receipts(conn, receipt_leaves))
+    report.problems += list(_unlogged_receipts(conn, receipt_leaves))
     decisions = [x for x in leaves if x.kind == "assistance_decision"]
     report.problems += list(_decisions(conn, decisions, vault_of(codec)))
+    report.problems += list(_unlogged_decisions(conn, decisions))
     report.problems += list(_licence_rows(conn))
     heads = audit_log.heads(conn)
     report.heads = len(heads)
     report.problems += list(_heads(heads, leaves, keys))
+    report.problems += list(_saved_heads(saved, heads, leaves, keys))
     return report
+
+
+def _gaps(leaves: Iterable[Leaf]) -> Iterator[Problem]:
+    """Leaf indexes run 0, 1, 2, …: a jump is a deleted entry (named: the first missing)."""
+    expected = 0
+    for leaf in leaves:
+        if leaf.index != expected:
+            gone = (
+                f"#{expected}" if leaf.index == expected + 1 else f"#{expected}..#{leaf.index - 1}"
+            )
+            yield Problem(expected, "log", f"#{expected}", f"entry deleted ({gone} missing)")
+        expected = leaf.index + 1
+
+
+def _stored_nodes(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
+    """The stored subtree hashes proofs are served from must be those of the stored leaves
+    (named: the first leaf under the first subtree that differs or is missing)."""
+    expected = dict(
+        ((level, idx), h)
+        for level, idx, h in log_tree.nodes_of(0, [], (leaf.leaf_hash for leaf in leaves))
+    )
+    stored = {
+        (r.level, r.idx): bytes(r.hash)
+        for r in conn.execute(select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash))
+    }
+    wrong = [k for k in expected if stored.get(k) != expected[k]]
+    wrong += [k for k in stored if k not in expected]
+    if wrong:
+        level, idx = min(wrong, key=lambda k: (k[1] << k[0], -k[0]))
+        first = idx << level
+        yield Problem(
+            first,
+            "log",
+            f"#{first}",
+            f"stored subtree hash (level {level}, index {idx}) altered, missing or extra "
+            f"({len(wrong)} in all): proofs served from it would not verify",
+        )
 
 
 def _altered_leaves(leaves: Iterable[Leaf]) -> Iterator[Problem]:
@@ -144,6 +207,20 @@ def _receipts(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
             yield Problem(leaf.index, leaf.kind, leaf.ref, "receipt deleted")
         elif receipt_entry(receipt).payload_sha256 != leaf.payload_sha256:
             yield Problem(leaf.index, leaf.kind, leaf.ref, "receipt edited")
+        elif unsigned := unsigned_fields(receipt):
+            what = f"receipt row edited ({', '.join(unsigned)} not as signed)"
+            yield Problem(leaf.index, leaf.kind, leaf.ref, what)
+
+
+def _unlogged_receipts(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
+    """A receipt with no log entry was copied or written behind the log's back."""
+    logged = {leaf.ref for leaf in leaves}
+    ids = conn.execute(select(receipts.c.receipt_id).order_by(receipts.c.receipt_id)).scalars()
+    for receipt_id in ids:
+        if receipt_id not in logged:
+            yield Problem(
+                -1, "receipt", receipt_id, "receipt not in the log (copied or written behind it)"
+            )
 
 
 def vault_of(codec: LicenceCodec) -> HolderVault:
@@ -158,6 +235,25 @@ def _decisions(conn: Connection, leaves: list[Leaf], vault: HolderVault) -> Iter
             yield Problem(leaf.index, leaf.kind, leaf.ref, "assistance decision deleted")
         elif decision_entry(request, vault).payload_sha256 != leaf.payload_sha256:
             yield Problem(leaf.index, leaf.kind, leaf.ref, "assistance decision edited")
+
+
+def _unlogged_decisions(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
+    """A decided request with no log entry was copied or decided behind the log's back."""
+    logged = {leaf.ref for leaf in leaves}
+    requests = assistance_requests
+    decided = conn.execute(
+        select(requests.c.request_id)
+        .where(requests.c.status != RequestStatus.PENDING.value)
+        .order_by(requests.c.request_id)
+    ).scalars()
+    for request_id in decided:
+        if request_id not in logged:
+            yield Problem(
+                -1,
+                "assistance_decision",
+                request_id,
+                "assistance decision not in the log (copied or written behind it)",
+            )
 
 
 def _licence_rows(conn: Connection) -> Iterator[Problem]:
@@ -183,19 +279,92 @@ def _licence_rows(conn: Connection) -> Iterator[Problem]:
             )
 
 
-def _heads(heads: list[TreeHead], leaves: list[Leaf], keys: ServiceKeys) -> Iterator[Problem]:
-    recomputed = [
+def _recomputed(leaves: list[Leaf]) -> list[bytes]:
+    return [
         merkle.leaf_hash(audit_log.leaf_data(Entry(x.kind, x.ref, x.payload_sha256)))
         for x in leaves
     ]
+
+
+def _signed_by_log(head: TreeHead, keys: ServiceKeys) -> bool:
+    key = keys.public(head.key_id)
+    public = PublicKey(key.key_id, key.algorithm, key.public_key) if key else None
+    return public is not None and public.verify(head.signed_bytes(), head.signature)
+
+
+def _truncated(head: TreeHead, stored: int, whose: str) -> Problem:
+    """Entries a head covers beyond the last stored one: named from the first missing."""
+    return Problem(
+        stored,
+        "log",
+        f"#{stored}",
+        f"entries #{stored}..#{head.tree_size - 1} deleted: {whose} covers {head.tree_size}",
+    )
+
+
+def _heads(heads: list[TreeHead], leaves: list[Leaf], keys: ServiceKeys) -> Iterator[Problem]:
+    recomputed = _recomputed(leaves)
+    stored = leaves[-1].index + 1 if leaves else 0
     for head in heads:
         ref = str(head.tree_size)
-        if head.tree_size > len(recomputed):
-            yield Problem(-1, "tree_head", ref, "the log holds fewer entries than a signed head")
-            continue
-        if merkle.root(recomputed[: head.tree_size]) != head.root_hash:
+        if head.tree_size > stored:
+            yield _truncated(head, stored, "a signed head in the database")
+        elif merkle.root(recomputed[: head.tree_size]) != head.root_hash:
             yield Problem(-1, "tree_head", ref, "root does not match the entries")
-        key = keys.public(head.key_id)
-        public = PublicKey(key.key_id, key.algorithm, key.public_key) if key else None
-        if public is None or not public.verify(head.signed_bytes(), head.signature):
+        if not _signed_by_log(head, keys):
             yield Problem(-1, "tree_head", ref, "signature does not verify")
+
+
+def _saved_heads(
+    saved: Sequence[TreeHead], heads: list[TreeHead], leaves: list[Leaf], keys: ServiceKeys
+) -> Iterator[Problem]:
+    """Heads kept outside the database: the log must still hold what each one signed."""
+    recomputed = _recomputed(leaves)
+    stored = leaves[-1].index + 1 if leaves else 0
+    in_db = {(h.tree_size, h.root_hash) for h in heads}
+    for head in saved:
+        ref = f"saved {head.tree_size}"
+        if not _signed_by_log(head, keys):
+            yield Problem(-1, "tree_head", ref, "saved head's signature does not verify")
+            continue
+        if head.tree_size > stored:
+            yield _truncated(head, stored, "a head saved outside the database")
+        elif merkle.root(recomputed[: head.tree_size]) != head.root_hash:
+            yield Problem(
+                -1, "tree_head", ref, "the log's first entries no longer hash to a saved head"
+            )
+        if (head.tree_size, head.root_hash) not in in_db:
+            yield Problem(-1, "tree_head", ref, "a saved signed head was deleted from the database")
+
+
+def load_heads(path: Path) -> list[TreeHead]:
+    """Signed heads saved by ``yihao audit save-head`` (JSON, one head per line)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidArgument.field("heads", f"cannot read {path}: {exc}", "UNREADABLE") from exc
+    heads = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            heads.append(_head_of(line, f"{path}:{number}"))
+    return heads
+
+
+def _head_of(line: str, where: str) -> TreeHead:
+    try:
+        data = json.loads(line)
+        at = datetime.fromisoformat(data["at"])
+        head = TreeHead(
+            int(data["tree_size"]),
+            bytes.fromhex(data["root_hash"]),
+            at,
+            str(data["key_id"]),
+            bytes.fromhex(data["signature"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidArgument.field(
+            "heads", f"{where} is not a saved signed tree head ({exc})", "FORMAT"
+        ) from exc
+    if at.tzinfo is None or head.tree_size < 0 or len(head.root_hash) != merkle.HASH_SIZE:
+        raise InvalidArgument.field("heads", f"{where} is not a saved signed tree head", "FORMAT")
+    return head

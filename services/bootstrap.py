@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services.assistance import demo as assistance_demo
@@ -58,15 +59,17 @@ def load_demo_catalogue(app: App) -> None:
         app.assistance.register_item(item)
 
 
-def audit_verify(settings: Settings) -> AuditReport:
-    """Recompute the tamper-evident log from the database (``yihao audit verify``)."""
-    from services.audit import verify
+def audit_verify(settings: Settings, heads: str | None = None) -> AuditReport:
+    """Recompute the tamper-evident log from the database (``yihao audit verify``); ``heads``:
+    a file of signed heads saved outside it (``yihao audit save-head``)."""
+    from services.audit import load_heads, verify
     from services.server import build_app
 
+    saved = load_heads(Path(heads)) if heads else []
     app = build_app(settings, migrate=False)
     try:
         with app.db.read() as conn:
-            return verify(conn, app.verifier.log_keys, app.licence_store.codec)
+            return verify(conn, app.verifier.log_keys, app.licence_store.codec, saved)
     finally:
         app.close()
 

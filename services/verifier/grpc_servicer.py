@@ -11,7 +11,7 @@ from services.common.identity import current_caller
 from services.common.streams import pipelined
 from services.common.textcheck import refuse_nul
 from services.licence_store import convert as store_cv
-from services.verifier import documents, materials, transparency
+from services.verifier import documents, materials, receipt_check, transparency
 from services.verifier.batch import EXISTENCE, Answer, Asked, Chunk
 from services.verifier.domain.verdict import STANDARD_CHECKS, HolderMatch, Integrity, Verdict
 from services.verifier.service import Presented, Result, VerifierService
@@ -186,7 +186,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
 
     def VerifyReceipt(self, request: pb.GetReceiptRequest, context: Any) -> Any:
         receipt = self.service.get_receipt(request.receipt_id)
-        authentic, reason = self.service.check_receipt(receipt)
+        authentic, reason = receipt_check.check(self.service, receipt)
         return pb.ReceiptCheck(authentic=authentic, reason=reason, receipt=receipt_out(receipt))
 
     def GetTreeHead(self, request: pb.GetTreeHeadRequest, context: Any) -> Any:

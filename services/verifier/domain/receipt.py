@@ -7,6 +7,7 @@ receipt for a batch covers every item of the chunk it answered, each by its clie
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring as _json_str  # json.dumps' escaping, as canonical
@@ -68,6 +69,34 @@ def receipt_body_of(
         + f'],"issued_at":{_json_str(at.isoformat())},"receipt_id":{_json_str(receipt_id)}'
         + f',"requester":{_json_str(requester_code)}}}'
     ).encode()
+
+
+def unsigned_fields(receipt: Receipt) -> list[str]:
+    """The fields a stored receipt states beside its signed body that the body does not say
+    (empty for a receipt as it was made). The body has named its own receipt id since the
+    first receipt, so a receipt row copied under another id is told apart by this alone; the
+    other columns are checked where they are set (a batch receipt leaves them empty)."""
+    try:
+        body = json.loads(receipt.body)
+        signed_at = datetime.fromisoformat(body["issued_at"])
+        answers = body["answers"]
+    except (ValueError, KeyError, TypeError):
+        return ["body"]
+    wrong = []
+    if body.get("receipt_id") != receipt.receipt_id:
+        wrong.append("receipt_id")
+    if body.get("requester") != receipt.requester_code:
+        wrong.append("requester_code")
+    if signed_at.tzinfo is None or signed_at != receipt.issued_at:
+        wrong.append("issued_at")
+    one = answers[0] if isinstance(answers, list) and len(answers) == 1 else {}
+    said = {
+        "verdict": receipt.verdict.value if receipt.verdict else "",
+        "licence_id": receipt.licence_id,
+        "content_sha256": receipt.content_sha256,
+    }
+    wrong += [name for name, value in said.items() if value and one.get(name) != value]
+    return wrong
 
 
 def receipt_entry(receipt: Receipt) -> Entry:

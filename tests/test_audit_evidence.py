@@ -1,0 +1,173 @@
+"""Evidence is complete and bound: receipts answer for their own id and log entry, and
+`yihao audit verify` names the first entry of every deletion — including the newest entries
+deleted together with their heads, given heads saved outside the database. Both backends."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, insert, or_, select, update
+
+from clients.cli import main
+from services.audit import load_heads, verify
+from services.common.audit_log import audit_leaves, tree_heads
+from services.common.errors import InvalidArgument
+from services.common.log_tables import audit_nodes
+from services.licence_store import demo
+from services.verifier.persistence.tables import receipts
+from testsupport.stack import Stack
+from yihao.v1 import common_pb2 as common
+from yihao.v1 import licence_store_pb2 as pb
+from yihao.v1 import verifier_pb2 as vpb
+
+COMPANY = "91350100M000100Y43"
+FIELDS = {
+    "legal_representative": "王芳",
+    "company_type": "有限责任公司",
+    "registered_capital": "500",
+    "established_on": "2020-05-22",
+    "address": "福州市鼓楼区五四路1号",
+    "business_scope": "软件开发",
+}
+
+
+def issue_and_verify(stack: Stack, clock, verifications: int = 3) -> tuple[str, list[str]]:
+    licence_id = (
+        stack.store("market")
+        .IssueLicence(
+            pb.IssueLicenceRequest(
+                idempotency_key="evidence-1",
+                type_code=demo.BUSINESS_LICENCE.type_code,
+                licence_number="E-1",
+                holder=common.Holder(number=COMPANY, name="示例"),
+                fields=FIELDS,
+            )
+        )
+        .licence_id
+    )
+    ask = vpb.VerifyLicenceRequest(licence=pb.LicenceRef(licence_id=licence_id))
+    ids = []
+    for _ in range(verifications):
+        clock.advance(timedelta(seconds=1))
+        ids.append(stack.verifier("hall").VerifyLicence(ask).receipt_id)
+    return licence_id, ids
+
+
+def audit(stack: Stack, saved: Path | None = None):
+    heads = load_heads(saved) if saved else []
+    with stack.app.db.read() as conn:
+        return verify(conn, stack.app.verifier.log_keys, stack.app.licence_store.codec, heads)
+
+
+def tamper(stack: Stack, *statements) -> None:
+    with stack.app.db.transaction() as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def check(stack: Stack, receipt_id: str) -> vpb.ReceiptCheck:
+    return stack.verifier("hall").VerifyReceipt(vpb.GetReceiptRequest(receipt_id=receipt_id))
+
+
+def test_a_receipt_is_authentic_with_its_signature_and_its_log_entry(stack: Stack, clock):
+    _, ids = issue_and_verify(stack, clock)
+    first = check(stack, ids[0])  # under no head yet: one is signed to prove it
+    assert (first.authentic, first.reason) == (True, "SIGNATURE_AND_LOG_VERIFIED")
+    assert check(stack, ids[-1]).authentic
+    assert audit(stack).ok
+
+
+def test_a_receipt_row_copied_under_a_new_id_is_not_authentic(stack: Stack, clock):
+    _, ids = issue_and_verify(stack, clock)
+    forged = ids[0][:-4] + "FFFF"
+    with stack.app.db.read() as conn:
+        row = conn.execute(select(receipts).where(receipts.c.receipt_id == ids[0])).one()
+    tamper(stack, insert(receipts).values({**row._mapping, "receipt_id": forged}))
+    answer = check(stack, forged)
+    assert (answer.authentic, answer.reason) == (False, "RECEIPT_ID_NOT_SIGNED")
+    assert check(stack, ids[0]).authentic
+    outcome = audit(stack)
+    assert [(p.ref, p.what) for p in outcome.problems] == [
+        (forged, "receipt not in the log (copied or written behind it)")
+    ]
+
+
+def test_a_receipt_whose_log_entry_is_gone_is_not_authentic(stack: Stack, clock):
+    _, ids = issue_and_verify(stack, clock)
+    tamper(stack, delete(audit_leaves).where(audit_leaves.c.ref == ids[1]))
+    answer = check(stack, ids[1])
+    assert (answer.authentic, answer.reason) == (False, "RECEIPT_NOT_IN_LOG")
+
+
+def test_an_edited_verdict_column_is_not_authentic(stack: Stack, clock):
+    _, ids = issue_and_verify(stack, clock)
+    tamper(stack, update(receipts).where(receipts.c.receipt_id == ids[0]).values(verdict="revoked"))
+    answer = check(stack, ids[0])
+    assert (answer.authentic, answer.reason) == (False, "RECEIPT_FIELDS_NOT_SIGNED")
+    assert "verdict not as signed" in str(audit(stack).first)
+
+
+def test_a_deleted_entry_is_named_by_its_index(stack: Stack, clock):
+    issue_and_verify(stack, clock)
+    stack.verifier("supervision").GetTreeHead(vpb.GetTreeHeadRequest(fresh=True))
+    tamper(stack, delete(audit_leaves).where(audit_leaves.c.idx == 2))
+    outcome = audit(stack)
+    assert outcome.first is not None
+    assert (outcome.first.index, outcome.first.what) == (2, "entry deleted (#2 missing)")
+
+
+def test_the_newest_entries_deleted_with_the_heads_are_named_from_saved_heads(
+    stack: Stack, clock, tmp_path: Path
+):
+    _, ids = issue_and_verify(stack, clock)  # entries #0 (issued) .. #3
+    saved = tmp_path / "heads.jsonl"
+    yihao = ["--address", stack.address, "--var-dir", str(stack.pki.directory.parent)]
+    assert main([*yihao, "--as", "supervision", "audit", "save-head", "-o", str(saved)]) == 0
+    assert [h.tree_size for h in load_heads(saved)] == [4]
+    assert audit(stack, saved).ok
+    tamper(
+        stack,
+        delete(audit_leaves).where(audit_leaves.c.idx >= 2),
+        # the stored subtrees over the deleted entries would give it away too
+        delete(audit_nodes).where(or_(audit_nodes.c.level > 1, audit_nodes.c.idx > 0)),
+        delete(receipts).where(receipts.c.receipt_id.in_(ids[1:])),
+        delete(tree_heads),
+    )
+    assert audit(stack).ok  # the database alone cannot tell
+    outcome = audit(stack, saved)
+    assert outcome.first is not None
+    assert outcome.first.index == 2
+    saying = "entries #2..#3 deleted: a head saved outside the database covers 4"
+    assert outcome.first.what == saying
+    assert any("deleted from the database" in p.what for p in outcome.problems)
+
+
+def test_cli_audit_verify_reads_saved_heads(stack: Stack, clock, capsys, monkeypatch, tmp_path):
+    issue_and_verify(stack, clock, verifications=1)
+    monkeypatch.setenv("DATABASE_URL", stack.app.settings.database_url)
+    monkeypatch.setenv("YIHAO_MASTER_KEY_FILE", str(stack.app.settings.master_key_file))
+    saved = tmp_path / "heads.jsonl"
+    yihao = ["--address", stack.address, "--var-dir", str(stack.pki.directory.parent)]
+    assert main([*yihao, "--as", "supervision", "audit", "save-head", "-o", str(saved)]) == 0
+    capsys.readouterr()
+    local = ["--var-dir", str(tmp_path)]
+    assert main([*local, "audit", "verify", "--heads", str(saved)]) == 0
+    tamper(stack, delete(audit_leaves).where(audit_leaves.c.idx >= 1), delete(tree_heads))
+    assert main([*local, "audit", "verify", "--heads", str(saved)]) == 1
+    assert "entry #1 (log #1): entries #1..#1 deleted" in capsys.readouterr().out
+    line = json.loads(saved.read_text().splitlines()[0])
+    saved.write_text(json.dumps({**line, "signature": "00" * 64}) + "\n")
+    assert main([*local, "audit", "verify", "--heads", str(saved)]) == 1
+    assert "saved head's signature does not verify" in capsys.readouterr().out
+
+
+def test_a_bad_heads_file_is_named(tmp_path: Path):
+    bad = tmp_path / "heads.jsonl"
+    bad.write_text('{"tree_size": 3}\n')
+    with pytest.raises(InvalidArgument, match=r"heads.jsonl:1 is not a saved signed tree head"):
+        load_heads(bad)
+    with pytest.raises(InvalidArgument, match="cannot read"):
+        load_heads(tmp_path / "missing.jsonl")
