@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksu
 PROTOS := $(wildcard protos/yihao/v1/*.proto)
 GEN    := yihao/v1/common_pb2.py
 
-.PHONY: install protos run test test-fast lint bench clean
+.PHONY: install protos run test test-fast lint bench clean client-wheel
 
 install: $(STAMP) $(GEN)
 
@@ -44,8 +44,12 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy services clients yihao_shared
 
+# The client distribution alone (clients/ + yihao_shared/ + generated stubs) into ./dist.
+client-wheel: install
+	$(BIN)/python packaging/yihao-client/build.py dist
+
 bench: install
 	$(BIN)/python -m benchmarks.all
 
 clean:
-	rm -rf $(VENV) yihao var build *.egg-info
+	rm -rf $(VENV) yihao var build dist *.egg-info

@@ -8,7 +8,7 @@
         except NotFound:
             ...
 
-The error classes are the server's own (:mod:`services.common.errors`), rebuilt from the
+The error classes are the server's own (:mod:`yihao_shared.errors`), rebuilt from the
 rich gRPC status by :func:`clients.errors.from_grpc_error`. The ``yihao`` command line is
 :mod:`clients.cli`; reading import files is :mod:`clients.importfile`.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 from clients.client import YihaoClient, licence_ref
 from clients.connection import ClientConfig, connect
 from clients.retry import RetryPolicy
-from services.common.errors import (
+from yihao_shared.errors import (
     AlreadyExists,
     Conflict,
     DeadlineExceeded,

@@ -20,11 +20,10 @@ from google.protobuf import timestamp_pb2
 
 from clients import render
 from clients.commands import Context
-from services.assistance.domain.items import REFUSAL_GROUNDS
-from services.common.clock import CHINA_TZ
-from services.common.errors import YihaoError
-from services.licence_store.demo import code_of
 from yihao.v1 import assistance_pb2 as apb
+from yihao_shared.departments import code_of
+from yihao_shared.errors import YihaoError
+from yihao_shared.vocabulary import CHINA_TZ, REFUSAL_GROUNDS
 
 __all__ = [
     "cmd_access",

@@ -18,8 +18,8 @@ from typing import TextIO
 from clients import render
 from clients.commands import Context, SetupError
 from clients.importfile import Item, LocalRejection, read_records
-from services.common.errors import InvalidArgument, YihaoError
 from yihao.v1 import licence_store_pb2 as pb
+from yihao_shared.errors import InvalidArgument, YihaoError
 
 #: Records per ImportLicences stream (``--batch``); each stream's end makes the server
 #: answer its last partial batch, and a broken connection loses at most one stream's work.

@@ -30,9 +30,13 @@ from clients.bulk import DEFAULT_BATCH, cmd_import
 from clients.client import licence_ref
 from clients.connection import DEFAULT_TIMEOUT
 from clients.importfile import FORMATS
-from services.common.config import KNOWN_SERVICES
-from services.common.errors import YihaoError
-from yihao_shared.environment import DEFAULT_ADDRESS, DEFAULT_AS, load_client_settings
+from yihao_shared.environment import (
+    DEFAULT_ADDRESS,
+    DEFAULT_AS,
+    KNOWN_SERVICES,
+    load_client_settings,
+)
+from yihao_shared.errors import YihaoError
 
 __all__ = ["build_parser", "main"]
 

@@ -14,7 +14,7 @@ As a shorthand, a ``licence=`` keyword may be a reference string (see :func:`lic
 * Each unary attempt is bounded by ``timeout`` (the method's keyword, else the client's).
   Streaming calls (:meth:`YihaoClient.watch_events`, :meth:`YihaoClient.import_licences`) have
   no deadline unless given one, since they may rightly run for hours.
-* Failures are raised as :mod:`services.common.errors` classes (see :mod:`clients.errors`).
+* Failures are raised as :mod:`yihao_shared.errors` classes (see :mod:`clients.errors`).
 * Unary calls are retried under the client's :class:`RetryPolicy` (UNAVAILABLE and
   RESOURCE_EXHAUSTED only) — except ``rotate_signing_key``, ``urge`` and
   ``record_commitment``, which are not idempotent: a retry after a lost reply would rotate
@@ -43,7 +43,6 @@ from clients.resumable import (
     messages,
 )
 from clients.retry import NO_RETRY, RetryPolicy, call_with_retry
-from services.common.errors import InvalidArgument
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import (
     assistance_pb2_grpc,
@@ -54,6 +53,7 @@ from yihao.v1 import (
 )
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
+from yihao_shared.errors import InvalidArgument
 
 __all__ = ["LICENCE_ID_PREFIX", "YihaoClient", "licence_ref"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -25,11 +25,13 @@ from clients import render
 from clients.client import YihaoClient
 from clients.connection import ClientConfig, default_var_dir
 from clients.retry import RetryPolicy
-from services.common.config import Settings, load_settings
-from services.common.errors import FailedPrecondition, InvalidArgument, YihaoError
-from services.licence_store.demo import code_of
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
+from yihao_shared.departments import code_of
+from yihao_shared.errors import FailedPrecondition, InvalidArgument, YihaoError
+
+if TYPE_CHECKING:  # the server package: a client-only installation has none
+    from services.common.config import Settings
 
 LIST_PAGE_SIZE = 500
 DEPARTMENT_PAGE_SIZE = 1000
@@ -107,11 +109,13 @@ class Context:
 
     def settings(self) -> Settings:
         """Server settings from the environment, with ``--var-dir`` applied."""
+        load_settings = server_part("services.common.config", "load_settings")
         env = dict(os.environ)
         if self.args.var_dir is not None:
             env["YIHAO_VAR_DIR"] = str(self.args.var_dir)
         try:
-            return load_settings(env)
+            settings: Settings = load_settings(env)
+            return settings
         except YihaoError as exc:
             raise SetupError(exc) from exc
 
@@ -119,7 +123,7 @@ class Context:
 # --- server side ------------------------------------------------------------------------------
 
 
-def _server_part(module: str, name: str) -> Any:
+def server_part(module: str, name: str) -> Any:
     """``module.name`` of the server side, imported only when a server command needs it."""
     try:
         return getattr(importlib.import_module(module), name)
@@ -133,7 +137,7 @@ def _server_part(module: str, name: str) -> Any:
 
 def cmd_serve(ctx: Context) -> int:
     """Run the server in the foreground until SIGTERM or Ctrl-C."""
-    serve = _server_part("services.server", "serve")
+    serve = server_part("services.server", "serve")
     settings = ctx.settings()
     changes: dict[str, object] = {}
     if ctx.args.listen:
@@ -150,7 +154,7 @@ def cmd_serve(ctx: Context) -> int:
 
 def cmd_pki_init(ctx: Context) -> int:
     """Create the development PKI."""
-    init_pki = _server_part("services.bootstrap", "init_pki")
+    init_pki = server_part("services.bootstrap", "init_pki")
     settings = ctx.settings()
     init_pki(settings, force=ctx.args.force)
     ctx.out.note(f"development PKI ready in {settings.pki_dir}")
@@ -159,7 +163,7 @@ def cmd_pki_init(ctx: Context) -> int:
 
 def cmd_db_upgrade(ctx: Context) -> int:
     """Bring the database schema up to date."""
-    upgrade_db = _server_part("services.bootstrap", "upgrade_db")
+    upgrade_db = server_part("services.bootstrap", "upgrade_db")
     upgrade_db(ctx.settings())
     ctx.out.note("database schema is up to date")
     return 0
@@ -167,7 +171,7 @@ def cmd_db_upgrade(ctx: Context) -> int:
 
 def cmd_audit_verify(ctx: Context) -> int:
     """Check every log entry and signed head against the database."""
-    audit_verify = _server_part("services.bootstrap", "audit_verify")
+    audit_verify = server_part("services.bootstrap", "audit_verify")
     report = audit_verify(ctx.settings(), heads=ctx.args.heads)
     if ctx.out.json:
         data = {
@@ -191,7 +195,7 @@ def cmd_audit_verify(ctx: Context) -> int:
 
 def cmd_keys_reseal(ctx: Context) -> int:
     """Re-seal under the current master key."""
-    reseal = _server_part("services.bootstrap", "reseal")
+    reseal = server_part("services.bootstrap", "reseal")
     count = reseal(ctx.settings())
     ctx.out.note(f"re-sealed {count} values under the current master key")
     return 0
@@ -229,7 +233,7 @@ def cmd_audit_save_head(ctx: Context) -> int:
 
 def cmd_catalogue_load_demo(ctx: Context) -> int:
     """Load the demo departments and licence types."""
-    load_demo = _server_part("services.bootstrap", "load_demo")
+    load_demo = server_part("services.bootstrap", "load_demo")
     load_demo(ctx.settings())
     ctx.out.note("demo catalogue loaded")
     return 0
@@ -312,8 +316,7 @@ def cmd_revoke_certificate(ctx: Context) -> int:
     a = ctx.args
     serial = a.serial or ""
     if a.cert:
-        from services.common.pki import certificate_serial
-
+        certificate_serial = server_part("services.common.pki", "certificate_serial")
         try:
             serial = certificate_serial(Path(a.cert).read_bytes())
         except OSError as exc:

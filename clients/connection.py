@@ -1,7 +1,7 @@
 """Where the server is and who we are: :class:`ClientConfig`, and :func:`connect`.
 
 Departments authenticate with mutual TLS. In development the PKI made by ``yihao pki init``
-lives under ``<var>/pki`` (see :mod:`services.common.pki`)::
+lives under ``<var>/pki`` (see :mod:`yihao_shared.devpki`)::
 
     ca.crt                          trust root for the server certificate
     clients/<credit_code>.crt/.key  the department's client certificate and key
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import grpc
 
-from services.common.errors import FailedPrecondition
-from services.common.pki import DevPki
-from services.licence_store.demo import code_of
+from yihao_shared.departments import code_of
+from yihao_shared.devpki import DevPki
 from yihao_shared.environment import DEFAULT_ADDRESS, DEFAULT_VAR_DIR, load_client_settings
+from yihao_shared.errors import FailedPrecondition
 
 __all__ = [
     "DEFAULT_ADDRESS",

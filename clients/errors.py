@@ -1,4 +1,4 @@
-"""gRPC failures → the one Yihao error hierarchy (:mod:`services.common.errors`), once.
+"""gRPC failures → the one Yihao error hierarchy (:mod:`yihao_shared.errors`), once.
 
 The server's error interceptor sends every failure as a ``google.rpc.Status`` with details;
 :func:`from_grpc_error` unpacks them back into the same classes the server raised:
@@ -28,7 +28,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.common.errors import (
+from yihao_shared.errors import (
     BY_STATUS,
     FieldViolation,
     Internal,

@@ -19,7 +19,7 @@ licence_number — becomes a :class:`LocalRejection` with its line number and re
 others go on. Line numbers are 1-based lines of the file (in CSV the header is line 1, and a
 row with a quoted line break counts from its first line). A UTF-8 BOM and CRLF line ends are
 accepted, blank lines skipped. Problems with the CSV header itself raise
-:class:`~services.common.errors.InvalidArgument` before any record is read.
+:class:`~yihao_shared.errors.InvalidArgument` before any record is read.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
-from services.common.errors import InvalidArgument
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
+from yihao_shared.errors import InvalidArgument
 
 __all__ = [
     "FORMATS",

@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 from clients.retry import RetryPolicy
-from services.common.errors import YihaoError
 from yihao.v1 import licence_store_pb2 as pb
+from yihao_shared.errors import YihaoError
 
 #: The server's limit on records per message.
 MAX_PER_MESSAGE = 1000

@@ -2,7 +2,7 @@
 
 Only errors whose ``status`` is in :attr:`RetryPolicy.retry_codes` are retried (by default
 UNAVAILABLE and RESOURCE_EXHAUSTED); everything else is the caller's to handle at once. A
-:class:`~services.common.errors.ResourceExhausted` error's ``retry_after`` (the server's
+:class:`~yihao_shared.errors.ResourceExhausted` error's ``retry_after`` (the server's
 ``google.rpc.RetryInfo``) is a floor for the next wait. No wait is started that would end
 past the deadline: the last error is raised instead, with a note saying how many attempts
 were made.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.common.errors import ResourceExhausted, YihaoError
+from yihao_shared.errors import ResourceExhausted, YihaoError
 
 __all__ = [
     "DEFAULT_RETRY_CODES",

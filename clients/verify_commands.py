@@ -17,12 +17,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from clients import render
 from clients.client import licence_ref
-from clients.commands import Context, SetupError
-from services.common.errors import InvalidArgument
-from services.common.signing import PublicKey, signature_holds
-from services.licence_store.domain.catalogue import SigningKeyRecord
-from services.verifier.domain.document import check_document
+from clients.commands import Context, SetupError, server_part
 from yihao.v1 import verifier_pb2 as vpb
+from yihao_shared.errors import InvalidArgument
 
 NOT_VALID_EXIT = 3
 VERDICT_GLOSS = {
@@ -229,7 +226,10 @@ def cmd_verify_document(ctx: Context) -> int:
     return _exit(result.verdict)
 
 
-def _offline_keys(path: Path) -> dict[str, SigningKeyRecord]:
+def _offline_keys(path: Path) -> dict[str, Any]:
+    """The issuers' keys in ``path`` as the server's key records (needs the server package)."""
+    public_key = server_part("services.common.signing", "PublicKey")
+    key_record = server_part("services.licence_store.domain.catalogue", "SigningKeyRecord")
     try:
         keys = json_format.Parse(path.read_text(encoding="utf-8"), vpb.IssuerKeys())
     except (OSError, json_format.ParseError, UnicodeDecodeError) as exc:
@@ -239,9 +239,9 @@ def _offline_keys(path: Path) -> dict[str, SigningKeyRecord]:
     records = {}
     for issuer in keys.issuers:
         for k in issuer.keys:
-            public = PublicKey.from_pem(k.key_id, k.public_key_pem)
+            public = public_key.from_pem(k.key_id, k.public_key_pem)
             until = k.valid_until.ToDatetime(tzinfo=UTC) if k.HasField("valid_until") else None
-            records[k.key_id] = SigningKeyRecord(
+            records[k.key_id] = key_record(
                 k.key_id,
                 issuer.issuer_code,
                 k.algorithm,
@@ -260,6 +260,10 @@ def _verify_offline(ctx: Context) -> int:
                 "--keys", "offline checking needs FILE and --keys KEYS", "REQUIRED"
             )
         )
+    # Offline checking applies the verifier's own rules (services.verifier.domain.document),
+    # so it needs the server package; a client-only installation says so.
+    check_document = server_part("services.verifier.domain.document", "check_document")
+    signature_holds = server_part("services.common.signing", "signature_holds")
     keys = _offline_keys(Path(a.keys))
     doc = _read_document(Path(a.file))
     check = check_document(

@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_ADDRESS",
     "DEFAULT_AS",
     "DEFAULT_VAR_DIR",
+    "KNOWN_SERVICES",
     "ClientSettings",
     "load_client_settings",
 ]
@@ -26,6 +27,8 @@ __all__ = [
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 #: The department the command line acts as unless told otherwise (the demo data office).
 DEFAULT_AS = "data"
+#: The services a server process can host (``yihao serve --service``, ``YIHAO_SERVICES``).
+KNOWN_SERVICES = ("licence_store", "verifier", "assistance")
 #: The directory of the embedded defaults (SQLite file, development PKI, keys).
 DEFAULT_VAR_DIR = Path("var")
 

@@ -7,10 +7,10 @@ so "is it expired?" is asked of the date of the instant in Beijing, not in UTC.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
-CHINA_TZ = timezone(timedelta(hours=8), "CST")
+from yihao_shared.vocabulary import CHINA_TZ as CHINA_TZ
 
 
 class Clock(Protocol):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from services.common.errors import InvalidArgument
 from yihao_shared.environment import CLIENT_ENVIRONMENT, DEFAULT_ADDRESS, DEFAULT_VAR_DIR
+from yihao_shared.environment import KNOWN_SERVICES as KNOWN_SERVICES
 
 #: Every environment variable Yihao reads, with what it means.
 ENVIRONMENT: dict[str, str] = {
@@ -92,9 +93,6 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some settings replaced (tests and the CLI use this)."""
         return replace(self, **changes)  # type: ignore[arg-type]
-
-
-KNOWN_SERVICES = ("licence_store", "verifier", "assistance")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

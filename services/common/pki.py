@@ -18,10 +18,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
-import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from services.common.errors import FailedPrecondition, InvalidArgument
+from yihao_shared.devpki import DevPki, check_credit_code
 
 __all__ = [
     "CREDIT_CODE_URI_PREFIX",
@@ -45,52 +44,7 @@ CREDIT_CODE_URI_PREFIX = "urn:uscc:"
 DEFAULT_VALID_DAYS = 825
 CA_MIN_VALID_DAYS = 3650
 CLOCK_SKEW = timedelta(minutes=5)
-# Loose on purpose (test codes are not real ones); it only has to be safe as a file name.
-_CREDIT_CODE_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
-
 _Ca = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]  # (certificate, private key)
-
-
-def _check_credit_code(credit_code: str) -> None:
-    if not _CREDIT_CODE_RE.fullmatch(credit_code):
-        raise InvalidArgument.field(
-            "credit_code",
-            "must be 1-64 letters, digits, '-' or '_', starting with a letter or digit",
-            reason="INVALID_CREDIT_CODE",
-        )
-
-
-@dataclass(frozen=True)
-class DevPki:
-    """Where the files of a development PKI live (see the module docstring for the layout)."""
-
-    directory: Path
-
-    def ca_cert(self) -> Path:
-        """The CA certificate (the trust root for both servers and clients)."""
-        return self.directory / "ca.crt"
-
-    def ca_key(self) -> Path:
-        """The CA private key."""
-        return self.directory / "ca.key"
-
-    def server_cert(self) -> Path:
-        """The server certificate."""
-        return self.directory / "server.crt"
-
-    def server_key(self) -> Path:
-        """The server private key."""
-        return self.directory / "server.key"
-
-    def client_cert(self, credit_code: str) -> Path:
-        """The client certificate of the department with ``credit_code``."""
-        _check_credit_code(credit_code)
-        return self.directory / "clients" / f"{credit_code}.crt"
-
-    def client_key(self, credit_code: str) -> Path:
-        """The client private key of the department with ``credit_code``."""
-        _check_credit_code(credit_code)
-        return self.directory / "clients" / f"{credit_code}.key"
 
 
 # --- building blocks ------------------------------------------------------------------------
@@ -265,7 +219,7 @@ def issue_client_cert(
     to now (less five minutes of clock skew) for 825 days; pass datetimes to make expired or
     not-yet-valid certificates.
     """
-    _check_credit_code(credit_code)
+    check_credit_code(credit_code)
     ca = _load_ca(ca_cert or pki.ca_cert(), ca_key or pki.ca_key())
     key = _new_key()
     validity = _validity(not_before, not_after, DEFAULT_VALID_DAYS)
@@ -297,7 +251,7 @@ def init_dev_pki(
     """
     pki = DevPki(directory)
     for credit_code, _ in departments:
-        _check_credit_code(credit_code)
+        check_credit_code(credit_code)
     renew = force or _missing(pki.ca_cert(), pki.ca_key())
     if renew:
         ca_days = max(valid_days, CA_MIN_VALID_DAYS)

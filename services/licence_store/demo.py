@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from services.common.identifiers import HolderKind
 from services.licence_store.domain.catalogue import FieldSpec, FieldType, LicenceType, Role
+from yihao_shared.departments import ALIASES as ALIASES
+from yihao_shared.departments import code_of as code_of
 
 #: The department that defines the national licence types (definer of the type codes).
 NATIONAL_DEFINER = "11100000000013338W"
@@ -61,12 +63,8 @@ DEPARTMENTS: tuple[DemoDepartment, ...] = (
     _dept("supervision", "1135010075749118XX", "福州市电子监察中心", R.SUPERVISOR),
 )
 
-ALIASES: dict[str, str] = {d.alias: d.credit_code for d in DEPARTMENTS}
-
-
-def code_of(alias_or_code: str) -> str:
-    """The credit code for a demo alias, or the argument itself when it is not an alias."""
-    return ALIASES.get(alias_or_code.strip().lower(), alias_or_code.strip().upper())
+# ALIASES and code_of are yihao_shared.departments' (the client ships them); the departments
+# above carry exactly those codes (tests/yihao_shared/test_departments.py).
 
 
 def _f(

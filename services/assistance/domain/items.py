@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
 from services.common.identifiers import validate_department_code, validate_licence_type_code
 from services.licence_store.domain.catalogue import check_text
+from yihao_shared.vocabulary import REFUSAL_GROUNDS as REFUSAL_GROUNDS
 
 
 class Procedure(enum.Enum):
@@ -22,15 +23,6 @@ class Procedure(enum.Enum):
     AUTOMATIC = "automatic"  # at once, from the licence store
     MANUAL = "manual"  # by the provider's staff
 
-
-#: Legitimate grounds for refusing assistance (其他部门如无涉密等正当理由时，应当予以协助).
-REFUSAL_GROUNDS: dict[str, str] = {
-    "STATE_SECRET": "涉及国家秘密 (state secret)",
-    "COMMERCIAL_SECRET": "涉及商业秘密 (commercial secret)",
-    "PERSONAL_PRIVACY": "涉及个人隐私且无法律依据 (personal privacy without legal basis)",
-    "NOT_HELD": "本部门未掌握 (not held by this department)",
-    "OUTSIDE_COMPETENCE": "超出本部门职权 (outside its competence)",
-}
 
 #: Facts of a licence an item may grant besides its data fields.
 LICENCE_FACTS = (
