@@ -31,6 +31,7 @@ from services.common.access_log import AccessLog
 from services.common.clock import Clock, SystemClock
 from services.common.config import Settings
 from services.common.database import Database
+from services.common.decoding import DecodingInterceptor
 from services.common.errors import FailedPrecondition
 from services.common.holder_vault import HolderVault
 from services.common.interceptors import (
@@ -163,6 +164,7 @@ def build_server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
         interceptors=[
             ErrorInterceptor(),
+            DecodingInterceptor(),
             RequestTextInterceptor(),
             DeadlineInterceptor(),
             *([ConcurrencyInterceptor(limit)] if limit else []),
@@ -225,7 +227,7 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
     spreads connections across them), each with its own database connections; the schema is
     migrated once first, and only the first runs the scheduled housekeeping.
     """
-    logmask.install(settings.log_level)
+    logmask.install(settings.log_level, settings.log_format)
     if workers > 1:
         _serve_workers(settings, workers, banner)
         return
@@ -278,7 +280,7 @@ def _housekeeping(app: App, settings: Settings, stopped: threading.Event) -> Non
 
 
 def _worker(settings: Settings, index: int, banner: bool) -> None:
-    logmask.install(settings.log_level)
+    logmask.install(settings.log_level, settings.log_format)
     _serve_one(settings, reuse_port=True, banner=banner and index == 0, housekeeping=index == 0)
 
 

@@ -37,6 +37,8 @@ ENVIRONMENT: dict[str, str] = {
     "turn); 0 = no limit",
     "YIHAO_GRACE_SECONDS": "how long in-flight calls may finish on SIGTERM; 10",
     "YIHAO_LOG_LEVEL": "logging level; INFO",
+    "YIHAO_LOG_FORMAT": "log lines as text, or json (one object per line with timestamp, "
+    "level, logger, message, trace/correlation ids, department); text",
     "YIHAO_DB_POOL_SIZE": "database connections per process (PostgreSQL); 10",
     "YIHAO_SQLITE_CACHE_MB": "page cache of each SQLite connection, in MiB (it fills only as "
     "pages are read); 64",
@@ -72,6 +74,7 @@ class Settings:
     max_active_calls: int = 0  # unary calls running at once; 0: no limit
     grace_seconds: float = 10.0
     log_level: str = "INFO"
+    log_format: str = "text"
     db_pool_size: int = 10
     sqlite_cache_mb: int = 64
     calendar_file: Path | None = None
@@ -106,6 +109,14 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise InvalidArgument.field(name, f"must be between {low} and {high}, got {value}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """The value of ``name`` (case-insensitive), one of ``choices``; the first by default."""
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise InvalidArgument.field(name, f"must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _services(raw: str | None) -> tuple[str, ...]:
@@ -147,6 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_active_calls=_int(env, "YIHAO_MAX_ACTIVE_CALLS", 0, 0, 1024),
         grace_seconds=float(_int(env, "YIHAO_GRACE_SECONDS", 10, 0, 3600)),
         log_level=(env.get("YIHAO_LOG_LEVEL") or "INFO").upper(),
+        log_format=_choice(env, "YIHAO_LOG_FORMAT", ("text", "json")),
         db_pool_size=_int(env, "YIHAO_DB_POOL_SIZE", 10, 1, 500),
         sqlite_cache_mb=_int(env, "YIHAO_SQLITE_CACHE_MB", 64, 1, 65536),
         calendar_file=Path(env["YIHAO_CALENDAR_FILE"]) if env.get("YIHAO_CALENDAR_FILE") else None,

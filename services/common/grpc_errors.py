@@ -16,6 +16,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from services.common import logformat
 from services.common.errors import InvalidArgument, ResourceExhausted, YihaoError
 
 log = logging.getLogger("yihao.errors")
@@ -59,8 +60,15 @@ def to_status(error: YihaoError) -> grpc.Status:
 
 def internal_status(exc: BaseException, method: str) -> grpc.Status:
     """INTERNAL with a correlation id; the exception is logged, never sent."""
-    correlation = uuid.uuid4().hex[:16]
-    log.error("unexpected error in %s (correlation id %s)", method, correlation, exc_info=exc)
+    # The trace id when tracing is on, so the operator finds the whole trace from the quote.
+    correlation = logformat.trace_id_provider() or uuid.uuid4().hex[:16]
+    log.error(
+        "unexpected error in %s (correlation id %s)",
+        method,
+        correlation,
+        exc_info=exc,
+        extra={"correlation_id": correlation},
+    )
     status = status_pb2.Status(
         code=code_pb2.INTERNAL,
         message=f"internal error; quote correlation id {correlation} to the operators",

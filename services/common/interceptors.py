@@ -1,7 +1,7 @@
 """Cross-cutting concerns as server interceptors: error mapping, caller identity, authorisation.
 
-Order (outermost first): errors → request text → deadline → concurrency → identity → rate
-limits → authorisation → the servicer.
+Order (outermost first): errors → decoding (services.common.decoding) → request text →
+deadline → concurrency → identity → rate limits → authorisation → the servicer.
 A servicer never reads a certificate, checks a role or builds a gRPC status itself.
 
 The sync gRPC server gives interceptors only the method name, so each interceptor here

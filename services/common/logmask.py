@@ -13,6 +13,7 @@ import logging
 import re
 
 from services.common.identifiers import mask_holder_number
+from services.common.logformat import formatter_for
 
 # Not preceded or followed by another digit/letter, so longer tokens are left alone.
 _CITIZEN_ID = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
@@ -44,9 +45,11 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-def install(level: str = "INFO") -> None:
-    """Configure logging with the masking filter on every root handler."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def install(level: str = "INFO", log_format: str = "text") -> None:
+    """Configure logging with the masking filter on every root handler; ``log_format`` is
+    "text" or "json" (one JSON object per line, see :mod:`services.common.logformat`)."""
+    logging.basicConfig(level=level)
     for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter_for(log_format))
         if not any(isinstance(f, MaskingFilter) for f in handler.filters):
             handler.addFilter(MaskingFilter())

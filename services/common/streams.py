@@ -19,6 +19,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
+from services.common.errors import YihaoError
+
 T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
@@ -58,12 +60,20 @@ class StreamBatcher(Generic[T]):
         while True:
             first = self._queue.get()
             if first is _END:
+                self._raise_caller_error()
                 return
             batch: list[T] = [first]  # type: ignore[list-item]
             ended = self._fill(batch)
             yield batch
             if ended:
+                self._raise_caller_error()
                 return
+
+    def _raise_caller_error(self) -> None:
+        # A caller's error while reading (an undecodable message) ends the stream with that
+        # error once the items before it are handled; a cancelled stream just ends.
+        if isinstance(self._error, YihaoError):
+            raise self._error
 
     def _fill(self, batch: list[T]) -> bool:
         """Add items until the batch weighs ``size`` or the stream pauses; True at its end."""
@@ -97,6 +107,7 @@ class Prefetch(Generic[T]):
     def __init__(self, items: Iterable[T], ahead: int = 4) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=ahead)
         self._closed = threading.Event()
+        self._error: YihaoError | None = None
         self._reader = threading.Thread(target=self._pump, args=(items,), daemon=True)
         self._reader.start()
 
@@ -105,6 +116,8 @@ class Prefetch(Generic[T]):
             for item in items:
                 if not self._put(item):
                     return
+        except YihaoError as exc:  # a caller's error (an undecodable message): raised at the end
+            self._error = exc
         except BaseException:  # e.g. the client cancelled: the stream ends here
             pass
         self._put(_END)
@@ -131,6 +144,8 @@ class Prefetch(Generic[T]):
             return _NOTHING
         if item is _END:
             self._queue.put(_END)  # the end stays the end
+            if self._error is not None:
+                raise self._error
             return None
         return item  # type: ignore[return-value]
 
@@ -149,7 +164,12 @@ def pipelined(
     pending: P | None = None
     try:
         while True:
-            request = ahead.next(wait=pending is None)
+            try:
+                request = ahead.next(wait=pending is None)
+            except YihaoError:
+                if pending is not None:
+                    yield finish(pending)  # what was verified before the bad message is answered
+                raise
             if request is None:
                 if pending is not None:
                     yield finish(pending)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import re
 
 import grpc
 
@@ -17,6 +19,7 @@ from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 from yihao.v1 import verifier_pb2_grpc as vgrpc
 
+TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
 PEOPLE = ["11010519491231002X", "360426199101010071", "320106198707105231", "51010719990228004X"]
 
 
@@ -83,3 +86,21 @@ def test_server_logs_never_hold_a_full_id_number(tmp_path):
     for person in PEOPLE:
         assert person not in text
         assert person[:6] + person[8:17] not in text  # nor its legacy 15-digit form
+
+
+def test_json_log_lines_are_json_and_masked(tmp_path):
+    log_file = tmp_path / "server.log"
+    with server_process(
+        None, log_file=log_file, YIHAO_LOG_LEVEL="DEBUG", YIHAO_LOG_FORMAT="json"
+    ) as server:
+        _exercise(server)
+    lines = log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert records, "the server logged nothing: the scan proves nothing"
+    assert not [line for line in lines if TEXT_LINE.match(line)], "a plain-text log line"
+    for record in records:
+        assert {"timestamp", "level", "logger", "message"} <= set(record)
+    text = "\n".join(lines)
+    for person in PEOPLE:
+        assert person not in text
+        assert person[:6] + person[8:17] not in text
