@@ -29,11 +29,11 @@ $(GEN): $(PROTOS) | $(STAMP)
 	$(MAKE) --no-print-directory protos
 
 # Start the whole suite on embedded defaults: SQLite under ./var, in-process cache,
-# a generated development PKI and the demo catalogue.
+# a generated development PKI and the demo catalogue; Prometheus metrics on 127.0.0.1:9464.
 run: install
 	$(BIN)/yihao pki init
 	$(BIN)/yihao catalogue load-demo
-	$(BIN)/yihao serve
+	YIHAO_METRICS_LISTEN=$${YIHAO_METRICS_LISTEN:-127.0.0.1:9464} $(BIN)/yihao serve
 
 # The whole test suite (PostgreSQL and Redis tests start their own servers).
 test: install

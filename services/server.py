@@ -40,9 +40,11 @@ from services.common.interceptors import (
     DeadlineInterceptor,
     ErrorInterceptor,
     IdentityInterceptor,
+    MetricsInterceptor,
     RateLimitInterceptor,
     RequestTextInterceptor,
 )
+from services.common.metrics import NO_METRICS, Metrics
 from services.common.migrate import upgrade
 from services.common.ratelimit import RateLimiter, build_limiter
 from services.common.sealing import Sealer
@@ -50,6 +52,12 @@ from services.diagnostics import DiagnosticsServicer
 from services.licence_store.grpc_servicer import LicenceStoreServicer
 from services.licence_store.keyring import KeyRing
 from services.licence_store.service import LicenceStoreService
+from services.observability import (
+    WorkerMetrics,
+    instrument_database,
+    metrics_for,
+    serve_metrics_of,
+)
 from services.reseal import reseal_all
 from services.verifier.grpc_servicer import VerifierServicer
 from services.verifier.service import VerifierService
@@ -83,6 +91,7 @@ class App:
     verifier: VerifierService
     assistance: AssistanceService
     limiter: RateLimiter
+    metrics: Metrics = NO_METRICS
     extras: dict[str, object] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -100,22 +109,35 @@ def load_sealer(settings: Settings) -> Sealer:
     return Sealer.from_keyfile(settings.master_key_file, create=True)
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> App:
-    """The application for ``settings`` (schema brought up to date unless ``migrate`` is off)."""
+def build_calendar(settings: Settings) -> WorkingCalendar:
+    """The working-day calendar: the package's, with the configured file's years."""
+    if settings.calendar_file:
+        return WorkingCalendar.from_file(settings.calendar_file)
+    return WorkingCalendar()
+
+
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    metrics: Metrics = NO_METRICS,
+) -> App:
+    """The application for ``settings`` (schema brought up to date unless ``migrate`` is off);
+    ``metrics`` is given to everything that counts (by default nothing is counted)."""
     db = Database.for_settings(settings)
+    if metrics is not NO_METRICS:
+        instrument_database(db, metrics)
     sealer = load_sealer(settings)
     if migrate:
         upgrade(db, vault=HolderVault(sealer))
     clock = clock or SystemClock()
-    access_log = AccessLog(db)
-    store = LicenceStoreService(db, KeyRing(sealer), clock, access_log, HolderVault(sealer))
-    verifier = VerifierService(store, db, sealer, clock)
-    calendar = (
-        WorkingCalendar.from_file(settings.calendar_file)
-        if settings.calendar_file
-        else WorkingCalendar()
+    access_log = AccessLog(db, metrics)
+    store = LicenceStoreService(
+        db, KeyRing(sealer), clock, access_log, HolderVault(sealer), metrics=metrics
     )
-    assistance = AssistanceService(db, store, clock, calendar)
+    verifier = VerifierService(store, db, sealer, clock, metrics)
+    assistance = AssistanceService(db, store, clock, build_calendar(settings))
     return App(
         settings=settings,
         db=db,
@@ -123,7 +145,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None, migrate: bool =
         licence_store=store,
         verifier=verifier,
         assistance=assistance,
-        limiter=build_limiter(settings.redis_url, settings.rate_limits_json),
+        limiter=build_limiter(settings.redis_url, settings.rate_limits_json, metrics),
+        metrics=metrics,
     )
 
 
@@ -163,6 +186,7 @@ def build_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
         interceptors=[
+            *([MetricsInterceptor(app.metrics)] if app.metrics is not NO_METRICS else []),
             ErrorInterceptor(),
             DecodingInterceptor(),
             RequestTextInterceptor(),
@@ -235,11 +259,18 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
 
 
 def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeeping: bool) -> None:
-    app = build_app(settings, migrate=not reuse_port)
+    app = build_app(settings, migrate=not reuse_port, metrics=metrics_for(settings))
     server, port, health_servicer = build_server(app, reuse_port=reuse_port)
+    # A worker records its metrics for the parent to serve; a single process serves its own.
+    endpoint = None if reuse_port else serve_metrics_of(app)
     server.start()
     if banner:
-        _print_banner(settings, port, [s for s in settings.services if s in SERVICE_NAMES])
+        metrics_url = (
+            f"http://{_host(settings.metrics_listen)}:{endpoint.port}/metrics" if endpoint else None
+        )
+        _print_banner(
+            settings, port, [s for s in settings.services if s in SERVICE_NAMES], metrics_url
+        )
     stopped = threading.Event()
     drained = threading.Event()
     if housekeeping:
@@ -263,6 +294,8 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
     # SIGTERMed server stayed up).
     while not stopped.wait(SIGNAL_POLL_SECONDS):
         pass
+    if endpoint is not None:
+        endpoint.close()
     app.close()
     log.info("stopped")
     if not drained.is_set():
@@ -295,6 +328,10 @@ def _serve_workers(settings: Settings, workers: int, banner: bool) -> None:
         upgrade(db, vault=HolderVault(load_sealer(settings)))
     finally:
         db.dispose()
+    metrics = WorkerMetrics(settings, build_calendar(settings)) if settings.metrics_listen else None
+    if metrics is not None and banner:
+        url = f"http://{_host(settings.metrics_listen)}:{metrics.endpoint.port}/metrics"
+        print(f"Metrics (all {workers} workers): {url}", flush=True)
     context = multiprocessing.get_context("spawn")
     children = [
         context.Process(target=_worker, args=(settings, i, banner), name=f"yihao-worker-{i}")
@@ -312,6 +349,10 @@ def _serve_workers(settings: Settings, workers: int, banner: bool) -> None:
     signal.signal(signal.SIGINT, _forward)
     for child in children:
         child.join()
+        if metrics is not None and child.pid is not None:
+            metrics.worker_exited(child.pid)
+    if metrics is not None:
+        metrics.close()
     log.info("all %d workers stopped", workers)
 
 
@@ -340,12 +381,20 @@ def _once_soon(task: Callable[[], object]) -> None:
     threading.Thread(target=run, name="housekeeping", daemon=True).start()
 
 
-def _print_banner(settings: Settings, port: int, services: list[str]) -> None:
+def _host(listen: str | None) -> str:
+    host = (listen or "").rpartition(":")[0]
+    return "127.0.0.1" if host in ("", "0.0.0.0", "[::]") else host
+
+
+def _print_banner(
+    settings: Settings, port: int, services: list[str], metrics_url: str | None = None
+) -> None:
     host = settings.listen.rsplit(":", 1)[0]
     print(
         f"Yihao is serving {', '.join(services)} on {host}:{port} (mutual TLS).\n"
         f"Database: {settings.database_url}\n"
-        "Try it from another shell:\n"
+        + (f"Metrics: {metrics_url}\n" if metrics_url else "")
+        + "Try it from another shell:\n"
         "  .venv/bin/yihao --as market types list\n"
         "  .venv/bin/yihao --as market issue --type 11100000000013338W011 \\\n"
         "      --number 350100-2026-0001 \\\n"

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from services.common.clock import as_utc
 from services.common.database import Database, insert_many, metadata
 from services.common.group_commit import GroupCommitter
+from services.common.metrics import NO_METRICS, Metrics
 
 access_records = Table(
     "access_records",
@@ -113,11 +114,12 @@ def records_of(conn: Connection, holder_key: str, before_id: int, limit: int) ->
 class AccessLog:
     """Writes access records durably (group commit) where no other record carries them."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, metrics: Metrics = NO_METRICS) -> None:
         self._committer: GroupCommitter[list[AccessRecord]] = GroupCommitter(
             db,
             lambda conn, batches: insert_records(conn, [r for b in batches for r in b]),
             name="access-log",
+            metrics=metrics,
         )
 
     def record(self, records: Sequence[AccessRecord]) -> None:

@@ -37,6 +37,8 @@ ENVIRONMENT: dict[str, str] = {
     "turn); 0 = no limit",
     "YIHAO_GRACE_SECONDS": "how long in-flight calls may finish on SIGTERM; 10",
     "YIHAO_LOG_LEVEL": "logging level; INFO",
+    "YIHAO_METRICS_LISTEN": "host:port of the Prometheus /metrics endpoint (its own HTTP "
+    "port); unset = no metrics at all (make run uses 127.0.0.1:9464)",
     "YIHAO_LOG_FORMAT": "log lines as text, or json (one object per line with timestamp, "
     "level, logger, message, trace/correlation ids, department); text",
     "YIHAO_DB_POOL_SIZE": "database connections per process (PostgreSQL); 10",
@@ -75,6 +77,7 @@ class Settings:
     grace_seconds: float = 10.0
     log_level: str = "INFO"
     log_format: str = "text"
+    metrics_listen: str | None = None  # host:port of /metrics; None: metrics off
     db_pool_size: int = 10
     sqlite_cache_mb: int = 64
     calendar_file: Path | None = None
@@ -158,6 +161,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_active_calls=_int(env, "YIHAO_MAX_ACTIVE_CALLS", 0, 0, 1024),
         grace_seconds=float(_int(env, "YIHAO_GRACE_SECONDS", 10, 0, 3600)),
         log_level=(env.get("YIHAO_LOG_LEVEL") or "INFO").upper(),
+        metrics_listen=env.get("YIHAO_METRICS_LISTEN") or None,
         log_format=_choice(env, "YIHAO_LOG_FORMAT", ("text", "json")),
         db_pool_size=_int(env, "YIHAO_DB_POOL_SIZE", 10, 1, 500),
         sqlite_cache_mb=_int(env, "YIHAO_SQLITE_CACHE_MB", 64, 1, 65536),

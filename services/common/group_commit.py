@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 
 from services.common.database import Database, call_deadline
 from services.common.errors import DeadlineExceeded, Unavailable, YihaoError
+from services.common.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,10 @@ class GroupCommitter(Generic[T]):
         max_batch: int = 1024,
         name: str = "group-commit",
         gather: float = 0.0,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._write = write
         self._max_batch = max_batch
         self.name = name
@@ -96,7 +99,8 @@ class GroupCommitter(Generic[T]):
     def submit(self, item: T, timeout: float = 30.0) -> None:
         """Queue ``item`` and return once it is committed (raise if that failed)."""
         slot = _Slot()
-        deadline = time.monotonic() + timeout
+        arrived = time.monotonic()
+        deadline = arrived + timeout
         with self._lock:
             if getattr(self._announced, "on", False):
                 self._announced.on = False
@@ -118,6 +122,7 @@ class GroupCommitter(Generic[T]):
                         "the record could not be made durable in time", reason="COMMIT_TIMEOUT"
                     )
             slot.event.clear()
+        self._metrics.commit_wait(self.name, time.monotonic() - arrived)
         if slot.error is not None:
             raise slot.error
 
@@ -141,7 +146,9 @@ class GroupCommitter(Generic[T]):
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
             if batch:
+                began = time.monotonic()
                 error = self._commit([item for item, _ in batch])
+                self._metrics.group_commit(self.name, len(batch), time.monotonic() - began)
                 for _, slot in batch:
                     slot.error = error
                     slot.done = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ from services.common.database import call_deadline, remaining_seconds
 from services.common.errors import DeadlineExceeded, Unauthenticated, YihaoError
 from services.common.grpc_errors import internal_status, to_status
 from services.common.identity import Caller, _current
+from services.common.metrics import Metrics
 from services.common.pki import certificate_serial, credit_code_from_pem
 from services.common.ratelimit import RateLimiter
 from services.common.roles import Role
@@ -349,3 +351,56 @@ class RequestTextInterceptor(WrappingInterceptor):
             yield from behaviour(request, context)
 
         return call
+
+
+class MetricsInterceptor(InterceptorBase):
+    """Counts every RPC by service, method and status code, and times it (outermost).
+
+    The status is read from the context after the inner interceptors have run: the error
+    interceptor sets it when it aborts, and a call that returns normally is OK.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = continuation(details)
+        if handler is None:
+            return handler
+        service, _, name = details.method.lstrip("/").rpartition("/")
+        behaviour = _behaviour_of(handler)
+        record = functools.partial(self._record, service, name)
+        if handler.response_streaming:
+
+            def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                began, code = time.perf_counter(), "CANCELLED"
+                try:
+                    yield from behaviour(request, context)
+                    code = "OK"
+                finally:
+                    record(context, code, began)
+
+            return _rewrap(handler, streaming)
+
+        def unary(request: Any, context: grpc.ServicerContext) -> Any:
+            began, code = time.perf_counter(), "UNKNOWN"
+            try:
+                answer = behaviour(request, context)
+                code = "OK"
+                return answer
+            finally:
+                record(context, code, began)
+
+        return _rewrap(handler, unary)
+
+    def _record(
+        self, service: str, method: str, context: grpc.ServicerContext, code: str, began: float
+    ) -> None:
+        status = context.code()  # type: ignore[attr-defined]  # set by abort / set_code
+        if isinstance(status, grpc.StatusCode):
+            code = status.name
+        self.metrics.rpc_handled(service, method, code, time.perf_counter() - began)

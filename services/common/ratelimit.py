@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from services.common.errors import InvalidArgument, ResourceExhausted
+from services.common.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -153,15 +154,22 @@ class RedisBuckets:
 class RateLimiter:
     """Decides, per department and kind of call, whether a call may proceed."""
 
-    def __init__(self, buckets: Buckets, limits: Mapping[str, Limit] | None = None) -> None:
+    def __init__(
+        self,
+        buckets: Buckets,
+        limits: Mapping[str, Limit] | None = None,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
         self._buckets = buckets
         self._limits = dict(limits or DEFAULT_LIMITS)
+        self._metrics = metrics
 
     def check(self, method: str, caller_code: str) -> None:
         """Raise RESOURCE_EXHAUSTED (with when to retry) if over the limit."""
         kind = KIND_OF.get(method, "default")
         wait = self._buckets.take(f"{caller_code}:{kind}", self._limits[kind])
         if wait > 0:
+            self._metrics.rate_limited(caller_code, kind)
             raise ResourceExhausted(
                 f"rate limit for {kind} calls by department {caller_code} exceeded; "
                 f"retry in {math.ceil(wait * 1000)} ms",
@@ -170,7 +178,9 @@ class RateLimiter:
             )
 
 
-def build_limiter(redis_url: str | None, limits_json: str | None) -> RateLimiter:
+def build_limiter(
+    redis_url: str | None, limits_json: str | None, metrics: Metrics = NO_METRICS
+) -> RateLimiter:
     """The limiter the settings ask for."""
     buckets: Buckets = RedisBuckets(redis_url) if redis_url else LocalBuckets()
-    return RateLimiter(buckets, parse_limits(limits_json))
+    return RateLimiter(buckets, parse_limits(limits_json), metrics)

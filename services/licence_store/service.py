@@ -40,6 +40,7 @@ from services.common.identifiers import (
     validate_licence_type_code,
 )
 from services.common.identity import Caller
+from services.common.metrics import NO_METRICS, Metrics
 from services.common.notify import ChangeNotifier
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.roles import Role
@@ -233,8 +234,10 @@ class LicenceStoreService:
         access_log: AccessLog,
         vault: HolderVault,
         notifier: ChangeNotifier | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.db = db
+        self.metrics = metrics
         self.access_log = access_log
         self.vault = vault
         self.keyring = keyring
@@ -794,6 +797,7 @@ class LicenceStoreService:
             outcomes = [self._import_one(caller, line, cmd) for line, cmd in records]
         if any(o.outcome == "accepted" for o in outcomes):
             self.notifier.notify()
+        self.metrics.imported(o.outcome for o in outcomes)
         return outcomes
 
     def _import_one(

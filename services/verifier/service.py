@@ -32,6 +32,7 @@ from services.common.identifiers import (
     parse_holder_number,
 )
 from services.common.identity import Caller
+from services.common.metrics import NO_METRICS, Metrics
 from services.common.sealing import Sealer
 from services.common.signing import PublicKey, canonical_json, sha256_hex
 from services.licence_store.domain.catalogue import SigningKeyRecord
@@ -247,9 +248,15 @@ class VerifierService:
     """VerifyLicence, VerifyByHolder, batches, documents, receipts."""
 
     def __init__(
-        self, store: LicenceStoreService, db: Database, sealer: Sealer, clock: Clock
+        self,
+        store: LicenceStoreService,
+        db: Database,
+        sealer: Sealer,
+        clock: Clock,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.db = db
         self.clock = clock
         self.receipt_keys = ServiceKeys(db, sealer, "receipt", clock)
@@ -261,7 +268,7 @@ class VerifierService:
         # (group commit still joins concurrent ones into one transaction).
         self._writers = ThreadPoolExecutor(RECEIPT_WRITERS, thread_name_prefix="receipts")
         self._receipts: GroupCommitter[tuple[Receipt, list[AccessRow]]] = GroupCommitter(
-            db, _write_receipts, name="receipts", gather=RECEIPT_GATHER_SECONDS
+            db, _write_receipts, name="receipts", gather=RECEIPT_GATHER_SECONDS, metrics=metrics
         )
 
     def close(self) -> None:
@@ -485,6 +492,8 @@ class VerifierService:
         body = receipt_body_of(receipt_id, at, caller.code, texts)
         key = self.receipt_keys.signing_key()
         verdict, licence_id, content_sha256 = _single(answers)
+        # A generator: with metrics off it is never run.
+        self.metrics.verdicts((a.decision.verdict.value, a.decision.reason) for a in answers)
         receipt = Receipt(
             receipt_id=receipt_id,
             issued_at=at,

@@ -1,0 +1,114 @@
+"""What the application counts, as an interface: use cases count without a metrics library.
+
+:class:`Metrics` is injected into the services that count (the verifier, the licence store's
+import, group commit, the rate limiter, the RPC interceptor, the database); :data:`NO_METRICS`
+is the do-nothing fallback they get by default, so with metrics off nothing is measured at all.
+The Prometheus implementation lives in :mod:`services.common.prometheus_metrics`, the only
+module that imports ``prometheus_client``.
+
+Labels name kinds of things only — services, methods, status codes, verdicts, reasons,
+outcomes, department credit codes (public codes of organisations) — never a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Metrics(Protocol):
+    """The counts and timings Yihao records."""
+
+    def rpc_handled(self, service: str, method: str, code: str, seconds: float) -> None:
+        """One RPC finished with status ``code`` after ``seconds``."""
+
+    def verdicts(self, given: Iterable[tuple[str, str]]) -> None:
+        """Verdicts given, as (verdict, reason) pairs (an iterable the fallback never runs)."""
+
+    def group_commit(self, committer: str, batch_size: int, seconds: float) -> None:
+        """One group-commit transaction of ``batch_size`` items took ``seconds``."""
+
+    def commit_wait(self, committer: str, seconds: float) -> None:
+        """One caller waited ``seconds`` for its item to be durable."""
+
+    def rate_limited(self, department: str, kind: str) -> None:
+        """A call of ``kind`` by ``department`` was refused by the rate limiter."""
+
+    def imported(self, outcomes: Iterable[str]) -> None:
+        """Import records' outcomes (an iterable the fallback never runs)."""
+
+    def db_statement(self, seconds: float) -> None:
+        """One SQL statement took ``seconds``."""
+
+    def db_connections_in_use(self, delta: int) -> None:
+        """Connections checked out of the pool went up or down by ``delta``."""
+
+
+class NoMetrics:
+    """The do-nothing fallback: every method returns at once."""
+
+    def rpc_handled(self, service: str, method: str, code: str, seconds: float) -> None:
+        """Nothing."""
+
+    def verdicts(self, given: Iterable[tuple[str, str]]) -> None:
+        """Nothing."""
+
+    def group_commit(self, committer: str, batch_size: int, seconds: float) -> None:
+        """Nothing."""
+
+    def commit_wait(self, committer: str, seconds: float) -> None:
+        """Nothing."""
+
+    def rate_limited(self, department: str, kind: str) -> None:
+        """Nothing."""
+
+    def imported(self, outcomes: Iterable[str]) -> None:
+        """Nothing."""
+
+    def db_statement(self, seconds: float) -> None:
+        """Nothing."""
+
+    def db_connections_in_use(self, delta: int) -> None:
+        """Nothing."""
+
+
+NO_METRICS: Metrics = NoMetrics()
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Assistance requests a provider has not answered: open, and of those overdue."""
+
+    provider: str
+    open: int
+    overdue: int
+
+
+@dataclass(frozen=True)
+class TreeState:
+    """The tamper-evident log: its size at the last signed head, and that head's age."""
+
+    size: int
+    signed_at: float  # Unix time of the last signed head; 0 if none yet
+
+
+@dataclass(frozen=True)
+class CalendarCoverage:
+    """How far ahead the working-day calendar is configured."""
+
+    years_ahead: int  # consecutive years after this one that are covered
+    days_ahead: int  # days from today to the first day of the first uncovered year
+
+
+class StateProbe(Protocol):
+    """Reads the state exported at scrape time (cheap queries, run only when scraped)."""
+
+    def backlog(self) -> list[Backlog]:
+        """Open and overdue assistance requests by provider."""
+
+    def tree(self) -> TreeState:
+        """The tamper-evident log's last signed head."""
+
+    def calendar(self) -> CalendarCoverage:
+        """The calendar's coverage."""
