@@ -59,6 +59,7 @@ from services.observability import (
     serve_metrics_of,
 )
 from services.reseal import reseal_all
+from services.tracing import Tracing, tracing_for
 from services.verifier.grpc_servicer import VerifierServicer
 from services.verifier.service import VerifierService
 from services.verifier.transparency import tree_head
@@ -92,6 +93,7 @@ class App:
     assistance: AssistanceService
     limiter: RateLimiter
     metrics: Metrics = NO_METRICS
+    tracing: Tracing | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -99,6 +101,8 @@ class App:
         self.verifier.close()
         self.licence_store.access_log.close()
         self.db.dispose()
+        if self.tracing is not None:
+            self.tracing.close()
 
 
 def load_sealer(settings: Settings) -> Sealer:
@@ -122,12 +126,15 @@ def build_app(
     clock: Clock | None = None,
     migrate: bool = True,
     metrics: Metrics = NO_METRICS,
+    tracing: Tracing | None = None,
 ) -> App:
     """The application for ``settings`` (schema brought up to date unless ``migrate`` is off);
     ``metrics`` is given to everything that counts (by default nothing is counted)."""
     db = Database.for_settings(settings)
     if metrics is not NO_METRICS:
         instrument_database(db, metrics)
+    if tracing is not None:
+        tracing.instrument_database(db)
     sealer = load_sealer(settings)
     if migrate:
         upgrade(db, vault=HolderVault(sealer))
@@ -147,6 +154,7 @@ def build_app(
         assistance=assistance,
         limiter=build_limiter(settings.redis_url, settings.rate_limits_json, metrics),
         metrics=metrics,
+        tracing=tracing,
     )
 
 
@@ -186,6 +194,7 @@ def build_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
         interceptors=[
+            *([app.tracing.server_interceptor()] if app.tracing is not None else []),
             *([MetricsInterceptor(app.metrics)] if app.metrics is not NO_METRICS else []),
             ErrorInterceptor(),
             DecodingInterceptor(),
@@ -259,7 +268,12 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
 
 
 def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeeping: bool) -> None:
-    app = build_app(settings, migrate=not reuse_port, metrics=metrics_for(settings))
+    app = build_app(
+        settings,
+        migrate=not reuse_port,
+        metrics=metrics_for(settings),
+        tracing=tracing_for(settings),
+    )
     server, port, health_servicer = build_server(app, reuse_port=reuse_port)
     # A worker records its metrics for the parent to serve; a single process serves its own.
     endpoint = None if reuse_port else serve_metrics_of(app)

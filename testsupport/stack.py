@@ -14,6 +14,7 @@ from services.common.config import Settings, TlsFiles
 from services.common.pki import DevPki, init_dev_pki
 from services.licence_store import demo
 from services.server import App, build_app, build_server
+from services.tracing import Tracing
 from yihao.v1 import (
     assistance_pb2_grpc,
     common_pb2_grpc,
@@ -90,10 +91,15 @@ class Stack:
 
 
 def start_stack(
-    settings: Settings, pki: DevPki, *, clock: Clock | None = None, demo_catalogue: bool = True
+    settings: Settings,
+    pki: DevPki,
+    *,
+    clock: Clock | None = None,
+    demo_catalogue: bool = True,
+    tracing: Tracing | None = None,
 ) -> Stack:
     """Build the app, load the demo catalogue, start serving on a free port."""
-    app = build_app(settings, clock=clock)
+    app = build_app(settings, clock=clock, tracing=tracing)
     if demo_catalogue:
         load_demo_catalogue(app)
     server, port, _health = build_server(app)

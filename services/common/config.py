@@ -39,6 +39,8 @@ ENVIRONMENT: dict[str, str] = {
     "YIHAO_LOG_LEVEL": "logging level; INFO",
     "YIHAO_METRICS_LISTEN": "host:port of the Prometheus /metrics endpoint (its own HTTP "
     "port); unset = no metrics at all (make run uses 127.0.0.1:9464)",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "OTLP/gRPC collector for traces (e.g. http://collector:4317; "
+    "the other OTEL_EXPORTER_OTLP_* variables apply too); unset = no tracing at all",
     "YIHAO_LOG_FORMAT": "log lines as text, or json (one object per line with timestamp, "
     "level, logger, message, trace/correlation ids, department); text",
     "YIHAO_DB_POOL_SIZE": "database connections per process (PostgreSQL); 10",
@@ -78,6 +80,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     metrics_listen: str | None = None  # host:port of /metrics; None: metrics off
+    otlp_endpoint: str | None = None  # OTLP collector for traces; None: tracing off
     db_pool_size: int = 10
     sqlite_cache_mb: int = 64
     calendar_file: Path | None = None
@@ -162,6 +165,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         grace_seconds=float(_int(env, "YIHAO_GRACE_SECONDS", 10, 0, 3600)),
         log_level=(env.get("YIHAO_LOG_LEVEL") or "INFO").upper(),
         metrics_listen=env.get("YIHAO_METRICS_LISTEN") or None,
+        otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         log_format=_choice(env, "YIHAO_LOG_FORMAT", ("text", "json")),
         db_pool_size=_int(env, "YIHAO_DB_POOL_SIZE", 10, 1, 500),
         sqlite_cache_mb=_int(env, "YIHAO_SQLITE_CACHE_MB", 64, 1, 65536),
