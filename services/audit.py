@@ -15,11 +15,13 @@ entries deleted together with the heads that covered them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -27,6 +29,8 @@ from services.assistance.domain.requests import RequestStatus, decision_entry
 from services.assistance.persistence import repository as assistance_repo
 from services.assistance.persistence.tables import assistance_requests
 from services.common import audit_log, log_tree, merkle
+from services.common.access_log import KIND as ACCESS
+from services.common.access_log import LEGACY_BATCH, ROW_COLUMNS, access_records, row_line
 from services.common.audit_log import Leaf, TreeHead
 from services.common.errors import InvalidArgument
 from services.common.evidence import Entry
@@ -106,6 +110,7 @@ def verify(
     decisions = [x for x in leaves if x.kind == "assistance_decision"]
     report.problems += list(_decisions(conn, decisions, vault_of(codec)))
     report.problems += list(_unlogged_decisions(conn, decisions))
+    report.problems += list(check_access_records(conn, [x for x in leaves if x.kind == ACCESS]))
     report.problems += list(_licence_rows(conn))
     heads = audit_log.heads(conn)
     report.heads = len(heads)
@@ -235,6 +240,53 @@ def _decisions(conn: Connection, leaves: list[Leaf], vault: HolderVault) -> Iter
             yield Problem(leaf.index, leaf.kind, leaf.ref, "assistance decision deleted")
         elif decision_entry(request, vault).payload_sha256 != leaf.payload_sha256:
             yield Problem(leaf.index, leaf.kind, leaf.ref, "assistance decision edited")
+
+
+@dataclass
+class _Batch:
+    """What the access records of one batch hash to now."""
+
+    digest: Any
+    count: int
+    first_id: int
+
+
+def _access_batches(conn: Connection) -> dict[str, _Batch]:
+    """Every batch of access records as stored now (legacy rows under LEGACY_BATCH)."""
+    batches: dict[str, _Batch] = {}
+    columns = [access_records.c[c] for c in ("id", *ROW_COLUMNS)]
+    after = 0
+    while rows := conn.execute(
+        select(*columns, access_records.c.batch)
+        .where(access_records.c.id > after)
+        .order_by(access_records.c.id)
+        .limit(10_000)
+    ).all():
+        for r in rows:
+            key = r.batch or LEGACY_BATCH
+            batch = batches.get(key)
+            if batch is None:
+                batch = batches[key] = _Batch(hashlib.sha256(), 0, r.id)
+            batch.digest.update(row_line(tuple(r)[1:8]).encode())
+            batch.count += 1
+        after = rows[-1].id
+    return batches
+
+
+def check_access_records(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
+    """Each logged batch of access records must still hash as logged; each stored batch must
+    be logged. Named: the batch's log entry (a deletion), or its first record (no entry)."""
+    batches = _access_batches(conn)
+    for leaf in leaves:
+        batch = batches.pop(leaf.ref, None)
+        if batch is None:
+            yield Problem(leaf.index, leaf.kind, leaf.ref, "access records deleted (the batch)")
+        elif batch.digest.hexdigest() != leaf.payload_sha256:
+            what = f"access records deleted or edited ({batch.count} left in the batch)"
+            yield Problem(leaf.index, leaf.kind, leaf.ref, what)
+    for ref, batch in sorted(batches.items(), key=lambda kv: kv[1].first_id):
+        what = f"access records not in the log, from record {batch.first_id} (written behind it)"
+        yield Problem(-1, ACCESS, ref, what)
 
 
 def _unlogged_decisions(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:

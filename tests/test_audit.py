@@ -75,7 +75,9 @@ def test_clean_history_verifies_and_proofs_check_out(stack: Stack, clock):
     refs = history(stack, clock)
     verifier = stack.verifier("supervision")
     first = verifier.GetTreeHead(vpb.GetTreeHeadRequest(fresh=True))
-    assert first.tree_size == 6  # 2 issued, changed, revoked, a receipt, an assistance decision
+    # 2 issued, changed, revoked, a receipt and its access record, an assistance decision and
+    # its access record
+    assert first.tree_size == 8
     keys = verifier.GetIssuerKeys(vpb.GetIssuerKeysRequest(issuer_codes=[demo.ALIASES["data"]]))
     log_key = next(k for k in keys.receipt_keys if k.key_id == first.key_id)
     public = PublicKey.from_pem(log_key.key_id, log_key.public_key_pem)
@@ -90,7 +92,7 @@ def test_clean_history_verifies_and_proofs_check_out(stack: Stack, clock):
         vpb.VerifyLicenceRequest(licence=pb.LicenceRef(licence_id=refs["second"]))
     )
     second = verifier.GetTreeHead(vpb.GetTreeHeadRequest(fresh=True))
-    assert second.tree_size == first.tree_size + 1
+    assert second.tree_size == first.tree_size + 2  # a receipt and its access record
     consistency = verifier.GetConsistencyProof(
         vpb.GetConsistencyProofRequest(first_size=first.tree_size, second_size=second.tree_size)
     )
@@ -99,7 +101,7 @@ def test_clean_history_verifies_and_proofs_check_out(stack: Stack, clock):
     )
     outcome = report(stack)
     assert outcome.ok, [str(p) for p in outcome.problems]
-    assert (outcome.entries, outcome.heads) == (7, 2)
+    assert (outcome.entries, outcome.heads) == (10, 2)
 
 
 def test_each_head_grows_from_the_last_and_matches_the_whole_log(stack: Stack, clock):
@@ -204,7 +206,7 @@ def test_cli_audit_verify_exit_codes(stack: Stack, clock, capsys, monkeypatch, t
     monkeypatch.setenv("DATABASE_URL", stack.app.settings.database_url)
     monkeypatch.setenv("YIHAO_MASTER_KEY_FILE", str(stack.app.settings.master_key_file))
     assert main(["--var-dir", str(tmp_path), "audit", "verify"]) == 0
-    assert "OK: 6 entries" in capsys.readouterr().out
+    assert "OK: 8 entries" in capsys.readouterr().out
     _tamper(stack, delete(receipts).where(receipts.c.receipt_id == refs["receipt"]))
     assert main(["--var-dir", str(tmp_path), "audit", "verify"]) == 1
     assert f"receipt {refs['receipt']}): receipt deleted" in capsys.readouterr().out

@@ -9,10 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 
 from clients.cli import main
 from services.audit import load_heads, verify
+from services.common.access_log import access_records
 from services.common.audit_log import audit_leaves, tree_heads
 from services.common.errors import InvalidArgument
 from services.common.log_tables import audit_nodes
@@ -122,31 +123,39 @@ def test_a_deleted_entry_is_named_by_its_index(stack: Stack, clock):
 def test_the_newest_entries_deleted_with_the_heads_are_named_from_saved_heads(
     stack: Stack, clock, tmp_path: Path
 ):
-    _, ids = issue_and_verify(stack, clock)  # entries #0 (issued) .. #3
+    issue_and_verify(stack, clock)  # #0 issued; #1.. receipts and access records
     saved = tmp_path / "heads.jsonl"
     yihao = ["--address", stack.address, "--var-dir", str(stack.pki.directory.parent)]
     assert main([*yihao, "--as", "supervision", "audit", "save-head", "-o", str(saved)]) == 0
-    assert [h.tree_size for h in load_heads(saved)] == [4]
+    [head] = load_heads(saved)
+    size = head.tree_size
+    assert size == 7
     assert audit(stack, saved).ok
+    with stack.app.db.read() as conn:
+        kept = conn.execute(select(audit_leaves.c.ref).where(audit_leaves.c.idx < 3)).scalars()
+        kept_refs = set(kept)
     tamper(
         stack,
-        delete(audit_leaves).where(audit_leaves.c.idx >= 2),
+        delete(audit_leaves).where(audit_leaves.c.idx >= 3),
         # the stored subtrees over the deleted entries would give it away too
-        delete(audit_nodes).where(or_(audit_nodes.c.level > 1, audit_nodes.c.idx > 0)),
-        delete(receipts).where(receipts.c.receipt_id.in_(ids[1:])),
+        delete(audit_nodes).where(
+            or_(audit_nodes.c.level > 1, and_(audit_nodes.c.level == 1, audit_nodes.c.idx > 0))
+        ),
+        delete(receipts).where(receipts.c.receipt_id.not_in(kept_refs)),
+        delete(access_records).where(access_records.c.batch.not_in(kept_refs)),
         delete(tree_heads),
     )
-    assert audit(stack).ok  # the database alone cannot tell
+    assert audit(stack).ok, audit(stack).problems  # the database alone cannot tell
     outcome = audit(stack, saved)
     assert outcome.first is not None
-    assert outcome.first.index == 2
-    saying = "entries #2..#3 deleted: a head saved outside the database covers 4"
+    assert outcome.first.index == 3
+    saying = f"entries #3..#{size - 1} deleted: a head saved outside the database covers {size}"
     assert outcome.first.what == saying
     assert any("deleted from the database" in p.what for p in outcome.problems)
 
 
 def test_cli_audit_verify_reads_saved_heads(stack: Stack, clock, capsys, monkeypatch, tmp_path):
-    issue_and_verify(stack, clock, verifications=1)
+    issue_and_verify(stack, clock, verifications=1)  # #0 issued, #1 receipt, #2 access
     monkeypatch.setenv("DATABASE_URL", stack.app.settings.database_url)
     monkeypatch.setenv("YIHAO_MASTER_KEY_FILE", str(stack.app.settings.master_key_file))
     saved = tmp_path / "heads.jsonl"
@@ -157,7 +166,7 @@ def test_cli_audit_verify_reads_saved_heads(stack: Stack, clock, capsys, monkeyp
     assert main([*local, "audit", "verify", "--heads", str(saved)]) == 0
     tamper(stack, delete(audit_leaves).where(audit_leaves.c.idx >= 1), delete(tree_heads))
     assert main([*local, "audit", "verify", "--heads", str(saved)]) == 1
-    assert "entry #1 (log #1): entries #1..#1 deleted" in capsys.readouterr().out
+    assert "entry #1 (log #1): entries #1..#2 deleted" in capsys.readouterr().out
     line = json.loads(saved.read_text().splitlines()[0])
     saved.write_text(json.dumps({**line, "signature": "00" * 64}) + "\n")
     assert main([*local, "audit", "verify", "--heads", str(saved)]) == 1

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from services.common import audit_log
-from services.common.access_log import AccessRow, insert_rows
+from services.common.access_log import AccessRow, stage_rows
 from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound, YihaoError
@@ -173,8 +173,11 @@ def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[Access
     """One transaction for a group of receipts and the access records they imply."""
     receipts = [receipt for receipt, _ in items]
     repo.insert_receipts(conn, receipts)
-    insert_rows(conn, [r for _, rows in items for r in rows])
-    audit_log.append(conn, [receipt_entry(r) for r in receipts], receipts[-1].issued_at)
+    entries = [receipt_entry(r) for r in receipts]
+    access = stage_rows(conn, [r for _, rows in items for r in rows])  # one entry for them all
+    audit_log.append(
+        conn, entries if access is None else [*entries, access], receipts[-1].issued_at
+    )
 
 
 def _access_rows(
