@@ -1,4 +1,5 @@
-"""The domain imports clean: no SQL, gRPC or cryptography behind any ``services/*/domain`` module.
+"""The domain imports clean: no SQL, gRPC or cryptography behind any ``services/*/domain`` module
+(nor behind ``yihao_shared``, which the client ships: no server code there either).
 
 Each domain module is imported alone in a fresh interpreter (one at a time, so a module that
 drags in SQLAlchemy cannot hide behind another that was imported first). A finder at the head
@@ -53,21 +54,23 @@ print(json.dumps({root: chains.get(root, "?") for root in loaded}))
 """
 
 
-def domain_modules() -> list[str]:
-    """Every module under ``services/*/domain/``, as a dotted name."""
+def modules_under(pattern: str) -> list[str]:
+    """Every module whose file matches ``pattern`` (from the root), as a dotted name."""
     found = []
-    for path in sorted(ROOT.glob("services/*/domain/**/*.py")):
+    for path in sorted(ROOT.glob(pattern)):
         parts = path.relative_to(ROOT).with_suffix("").parts
         found.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return found
 
 
-MODULES = domain_modules()
+MODULES = modules_under("services/*/domain/**/*.py")
+#: What the client distribution ships beside the client: plain Python, no server code either.
+SHARED = modules_under("yihao_shared/**/*.py")
 
 
-def _probe(module: str) -> dict[str, str]:
+def _probe(module: str, forbidden: tuple[str, ...] = FORBIDDEN) -> dict[str, str]:
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, module, ",".join(FORBIDDEN)],
+        [sys.executable, "-c", _PROBE, module, ",".join(forbidden)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -89,6 +92,7 @@ def test_there_are_domain_modules_to_check() -> None:
     # The services keep their domain in domain/ packages; an empty list would check nothing.
     assert len(MODULES) >= 10, MODULES
     assert "services.verifier.domain.receipt" in MODULES
+    assert "yihao_shared.errors" in SHARED
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -96,6 +100,14 @@ def test_domain_module_loads_no_infrastructure(
     module: str, loaded: dict[str, dict[str, str]]
 ) -> None:
     chains = loaded[module]
+    assert not chains, f"{module} loads " + "; ".join(
+        f"{root} via {chain}" for root, chain in chains.items()
+    )
+
+
+@pytest.mark.parametrize("module", SHARED)
+def test_shared_module_loads_neither_infrastructure_nor_server(module: str) -> None:
+    chains = _probe(module, (*FORBIDDEN, "services", "clients"))
     assert not chains, f"{module} loads " + "; ".join(
         f"{root} via {chain}" for root, chain in chains.items()
     )
