@@ -40,13 +40,14 @@ from services.common import audit_log
 from services.common.access_log import AccessRecord, insert_records, records_of
 from services.common.clock import CHINA_TZ, Clock, china_date
 from services.common.database import Database
+from services.common.dates import parse_date
 from services.common.errors import Conflict, InvalidArgument, NotFound
 from services.common.identifiers import parse_holder_number, validate_licence_type_code
 from services.common.identity import Caller
 from services.common.notify import ChangeNotifier
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.roles import Role
-from services.licence_store.domain.catalogue import check_text, parse_date
+from services.licence_store.domain.catalogue import check_text
 from services.licence_store.domain.licence import Effective
 from services.licence_store.persistence.repository import StoredLicence
 from services.licence_store.service import LicenceStoreService

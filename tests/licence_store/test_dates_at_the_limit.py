@@ -57,9 +57,10 @@ def test_regression_issue_with_default_validity_past_9999(stack: Stack, method: 
 
 def test_regression_renew_past_9999(stack: Stack):
     """Found by the fuzzer (fixed since): renewing (default period) a licence valid until
-    9999-12-31 computes 9999-12-31 + 1 day in Licence.renew (OverflowError -> INTERNAL).
+    9999-12-31 computes 9999-12-31 + 1 day in Licence.renew (OverflowError -> INTERNAL). Dates
+    in requests now end at 2999-12-31 (services.common.dates): renew from there.
     """
-    licence = stack.store("police").IssueLicence(residence("LIMIT-R", valid_until="9999-12-31"))
+    licence = stack.store("police").IssueLicence(residence("LIMIT-R", valid_until="2999-12-31"))
     request = pb.RenewLicenceRequest(licence=pb.LicenceRef(licence_id=licence.licence_id))
     outcome = call(stack.channel("police"), "/yihao.v1.LicenceStore/RenewLicence", [request])
     assert_answered(outcome, Code.INVALID_ARGUMENT, Code.FAILED_PRECONDITION)

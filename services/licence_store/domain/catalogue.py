@@ -12,9 +12,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
+from services.common.dates import parse_date
 from services.common.errors import FieldViolation, InvalidArgument
 from services.common.identifiers import (
     HolderKind,
@@ -30,11 +31,11 @@ __all__ = [
     "LicenceType",
     "Role",
     "SigningKeyRecord",
+    "parse_date",
 ]
 
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 REGION = re.compile(r"[0-9]{6}")
-DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_SAFE_INTEGER = 2**53 - 1  # RFC 8785 (I-JSON) numbers must be exact doubles
 DEFAULT_MAX_LENGTH = 512
 MAX_FIELDS = 64
@@ -93,18 +94,6 @@ def _is_forbidden(char: str, multiline: bool) -> bool:
     if multiline and char in "\n\t":
         return False
     return unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn")
-
-
-def parse_date(raw: str, field_name: str) -> date:
-    """Parse a ``YYYY-MM-DD`` calendar date, naming the field when it is not one."""
-    try:
-        if not DATE.fullmatch(raw):
-            raise ValueError(raw)
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidArgument.field(
-            field_name, f"{raw!r} is not a date in the form YYYY-MM-DD", "DATE_FORMAT"
-        ) from None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from services.common.clock import china_date
+from services.common.dates import DATE_MAX
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.identifiers import (
     HolderNumber,
@@ -186,13 +187,13 @@ class Validity:
 
 
 def _days_after(day: date, days: int, field: str) -> date:
-    """``day`` + ``days``, or INVALID_ARGUMENT when that is past the calendar's end."""
-    try:
-        return day + timedelta(days=days)
-    except OverflowError:
+    """``day`` + ``days``, or INVALID_ARGUMENT when that is past the last date a licence may
+    carry (:data:`~services.common.dates.DATE_MAX`)."""
+    if (DATE_MAX - day).days < days:
         raise InvalidArgument.field(
-            field, f"{day} plus {days} days is beyond 9999-12-31", "OUT_OF_RANGE"
-        ) from None
+            field, f"{day} plus {days} days is beyond {DATE_MAX}", "DATE_RANGE"
+        )
+    return day + timedelta(days=days)
 
 
 def new_serial(at: datetime) -> str:
