@@ -229,6 +229,25 @@ def _at(ts: timestamp_pb2.Timestamp) -> str:
     return f"{text} {CHINA_TIME}" if text else ""
 
 
+#: How a provisional deadline is marked: counted with no published calendar for its year.
+PROVISIONAL = "provisional 暂定"
+
+
+def deadline_text(r: apb.AssistanceRequest) -> str:
+    """A request's deadline (China time), marked when it is provisional."""
+    text = china_time(r.deadline)
+    return f"{text} ({PROVISIONAL})" if text and r.deadline_provisional else text
+
+
+def _deadline_line(r: apb.AssistanceRequest) -> str:
+    if not r.deadline_provisional:
+        return _at(r.deadline)
+    return (
+        f"{_at(r.deadline)} — {PROVISIONAL}: no published holiday calendar for that year "
+        "(weekends and statutory holidays only)"
+    )
+
+
 def _answer(r: apb.AssistanceRequest, labels: Mapping[str, str]) -> list[tuple[str, str]]:
     """The answer: ``result`` first, then the fields in the order they were asked for."""
     order = ["result", *r.requested_fields]
@@ -254,7 +273,7 @@ def request_card(
             ("案号 case", r.case_number),
             ("内容 fields", ", ".join(r.requested_fields)),
             ("提交 submitted", _at(r.submitted_at)),
-            ("时限 deadline", _at(r.deadline)),
+            ("时限 deadline", _deadline_line(r)),
             ("办结 decided", _at(r.decided_at)),
             ("拒绝理由 refused on", _refusal(r)),
             ("说明 explanation", r.refusal_explanation),
@@ -326,7 +345,7 @@ def mine_table(requests: list[apb.AssistanceRequest], names: Lookup) -> str:
             names.short(r.provider_code),
             _status(r),
             china_time(r.submitted_at),
-            china_time(r.deadline),
+            deadline_text(r),
             r.case_number,
         )
         for r in ordered
@@ -352,7 +371,7 @@ def pending_table(requests: list[apb.AssistanceRequest], names: Lookup) -> str:
     rows = [
         (
             "OVERDUE 已超期" if r.overdue else "pending 待办",
-            china_time(r.deadline),
+            deadline_text(r),
             r.request_id,
             f"{r.item_name} ({r.item_code})",
             names.short(r.requester_code),
@@ -382,7 +401,7 @@ def cmd_pending(ctx: Context) -> int:
 
 def request_line(r: apb.AssistanceRequest) -> str:
     """One request on one line (for ``watch``)."""
-    cells = (r.request_id, r.item_code, _status(r), china_time(r.deadline), r.case_number)
+    cells = (r.request_id, r.item_code, _status(r), deadline_text(r), r.case_number)
     return "  ".join(cell for cell in cells if cell)
 
 
@@ -421,6 +440,7 @@ def _figures_table(departments: Iterable[apb.DepartmentFigures]) -> str:
             str(d.overdue_now),
             _median(d),
             str(d.urgings),
+            str(d.provisional_deadlines),
         )
         for d in departments
     ]
@@ -434,6 +454,7 @@ def _figures_table(departments: Iterable[apb.DepartmentFigures]) -> str:
         "OVERDUE NOW",
         "MEDIAN WORKING H",
         "URGINGS",
+        "PROVISIONAL DEADLINES",
     )
     return render.table(headers, rows)
 
@@ -445,7 +466,7 @@ def _overdue_table(requests: Iterable[apb.AssistanceRequest], names: Lookup) -> 
             f"{r.item_name} ({r.item_code})",
             names.short(r.provider_code),
             names.short(r.requester_code),
-            china_time(r.deadline),
+            deadline_text(r),
             str(len(r.urgings)),
         )
         for r in requests
@@ -456,9 +477,11 @@ def _overdue_table(requests: Iterable[apb.AssistanceRequest], names: Lookup) -> 
 
 def supervision_report(report: apb.SupervisionReport, lookups: Lookups) -> str:
     """The 电子监察 report: figures per provider, overdue requests, broken commitments."""
+    warning = [f"日历 calendar: {report.calendar_warning}"] if report.calendar_warning else []
     return "\n\n".join(
         [
             f"电子监察 supervision report, as of {china_time(report.as_of)} {CHINA_TIME}",
+            *warning,
             "各部门 by provider (median: working hours from request to decision)\n"
             + _figures_table(report.departments),
             "超期未办 overdue now\n" + _overdue_table(report.overdue, lookups.department),

@@ -145,6 +145,7 @@ def build_app(
     )
     verifier = VerifierService(store, db, sealer, clock, metrics)
     assistance = AssistanceService(db, store, clock, build_calendar(settings))
+    _settle_calendar(assistance)
     return App(
         settings=settings,
         db=db,
@@ -156,6 +157,17 @@ def build_app(
         metrics=metrics,
         tracing=tracing,
     )
+
+
+def _settle_calendar(assistance: AssistanceService) -> None:
+    """At start: settle the provisional deadlines a newly configured year now covers, and warn
+    when the year ends soon with no calendar for the next one."""
+    settled = assistance.settle_provisional_deadlines()
+    if settled:
+        log.info("settled %d provisional assistance deadlines on the configured calendar", settled)
+    warning = assistance.calendar_warning()
+    if warning:
+        log.warning(warning)
 
 
 def _read(path: Path, what: str) -> bytes:

@@ -118,6 +118,7 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
                 pb.Urging(by_code=u.by_code, note=u.note, at=timestamp(u.at)) for u in r.urgings
             ],
             version=r.version,
+            deadline_provisional=r.deadline_provisional,
         )
 
     # ---------------------------------------------------------------------------- catalogue
@@ -222,11 +223,13 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
                     overdue_now=f.overdue_now,
                     median_response_working_hours=f.median_response_working_hours,
                     urgings=f.urgings,
+                    provisional_deadlines=f.provisional_deadlines,
                 )
                 for f in figures
             ],
             overdue=[self.request_out(r) for r in overdue],
             broken_commitments=[commitment_out(c) for c in broken],
+            calendar_warning=self.service.calendar_warning(),
         )
 
     # ------------------------------------------------------------------------ access records

@@ -162,6 +162,7 @@ class AssistanceService:
         granted = item.check_request(caller.code, purpose, legal_basis, list(requested_fields))
         holder = parse_holder_number(holder_number, "holder_number")
         now = self.clock.now()
+        deadline = self.calendar.deadline_for(now, item.time_limit_working_days)
         request = AssistanceRequest(
             request_id=new_request_id(now),
             item_code=item.code,
@@ -173,7 +174,9 @@ class AssistanceService:
             case_number=case_number,
             requested_fields=granted,
             submitted_at=now,
-            deadline=self.calendar.deadline(now, item.time_limit_working_days),
+            deadline=deadline.at,
+            deadline_provisional=deadline.provisional,
+            time_limit_working_days=item.time_limit_working_days,
         )
         access: list[AccessRecord] = []
         if item.procedure is Procedure.AUTOMATIC:
@@ -343,6 +346,25 @@ class AssistanceService:
         self.notifier.notify()
         return request
 
+    def settle_provisional_deadlines(self) -> int:
+        """Count again, on the calendar configured now, every pending request whose deadline
+        was provisional; a request whose years are now covered keeps its deadline unless the
+        official one is later (:meth:`AssistanceRequest.settle_deadline`). Run at start; the
+        number of requests settled."""
+        # Requests stored before the time limit was recorded (migration 0011): the item's own.
+        limits = {i.code: i.time_limit_working_days for i in self.items()}
+        settled = 0
+        with self.db.transaction() as conn:
+            for request in repo.provisional_pending(conn, self.vault):
+                limit = request.time_limit_working_days or limits.get(request.item_code, 1)
+                official = self.calendar.deadline_for(request.submitted_at, limit)
+                if not official.provisional and request.settle_deadline(official.at):
+                    repo.update_request(conn, request, self._next_seq(), self.vault)
+                    settled += 1
+        if settled:
+            self.notifier.notify()
+        return settled
+
     def _log_decision(self, conn: Connection, request: AssistanceRequest) -> None:
         vault = self.vault
         if request.status is not RequestStatus.PENDING and request.decided_at is not None:
@@ -410,6 +432,10 @@ class AssistanceService:
             supervision.figures(p, by_provider[p], now, self.calendar) for p in sorted(by_provider)
         ]
         return figures, overdue, broken
+
+    def calendar_warning(self) -> str:
+        """The working-day calendar's year-end warning today (empty when there is none)."""
+        return self.calendar.coverage_warning(china_date(self.clock.now())) or ""
 
     # ------------------------------------------------------------------------ access records
 

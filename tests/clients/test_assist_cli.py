@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from clients.cli import main
-from services.common.clock import FixedClock
+from services.common.clock import CHINA_TZ, FixedClock
 from services.licence_store import demo
 from testsupport.stack import Stack
 
@@ -228,9 +228,9 @@ def test_supervise_shows_the_figures(yihao, clock: FixedClock):
     code, out, _ = yihao("supervision", "supervise", "--department", "education", "police")
     assert code == 0 and "电子监察 supervision report, as of 2026-06-03 10:00 北京时间" in out
     education = f"福州市教育局 ({demo.ALIASES['education']})"
-    assert row_of(out, education)[1:] == ["1", "1", "1", "0", "0", "14.0", "0"]
+    assert row_of(out, education)[1:] == ["1", "1", "1", "0", "0", "14.0", "0", "0"]
     police = f"福州市公安局 ({demo.ALIASES['police']})"
-    assert row_of(out, police)[1:] == ["1", "0", "0", "1", "NOT_HELD: 1", "0", "14.0", "0"]
+    assert row_of(out, police)[1:] == ["1", "0", "0", "1", "NOT_HELD: 1", "0", "14.0", "0", "0"]
     code, out, _ = yihao("supervision", "supervise", json_out=True)
     figures = {d["department_code"]: d for d in json.loads(out)["departments"]}
     assert figures[demo.ALIASES["education"]]["answered_on_time"] == 1
@@ -239,6 +239,26 @@ def test_supervise_shows_the_figures(yihao, clock: FixedClock):
     code, _, err = yihao("supervision", "supervise", "--to", "2026-13-01")
     assert code != 0 and "submitted_to" in err
     assert yihao("hrss", "supervise")[0] == 1  # supervisors only
+
+
+def test_a_provisional_deadline_is_marked_in_request_show_pending_and_supervise(
+    yihao, clock: FixedClock
+):
+    clock.set(datetime(2026, 12, 28, 10, 0, tzinfo=CHINA_TZ))  # 2027 has no calendar yet
+    args = ("assist", "request", "XZXZ-JY-001", GRADUATE, "--purpose", "职业资格审查")
+    code, out, err = yihao("hrss", *args, "--basis", BASIS, "--case", "RS-2026-900")
+    assert code == 0, err
+    assert "2027-01-05 23:59 北京时间 — provisional 暂定" in out
+    request_id = row_of(out, "协助申请 request")[1]
+    code, out, _ = yihao("hrss", "assist", "show", request_id)
+    assert "2027-01-05 23:59 北京时间 — provisional 暂定" in out
+    code, out, _ = yihao("education", "assist", "pending")
+    assert row_of(out, request_id)[1] == "2027-01-05 23:59 (provisional 暂定)"
+    code, out, _ = yihao("supervision", "supervise", "--department", "education")
+    assert "日历 calendar: no working-day calendar for 2027" in out
+    assert row_of(out, "福州市教育局")[-1] == "1"  # provisional deadlines
+    code, out, _ = yihao("hrss", "assist", "show", request_id, json_out=True)
+    assert json.loads(out)["deadline_provisional"] is True
 
 
 def test_access_as_the_portal_lists_who_read_the_holders_data(yihao, clock: FixedClock):

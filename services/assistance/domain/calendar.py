@@ -4,8 +4,14 @@ Time limits for administrative assistance are counted in working days (工作日
 holidays do not count, and the weekend days the State Council turns into working days
 around them (调休上班) do. The data comes from the ``chinesecalendar`` package
 (module ``chinese_calendar``), which only knows the years whose arrangement the State Council
-has published; :class:`WorkingCalendar` lets operators add later years, or correct a day,
-with ``extra_holidays`` / ``extra_workdays`` (or a JSON file, :meth:`WorkingCalendar.from_file`).
+has published (chinesecalendar 1.11.0: 2004 to 2026); :class:`WorkingCalendar` lets operators
+add later years, or correct a day, with ``extra_holidays`` / ``extra_workdays`` (or a JSON file,
+:meth:`WorkingCalendar.from_file`, the file ``YIHAO_CALENDAR_FILE`` names).
+
+A year neither covers is counted on the provisional calendar of
+:mod:`services.assistance.domain.statutory` (weekends and the statutory holidays, adjusted
+working days unknown), and a deadline counted over any such day is *provisional*
+(:meth:`WorkingCalendar.deadline_for`): the API, the command line and supervision say so.
 
 Counting convention, as a civil servant counts a time limit (cf. 《民法典》第二百零一条 and
 《行政许可法》第八十二条): the day a request is received never counts; the limit starts the
@@ -30,6 +36,7 @@ from typing import Any
 
 import chinese_calendar
 
+from services.assistance.domain.statutory import statutory_holidays
 from services.common.clock import CHINA_TZ, china_date
 from services.common.errors import FailedPrecondition, InvalidArgument
 
@@ -60,6 +67,17 @@ _FILE_KEYS = ("holidays", "workdays")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ONE_DAY = timedelta(days=1)
 _HOUR = timedelta(hours=1)
+#: Warn when the year ends within this many days and the next year is not configured.
+WARN_DAYS_BEFORE_YEAR_END = 60
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a time limit ends, and whether it was counted on the provisional calendar (some
+    counted day lies in a year with no published arrangement configured)."""
+
+    at: datetime
+    provisional: bool
 
 
 @cache
@@ -112,9 +130,11 @@ class WorkingCalendar:
     ``extra_holidays`` and ``extra_workdays`` take precedence over ``chinese_calendar``: use
     them to correct a day, or to configure a year the package does not cover yet. Configuring
     any day of such a year declares that year's calendar: its configured days plus Monday to
-    Friday. For a year neither the package nor the configuration covers, Monday to Friday are
-    working days if ``fallback_weekdays`` (``covered(year)`` is then False, so callers can
-    warn); otherwise asking about it raises FailedPrecondition (reason CALENDAR_NOT_COVERED).
+    Friday. A year neither the package nor the configuration covers is counted, if
+    ``provisional_fallback``, on the provisional calendar (weekends and the statutory
+    holidays; ``covered(year)`` is then False, so callers can warn and mark deadlines
+    provisional); otherwise asking about it raises FailedPrecondition (reason
+    CALENDAR_NOT_COVERED).
     """
 
     def __init__(
@@ -122,7 +142,7 @@ class WorkingCalendar:
         extra_holidays: Iterable[date] = (),
         extra_workdays: Iterable[date] = (),
         *,
-        fallback_weekdays: bool = True,
+        provisional_fallback: bool = True,
     ) -> None:
         self._holidays = frozenset(_plain_date(d, "extra_holidays") for d in extra_holidays)
         self._workdays = frozenset(_plain_date(d, "extra_workdays") for d in extra_workdays)
@@ -132,10 +152,10 @@ class WorkingCalendar:
                 "extra_workdays", f"{clash[0].isoformat()} is also in extra_holidays"
             )
         self._configured_years = frozenset(d.year for d in self._holidays | self._workdays)
-        self.fallback_weekdays = fallback_weekdays
+        self.provisional_fallback = provisional_fallback
 
     @classmethod
-    def from_file(cls, path: Path, *, fallback_weekdays: bool = True) -> WorkingCalendar:
+    def from_file(cls, path: Path, *, provisional_fallback: bool = True) -> WorkingCalendar:
         """A calendar configured by a JSON file.
 
         The file holds ``{"holidays": ["2027-01-01", ...], "workdays": ["2027-02-07", ...]}``
@@ -148,7 +168,7 @@ class WorkingCalendar:
         clash = sorted(holidays & workdays)
         if clash:
             raise _file_error(path, f"{clash[0].isoformat()} is both a holiday and a workday")
-        return cls(holidays, workdays, fallback_weekdays=fallback_weekdays)
+        return cls(holidays, workdays, provisional_fallback=provisional_fallback)
 
     def covered(self, year: int) -> bool:
         """Whether ``year``'s holidays are known (from the package or the configuration)."""
@@ -164,7 +184,9 @@ class WorkingCalendar:
         if _package_gap(day.year) is None:
             return bool(chinese_calendar.is_workday(day))
         self._require_fallback(day.year)
-        return day.weekday() < 5
+        return day.weekday() < 5 and (
+            day.year in self._configured_years or day not in statutory_holidays(day.year)
+        )
 
     def add_working_days(self, start: date, n: int) -> date:
         """The ``n``-th working day after ``start``; ``start`` itself never counts (n >= 1)."""
@@ -187,9 +209,40 @@ class WorkingCalendar:
         holiday), and the limit ends at 23:59:59.999999 China time of its last working day.
         The result is an aware UTC datetime (15:59:59.999999 UTC of that day).
         """
+        return self.deadline_for(submitted_at, working_days).at
+
+    def deadline_for(self, submitted_at: datetime, working_days: int) -> Deadline:
+        """:meth:`deadline`, and whether it is provisional: some day from the submission date
+        counted (the day after submission) to the last lies in a year this calendar does not
+        cover."""
         received = china_date(_aware(submitted_at, "submitted_at"))
         last_day = self.add_working_days(received, working_days)
-        return datetime.combine(last_day, time.max, tzinfo=CHINA_TZ).astimezone(UTC)
+        at = datetime.combine(last_day, time.max, tzinfo=CHINA_TZ).astimezone(UTC)
+        years = range((received + _ONE_DAY).year, last_day.year + 1)
+        return Deadline(at, not all(self.covered(y) for y in years))
+
+    def years_configured_ahead(self, today: date) -> int:
+        """How many years after ``today``'s are covered, one after another (0: not even the
+        next). A plain number for a metric (a gauge) and for the year-end warning."""
+        ahead = 0
+        while ahead < 100 and self.covered(today.year + ahead + 1):
+            ahead += 1
+        return ahead
+
+    def coverage_warning(self, today: date) -> str | None:
+        """Words for the log and health details when the year ends within
+        :data:`WARN_DAYS_BEFORE_YEAR_END` days and the next year is not covered; else None."""
+        next_year = today.year + 1
+        left = (date(next_year, 1, 1) - today).days
+        if left > WARN_DAYS_BEFORE_YEAR_END or self.covered(next_year):
+            return None
+        return (
+            f"no working-day calendar for {next_year} ({left} days to go): deadlines running "
+            f"into {next_year} are provisional (weekends and statutory holidays only); put the "
+            f"State Council's {next_year} arrangement in YIHAO_CALENDAR_FILE "
+            '({"holidays": ["YYYY-MM-DD", ...], "workdays": ["YYYY-MM-DD", ...]}) '
+            "or upgrade chinesecalendar"
+        )
 
     def working_hours_between(self, start: datetime, end: datetime) -> float:
         """Hours of office time (:data:`OFFICE_HOURS` on working days) from ``start`` to ``end``.
@@ -207,8 +260,8 @@ class WorkingCalendar:
         return total / _HOUR
 
     def _require_fallback(self, year: int) -> None:
-        """Raise unless Monday-Friday may stand in for ``year``'s unknown calendar."""
-        if year in self._configured_years or self.fallback_weekdays:
+        """Raise unless the provisional calendar may stand in for ``year``'s unknown one."""
+        if year in self._configured_years or self.provisional_fallback:
             return
         raise FailedPrecondition(
             f"no holiday calendar for {year} ({_package_gap(year)}): configure its statutory "
@@ -261,5 +314,11 @@ def _parse_date(value: object, where: str, path: Path) -> date:
         raise _file_error(path, f"{where} is not a real date: {value!r}") from exc
 
 
-#: The calendar of the package's data, falling back to Monday-Friday for uncovered years.
+#: The calendar of the package's data, provisional for the years it does not cover.
 DEFAULT_CALENDAR = WorkingCalendar()
+
+
+def years_configured_ahead(today: date, calendar: WorkingCalendar = DEFAULT_CALENDAR) -> int:
+    """How many years after ``today``'s ``calendar`` covers, one after another (0: the next
+    year is not configured): the calendar-coverage gauge."""
+    return calendar.years_configured_ahead(today)

@@ -60,6 +60,7 @@ class Outcome:
     decided_at: datetime | None
     refusal_ground: str
     urgings: int
+    deadline_provisional: bool = False
 
     def overdue(self, now: datetime) -> bool:
         """Pending past the deadline, or decided after it."""
@@ -93,6 +94,10 @@ class AssistanceRequest:
     refusal_explanation: str = ""
     urgings: list[Urging] = field(default_factory=list)
     version: int = 1
+    #: The deadline was counted over a year with no published calendar configured.
+    deadline_provisional: bool = False
+    #: The item's time limit when the request was submitted (0: not recorded, before 0011).
+    time_limit_working_days: int = 0
 
     def overdue(self, now: datetime) -> bool:
         """Pending past the deadline, or decided after it."""
@@ -109,6 +114,17 @@ class AssistanceRequest:
             self.refusal_ground,
             len(self.urgings),
         )
+
+    def settle_deadline(self, official: datetime) -> bool:
+        """Replace a provisional deadline by the one counted on the published calendar; the
+        request keeps the deadline it was promised unless the official one is later. True
+        when anything changed."""
+        if not self.deadline_provisional:
+            return False
+        self.deadline = max(self.deadline, official)
+        self.deadline_provisional = False
+        self.version += 1
+        return True
 
     def answer_with(self, data: Mapping[str, str], at: datetime) -> None:
         """Answer with ``data`` (already reduced to the granted fields)."""

@@ -25,6 +25,8 @@ class Figures:
     overdue_now: int = 0
     median_response_working_hours: float = 0.0
     urgings: int = 0
+    #: Pending requests whose deadline was counted on the provisional calendar.
+    provisional_deadlines: int = 0
 
 
 def figures(
@@ -42,6 +44,7 @@ def figures(
         out.urgings += r.urgings
         if r.status is RequestStatus.PENDING:
             out.overdue_now += r.overdue(now)
+            out.provisional_deadlines += r.deadline_provisional
             continue
         assert r.decided_at is not None
         hours.append(calendar.working_hours_between(r.submitted_at, r.decided_at))

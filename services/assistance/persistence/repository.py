@@ -91,6 +91,8 @@ def _request_row(r: AssistanceRequest, seq: int, vault: HolderVault) -> dict[str
         ],
         "version": r.version,
         "seq": seq,
+        "deadline_provisional": r.deadline_provisional,
+        "time_limit_working_days": r.time_limit_working_days or None,
     }
 
 
@@ -110,6 +112,17 @@ def update_request(conn: Connection, r: AssistanceRequest, seq: int, vault: Hold
         .where(assistance_requests.c.request_id == r.request_id)
         .values(row)
     )
+
+
+def provisional_pending(conn: Connection, vault: HolderVault) -> list[AssistanceRequest]:
+    """Pending requests whose deadline was counted on the provisional calendar."""
+    t = assistance_requests
+    rows = conn.execute(
+        select(t)
+        .where(and_(t.c.status == RequestStatus.PENDING.value, t.c.deadline_provisional.is_(True)))
+        .order_by(t.c.request_id)
+    )
+    return [_request(row, vault) for row in rows]
 
 
 def get_request(
@@ -187,6 +200,7 @@ def request_outcomes(
         t.c.decided_at,
         t.c.refusal_ground,
         t.c.urgings,
+        t.c.deadline_provisional,
     )
     if providers:
         stmt = stmt.where(t.c.provider_code.in_(providers))
@@ -203,6 +217,7 @@ def request_outcomes(
             decided_at=as_utc(row.decided_at) if row.decided_at else None,
             refusal_ground=row.refusal_ground,
             urgings=len(row.urgings),
+            deadline_provisional=bool(row.deadline_provisional),
         )
         for row in conn.execute(stmt)
     ]
@@ -243,6 +258,8 @@ def _request(row: Any, vault: HolderVault) -> AssistanceRequest:
         urgings=[
             Urging(u["by_code"], datetime.fromisoformat(u["at"]), u["note"]) for u in row.urgings
         ],
+        deadline_provisional=bool(row.deadline_provisional),
+        time_limit_working_days=row.time_limit_working_days or 0,
         version=row.version,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from services.common.database import metadata
@@ -52,6 +54,8 @@ assistance_requests = Table(
     Column("version", Integer, nullable=False),
     Column("idempotency_key", String(128), nullable=True),
     Column("seq", BigInteger, nullable=False),  # change sequence, for watchers
+    Column("deadline_provisional", Boolean, nullable=False, server_default=false()),
+    Column("time_limit_working_days", Integer, nullable=True),
     Index("ix_assistance_requests_requester", "requester_code", "submitted_at"),
     Index("ix_assistance_requests_provider", "provider_code", "status", "deadline"),
     Index("ix_assistance_requests_key", "requester_code", "idempotency_key", unique=True),

@@ -98,8 +98,8 @@ def test_package_does_not_cover_2027() -> None:
         (D(2026, 10, 1), 3, D(2026, 10, 10)),
         # submitted on a 调休 working Saturday: that day is not counted either
         (D(2026, 2, 14), 1, D(2026, 2, 24)),
-        # into a year the package does not cover: Monday-Friday fallback
-        (D(2026, 12, 31), 1, D(2027, 1, 1)),
+        # into a year the package does not cover: provisional, New Year's Day is a holiday
+        (D(2026, 12, 31), 1, D(2027, 1, 4)),
     ],
 )
 def test_add_working_days(start, n, expected) -> None:
@@ -145,16 +145,17 @@ def test_a_day_cannot_be_both_holiday_and_workday() -> None:
 # --- years the package does not cover --------------------------------------------------------
 
 
-def test_uncovered_year_falls_back_to_monday_to_friday() -> None:
+def test_uncovered_year_falls_back_to_weekends_and_statutory_holidays() -> None:
     calendar = WorkingCalendar()
     assert not calendar.covered(2031)
-    assert calendar.is_working_day(D(2031, 1, 1))  # a Wednesday; no holiday data
+    assert not calendar.is_working_day(D(2031, 1, 1))  # a Wednesday, but New Year's Day
+    assert calendar.is_working_day(D(2031, 1, 2))  # an ordinary Thursday
     assert not calendar.is_working_day(D(2031, 1, 4))  # a Saturday
     assert calendar.add_working_days(D(2031, 1, 3), 1) == D(2031, 1, 6)  # Friday -> Monday
 
 
 def test_uncovered_year_in_strict_mode_raises() -> None:
-    calendar = WorkingCalendar(fallback_weekdays=False)
+    calendar = WorkingCalendar(provisional_fallback=False)
     assert calendar.is_working_day(D(2026, 6, 1))
     with pytest.raises(FailedPrecondition) as caught:
         calendar.is_working_day(D(2031, 1, 1))
@@ -168,7 +169,7 @@ def test_uncovered_year_in_strict_mode_raises() -> None:
 
 def test_configured_days_cover_a_year_in_strict_mode() -> None:
     calendar = WorkingCalendar(
-        extra_holidays=[D(2031, 1, 1)], extra_workdays=[D(2031, 1, 4)], fallback_weekdays=False
+        extra_holidays=[D(2031, 1, 1)], extra_workdays=[D(2031, 1, 4)], provisional_fallback=False
     )
     assert calendar.covered(2031)
     assert not calendar.covered(2032)
@@ -184,7 +185,7 @@ def test_configured_days_cover_a_year_in_strict_mode() -> None:
 def test_from_file(tmp_path) -> None:
     path = tmp_path / "calendar.json"
     path.write_text(json.dumps({"holidays": ["2027-01-01"], "workdays": ["2027-02-07"]}))
-    calendar = WorkingCalendar.from_file(path, fallback_weekdays=False)
+    calendar = WorkingCalendar.from_file(path, provisional_fallback=False)
     assert calendar.covered(2027)
     assert not calendar.is_working_day(D(2027, 1, 1))  # a Friday
     assert calendar.is_working_day(D(2027, 2, 7))  # a Sunday
