@@ -133,7 +133,7 @@ class Lookups:
 def field_labels(ctx: Context, item_code: str) -> dict[str, str]:
     """Labels of the licence fields an item provides (best effort: none on error)."""
     try:
-        items = ctx.client().list_items(text=item_code).items
+        items = list(ctx.client().all_items(text=item_code))
         type_code = next((i.licence_type_code for i in items if i.code == item_code), "")
         if not type_code:
             return {}
@@ -194,13 +194,13 @@ def cmd_items(ctx: Context) -> int:
     """The assistance items, filtered."""
     a = ctx.args
     procedure = f"PROCEDURE_{a.procedure.upper()}" if a.procedure else "PROCEDURE_UNSPECIFIED"
-    reply = ctx.client().list_items(
+    items = ctx.client().all_items(
         provider_code=code_of(a.provider) if a.provider else "",
         requester_code=code_of(a.requester) if a.requester else "",
         procedure=procedure,
         text=a.text or "",
     )
-    ctx.out.show_all(reply.items, items_table)
+    ctx.out.show_all(list(items), items_table)
     return 0
 
 

@@ -51,10 +51,23 @@ class AssistanceCalls(Calls):
         timeout: float | None = None,
         **fields: Any,
     ) -> apb.ListItemsResponse:
-        """The assistance catalogue, filtered by provider, requester, procedure or text."""
+        """A page of the assistance catalogue, filtered by provider, requester, procedure or
+        text (:meth:`all_items` follows the pages)."""
         return self._assistance_call(
             "ListItems", apb.ListItemsRequest, apb.ListItemsResponse, request, fields, timeout
         )
+
+    def all_items(
+        self, *, timeout: float | None = None, **fields: Any
+    ) -> Iterator[apb.AssistanceItem]:
+        """Every assistance item matching the filters of :meth:`list_items`, page by page."""
+        token = ""
+        while True:
+            page = self.list_items(timeout=timeout, page_token=token, **fields)
+            yield from page.items
+            token = page.next_page_token
+            if not token:
+                return
 
     def submit_request(
         self,

@@ -335,8 +335,8 @@ def cmd_revoke_certificate(ctx: Context) -> int:
 def cmd_types_list(ctx: Context) -> int:
     """Licence types, optionally those one department issues."""
     issuer = code_of(ctx.args.issuer) if ctx.args.issuer else ""
-    reply = ctx.client().list_licence_types(issuer_code=issuer)
-    ctx.out.show_all(reply.licence_types, render.licence_types_table)
+    types = list(ctx.client().all_licence_types(issuer_code=issuer))
+    ctx.out.show_all(types, render.licence_types_table)
     return 0
 
 

@@ -128,9 +128,22 @@ class LicenceStoreCalls(Calls):
         timeout: float | None = None,
         **fields: Any,
     ) -> pb.ListLicenceTypesResponse:
-        """All licence types, optionally only those ``issuer_code`` may issue."""
+        """A page of licence types, optionally only those ``issuer_code`` may issue
+        (:meth:`all_licence_types` follows the pages)."""
         req = request_of(pb.ListLicenceTypesRequest, request, fields)
         return self._unary(self._store.ListLicenceTypes, req, pb.ListLicenceTypesResponse, timeout)
+
+    def all_licence_types(
+        self, *, timeout: float | None = None, **fields: Any
+    ) -> Iterator[pb.LicenceType]:
+        """Every licence type (optionally only those ``issuer_code`` may issue), page by page."""
+        token = ""
+        while True:
+            page = self.list_licence_types(timeout=timeout, page_token=token, **fields)
+            yield from page.licence_types
+            token = page.next_page_token
+            if not token:
+                return
 
     # --- lifecycle of licences ---------------------------------------------------------------
 

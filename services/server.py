@@ -44,6 +44,7 @@ from services.common.interceptors import (
     RateLimitInterceptor,
     RequestTextInterceptor,
 )
+from services.common.limits import MAX_MESSAGE_BYTES
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.migrate import upgrade
 from services.common.ratelimit import RateLimiter, build_limiter
@@ -76,7 +77,6 @@ from yihao.v1 import (
 
 log = logging.getLogger("yihao.server")
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DRAIN_MARGIN = 5.0
 SIGNAL_POLL_SECONDS = 0.5
 

@@ -13,6 +13,7 @@ from services.common.access_log import AccessRecord
 from services.common.errors import InvalidArgument
 from services.common.identifiers import mask_holder_number
 from services.common.identity import current_caller
+from services.common.paging import sized_page
 from services.licence_store.convert import timestamp
 from yihao.v1 import assistance_pb2 as pb
 from yihao.v1 import assistance_pb2_grpc as pb_grpc
@@ -133,7 +134,12 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
             procedure=_enum_in(request.procedure, PROCEDURES_IN, "procedure"),
             text=request.text.strip(),
         )
-        return pb.ListItemsResponse(items=[self.item_out(i) for i in self.service.items(filters)])
+        items, token = self.service.items_page(filters, request.page_size, request.page_token)
+        encoded = [self.item_out(i) for i in items]
+        kept, token = sized_page(
+            items, encoded, [m.ByteSize() for m in encoded], lambda i: i.code, token
+        )
+        return pb.ListItemsResponse(items=kept, next_page_token=token)
 
     # ----------------------------------------------------------------------------- requests
 

@@ -45,7 +45,7 @@ from services.common.errors import Conflict, InvalidArgument, NotFound
 from services.common.identifiers import parse_holder_number, validate_licence_type_code
 from services.common.identity import Caller
 from services.common.notify import ChangeNotifier
-from services.common.paging import decode_token, encode_token, page_size
+from services.common.paging import decode_token, encode_token, page_after, page_size
 from services.common.roles import Role
 from services.licence_store.domain.catalogue import check_text
 from services.licence_store.domain.licence import Effective
@@ -126,6 +126,13 @@ class AssistanceService:
         with self.db.read() as conn:
             items = repo.list_items(conn)
         return [i for i in items if _matches(i, filters)]
+
+    def items_page(
+        self, filters: ItemFilter, size: int, token: str
+    ) -> tuple[list[AssistanceItem], str]:
+        """A page of the filtered catalogue, in code order, and the next page's token."""
+        limit = page_size(size, 100, 1000)
+        return page_after(self.items(filters), lambda i: i.code, limit, token)
 
     def cached_item(self, code: str) -> AssistanceItem | None:
         """An item from a short-lived cache (for rendering lists of requests)."""

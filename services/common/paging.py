@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from services.common.errors import InvalidArgument
+from services.common.limits import fitting
+
+T = TypeVar("T")
+M = TypeVar("M")
 
 
 def page_size(requested: int, default: int, maximum: int, field: str = "page_size") -> int:
@@ -38,3 +44,29 @@ def decode_token(token: str, field: str = "page_token") -> str:
             field, "is not a token returned by a previous page", "PAGE_TOKEN"
         )
     return text[3:]
+
+
+def sized_page(
+    items: Sequence[T],
+    encoded: Sequence[M],
+    sizes: Sequence[int],
+    key: Callable[[T], str],
+    token: str,
+) -> tuple[list[M], str]:
+    """The leading ``encoded`` items that fit one answer (:func:`~services.common.limits.fitting`)
+    and the token to continue from: ``token`` if all fit, else one for "after the last kept"."""
+    count = fitting(sizes)
+    if count >= len(encoded):
+        return list(encoded), token
+    return list(encoded[:count]), encode_token(key(items[count - 1]))
+
+
+def page_after(
+    items: Sequence[T], key: Callable[[T], str], size: int, token: str
+) -> tuple[list[T], str]:
+    """A page of ``items`` (already in ``key`` order): ``size`` of them after the position
+    ``token`` stands for, and the token for the next page ("" on the last)."""
+    after = decode_token(token)
+    rest = [i for i in items if key(i) > after] if after else list(items)
+    page = rest[:size]
+    return page, encode_token(key(page[-1])) if len(rest) > size else ""

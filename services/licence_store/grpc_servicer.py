@@ -12,6 +12,7 @@ from typing import Any
 
 from services.common.errors import InvalidArgument, ResourceExhausted, YihaoError
 from services.common.identity import current_caller
+from services.common.paging import sized_page
 from services.common.streams import StreamBatcher
 from services.common.textcheck import refuse_nul
 from services.licence_store import convert as cv
@@ -59,9 +60,11 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
 
     def ListDepartments(self, request: pb.ListDepartmentsRequest, context: Any) -> Any:
         depts, token = self.service.list_departments(request.page_size, request.page_token)
-        return pb.ListDepartmentsResponse(
-            departments=[cv.department_out(d) for d in depts], next_page_token=token
+        encoded = [cv.department_out(d) for d in depts]
+        kept, token = sized_page(
+            depts, encoded, [m.ByteSize() for m in encoded], lambda d: d.credit_code, token
         )
+        return pb.ListDepartmentsResponse(departments=kept, next_page_token=token)
 
     def RotateSigningKey(self, request: pb.RotateSigningKeyRequest, context: Any) -> Any:
         dept = self.service.rotate_signing_key(request.credit_code)
@@ -90,8 +93,14 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
         return cv.licence_type_out(self.service.get_licence_type(request.type_code))
 
     def ListLicenceTypes(self, request: pb.ListLicenceTypesRequest, context: Any) -> Any:
-        types = self.service.list_licence_types(request.issuer_code)
-        return pb.ListLicenceTypesResponse(licence_types=[cv.licence_type_out(t) for t in types])
+        types, token = self.service.licence_types_page(
+            request.issuer_code, request.page_size, request.page_token
+        )
+        encoded = [cv.licence_type_out(t) for t in types]
+        kept, token = sized_page(
+            types, encoded, [m.ByteSize() for m in encoded], lambda t: t.type_code, token
+        )
+        return pb.ListLicenceTypesResponse(licence_types=kept, next_page_token=token)
 
     # ------------------------------------------------------------------------- lifecycle
 

@@ -42,7 +42,7 @@ from services.common.identifiers import (
 from services.common.identity import Caller
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.notify import ChangeNotifier
-from services.common.paging import decode_token, encode_token, page_size
+from services.common.paging import decode_token, encode_token, page_after, page_size
 from services.common.roles import Role
 from services.common.signing import SigningKey, canonical_json, sha256_hex
 from services.licence_store.domain.catalogue import (
@@ -364,6 +364,13 @@ class LicenceStoreService:
             code = validate_department_code(issuer_code, "issuer_code")
             types = [t for t in types if t.may_issue(code)]
         return sorted(types, key=lambda t: t.type_code)
+
+    def licence_types_page(
+        self, issuer_code: str, size: int, token: str
+    ) -> tuple[list[LicenceType], str]:
+        """A page of :meth:`list_licence_types`, in code order, and the next page's token."""
+        limit = page_size(size, 100, 1000)
+        return page_after(self.list_licence_types(issuer_code), lambda t: t.type_code, limit, token)
 
     # --------------------------------------------------------------------------- issuing
 

@@ -52,6 +52,10 @@ if TYPE_CHECKING:
     from services.verifier.service import Result, VerifierService
 
 MAX_NAME = 200
+#: A ``client_ref`` is echoed on its answer, so it is bounded like every other answer part.
+MAX_CLIENT_REF = 100
+#: A malformed item's reason says why in at most this many characters.
+MAX_REASON = 200
 MEMO_SIZE = 100_000  # identifiers parsed; receipt text parts
 EXISTENCE = ("existence",)
 NO_SUCH_LICENCE = not_found()
@@ -197,6 +201,14 @@ class Holders:
         return masked
 
 
+def check_client_ref(client_ref: str) -> None:
+    """Refuse a ``client_ref`` longer than :data:`MAX_CLIENT_REF` characters."""
+    if len(client_ref) > MAX_CLIENT_REF:
+        raise InvalidArgument.field(
+            "client_ref", f"at most {MAX_CLIENT_REF} characters", "TOO_LONG"
+        )
+
+
 def _names(vetted: Vetted, ident: LicenceIdentifier) -> bool:
     """Whether an identifier (of any version up to the current one) names this licence."""
     return (
@@ -237,6 +249,7 @@ class BatchVerifier:
             number = (type_code, asked.licence_number.strip())
         else:
             ident = self._identifier(asked.licence_id)
+        check_client_ref(asked.client_ref)
         holder = holders.parse(asked.holder_number)
         if len(asked.holder_name) > MAX_NAME:
             raise InvalidArgument.field(

@@ -19,8 +19,12 @@ from yihao.v1 import common_pb2 as common
 from yihao.v1 import verifier_pb2 as pb
 from yihao.v1 import verifier_pb2_grpc as pb_grpc
 
-#: Items one VerifyBatch request message may carry (each message gets one receipt).
-MAX_BATCH_ITEMS = 10_000
+#: Items one VerifyBatch request message may carry (each message gets one receipt, and one
+#: answer message). The largest answer a server can give to one item is 2,868 bytes (every
+#: part is bounded: catalogue names, licence number, client_ref, a malformed item's reason;
+#: tests/verifier/test_batch_size.py builds it from the proto), so 1,000 answers take at most
+#: 2.9 MB, under the 4 MiB message limit; 10,000 (the maximum until 2026-12) could not fit.
+MAX_BATCH_ITEMS = 1_000
 WIRE_CACHE_SIZE = 100_000
 VERDICTS = {v: getattr(pb, f"VERDICT_{v.name}") for v in Verdict}
 MATCHES = {m: getattr(pb, f"HOLDER_MATCH_{m.name}") for m in HolderMatch}

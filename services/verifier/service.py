@@ -39,7 +39,14 @@ from services.licence_store.domain.catalogue import SigningKeyRecord
 from services.licence_store.domain.licence import Status
 from services.licence_store.persistence.repository import StoredLicence
 from services.licence_store.service import LicenceRef, LicenceStoreService
-from services.verifier.batch import Answer, Asked, BatchVerifier, Chunk
+from services.verifier.batch import (
+    MAX_CLIENT_REF,
+    MAX_REASON,
+    Answer,
+    Asked,
+    BatchVerifier,
+    Chunk,
+)
 from services.verifier.domain.receipt import (
     Receipt,
     new_receipt_id,
@@ -102,6 +109,10 @@ class Presented:
         if len(holder_name) > 200:
             raise InvalidArgument.field(
                 "presented_holder_name", "at most 200 characters", "TOO_LONG"
+            )
+        if len(context.get("client_ref", "")) > MAX_CLIENT_REF:
+            raise InvalidArgument.field(
+                "client_ref", f"at most {MAX_CLIENT_REF} characters", "TOO_LONG"
             )
         return cls(number, holder_name, as_of, **context)
 
@@ -411,8 +422,13 @@ class VerifierService:
     def malformed(self, exc: YihaoError, client_ref: str = "") -> Result:
         """The answer to a batch item that names nothing (its reason says why)."""
         now = self.clock.now()
+        if len(client_ref) > MAX_CLIENT_REF:
+            client_ref = ""  # refused for its length: not echoed (the answer keeps its place)
+        reason = f"INVALID_REFERENCE: {exc}"
+        if len(reason) > MAX_REASON:
+            reason = reason[: MAX_REASON - 1] + "…"
         return Result(
-            not_found(f"INVALID_REFERENCE: {exc}"),
+            not_found(reason),
             HolderMatch.NOT_PRESENTED,
             HolderMatch.NOT_PRESENTED,
             checked_at=now,

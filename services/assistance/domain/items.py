@@ -37,6 +37,15 @@ LICENCE_FACTS = (
 CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{2,31}")
 FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_TIME_LIMIT = 60
+#: Maximum lengths of an item's texts (characters) and counts of its lists: one entry can
+#: never outgrow a list answer (docs: the catalogue's maximums).
+MAX_NAME = 200
+MAX_SHORT_TEXT = 100  # method, responsible_office
+MAX_ATTESTATION = 200
+MAX_PURPOSE = 200
+MAX_PURPOSES = 20
+MAX_ITEM_FIELDS = 100
+MAX_REQUESTERS = 500
 
 
 @dataclass(frozen=True)
@@ -126,8 +135,14 @@ class AssistanceItem:
         p = "item"
         if not CODE.fullmatch(self.code):
             yield FieldViolation(f"{p}.code", "3-32 of A-Z 0-9 -", "FORMAT")
-        yield from _try(lambda: check_text(self.name, f"{p}.name", 200))
+        yield from _try(lambda: check_text(self.name, f"{p}.name", MAX_NAME))
         yield from _try(lambda: validate_department_code(self.provider_code, f"{p}.provider_code"))
+        yield from self._text_violations(p)
+        if len(self.requester_codes) > MAX_REQUESTERS:
+            yield FieldViolation(
+                f"{p}.requester_codes", f"at most {MAX_REQUESTERS} departments", "TOO_MANY"
+            )
+            return
         for i, code in enumerate(sorted(self.requester_codes)):
             yield from _try(
                 lambda c=code, i=i: validate_department_code(c, f"{p}.requester_codes[{i}]")
@@ -139,6 +154,8 @@ class AssistanceItem:
                 f"1 to {MAX_TIME_LIMIT} working days",
                 "OUT_OF_RANGE",
             )
+        if len(set(self.refusal_grounds)) != len(self.refusal_grounds):
+            yield FieldViolation(f"{p}.refusal_grounds", "a ground appears twice", "DUPLICATE")
         for g in self.refusal_grounds:
             if g not in REFUSAL_GROUNDS:
                 yield FieldViolation(
@@ -146,6 +163,28 @@ class AssistanceItem:
                     f"{g} is not a legitimate ground ({', '.join(REFUSAL_GROUNDS)})",
                     "UNKNOWN_GROUND",
                 )
+
+    def _text_violations(self, p: str) -> Iterable[FieldViolation]:
+        optional = {
+            "method": MAX_SHORT_TEXT,
+            "responsible_office": MAX_SHORT_TEXT,
+            "attestation": MAX_ATTESTATION,
+        }
+        for name, limit in optional.items():
+            value = getattr(self, name)
+            yield from _try(lambda v=value, n=name, m=limit: _optional_text(v, f"{p}.{n}", m))
+        if len(self.allowed_purposes) > MAX_PURPOSES:
+            yield FieldViolation(
+                f"{p}.allowed_purposes", f"at most {MAX_PURPOSES} purposes", "TOO_MANY"
+            )
+        else:
+            for i, purpose in enumerate(self.allowed_purposes):
+                yield from _try(
+                    lambda v=purpose, i=i: check_text(v, f"{p}.allowed_purposes[{i}]", MAX_PURPOSE)
+                )
+        for name in ("fields", "unmasked_fields"):
+            if len(getattr(self, name)) > MAX_ITEM_FIELDS:
+                yield FieldViolation(f"{p}.{name}", f"at most {MAX_ITEM_FIELDS} fields", "TOO_MANY")
 
     def _content_violations(self, p: str) -> Iterable[FieldViolation]:
         if bool(self.licence_type_code) == bool(self.attestation):
@@ -172,6 +211,10 @@ class AssistanceItem:
             yield FieldViolation(
                 f"{p}.unmasked_fields", f"{', '.join(extra)} not among the item's fields", "SUBSET"
             )
+
+
+def _optional_text(value: str, field_name: str, max_length: int) -> None:
+    check_text(value, field_name, max_length, required=False)
 
 
 def _try(check: object) -> Iterable[FieldViolation]:

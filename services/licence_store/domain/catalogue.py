@@ -40,6 +40,7 @@ MAX_SAFE_INTEGER = 2**53 - 1  # RFC 8785 (I-JSON) numbers must be exact doubles
 DEFAULT_MAX_LENGTH = 512
 MAX_FIELDS = 64
 MAX_NAME_LENGTH = 100
+MAX_ISSUERS = 500
 MAX_VALIDITY_DAYS = 36_500
 
 
@@ -247,9 +248,14 @@ class LicenceType:
                 f"must be between 0 and {MAX_VALIDITY_DAYS}",
                 "OUT_OF_RANGE",
             )
+        codes = list(issuer_codes)
+        if len(codes) > MAX_ISSUERS:
+            raise InvalidArgument.field(
+                "licence_type.issuer_codes", f"at most {MAX_ISSUERS} departments", "TOO_MANY"
+            )
         issuers = frozenset(
             validate_department_code(c, f"licence_type.issuer_codes[{i}]")
-            for i, c in enumerate(issuer_codes)
+            for i, c in enumerate(codes)
         )
         if not issuers:
             raise InvalidArgument.field(
