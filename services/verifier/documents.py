@@ -10,6 +10,7 @@ from typing import Any
 from services.common.errors import InvalidArgument, NotFound
 from services.common.identifiers import parse_licence_identifier
 from services.common.identity import Caller
+from services.common.roles import Role
 from services.common.signing import PublicKey, canonical_json, signature_holds
 from services.licence_store.persistence.repository import StoredLicence
 from services.licence_store.service import LicenceRef
@@ -21,13 +22,36 @@ QR_DEFAULT_TTL = 300
 QR_MAX_TTL = 3600
 
 
-def export_document(
-    verifier: VerifierService, ref: LicenceRef, version: int
-) -> tuple[str, StoredLicence]:
-    """(canonical JSON, stored version) of a licence version, exactly as its issuer signed it."""
+def exportable(verifier: VerifierService, caller: Caller, ref: LicenceRef) -> StoredLicence:
+    """The licence ``ref`` names, if ``caller`` may export it: its issuer, or a holder portal
+    (which serves holders their own licences). A document carries the holder's number and
+    every field, sensitive ones included, so for anyone else the answer is the one for a
+    licence that does not exist: no oracle of which licences exist."""
     stored = verifier.store.find(ref)
-    if stored is None:
+    if stored is None or not _may_export(verifier, caller, stored):
         raise NotFound("no such licence", reason="LICENCE_NOT_FOUND")
+    return stored
+
+
+def _may_export(verifier: VerifierService, caller: Caller, stored: StoredLicence) -> bool:
+    if caller.code == stored.licence.issuer_code:
+        return True
+    dept = verifier.store.catalogue.department(caller.code)
+    return dept is not None and dept.has_role(Role.HOLDER_PORTAL)
+
+
+def export_document(
+    verifier: VerifierService, caller: Caller, ref: LicenceRef, version: int
+) -> tuple[str, StoredLicence]:
+    """(canonical JSON, stored version) of a licence version, exactly as its issuer signed it
+    (issuer and holder portals only, see :func:`exportable`).
+
+    The document keeps the content salt: the signature covers it, so without it no one could
+    check the document offline. The salt keeps the *published* content hashes (receipts, log
+    leaves, verification answers) from being tested against guessed holder numbers and
+    fields by someone who lacks the content; a document's reader has this version's content
+    in clear already. It opens no sealed value (those are AES-GCM under the master keys)."""
+    stored = exportable(verifier, caller, ref)
     if version:
         found = verifier.store.find_version(stored.licence.serial, version)
         if found is None:
@@ -36,16 +60,17 @@ def export_document(
     return canonical_json(stored.licence.content()).decode(), stored
 
 
-def issue_qr(verifier: VerifierService, ref: LicenceRef, ttl: int) -> tuple[str, datetime]:
-    """A signed, expiring QR payload naming the licence's current version."""
+def issue_qr(
+    verifier: VerifierService, caller: Caller, ref: LicenceRef, ttl: int
+) -> tuple[str, datetime]:
+    """A signed, expiring QR payload naming the licence's current version (issuer and holder
+    portals only, see :func:`exportable`)."""
     ttl = ttl or QR_DEFAULT_TTL
     if not 30 <= ttl <= QR_MAX_TTL:
         raise InvalidArgument.field(
             "ttl_seconds", f"must be between 30 and {QR_MAX_TTL}", "OUT_OF_RANGE"
         )
-    stored = verifier.store.find(ref)
-    if stored is None:
-        raise NotFound("no such licence", reason="LICENCE_NOT_FOUND")
+    stored = exportable(verifier, caller, ref)
     expires = verifier.clock.now() + timedelta(seconds=ttl)
     key = verifier.qr_keys.signing_key()
     body = {

@@ -148,7 +148,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
 
     def ExportDocument(self, request: pb.ExportDocumentRequest, context: Any) -> Any:
         content, stored = documents.export_document(
-            self.service, store_cv.ref_in(request.licence), request.version
+            self.service, current_caller(), store_cv.ref_in(request.licence), request.version
         )
         signed = stored.signed
         return pb.SignedDocument(
@@ -161,7 +161,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
 
     def IssueQrPayload(self, request: pb.IssueQrPayloadRequest, context: Any) -> Any:
         payload, expires = documents.issue_qr(
-            self.service, store_cv.ref_in(request.licence), request.ttl_seconds
+            self.service, current_caller(), store_cv.ref_in(request.licence), request.ttl_seconds
         )
         return pb.QrPayload(payload=payload, expires_at=store_cv.timestamp(expires))
 

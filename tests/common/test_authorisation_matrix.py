@@ -20,6 +20,7 @@ from stdnum.cn import uscc
 from services.common.authz import POLICY
 from services.common.pki import issue_client_cert
 from services.common.roles import Role
+from services.licence_store import demo
 from testsupport.stack import Stack
 from yihao.v1 import assistance_pb2, common_pb2, licence_store_pb2, verifier_pb2
 
@@ -126,3 +127,92 @@ def test_watch_streams_are_authorised_too(role_channels):
             error = _call(channel, path, method)  # follow=false: ends after the backlog
             denied = error is not None and _reason(error) == "ROLE_REQUIRED"
             assert denied != (role in POLICY[path]), (path, role)
+
+
+# --- object level: exporting a licence (document or QR) is for its issuer and holder portals
+
+MISSING = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"
+
+
+def _issue_demo_licences(stack: Stack) -> dict[str, str]:
+    """One licence of each of two issuers: {issuer alias: licence id}."""
+    marriage = stack.store("civil").IssueLicence(
+        licence_store_pb2.IssueLicenceRequest(
+            idempotency_key="matrix-marriage-1",
+            type_code=demo.MARRIAGE_CERTIFICATE.type_code,
+            licence_number="J350100-2026-900001",
+            holder=common_pb2.Holder(number="11010519491231002X", name="张三"),
+            fields={
+                "spouse_name": "李四",
+                "spouse_id_number": "360426199101010071",
+                "registered_on": "2026-05-20",
+                "registration_office": "福州市鼓楼区民政局婚姻登记处",
+                "certificate_serial": "J350102-2026-900001",
+            },
+        )
+    )
+    business = stack.store("market").IssueLicence(
+        licence_store_pb2.IssueLicenceRequest(
+            idempotency_key="matrix-business-1",
+            type_code=demo.BUSINESS_LICENCE.type_code,
+            licence_number="350100-2026-900001",
+            holder=common_pb2.Holder(number="91350100M000100Y43", name="示例有限公司"),
+            fields={
+                "legal_representative": "王芳",
+                "company_type": "有限责任公司",
+                "registered_capital": "500",
+                "established_on": "2020-05-22",
+                "address": "福州市鼓楼区五四路1号",
+                "business_scope": "软件开发",
+            },
+        )
+    )
+    return {"civil": marriage.licence_id, "market": business.licence_id}
+
+
+def _export_calls(stack: Stack, alias: str, licence_id: str):
+    ref = licence_store_pb2.LicenceRef(licence_id=licence_id)
+    verifier = stack.verifier(alias)
+    yield (
+        "ExportDocument",
+        lambda: verifier.ExportDocument(verifier_pb2.ExportDocumentRequest(licence=ref)),
+    )
+    yield (
+        "ExportDocument(version=1)",
+        lambda: verifier.ExportDocument(verifier_pb2.ExportDocumentRequest(licence=ref, version=1)),
+    )
+    yield (
+        "IssueQrPayload",
+        lambda: verifier.IssueQrPayload(verifier_pb2.IssueQrPayloadRequest(licence=ref)),
+    )
+
+
+def _outcome(call) -> tuple[str, str, str]:
+    try:
+        call()
+    except grpc.RpcError as exc:
+        return exc.code().name, exc.details() or "", _reason(exc)
+    return "OK", "", ""
+
+
+def test_export_and_qr_are_for_the_issuer_and_holder_portals_only(stack: Stack):
+    licences = _issue_demo_licences(stack)
+    wrong = []
+    for dept in demo.DEPARTMENTS:
+        exporter = bool(dept.roles & {Role.OPERATOR, Role.HOLDER_PORTAL})
+        missing = dict(
+            (name, _outcome(call)) for name, call in _export_calls(stack, dept.alias, MISSING)
+        )
+        for issuer, licence_id in licences.items():
+            allowed = dept.alias == issuer or Role.HOLDER_PORTAL in dept.roles
+            for name, call in _export_calls(stack, dept.alias, licence_id):
+                got = _outcome(call)
+                if allowed:
+                    ok = got[0] == "OK"
+                elif exporter:  # same answer as for a licence that does not exist
+                    ok = got == missing[name] and got[0] == "NOT_FOUND"
+                else:
+                    ok = got[0] == "PERMISSION_DENIED" and got[2] == "ROLE_REQUIRED"
+                if not ok:
+                    wrong.append((dept.alias, issuer, name, got))
+    assert not wrong
