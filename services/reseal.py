@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table, select, tuple_, update
 
+from services.assistance.persistence.repository import answer_binding
 from services.assistance.persistence.tables import assistance_requests, commitments
 from services.common.database import Database
 from services.common.holder_vault import HolderVault
@@ -52,6 +53,12 @@ def sealed_columns(vault: HolderVault, sealer: Sealer) -> list[SealedColumn]:
     return [
         SealedColumn(
             licences, "holder_sealed", ("serial",), lambda b, r: vault.reseal(b, "holder", r.serial)
+        ),
+        SealedColumn(
+            assistance_requests,
+            "answer_sealed",
+            ("request_id",),
+            lambda b, r: vault.reseal(b, "values", answer_binding(r.request_id)),
         ),
         SealedColumn(
             licence_versions,

@@ -65,6 +65,18 @@ def _item(d: dict[str, Any]) -> AssistanceItem:
 # --------------------------------------------------------------------------------- requests
 
 
+def answer_binding(request_id: str) -> str:
+    """What a request's sealed answer is bound to (it cannot be moved to another row)."""
+    return f"request:{request_id}"
+
+
+def _answer(row: Any, vault: HolderVault) -> dict[str, str]:
+    if row.answer_sealed:
+        opened = vault.open_values(bytes(row.answer_sealed), answer_binding(row.request_id))
+        return {k: str(v) for k, v in opened.items()}
+    return dict(row.answer)
+
+
 def _request_row(r: AssistanceRequest, seq: int, vault: HolderVault) -> dict[str, Any]:
     sealed = vault.seal_holder(r.holder, "", r.request_id)
     return {
@@ -83,7 +95,8 @@ def _request_row(r: AssistanceRequest, seq: int, vault: HolderVault) -> dict[str
         "submitted_at": r.submitted_at,
         "deadline": r.deadline,
         "decided_at": r.decided_at,
-        "answer": r.answer,
+        "answer": {},  # sealed below: an answer carries licence fields, sensitive ones too
+        "answer_sealed": vault.seal_values(dict(r.answer), answer_binding(r.request_id)),
         "refusal_ground": r.refusal_ground,
         "refusal_explanation": r.refusal_explanation,
         "urgings": [
@@ -252,7 +265,7 @@ def _request(row: Any, vault: HolderVault) -> AssistanceRequest:
         deadline=as_utc(row.deadline),
         status=RequestStatus(row.status),
         decided_at=as_utc(row.decided_at) if row.decided_at else None,
-        answer=dict(row.answer),
+        answer=_answer(row, vault),
         refusal_ground=row.refusal_ground,
         refusal_explanation=row.refusal_explanation,
         urgings=[
