@@ -85,6 +85,11 @@ class KeyRing:
             self._public[key_id] = (now, record)
         return record
 
+    def forget_public_keys(self) -> None:
+        """Drop every cached public key (trust was withdrawn somewhere)."""
+        with self._lock:
+            self._public.clear()
+
     def forget(self, key_id: str) -> None:
         """Drop what this process cached about a key (after it was marked compromised)."""
         with self._lock:

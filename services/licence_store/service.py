@@ -45,6 +45,7 @@ from services.common.notify import ChangeNotifier
 from services.common.paging import decode_token, encode_token, page_after, page_size
 from services.common.roles import Role
 from services.common.signing import SigningKey, canonical_json, sha256_hex
+from services.common.trust import TrustWatch, withdraw
 from services.licence_store.domain.catalogue import (
     Department,
     LicenceType,
@@ -162,9 +163,12 @@ class History:
 class CatalogueCache:
     """Licence types and departments, cached for a couple of seconds (read on every call)."""
 
-    def __init__(self, db: Database, ttl: float = CATALOGUE_TTL_SECONDS) -> None:
+    def __init__(
+        self, db: Database, ttl: float = CATALOGUE_TTL_SECONDS, trust: TrustWatch | None = None
+    ) -> None:
         self._db = db
         self._ttl = ttl
+        self._trust = trust
         self._lock = threading.Lock()
         self._loaded_at = -1e9
         self._types: dict[str, LicenceType] = {}
@@ -202,13 +206,18 @@ class CatalogueCache:
         return self._fresh()[1].get(code)
 
     def is_revoked(self, serial: str) -> bool:
-        """Whether a client certificate serial is on the revocation list (for identity)."""
+        """Whether a client certificate serial is on the revocation list (for identity): in
+        force on every process within the trust bound (:mod:`services.common.trust`)."""
+        if self._trust is not None:
+            self._trust.check()
         self._fresh()
         with self._lock:
             return serial in self._revoked
 
     def roles_of(self, code: str) -> frozenset[Role] | None:
         """A department's roles, or None when it is not registered (for authorisation)."""
+        if self._trust is not None:
+            self._trust.check()
         dept = self.department(code)
         return dept.roles if dept else None
 
@@ -243,7 +252,10 @@ class LicenceStoreService:
         self.keyring = keyring
         self.clock = clock
         self.notifier = notifier or ChangeNotifier()
-        self.catalogue = CatalogueCache(db)
+        self.trust = TrustWatch(db)
+        self.catalogue = CatalogueCache(db, trust=self.trust)
+        self.trust.on_change(self.catalogue.invalidate)
+        self.trust.on_change(keyring.forget_public_keys)
         self.codec = LicenceCodec(vault, self._sensitive_fields)
 
     def _keyed(self, cmd: IssueCommand) -> str:
@@ -266,6 +278,7 @@ class LicenceStoreService:
             repo.save_department(conn, dept, at)
             if not repo.keys_of(conn, dept.credit_code):
                 self.keyring.create_key(conn, dept.credit_code, at)
+            withdraw(conn, at)  # roles may have been taken away
             saved = repo.get_department(conn, dept.credit_code)
         self.catalogue.invalidate()
         assert saved is not None
@@ -300,6 +313,7 @@ class LicenceStoreService:
         dept = self.get_department(code)
         with self.db.transaction() as conn:
             self.keyring.create_key(conn, dept.credit_code, self.clock.now())
+            withdraw(conn, self.clock.now())  # the old key's valid_until changed
             saved = repo.get_department(conn, dept.credit_code)
         assert saved is not None
         return saved
@@ -316,6 +330,7 @@ class LicenceStoreService:
                 raise NotFound(f"no signing key {key_id}", reason="KEY_NOT_FOUND")
             if key.valid_until is None:
                 self.keyring.create_key(conn, key.department_code, self.clock.now())
+            withdraw(conn, self.clock.now())
             saved = repo.get_department(conn, key.department_code)
         self.keyring.forget(key.key_id)
         assert saved is not None
@@ -332,6 +347,7 @@ class LicenceStoreService:
         reason = check_text(reason, "reason", 200, required=False)
         with self.db.transaction() as conn:
             repo.revoke_certificate(conn, serial, dept.credit_code, reason, self.clock.now())
+            withdraw(conn, self.clock.now())
         self.catalogue.invalidate()
         return dept
 
@@ -739,7 +755,9 @@ class LicenceStoreService:
         return [(e.event.at, e.event.status_after) for e in events]
 
     def public_key(self, key_id: str) -> SigningKeyRecord | None:
-        """A department's public signing key by id."""
+        """A department's public signing key by id (a compromise marked in any process is
+        seen within the trust bound, :mod:`services.common.trust`)."""
+        self.trust.check()
         hit, record = self.keyring.cached_public_key(key_id)
         if hit:
             return record
