@@ -166,9 +166,11 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
         rows, token = self.service.list_mine(
             current_caller(), status, request.page_size, request.page_token
         )
-        return pb.ListRequestsResponse(
-            requests=[self.request_out(r) for r in rows], next_page_token=token
+        encoded = [self.request_out(r) for r in rows]
+        kept, token = sized_page(
+            rows, encoded, [m.ByteSize() for m in encoded], lambda r: r.request_id, token
         )
+        return pb.ListRequestsResponse(requests=kept, next_page_token=token)
 
     def WatchMyRequests(self, request: pb.WatchMyRequestsRequest, context: Any) -> Iterator[Any]:
         caller = current_caller()
