@@ -24,9 +24,11 @@ from services.common.database import Database
 from services.common.errors import (
     AlreadyExists,
     Conflict,
+    DeadlineExceeded,
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Unavailable,
     YihaoError,
 )
 from services.common.holder_vault import HolderVault
@@ -834,6 +836,8 @@ class LicenceStoreService:
             with self.db.read() as conn:
                 prior = repo.get_idempotency(conn, caller.code, cmd.idempotency_key)
             view = self.issue(caller, cmd)
+        except TRANSIENT:
+            raise  # not the record's fault: the batch is retried whole
         except YihaoError as exc:
             return ImportOutcome(line, "rejected", reason_code=exc.reason, reason=str(exc))
         outcome = "duplicate" if prior is not None else "accepted"
@@ -863,6 +867,11 @@ class LicenceStoreService:
 
 # ---------------------------------------------------------------------------------- helpers
 
+#: Failures of the store, not of a record: an import batch meeting one fails whole (the
+#: client retries it) rather than answering its records REJECTED. A catalogue reload during
+#: a PostgreSQL restart had rejected every record of a batch as DATABASE_UNAVAILABLE.
+TRANSIENT = (Unavailable, DeadlineExceeded)
+
 
 class _ImportPlan:
     """Works out, for a batch of import records, which to insert and what to answer.
@@ -889,6 +898,8 @@ class _ImportPlan:
                 raise cmd
             key = _check_idempotency_key(cmd.idempotency_key, required=True)
             self.pending[i] = (cmd, build(cmd), key)
+        except TRANSIENT:
+            raise  # the store's trouble, not the record's: the batch fails and is retried whole
         except YihaoError as exc:
             self.reject(i, exc.reason, str(exc))
 
