@@ -20,9 +20,9 @@ def test_every_rpc_is_covered():
 
 def test_hostile_requests_never_get_internal_or_unknown():
     with server_process(None) as server:
-        result = hostile.run(server, REQUESTS, invalid_utf8=False, budget_seconds=BUDGET_SECONDS)
+        result = hostile.run(server, REQUESTS, invalid_utf8=True, budget_seconds=BUDGET_SECONDS)
         problems = hostile.still_serving(server)
     print(result.report())
-    assert result.requests >= 1000, result.report()  # a real run, even on a loaded machine
+    assert result.requests >= 300, result.report()  # a real run, even on a loaded machine
     assert result.ok, result.report()
     assert not problems
