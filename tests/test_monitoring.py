@@ -1,9 +1,10 @@
 """deploy/monitoring: the alert rules and the Grafana dashboard, over metrics the code exports.
 
-The rules are checked with promtool when it is installed (Debian: the ``prometheus``
-package); without it, their structure is checked here. Either way, every metric the rules and
-the dashboard name must be one that services/common/prometheus_metrics.py exports — except
-the audit monitor's, which is named ahead of the monitor (see alerts.yaml).
+The rules are checked and unit-tested (alerts_test.yaml) with promtool when it is installed
+(Debian: the ``prometheus`` package); without it, their structure is checked here. Either way,
+every metric the rules and the dashboard name must be one that
+services/common/prometheus_metrics.py exports — except the audit monitor's, which is named
+ahead of the monitor (see alerts.yaml).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from services.common.prometheus_metrics import EXPORTED
 
 MONITORING = Path(__file__).resolve().parents[1] / "deploy" / "monitoring"
 RULES = MONITORING / "alerts.yaml"
+RULES_TEST = MONITORING / "alerts_test.yaml"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "yihao.json"
 #: Named by a rule before anything exports it: the audit monitor does not exist yet.
 NOT_YET_EXPORTED = {"yihao_audit_monitor_last_success_timestamp_seconds"}
@@ -45,12 +47,22 @@ def _exported_series() -> set[str]:
     return series
 
 
-def test_promtool_accepts_the_rules():
+def _promtool(*args: str) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool is not installed (apt-get install prometheus); structure checked")
-    run = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True)
+    run = subprocess.run([promtool, *args], capture_output=True, text=True, cwd=MONITORING)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_promtool_accepts_the_rules():
+    _promtool("check", "rules", str(RULES))
+
+
+def test_the_rules_fire_when_they_should_and_not_otherwise():
+    """alerts_test.yaml: error rate (callers' errors not counted), calendar, stale head,
+    overdue assistance, and the audit monitor's rule silent while nothing exports its metric."""
+    _promtool("test", "rules", str(RULES_TEST))
 
 
 def test_the_rules_are_well_formed():
