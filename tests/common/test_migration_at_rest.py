@@ -111,7 +111,7 @@ def test_existing_clear_numbers_are_encrypted_and_still_found(tmp_path):
     db.dispose()
 
 
-# --- 0011: assistance answers stored before it are sealed -------------------------------------
+# --- 0012: assistance answers stored before it are sealed -------------------------------------
 
 SPOUSE = "配偶旧答案甲"
 ANSWER = {"result": "FOUND", "spouse_name": SPOUSE}
@@ -156,7 +156,7 @@ def test_stored_assistance_answers_are_sealed_and_still_read(
         url = request.getfixturevalue("postgres").create_database("old_answers")
     db = Database(url)
     vault = HolderVault(Sealer({"k1": b"k" * 32}, "k1"))
-    upgrade(db, "0010", vault=vault)
+    upgrade(db, "0011", vault=vault)
     _old_answer(db, vault)
     assert clear_hits(url, [SPOUSE]) == ["assistance_requests.answer: 配偶旧答案甲"]
     with pytest.raises(RuntimeError, match="master keys"):

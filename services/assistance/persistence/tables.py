@@ -47,7 +47,7 @@ assistance_requests = Table(
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("deadline", DateTime(timezone=True), nullable=False),
     Column("decided_at", DateTime(timezone=True), nullable=True),
-    Column("answer", JSON, nullable=False),  # {}: answers are sealed (0011)
+    Column("answer", JSON, nullable=False),  # {}: answers are sealed (0012)
     Column("answer_sealed", LargeBinary, nullable=True),  # AES-GCM: the whole answer
     Column("refusal_ground", String(32), nullable=False),
     Column("refusal_explanation", Text, nullable=False),

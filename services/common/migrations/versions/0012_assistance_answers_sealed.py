@@ -1,7 +1,7 @@
 """assistance answers sealed at rest
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-04
 
 An automatic assistance answer carries licence fields, sensitive ones among them (a spouse's
@@ -21,8 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
@@ -46,7 +46,7 @@ def upgrade() -> None:
     vault = context.config.attributes.get("vault")
     if vault is None:
         raise RuntimeError(
-            "migration 0011 seals stored assistance answers: run it with the master keys "
+            "migration 0012 seals stored assistance answers: run it with the master keys "
             "configured (`yihao db upgrade`, or start the server)"
         )
     for request_id, answer in answered:
