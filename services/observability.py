@@ -56,16 +56,12 @@ def instrument_database(db: Database, metrics: Metrics) -> None:
 
 
 def calendar_coverage(calendar: WorkingCalendar, today: date) -> CalendarCoverage:
-    """How many years after ``today``'s the calendar covers, and the days until it stops.
-
-    Hook: the calendar work (issue 17 item 5) may give the calendar its own coverage
-    function; this asks only ``covered(year)``, which it has today.
-    """
-    year = today.year + 1
-    while year <= today.year + MAX_YEARS_AHEAD and calendar.covered(year):
-        year += 1
+    """How many years after ``today``'s the calendar covers (at most
+    :data:`MAX_YEARS_AHEAD`), and the days until it stops: the calendar's own
+    :meth:`~services.assistance.domain.calendar.WorkingCalendar.years_configured_ahead`."""
+    years = min(calendar.years_configured_ahead(today), MAX_YEARS_AHEAD)
     return CalendarCoverage(
-        years_ahead=year - today.year - 1, days_ahead=(date(year, 1, 1) - today).days
+        years_ahead=years, days_ahead=(date(today.year + years + 1, 1, 1) - today).days
     )
 
 
