@@ -132,8 +132,10 @@ def _gaps(leaves: Iterable[Leaf]) -> Iterator[Problem]:
 
 
 def _stored_nodes(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
-    """The stored subtree hashes proofs are served from must be those of the stored leaves
-    (named: the first leaf under the first subtree that differs or is missing)."""
+    """The stored subtree hashes proofs are served from must be those of the stored leaves.
+    Named: the first leaf under the first subtree that differs or is missing; and subtrees
+    that outlived their leaves — the newest entries deleted, even with their heads — from the
+    first entry past the last stored."""
     expected = dict(
         ((level, idx), h)
         for level, idx, h in log_tree.nodes_of(0, [], (leaf.leaf_hash for leaf in leaves))
@@ -142,17 +144,25 @@ def _stored_nodes(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:
         (r.level, r.idx): bytes(r.hash)
         for r in conn.execute(select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash))
     }
-    wrong = [k for k in expected if stored.get(k) != expected[k]]
-    wrong += [k for k in stored if k not in expected]
-    if wrong:
-        level, idx = min(wrong, key=lambda k: (k[1] << k[0], -k[0]))
+    altered = [k for k in expected if stored.get(k) != expected[k]]
+    if altered:
+        level, idx = min(altered, key=lambda k: (k[1] << k[0], -k[0]))
         first = idx << level
         yield Problem(
             first,
             "log",
             f"#{first}",
-            f"stored subtree hash (level {level}, index {idx}) altered, missing or extra "
-            f"({len(wrong)} in all): proofs served from it would not verify",
+            f"stored subtree hash (level {level}, index {idx}) altered or missing "
+            f"({len(altered)} in all): proofs served from it would not verify",
+        )
+    if extra := [k for k in stored if k not in expected]:
+        end = len(leaves)
+        yield Problem(
+            end,
+            "log",
+            f"#{end}",
+            f"entries from #{end} deleted: {len(extra)} stored subtree hashes cover entries "
+            "past the last one stored",
         )
 
 

@@ -154,6 +154,17 @@ def test_the_newest_entries_deleted_with_the_heads_are_named_from_saved_heads(
     assert any("deleted from the database" in p.what for p in outcome.problems)
 
 
+def test_the_newest_entries_deleted_with_the_heads_show_in_the_stored_subtrees(stack: Stack, clock):
+    issue_and_verify(stack, clock)  # 7 entries: subtrees (1,0) (1,1) (1,2) (2,0) remain
+    tamper(stack, delete(audit_leaves).where(audit_leaves.c.idx >= 5), delete(tree_heads))
+    outcome = audit(stack)
+    assert outcome.first is not None
+    assert outcome.first.index == 5
+    assert outcome.first.what == (
+        "entries from #5 deleted: 1 stored subtree hashes cover entries past the last one stored"
+    )
+
+
 def test_cli_audit_verify_reads_saved_heads(stack: Stack, clock, capsys, monkeypatch, tmp_path):
     issue_and_verify(stack, clock, verifications=1)  # #0 issued, #1 receipt, #2 access
     monkeypatch.setenv("DATABASE_URL", stack.app.settings.database_url)
