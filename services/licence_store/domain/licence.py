@@ -88,6 +88,10 @@ class Action(enum.Enum):
         self.event = event
 
 
+#: Where a change (a new version with other data) and a renewal may start; both keep the status.
+CHANGE_SOURCES = (Status.ACTIVE, Status.SUSPENDED)
+RENEW_SOURCES = (Status.ACTIVE,)
+
 #: The coded reasons each action accepts. OTHER always needs words (reason_text).
 REASON_CODES: dict[Action, frozenset[str]] = {
     Action.SUSPEND: frozenset(
@@ -317,7 +321,7 @@ class Licence:
     ) -> None:
         """A new version with changed data and/or holder name (all checked before any change);
         ``reason``, if given, is recorded on the event."""
-        self._require(("change",), (Status.ACTIVE, Status.SUSPENDED))
+        self._require(("change",), CHANGE_SOURCES)
         self._require_version_room()
         updates = licence_type.validate_data(data, partial=True)
         name = check_text(holder_name, "holder_name", 200, required=False)
@@ -339,7 +343,7 @@ class Licence:
     ) -> None:
         """A new version with a validity period ending at ``valid_until`` (or ``days`` on);
         ``reason``, if given, is recorded on the event."""
-        self._require(("renew",), (Status.ACTIVE,))
+        self._require(("renew",), RENEW_SOURCES)
         self._require_version_room()
         stated = Reason.stated(reason)
         current_end = self.validity.valid_until
