@@ -517,3 +517,29 @@ def cmd_watch(ctx: Context) -> int:
 
 def _show_event(ctx: Context, event: pb.LicenceEvent) -> None:
     ctx.out.show(event, lambda: render.event_line(event))
+
+
+def cmd_audit_monitor(ctx: Context) -> int:
+    """Check the log's signed heads against those kept in ``--state``, once or ``--every``."""
+    import logging
+    import signal
+
+    monitor_module = "services.audit_monitor"
+    monitor = server_part(monitor_module, "Monitor")(ctx.client(), ctx.args.state, ctx.args.ref)
+    loop = server_part(monitor_module, "Loop")(monitor, ctx.args.metrics_file)
+    handler = logging.StreamHandler(ctx.out.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("yihao.audit.monitor")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    if ctx.args.metrics_listen:
+        loop.serve_metrics(ctx.args.metrics_listen)
+    if ctx.args.every is not None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: loop.stop())
+    try:
+        code: int = loop.run(ctx.args.every)
+    finally:
+        logger.removeHandler(handler)
+    return code

@@ -1,0 +1,291 @@
+"""The audit monitor (``yihao audit monitor``): the log's signed heads, kept outside the database.
+
+A monitor asks a running server (over gRPC, as a department) for the log's latest signed tree
+head, checks the head's signature against the published log key (pinned in the monitor's own
+state the first time it is seen), checks that the head grew by appending only — an RFC 9162
+consistency proof from every head it kept — and spot-checks that the most recent entries it
+learned of (``--ref``) are still included, with the same leaf hash at the same index. The heads
+it accepts are appended to ``<state>/heads.jsonl`` in the format of ``audit save-head``, so
+``yihao audit verify --heads <state>/heads.jsonl`` can check the database against them too.
+
+A database rolled back (restored from an older copy, or its newest entries deleted with the
+heads stored beside them) gives a head smaller than one kept, or one whose proof from a kept
+head does not verify: the round fails with :class:`Inconsistency`, naming the head sizes and
+the first bad point (the largest kept head still consistent, the first one no longer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from services.common import merkle
+from services.common.audit_log import TreeHead, head_bytes
+from services.common.signing import PublicKey
+from yihao_shared.errors import YihaoError
+
+log = logging.getLogger("yihao.audit.monitor")
+
+HEADS_FILE = "heads.jsonl"
+KEYS_FILE = "log-keys.json"
+REFS_FILE = "refs.json"
+
+
+class Inconsistency(Exception):
+    """The log the server shows is not one that grew from the heads the monitor kept."""
+
+
+def head_line(head: TreeHead) -> str:
+    """A head as one JSON line (the format of ``audit save-head`` and ``audit verify --heads``)."""
+    return json.dumps(
+        {
+            "tree_size": head.tree_size,
+            "root_hash": head.root_hash.hex(),
+            "at": head.at.isoformat(),
+            "key_id": head.key_id,
+            "signature": head.signature.hex(),
+        }
+    )
+
+
+def _from_proto(message: Any) -> TreeHead:
+    return TreeHead(
+        message.tree_size,
+        bytes(message.root_hash),
+        message.at.ToDatetime(tzinfo=UTC),
+        message.key_id,
+        bytes(message.signature),
+    )
+
+
+@dataclass
+class Round:
+    """What one check found."""
+
+    head: TreeHead
+    new_head_kept: bool
+    refs_checked: int
+
+
+class Monitor:
+    """Checks a server's log against the heads kept in ``state`` (a directory of its own)."""
+
+    def __init__(self, client: Any, state: Path, refs: Sequence[str] = ()) -> None:
+        """``client``: a :class:`clients.client.YihaoClient` (its verifier calls)."""
+        self.client = client
+        self.state = state
+        self.refs = list(refs)
+        state.mkdir(parents=True, exist_ok=True)
+
+    # --- the monitor's own storage ----------------------------------------------------------
+
+    def kept_heads(self) -> list[TreeHead]:
+        """The heads accepted so far, oldest first."""
+        path = self.state / HEADS_FILE
+        if not path.exists():
+            return []
+        from services.audit import load_heads
+
+        return load_heads(path)
+
+    def _keep(self, head: TreeHead) -> None:
+        with open(self.state / HEADS_FILE, "a", encoding="utf-8") as out:
+            out.write(head_line(head) + "\n")
+
+    def _json(self, name: str) -> dict[str, Any]:
+        path = self.state / name
+        if not path.exists():
+            return {}
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+
+    def _write_json(self, name: str, data: dict[str, Any]) -> None:
+        tmp = self.state / f".{name}.tmp"
+        tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+        tmp.replace(self.state / name)
+
+    # --- the checks -------------------------------------------------------------------------
+
+    def _log_key(self, key_id: str) -> PublicKey:
+        """The log key ``key_id``: pinned on first sight; a different key under it later is an
+        inconsistency."""
+        pinned = self._json(KEYS_FILE)
+        published = {k.key_id: k.public_key_pem for k in self.client.get_issuer_keys().receipt_keys}
+        pem = published.get(key_id)
+        if pem is None:
+            raise Inconsistency(f"the head is signed by {key_id}, which is not a published log key")
+        if key_id in pinned and pinned[key_id] != pem:
+            raise Inconsistency(f"the published log key {key_id} differs from the one pinned")
+        if key_id not in pinned:
+            pinned[key_id] = pem
+            self._write_json(KEYS_FILE, pinned)
+        return PublicKey.from_pem(key_id, pem)
+
+    def _consistent(self, old: TreeHead, new: TreeHead) -> bool:
+        if old.tree_size > new.tree_size:
+            return False
+        if old.tree_size == new.tree_size:
+            return old.root_hash == new.root_hash
+        proof = self.client.get_consistency_proof(
+            first_size=old.tree_size, second_size=new.tree_size
+        )
+        return merkle.verify_consistency(
+            old.tree_size, new.tree_size, old.root_hash, new.root_hash, list(proof.path)
+        )
+
+    def _first_bad_point(self, kept: list[TreeHead], new: TreeHead) -> str:
+        good = None
+        for head in kept:
+            if head.tree_size <= new.tree_size and self._consistent(head, new):
+                good = head
+            else:
+                where = f"kept head of {head.tree_size} entries signed {head.at.isoformat()}"
+                after = f"; consistent up to {good.tree_size} entries" if good else ""
+                return f"first bad point: {where}{after}"
+        return "first bad point: unknown"
+
+    def _check_refs(self, head: TreeHead) -> int:
+        seen = self._json(REFS_FILE)
+        for ref in self.refs:
+            proof = self.client.get_inclusion_proof(ref=ref, tree_size=head.tree_size)
+            leaf, index = bytes(proof.leaf_hash), proof.leaf_index
+            if not merkle.verify_inclusion(
+                leaf, index, head.tree_size, list(proof.path), head.root_hash
+            ):
+                raise Inconsistency(
+                    f"entry {ref} (leaf {index}) is not included in the head of "
+                    f"{head.tree_size} entries"
+                )
+            earlier = seen.get(ref)
+            if earlier and (earlier["index"], earlier["leaf"]) != (index, leaf.hex()):
+                raise Inconsistency(
+                    f"entry {ref} was leaf {earlier['index']} and is now leaf {index} "
+                    "with another hash"
+                )
+            seen[ref] = {"index": index, "leaf": leaf.hex()}
+        if self.refs:
+            self._write_json(REFS_FILE, seen)
+        return len(self.refs)
+
+    def check(self) -> Round:
+        """One round: fetch, verify and keep the latest head. Raises :class:`Inconsistency`."""
+        head = _from_proto(self.client.get_tree_head(fresh=True))
+        key = self._log_key(head.key_id)
+        if not key.verify(head_bytes(head.tree_size, head.root_hash, head.at), head.signature):
+            raise Inconsistency(
+                f"the head of {head.tree_size} entries does not verify under {head.key_id}"
+            )
+        kept = self.kept_heads()
+        last = kept[-1] if kept else None
+        if last is not None and not self._consistent(last, head):
+            what = (
+                "the log shrank (rolled back?)"
+                if head.tree_size < last.tree_size
+                else "the log was rewritten"
+            )
+            raise Inconsistency(
+                f"{what}: the server's head of {head.tree_size} entries (signed "
+                f"{head.at.isoformat()}) is not consistent with the kept head of "
+                f"{last.tree_size} entries (signed {last.at.isoformat()}); "
+                f"{self._first_bad_point(kept, head)}"
+            )
+        refs = self._check_refs(head)
+        grew = last is None or head.tree_size > last.tree_size
+        if grew:
+            self._keep(head)
+        return Round(head, grew, refs)
+
+
+
+class Loop:
+    """Rounds of :meth:`Monitor.check` every ``every`` seconds until stopped, with metrics.
+
+    An unreachable server or a failed call counts as a failure (logged, the metric
+    incremented) and the next round tries again; an :class:`Inconsistency` ends the loop.
+    """
+
+    def __init__(self, monitor: Monitor, textfile: Path | None = None) -> None:
+        """``textfile``: where to write the metrics after each round (node_exporter's textfile
+        collector), if anywhere."""
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        self.monitor = monitor
+        self.textfile = textfile
+        self.registry = CollectorRegistry()
+        self.last_success = Gauge(
+            "yihao_audit_monitor_last_success_timestamp_seconds",
+            "Unix time of the monitor's last round that found the log consistent",
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            "yihao_audit_monitor_failures",
+            "Rounds that failed, by kind (inconsistent: the log; unavailable: the server)",
+            ["kind"],
+            registry=self.registry,
+        )
+        for kind in ("inconsistent", "unavailable"):
+            self.failures.labels(kind=kind)  # a series from the start, at 0
+        self.tree_size = Gauge(
+            "yihao_audit_monitor_tree_size",
+            "Size of the latest head the monitor kept",
+            registry=self.registry,
+        )
+        self.stopped = threading.Event()
+        self.unavailable = False
+
+    def once(self) -> bool:
+        """One round; False on an inconsistency (logged at ERROR), True otherwise."""
+        try:
+            found = self.monitor.check()
+        except Inconsistency as exc:
+            self.failures.labels(kind="inconsistent").inc()
+            log.error("audit monitor: INCONSISTENT LOG: %s", exc)
+            return False
+        except YihaoError as exc:
+            self.failures.labels(kind="unavailable").inc()
+            self.unavailable = True
+            log.warning("audit monitor: could not check the log: %s %s", exc.status, exc.message)
+            return True
+        self.unavailable = False
+        self.last_success.set(time.time())
+        self.tree_size.set(found.head.tree_size)
+        log.info(
+            "audit monitor: head of %d entries consistent (%s; %d entries spot-checked)",
+            found.head.tree_size,
+            "kept" if found.new_head_kept else "unchanged",
+            found.refs_checked,
+        )
+        return True
+
+    def run(self, every: float | None) -> int:
+        """Run once (``every`` None) or until :meth:`stop`; 1 at an inconsistency, else 0."""
+        while True:
+            consistent = self.once()
+            if self.textfile is not None:
+                from prometheus_client import write_to_textfile
+
+                write_to_textfile(str(self.textfile), self.registry)
+            if not consistent:
+                return 1
+            if every is None:
+                return 2 if self.unavailable else 0
+            if self.stopped.wait(every):
+                return 0
+
+    def serve_metrics(self, listen: str) -> None:
+        """Serve the metrics over HTTP at ``listen`` (HOST:PORT) from a daemon thread."""
+        from prometheus_client import start_http_server
+
+        host, _, port = listen.rpartition(":")
+        start_http_server(int(port), addr=host or "0.0.0.0", registry=self.registry)
+
+    def stop(self) -> None:
+        """End :meth:`run` after the current round (SIGTERM, SIGINT)."""
+        self.stopped.set()

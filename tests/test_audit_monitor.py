@@ -1,0 +1,172 @@
+"""`yihao audit monitor` against a real server process on SQLite: an honest growing log keeps
+it green; a database rolled back to an earlier copy is caught within the interval."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from services.licence_store import demo
+from testsupport.serverproc import ServerProcess, server_process
+from yihao.v1 import common_pb2 as common
+from yihao.v1 import licence_store_pb2 as pb
+from yihao.v1 import verifier_pb2 as vpb
+from yihao.v1 import verifier_pb2_grpc
+
+COMPANY = "91350100M000100Y43"
+FIELDS = {
+    "legal_representative": "王芳",
+    "company_type": "有限责任公司",
+    "registered_capital": "500",
+    "established_on": "2020-05-22",
+    "address": "福州市鼓楼区五四路1号",
+    "business_scope": "软件开发",
+}
+
+
+def issue(server: ServerProcess) -> str:
+    reply = server.store("market").IssueLicence(
+        pb.IssueLicenceRequest(
+            idempotency_key="monitor-1",
+            type_code=demo.BUSINESS_LICENCE.type_code,
+            licence_number="M-1",
+            holder=common.Holder(number=COMPANY, name="示例"),
+            fields=FIELDS,
+        )
+    )
+    return str(reply.licence_id)
+
+
+def verify(server: ServerProcess, licence_id: str, times: int = 1) -> str:
+    stub = verifier_pb2_grpc.VerifierStub(server.channel("hall"))
+    request = vpb.VerifyLicenceRequest(licence=pb.LicenceRef(licence_id=licence_id))
+    return str([stub.VerifyLicence(request).receipt_id for _ in range(times)][-1])
+
+
+def start_monitor(server: ServerProcess, state: Path, every: float, *refs: str) -> subprocess.Popen[str]:
+    options = [opt for ref in refs for opt in ("--ref", ref)]
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "clients.cli",
+            "--address",
+            f"127.0.0.1:{server.port}",
+            "--as",
+            "supervision",
+            "--var-dir",
+            str(server.var_dir),
+            "audit",
+            "monitor",
+            "--state",
+            str(state),
+            "--every",
+            str(every),
+            "--metrics-file",
+            str(state.parent / "monitor.prom"),
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "YIHAO_DEBUG": ""},
+    )
+
+
+def kept_sizes(state: Path) -> list[int]:
+    import json
+
+    path = state / "heads.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line)["tree_size"] for line in path.read_text().splitlines() if line]
+
+
+def wait_for_kept(state: Path, size: int, monitor: subprocess.Popen[str], limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while not kept_sizes(state) or kept_sizes(state)[-1] < size:
+        assert monitor.poll() is None, monitor.communicate()
+        assert time.monotonic() < deadline, f"monitor kept {kept_sizes(state)}, wanted {size}"
+        time.sleep(0.1)
+
+
+def tree_size(server: ServerProcess) -> int:
+    stub = verifier_pb2_grpc.VerifierStub(server.channel("supervision"))
+    return int(stub.GetTreeHead(vpb.GetTreeHeadRequest(fresh=True)).tree_size)
+
+
+def test_an_honest_growing_log_keeps_the_monitor_green(tmp_path):
+    state = tmp_path / "monitor"
+    with server_process(None, var_dir=tmp_path / "var") as server:
+        licence = issue(server)
+        receipt = verify(server, licence)
+        monitor = start_monitor(server, state, 1, receipt)
+        try:
+            for _ in range(4):
+                verify(server, licence, times=2)
+                wait_for_kept(state, tree_size(server), monitor, limit=10)
+        finally:
+            monitor.send_signal(signal.SIGTERM)
+            _, err = monitor.communicate(timeout=30)
+    assert monitor.returncode == 0, err
+    assert "ERROR" not in err
+    sizes = kept_sizes(state)
+    assert len(sizes) >= 4 and sizes == sorted(set(sizes)), sizes
+    metrics = (tmp_path / "monitor.prom").read_text()
+    assert "yihao_audit_monitor_last_success_timestamp_seconds" in metrics
+    assert 'yihao_audit_monitor_failures_total{kind="inconsistent"} 0.0' in metrics
+
+
+def backup(database: Path, copy: Path) -> None:
+    """A consistent copy of a live SQLite database (its WAL included)."""
+    source, target = sqlite3.connect(database), sqlite3.connect(copy)
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
+
+
+def restore(copy: Path, database: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(copy, database)
+
+
+EVERY = 5.0  # seconds: the interval the done-when names
+
+
+def test_a_rolled_back_database_is_caught_within_the_interval(tmp_path):
+    var_dir, state = tmp_path / "var", tmp_path / "monitor"
+    database, earlier = var_dir / "yihao.db", tmp_path / "earlier.db"
+    with server_process(None, var_dir=var_dir) as server:
+        port = server.port
+        licence = issue(server)
+        verify(server, licence, times=2)
+        tree_size(server)  # a head signed before the copy
+        backup(database, earlier)
+        verify(server, licence, times=3)  # appended and signed after the copy
+        monitor = start_monitor(server, state, EVERY)
+        wait_for_kept(state, tree_size(server), monitor, limit=3 * EVERY)
+    kept = kept_sizes(state)[-1]
+    restore(earlier, database)
+    with server_process(None, var_dir=var_dir, port=port):
+        restarted = time.monotonic()
+        try:
+            _, err = monitor.communicate(timeout=2 * EVERY + 5)
+        finally:
+            if monitor.poll() is None:
+                monitor.kill()
+        caught_after = time.monotonic() - restarted
+    print(f"rollback caught {caught_after:.1f} s after the restarted server served")
+    assert monitor.returncode == 1, err
+    error = [line for line in err.splitlines() if " ERROR " in line]
+    assert error, err
+    assert "INCONSISTENT LOG" in error[0] and "shrank" in error[0]
+    assert f"kept head of {kept} entries" in error[0]
+    assert caught_after <= EVERY + 5  # the next round, plus the call's own time
