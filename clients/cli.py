@@ -251,12 +251,25 @@ def _monitor_command(audit: Sub) -> None:
         "(exit 1); an unreachable server is logged and retried",
     )
     monitor.add_argument(
+        "--keep-reporting",
+        action="store_true",
+        help="with --every: after an inconsistency keep checking, logging an ERROR line and "
+        "counting it every round, and exit 1 when stopped (for a deployed monitor whose "
+        "metrics must stay up); without it the first inconsistency ends the run",
+    )
+    monitor.add_argument(
         "--ref",
         action="append",
         default=[],
         metavar="REF",
         help="an entry (receipt id, assistance request id, licence event reference) whose "
         "inclusion is checked in each head, at the same index with the same hash (repeatable)",
+    )
+    monitor.add_argument(
+        "--server-name",
+        metavar="NAME",
+        help="the name the server's certificate is checked against, when --address is another "
+        "(e.g. --address verifier:50051 --server-name localhost in compose with the dev PKI)",
     )
     monitor.add_argument(
         "--metrics-listen", metavar="HOST:PORT", help="serve Prometheus metrics over HTTP here"

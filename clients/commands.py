@@ -524,6 +524,14 @@ def cmd_audit_monitor(ctx: Context) -> int:
     import logging
     import signal
 
+    if ctx.args.server_name:
+        from dataclasses import replace
+
+        config = replace(ctx.config(), server_name=ctx.args.server_name)
+        try:
+            ctx._client = YihaoClient(config, retry=ctx.retry_policy())
+        except YihaoError as exc:
+            raise SetupError(exc) from exc
     monitor_module = "services.audit_monitor"
     monitor = server_part(monitor_module, "Monitor")(ctx.client(), ctx.args.state, ctx.args.ref)
     loop = server_part(monitor_module, "Loop")(monitor, ctx.args.metrics_file)
@@ -539,7 +547,7 @@ def cmd_audit_monitor(ctx: Context) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: loop.stop())
     try:
-        code: int = loop.run(ctx.args.every)
+        code: int = loop.run(ctx.args.every, ctx.args.keep_reporting)
     finally:
         logger.removeHandler(handler)
     return code

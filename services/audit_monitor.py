@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,12 @@ from yihao_shared.errors import YihaoError
 
 log = logging.getLogger("yihao.audit.monitor")
 
+#: The series the monitor exports (a counter's with ``_total``).
+MONITOR_METRICS = (
+    "yihao_audit_monitor_last_success_timestamp_seconds",
+    "yihao_audit_monitor_failures_total",
+    "yihao_audit_monitor_tree_size",
+)
 HEADS_FILE = "heads.jsonl"
 KEYS_FILE = "log-keys.json"
 REFS_FILE = "refs.json"
@@ -203,12 +209,13 @@ class Monitor:
         return Round(head, grew, refs)
 
 
-
 class Loop:
     """Rounds of :meth:`Monitor.check` every ``every`` seconds until stopped, with metrics.
 
     An unreachable server or a failed call counts as a failure (logged, the metric
-    incremented) and the next round tries again; an :class:`Inconsistency` ends the loop.
+    incremented) and the next round tries again; an :class:`Inconsistency` ends the loop, or
+    with ``keep_reporting`` is logged and counted every round until stopped (a deployed
+    monitor, whose metrics must outlive the finding), the kept heads left as they were.
     """
 
     def __init__(self, monitor: Monitor, textfile: Path | None = None) -> None:
@@ -264,20 +271,23 @@ class Loop:
         )
         return True
 
-    def run(self, every: float | None) -> int:
-        """Run once (``every`` None) or until :meth:`stop`; 1 at an inconsistency, else 0."""
+    def run(self, every: float | None, keep_reporting: bool = False) -> int:
+        """Run once (``every`` None) or until :meth:`stop`; 1 at an inconsistency (at the
+        first, unless ``keep_reporting``), 2 if a single run could not reach the server, else 0."""
+        found_any = False
         while True:
             consistent = self.once()
             if self.textfile is not None:
                 from prometheus_client import write_to_textfile
 
                 write_to_textfile(str(self.textfile), self.registry)
-            if not consistent:
+            found_any = found_any or not consistent
+            if found_any and (every is None or not keep_reporting):
                 return 1
             if every is None:
                 return 2 if self.unavailable else 0
             if self.stopped.wait(every):
-                return 0
+                return 1 if found_any else 0
 
     def serve_metrics(self, listen: str) -> None:
         """Serve the metrics over HTTP at ``listen`` (HOST:PORT) from a daemon thread."""

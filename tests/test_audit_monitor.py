@@ -49,7 +49,9 @@ def verify(server: ServerProcess, licence_id: str, times: int = 1) -> str:
     return str([stub.VerifyLicence(request).receipt_id for _ in range(times)][-1])
 
 
-def start_monitor(server: ServerProcess, state: Path, every: float, *refs: str) -> subprocess.Popen[str]:
+def start_monitor(
+    server: ServerProcess, state: Path, every: float, *refs: str
+) -> subprocess.Popen[str]:
     options = [opt for ref in refs for opt in ("--ref", ref)]
     return subprocess.Popen(
         [

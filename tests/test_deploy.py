@@ -67,6 +67,11 @@ class Container:
     def is_migration(self) -> bool:
         return "upgrade" in self.command
 
+    @property
+    def is_monitor(self) -> bool:
+        """The audit monitor: a client of the servers (``yihao audit monitor``)."""
+        return self.command[-1:] != ["upgrade"] and "monitor" in self.command
+
     def settings_env(self) -> dict[str, str]:
         """The environment with values from Secrets replaced by stand-ins."""
         return {
@@ -269,8 +274,11 @@ def _resolve_env(
 COMPOSE, COMPOSE_CONTAINERS, COMPOSE_PROBLEMS = load_compose()
 K8S_DOCS, K8S_CONTAINERS, K8S_PROBLEMS = load_k8s()
 CONTAINERS = COMPOSE_CONTAINERS + K8S_CONTAINERS
-SERVERS = [c for c in CONTAINERS if not c.is_migration]
+SERVERS = [c for c in CONTAINERS if not (c.is_migration or c.is_monitor)]
+PROCESSES = [c for c in CONTAINERS if not c.is_monitor]
 each_container = pytest.mark.parametrize("container", CONTAINERS, ids=lambda c: c.where)
+#: The servers and the migration: what reads the server settings.
+each_process = pytest.mark.parametrize("container", PROCESSES, ids=lambda c: c.where)
 each_server = pytest.mark.parametrize("container", SERVERS, ids=lambda c: c.where)
 
 
@@ -282,7 +290,7 @@ def test_each_deployment_runs_every_service_and_the_migration(containers):
     hosted = {
         name.strip()
         for c in containers
-        if not c.is_migration
+        if not (c.is_migration or c.is_monitor)
         for name in c.env.get("YIHAO_SERVICES", "").split(",")
     }
     assert hosted == set(KNOWN_SERVICES)
@@ -299,7 +307,7 @@ def test_every_variable_is_one_the_product_reads(container):
     assert unknown == [], f"not in services.common.config.ENVIRONMENT: {unknown}"
 
 
-@each_container
+@each_process
 def test_required_variables_are_set(container):
     required = MIGRATION_REQUIRED if container.is_migration else SERVER_REQUIRED
     missing = [name for name in required if not container.env.get(name)]
@@ -313,7 +321,7 @@ def test_hosted_services_are_known(container):
     assert names and set(names) <= set(KNOWN_SERVICES)
 
 
-@each_container
+@each_process
 def test_load_settings_accepts_the_environment(container):
     settings = load_settings(container.settings_env())
     if not container.is_migration:
@@ -358,9 +366,28 @@ def test_files_named_by_settings_are_provided(container):
 
 @pytest.mark.parametrize("container", K8S_CONTAINERS, ids=lambda c: c.where)
 def test_k8s_grpc_port_is_the_listening_port(container):
-    if not container.is_migration:
+    if not (container.is_migration or container.is_monitor):
         port = int(container.env["YIHAO_LISTEN"].rsplit(":", 1)[1])
         assert container.listen_ports == {port}
+
+
+@pytest.mark.parametrize("containers", [COMPOSE_CONTAINERS, K8S_CONTAINERS], ids=["compose", "k8s"])
+def test_each_deployment_runs_the_audit_monitor(containers):
+    """One monitor, continuous, with its own state and its metrics served, and a command line
+    the real parser accepts."""
+    from clients.cli import build_parser
+
+    monitors = [c for c in containers if c.is_monitor]
+    assert len(monitors) == 1
+    command = monitors[0].command
+    assert command[0] == "yihao"
+    args = build_parser().parse_args(command[1:])
+    assert (args.command, args.subcommand) == ("audit", "monitor")
+    assert args.every and args.keep_reporting and args.metrics_listen
+    assert str(args.state).startswith("/monitor/state")
+    assert args.as_ == "supervision"
+    assert not (set(monitors[0].env) - set(ENVIRONMENT))
+    assert "DATABASE_URL" not in monitors[0].env, "the monitor never reads the database"
 
 
 def test_k8s_secret_templates_hold_only_placeholders():
