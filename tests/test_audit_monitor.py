@@ -172,3 +172,12 @@ def test_a_rolled_back_database_is_caught_within_the_interval(tmp_path):
     assert "INCONSISTENT LOG" in error[0] and "shrank" in error[0]
     assert f"kept head of {kept} entries" in error[0]
     assert caught_after <= EVERY + 5  # the next round, plus the call's own time
+    # The heads it kept are `audit verify --heads` input: the database is behind them.
+    heads = ["--heads", str(state / "heads.jsonl")]
+    check = subprocess.run(
+        [sys.executable, "-m", "clients.cli", "--var-dir", str(var_dir), "audit", "verify", *heads],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert f"a head saved outside the database covers {kept}" in check.stdout + check.stderr
