@@ -523,18 +523,23 @@ def cmd_audit_monitor(ctx: Context) -> int:
     """Check the log's signed heads against those kept in ``--state``, once or ``--every``."""
     import logging
     import signal
+    from dataclasses import replace
 
-    if ctx.args.server_name:
-        from dataclasses import replace
+    config = replace(ctx.config(), server_name=ctx.args.server_name or None)
 
-        config = replace(ctx.config(), server_name=ctx.args.server_name)
+    def connect() -> YihaoClient:
+        """A new client in place of the last (a fresh channel after an unreachable server)."""
+        if ctx._client is not None:
+            ctx._client.close()
         try:
             ctx._client = YihaoClient(config, retry=ctx.retry_policy())
         except YihaoError as exc:
             raise SetupError(exc) from exc
+        return ctx._client
+
     monitor_module = "services.audit_monitor"
-    monitor = server_part(monitor_module, "Monitor")(ctx.client(), ctx.args.state, ctx.args.ref)
-    loop = server_part(monitor_module, "Loop")(monitor, ctx.args.metrics_file)
+    monitor = server_part(monitor_module, "Monitor")(connect(), ctx.args.state, ctx.args.ref)
+    loop = server_part(monitor_module, "Loop")(monitor, ctx.args.metrics_file, connect)
     handler = logging.StreamHandler(ctx.out.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logger = logging.getLogger("yihao.audit.monitor")

@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -218,13 +218,21 @@ class Loop:
     monitor, whose metrics must outlive the finding), the kept heads left as they were.
     """
 
-    def __init__(self, monitor: Monitor, textfile: Path | None = None) -> None:
+    def __init__(
+        self,
+        monitor: Monitor,
+        textfile: Path | None = None,
+        reconnect: Callable[[], Any] | None = None,
+    ) -> None:
         """``textfile``: where to write the metrics after each round (node_exporter's textfile
-        collector), if anywhere."""
+        collector), if anywhere. ``reconnect``: makes a new client after a failed round, so a
+        restarted server is reached at the next round rather than after gRPC's reconnection
+        backoff (which grows to minutes)."""
         from prometheus_client import CollectorRegistry, Counter, Gauge
 
         self.monitor = monitor
         self.textfile = textfile
+        self.reconnect = reconnect
         self.registry = CollectorRegistry()
         self.last_success = Gauge(
             "yihao_audit_monitor_last_success_timestamp_seconds",
@@ -259,6 +267,8 @@ class Loop:
             self.failures.labels(kind="unavailable").inc()
             self.unavailable = True
             log.warning("audit monitor: could not check the log: %s %s", exc.status, exc.message)
+            if self.reconnect is not None:
+                self.monitor.client = self.reconnect()
             return True
         self.unavailable = False
         self.last_success.set(time.time())
