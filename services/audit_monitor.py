@@ -160,7 +160,15 @@ class Monitor:
     def _check_refs(self, head: TreeHead) -> int:
         seen = self._json(REFS_FILE)
         for ref in self.refs:
-            proof = self.client.get_inclusion_proof(ref=ref, tree_size=head.tree_size)
+            earlier = seen.get(ref)
+            try:
+                proof = self.client.get_inclusion_proof(ref=ref, tree_size=head.tree_size)
+            except YihaoError as exc:
+                if earlier and exc.status == "NOT_FOUND":
+                    raise Inconsistency(
+                        f"entry {ref} was leaf {earlier['index']} and is no longer in the log"
+                    ) from None
+                raise
             leaf, index = bytes(proof.leaf_hash), proof.leaf_index
             if not merkle.verify_inclusion(
                 leaf, index, head.tree_size, list(proof.path), head.root_hash
@@ -169,7 +177,6 @@ class Monitor:
                     f"entry {ref} (leaf {index}) is not included in the head of "
                     f"{head.tree_size} entries"
                 )
-            earlier = seen.get(ref)
             if earlier and (earlier["index"], earlier["leaf"]) != (index, leaf.hex()):
                 raise Inconsistency(
                     f"entry {ref} was leaf {earlier['index']} and is now leaf {index} "
@@ -241,7 +248,7 @@ class Loop:
         )
         self.failures = Counter(
             "yihao_audit_monitor_failures",
-            "Rounds that failed, by kind (inconsistent: the log; unavailable: the server)",
+            "Rounds that failed, by kind (inconsistent: the log; unavailable: could not check it)",
             ["kind"],
             registry=self.registry,
         )

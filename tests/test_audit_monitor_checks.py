@@ -16,6 +16,7 @@ from services.audit_monitor import Inconsistency, Loop, Monitor
 from services.common import merkle
 from services.common.audit_log import head_bytes
 from services.common.signing import SigningKey
+from yihao_shared.errors import NotFound
 
 START = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 
@@ -52,6 +53,8 @@ class FakeLog:
         return SimpleNamespace(path=proof)
 
     def get_inclusion_proof(self, *, ref: str, tree_size: int = 0) -> Any:
+        if ref not in self.refs:
+            raise NotFound(f"no log entry {ref}")
         index = self.refs[ref]
         return SimpleNamespace(
             leaf_index=index,
@@ -136,6 +139,15 @@ def test_a_spot_checked_entry_that_moves_is_reported(log, tmp_path):
     log.refs["c"] = 0  # the server now shows another leaf for the entry
     log.append("d")
     with pytest.raises(Inconsistency, match="entry c was leaf 2 and is now leaf 0"):
+        monitor.check()
+
+
+def test_a_spot_checked_entry_that_vanishes_is_reported(log, tmp_path):
+    monitor = Monitor(log, tmp_path, refs=["c"])
+    monitor.check()
+    del log.refs["c"]
+    log.append("d")
+    with pytest.raises(Inconsistency, match="entry c was leaf 2 and is no longer in the log"):
         monitor.check()
 
 
