@@ -57,7 +57,6 @@ from clients.retry import RetryPolicy
 from services.common.config import load_settings
 from services.reseal import reseal_all
 from services.server import build_app, load_sealer
-from services.verifier.transparency import tree_head
 from testsupport.processes import PostgresServer, free_port
 from testsupport.serverproc import ServerProcess, client_channel, server_process, tree_cpu_seconds
 from yihao.v1 import licence_store_pb2 as store_pb
@@ -394,8 +393,8 @@ def settle(store: Store) -> None:
     settings = load_settings({**env, **({"DATABASE_URL": store.url} if store.url else {})})
     app = build_app(settings)
     try:
-        reseal_all(app.db, app.licence_store.vault, load_sealer(settings), app.clock.now())
-        tree_head(app.verifier, fresh=True)
+        reseal_all(app.db, app.vault, load_sealer(settings), app.clock.now())
+        app.verifier.transparency.tree_head(fresh=True)
     finally:
         app.close()
 

@@ -39,9 +39,9 @@ from services.common.log_tables import audit_nodes
 from services.common.signing import PublicKey, canonical_json, sha256_hex
 from services.licence_store.audit import KIND as LICENCE_EVENT
 from services.licence_store.audit import event_entry, event_ref
+from services.licence_store.domain.stored import StoredEvent
 from services.licence_store.persistence import repository as store_repo
 from services.licence_store.persistence.codec import LicenceCodec
-from services.licence_store.persistence.repository import StoredEvent
 from services.licence_store.persistence.tables import licences
 from services.verifier.domain.receipt import receipt_entry, unsigned_fields
 from services.verifier.keys import ServiceKeys

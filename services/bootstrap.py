@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.assistance import demo as assistance_demo
-from services.common.config import Settings
+from services import demo as catalogue_demo
+from services.common.config import KNOWN_SERVICES, Settings
 from services.common.database import Database
 from services.common.migrate import upgrade
 from services.common.pki import DevPki, init_dev_pki
 from services.licence_store import demo
-from services.verifier import materials
 
 if TYPE_CHECKING:
     from services.audit import AuditReport
@@ -40,7 +39,7 @@ def load_demo(settings: Settings) -> None:
     """Register the demo departments and licence types (safe to run again)."""
     from services.server import build_app
 
-    app = build_app(settings)
+    app = build_app(settings.with_overrides(services=KNOWN_SERVICES))  # every part is loaded
     try:
         load_demo_catalogue(app)
     finally:
@@ -49,14 +48,15 @@ def load_demo(settings: Settings) -> None:
 
 def load_demo_catalogue(app: App) -> None:
     """Register the demo departments and licence types through the service."""
-    store = app.licence_store
+    catalogue = app.store().catalogue
     for d in demo.DEPARTMENTS:
-        store.register_department(d.credit_code, d.name, d.region, d.roles)
+        catalogue.register_department(d.credit_code, d.name, d.region, d.roles)
     for lt in demo.LICENCE_TYPES:
-        store.register_licence_type(lt)
-    materials.save_items(app.verifier)
-    for item in assistance_demo.ITEMS:
-        app.assistance.register_item(item)
+        catalogue.register_licence_type(lt)
+    app.verifier.materials.save_items(catalogue_demo.SERVICE_ITEMS)
+    if app.assistance is not None:
+        for item in catalogue_demo.ASSISTANCE_ITEMS:
+            app.assistance.register_item(item)
 
 
 def audit_verify(settings: Settings, heads: str | None = None) -> AuditReport:
@@ -69,7 +69,7 @@ def audit_verify(settings: Settings, heads: str | None = None) -> AuditReport:
     app = build_app(settings, migrate=False)
     try:
         with app.db.read() as conn:
-            return verify(conn, app.verifier.log_keys, app.licence_store.codec, saved)
+            return verify(conn, app.verifier.log_keys, app.read.codec, saved)
     finally:
         app.close()
 

@@ -26,7 +26,6 @@ from services.common.metrics import NO_METRICS, Backlog, CalendarCoverage, Metri
 
 if TYPE_CHECKING:
     from services.common.prometheus_metrics import MetricsEndpoint
-    from services.server import App
 
 MAX_YEARS_AHEAD = 50
 
@@ -114,19 +113,20 @@ def metrics_for(settings: Settings) -> Metrics:
     return PrometheusMetrics()
 
 
-def serve_metrics_of(app: App) -> MetricsEndpoint | None:
-    """Serve one process's /metrics (with the state gauges), if metrics are on."""
+def serve_metrics_of(
+    listen: str | None, metrics: Metrics, db: Database, calendar: WorkingCalendar, clock: Clock
+) -> MetricsEndpoint | None:
+    """Serve one process's /metrics on ``listen`` (with the state gauges), if metrics are on."""
     from services.common.prometheus_metrics import (
         PrometheusMetrics,
         serve_metrics,
         single_process_registry,
     )
 
-    listen = app.settings.metrics_listen
-    if not listen or not isinstance(app.metrics, PrometheusMetrics):
+    if not listen or not isinstance(metrics, PrometheusMetrics):
         return None
-    probe = DatabaseProbe(app.db, app.assistance.calendar, app.clock)
-    return serve_metrics(listen, single_process_registry(app.metrics, probe))
+    probe = DatabaseProbe(db, calendar, clock)
+    return serve_metrics(listen, single_process_registry(metrics, probe))
 
 
 class WorkerMetrics:

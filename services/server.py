@@ -51,8 +51,7 @@ from services.common.ratelimit import RateLimiter, build_limiter
 from services.common.sealing import Sealer
 from services.diagnostics import DiagnosticsServicer
 from services.licence_store.grpc_servicer import LicenceStoreServicer
-from services.licence_store.keyring import KeyRing
-from services.licence_store.service import LicenceStoreService
+from services.licence_store.service import LicenceStoreService, ReadSide
 from services.observability import (
     WorkerMetrics,
     instrument_database,
@@ -63,7 +62,6 @@ from services.reseal import reseal_all
 from services.tracing import Tracing, tracing_for
 from services.verifier.grpc_servicer import VerifierServicer
 from services.verifier.service import VerifierService
-from services.verifier.transparency import tree_head
 from yihao.v1 import (
     assistance_pb2,
     assistance_pb2_grpc,
@@ -83,15 +81,24 @@ SIGNAL_POLL_SECONDS = 0.5
 
 @dataclass
 class App:
-    """Everything one process shares between calls."""
+    """Everything one process shares between calls.
+
+    The licence store's read side (catalogue cache, public keys, codec, reader) is always
+    built: identity and authorisation read the catalogue on every call. The store's use cases
+    (catalogue writes, lifecycle, queries, import) are built only when this process hosts the
+    licence store, assistance only when it hosts assistance.
+    """
 
     settings: Settings
     db: Database
     clock: Clock
-    licence_store: LicenceStoreService
+    vault: HolderVault
+    read: ReadSide
     verifier: VerifierService
-    assistance: AssistanceService
     limiter: RateLimiter
+    calendar: WorkingCalendar
+    licence_store: LicenceStoreService | None = None
+    assistance: AssistanceService | None = None
     metrics: Metrics = NO_METRICS
     tracing: Tracing | None = None
     extras: dict[str, object] = field(default_factory=dict)
@@ -99,10 +106,20 @@ class App:
     def close(self) -> None:
         """Flush queued records and release the database connections."""
         self.verifier.close()
-        self.licence_store.access_log.close()
+        if self.licence_store is not None:
+            self.licence_store.access_log.close()
         self.db.dispose()
         if self.tracing is not None:
             self.tracing.close()
+
+    def store(self) -> LicenceStoreService:
+        """The licence store's use cases (FAILED_PRECONDITION when this process has none)."""
+        if self.licence_store is None:
+            raise FailedPrecondition(
+                "this process does not host the licence store (see YIHAO_SERVICES)",
+                reason="SERVICE_NOT_HOSTED",
+            )
+        return self.licence_store
 
 
 def load_sealer(settings: Settings) -> Sealer:
@@ -129,7 +146,11 @@ def build_app(
     tracing: Tracing | None = None,
 ) -> App:
     """The application for ``settings`` (schema brought up to date unless ``migrate`` is off);
-    ``metrics`` is given to everything that counts (by default nothing is counted)."""
+    ``metrics`` is given to everything that counts (by default nothing is counted).
+
+    Only what the hosted services need is built: every process has the licence store's read
+    side (catalogue cache, public keys, codec, reader) and the verifier; the store's use cases
+    only where ``licence_store`` is hosted, assistance only where ``assistance`` is."""
     db = Database.for_settings(settings)
     if metrics is not NO_METRICS:
         instrument_database(db, metrics)
@@ -139,21 +160,32 @@ def build_app(
     if migrate:
         upgrade(db, vault=HolderVault(sealer))
     clock = clock or SystemClock()
-    access_log = AccessLog(db, metrics)
-    store = LicenceStoreService(
-        db, KeyRing(sealer), clock, access_log, HolderVault(sealer), metrics=metrics
+    vault = HolderVault(sealer)
+    read = ReadSide.build(db, vault)
+    store = (
+        LicenceStoreService(
+            db, sealer, clock, AccessLog(db, metrics), vault, read_side=read, metrics=metrics
+        )
+        if "licence_store" in settings.services
+        else None
     )
-    verifier = VerifierService(store, db, sealer, clock, metrics)
-    assistance = AssistanceService(db, store, clock, build_calendar(settings))
-    _settle_calendar(assistance)
+    verifier = VerifierService(read.reader, db, sealer, clock, vault, metrics)
+    calendar = build_calendar(settings)
+    assistance = None
+    if "assistance" in settings.services:
+        assistance = AssistanceService(db, read.reader, clock, calendar, vault)
+        _settle_calendar(assistance)
     return App(
         settings=settings,
         db=db,
         clock=clock,
-        licence_store=store,
+        vault=vault,
+        read=read,
         verifier=verifier,
-        assistance=assistance,
         limiter=build_limiter(settings.redis_url, settings.rate_limits_json, metrics),
+        calendar=calendar,
+        licence_store=store,
+        assistance=assistance,
         metrics=metrics,
         tracing=tracing,
     )
@@ -213,9 +245,9 @@ def build_server(
             RequestTextInterceptor(),
             DeadlineInterceptor(),
             *([ConcurrencyInterceptor(limit)] if limit else []),
-            IdentityInterceptor(app.licence_store.catalogue.is_revoked),
+            IdentityInterceptor(app.read.cache.is_revoked),
             RateLimitInterceptor(app.limiter),
-            AuthorisationInterceptor(app.licence_store.catalogue.roles_of),
+            AuthorisationInterceptor(app.read.cache.roles_of),
         ],
         options=[
             ("grpc.so_reuseport", 1 if reuse_port else 0),
@@ -227,14 +259,14 @@ def build_server(
     common_pb2_grpc.add_DiagnosticsServicer_to_server(DiagnosticsServicer(), server)
     if "licence_store" in settings.services:
         licence_store_pb2_grpc.add_LicenceStoreServicer_to_server(
-            LicenceStoreServicer(app.licence_store, max_watchers=max(1, settings.max_workers // 4)),
+            LicenceStoreServicer(app.store(), max_watchers=max(1, settings.max_workers // 4)),
             server,
         )
         names.append(SERVICE_NAMES["licence_store"])
     if "verifier" in settings.services:
         verifier_pb2_grpc.add_VerifierServicer_to_server(VerifierServicer(app.verifier), server)
         names.append(SERVICE_NAMES["verifier"])
-    if "assistance" in settings.services:
+    if app.assistance is not None:
         assistance_pb2_grpc.add_AssistanceServicer_to_server(
             AssistanceServicer(app.assistance), server
         )
@@ -288,7 +320,11 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
     )
     server, port, health_servicer = build_server(app, reuse_port=reuse_port)
     # A worker records its metrics for the parent to serve; a single process serves its own.
-    endpoint = None if reuse_port else serve_metrics_of(app)
+    endpoint = (
+        None
+        if reuse_port
+        else serve_metrics_of(settings.metrics_listen, app.metrics, app.db, app.calendar, app.clock)
+    )
     server.start()
     if banner:
         metrics_url = (
@@ -330,12 +366,11 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
 
 
 def _housekeeping(app: App, settings: Settings, stopped: threading.Event) -> None:
-    if "assistance" in settings.services:
+    if app.assistance is not None:
         _every(settings.commitment_check_seconds, app.assistance.check_commitments, stopped)
-    _every(settings.tree_head_seconds, lambda: tree_head(app.verifier, fresh=True), stopped)
-    _once_soon(
-        lambda: reseal_all(app.db, app.licence_store.vault, load_sealer(settings), app.clock.now())
-    )
+    transparency = app.verifier.transparency
+    _every(settings.tree_head_seconds, lambda: transparency.tree_head(fresh=True), stopped)
+    _once_soon(lambda: reseal_all(app.db, app.vault, load_sealer(settings), app.clock.now()))
 
 
 def _worker(settings: Settings, index: int, banner: bool) -> None:

@@ -72,7 +72,7 @@ def uses(stack: Stack, clock) -> str:
 
 def report(stack: Stack):
     with stack.app.db.read() as conn:
-        return verify(conn, stack.app.verifier.log_keys, stack.app.licence_store.codec)
+        return verify(conn, stack.app.verifier.log_keys, stack.app.read.codec)
 
 
 def tamper(stack: Stack, statement) -> None:

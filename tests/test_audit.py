@@ -68,7 +68,7 @@ def history(stack: Stack, clock) -> dict[str, str]:
 
 def report(stack: Stack):
     with stack.app.db.read() as conn:
-        return verify(conn, stack.app.verifier.log_keys, stack.app.licence_store.codec)
+        return verify(conn, stack.app.verifier.log_keys, stack.app.read.codec)
 
 
 def test_clean_history_verifies_and_proofs_check_out(stack: Stack, clock):

@@ -60,7 +60,7 @@ def issue_and_verify(stack: Stack, clock, verifications: int = 3) -> tuple[str, 
 def audit(stack: Stack, saved: Path | None = None):
     heads = load_heads(saved) if saved else []
     with stack.app.db.read() as conn:
-        return verify(conn, stack.app.verifier.log_keys, stack.app.licence_store.codec, heads)
+        return verify(conn, stack.app.verifier.log_keys, stack.app.read.codec, heads)
 
 
 def tamper(stack: Stack, *statements) -> None:

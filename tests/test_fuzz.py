@@ -336,7 +336,7 @@ def test_log_verifies_after_fuzzing(fuzz: Fuzz):
     )
     app = fuzz.stack.app
     with app.db.read() as conn:
-        report = verify(conn, app.verifier.log_keys, app.licence_store.codec)
+        report = verify(conn, app.verifier.log_keys, app.read.codec)
     assert report.entries > 0
     assert report.ok, [str(p) for p in report.problems[:10]]
 

@@ -15,11 +15,12 @@ from services.common.identity import Caller
 from services.common.marks import maintenance_marks
 from services.common.sealing import Sealer
 from services.licence_store import demo
-from services.licence_store.service import IssueCommand, LicenceRef
+from services.licence_store.domain.reading import LicenceRef
+from services.licence_store.lifecycle import IssueCommand
 from services.reseal import reseal_all
 from services.server import build_app
 from services.verifier.domain.verdict import Verdict
-from services.verifier.service import Presented
+from services.verifier.results import Presented
 from testsupport.stack import Stack
 
 PERSON = "11010519491231002X"
@@ -32,7 +33,7 @@ def database_url(tmp_path) -> str:
 
 def test_rotation_reseals_everything_and_the_old_key_can_go(stack: Stack, clock):
     app = stack.app
-    issued = app.licence_store.issue(
+    issued = app.licence_store.lifecycle.issue(
         Caller(demo.ALIASES["civil"]),
         IssueCommand(
             idempotency_key="reseal-0001",
@@ -70,7 +71,7 @@ def test_rotation_reseals_everything_and_the_old_key_can_go(stack: Stack, clock)
     app2 = build_app(app.settings.with_overrides(master_keys_json=only_new), clock=clock)
     try:
         ref = LicenceRef(licence_id=issued.stored.signed.licence_id)
-        found = app2.licence_store.find(ref)
+        found = app2.read.reader.find(ref)
         assert found is not None and found.licence.holder.value == PERSON
         assert found.licence.fields["spouse_id_number"] == "360426199101010071"
         result = app2.verifier.check(found, Presented(parse_holder_number(PERSON)), {})

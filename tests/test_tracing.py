@@ -58,7 +58,7 @@ def test_an_internal_answer_quotes_the_trace_id(traced, monkeypatch):
     def broken(*_args, **_kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(stack.app.licence_store, "list_by_holder", broken)
+    monkeypatch.setattr(stack.app.licence_store.queries, "list_by_holder", broken)
     with pytest.raises(grpc.RpcError) as caught:
         stack.store("hall").ListLicencesByHolder(
             pb.ListLicencesByHolderRequest(holder_number="91350100M000100Y43")

@@ -14,7 +14,7 @@ from services.common.errors import InvalidArgument
 from services.common.identifiers import mask_holder_number
 from services.common.identity import current_caller
 from services.common.paging import sized_page
-from services.licence_store.convert import timestamp
+from services.common.wire import timestamp
 from yihao.v1 import assistance_pb2 as pb
 from yihao.v1 import assistance_pb2_grpc as pb_grpc
 
@@ -66,7 +66,7 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
         self.service = service
 
     def _names(self, code: str) -> str:
-        dept = self.service.store.catalogue.department(code)
+        dept = self.service.reader.department(code)
         return dept.name if dept else ""
 
     def item_out(self, item: AssistanceItem) -> pb.AssistanceItem:

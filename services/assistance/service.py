@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from datetime import time as dt_time
 
 from sqlalchemy import Connection
-from sqlalchemy import exc as sa_exc
 
 from services.assistance.domain import supervision
 from services.assistance.domain.calendar import WorkingCalendar
@@ -41,7 +40,8 @@ from services.common.access_log import AccessRecord, insert_records, records_of
 from services.common.clock import CHINA_TZ, Clock, china_date
 from services.common.database import Database
 from services.common.dates import parse_date
-from services.common.errors import Conflict, InvalidArgument, NotFound
+from services.common.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from services.common.holder_vault import HolderVault
 from services.common.identifiers import parse_holder_number, validate_licence_type_code
 from services.common.identity import Caller
 from services.common.notify import ChangeNotifier
@@ -49,8 +49,8 @@ from services.common.paging import decode_token, encode_token, page_after, page_
 from services.common.roles import Role
 from services.licence_store.domain.catalogue import check_text
 from services.licence_store.domain.licence import Effective
-from services.licence_store.persistence.repository import StoredLicence
-from services.licence_store.service import LicenceStoreService
+from services.licence_store.domain.stored import StoredLicence
+from services.licence_store.reader import LicenceReader
 
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
 ITEM_CACHE_SECONDS = 2.0
@@ -72,15 +72,16 @@ class AssistanceService:
     def __init__(
         self,
         db: Database,
-        store: LicenceStoreService,
+        reader: LicenceReader,
         clock: Clock,
         calendar: WorkingCalendar,
+        vault: HolderVault,
     ) -> None:
         self.db = db
-        self.store = store
+        self.reader = reader
         self.clock = clock
         self.calendar = calendar
-        self.vault = store.vault
+        self.vault = vault
         self.notifier = ChangeNotifier()
         self._seq_lock = threading.Lock()
         self._last_seq = 0
@@ -97,7 +98,7 @@ class AssistanceService:
         return item
 
     def _check_provider(self, item: AssistanceItem) -> None:
-        if self.store.catalogue.department(item.provider_code) is None:
+        if self.reader.department(item.provider_code) is None:
             raise InvalidArgument.field(
                 "item.provider_code",
                 f"{item.provider_code} is not a registered department",
@@ -105,7 +106,7 @@ class AssistanceService:
             )
         if not item.licence_type_code:
             return
-        lt = self.store.get_licence_type(item.licence_type_code)
+        lt = self.reader.licence_type(item.licence_type_code)
         if not lt.may_issue(item.provider_code):
             raise InvalidArgument.field(
                 "item.provider_code",
@@ -200,7 +201,7 @@ class AssistanceService:
                     repo.insert_request(conn, request, key, self._next_seq(), self.vault)
                     insert_records(conn, access)
                     self._log_decision(conn, request)
-        except sa_exc.IntegrityError:
+        except AlreadyExists:  # a concurrent request with the same key came first
             with self.db.read() as conn:
                 earlier = repo.request_by_key(conn, caller.code, key, self.vault)
         if earlier is not None:
@@ -212,14 +213,14 @@ class AssistanceService:
         self, request: AssistanceRequest, item: AssistanceItem, at: datetime
     ) -> list[AccessRecord]:
         """Answer with exactly the granted fields of the holder's licence (valid one first)."""
-        licences = self.store.holder_licences(request.holder, [item.licence_type_code])
+        licences = self.reader.holder_licences(request.holder, [item.licence_type_code])
         best = _best(licences, at)
         if best is None:
             request.answer_with({"result": "NO_RECORD"}, at)
             return []
         values = _licence_values(best)
         granted = {f: values.get(f, "") for f in request.requested_fields}
-        lt = self.store.get_licence_type(item.licence_type_code)
+        lt = self.reader.licence_type(item.licence_type_code)
         sensitive = frozenset(f.name for f in lt.fields if f.sensitive)
         answer = minimal_answer(granted, request.requested_fields, sensitive, item.unmasked_fields)
         request.answer_with({"result": "FOUND", **answer}, at)
@@ -246,10 +247,15 @@ class AssistanceService:
             raise NotFound(f"no request {request_id}", reason="REQUEST_NOT_FOUND")
         return request
 
+    def _roles(self, code: str) -> frozenset[Role]:
+        """A department's roles (none when it is not registered)."""
+        dept = self.reader.department(code)
+        return dept.roles if dept else frozenset()
+
     def _may_see(self, caller: Caller, request: AssistanceRequest) -> bool:
         if caller.code in (request.requester_code, request.provider_code):
             return True
-        roles = self.store.catalogue.roles_of(caller.code) or frozenset()
+        roles = self._roles(caller.code)
         return Role.SUPERVISOR in roles
 
     def list_mine(
@@ -378,15 +384,15 @@ class AssistanceService:
             audit_log.append(conn, [decision_entry(request, vault)], request.decided_at)
 
     def _is_admin(self, caller: Caller) -> bool:
-        return Role.ADMINISTRATOR in (self.store.catalogue.roles_of(caller.code) or frozenset())
+        return Role.ADMINISTRATOR in self._roles(caller.code)
 
     def _is_supervisor(self, caller: Caller) -> bool:
-        return Role.SUPERVISOR in (self.store.catalogue.roles_of(caller.code) or frozenset())
+        return Role.SUPERVISOR in self._roles(caller.code)
 
     def _sensitive(self, item: AssistanceItem) -> frozenset[str]:
         if not item.licence_type_code:
             return frozenset()
-        lt = self.store.get_licence_type(item.licence_type_code)
+        lt = self.reader.licence_type(item.licence_type_code)
         return frozenset(f.name for f in lt.fields if f.sensitive)
 
     def changes_since(self, caller: Caller, seq: int) -> list[tuple[AssistanceRequest, int]]:
@@ -478,7 +484,7 @@ class AssistanceService:
         """Record an applicant's commitment that they hold a valid licence of a type."""
         applicant = parse_holder_number(applicant_number, "applicant_number")
         type_code = validate_licence_type_code(licence_type_code, "licence_type_code")
-        self.store.get_licence_type(type_code)
+        self.reader.licence_type(type_code)
         due = parse_date(check_by.strip(), "check_by")
         now = self.clock.now()
         if due < china_date(now):
@@ -521,7 +527,7 @@ class AssistanceService:
         return changed
 
     def _holds(self, c: Commitment, now: datetime) -> tuple[bool, str]:
-        licences = self.store.holder_licences(c.applicant, [c.licence_type_code])
+        licences = self.reader.holder_licences(c.applicant, [c.licence_type_code])
         valid = [s for s in licences if s.licence.effective_status(now) is Effective.VALID]
         if valid:
             return True, f"holds valid licence {valid[0].signed.licence_id}"

@@ -29,7 +29,7 @@ from sqlalchemy import JSON, Connection, Engine, MetaData, Table, create_engine,
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from services.common.errors import DeadlineExceeded, Unavailable
+from services.common.errors import DeadlineExceeded, Unavailable, YihaoError
 
 if TYPE_CHECKING:
     from services.common.config import Settings
@@ -301,6 +301,18 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 
 
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+@contextmanager
+def duplicates_raise(error: Callable[[], YihaoError]) -> Iterator[None]:
+    """Around a repository's insert: a row whose unique key is taken (the database's
+    integrity error, perhaps from a concurrent writer) becomes ``error()``, the domain's
+    AlreadyExists or Conflict. Repositories translate here, once; services never see SQL's
+    errors. The transaction is then spoilt: let the error leave it."""
+    try:
+        yield
+    except sa_exc.IntegrityError as exc:
+        raise error() from exc
 
 
 def _once_per_value(bind: Callable[[Any], Any]) -> Callable[[Any], Any]:

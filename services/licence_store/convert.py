@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
+from datetime import datetime
 
 from services.common.errors import InvalidArgument
 from services.common.identifiers import HolderKind
 from services.common.roles import Role
-from services.common.signing import PublicKey
+from services.common.wire import key_out, timestamp
 from services.licence_store.domain.catalogue import (
     Department,
     FieldSpec,
     FieldType,
     LicenceType,
-    SigningKeyRecord,
 )
 from services.licence_store.domain.licence import Effective, EventKind, Status
-from services.licence_store.persistence.repository import StoredEvent
-from services.licence_store.service import IssueCommand, LicenceRef, LicenceView
+from services.licence_store.domain.reading import LicenceRef
+from services.licence_store.domain.stored import StoredEvent
+from services.licence_store.lifecycle import IssueCommand
+from services.licence_store.queries import LicenceView
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 
@@ -37,28 +36,6 @@ EFFECTIVE = {e: getattr(common, f"EFFECTIVE_STATUS_{e.name}") for e in Effective
 EVENT_KINDS = {k: getattr(pb, f"EVENT_KIND_{k.name}") for k in EventKind}
 FIELD_TYPES = {t: getattr(pb, f"FIELD_TYPE_{t.name}") for t in FieldType}
 FIELD_TYPES_IN: dict[int, FieldType] = {v: k for k, v in FIELD_TYPES.items()}
-
-
-def timestamp(at: datetime | None) -> Timestamp | None:
-    """A protobuf Timestamp (None stays unset)."""
-    if at is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(at)
-    return ts
-
-
-def instant_in(ts: Timestamp, field: str) -> datetime:
-    """A request's timestamp as an aware UTC datetime, or INVALID_ARGUMENT naming the field."""
-    try:
-        # Up to 9999-12-30: every instant must still have a calendar date in China (UTC+8).
-        if not 0 <= ts.seconds <= 253402214399:
-            raise ValueError(ts.seconds)
-        return ts.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument.field(
-            field, "is not a valid instant between 1970 and 9999-12-30", "OUT_OF_RANGE"
-        ) from None
 
 
 def holder_kind_in(value: int, field: str, *, required: bool = False) -> HolderKind | None:
@@ -88,19 +65,6 @@ def statuses_in(values: Iterable[int], field: str = "statuses") -> list[Status]:
             raise InvalidArgument.field(f"{field}[{i}]", f"{value} is not a status", "ENUM")
         statuses.append(STATUSES_IN[value])
     return statuses
-
-
-def key_out(key: SigningKeyRecord) -> common.SigningKeyInfo:
-    """A public signing key for an answer."""
-    pem = PublicKey(key.key_id, key.algorithm, key.public_key).to_pem()
-    return common.SigningKeyInfo(
-        key_id=key.key_id,
-        algorithm=key.algorithm,
-        public_key_pem=pem,
-        valid_from=timestamp(key.valid_from),
-        valid_until=timestamp(key.valid_until),
-        compromised_at=timestamp(key.compromised_at),
-    )
 
 
 def department_out(dept: Department, registered_at: datetime | None = None) -> pb.Department:

@@ -15,9 +15,12 @@ from services.common.identity import current_caller
 from services.common.paging import sized_page
 from services.common.streams import StreamBatcher
 from services.common.textcheck import refuse_nul
+from services.common.wire import instant_in
 from services.licence_store import convert as cv
 from services.licence_store.domain.licence import Action
-from services.licence_store.service import IssueCommand, LicenceStoreService, Why
+from services.licence_store.lifecycle import IssueCommand
+from services.licence_store.queries import Why
+from services.licence_store.service import LicenceStoreService
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import licence_store_pb2_grpc as pb_grpc
 
@@ -46,7 +49,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
     # ------------------------------------------------------------------------- catalogue
 
     def RegisterDepartment(self, request: pb.RegisterDepartmentRequest, context: Any) -> Any:
-        dept = self.service.register_department(
+        dept = self.service.catalogue.register_department(
             request.credit_code, request.name, request.region, cv.roles_in(request.roles)
         )
         return self._department(dept.credit_code)
@@ -55,11 +58,15 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
         return self._department(request.credit_code)
 
     def _department(self, code: str) -> pb.Department:
-        dept = self.service.get_department(code)
-        return cv.department_out(dept, self.service.department_registered_at(dept.credit_code))
+        dept = self.service.catalogue.get_department(code)
+        return cv.department_out(
+            dept, self.service.catalogue.department_registered_at(dept.credit_code)
+        )
 
     def ListDepartments(self, request: pb.ListDepartmentsRequest, context: Any) -> Any:
-        depts, token = self.service.list_departments(request.page_size, request.page_token)
+        depts, token = self.service.catalogue.list_departments(
+            request.page_size, request.page_token
+        )
         encoded = [cv.department_out(d) for d in depts]
         kept, token = sized_page(
             depts, encoded, [m.ByteSize() for m in encoded], lambda d: d.credit_code, token
@@ -67,33 +74,33 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
         return pb.ListDepartmentsResponse(departments=kept, next_page_token=token)
 
     def RotateSigningKey(self, request: pb.RotateSigningKeyRequest, context: Any) -> Any:
-        dept = self.service.rotate_signing_key(request.credit_code)
+        dept = self.service.catalogue.rotate_signing_key(request.credit_code)
         return self._department(dept.credit_code)
 
     def MarkKeyCompromised(self, request: pb.MarkKeyCompromisedRequest, context: Any) -> Any:
         since = (
-            cv.instant_in(request.compromised_at, "compromised_at")
+            instant_in(request.compromised_at, "compromised_at")
             if request.HasField("compromised_at")
             else None
         )
-        dept = self.service.mark_key_compromised(request.key_id, since)
+        dept = self.service.catalogue.mark_key_compromised(request.key_id, since)
         return self._department(dept.credit_code)
 
     def RevokeCertificate(self, request: pb.RevokeCertificateRequest, context: Any) -> Any:
-        dept = self.service.revoke_certificate(
+        dept = self.service.catalogue.revoke_certificate(
             request.serial_number, request.department_code, request.reason
         )
         return self._department(dept.credit_code)
 
     def RegisterLicenceType(self, request: pb.RegisterLicenceTypeRequest, context: Any) -> Any:
-        lt = self.service.register_licence_type(cv.licence_type_in(request.licence_type))
+        lt = self.service.catalogue.register_licence_type(cv.licence_type_in(request.licence_type))
         return cv.licence_type_out(lt)
 
     def GetLicenceType(self, request: pb.GetLicenceTypeRequest, context: Any) -> Any:
-        return cv.licence_type_out(self.service.get_licence_type(request.type_code))
+        return cv.licence_type_out(self.service.catalogue.get_licence_type(request.type_code))
 
     def ListLicenceTypes(self, request: pb.ListLicenceTypesRequest, context: Any) -> Any:
-        types, token = self.service.licence_types_page(
+        types, token = self.service.catalogue.licence_types_page(
             request.issuer_code, request.page_size, request.page_token
         )
         encoded = [cv.licence_type_out(t) for t in types]
@@ -105,11 +112,11 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
     # ------------------------------------------------------------------------- lifecycle
 
     def IssueLicence(self, request: pb.IssueLicenceRequest, context: Any) -> Any:
-        view = self.service.issue(current_caller(), cv.issue_command_in(request))
+        view = self.service.lifecycle.issue(current_caller(), cv.issue_command_in(request))
         return cv.licence_out(view)
 
     def ChangeLicence(self, request: pb.ChangeLicenceRequest, context: Any) -> Any:
-        view = self.service.change(
+        view = self.service.lifecycle.change(
             current_caller(),
             cv.ref_in(request.licence),
             dict(request.fields),
@@ -120,7 +127,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
         return cv.licence_out(view)
 
     def RenewLicence(self, request: pb.RenewLicenceRequest, context: Any) -> Any:
-        view = self.service.renew(
+        view = self.service.lifecycle.renew(
             current_caller(),
             cv.ref_in(request.licence),
             request.valid_until,
@@ -130,7 +137,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
         return cv.licence_out(view)
 
     def _status(self, action: Action, request: pb.StatusChangeRequest) -> pb.Licence:
-        view = self.service.change_status(
+        view = self.service.lifecycle.change_status(
             current_caller(),
             action,
             cv.ref_in(request.licence),
@@ -155,13 +162,13 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
     # --------------------------------------------------------------------------- queries
 
     def GetLicence(self, request: pb.GetLicenceRequest, context: Any) -> Any:
-        view = self.service.get(
+        view = self.service.queries.get(
             current_caller(), cv.ref_in(request.licence), request.version, why=_why(request)
         )
         return cv.licence_out(view)
 
     def GetLicenceHistory(self, request: pb.GetLicenceRequest, context: Any) -> Any:
-        history = self.service.history(
+        history = self.service.queries.history(
             current_caller(), cv.ref_in(request.licence), why=_why(request)
         )
         return pb.LicenceHistory(
@@ -170,7 +177,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
         )
 
     def ListLicencesByHolder(self, request: pb.ListLicencesByHolderRequest, context: Any) -> Any:
-        page = self.service.list_by_holder(
+        page = self.service.queries.list_by_holder(
             current_caller(),
             request.holder_number,
             list(request.type_codes),
@@ -200,7 +207,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
         notifier = self.service.notifier
         while context.is_active():
             seen = notifier.generation
-            events = self.service.events_after(cursor, codes, WATCH_BATCH)
+            events = self.service.queries.events_after(cursor, codes, WATCH_BATCH)
             for stored in events:
                 yield cv.event_out(stored)
                 cursor = stored.cursor
@@ -247,7 +254,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
                 reason_code=outcome.reason_code,
                 reason=outcome.reason,
             )
-            for outcome in self.service.import_batch(caller, batch)
+            for outcome in self.service.imports.import_batch(caller, batch)
         ]
         for start in range(0, len(results), MAX_RECORDS_PER_MESSAGE):
             yield pb.ImportLicencesResponse(

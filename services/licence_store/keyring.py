@@ -12,22 +12,65 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from services.common.database import Database
 from services.common.errors import FailedPrecondition
 from services.common.sealing import Sealer
 from services.common.signing import SigningKey, new_key_id
 from services.licence_store.domain.catalogue import SigningKeyRecord
-from services.licence_store.persistence import repository as repo
+from services.licence_store.persistence import catalogue as repo
 
 PUBLIC_KEY_TTL_SECONDS = 5.0
+
+
+class PublicKeys:
+    """Departments' public signing keys by id, cached for a few seconds: all a reader of
+    licences needs (it never holds the key that opens the private halves)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._public: dict[str, tuple[float, SigningKeyRecord | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_id: str) -> SigningKeyRecord | None:
+        """A public key by id (from the cache, else read now)."""
+        hit, record = self.cached(key_id)
+        if hit:
+            return record
+        with self._db.read() as conn:
+            return self.read(conn, key_id)
+
+    def cached(self, key_id: str) -> tuple[bool, SigningKeyRecord | None]:
+        """(found in the cache, key) without touching the database."""
+        with self._lock:
+            cached = self._public.get(key_id)
+        if cached is not None and time.monotonic() - cached[0] < PUBLIC_KEY_TTL_SECONDS:
+            return True, cached[1]
+        return False, None
+
+    def read(self, conn: Connection, key_id: str) -> SigningKeyRecord | None:
+        """A public key by id, in ``conn``'s unit of work (cached for a few seconds)."""
+        hit, record = self.cached(key_id)
+        if hit:
+            return record
+        now = time.monotonic()
+        record = repo.get_key(conn, key_id)
+        with self._lock:
+            self._public[key_id] = (now, record)
+        return record
+
+    def forget(self) -> None:
+        """Drop every cached key (a key was created, retired or marked compromised)."""
+        with self._lock:
+            self._public.clear()
 
 
 class KeyRing:
     """Creates, finds and unseals department signing keys."""
 
-    def __init__(self, sealer: Sealer) -> None:
+    def __init__(self, sealer: Sealer, public: PublicKeys) -> None:
         self._sealer = sealer
+        self.public = public
         self._private: dict[str, SigningKey] = {}
-        self._public: dict[str, tuple[float, SigningKeyRecord | None]] = {}
         self._lock = threading.Lock()
 
     def create_key(self, conn: Connection, department_code: str, at: datetime) -> SigningKeyRecord:
@@ -45,7 +88,7 @@ class KeyRing:
         repo.add_key(conn, record, sealed)
         with self._lock:
             self._private[key.key_id] = key
-            self._public.clear()
+        self.public.forget()
         return record
 
     def signing_key(self, conn: Connection, department_code: str) -> SigningKey:
@@ -66,32 +109,8 @@ class KeyRing:
                 self._private[key_id] = key
         return key
 
-    def cached_public_key(self, key_id: str) -> tuple[bool, SigningKeyRecord | None]:
-        """(found in the cache, key) without touching the database."""
-        with self._lock:
-            cached = self._public.get(key_id)
-        if cached is not None and time.monotonic() - cached[0] < PUBLIC_KEY_TTL_SECONDS:
-            return True, cached[1]
-        return False, None
-
-    def public_key(self, conn: Connection, key_id: str) -> SigningKeyRecord | None:
-        """A public key by id (cached for a few seconds)."""
-        hit, record = self.cached_public_key(key_id)
-        if hit:
-            return record
-        now = time.monotonic()
-        record = repo.get_key(conn, key_id)
-        with self._lock:
-            self._public[key_id] = (now, record)
-        return record
-
-    def forget_public_keys(self) -> None:
-        """Drop every cached public key (trust was withdrawn somewhere)."""
-        with self._lock:
-            self._public.clear()
-
     def forget(self, key_id: str) -> None:
         """Drop what this process cached about a key (after it was marked compromised)."""
         with self._lock:
             self._private.pop(key_id, None)
-            self._public.clear()
+        self.public.forget()

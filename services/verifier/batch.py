@@ -1,11 +1,12 @@
 """Verification by reference, many at a time: the path VerifyBatch and VerifyLicence share.
 
-A chunk of items costs one read (rows as stored, status included: there is no licence cache),
-one receipt signed over all its answers, and one durable write of that receipt with every
-item's access record (group commit), before any answer leaves. Per item what is left is
-cheap: the stored version's integrity comes from the :mod:`~services.verifier.vetting` memo
-when the row is unchanged (else it is checked in full), and the verdict is decided fresh from
-the status read now and the validity dates at the instant asked.
+A chunk of items costs one read through the licence reader (status included: there is no
+licence cache), one receipt signed over all its answers, and one durable write of that
+receipt with every item's access record (group commit), before any answer leaves. Per item
+what is left is cheap: the stored version's integrity comes from the
+:mod:`~services.verifier.vetting` memo while the version's fingerprint is unchanged (else it
+is checked in full), and the verdict is decided fresh from the status read now and the
+validity dates at the instant asked.
 
 Items are independent: an item that cannot be read (a malformed reference or holder number)
 is answered NOT_FOUND with its reason, and the others are unaffected. An item asking about a
@@ -18,9 +19,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import date, datetime
 from json.encoder import encode_basestring as _json_str  # json.dumps' escaping, as canonical
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from services.common.clock import china_date
+from services.common.clock import Clock, china_date
 from services.common.errors import InvalidArgument, YihaoError
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import (
@@ -36,54 +37,26 @@ from services.common.identifiers import (
 from services.common.identity import Caller
 from services.common.signing import canonical_json
 from services.licence_store.domain.catalogue import SigningKeyRecord
-from services.licence_store.domain.licence import Status
-from services.licence_store.persistence.rows import LicenceRow
-from services.licence_store.service import LicenceRef
-from services.verifier.domain.verdict import (
-    STANDARD_CHECKS,
-    Decision,
-    HolderMatch,
-    decide_on,
-    not_found,
+from services.licence_store.domain.reading import CurrentLicence
+from services.licence_store.reader import LicenceReader
+from services.verifier.checking import Checker
+from services.verifier.domain.verdict import HolderMatch, decide_on, not_found
+from services.verifier.receipts import ReceiptSealer
+from services.verifier.results import (
+    Answer,
+    Asked,
+    Result,
+    asked_record,
+    check_client_ref,
+    malformed,
+    presented_with,
 )
 from services.verifier.vetting import Vetted, VettedMemo, name_key
 
-if TYPE_CHECKING:
-    from services.verifier.service import Result, VerifierService
-
 MAX_NAME = 200
-#: A ``client_ref`` is echoed on its answer, so it is bounded like every other answer part.
-MAX_CLIENT_REF = 100
-#: A malformed item's reason says why in at most this many characters.
-MAX_REASON = 200
 MEMO_SIZE = 100_000  # identifiers parsed; receipt text parts
-EXISTENCE = ("existence",)
 NO_SUCH_LICENCE = not_found()
 NO_NAMES = ("", "")
-_STATUSES = {s.value: s for s in Status}
-
-
-class Asked(NamedTuple):
-    """One item as the caller sent it: plain values, validated by :meth:`BatchVerifier.prepare`."""
-
-    licence_id: str = ""
-    type_code: str = ""
-    licence_number: str = ""
-    holder_number: str = ""
-    holder_name: str = ""
-    purpose: str = ""
-    case_number: str = ""
-    client_ref: str = ""
-    as_of: datetime | None = None
-    by_number: bool = False  # named by type and number (else by licence_id)
-    refused: YihaoError | None = None  # already found malformed where it was read
-
-    @property
-    def ref(self) -> LicenceRef:
-        """The licence reference, as the store's read interface takes it."""
-        if self.by_number:
-            return LicenceRef(type_code=self.type_code, licence_number=self.licence_number)
-        return LicenceRef(licence_id=self.licence_id)
 
 
 class Prepared(NamedTuple):
@@ -93,24 +66,6 @@ class Prepared(NamedTuple):
     ident: LicenceIdentifier | None  # named by licence_id
     number: tuple[str, str] | None  # named by (type code, licence number)
     holder: HolderNumber | None  # presented holder number
-
-
-class Answer(NamedTuple):
-    """One item's verification on the fast path (``Result`` is the full path's)."""
-
-    item: Asked
-    holder: HolderNumber | None  # the presented holder number, parsed
-    decision: Decision
-    number_match: HolderMatch
-    name_match: HolderMatch
-    vetted: Vetted | None  # None: no such licence
-    status_reason_code: str
-    names: tuple[str, str]  # (licence type name, issuer name) from the catalogue
-
-    @property
-    def checks(self) -> tuple[str, ...]:
-        """What was checked to reach the verdict."""
-        return EXISTENCE if self.vetted is None else STANDARD_CHECKS
 
 
 class Chunk(NamedTuple):
@@ -201,14 +156,6 @@ class Holders:
         return masked
 
 
-def check_client_ref(client_ref: str) -> None:
-    """Refuse a ``client_ref`` longer than :data:`MAX_CLIENT_REF` characters."""
-    if len(client_ref) > MAX_CLIENT_REF:
-        raise InvalidArgument.field(
-            "client_ref", f"at most {MAX_CLIENT_REF} characters", "TOO_LONG"
-        )
-
-
 def _names(vetted: Vetted, ident: LicenceIdentifier) -> bool:
     """Whether an identifier (of any version up to the current one) names this licence."""
     return (
@@ -219,18 +166,31 @@ def _names(vetted: Vetted, ident: LicenceIdentifier) -> bool:
 
 
 class BatchVerifier:
-    """The fast path of :class:`~services.verifier.service.VerifierService`."""
+    """The fast path of verification by reference: reads through the licence reader, the
+    full path (:class:`~services.verifier.checking.Checker`) for what the memo cannot answer,
+    and one receipt per chunk from the sealer."""
 
-    def __init__(self, service: VerifierService, memo: VettedMemo | None = None) -> None:
-        self.service = service
-        self.store = service.store
+    def __init__(
+        self,
+        reader: LicenceReader,
+        vault: HolderVault,
+        clock: Clock,
+        checker: Checker,
+        sealer: ReceiptSealer,
+        memo: VettedMemo | None = None,
+    ) -> None:
+        self.reader = reader
+        self.vault = vault
+        self.clock = clock
+        self.checker = checker
+        self.sealer = sealer
         self.memo = memo or VettedMemo()
         self._identifiers: dict[str, LicenceIdentifier | YihaoError] = {}
         self._tails: dict[tuple[Any, ...], str] = {}
 
     def holders(self) -> Holders:
         """A fresh per-chunk holder cache."""
-        return Holders(self.store.vault)
+        return Holders(self.vault)
 
     def prepare(self, asked: Asked, holders: Holders) -> Prepared:
         """Validate an item's reference and presented holder (INVALID_ARGUMENT if malformed)."""
@@ -282,7 +242,7 @@ class BatchVerifier:
             try:
                 prepared.append(self.prepare(asked, holders))
             except YihaoError as exc:
-                prepared.append(self.service.malformed(exc, asked.client_ref))
+                prepared.append(malformed(exc, self.clock.now(), asked.client_ref))
         return self.answer(caller, prepared, holders, wait=False)
 
     def answer(
@@ -295,22 +255,23 @@ class BatchVerifier:
     ) -> Chunk:
         """Answer prepared items (Results pass through), seal one receipt over all of them
         (durable on return if ``wait``, else see :meth:`Chunk.wait_durable`)."""
-        now = self.service.clock.now()
+        now = self.clock.now()
         fast = [p for p in items if isinstance(p, Prepared) and p.asked.as_of is None]
-        rows, resolved = self.store.licence_rows(
+        reads = self.reader.read_current(
             {p.ident.serial for p in fast if p.ident is not None},
             {p.number for p in fast if p.number is not None},
         )
-        vetted = self._vet(rows)
-        decide = _Decider(self, rows, vetted, resolved, china_date(now), holders)
+        current = reads.licences
+        vetted = self._vet(current)
+        decide = _Decider(self, current, vetted, reads.serials_by_number, china_date(now), holders)
         answers: list[Answer | Result] = [
             p if not isinstance(p, Prepared) else self._full(p) if p.asked.as_of else decide(p)
             for p in items
         ]
         texts = self.answer_texts(answers, now, holders)
         if wait:
-            return Chunk(self.service.seal(caller, now, answers, texts), now, answers)
-        receipt_id, durable = self.service.seal_later(caller, now, answers, texts)
+            return Chunk(self.sealer.seal(caller, now, answers, texts), now, answers)
+        receipt_id, durable = self.sealer.seal_later(caller, now, answers, texts)
         return Chunk(receipt_id, now, answers, durable)
 
     def answer_texts(
@@ -351,27 +312,25 @@ class BatchVerifier:
     def _full(self, p: Prepared) -> Result:
         """An as-of item, on the full path (status timeline and the version current then)."""
         a = p.asked
-        presented = self.service.presented(p.holder, a)
+        presented = presented_with(p.holder, a)
         ref = a.ref
-        return self.service.check(
-            self.store.find(ref), presented, self.service.asked(ref, presented)
-        )
+        return self.checker.check(self.reader.find(ref), presented, asked_record(ref, presented))
 
-    def _vet(self, rows: dict[str, LicenceRow]) -> dict[str, Vetted]:
-        """The memo's entry for each row, checked in full again where it no longer holds."""
+    def _vet(self, current: dict[str, CurrentLicence]) -> dict[str, Vetted]:
+        """The memo's entry for each licence, checked in full again where it no longer holds."""
         keys: dict[str, SigningKeyRecord | None] = {}
         out: dict[str, Vetted] = {}
-        for serial, row in rows.items():
-            key_id = row.key_id
+        for serial, now in current.items():
+            key_id = now.key_id
             if key_id in keys:
                 key = keys[key_id]
             else:
-                key = keys[key_id] = self.store.public_key(key_id)
+                key = keys[key_id] = self.reader.public_key(key_id)
             entry = self.memo.get(serial)
-            if entry is None or not entry.still_holds(row.content, key):
-                stored = self.store.stored_from_row(row)
-                integrity = self.service.integrity_with(stored, key)
-                entry = Vetted.of(row.content, stored, key, integrity, self.store.vault)
+            if entry is None or not entry.still_holds(now.fingerprint, key):
+                stored = self.reader.open(now)
+                integrity = self.checker.integrity_with(stored, key)
+                entry = Vetted.of(now.fingerprint, stored, key, integrity, self.vault)
                 self.memo.put(serial, entry)
             out[serial] = entry
         return out
@@ -383,14 +342,14 @@ class _Decider:
     def __init__(
         self,
         verifier: BatchVerifier,
-        rows: dict[str, LicenceRow],
+        current: dict[str, CurrentLicence],
         vetted: dict[str, Vetted],
         resolved: dict[tuple[str, str], str],
         day: date,
         holders: Holders,
     ) -> None:
-        self.store = verifier.store
-        self.rows = rows
+        self.reader = verifier.reader
+        self.current = current
         self.vetted = vetted
         self.resolved = resolved
         self.day = day
@@ -411,16 +370,15 @@ class _Decider:
                 "",
                 NO_NAMES,
             )
-        row = self.rows[serial]
-        status = _STATUSES.get(row.status) or Status(row.status)
+        now = self.current[serial]
         return Answer(
             p.asked,
             p.holder,
-            decide_on(vetted.integrity, status, vetted.validity, self.day),
+            decide_on(vetted.integrity, now.status, vetted.validity, self.day),
             self.holders.number_match(p.holder, vetted),
             self.holders.name_match(p.asked.holder_name, vetted),
             vetted,
-            row.status_reason_code or "",
+            now.status_reason_code,
             self._catalogue_names(vetted),
         )
 
@@ -428,8 +386,5 @@ class _Decider:
         key = (vetted.type_code, vetted.issuer_code)
         names = self._names.get(key)
         if names is None:
-            licence_type = self.store.catalogue.licence_type(vetted.type_code)
-            issuer = self.store.catalogue.department(vetted.issuer_code)
-            names = (licence_type.name if licence_type else "", issuer.name if issuer else "")
-            self._names[key] = names
+            names = self._names[key] = self.reader.names(vetted.type_code, vetted.issuer_code)
         return names

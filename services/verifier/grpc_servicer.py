@@ -10,11 +10,13 @@ from services.common.errors import InvalidArgument, YihaoError
 from services.common.identity import current_caller
 from services.common.streams import pipelined
 from services.common.textcheck import refuse_nul
-from services.licence_store import convert as store_cv
-from services.verifier import documents, materials, receipt_check, transparency
-from services.verifier.batch import EXISTENCE, Answer, Asked, Chunk
+from services.common.wire import instant_in, key_out, timestamp
+from services.licence_store.domain.reading import LicenceRef
+from services.verifier.batch import Chunk
 from services.verifier.domain.verdict import STANDARD_CHECKS, HolderMatch, Integrity, Verdict
-from services.verifier.service import Presented, Result, VerifierService
+from services.verifier.materials import Material, ServiceItem
+from services.verifier.results import EXISTENCE, Answer, Asked, Presented, Result
+from services.verifier.service import VerifierService
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import verifier_pb2 as pb
 from yihao.v1 import verifier_pb2_grpc as pb_grpc
@@ -32,7 +34,7 @@ MATCHES = {m: getattr(pb, f"HOLDER_MATCH_{m.name}") for m in HolderMatch}
 
 def presented_in(request: pb.VerifyLicenceRequest) -> Presented:
     """What the applicant presented, validated."""
-    as_of = store_cv.instant_in(request.as_of, "as_of") if request.HasField("as_of") else None
+    as_of = instant_in(request.as_of, "as_of") if request.HasField("as_of") else None
     return Presented.parse(
         request.presented_holder_number,
         request.presented_holder_name,
@@ -50,9 +52,9 @@ def verification_out(result: Result) -> pb.Verification:
         reason=result.decision.reason,
         holder_number_match=MATCHES[result.number_match],
         holder_name_match=MATCHES[result.name_match],
-        policy=pb.Policy(checks=list(result.checks), as_of=store_cv.timestamp(result.as_of)),
+        policy=pb.Policy(checks=list(result.checks), as_of=timestamp(result.as_of)),
         receipt_id=result.receipt_id,
-        checked_at=store_cv.timestamp(result.checked_at),
+        checked_at=timestamp(result.checked_at),
         client_ref=result.client_ref,
         document_authentic=result.document_authentic,
         type_name=result.type_name,
@@ -84,7 +86,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         self._wire = _Wire()
 
     def VerifyLicence(self, request: pb.VerifyLicenceRequest, context: Any) -> Any:
-        store_cv.ref_in(request.licence)  # a reference is required
+        ref_in(request.licence)  # a reference is required
         chunk = self.service.verify(current_caller(), asked_in(request))
         return self._wire.verifications(chunk)[0]
 
@@ -128,8 +130,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         which = request.WhichOneof("document")
         if which == "signed_document":
             doc = request.signed_document
-            result = documents.verify_signed_document(
-                self.service,
+            result = self.service.documents.verify_signed_document(
                 current_caller(),
                 doc.content_json,
                 doc.signature.key_id,
@@ -137,8 +138,8 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
                 presented,
             )
         elif which == "qr_payload":
-            result = documents.verify_qr(
-                self.service, current_caller(), request.qr_payload, presented
+            result = self.service.documents.verify_qr(
+                current_caller(), request.qr_payload, presented
             )
         else:
             raise InvalidArgument.field(
@@ -147,8 +148,8 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         return verification_out(result)
 
     def ExportDocument(self, request: pb.ExportDocumentRequest, context: Any) -> Any:
-        content, stored = documents.export_document(
-            self.service, current_caller(), store_cv.ref_in(request.licence), request.version
+        content, stored = self.service.documents.export(
+            current_caller(), ref_in(request.licence), request.version
         )
         signed = stored.signed
         return pb.SignedDocument(
@@ -160,26 +161,24 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         )
 
     def IssueQrPayload(self, request: pb.IssueQrPayloadRequest, context: Any) -> Any:
-        payload, expires = documents.issue_qr(
-            self.service, current_caller(), store_cv.ref_in(request.licence), request.ttl_seconds
+        payload, expires = self.service.documents.issue_qr(
+            current_caller(), ref_in(request.licence), request.ttl_seconds
         )
-        return pb.QrPayload(payload=payload, expires_at=store_cv.timestamp(expires))
+        return pb.QrPayload(payload=payload, expires_at=timestamp(expires))
 
     def GetIssuerKeys(self, request: pb.GetIssuerKeysRequest, context: Any) -> Any:
-        store = self.service.store
-        codes = list(request.issuer_codes)
-        depts = [store.get_department(c) for c in codes] if codes else _all_departments(store)
+        depts = self.service.reader.issuer_keys(list(request.issuer_codes))
         return pb.IssuerKeys(
             issuers=[
                 pb.IssuerKeySet(
                     issuer_code=d.credit_code,
                     issuer_name=d.name,
-                    keys=[store_cv.key_out(k) for k in d.keys],
+                    keys=[key_out(k) for k in d.keys],
                 )
                 for d in depts
             ],
             receipt_keys=[
-                store_cv.key_out(k)
+                key_out(k)
                 for keys in (self.service.receipt_keys, self.service.log_keys)
                 for k in keys.all_public()
             ],
@@ -190,14 +189,14 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
 
     def VerifyReceipt(self, request: pb.GetReceiptRequest, context: Any) -> Any:
         receipt = self.service.get_receipt(request.receipt_id)
-        authentic, reason = receipt_check.check(self.service, receipt)
+        authentic, reason = self.service.receipt_check.check(receipt)
         return pb.ReceiptCheck(authentic=authentic, reason=reason, receipt=receipt_out(receipt))
 
     def GetTreeHead(self, request: pb.GetTreeHeadRequest, context: Any) -> Any:
-        return head_out(transparency.tree_head(self.service, request.fresh))
+        return head_out(self.service.transparency.tree_head(request.fresh))
 
     def GetInclusionProof(self, request: pb.GetInclusionProofRequest, context: Any) -> Any:
-        leaf, path, head = transparency.inclusion(self.service, request.ref, request.tree_size)
+        leaf, path, head = self.service.transparency.inclusion(request.ref, request.tree_size)
         return pb.InclusionProof(
             leaf_index=leaf.index,
             leaf_hash=leaf.leaf_hash,
@@ -208,19 +207,18 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         )
 
     def GetConsistencyProof(self, request: pb.GetConsistencyProofRequest, context: Any) -> Any:
-        path, first, second = transparency.consistency(
-            self.service, request.first_size, request.second_size
+        path, first, second = self.service.transparency.consistency(
+            request.first_size, request.second_size
         )
         return pb.ConsistencyProof(path=path, first=head_out(first), second=head_out(second))
 
     def ListServiceItems(self, request: pb.ListServiceItemsRequest, context: Any) -> Any:
         return pb.ListServiceItemsResponse(
-            items=[item_out(i) for i in materials.list_items(self.service)]
+            items=[item_out(i) for i in self.service.materials.list_items()]
         )
 
     def CheckMaterials(self, request: pb.CheckMaterialsRequest, context: Any) -> Any:
-        item, outcomes = materials.check_materials(
-            self.service,
+        item, outcomes = self.service.materials.check_materials(
             current_caller(),
             request.item_code,
             request.applicant_number,
@@ -240,17 +238,22 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         )
 
 
-def _all_departments(store: Any) -> list[Any]:
-    depts, token = store.list_departments(1000, "")
-    while token:
-        more, token = store.list_departments(1000, token)
-        depts += more
-    return [store.get_department(d.credit_code) for d in depts]
+def ref_in(msg: Any) -> LicenceRef:
+    """A licence reference from a request (``yihao.v1.LicenceRef``)."""
+    which = msg.WhichOneof("ref")
+    if which == "licence_id":
+        return LicenceRef(licence_id=msg.licence_id)
+    if which == "type_and_number":
+        tn = msg.type_and_number
+        return LicenceRef(type_code=tn.type_code, licence_number=tn.licence_number)
+    raise InvalidArgument.field(
+        "licence", "name a licence by licence_id or by type_and_number", "REQUIRED"
+    )
 
 
 def asked_in(request: pb.VerifyLicenceRequest) -> Asked:
     """A verification request as plain values (validated by the service)."""
-    as_of = store_cv.instant_in(request.as_of, "as_of") if request.HasField("as_of") else None
+    as_of = instant_in(request.as_of, "as_of") if request.HasField("as_of") else None
     ref = request.licence
     if ref.WhichOneof("ref") != "type_and_number":
         type_code = licence_number = ""
@@ -279,7 +282,7 @@ def _batch_item(request: pb.VerifyLicenceRequest) -> Asked:
         if "\x00" in "".join(asked[:8]):  # every string of the request (see Asked)
             refuse_nul(request)
         if not (asked.licence_id or asked.by_number):
-            store_cv.ref_in(request.licence)  # names no licence: say how to name one
+            ref_in(request.licence)  # names no licence: say how to name one
     except YihaoError as exc:
         return Asked(client_ref=request.client_ref, refused=exc)
     return asked
@@ -303,7 +306,7 @@ class _Wire:
     def fill(self, results: Any, chunk: Chunk) -> None:
         """Append one Verification per answer of ``chunk`` to the repeated field ``results``."""
         rid = chunk.receipt_id
-        at = store_cv.timestamp(chunk.checked_at)
+        at = timestamp(chunk.checked_at)
         shared: dict[tuple[str, ...], bytes] = {
             checks: pb.Verification(
                 receipt_id=rid, checked_at=at, policy=pb.Policy(checks=checks, as_of=at)
@@ -372,7 +375,7 @@ def receipt_out(receipt: Any) -> pb.Receipt:
         signature=common.Signature(
             key_id=receipt.key_id, algorithm=receipt.algorithm, value=receipt.signature
         ),
-        issued_at=store_cv.timestamp(receipt.issued_at),
+        issued_at=timestamp(receipt.issued_at),
         requester_code=receipt.requester_code,
         verdict=VERDICTS[receipt.verdict] if receipt.verdict else pb.VERDICT_UNSPECIFIED,
         licence_id=receipt.licence_id,
@@ -380,11 +383,11 @@ def receipt_out(receipt: Any) -> pb.Receipt:
     )
 
 
-def material_out(m: materials.Material) -> pb.Material:
+def material_out(m: Material) -> pb.Material:
     return pb.Material(name=m.name, licence_type_code=m.licence_type_code, holder_is_applicant=True)
 
 
-def item_out(item: materials.ServiceItem) -> pb.ServiceItem:
+def item_out(item: ServiceItem) -> pb.ServiceItem:
     return pb.ServiceItem(
         code=item.code, name=item.name, materials=[material_out(m) for m in item.materials]
     )
@@ -395,7 +398,7 @@ def head_out(head: Any) -> pb.SignedTreeHead:
     return pb.SignedTreeHead(
         tree_size=head.tree_size,
         root_hash=head.root_hash,
-        at=store_cv.timestamp(head.at),
+        at=timestamp(head.at),
         key_id=head.key_id,
         signature=head.signature,
     )

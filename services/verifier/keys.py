@@ -6,10 +6,9 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
-
 from services.common.clock import Clock, as_utc
 from services.common.database import Database
+from services.common.errors import AlreadyExists
 from services.common.sealing import Sealer
 from services.common.signing import SigningKey, new_key_id
 from services.licence_store.domain.catalogue import SigningKeyRecord
@@ -64,7 +63,7 @@ class ServiceKeys:
             with self._db.transaction() as conn:
                 if repo.current_service_key(conn, self.purpose) is None:
                     repo.add_service_key(conn, values, self._clock.now())
-        except sa_exc.IntegrityError:  # pragma: no cover - another process made one first
+        except AlreadyExists:  # pragma: no cover - another process made one first
             pass
         found = self._load()
         assert found is not None

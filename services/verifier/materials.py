@@ -8,21 +8,21 @@ verifications it relied on, so the case file needs no copy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.clock import Clock
+from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound
 from services.common.identifiers import parse_holder_number
 from services.common.identity import Caller
-from services.licence_store.demo import (
-    BUSINESS_LICENCE,
-    MARRIAGE_CERTIFICATE,
-    QUALIFICATION_CERTIFICATE,
-    RESIDENCE_PERMIT,
-)
+from services.licence_store.reader import LicenceReader
+from services.verifier.checking import Checker
 from services.verifier.domain.verdict import Verdict
 from services.verifier.persistence import repository as repo
-from services.verifier.service import Presented, Result, VerifierService
+from services.verifier.receipts import ReceiptSealer
+from services.verifier.results import Presented, Result
 
 
 @dataclass(frozen=True)
@@ -56,86 +56,75 @@ class MaterialOutcome:
     result: Result | None = None
 
 
-DEMO_ITEMS = (
-    ServiceItem(
-        "FZ-ZJ-0001",
-        "公共租赁住房申请",
-        (
-            Material("居民身份证"),
-            Material("结婚证", MARRIAGE_CERTIFICATE.type_code),
-            Material("居住证", RESIDENCE_PERMIT.type_code),
-            Material("家庭收入申报表"),
-        ),
-    ),
-    ServiceItem(
-        "FZ-RS-0002",
-        "职业技能提升补贴申领",
-        (
-            Material("职业资格证书", QUALIFICATION_CERTIFICATE.type_code),
-            Material("居住证", RESIDENCE_PERMIT.type_code),
-            Material("社会保障卡（银行账户）"),
-        ),
-    ),
-    ServiceItem(
-        "FZ-SC-0003",
-        "食品经营许可申请",
-        (
-            Material("营业执照", BUSINESS_LICENCE.type_code),
-            Material("法定代表人身份证明"),
-            Material("经营场所使用证明"),
-            Material("食品安全管理制度文本"),
-        ),
-    ),
-)
+class Materials:
+    """Service items and the materials valid e-licences cover."""
 
+    def __init__(
+        self,
+        db: Database,
+        reader: LicenceReader,
+        checker: Checker,
+        receipts: ReceiptSealer,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.reader = reader
+        self.checker = checker
+        self.receipts = receipts
+        self.clock = clock
 
-def save_items(verifier: VerifierService, items: tuple[ServiceItem, ...] = DEMO_ITEMS) -> None:
-    """Store service items (the demo catalogue loader calls this)."""
-    at = verifier.clock.now()
-    with verifier.db.transaction() as conn:
-        for item in items:
-            materials = [
-                {"name": m.name, "licence_type_code": m.licence_type_code} for m in item.materials
-            ]
-            repo.save_service_item(conn, item.code, item.name, materials, at)
+    def save_items(self, items: Sequence[ServiceItem]) -> None:
+        """Store (or replace) service items (the demo catalogue loader calls this)."""
+        at = self.clock.now()
+        with self.db.transaction() as conn:
+            for item in items:
+                materials = [
+                    {"name": m.name, "licence_type_code": m.licence_type_code}
+                    for m in item.materials
+                ]
+                repo.save_service_item(conn, item.code, item.name, materials, at)
 
+    def list_items(self) -> list[ServiceItem]:
+        """Every service item."""
+        with self.db.read() as conn:
+            rows = repo.list_service_items(conn)
+        return [_item(r) for r in rows]
 
-def list_items(verifier: VerifierService) -> list[ServiceItem]:
-    """Every service item."""
-    with verifier.db.read() as conn:
-        rows = repo.list_service_items(conn)
-    return [_item(r) for r in rows]
+    def check_materials(
+        self,
+        caller: Caller,
+        item_code: str,
+        applicant_number: str,
+        context: dict[str, str],
+    ) -> tuple[ServiceItem, list[MaterialOutcome]]:
+        """Material by material: covered by a valid e-licence (with its receipt), or to bring."""
+        if not item_code.strip() or len(item_code) > 64:
+            raise InvalidArgument.field(
+                "item_code", "is required, at most 64 characters", "REQUIRED"
+            )
+        item = next((i for i in self.list_items() if i.code == item_code.strip()), None)
+        if item is None:
+            raise NotFound(f"no service item {item_code}", reason="SERVICE_ITEM_NOT_FOUND")
+        applicant = parse_holder_number(applicant_number, "applicant_number")
+        type_codes = sorted({m.licence_type_code for m in item.materials if m.shareable})
+        presented = Presented(
+            applicant,
+            purpose=context.get("purpose", ""),
+            case_number=context.get("case_number", ""),
+        )
+        results = [
+            self.checker.check(
+                stored, presented, {"applicant": "presented", "item_code": item.code}
+            )
+            for stored in self.reader.holder_licences(applicant, type_codes)
+        ]
+        results = self.receipts.record(caller, results) if results else []
+        return item, [_outcome(m, results) for m in item.materials]
 
 
 def _item(row: Any) -> ServiceItem:
     materials = tuple(Material(m["name"], m.get("licence_type_code", "")) for m in row.materials)
     return ServiceItem(row.code, row.name, materials)
-
-
-def check_materials(
-    verifier: VerifierService,
-    caller: Caller,
-    item_code: str,
-    applicant_number: str,
-    context: dict[str, str],
-) -> tuple[ServiceItem, list[MaterialOutcome]]:
-    """Material by material: covered by a valid e-licence (with its receipt), or to bring."""
-    if not item_code.strip() or len(item_code) > 64:
-        raise InvalidArgument.field("item_code", "is required, at most 64 characters", "REQUIRED")
-    item = next((i for i in list_items(verifier) if i.code == item_code.strip()), None)
-    if item is None:
-        raise NotFound(f"no service item {item_code}", reason="SERVICE_ITEM_NOT_FOUND")
-    applicant = parse_holder_number(applicant_number, "applicant_number")
-    type_codes = sorted({m.licence_type_code for m in item.materials if m.shareable})
-    presented = Presented(
-        applicant, purpose=context.get("purpose", ""), case_number=context.get("case_number", "")
-    )
-    results = [
-        verifier.check(stored, presented, {"applicant": "presented", "item_code": item.code})
-        for stored in verifier.store.holder_licences(applicant, type_codes)
-    ]
-    results = verifier.record_receipt(caller, results) if results else []
-    return item, [_outcome(m, results) for m in item.materials]
 
 
 def _outcome(material: Material, results: list[Result]) -> MaterialOutcome:

@@ -15,51 +15,75 @@ from __future__ import annotations
 
 from services.common import audit_log, log_tree, merkle
 from services.common.audit_log import TreeHead
+from services.common.database import Database
 from services.common.signing import PublicKey
-from services.verifier import transparency
 from services.verifier.domain.receipt import Receipt, receipt_entry, unsigned_fields
-from services.verifier.service import VerifierService
+from services.verifier.keys import ServiceKeys
+from services.verifier.transparency import Transparency
 
 #: Reason for a receipt that passes every check.
 AUTHENTIC = "SIGNATURE_AND_LOG_VERIFIED"
 
 
-def check(verifier: VerifierService, receipt: Receipt) -> tuple[bool, str]:
-    """(authentic, reason code) for a stored receipt."""
-    signed, reason = verifier.check_receipt(receipt)
-    if not signed:
-        return False, reason
-    unsigned = unsigned_fields(receipt)
-    if "receipt_id" in unsigned:
-        return False, "RECEIPT_ID_NOT_SIGNED"
-    if unsigned:
-        return False, "RECEIPT_FIELDS_NOT_SIGNED"
-    try:
-        return _logged(verifier, receipt)
-    except log_tree.LogIncomplete:
-        return False, "LOG_INCOMPLETE"
+class ReceiptCheck:
+    """Checks stored receipts against the receipt keys, the log and its signed heads."""
 
+    def __init__(
+        self,
+        db: Database,
+        receipt_keys: ServiceKeys,
+        log_keys: ServiceKeys,
+        transparency: Transparency,
+    ) -> None:
+        self.db = db
+        self.receipt_keys = receipt_keys
+        self.log_keys = log_keys
+        self.transparency = transparency
 
-def _logged(verifier: VerifierService, receipt: Receipt) -> tuple[bool, str]:
-    """Is this receipt's entry in the log, under a head signed by the log's key?"""
-    leaf_hash = merkle.leaf_hash(audit_log.leaf_data(receipt_entry(receipt)))
-    with verifier.db.read() as conn:
-        leaf = audit_log.find_leaf(conn, receipt.receipt_id)
-        head = audit_log.latest_head(conn)
-    if leaf is None:
-        return False, "RECEIPT_NOT_IN_LOG"
-    if head is None or leaf.index >= head.tree_size:  # logged since the last head
-        head = transparency.tree_head(verifier, fresh=True)
-    if leaf.index >= head.tree_size or not _signed_by_log(verifier, head):
-        return False, "TREE_HEAD_NOT_TRUSTED"
-    with verifier.db.read() as conn:
-        path = log_tree.inclusion_proof(conn, leaf.index, head.tree_size)
-    if not merkle.verify_inclusion(leaf_hash, leaf.index, head.tree_size, path, head.root_hash):
-        return False, "RECEIPT_NOT_AS_LOGGED"
-    return True, AUTHENTIC
+    def check(self, receipt: Receipt) -> tuple[bool, str]:
+        """(authentic, reason code) for a stored receipt."""
+        signed, reason = self.signature(receipt)
+        if not signed:
+            return False, reason
+        unsigned = unsigned_fields(receipt)
+        if "receipt_id" in unsigned:
+            return False, "RECEIPT_ID_NOT_SIGNED"
+        if unsigned:
+            return False, "RECEIPT_FIELDS_NOT_SIGNED"
+        try:
+            return self._logged(receipt)
+        except log_tree.LogIncomplete:
+            return False, "LOG_INCOMPLETE"
 
+    def signature(self, receipt: Receipt) -> tuple[bool, str]:
+        """Whether a receipt's body still carries the verifier's signature."""
+        key = self.receipt_keys.public(receipt.key_id)
+        if key is None:
+            return False, "RECEIPT_KEY_UNKNOWN"
+        public = PublicKey(key.key_id, key.algorithm, key.public_key)
+        if not public.verify(receipt.body, receipt.signature):
+            return False, "SIGNATURE_INVALID"
+        return True, "SIGNATURE_VERIFIED"
 
-def _signed_by_log(verifier: VerifierService, head: TreeHead) -> bool:
-    key = verifier.log_keys.public(head.key_id)
-    public = PublicKey(key.key_id, key.algorithm, key.public_key) if key else None
-    return public is not None and public.verify(head.signed_bytes(), head.signature)
+    def _logged(self, receipt: Receipt) -> tuple[bool, str]:
+        """Is this receipt's entry in the log, under a head signed by the log's key?"""
+        leaf_hash = merkle.leaf_hash(audit_log.leaf_data(receipt_entry(receipt)))
+        with self.db.read() as conn:
+            leaf = audit_log.find_leaf(conn, receipt.receipt_id)
+            head = audit_log.latest_head(conn)
+        if leaf is None:
+            return False, "RECEIPT_NOT_IN_LOG"
+        if head is None or leaf.index >= head.tree_size:  # logged since the last head
+            head = self.transparency.tree_head(fresh=True)
+        if leaf.index >= head.tree_size or not self._signed_by_log(head):
+            return False, "TREE_HEAD_NOT_TRUSTED"
+        with self.db.read() as conn:
+            path = log_tree.inclusion_proof(conn, leaf.index, head.tree_size)
+        if not merkle.verify_inclusion(leaf_hash, leaf.index, head.tree_size, path, head.root_hash):
+            return False, "RECEIPT_NOT_AS_LOGGED"
+        return True, AUTHENTIC
+
+    def _signed_by_log(self, head: TreeHead) -> bool:
+        key = self.log_keys.public(head.key_id)
+        public = PublicKey(key.key_id, key.algorithm, key.public_key) if key else None
+        return public is not None and public.verify(head.signed_bytes(), head.signature)

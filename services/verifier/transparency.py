@@ -4,64 +4,70 @@ from __future__ import annotations
 
 from services.common import audit_log, log_tree
 from services.common.audit_log import Leaf, TreeHead
+from services.common.clock import Clock
+from services.common.database import Database
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.verifier.service import VerifierService
+from services.verifier.keys import ServiceKeys
 
 
-def tree_head(verifier: VerifierService, fresh: bool) -> TreeHead:
-    """The latest signed head; with ``fresh``, sign the log as it is now first."""
-    if not fresh:
-        with verifier.db.read() as conn:
-            latest = audit_log.latest_head(conn)
-        if latest is not None:
-            return latest
-    key = verifier.log_keys.signing_key()  # may create the key: its own transaction, first
-    with verifier.db.read() as conn:  # the leaves since the last head, read without a lock
-        grown = audit_log.grow_tree(conn)
-    with verifier.db.transaction() as conn:
-        return audit_log.store_head(conn, grown, key, verifier.clock.now())
+class Transparency:
+    """Signs the log's tree heads with the verifier's log key and answers proofs."""
 
+    def __init__(self, db: Database, log_keys: ServiceKeys, clock: Clock) -> None:
+        self.db = db
+        self.log_keys = log_keys
+        self.clock = clock
 
-def _head(verifier: VerifierService, size: int) -> TreeHead:
-    if size < 0:
-        raise InvalidArgument.field("tree_size", "must not be negative", "OUT_OF_RANGE")
-    if size == 0:
-        return tree_head(verifier, fresh=False)
-    with verifier.db.read() as conn:
-        head = audit_log.head_of_size(conn, size)
-    if head is None:
-        raise NotFound(f"no signed tree head of size {size}", reason="TREE_HEAD_NOT_FOUND")
-    return head
+    def tree_head(self, fresh: bool) -> TreeHead:
+        """The latest signed head; with ``fresh``, sign the log as it is now first."""
+        if not fresh:
+            with self.db.read() as conn:
+                latest = audit_log.latest_head(conn)
+            if latest is not None:
+                return latest
+        key = self.log_keys.signing_key()  # may create the key: its own transaction, first
+        with self.db.read() as conn:  # the leaves since the last head, read without a lock
+            grown = audit_log.grow_tree(conn)
+        with self.db.transaction() as conn:
+            return audit_log.store_head(conn, grown, key, self.clock.now())
 
+    def _head(self, size: int) -> TreeHead:
+        if size < 0:
+            raise InvalidArgument.field("tree_size", "must not be negative", "OUT_OF_RANGE")
+        if size == 0:
+            return self.tree_head(fresh=False)
+        with self.db.read() as conn:
+            head = audit_log.head_of_size(conn, size)
+        if head is None:
+            raise NotFound(f"no signed tree head of size {size}", reason="TREE_HEAD_NOT_FOUND")
+        return head
 
-def inclusion(verifier: VerifierService, ref: str, size: int) -> tuple[Leaf, list[bytes], TreeHead]:
-    """(leaf, audit path, head) proving the record ``ref`` is in a signed tree."""
-    if not ref.strip() or len(ref) > 128:
-        raise InvalidArgument.field("ref", "is required, at most 128 characters", "REQUIRED")
-    head = _head(verifier, size)
-    with verifier.db.read() as conn:
-        leaf = audit_log.find_leaf(conn, ref.strip())
-        if leaf is None:
-            raise NotFound(f"no log entry for {ref}", reason="LOG_ENTRY_NOT_FOUND")
-        if leaf.index >= head.tree_size:
-            raise FailedPrecondition(
-                f"{ref} was logged after the signed head of size {head.tree_size}; "
-                "ask again after the next head",
-                reason="NOT_YET_IN_SIGNED_HEAD",
+    def inclusion(self, ref: str, size: int) -> tuple[Leaf, list[bytes], TreeHead]:
+        """(leaf, audit path, head) proving the record ``ref`` is in a signed tree."""
+        if not ref.strip() or len(ref) > 128:
+            raise InvalidArgument.field("ref", "is required, at most 128 characters", "REQUIRED")
+        head = self._head(size)
+        with self.db.read() as conn:
+            leaf = audit_log.find_leaf(conn, ref.strip())
+            if leaf is None:
+                raise NotFound(f"no log entry for {ref}", reason="LOG_ENTRY_NOT_FOUND")
+            if leaf.index >= head.tree_size:
+                raise FailedPrecondition(
+                    f"{ref} was logged after the signed head of size {head.tree_size}; "
+                    "ask again after the next head",
+                    reason="NOT_YET_IN_SIGNED_HEAD",
+                )
+            proof = log_tree.inclusion_proof(conn, leaf.index, head.tree_size)
+        return leaf, proof, head
+
+    def consistency(self, first: int, second: int) -> tuple[list[bytes], TreeHead, TreeHead]:
+        """A proof that the tree of size ``second`` only appended to the tree of size
+        ``first``."""
+        if not 0 < first <= second:
+            raise InvalidArgument.field(
+                "first_size", "must be positive and at most second_size", "OUT_OF_RANGE"
             )
-        proof = log_tree.inclusion_proof(conn, leaf.index, head.tree_size)
-    return leaf, proof, head
-
-
-def consistency(
-    verifier: VerifierService, first: int, second: int
-) -> tuple[list[bytes], TreeHead, TreeHead]:
-    """A proof that the tree of size ``second`` only appended to the tree of size ``first``."""
-    if not 0 < first <= second:
-        raise InvalidArgument.field(
-            "first_size", "must be positive and at most second_size", "OUT_OF_RANGE"
-        )
-    old, new = _head(verifier, first), _head(verifier, second)
-    with verifier.db.read() as conn:
-        proof = log_tree.consistency_proof(conn, old.tree_size, new.tree_size)
-    return proof, old, new
+        old, new = self._head(first), self._head(second)
+        with self.db.read() as conn:
+            proof = log_tree.consistency_proof(conn, old.tree_size, new.tree_size)
+        return proof, old, new

@@ -53,7 +53,7 @@ def role_channels(stack: Stack):
     channels = {}
     for role in Role:
         code = _credit_code(rng)
-        stack.app.licence_store.register_department(
+        stack.app.licence_store.catalogue.register_department(
             code, f"测试部门-{role.value}", "350100", [role]
         )
         cert, key = issue_client_cert(stack.pki, code, f"test {role.value}")

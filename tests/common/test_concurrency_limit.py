@@ -127,13 +127,13 @@ def database_url(tmp_path) -> str:
 def test_the_server_applies_yihao_max_active_calls(database_url, pki, tmp_path, monkeypatch):
     stack = start_stack(settings_for(database_url, tmp_path, pki, max_active_calls=1), pki)
     release = threading.Event()
-    real = stack.app.licence_store.list_licence_types
+    real = stack.app.licence_store.catalogue.list_licence_types
 
     def slow(*args, **kwargs):
         release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stack.app.licence_store, "list_licence_types", slow)
+    monkeypatch.setattr(stack.app.licence_store.catalogue, "list_licence_types", slow)
     try:
         store = stack.store("market")
         holding = store.ListLicenceTypes.future(store_pb.ListLicenceTypesRequest(), timeout=10)

@@ -143,7 +143,7 @@ def test_unexpected_failure_is_internal_with_a_correlation_id_and_no_internals(
     def boom(*_args, **_kwargs):
         raise RuntimeError("secret table name licences_v2")
 
-    monkeypatch.setattr(stack.app.licence_store, "list_licence_types", boom)
+    monkeypatch.setattr(stack.app.licence_store.catalogue, "list_licence_types", boom)
     with pytest.raises(grpc.RpcError) as caught:
         stack.store("market").ListLicenceTypes(licence_store_pb2.ListLicenceTypesRequest())
     assert caught.value.code() == grpc.StatusCode.INTERNAL

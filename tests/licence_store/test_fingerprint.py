@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from services.common.identifiers import HolderKind
 from services.common.signing import sha256_hex
-from services.licence_store.service import IssueCommand
+from services.licence_store.lifecycle import IssueCommand
 
 text = st.text(max_size=12)  # includes lone surrogates, control and astral characters
 

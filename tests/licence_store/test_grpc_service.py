@@ -171,7 +171,7 @@ def test_issue_mints_a_valid_identifier_and_signs_the_canonical_content(stack):
     assert licence.effective_status == common.EFFECTIVE_STATUS_VALID
     assert licence.type_name == "营业执照"
     assert licence.issuer_name == "福州市市场监督管理局"
-    stored = stack.app.licence_store.get(None, _ref(licence))  # type: ignore[arg-type]
+    stored = stack.app.licence_store.queries.get(None, _ref(licence))  # type: ignore[arg-type]
     content = canonical_json(stored.stored.licence.content())
     assert sha256_hex(content) == licence.content_sha256
     dept = stack.store("market").GetDepartment(
@@ -184,7 +184,7 @@ def test_issue_mints_a_valid_identifier_and_signs_the_canonical_content(stack):
 
 
 def _ref(licence: pb.Licence):
-    from services.licence_store.service import LicenceRef
+    from services.licence_store.domain.reading import LicenceRef
 
     return LicenceRef(licence_id=licence.licence_id)
 

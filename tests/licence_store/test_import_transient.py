@@ -9,7 +9,7 @@ import pytest
 from services.common.errors import Unavailable
 from services.common.identity import Caller
 from services.licence_store import demo
-from services.licence_store.service import IssueCommand
+from services.licence_store.lifecycle import IssueCommand
 from testsupport.stack import Stack
 
 RECORD = IssueCommand(
@@ -39,8 +39,8 @@ def test_an_unavailable_store_fails_the_batch_instead_of_rejecting_records(
         raise Unavailable("the database is unavailable", reason="DATABASE_UNAVAILABLE")
 
     with monkeypatch.context() as patch:
-        patch.setattr(store.catalogue, "licence_type", unavailable)
+        patch.setattr(store.cache, "licence_type", unavailable)
         with pytest.raises(Unavailable):
-            store.import_batch(market, [(1, RECORD)])
-    (outcome,) = store.import_batch(market, [(1, RECORD)])  # the retry
+            store.imports.import_batch(market, [(1, RECORD)])
+    (outcome,) = store.imports.import_batch(market, [(1, RECORD)])  # the retry
     assert outcome.outcome == "accepted"

@@ -211,13 +211,32 @@ def test_the_client_library_sends_chunks_and_yields_verifications(stack):
     assert len({a.receipt_id for a in answers}) == 3  # one receipt per chunk of two
 
 
-def test_rows_read_on_the_driver_are_what_the_repository_reads(stack):
-    store = stack.app.licence_store
+def test_the_readers_batch_read_opens_to_what_the_repository_reads(stack):
+    reader, codec = stack.app.read.reader, stack.app.read.codec
     licences = (issue(stack, "R-1"), issue_person(stack, "R-2"))  # the second has sealed fields
     serials = [parse_licence_identifier(lic.licence_id).serial for lic in licences]
-    rows, _ = store.licence_rows(serials)
+    current = reader.read_current(serials).licences
     for serial in serials:
         with stack.app.db.read() as conn:
-            expected = repo.get_by_serial(conn, serial, store.codec)
+            expected = repo.get_by_serial(conn, serial, codec)
         assert expected is not None
-        assert store.stored_from_row(rows[serial]) == expected
+        assert reader.open(current[serial]) == expected
+        assert current[serial].key_id == expected.signed.key_id
+        assert current[serial].status is expected.licence.status
+
+
+def test_a_versions_fingerprint_changes_with_its_stored_content_only(stack):
+    reader = stack.app.read.reader
+    licence = issue(stack, "F-1")
+    serial = parse_licence_identifier(licence.licence_id).serial
+    before = reader.read_current([serial]).licences[serial]
+    again = reader.read_current([serial]).licences[serial]
+    assert again.fingerprint == before.fingerprint
+    with stack.app.db.transaction() as conn:
+        conn.execute(
+            update(licence_versions)
+            .where(licence_versions.c.serial == serial)
+            .values(holder_name="someone else")
+        )
+    edited = reader.read_current([serial]).licences[serial]
+    assert edited.fingerprint != before.fingerprint

@@ -9,7 +9,7 @@ from typing import Any
 from google.protobuf.message import Message
 from hypothesis import strategies as st
 
-from services.assistance import demo as assistance_demo
+from services import demo as catalogue_demo
 from services.licence_store import demo
 from testsupport.fuzz.values import (
     ALL_REASONS,
@@ -291,8 +291,8 @@ class ValidRequests:
 
     def t_submit(self, draw: Any, alias: str) -> Message:
         code = demo.ALIASES[alias]
-        items = [i for i in assistance_demo.ITEMS if code in i.requester_codes]
-        item = draw(st.sampled_from(items or list(assistance_demo.ITEMS)))
+        items = [i for i in catalogue_demo.ASSISTANCE_ITEMS if code in i.requester_codes]
+        item = draw(st.sampled_from(items or list(catalogue_demo.ASSISTANCE_ITEMS)))
         person = item.licence_type_code != demo.BUSINESS_LICENCE.type_code
         return assistance_pb2.SubmitRequestRequest(
             idempotency_key=self.unique("fuzz-submit"),

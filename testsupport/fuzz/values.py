@@ -19,12 +19,11 @@ from hypothesis import strategies as st
 from stdnum.cn import uscc
 from stdnum.iso7064 import mod_11_2
 
-from services.assistance import demo as assistance_demo
+from services import demo as catalogue_demo
 from services.common.authz import POLICY
 from services.common.identifiers import parse_licence_identifier
 from services.licence_store import demo
 from services.licence_store.domain.licence import REASON_CODES
-from services.verifier import materials
 from yihao.v1 import assistance_pb2, common_pb2, licence_store_pb2, verifier_pb2
 
 MODULES = (common_pb2, licence_store_pb2, verifier_pb2, assistance_pb2)
@@ -370,7 +369,7 @@ FIELD_NAMES = sorted(
     {f.name for t in demo.LICENCE_TYPES for f in t.fields}
     | {"licence_number", "holder_name", "valid_from", "valid_until", "status", "has_record"}
 )
-ITEM_CODES = [i.code for i in assistance_demo.ITEMS]
-SERVICE_ITEM_CODES = [i.code for i in materials.DEMO_ITEMS]
+ITEM_CODES = [i.code for i in catalogue_demo.ASSISTANCE_ITEMS]
+SERVICE_ITEM_CODES = [i.code for i in catalogue_demo.SERVICE_ITEMS]
 ALL_REASONS = sorted(set().union(*REASON_CODES.values()))
-GROUNDS = sorted({g for i in assistance_demo.ITEMS for g in i.refusal_grounds})
+GROUNDS = sorted({g for i in catalogue_demo.ASSISTANCE_ITEMS for g in i.refusal_grounds})

@@ -23,6 +23,8 @@ from services.assistance.persistence.tables import (
     commitments,
 )
 from services.common.clock import as_utc
+from services.common.database import duplicates_raise
+from services.common.errors import AlreadyExists
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import HolderKind
 
@@ -112,9 +114,17 @@ def _request_row(r: AssistanceRequest, seq: int, vault: HolderVault) -> dict[str
 def insert_request(
     conn: Connection, r: AssistanceRequest, key: str | None, seq: int, vault: HolderVault
 ) -> None:
-    """Store a new request (``key``: the requester's idempotency key)."""
+    """Store a new request (``key``: the requester's idempotency key; AlreadyExists, the
+    transaction spoilt, when a concurrent request took it first)."""
     row = _request_row(r, seq, vault)
-    conn.execute(insert(assistance_requests).values(**row, idempotency_key=key))
+    with duplicates_raise(_key_taken):
+        conn.execute(insert(assistance_requests).values(**row, idempotency_key=key))
+
+
+def _key_taken() -> AlreadyExists:
+    return AlreadyExists(
+        "this idempotency key was used concurrently", reason="IDEMPOTENCY_KEY_TAKEN"
+    )
 
 
 def update_request(conn: Connection, r: AssistanceRequest, seq: int, vault: HolderVault) -> None:

@@ -6,7 +6,7 @@ Statements are SQLAlchemy Core, which on this machine costs a fraction of an ORM
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,6 @@ from sqlalchemy import (
     Row,
     and_,
     bindparam,
-    delete,
     func,
     insert,
     select,
@@ -29,18 +28,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from services.common import audit_log
 from services.common.clock import as_utc
-from services.common.database import insert_rows
-from services.common.identifiers import HolderKind, HolderNumber, mint_licence_identifier
+from services.common.database import duplicates_raise, insert_rows
+from services.common.errors import AlreadyExists
+from services.common.identifiers import HolderNumber
 from services.common.signing import canonical_json, sha256_hex
 from services.licence_store.audit import event_entry
-from services.licence_store.domain.catalogue import (
-    Department,
-    FieldSpec,
-    FieldType,
-    LicenceType,
-    Role,
-    SigningKeyRecord,
-)
 from services.licence_store.domain.licence import (
     Event,
     EventKind,
@@ -49,17 +41,13 @@ from services.licence_store.domain.licence import (
     Status,
     Validity,
 )
+from services.licence_store.domain.stored import SignedVersion, StoredEvent, StoredLicence
 from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.tables import (
-    department_keys,
-    departments,
     idempotency_keys,
     licence_events,
-    licence_type_issuers,
-    licence_types,
     licence_versions,
     licences,
-    revoked_certificates,
 )
 
 # An arbitrary, fixed advisory-lock id: event inserts on PostgreSQL take it so that cursors
@@ -67,273 +55,19 @@ from services.licence_store.persistence.tables import (
 EVENT_ORDER_LOCK = 0x59494841  # "YIHA"
 
 
-@dataclass(frozen=True)
-class SignedVersion:
-    """How one licence version was signed."""
-
-    licence_id: str
-    key_id: str
-    algorithm: str
-    signature: bytes
-    content_sha256: str
-
-
-@dataclass(frozen=True)
-class StoredLicence:
-    """A licence as read back: the domain object and its current version's signature."""
-
-    licence: Licence
-    signed: SignedVersion
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as stored, with its cursor."""
-
-    cursor: int
-    serial: str
-    type_code: str
-    issuer_code: str
-    event: Event
-
-    @property
-    def licence_id(self) -> str:
-        """The e-licence identifier of the version the event left the licence at."""
-        ident = mint_licence_identifier(
-            self.type_code, self.issuer_code, self.serial, self.event.version
-        )
-        return str(ident)
-
-
-# --------------------------------------------------------------------------------- catalogue
-
-
-def save_department(conn: Connection, dept: Department, at: datetime) -> None:
-    """Insert or update a department (its keys are saved separately)."""
-    values = {"name": dept.name, "region": dept.region, "roles": _roles_text(dept.roles)}
-    done = conn.execute(
-        update(departments).where(departments.c.credit_code == dept.credit_code).values(values)
-    )
-    if done.rowcount == 0:
-        conn.execute(
-            insert(departments).values(credit_code=dept.credit_code, registered_at=at, **values)
-        )
-
-
-def _roles_text(roles: Iterable[Role]) -> str:
-    return ",".join(sorted(r.value for r in roles))
-
-
-def get_department(conn: Connection, code: str) -> Department | None:
-    """A department with its signing keys (newest first), or None."""
-    row = conn.execute(select(departments).where(departments.c.credit_code == code)).first()
-    if row is None:
-        return None
-    return _department(row, keys_of(conn, code))
-
-
-def department_registered_at(conn: Connection, code: str) -> datetime | None:
-    """When the department was first registered."""
-    at = conn.execute(
-        select(departments.c.registered_at).where(departments.c.credit_code == code)
-    ).scalar()
-    return as_utc(at) if at is not None else None
-
-
-def list_departments(conn: Connection, after: str, limit: int) -> list[Department]:
-    """Departments in credit-code order, after ``after``."""
-    rows = conn.execute(
-        select(departments)
-        .where(departments.c.credit_code > after)
-        .order_by(departments.c.credit_code)
-        .limit(limit)
-    ).all()
-    return [_department(r, keys_of(conn, r.credit_code)) for r in rows]
-
-
-def _department(row: Row[Any], keys: Sequence[SigningKeyRecord]) -> Department:
-    roles = frozenset(Role(r) for r in row.roles.split(",") if r)
-    return Department(row.credit_code, row.name, row.region, roles, tuple(keys))
-
-
-def keys_of(conn: Connection, code: str) -> list[SigningKeyRecord]:
-    """All signing keys of a department, newest first."""
-    rows = conn.execute(
-        select(department_keys)
-        .where(department_keys.c.department_code == code)
-        .order_by(department_keys.c.valid_from.desc())
-    ).all()
-    return [_key(r) for r in rows]
-
-
-def get_key(conn: Connection, key_id: str) -> SigningKeyRecord | None:
-    """One signing key by id."""
-    row = conn.execute(select(department_keys).where(department_keys.c.key_id == key_id)).first()
-    return _key(row) if row else None
-
-
-def _key(row: Row[Any]) -> SigningKeyRecord:
-    return SigningKeyRecord(
-        key_id=row.key_id,
-        department_code=row.department_code,
-        algorithm=row.algorithm,
-        public_key=bytes(row.public_key),
-        valid_from=as_utc(row.valid_from),
-        valid_until=as_utc(row.valid_until) if row.valid_until else None,
-        compromised_at=as_utc(row.compromised_at) if row.compromised_at else None,
+def _issued_concurrently() -> AlreadyExists:
+    """A licence's unique key (type and number) taken by a concurrent writer."""
+    return AlreadyExists(
+        "a licence with this type and number was issued concurrently",
+        reason="LICENCE_NUMBER_TAKEN",
     )
 
 
-def mark_compromised(conn: Connection, key_id: str, at: datetime) -> bool:
-    """Record that ``key_id`` is compromised from ``at`` (earliest mark wins); False if unknown."""
-    row = conn.execute(select(department_keys).where(department_keys.c.key_id == key_id)).first()
-    if row is None:
-        return False
-    earlier = as_utc(row.compromised_at) if row.compromised_at else None
-    when = min(at, earlier) if earlier else at
-    until = as_utc(row.valid_until) if row.valid_until else None
-    conn.execute(
-        update(department_keys)
-        .where(department_keys.c.key_id == key_id)
-        .values(compromised_at=when, valid_until=min(until, when) if until else when)
+def _key_taken_concurrently() -> AlreadyExists:
+    """An idempotency key taken by a concurrent request (the caller decides again)."""
+    return AlreadyExists(
+        "this idempotency key was used concurrently", reason="IDEMPOTENCY_KEY_TAKEN"
     )
-    return True
-
-
-def add_key(conn: Connection, key: SigningKeyRecord, sealed_private_key: bytes) -> None:
-    """Store a new signing key (its private half sealed)."""
-    conn.execute(
-        insert(department_keys).values(
-            key_id=key.key_id,
-            department_code=key.department_code,
-            algorithm=key.algorithm,
-            public_key=key.public_key,
-            sealed_private_key=sealed_private_key,
-            valid_from=key.valid_from,
-            valid_until=key.valid_until,
-        )
-    )
-
-
-def retire_keys(conn: Connection, department_code: str, at: datetime) -> None:
-    """End the validity of the department's current key(s) at ``at``."""
-    conn.execute(
-        update(department_keys)
-        .where(
-            and_(
-                department_keys.c.department_code == department_code,
-                department_keys.c.valid_until.is_(None),
-            )
-        )
-        .values(valid_until=at)
-    )
-
-
-def current_sealed_key(conn: Connection, department_code: str) -> tuple[str, str, bytes] | None:
-    """(key id, algorithm, sealed private key) of the department's current key."""
-    row = conn.execute(
-        select(
-            department_keys.c.key_id,
-            department_keys.c.algorithm,
-            department_keys.c.sealed_private_key,
-        )
-        .where(
-            and_(
-                department_keys.c.department_code == department_code,
-                department_keys.c.valid_until.is_(None),
-            )
-        )
-        .order_by(department_keys.c.valid_from.desc())
-    ).first()
-    return (row.key_id, row.algorithm, bytes(row.sealed_private_key)) if row else None
-
-
-def save_licence_type(conn: Connection, lt: LicenceType, at: datetime) -> None:
-    """Insert or replace a licence type and its issuer list."""
-    values = {
-        "name": lt.name,
-        "holder_kind": lt.holder_kind.value,
-        "schema": [_spec_json(f) for f in lt.fields],
-        "default_validity_days": lt.default_validity_days,
-        "definer_code": lt.definer_code,
-        "updated_at": at,
-    }
-    done = conn.execute(
-        update(licence_types).where(licence_types.c.type_code == lt.type_code).values(values)
-    )
-    if done.rowcount == 0:
-        conn.execute(insert(licence_types).values(type_code=lt.type_code, **values))
-    conn.execute(
-        delete(licence_type_issuers).where(licence_type_issuers.c.type_code == lt.type_code)
-    )
-    conn.execute(
-        insert(licence_type_issuers),
-        [{"type_code": lt.type_code, "issuer_code": c} for c in sorted(lt.issuer_codes)],
-    )
-
-
-def _spec_json(spec: FieldSpec) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "label": spec.label,
-        "type": spec.type.value,
-        "required": spec.required,
-        "sensitive": spec.sensitive,
-        "max_length": spec.max_length,
-    }
-
-
-def list_licence_types(conn: Connection) -> list[LicenceType]:
-    """Every licence type, by code."""
-    issuers: dict[str, set[str]] = {}
-    for row in conn.execute(select(licence_type_issuers)):
-        issuers.setdefault(row.type_code, set()).add(row.issuer_code)
-    rows = conn.execute(select(licence_types).order_by(licence_types.c.type_code)).all()
-    return [_licence_type(r, issuers.get(r.type_code, set())) for r in rows]
-
-
-def _licence_type(row: Row[Any], issuers: set[str]) -> LicenceType:
-    specs = tuple(
-        FieldSpec(
-            name=s["name"],
-            label=s["label"],
-            type=FieldType(s["type"]),
-            required=s["required"],
-            sensitive=s["sensitive"],
-            max_length=s["max_length"],
-        )
-        for s in row.schema
-    )
-    return LicenceType(
-        type_code=row.type_code,
-        name=row.name,
-        holder_kind=HolderKind(row.holder_kind),
-        fields=specs,
-        default_validity_days=row.default_validity_days,
-        issuer_codes=frozenset(issuers),
-    )
-
-
-def revoke_certificate(
-    conn: Connection, serial: str, department_code: str, reason: str, at: datetime
-) -> None:
-    """Put a client certificate on the revocation list (again: no change)."""
-    if conn.execute(
-        select(revoked_certificates.c.serial_number).where(
-            revoked_certificates.c.serial_number == serial
-        )
-    ).first():
-        return
-    conn.execute(
-        insert(revoked_certificates).values(
-            serial_number=serial, department_code=department_code, reason=reason, revoked_at=at
-        )
-    )
-
-
-def revoked_serials(conn: Connection) -> set[str]:
-    """Every revoked certificate serial number."""
-    return set(conn.execute(select(revoked_certificates.c.serial_number)).scalars())
 
 
 # ---------------------------------------------------------------------------------- licences
@@ -345,8 +79,9 @@ def insert_licences(
     """Insert newly issued licences with their first version and pending events."""
     if not batch:
         return
-    insert_rows(conn, licences, [_licence_row(lic, codec) for lic, _ in batch])
-    insert_rows(conn, licence_versions, [_version_row(lic, sv, codec) for lic, sv in batch])
+    with duplicates_raise(_issued_concurrently):
+        insert_rows(conn, licences, [_licence_row(lic, codec) for lic, _ in batch])
+        insert_rows(conn, licence_versions, [_version_row(lic, sv, codec) for lic, sv in batch])
     signed = {lic.serial: sv.content_sha256 for lic, sv in batch}  # hashed when signed
     _insert_events(conn, [(lic, e) for lic, _ in batch for e in lic.take_events()], signed)
 
@@ -634,9 +369,17 @@ def get_idempotency(conn: Connection, caller: str, key: str) -> IdempotencyRecor
 def put_idempotency(
     conn: Connection, caller: str, records: Sequence[tuple[str, IdempotencyRecord]], at: datetime
 ) -> None:
-    """Remember keys (the unique key makes a concurrent duplicate fail the transaction)."""
+    """Remember keys (AlreadyExists, the transaction spoilt, when a concurrent request took
+    one first)."""
     if not records:
         return
+    with duplicates_raise(_key_taken_concurrently):
+        _put_idempotency(conn, caller, records, at)
+
+
+def _put_idempotency(
+    conn: Connection, caller: str, records: Sequence[tuple[str, IdempotencyRecord]], at: datetime
+) -> None:
     insert_rows(
         conn,
         idempotency_keys,

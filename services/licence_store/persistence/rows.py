@@ -4,10 +4,11 @@ SQLAlchemy Core costs more per row than the query itself (result processing pars
 date and JSON column); a batch verification needs only the row, and mostly only to tell
 whether it is byte-for-byte the row it has already checked. So this reads with the DB-API
 cursor of a pooled connection, one statement per read, and hands back
-plain tuples: :data:`CONTENT` columns (the signed version and the sealed holder, compared
-whole by the verifier's memo) and :data:`STATE` columns (status, read fresh every time).
+plain tuples: :data:`CONTENT` columns (the signed version and the sealed holder, which make
+the version's fingerprint the verifier's memo compares) and :data:`STATE` columns (status,
+read fresh every time).
 
-:func:`stored` turns a row into the domain's :class:`StoredLicence` (the slow path, taken
+:func:`stored_current` turns a row into the domain's :class:`StoredLicence` (the slow path, taken
 once per version per process): the same values SQLAlchemy would have produced.
 """
 
@@ -20,8 +21,11 @@ from typing import Any, NamedTuple
 
 from services.common.clock import as_utc
 from services.common.database import check_deadline
+from services.licence_store.domain.licence import Status
+from services.licence_store.domain.reading import CurrentLicence, VersionFingerprint
+from services.licence_store.domain.stored import StoredLicence
 from services.licence_store.persistence.codec import LicenceCodec
-from services.licence_store.persistence.repository import StoredLicence, stored_from_mapping
+from services.licence_store.persistence.repository import stored_from_mapping
 
 #: Columns of the signed version and the sealed holder: what integrity depends on.
 CONTENT = (
@@ -45,6 +49,9 @@ CONTENT = (
 )
 #: Columns of the licence's current state (never remembered by the verifier).
 STATE = ("l.status", "l.status_reason_code", "l.status_reason_text", "l.status_at", "l.issued_at")
+
+_KEY_ID = 6 + CONTENT.index("v.key_id")  # in a row as fetched: serial, STATE, CONTENT
+_STATUSES = {s.value: s for s in Status}
 
 #: Text columns that hold more than ASCII, read as bytes on SQLite (decoding them into str
 #: is most of the cost of fetching a row; the memo only compares them).
@@ -87,7 +94,7 @@ class LicenceRow(NamedTuple):
     @property
     def key_id(self) -> str:
         """The id of the key that signed the version."""
-        return str(self.content[13])
+        return str(self.content[_KEY_ID - 6])
 
 
 class DriverReads:
@@ -110,12 +117,19 @@ class DriverReads:
     def _list(self, values: Sequence[str]) -> Any:
         return json.dumps(list(values)) if self._dialect == "sqlite" else list(values)
 
-    def rows(self, serials: Sequence[str]) -> dict[str, LicenceRow]:
-        """The licences with these serials (those that exist), in one query."""
+    def current(self, serials: Sequence[str]) -> dict[str, CurrentLicence]:
+        """:meth:`rows` as the reader answers them: state, key id, a fingerprint of the
+        content columns, and the row itself to open later (:func:`stored_current`)."""
         if not serials:
             return {}
         found = self._fetch(_BY_SERIALS, self._list(serials))
-        return {r[0]: LicenceRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])) for r in found}
+        out = {}
+        for r in found:
+            content = tuple(r[6:])
+            status = _STATUSES.get(r[1]) or Status(r[1])
+            fingerprint = VersionFingerprint(content)
+            out[r[0]] = CurrentLicence(r[0], status, r[2] or "", r[_KEY_ID], fingerprint, r)
+        return out
 
     def serials_by_number(self, type_code: str, numbers: Sequence[str]) -> dict[str, str]:
         """licence number → serial, for the numbers of ``type_code`` that are issued."""
@@ -141,6 +155,12 @@ def _json(value: Any) -> Any:
 
 def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def stored_current(current: CurrentLicence, codec: LicenceCodec) -> StoredLicence:
+    """The domain object behind a :meth:`DriverReads.current` answer."""
+    r: Any = current.handle
+    return stored(LicenceRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])), codec)
 
 
 def stored(row: LicenceRow, codec: LicenceCodec) -> StoredLicence:

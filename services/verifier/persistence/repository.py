@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from services.common.clock import as_utc
-from services.common.database import insert_many
+from services.common.database import duplicates_raise, insert_many
+from services.common.errors import AlreadyExists
 from services.verifier.domain.receipt import Receipt
 from services.verifier.domain.verdict import Verdict
 from services.verifier.persistence.tables import receipts, service_items, service_keys
@@ -103,7 +104,12 @@ def add_service_key(conn: Connection, values: dict[str, object], at: datetime) -
         .where(service_keys.c.purpose == values["purpose"], service_keys.c.valid_until.is_(None))
         .values(valid_until=at)
     )
-    conn.execute(insert(service_keys).values(**values))
+    with duplicates_raise(_key_exists):
+        conn.execute(insert(service_keys).values(**values))
+
+
+def _key_exists() -> AlreadyExists:
+    return AlreadyExists("a service key was stored concurrently", reason="SERVICE_KEY_EXISTS")
 
 
 def save_service_item(

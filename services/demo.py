@@ -1,11 +1,56 @@
-"""The demo catalogue of assistance items loaded by ``make run`` (福州 departments)."""
+"""The demo catalogue's parts that span services, loaded by ``make run``: the verifier's
+service items (办事事项) with their required materials, and the assistance items of the
+福州 departments. The departments and licence types are ``services.licence_store.demo``'s.
+
+They live here, above the services, so that neither the verifier nor assistance imports the
+licence store's demo data.
+"""
 
 from __future__ import annotations
 
 from services.assistance.domain.items import AssistanceItem, Procedure
-from services.licence_store.demo import ALIASES, BUSINESS_LICENCE, MARRIAGE_CERTIFICATE
+from services.licence_store.demo import (
+    ALIASES,
+    BUSINESS_LICENCE,
+    MARRIAGE_CERTIFICATE,
+    QUALIFICATION_CERTIFICATE,
+    RESIDENCE_PERMIT,
+)
+from services.verifier.materials import Material, ServiceItem
 
-ITEMS: tuple[AssistanceItem, ...] = (
+SERVICE_ITEMS: tuple[ServiceItem, ...] = (
+    ServiceItem(
+        "FZ-ZJ-0001",
+        "公共租赁住房申请",
+        (
+            Material("居民身份证"),
+            Material("结婚证", MARRIAGE_CERTIFICATE.type_code),
+            Material("居住证", RESIDENCE_PERMIT.type_code),
+            Material("家庭收入申报表"),
+        ),
+    ),
+    ServiceItem(
+        "FZ-RS-0002",
+        "职业技能提升补贴申领",
+        (
+            Material("职业资格证书", QUALIFICATION_CERTIFICATE.type_code),
+            Material("居住证", RESIDENCE_PERMIT.type_code),
+            Material("社会保障卡（银行账户）"),
+        ),
+    ),
+    ServiceItem(
+        "FZ-SC-0003",
+        "食品经营许可申请",
+        (
+            Material("营业执照", BUSINESS_LICENCE.type_code),
+            Material("法定代表人身份证明"),
+            Material("经营场所使用证明"),
+            Material("食品安全管理制度文本"),
+        ),
+    ),
+)
+
+ASSISTANCE_ITEMS: tuple[AssistanceItem, ...] = (
     AssistanceItem(
         code="XZXZ-MZ-001",
         name="婚姻登记信息核查",

@@ -1,0 +1,200 @@
+"""The licence store's reader in this process: :class:`LocalReader` implements
+:class:`~services.licence_store.reader.LicenceReader` over the store's own database.
+
+It needs the database, the public signing keys, the catalogue cache and the codec that opens
+sealed columns; nothing of issuing, the lifecycle or import (a verifier-only process builds
+just this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from services.common.database import Database
+from services.common.errors import InvalidArgument, NotFound
+from services.common.identifiers import (
+    HolderNumber,
+    LicenceIdentifier,
+    parse_licence_identifier,
+    validate_department_code,
+    validate_licence_type_code,
+)
+from services.common.trust import TrustWatch
+from services.licence_store.catalogue import CatalogueCache, all_departments
+from services.licence_store.domain.catalogue import Department, LicenceType, SigningKeyRecord
+from services.licence_store.domain.licence import Status
+from services.licence_store.domain.reading import CurrentLicence, CurrentReads, LicenceRef
+from services.licence_store.domain.stored import StoredLicence
+from services.licence_store.keyring import PublicKeys
+from services.licence_store.persistence import catalogue as catalogue_repo
+from services.licence_store.persistence import repository as repo
+from services.licence_store.persistence import rows as hot_rows
+from services.licence_store.persistence.codec import LicenceCodec
+
+
+class LocalReader:
+    """Reads licences and catalogue facts from this process's database."""
+
+    def __init__(
+        self,
+        db: Database,
+        keys: PublicKeys,
+        cache: CatalogueCache,
+        codec: LicenceCodec,
+        trust: TrustWatch | None = None,
+    ) -> None:
+        self._db = db
+        self._trust = trust
+        self._keys = keys
+        self._cache = cache
+        self._codec = codec
+
+    # ------------------------------------------------------------------------- licences
+
+    def find(self, ref: LicenceRef) -> StoredLicence | None:
+        """The licence ``ref`` names at its current version; None when there is none."""
+        if ref.licence_id:
+            ident = parse_licence_identifier(ref.licence_id, "licence.licence_id")
+            with self._db.read() as conn:
+                stored = repo.get_by_serial(conn, ident.serial, self._codec)
+            return stored if stored is not None and names(stored, ident) else None
+        with self._db.read() as conn:
+            try:
+                serial = resolve_serial(conn, ref, self._codec)
+            except NotFound:
+                return None
+            return repo.get_by_serial(conn, serial, self._codec)
+
+    def find_version(self, serial: str, version: int) -> StoredLicence | None:
+        """One version of a licence."""
+        with self._db.read() as conn:
+            return repo.get_version(conn, serial, version, self._codec)
+
+    def versions_of(self, serial: str) -> list[StoredLicence]:
+        """Every version of a licence, oldest first."""
+        with self._db.read() as conn:
+            return repo.list_versions(conn, serial, self._codec)
+
+    def status_timeline(self, serial: str) -> list[tuple[datetime, Status]]:
+        """(instant, status after) for every event of a licence, oldest first."""
+        with self._db.read() as conn:
+            events = repo.events_after(conn, 0, (), 100_000, serial=serial)
+        return [(e.event.at, e.event.status_after) for e in events]
+
+    def holder_licences(
+        self, holder: HolderNumber, type_codes: Sequence[str], limit: int = 500
+    ) -> list[StoredLicence]:
+        """A holder's licences of the given types (all types when empty)."""
+        with self._db.read() as conn:
+            return repo.list_by_holder(conn, holder, type_codes, (), "", limit, self._codec)
+
+    def read_current(
+        self, serials: Collection[str], numbers: Collection[tuple[str, str]] = ()
+    ) -> CurrentReads:
+        """The batch read, on the raw driver: one statement per type for the numbers, one for
+        the licences (each statement reads one consistent snapshot)."""
+        by_type: dict[str, list[str]] = {}
+        for type_code, number in numbers:
+            by_type.setdefault(type_code, []).append(number)
+        with self._db.driver_reads() as connection:
+            reads = hot_rows.DriverReads(connection, self._db.engine.dialect.name)
+            resolved = {
+                (type_code, number): serial
+                for type_code, wanted in by_type.items()
+                for number, serial in reads.serials_by_number(type_code, wanted).items()
+            }
+            found = reads.current(sorted({*serials, *resolved.values()}))
+        return CurrentReads(found, resolved)
+
+    def open(self, current: CurrentLicence) -> StoredLicence:
+        """The domain object behind a :meth:`read_current` answer (sealed parts opened)."""
+        return hot_rows.stored_current(current, self._codec)
+
+    # ------------------------------------------------------------------------ catalogue
+
+    def public_key(self, key_id: str) -> SigningKeyRecord | None:
+        """A department's public signing key by id (a compromise marked in any process is
+        seen within the trust bound, :mod:`services.common.trust`)."""
+        if self._trust is not None:
+            self._trust.check()
+        return self._keys.get(key_id)
+
+    def licence_type(self, code: str) -> LicenceType:
+        """A licence type by code."""
+        code = validate_licence_type_code(code, "type_code")
+        found = self._cache.licence_type(code)
+        if found is None:
+            raise NotFound(f"no licence type {code} in the catalogue", reason="TYPE_NOT_FOUND")
+        return found
+
+    def department(self, code: str) -> Department | None:
+        """A registered department, from the catalogue cache."""
+        return self._cache.department(code)
+
+    def names(self, type_code: str, issuer_code: str) -> tuple[str, str]:
+        """(licence type name, issuer name) from the catalogue."""
+        lt = self._cache.licence_type(type_code)
+        dept = self._cache.department(issuer_code)
+        return (lt.name if lt else "", dept.name if dept else "")
+
+    def issuer_keys(self, codes: Sequence[str]) -> list[Department]:
+        """Departments with their signing keys, read now (all of them when ``codes`` is empty)."""
+        with self._db.read() as conn:
+            if not codes:
+                return list(all_departments(conn))
+            found = []
+            for raw in codes:
+                code = validate_department_code(raw, "credit_code")
+                dept = catalogue_repo.get_department(conn, code)
+                if dept is None:
+                    raise NotFound(f"no department {code}", reason="DEPARTMENT_NOT_FOUND")
+                found.append(dept)
+            return found
+
+
+# ------------------------------------------------- references, shared with the store's use cases
+
+
+def resolve_serial(conn: Connection, ref: LicenceRef, codec: LicenceCodec) -> str:
+    """The serial of the licence ``ref`` names (INVALID_ARGUMENT if malformed, else
+    NOT_FOUND when there is none)."""
+    if ref.licence_id:
+        ident = parse_licence_identifier(ref.licence_id, "licence.licence_id")
+        stored = repo.get_by_serial(conn, ident.serial, codec)
+        if stored is None or not names(stored, ident):
+            raise licence_not_found(ref)
+        return ident.serial
+    if not ref.type_code and not ref.licence_number:
+        raise InvalidArgument.field(
+            "licence",
+            "name a licence by licence_id or by type_code and licence_number",
+            "REQUIRED",
+        )
+    type_code = validate_licence_type_code(ref.type_code, "licence.type_and_number.type_code")
+    if not ref.licence_number.strip():
+        raise InvalidArgument.field(
+            "licence.type_and_number.licence_number", "is required", "REQUIRED"
+        )
+    serial = repo.find_serial_by_number(conn, type_code, ref.licence_number.strip())
+    if serial is None:
+        raise licence_not_found(ref)
+    return serial
+
+
+def names(stored: StoredLicence, ident: LicenceIdentifier) -> bool:
+    """Whether an identifier (of any existing version) names this stored licence."""
+    lic = stored.licence
+    return (
+        lic.type_code == ident.type_code
+        and lic.issuer_code == ident.issuer_code
+        and ident.version <= lic.version
+    )
+
+
+def licence_not_found(ref: LicenceRef) -> NotFound:
+    """NOT_FOUND for a reference that names no licence."""
+    named = ref.licence_id or f"{ref.type_code}:{ref.licence_number}"
+    return NotFound(f"no licence {named}", reason="LICENCE_NOT_FOUND")

@@ -1,0 +1,185 @@
+"""Reading licences for their issuers and for departments with a reason: get, history, list
+by holder, events; every read of a holder's data leaves an access record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from services.common.access_log import AccessLog, AccessRecord
+from services.common.clock import Clock
+from services.common.database import Database
+from services.common.errors import InvalidArgument, NotFound
+from services.common.holder_vault import HolderVault
+from services.common.identifiers import parse_holder_number, validate_licence_type_code
+from services.common.identity import Caller
+from services.common.paging import decode_token, encode_token, page_size
+from services.licence_store.catalogue import CatalogueCache
+from services.licence_store.domain.licence import Effective, Licence, Status
+from services.licence_store.domain.reading import LicenceRef
+from services.licence_store.domain.stored import StoredEvent, StoredLicence
+from services.licence_store.local_reader import resolve_serial
+from services.licence_store.persistence import repository as repo
+from services.licence_store.persistence.codec import LicenceCodec
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why a department reads a holder's data: kept in the holder's access record."""
+
+    purpose: str = ""
+    case_number: str = ""
+
+
+@dataclass(frozen=True)
+class LicenceView:
+    """A licence as answered: stored state, catalogue names, and the status right now."""
+
+    stored: StoredLicence
+    type_name: str
+    issuer_name: str
+    effective: Effective
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of licences and the token for the next one ("" at the end)."""
+
+    items: list[LicenceView]
+    next_token: str
+
+
+@dataclass(frozen=True)
+class History:
+    """Every version of a licence, and every event."""
+
+    versions: list[LicenceView]
+    events: list[StoredEvent]
+
+
+class Queries:
+    """Licences as answered to callers of the licence store."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        cache: CatalogueCache,
+        codec: LicenceCodec,
+        vault: HolderVault,
+        access_log: AccessLog,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.cache = cache
+        self.codec = codec
+        self.vault = vault
+        self.access_log = access_log
+
+    def get(
+        self,
+        caller: Caller,
+        ref: LicenceRef,
+        version: int = 0,
+        *,
+        serial: str = "",
+        why: Why | None = None,
+    ) -> LicenceView:
+        """A licence at its current version, or at ``version``; ``why`` records the read."""
+        if version < 0 or version > 999:
+            raise InvalidArgument.field("version", "must be between 0 and 999", "OUT_OF_RANGE")
+        with self.db.read() as conn:
+            serial = serial or resolve_serial(conn, ref, self.codec)
+            stored = (
+                repo.get_version(conn, serial, version, self.codec)
+                if version
+                else repo.get_by_serial(conn, serial, self.codec)
+            )
+        if stored is None:
+            raise NotFound(f"licence has no version {version}", reason="VERSION_NOT_FOUND")
+        view = self.view(stored)
+        if why is not None:
+            self._log_reads(caller, [view], "licence data", why)
+        return view
+
+    def history(self, caller: Caller, ref: LicenceRef, why: Why | None = None) -> History:
+        """Every version and event of a licence."""
+        with self.db.read() as conn:
+            serial = resolve_serial(conn, ref, self.codec)
+            versions = repo.list_versions(conn, serial, self.codec)
+            events = repo.events_after(conn, 0, (), 100_000, serial=serial)
+        history = History([self.view(v) for v in versions], events)
+        if why is not None and history.versions:
+            self._log_reads(caller, history.versions[-1:], "licence history", why)
+        return history
+
+    def _log_reads(self, caller: Caller, views: Sequence[LicenceView], what: str, why: Why) -> None:
+        """Leave an access record for each holder whose data is answered."""
+        at = self.clock.now()
+        self.access_log.record(
+            [
+                AccessRecord(
+                    holder_key=self.vault.index(v.stored.licence.holder),
+                    department_code=caller.code,
+                    channel="licence_store",
+                    what=f"{v.type_name} {v.stored.licence.licence_number}: {what}",
+                    at=at,
+                    purpose=why.purpose,
+                    case_number=why.case_number,
+                )
+                for v in views
+            ]
+        )
+
+    def list_by_holder(
+        self,
+        caller: Caller,
+        holder_number: str,
+        type_codes: Sequence[str],
+        statuses: Sequence[Status],
+        size: int,
+        token: str,
+        why: Why | None = None,
+    ) -> Page:
+        """A holder's licences, by any accepted form of the holder's number."""
+        holder = parse_holder_number(holder_number, "holder_number")
+        codes = [
+            validate_licence_type_code(c, f"type_codes[{i}]") for i, c in enumerate(type_codes)
+        ]
+        limit = page_size(size, 50, 500)
+        after = decode_token(token)
+        with self.db.read() as conn:
+            rows = repo.list_by_holder(conn, holder, codes, statuses, after, limit + 1, self.codec)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_token = encode_token(rows[-1].licence.serial) if more else ""
+        page = Page([self.view(r) for r in rows], next_token)
+        if why is not None:
+            self._log_reads(caller, page.items, "listed by holder number", why)
+        return page
+
+    def events_after(self, cursor: int, type_codes: Sequence[str], limit: int) -> list[StoredEvent]:
+        """Events after ``cursor`` (for WatchEvents)."""
+        if cursor < 0:
+            raise InvalidArgument.field("after_cursor", "must not be negative", "OUT_OF_RANGE")
+        codes = [
+            validate_licence_type_code(c, f"type_codes[{i}]") for i, c in enumerate(type_codes)
+        ]
+        with self.db.read() as conn:
+            return repo.events_after(conn, cursor, codes, limit)
+
+    def names(self, lic: Licence) -> tuple[str, str]:
+        """(licence type name, issuer name) from the catalogue."""
+        lt = self.cache.licence_type(lic.type_code)
+        dept = self.cache.department(lic.issuer_code)
+        return (lt.name if lt else "", dept.name if dept else "")
+
+    def view(self, stored: StoredLicence) -> LicenceView:
+        """A stored licence as answered: catalogue names and its status right now."""
+        type_name, issuer_name = self.names(stored.licence)
+        return LicenceView(
+            stored=stored,
+            type_name=type_name,
+            issuer_name=issuer_name,
+            effective=stored.licence.effective_status(self.clock.now()),
+        )

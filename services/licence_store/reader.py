@@ -1,0 +1,94 @@
+"""The licence store's read interface: how the verifier and assistance read licences.
+
+Only the licence store writes licences; the other services depend on this protocol and on
+the store's domain types (``services.licence_store.domain``), nothing else of it. Everything
+that crosses it is a plain value (no sessions, rows or SQLAlchemy objects), and the batch
+read takes many references at once, so the same shape suits the reader in this process
+(:class:`~services.licence_store.local_reader.LocalReader`) and one that asks another
+region's store over the network.
+
+Seams kept here on purpose:
+
+- *Status.* ``CurrentLicence.status`` and ``StoredLicence.licence.status`` are today the stored
+  column; signed status statements (an issuer-signed, chained statement per lifecycle act)
+  will be checked behind this interface, so callers keep asking the same questions.
+- *Who may read what.* Reads do not yet name the caller; object-level read rules will add
+  the caller to these methods, here and in the implementations, not in the callers' SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from services.common.identifiers import HolderNumber
+from services.licence_store.domain.catalogue import Department, LicenceType, SigningKeyRecord
+from services.licence_store.domain.licence import Status
+from services.licence_store.domain.reading import CurrentLicence, CurrentReads, LicenceRef
+from services.licence_store.domain.stored import StoredLicence
+
+
+class LicenceReader(Protocol):
+    """Read licences, and the catalogue facts needed to judge them."""
+
+    # ------------------------------------------------------------------------- licences
+
+    def find(self, ref: LicenceRef) -> StoredLicence | None:
+        """The licence ``ref`` names, at its current version; None when there is none (a
+        malformed identifier is INVALID_ARGUMENT naming ``licence.licence_id``)."""
+        ...
+
+    def find_version(self, serial: str, version: int) -> StoredLicence | None:
+        """One version of a licence."""
+        ...
+
+    def versions_of(self, serial: str) -> list[StoredLicence]:
+        """Every version of a licence, oldest first."""
+        ...
+
+    def status_timeline(self, serial: str) -> list[tuple[datetime, Status]]:
+        """(instant, status after) for every lifecycle event of a licence, oldest first."""
+        ...
+
+    def holder_licences(
+        self, holder: HolderNumber, type_codes: Sequence[str], limit: int = 500
+    ) -> list[StoredLicence]:
+        """A holder's licences of the given types (all types when empty)."""
+        ...
+
+    def read_current(
+        self, serials: Collection[str], numbers: Collection[tuple[str, str]] = ()
+    ) -> CurrentReads:
+        """Many licences at once, by serial and by (validated type code, licence number):
+        each one's status now and a fingerprint of its current version."""
+        ...
+
+    def open(self, current: CurrentLicence) -> StoredLicence:
+        """The full version behind a :meth:`read_current` answer (sealed parts opened)."""
+        ...
+
+    # ------------------------------------------------------------------------ catalogue
+
+    def public_key(self, key_id: str) -> SigningKeyRecord | None:
+        """An issuing department's public signing key by id (with its validity and any
+        compromise mark)."""
+        ...
+
+    def licence_type(self, code: str) -> LicenceType:
+        """A licence type by code (INVALID_ARGUMENT naming ``type_code`` if malformed,
+        NOT_FOUND if not in the catalogue)."""
+        ...
+
+    def department(self, code: str) -> Department | None:
+        """A registered department (recently cached), or None."""
+        ...
+
+    def names(self, type_code: str, issuer_code: str) -> tuple[str, str]:
+        """(licence type name, issuer name) from the catalogue ("" where unknown)."""
+        ...
+
+    def issuer_keys(self, codes: Sequence[str]) -> list[Department]:
+        """Departments with all their signing keys, read now (every department when
+        ``codes`` is empty; NOT_FOUND for an unknown code)."""
+        ...

@@ -1,0 +1,206 @@
+"""Receipts: one signed receipt over a group of answers, made durable with the access records
+those answers imply before any answer citing it leaves.
+
+Receipts go through a group committer, so concurrent verifications share one durable write;
+a batch stream may leave the write running in a writer thread while it works on its next
+chunk (:meth:`ReceiptSealer.seal_later`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from services.common import audit_log
+from services.common.access_log import AccessRow, stage_rows
+from services.common.clock import Clock
+from services.common.database import Database
+from services.common.group_commit import GroupCommitter
+from services.common.holder_vault import HolderVault
+from services.common.identity import Caller
+from services.common.metrics import NO_METRICS, Metrics
+from services.common.signing import canonical_json
+from services.verifier.domain.receipt import (
+    Receipt,
+    new_receipt_id,
+    receipt_body_of,
+    receipt_entry,
+)
+from services.verifier.domain.verdict import Verdict
+from services.verifier.keys import ServiceKeys
+from services.verifier.persistence import repository as repo
+from services.verifier.results import Answer, Result
+from services.verifier.vetting import Vetted
+
+RECEIPT_WRITERS = 4
+#: How long a receipt commit waits for verifications already under way to join it.
+RECEIPT_GATHER_SECONDS = 0.002
+
+
+class ReceiptSealer:
+    """Signs receipts with the verifier's receipt key and makes them durable."""
+
+    def __init__(
+        self,
+        db: Database,
+        keys: ServiceKeys,
+        vault: HolderVault,
+        clock: Clock,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
+        self.keys = keys
+        self.metrics = metrics
+        self.vault = vault
+        self.clock = clock
+        # Durable writes of receipts run here while batch streams work on their next chunk
+        # (group commit still joins concurrent ones into one transaction).
+        self._writers = ThreadPoolExecutor(RECEIPT_WRITERS, thread_name_prefix="receipts")
+        self._receipts: GroupCommitter[tuple[Receipt, list[AccessRow]]] = GroupCommitter(
+            db, _write_receipts, name="receipts", gather=RECEIPT_GATHER_SECONDS, metrics=metrics
+        )
+
+    def close(self) -> None:
+        """Flush queued receipts and stop the writers."""
+        self._writers.shutdown(wait=True)
+        self._receipts.close()
+
+    def coming(self) -> AbstractContextManager[None]:
+        """Announce a receipt about to be sealed (concurrent ones then share one write)."""
+        return self._receipts.coming()
+
+    def record(self, caller: Caller, results: list[Result]) -> list[Result]:
+        """Sign one receipt over ``results``, make it durable, and stamp its id on each."""
+        texts = [canonical_json(r.answer(), plain=True).decode() for r in results]
+        receipt_id = self.seal(caller, self.clock.now(), results, texts)
+        return [replace(r, receipt_id=receipt_id) for r in results]
+
+    def seal(
+        self,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> str:
+        """Sign one receipt over ``answers`` (``texts``: each as canonical JSON), make it and
+        their access records durable (group commit) and return its id: only then may an
+        answer citing it leave."""
+        receipt_id, item = self._receipt(caller, at, answers, texts)
+        self._receipts.submit(item)
+        return receipt_id
+
+    def seal_later(
+        self,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> tuple[str, Future[None]]:
+        """:meth:`seal`, the durable write left running in another thread: no answer citing
+        the receipt may leave before the returned future is done (and did not fail)."""
+        receipt_id, item = self._receipt(caller, at, answers, texts)
+        return receipt_id, self._writers.submit(self._receipts.submit, item)
+
+    def _receipt(
+        self,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
+        """A signed receipt over ``answers`` and the access records they imply."""
+        receipt_id = new_receipt_id(at)
+        body = receipt_body_of(receipt_id, at, caller.code, texts)
+        key = self.keys.signing_key()
+        verdict, licence_id, content_sha256 = _single(answers)
+        # A generator: with metrics off it is never run.
+        self.metrics.verdicts((a.decision.verdict.value, a.decision.reason) for a in answers)
+        receipt = Receipt(
+            receipt_id=receipt_id,
+            issued_at=at,
+            requester_code=caller.code,
+            verdict=verdict,
+            licence_id=licence_id,
+            content_sha256=content_sha256,
+            body=body,
+            key_id=key.key_id,
+            algorithm=key.algorithm,
+            signature=key.sign(body),
+        )
+        return receipt_id, (receipt, _access_rows(caller, answers, at, self.vault))
+
+
+def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[AccessRow]]]) -> None:
+    """One transaction for a group of receipts and the access records they imply."""
+    receipts = [receipt for receipt, _ in items]
+    repo.insert_receipts(conn, receipts)
+    entries = [receipt_entry(r) for r in receipts]
+    access = stage_rows(conn, [r for _, rows in items for r in rows])  # one entry for them all
+    audit_log.append(
+        conn, entries if access is None else [*entries, access], receipts[-1].issued_at
+    )
+
+
+def _access_rows(
+    caller: Caller, answers: Sequence[Answer | Result], at: datetime, vault: HolderVault
+) -> list[AccessRow]:
+    """Each verification of a stored licence is a read of its holder's data."""
+    rows: list[AccessRow] = []
+    code = caller.code
+    whats: dict[tuple[Vetted, str, Verdict], str] = {}
+    for a in answers:
+        if isinstance(a, Answer):
+            v = a.vetted
+            if v is not None:
+                item = a.item
+                key = (v, a.names[0], a.decision.verdict)
+                what = whats.get(key)
+                if what is None:
+                    what = whats[key] = f"{a.names[0]} {v.licence_number}: {_said(key[2])}"
+                rows.append(
+                    (v.holder_index, code, CHANNEL, item.purpose, item.case_number, what, at)
+                )
+        elif a.stored is not None:
+            lic = a.stored.licence
+            what = f"{a.type_name} {lic.licence_number}: {_said(a.decision.verdict)}"
+            why = a.why
+            rows.append(
+                (
+                    vault.index(lic.holder),
+                    code,
+                    CHANNEL,
+                    why.get("purpose", ""),
+                    why.get("case_number", ""),
+                    what,
+                    at,
+                )
+            )
+    return rows
+
+
+def _said(verdict: Verdict) -> str:
+    """What an access record says the verification answered."""
+    return f"verified, {verdict.value.upper()}"
+
+
+CHANNEL = "verification"
+
+
+def _single(answers: Sequence[Answer | Result]) -> tuple[Verdict | None, str, str]:
+    """(verdict, licence id, content hash) a receipt of one answer states outside its body."""
+    if len(answers) != 1:
+        return None, "", ""
+    a = answers[0]
+    if isinstance(a, Answer):
+        v = a.vetted
+        return a.decision.verdict, v.licence_id if v else "", v.content_sha256 if v else ""
+    stored = a.stored
+    return (
+        a.decision.verdict,
+        stored.signed.licence_id if stored else "",
+        stored.signed.content_sha256 if stored else "",
+    )

@@ -1,0 +1,209 @@
+"""What a verification is asked and what it answers: the values every part of the verifier
+passes around (the batch path's :class:`Asked` and :class:`Answer`, the full path's
+:class:`Presented` and :class:`Result`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from services.common.errors import InvalidArgument, YihaoError
+from services.common.identifiers import (
+    HolderNumber,
+    mask_holder_number,
+    mask_name,
+    parse_holder_number,
+)
+from services.licence_store.domain.reading import LicenceRef
+from services.licence_store.domain.stored import StoredLicence
+from services.verifier.domain.verdict import (
+    STANDARD_CHECKS,
+    Decision,
+    HolderMatch,
+    Integrity,
+    not_found,
+)
+from services.verifier.vetting import Vetted
+
+EXISTENCE = ("existence",)
+#: A ``client_ref`` is echoed on its answer, so it is bounded like every other answer part.
+MAX_CLIENT_REF = 100
+#: A malformed item's reason says why in at most this many characters.
+MAX_REASON = 200
+
+
+@dataclass(frozen=True)
+class Presented:
+    """What the applicant presented at the counter, and what the question is about."""
+
+    holder_number: HolderNumber | None = None
+    holder_name: str = ""
+    as_of: datetime | None = None
+    purpose: str = ""
+    case_number: str = ""
+    client_ref: str = ""
+
+    @property
+    def why(self) -> dict[str, str]:
+        """Purpose and case, for the access record."""
+        return {"purpose": self.purpose, "case_number": self.case_number}
+
+    @classmethod
+    def parse(
+        cls,
+        holder_number: str = "",
+        holder_name: str = "",
+        as_of: datetime | None = None,
+        **context: str,
+    ) -> Presented:
+        """Validate what was presented (a bad holder number is the caller's error)."""
+        number = (
+            parse_holder_number(holder_number, "presented_holder_number")
+            if holder_number.strip()
+            else None
+        )
+        if len(holder_name) > 200:
+            raise InvalidArgument.field(
+                "presented_holder_name", "at most 200 characters", "TOO_LONG"
+            )
+        check_client_ref(context.get("client_ref", ""))
+        return cls(number, holder_name, as_of, **context)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One verification: the verdict and everything the answer and the receipt state."""
+
+    decision: Decision
+    number_match: HolderMatch
+    name_match: HolderMatch
+    checked_at: datetime
+    as_of: datetime
+    checks: tuple[str, ...]
+    stored: StoredLicence | None = None
+    integrity: Integrity | None = None
+    type_name: str = ""
+    issuer_name: str = ""
+    asked: dict[str, Any] = field(default_factory=dict)
+    client_ref: str = ""
+    receipt_id: str = ""
+    document_authentic: bool = False
+    why: dict[str, str] = field(default_factory=dict)
+
+    def answer(self) -> dict[str, Any]:
+        """The receipt's record of this verification."""
+        lic = self.stored.licence if self.stored else None
+        return {
+            "asked": self.asked,
+            "as_of": self.as_of.isoformat(),
+            "verdict": self.decision.verdict.value,
+            "reason": self.decision.reason,
+            "holder_number_match": self.number_match.value,
+            "holder_name_match": self.name_match.value,
+            "licence_id": self.stored.signed.licence_id if self.stored else "",
+            "version": lic.version if lic else 0,
+            "content_sha256": self.stored.signed.content_sha256 if self.stored else "",
+            "policy": list(self.checks),
+        }
+
+
+class Asked(NamedTuple):
+    """One item as the caller sent it: plain values, validated by :meth:`BatchVerifier.prepare`."""
+
+    licence_id: str = ""
+    type_code: str = ""
+    licence_number: str = ""
+    holder_number: str = ""
+    holder_name: str = ""
+    purpose: str = ""
+    case_number: str = ""
+    client_ref: str = ""
+    as_of: datetime | None = None
+    by_number: bool = False  # named by type and number (else by licence_id)
+    refused: YihaoError | None = None  # already found malformed where it was read
+
+    @property
+    def ref(self) -> LicenceRef:
+        """The licence reference, as the store's read interface takes it."""
+        if self.by_number:
+            return LicenceRef(type_code=self.type_code, licence_number=self.licence_number)
+        return LicenceRef(licence_id=self.licence_id)
+
+
+class Answer(NamedTuple):
+    """One item's verification on the fast path (``Result`` is the full path's)."""
+
+    item: Asked
+    holder: HolderNumber | None  # the presented holder number, parsed
+    decision: Decision
+    number_match: HolderMatch
+    name_match: HolderMatch
+    vetted: Vetted | None  # None: no such licence
+    status_reason_code: str
+    names: tuple[str, str]  # (licence type name, issuer name) from the catalogue
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """What was checked to reach the verdict."""
+        return EXISTENCE if self.vetted is None else STANDARD_CHECKS
+
+
+def malformed(exc: YihaoError, at: datetime, client_ref: str = "") -> Result:
+    """The answer to a batch item that names nothing (its reason says why)."""
+    if len(client_ref) > MAX_CLIENT_REF:
+        client_ref = ""  # refused for its length: not echoed (the answer keeps its place)
+    reason = f"INVALID_REFERENCE: {exc}"
+    if len(reason) > MAX_REASON:
+        reason = reason[: MAX_REASON - 1] + "…"
+    return Result(
+        not_found(reason),
+        HolderMatch.NOT_PRESENTED,
+        HolderMatch.NOT_PRESENTED,
+        checked_at=at,
+        as_of=at,
+        checks=("reference_format",),
+        client_ref=client_ref,
+        asked={"client_ref": client_ref} if client_ref else {},  # the receipt names it
+    )
+
+
+def presented_with(holder: HolderNumber | None, asked: Asked) -> Presented:
+    """What was presented with a batch item (already validated)."""
+    return Presented(
+        holder,
+        asked.holder_name,
+        asked.as_of,
+        purpose=asked.purpose,
+        case_number=asked.case_number,
+        client_ref=asked.client_ref,
+    )
+
+
+def asked_record(ref: LicenceRef, presented: Presented) -> dict[str, Any]:
+    """What was asked, as a receipt records it (person numbers and names masked)."""
+    asked: dict[str, Any] = _ref_json(ref)
+    if presented.holder_number is not None:
+        number = presented.holder_number
+        asked["presented_holder_number"] = mask_holder_number(number.value, number.kind)
+    if presented.holder_name.strip():
+        asked["presented_holder_name"] = mask_name(presented.holder_name.strip())
+    if presented.as_of is not None:
+        asked["as_of"] = presented.as_of.isoformat()
+    if presented.client_ref:
+        asked["client_ref"] = presented.client_ref
+    return asked
+
+
+def _ref_json(ref: LicenceRef) -> dict[str, str]:
+    if ref.licence_id:
+        return {"licence_id": ref.licence_id}
+    return {"type_code": ref.type_code, "licence_number": ref.licence_number}
+
+
+def check_client_ref(client_ref: str) -> None:
+    """Refuse a ``client_ref`` longer than :data:`MAX_CLIENT_REF` characters."""
+    if len(client_ref) > MAX_CLIENT_REF:
+        raise InvalidArgument.field(
+            "client_ref", f"at most {MAX_CLIENT_REF} characters", "TOO_LONG"
+        )
