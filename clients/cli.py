@@ -25,6 +25,7 @@ from typing import TypeAlias
 
 from clients import assist_commands as ac
 from clients import commands as c
+from clients import monitor_command as mc
 from clients import verify_commands as v
 from clients.bulk import DEFAULT_BATCH, cmd_import
 from clients.client import licence_ref
@@ -208,7 +209,8 @@ def _server_commands(subs: Sub) -> None:
         "from the database for `audit verify --heads`",
     )
     save.add_argument("-o", "--output", metavar="FILE", required=True, help="file to append to")
-    _monitor_command(audit)
+    monitor = _command(audit, "monitor", mc.cmd_audit_monitor, mc.HELP)
+    mc.add_arguments(monitor, seconds=_seconds)
     keys = _group(subs, "keys", "master keys (secrets at rest)")
     _command(
         keys,
@@ -223,62 +225,6 @@ def _server_commands(subs: Sub) -> None:
         "load-demo",
         c.cmd_catalogue_load_demo,
         "load the demo departments and licence types",
-    )
-
-
-def _monitor_command(audit: Sub) -> None:
-    monitor = _command(
-        audit,
-        "monitor",
-        c.cmd_audit_monitor,
-        "check the log's signed heads (via the server) against those kept in --state: signature, "
-        "consistency with every kept head, inclusion of --ref entries; exit 1 and an ERROR line "
-        "at the first inconsistency (2 if the server could not be reached in a single run)",
-    )
-    monitor.add_argument(
-        "--state",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="the monitor's own directory (never the store's database): kept heads in "
-        "heads.jsonl (for `audit verify --heads`), the pinned log keys, spot-checked entries",
-    )
-    monitor.add_argument(
-        "--every",
-        type=_seconds,
-        metavar="SECONDS",
-        help="check again every SECONDS until SIGTERM/SIGINT (exit 0) or an inconsistency "
-        "(exit 1); an unreachable server is logged and retried",
-    )
-    monitor.add_argument(
-        "--keep-reporting",
-        action="store_true",
-        help="with --every: after an inconsistency keep checking, logging an ERROR line and "
-        "counting it every round, and exit 1 when stopped (for a deployed monitor whose "
-        "metrics must stay up); without it the first inconsistency ends the run",
-    )
-    monitor.add_argument(
-        "--ref",
-        action="append",
-        default=[],
-        metavar="REF",
-        help="an entry (receipt id, assistance request id, licence event reference) whose "
-        "inclusion is checked in each head, at the same index with the same hash (repeatable)",
-    )
-    monitor.add_argument(
-        "--server-name",
-        metavar="NAME",
-        help="the name the server's certificate is checked against, when --address is another "
-        "(e.g. --address verifier:50051 --server-name localhost in compose with the dev PKI)",
-    )
-    monitor.add_argument(
-        "--metrics-listen", metavar="HOST:PORT", help="serve Prometheus metrics over HTTP here"
-    )
-    monitor.add_argument(
-        "--metrics-file",
-        type=Path,
-        metavar="FILE",
-        help="write the metrics here after each round (node_exporter textfile collector)",
     )
 
 
