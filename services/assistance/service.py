@@ -18,6 +18,7 @@ from datetime import time as dt_time
 from sqlalchemy import Connection
 
 from services.assistance.domain import supervision
+from services.assistance.domain.answers import best_licence, licence_values
 from services.assistance.domain.calendar import WorkingCalendar
 from services.assistance.domain.commitments import (
     Commitment,
@@ -49,7 +50,6 @@ from services.common.paging import decode_token, encode_token, page_after, page_
 from services.common.roles import Role
 from services.licence_store.domain.catalogue import check_text
 from services.licence_store.domain.licence import Effective
-from services.licence_store.domain.stored import StoredLicence
 from services.licence_store.reader import LicenceReader
 
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
@@ -214,11 +214,11 @@ class AssistanceService:
     ) -> list[AccessRecord]:
         """Answer with exactly the granted fields of the holder's licence (valid one first)."""
         licences = self.reader.holder_licences(request.holder, [item.licence_type_code])
-        best = _best(licences, at)
+        best = best_licence(licences, at)
         if best is None:
             request.answer_with({"result": "NO_RECORD"}, at)
             return []
-        values = _licence_values(best)
+        values = licence_values(best)
         granted = {f: values.get(f, "") for f in request.requested_fields}
         lt = self.reader.licence_type(item.licence_type_code)
         sensitive = frozenset(f.name for f in lt.fields if f.sensitive)
@@ -552,32 +552,6 @@ def _matches(item: AssistanceItem, f: ItemFilter) -> bool:
         and (f.procedure is None or item.procedure is f.procedure)
         and (not f.text or f.text in item.code or f.text in item.name)
     )
-
-
-def _best(licences: list[StoredLicence], at: datetime) -> StoredLicence | None:
-    """The licence to answer from: a valid one if any, else the most recently issued."""
-    if not licences:
-        return None
-    valid = [s for s in licences if s.licence.effective_status(at) is Effective.VALID]
-    pool = valid or licences
-    return max(pool, key=lambda s: s.licence.issued_at)
-
-
-def _licence_values(stored: StoredLicence) -> dict[str, str]:
-    lic = stored.licence
-    values = {
-        k: ("true" if v is True else "false" if v is False else str(v))
-        for k, v in lic.fields.items()
-    }
-    values.update(
-        licence_id=stored.signed.licence_id,
-        licence_number=lic.licence_number,
-        holder_name=lic.holder_name,
-        valid_from=lic.validity.valid_from.isoformat(),
-        valid_until=lic.validity.valid_until.isoformat() if lic.validity.valid_until else "",
-        status=lic.status.value,
-    )
-    return values
 
 
 def _check_key(key: str) -> str:

@@ -1,0 +1,36 @@
+"""Answering an automatic request from the licence store: which of the holder's licences
+answers, and its values as an answer states them (plain values of the store's domain)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.licence_store.domain.licence import Effective
+from services.licence_store.domain.stored import StoredLicence
+
+
+def best_licence(licences: list[StoredLicence], at: datetime) -> StoredLicence | None:
+    """The licence to answer from: a valid one if any, else the most recently issued."""
+    if not licences:
+        return None
+    valid = [s for s in licences if s.licence.effective_status(at) is Effective.VALID]
+    pool = valid or licences
+    return max(pool, key=lambda s: s.licence.issued_at)
+
+
+def licence_values(stored: StoredLicence) -> dict[str, str]:
+    """A licence's fields and facts as an answer gives them: text, booleans as true/false."""
+    lic = stored.licence
+    values = {
+        k: ("true" if v is True else "false" if v is False else str(v))
+        for k, v in lic.fields.items()
+    }
+    values.update(
+        licence_id=stored.signed.licence_id,
+        licence_number=lic.licence_number,
+        holder_name=lic.holder_name,
+        valid_from=lic.validity.valid_from.isoformat(),
+        valid_until=lic.validity.valid_until.isoformat() if lic.validity.valid_until else "",
+        status=lic.status.value,
+    )
+    return values
