@@ -18,7 +18,7 @@ from datetime import time as dt_time
 from sqlalchemy import Connection
 
 from services.assistance.domain import supervision
-from services.assistance.domain.answers import best_licence, licence_values
+from services.assistance.domain.answers import answered_status, best_licence, licence_values
 from services.assistance.domain.calendar import WorkingCalendar
 from services.assistance.domain.commitments import (
     Commitment,
@@ -528,11 +528,11 @@ class AssistanceService:
 
     def _holds(self, c: Commitment, now: datetime) -> tuple[bool, str]:
         licences = self.reader.holder_licences(c.applicant, [c.licence_type_code])
-        valid = [s for s in licences if s.licence.effective_status(now) is Effective.VALID]
+        valid = [s for s in licences if answered_status(s, now) == Effective.VALID.value]
         if valid:
             return True, f"holds valid licence {valid[0].signed.licence_id}"
         if licences:
-            states = ", ".join(sorted({s.licence.effective_status(now).value for s in licences}))
+            states = ", ".join(sorted({answered_status(s, now) for s in licences}))
             return False, f"holds the licence type but none is valid ({states})"
         return False, "holds no licence of this type"
 

@@ -49,6 +49,11 @@ class HolderVault:
         self._sealer = sealer
         self._index_key = sealer.index_key
 
+    @property
+    def sealer(self) -> Sealer:
+        """The master key ring (migrations that sign with departments' sealed keys need it)."""
+        return self._sealer
+
     def index(self, holder: HolderNumber) -> str:
         """The blind index of a holder number (the kind is part of it)."""
         return self.mac(f"{holder.kind.value}:{holder.value}".encode())

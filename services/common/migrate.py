@@ -29,6 +29,7 @@ def upgrade(db: Database, revision: str = "head", vault: object | None = None) -
     encrypt existing data do so."""
     cfg = alembic_config(db.url)
     cfg.attributes["vault"] = vault
+    cfg.attributes["sealer"] = getattr(vault, "sealer", None)  # for keys' private halves
     with db.engine.connect() as conn:
         if db.is_sqlite:
             # SQLite alters a table by copying it; foreign keys must be off meanwhile, and the

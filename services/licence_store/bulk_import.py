@@ -17,6 +17,7 @@ from services.common.notify import ChangeNotifier
 from services.licence_store.catalogue import CatalogueCache
 from services.licence_store.domain.catalogue import LicenceType
 from services.licence_store.domain.licence import Licence
+from services.licence_store.domain.statements import statements_of_acts
 from services.licence_store.keyring import KeyRing
 from services.licence_store.lifecycle import (
     IssueCommand,
@@ -26,6 +27,7 @@ from services.licence_store.lifecycle import (
     reused_message,
 )
 from services.licence_store.persistence import repository as repo
+from services.licence_store.persistence import statements as status_repo
 from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.repository import IdempotencyRecord
 
@@ -113,7 +115,13 @@ class Importer:
             batch = [
                 (lic, self.lifecycle.sign(conn, lic, key)) for lic in plan.licences_to_insert()
             ]
+            acts = [
+                s
+                for lic, sv in batch
+                for s in statements_of_acts(None, lic, sv.content_sha256, key)
+            ]
             repo.insert_licences(conn, batch, self.codec)
+            status_repo.insert_statements(conn, acts)
             repo.put_idempotency(conn, caller.code, plan.idempotency_records(), self.clock.now())
         return plan.outcomes()
 

@@ -1,7 +1,8 @@
 """The lifecycle of a licence, as its issuer drives it: issue, change, renew, change status.
 
 Each use case is one unit of work: validate with the domain rules, sign the new version with
-the issuing department's key, persist through the repository, publish an invalidation.
+the issuing department's key, sign the act's status statement (chained to the licence's
+previous one), persist both through the repositories, publish an invalidation.
 Idempotency keys make retries safe: a retry with the same key and body answers the licence
 as it is now; the same key with another body is refused.
 """
@@ -34,10 +35,12 @@ from services.licence_store.catalogue import CatalogueCache
 from services.licence_store.domain.catalogue import LicenceType, parse_date
 from services.licence_store.domain.licence import Action, Licence, Reason
 from services.licence_store.domain.reading import LicenceRef
+from services.licence_store.domain.statements import statements_of_acts
 from services.licence_store.domain.stored import SignedVersion, StoredLicence
 from services.licence_store.keyring import KeyRing
 from services.licence_store.local_reader import licence_not_found, resolve_serial
 from services.licence_store.persistence import repository as repo
+from services.licence_store.persistence import statements as status_repo
 from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.repository import IdempotencyRecord
 from services.licence_store.queries import LicenceView, Queries
@@ -131,8 +134,11 @@ class Lifecycle:
                 return replay
             if repo.find_serial_by_number(conn, licence.type_code, licence.licence_number):
                 raise number_taken(licence)
-            signed = self.sign(conn, licence)
+            signer = self.keyring.signing_key(conn, licence.issuer_code)
+            signed = self.sign(conn, licence, signer)
+            acts = statements_of_acts(None, licence, signed.content_sha256, signer)
             repo.insert_licences(conn, [(licence, signed)], self.codec)
+            status_repo.insert_statements(conn, acts)
             record = IdempotencyRecord("IssueLicence", fingerprint, licence.serial)
             repo.put_idempotency(conn, caller.code, [(key, record)], self.clock.now())
             return StoredLicence(licence, signed)
@@ -287,8 +293,15 @@ class Lifecycle:
         licence_type = self.cache.licence_type(licence.type_code)
         assert licence_type is not None
         new_version = apply(licence, licence_type, self.clock.now())
-        signed = self.sign(conn, licence) if new_version else None
+        key = self.keyring.signing_key(conn, licence.issuer_code)
+        signed = self.sign(conn, licence, key) if new_version else None
+        # The act's signed status statement, chained after the newest one stored (even a
+        # tampered one: the act is recorded, and the verdict stays CANNOT_CHECK, never VALID).
+        previous = status_repo.head_link(conn, serial)
+        content_sha256 = (signed or stored.signed).content_sha256
+        acts = statements_of_acts(previous, licence, content_sha256, key)
         repo.update_licence(conn, licence, signed, self.codec)
+        status_repo.insert_statements(conn, acts)
         return serial
 
 

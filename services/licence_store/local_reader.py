@@ -9,6 +9,7 @@ just this).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -22,16 +23,21 @@ from services.common.identifiers import (
     validate_department_code,
     validate_licence_type_code,
 )
+from services.common.sealing import Sealer
 from services.common.trust import TrustWatch
+from services.licence_store.attestation import StatusAttestor, StoredStatement, TrustedKeys
 from services.licence_store.catalogue import CatalogueCache, all_departments
 from services.licence_store.domain.catalogue import Department, LicenceType, SigningKeyRecord
 from services.licence_store.domain.licence import Status
 from services.licence_store.domain.reading import CurrentLicence, CurrentReads, LicenceRef
+from services.licence_store.domain.statements import LicenceState
+from services.licence_store.domain.status_chain import StatusDecision
 from services.licence_store.domain.stored import StoredLicence
 from services.licence_store.keyring import PublicKeys
 from services.licence_store.persistence import catalogue as catalogue_repo
 from services.licence_store.persistence import repository as repo
 from services.licence_store.persistence import rows as hot_rows
+from services.licence_store.persistence import statements as status_repo
 from services.licence_store.persistence.codec import LicenceCodec
 
 
@@ -44,6 +50,7 @@ class LocalReader:
         keys: PublicKeys,
         cache: CatalogueCache,
         codec: LicenceCodec,
+        sealer: Sealer,
         trust: TrustWatch | None = None,
     ) -> None:
         self._db = db
@@ -51,6 +58,10 @@ class LocalReader:
         self._keys = keys
         self._cache = cache
         self._codec = codec
+        #: Public keys accepted only as the public half of their sealed private key.
+        self.trusted_keys = TrustedKeys(keys.get, self._sealed_key, sealer)
+        #: Signed status: chains checked once per process, then compared.
+        self.attestor = StatusAttestor(self.trusted_keys)
 
     # ------------------------------------------------------------------------- licences
 
@@ -60,13 +71,16 @@ class LocalReader:
             ident = parse_licence_identifier(ref.licence_id, "licence.licence_id")
             with self._db.read() as conn:
                 stored = repo.get_by_serial(conn, ident.serial, self._codec)
-            return stored if stored is not None and names(stored, ident) else None
+                if stored is None or not names(stored, ident):
+                    return None
+                return self._attest(conn, [stored])[0]
         with self._db.read() as conn:
             try:
                 serial = resolve_serial(conn, ref, self._codec)
             except NotFound:
                 return None
-            return repo.get_by_serial(conn, serial, self._codec)
+            stored = repo.get_by_serial(conn, serial, self._codec)
+            return self._attest(conn, [stored])[0] if stored is not None else None
 
     def find_version(self, serial: str, version: int) -> StoredLicence | None:
         """One version of a licence."""
@@ -87,9 +101,11 @@ class LocalReader:
     def holder_licences(
         self, holder: HolderNumber, type_codes: Sequence[str], limit: int = 500
     ) -> list[StoredLicence]:
-        """A holder's licences of the given types (all types when empty)."""
+        """A holder's licences of the given types (all types when empty), each with its signed
+        status checked (``StoredLicence.status_refusal``)."""
         with self._db.read() as conn:
-            return repo.list_by_holder(conn, holder, type_codes, (), "", limit, self._codec)
+            found = repo.list_by_holder(conn, holder, type_codes, (), "", limit, self._codec)
+            return self._attest(conn, found)
 
     def read_current(
         self, serials: Collection[str], numbers: Collection[tuple[str, str]] = ()
@@ -107,20 +123,55 @@ class LocalReader:
                 for number, serial in reads.serials_by_number(type_code, wanted).items()
             }
             found = reads.current(sorted({*serials, *resolved.values()}))
-        return CurrentReads(found, resolved)
+        return CurrentReads({s: self._attest_current(c) for s, c in found.items()}, resolved)
 
     def open(self, current: CurrentLicence) -> StoredLicence:
         """The domain object behind a :meth:`read_current` answer (sealed parts opened)."""
         return hot_rows.stored_current(current, self._codec)
 
+    def status_as_of(self, serial: str, at: datetime) -> StatusDecision:
+        """The licence's state at instant ``at``, from its verified status chain."""
+        with self._db.read() as conn:
+            chain = status_repo.chain_of(conn, serial)
+        return self.attestor.decide_as_of(serial, chain, at)
+
+    # -------------------------------------------------------------------- signed status
+
+    def _attest(self, conn: Connection, found: Sequence[StoredLicence]) -> list[StoredLicence]:
+        """``found`` with each one's signed status checked (one read of their chains)."""
+        chains = status_repo.chains_of(conn, [s.licence.serial for s in found])
+        return [self._attested(s, chains[s.licence.serial]) for s in found]
+
+    def _attested(self, stored: StoredLicence, chain: list[StoredStatement]) -> StoredLicence:
+        claimed = LicenceState.of(stored.licence, stored.signed.content_sha256)
+        decision = self.attestor.decide(claimed, chain[-1] if chain else None, lambda: chain)
+        return replace(stored, status_refusal=decision.reason) if decision.refusal else stored
+
+    def _attest_current(self, current: CurrentLicence) -> CurrentLicence:
+        """A batch row with its signed status checked: a comparison with the statement this
+        process verified last, unless the newest statement read with the row is another."""
+        claimed = hot_rows.claimed_of(current)
+
+        def load_chain() -> list[StoredStatement]:
+            with self._db.read() as conn:
+                return status_repo.chain_of(conn, claimed.serial)
+
+        decision = self.attestor.decide(claimed, hot_rows.head_of(current), load_chain)
+        return current._replace(status_refusal=decision.reason) if decision.refusal else current
+
+    def _sealed_key(self, key_id: str) -> bytes | None:
+        with self._db.read() as conn:
+            return status_repo.sealed_private_key(conn, key_id)
+
     # ------------------------------------------------------------------------ catalogue
 
     def public_key(self, key_id: str) -> SigningKeyRecord | None:
         """A department's public signing key by id (a compromise marked in any process is
-        seen within the trust bound, :mod:`services.common.trust`)."""
+        seen within the trust bound, :mod:`services.common.trust`), if it is the public half
+        of the sealed private key stored with it (``attestation.TrustedKeys``); else None."""
         if self._trust is not None:
             self._trust.check()
-        return self._keys.get(key_id)
+        return self.trusted_keys(key_id)
 
     def licence_type(self, code: str) -> LicenceType:
         """A licence type by code."""

@@ -9,9 +9,11 @@ region's store over the network.
 
 Seams kept here on purpose:
 
-- *Status.* ``CurrentLicence.status`` and ``StoredLicence.licence.status`` are today the stored
-  column; signed status statements (an issuer-signed, chained statement per lifecycle act)
-  will be checked behind this interface, so callers keep asking the same questions.
+- *Status.* ``CurrentLicence.status`` and ``StoredLicence.licence.status`` are the state the
+  rows claim, answered only together with ``status_refusal``: "" when the licence's signed
+  status chain (an issuer-signed, chained statement per lifecycle act) verified and attests
+  exactly that state, else the ``STATUS_*`` reason it does not. The chain is checked behind
+  this interface, so a remote reader answers the same way.
 - *Who may read what.* Reads do not yet name the caller; object-level read rules will add
   the caller to these methods, here and in the implementations, not in the callers' SQL.
 """
@@ -26,6 +28,7 @@ from services.common.identifiers import HolderNumber
 from services.licence_store.domain.catalogue import Department, LicenceType, SigningKeyRecord
 from services.licence_store.domain.licence import Status
 from services.licence_store.domain.reading import CurrentLicence, CurrentReads, LicenceRef
+from services.licence_store.domain.status_chain import StatusDecision
 from services.licence_store.domain.stored import StoredLicence
 
 
@@ -45,6 +48,11 @@ class LicenceReader(Protocol):
 
     def versions_of(self, serial: str) -> list[StoredLicence]:
         """Every version of a licence, oldest first."""
+        ...
+
+    def status_as_of(self, serial: str, at: datetime) -> StatusDecision:
+        """The licence's state (version, content hash, status, validity) at instant ``at``
+        from its verified status chain, or why the chain cannot vouch for it."""
         ...
 
     def status_timeline(self, serial: str) -> list[tuple[datetime, Status]]:

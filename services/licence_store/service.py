@@ -56,7 +56,7 @@ class ReadSide:
         trust.on_change(cache.invalidate)
         trust.on_change(public_keys.forget)
         codec = LicenceCodec(vault, _sensitive_fields(cache))
-        reader = LocalReader(db, public_keys, cache, codec, trust)
+        reader = LocalReader(db, public_keys, cache, codec, vault.sealer, trust)
         return cls(trust, cache, public_keys, codec, reader)
 
 

@@ -40,7 +40,7 @@ from services.licence_store.domain.catalogue import SigningKeyRecord
 from services.licence_store.domain.reading import CurrentLicence
 from services.licence_store.reader import LicenceReader
 from services.verifier.checking import Checker
-from services.verifier.domain.verdict import HolderMatch, decide_on, not_found
+from services.verifier.domain.verdict import HolderMatch, attested, decide_on, not_found
 from services.verifier.receipts import ReceiptSealer
 from services.verifier.results import (
     Answer,
@@ -374,7 +374,10 @@ class _Decider:
         return Answer(
             p.asked,
             p.holder,
-            decide_on(vetted.integrity, now.status, vetted.validity, self.day),
+            attested(
+                decide_on(vetted.integrity, now.status, vetted.validity, self.day),
+                now.status_refusal,
+            ),
             self.holders.number_match(p.holder, vetted),
             self.holders.name_match(p.asked.holder_name, vetted),
             vetted,

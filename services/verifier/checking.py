@@ -1,5 +1,7 @@
 """The full path of a verification: the verdict on one stored licence for what was presented,
-at the instant asked (a past instant reads the status timeline and the version current then).
+at the instant asked (a past instant reads the licence's signed status chain: the newest
+statement made by then names the version and the status). A status the chain does not vouch
+for is CANNOT_CHECK (``StoredLicence.status_refusal``, checked by the reader).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 from services.common.clock import Clock
 from services.licence_store.domain.catalogue import SigningKeyRecord
 from services.licence_store.domain.licence import Status
+from services.licence_store.domain.status_chain import Refusal
 from services.licence_store.domain.stored import StoredLicence
 from services.licence_store.reader import LicenceReader
 from services.verifier.domain.integrity import integrity_of
@@ -17,12 +20,11 @@ from services.verifier.domain.verdict import (
     STANDARD_CHECKS,
     HolderMatch,
     Integrity,
-    StatusChange,
+    attested,
     decide,
     name_match,
     not_found,
     number_match,
-    status_at,
 )
 from services.verifier.results import Presented, Result
 from services.verifier.vetting import SignatureMemo
@@ -66,7 +68,7 @@ class Checker:
                 **base,
             )
         if presented.as_of is not None:
-            stored, status = self._as_of(stored, presented.as_of)
+            stored, status, refusal = self._as_of(stored, presented.as_of)
             if stored is None:
                 return Result(
                     not_found("NOT_ISSUED_AT_THAT_TIME"),
@@ -76,12 +78,12 @@ class Checker:
                     **base,
                 )
         else:
-            status = stored.licence.status
+            status, refusal = stored.licence.status, stored.status_refusal
         lic = stored.licence
         integrity = self.integrity(stored)
         type_name, issuer_name = self.reader.names(lic.type_code, lic.issuer_code)
         return Result(
-            decision=decide(integrity, status, lic.validity, at),
+            decision=attested(decide(integrity, status, lic.validity, at), refusal),
             number_match=number_match(presented.holder_number, lic.holder),
             name_match=name_match(presented.holder_name, lic.holder_name),
             checks=STANDARD_CHECKS + (("status_timeline",) if presented.as_of else ()),
@@ -92,12 +94,22 @@ class Checker:
             **base,
         )
 
-    def _as_of(self, stored: StoredLicence, at: datetime) -> tuple[StoredLicence | None, Status]:
-        """The version current at ``at`` and the status then."""
+    def _as_of(
+        self, stored: StoredLicence, at: datetime
+    ) -> tuple[StoredLicence | None, Status, str]:
+        """The version current at ``at``, the status then, and why the signed status chain
+        cannot vouch for them ("" when it does); no version when not issued then. Both come
+        from the newest verified statement made by ``at``, never from the rows."""
         serial = stored.licence.serial
-        timeline = [StatusChange(t, s) for t, s in self.reader.status_timeline(serial)]
-        status = status_at(timeline, at)
-        versions = [v for v in self.reader.versions_of(serial) if v.licence.version_at <= at]
-        if status is None or not versions:
-            return None, Status.ACTIVE
-        return versions[-1], status
+        then = self.reader.status_as_of(serial, at)
+        if then.refusal is not None:
+            return stored, stored.licence.status, then.reason
+        if then.state is None:
+            return None, Status.ACTIVE, ""
+        version = self.reader.find_version(serial, then.state.version)
+        if version is None or (version.signed.content_sha256, version.licence.validity) != (
+            then.state.content_sha256,
+            then.state.validity,
+        ):
+            return stored, then.state.status, Refusal.ROW_MISMATCH.value
+        return version, then.state.status, ""

@@ -53,6 +53,7 @@ class CurrentLicence(NamedTuple):
     key_id: str  # the key that signed the version
     fingerprint: VersionFingerprint
     handle: object  # the reader's own means to open this version; opaque to callers
+    status_refusal: str = ""  # "" when the signed status chain vouches for ``status``
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ the instant, a sequence number (1, 2, 3 … per licence) and the hash of the pre
 statement. A store migrated from before signed status starts its chains with one ATTESTED
 statement (see docs/security.md for what that proves).
 
-The signed bytes are the statement's RFC 8785 canonical JSON (``rfc8785`` package), and a
+The signed bytes are the statement's RFC 8785 canonical JSON (``services.common.canonical``), and a
 stored statement is kept as exactly those bytes: what is verified is what was signed, with no
 column types in between. Plain Python: the signer is passed in (:class:`Signer`), and
 checking signatures is :mod:`~services.licence_store.domain.status_chain`'s caller's business.
@@ -24,8 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
-import rfc8785
-
+from services.common.canonical import canonical_json
 from services.licence_store.domain.licence import (
     CHANGE_SOURCES,
     REASON_CODES,
@@ -73,6 +72,14 @@ VERSION_ACTS: dict[Act, tuple[Status, ...]] = {
 def act_of(kind: EventKind) -> Act:
     """The act a licence event records."""
     return Act(kind.value)
+
+
+@dataclass(frozen=True)
+class Link:
+    """Where a chain stands: its newest statement's sequence number and digest."""
+
+    sequence: int
+    digest: str
 
 
 class Signer(Protocol):
@@ -138,7 +145,7 @@ class StatusStatement:
     @classmethod
     def draft(
         cls,
-        previous: StatusStatement | None,
+        previous: StatusStatement | Link | None,
         state: LicenceState,
         act: Act,
         at: datetime,
@@ -246,7 +253,7 @@ class StatusStatement:
 
 def canonical(value: dict[str, Any]) -> bytes:
     """RFC 8785 canonical JSON of a statement's content."""
-    return rfc8785.dumps(value)
+    return canonical_json(value)
 
 
 def _text(value: Any) -> str:
@@ -313,3 +320,22 @@ def _validity_follows(act: Act, before: Validity, after: Validity) -> bool:
         and after.valid_until is not None
         and after.valid_until > before.valid_until
     )
+
+
+def statements_of_acts(
+    previous: StatusStatement | Link | None,
+    licence: Licence,
+    content_sha256: str,
+    signer: Signer,
+) -> list[StatusStatement]:
+    """The signed statements of ``licence``'s pending events (the acts just done to it, not
+    yet taken by the repository), following ``previous``; ``content_sha256`` is the hash of
+    its current version's content."""
+    out: list[StatusStatement] = []
+    state = LicenceState.of(licence, content_sha256)
+    for event in licence.pending_events:
+        reason = event.reason.code if event.reason else ""
+        draft = StatusStatement.draft(previous, state, act_of(event.kind), event.at, reason)
+        previous = draft.signed(signer)
+        out.append(previous)
+    return out

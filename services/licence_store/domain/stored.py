@@ -26,10 +26,16 @@ class SignedVersion:
 
 @dataclass(frozen=True)
 class StoredLicence:
-    """A licence as read back: the domain object and its current version's signature."""
+    """A licence as read back: the domain object and its current version's signature.
+
+    ``status_refusal`` is set by the reader's reads that verdicts are decided from: "" when
+    the licence's signed status chain verified and attests exactly the state read (status,
+    version, content, validity), else the ``STATUS_*`` reason it does not (its status cannot
+    be vouched for: the verdict is CANNOT_CHECK)."""
 
     licence: Licence
     signed: SignedVersion
+    status_refusal: str = ""
 
 
 @dataclass(frozen=True)

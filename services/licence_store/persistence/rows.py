@@ -5,8 +5,8 @@ date and JSON column); a batch verification needs only the row, and mostly only 
 whether it is byte-for-byte the row it has already checked. So this reads with the DB-API
 cursor of a pooled connection, one statement per read, and hands back
 plain tuples: :data:`CONTENT` columns (the signed version and the sealed holder, which make
-the version's fingerprint the verifier's memo compares) and :data:`STATE` columns (status,
-read fresh every time).
+the version's fingerprint the verifier's memo compares), :data:`STATE` columns (status,
+read fresh every time) and the licence's newest status statement.
 
 :func:`stored_current` turns a row into the domain's :class:`StoredLicence` (the slow path, taken
 once per version per process): the same values SQLAlchemy would have produced.
@@ -21,8 +21,9 @@ from typing import Any, NamedTuple
 
 from services.common.clock import as_utc
 from services.common.database import check_deadline
-from services.licence_store.domain.licence import Status
+from services.licence_store.domain.licence import Status, Validity
 from services.licence_store.domain.reading import CurrentLicence, VersionFingerprint
+from services.licence_store.domain.statements import LicenceState
 from services.licence_store.domain.stored import StoredLicence
 from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.repository import stored_from_mapping
@@ -50,7 +51,9 @@ CONTENT = (
 #: Columns of the licence's current state (never remembered by the verifier).
 STATE = ("l.status", "l.status_reason_code", "l.status_reason_text", "l.status_at", "l.issued_at")
 
-_KEY_ID = 6 + CONTENT.index("v.key_id")  # in a row as fetched: serial, STATE, CONTENT
+_KEY_ID = 6 + CONTENT.index("v.key_id")  # in a row as fetched: serial, STATE, CONTENT, head
+_CONTENT_END = 6 + len(CONTENT)
+_AT = {c: 6 + CONTENT.index(c) for c in CONTENT}
 _STATUSES = {s.value: s for s in Status}
 
 #: Text columns that hold more than ASCII, read as bytes on SQLite (decoding them into str
@@ -59,10 +62,15 @@ _AS_BYTES = ("v.holder_name", "v.fields")
 
 
 def _select(content: Iterable[str]) -> str:
+    # The newest status statement comes with the row (last two columns): the reader compares
+    # it with the one it verified last (one more index probe; the chain is read only when it
+    # differs).
     return (
-        f"SELECT l.serial, {', '.join(STATE)}, {', '.join(content)} "
+        f"SELECT l.serial, {', '.join(STATE)}, {', '.join(content)}, s.body, s.signature "
         "FROM licences l JOIN licence_versions v "
         "ON v.serial = l.serial AND v.version = l.current_version "
+        "LEFT JOIN licence_statements s ON s.serial = l.serial AND s.sequence = "
+        "(SELECT max(m.sequence) FROM licence_statements m WHERE m.serial = l.serial) "
     )
 
 
@@ -125,7 +133,7 @@ class DriverReads:
         found = self._fetch(_BY_SERIALS, self._list(serials))
         out = {}
         for r in found:
-            content = tuple(r[6:])
+            content = tuple(r[6:_CONTENT_END])
             status = _STATUSES.get(r[1]) or Status(r[1])
             fingerprint = VersionFingerprint(content)
             out[r[0]] = CurrentLicence(r[0], status, r[2] or "", r[_KEY_ID], fingerprint, r)
@@ -160,7 +168,29 @@ def _text(value: Any) -> Any:
 def stored_current(current: CurrentLicence, codec: LicenceCodec) -> StoredLicence:
     """The domain object behind a :meth:`DriverReads.current` answer."""
     r: Any = current.handle
-    return stored(LicenceRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:])), codec)
+    return stored(LicenceRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6:_CONTENT_END])), codec)
+
+
+def head_of(current: CurrentLicence) -> tuple[bytes, bytes] | None:
+    """The newest status statement read with a :meth:`DriverReads.current` row."""
+    r: Any = current.handle
+    body, signature = r[_CONTENT_END], r[_CONTENT_END + 1]
+    return None if body is None else (bytes(body), bytes(signature))
+
+
+def claimed_of(current: CurrentLicence) -> LicenceState:
+    """The state a :meth:`DriverReads.current` row claims (before anything is checked)."""
+    r: Any = current.handle
+    until = _day(r[_AT["v.valid_until"]])
+    return LicenceState(
+        r[_AT["l.type_code"]],
+        r[_AT["l.issuer_code"]],
+        r[0],
+        r[_AT["v.version"]],
+        r[_AT["v.content_sha256"]],
+        current.status,
+        Validity(_day(r[_AT["v.valid_from"]]) or date.min, until),
+    )
 
 
 def stored(row: LicenceRow, codec: LicenceCodec) -> StoredLicence:

@@ -2,7 +2,9 @@
 
 Licences are stored as a current-state row (``licences``) plus append-only ``licence_versions``
 (the signed content of each version) and ``licence_events`` (every change, with a cursor that
-grows in commit order so followers never miss one).
+grows in commit order so followers never miss one). ``licence_statements`` holds each
+licence's chain of issuer-signed status statements (see ``domain/statements.py``): what
+verdicts are decided from.
 """
 
 from __future__ import annotations
@@ -134,6 +136,15 @@ licence_events = Table(
     Index("ix_licence_events_serial", "serial", "cursor"),
 )
 
+licence_statements = Table(
+    "licence_statements",
+    metadata,
+    Column("serial", String(32), ForeignKey("licences.serial"), primary_key=True),
+    Column("sequence", Integer, primary_key=True),
+    Column("body", LargeBinary, nullable=False),  # the signed RFC 8785 bytes, exactly
+    Column("signature", LargeBinary, nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
@@ -154,5 +165,6 @@ ALL = (
     licences,
     licence_versions,
     licence_events,
+    licence_statements,
     idempotency_keys,
 )

@@ -2,8 +2,11 @@
 
 Plain Python. The order of the checks is the policy: integrity first (a version whose
 signature does not hold, or whose key is unknown or was not valid when it signed, cannot be
-vouched for: CANNOT_CHECK), then the stored status, then the validity dates at the instant
-asked about. Expiry is always computed, never stored.
+vouched for: CANNOT_CHECK), then the status, then the validity dates at the instant asked
+about. Expiry is always computed, never stored. The status and the version answered are
+those the licence's newest verified status statement attests (the licence store's reader
+checks the chain): rows that disagree with it, or a chain that does not verify, make the
+answer CANNOT_CHECK with a ``STATUS_*`` reason (:func:`attested`).
 """
 
 from __future__ import annotations
@@ -94,6 +97,23 @@ def decide_on(integrity: Integrity, status: Status, validity: Validity, day: dat
     if status in _STATUS_VERDICTS:
         return _STATUS_VERDICTS[status]
     return _DATE_VERDICTS[validity.position(day)]
+
+
+_STATUS_REFUSED: dict[str, Decision] = {}
+
+
+def attested(decision: Decision, status_refusal: str) -> Decision:
+    """``decision``, unless the licence's signed status could not be vouched for
+    (``status_refusal``, a ``STATUS_*`` reason): then CANNOT_CHECK with that reason. A version
+    whose own signature fails keeps its integrity reason (checked first)."""
+    if not status_refusal or decision.verdict is Verdict.CANNOT_CHECK:
+        return decision
+    refused = _STATUS_REFUSED.get(status_refusal)
+    if refused is None:
+        refused = _STATUS_REFUSED.setdefault(
+            status_refusal, Decision(Verdict.CANNOT_CHECK, status_refusal)
+        )
+    return refused
 
 
 def not_found(reason: str = "NO_SUCH_LICENCE") -> Decision:
