@@ -14,6 +14,7 @@ from alembic import command
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import delete, select, text, update
 
+from services.audit import verify as audit_verify
 from services.common.migrate import alembic_config, upgrade
 from services.common.signing import SigningKey
 from services.licence_store import demo
@@ -175,6 +176,16 @@ def test_statements_deleted_with_the_rows_set_back_are_a_rollback(stack: Stack) 
     # this process verified the second statement: a chain of one is a rollback
     for ask in (verdict, batch_verdict):
         assert ask(stack, licence_id) == (vpb.VERDICT_CANNOT_CHECK, "STATUS_ROLLED_BACK")
+    # the act's log entry outlives it (a process that never saw it would answer VALID)
+    edit(
+        stack,
+        text("DELETE FROM licence_events WHERE serial = :s AND kind = 'suspended'").bindparams(
+            s=serial
+        ),
+    )
+    with stack.app.db.read() as conn:
+        outcome = audit_verify(conn, stack.app.verifier.log_keys, stack.app.licence_store.codec)
+    assert outcome.problems
 
 
 def test_an_edited_statement_is_cannot_check(stack: Stack) -> None:
