@@ -184,7 +184,7 @@ def test_statements_deleted_with_the_rows_set_back_are_a_rollback(stack: Stack) 
         ),
     )
     with stack.app.db.read() as conn:
-        outcome = audit_verify(conn, stack.app.verifier.log_keys, stack.app.licence_store.codec)
+        outcome = audit_verify(conn, stack.app.verifier.log_keys, stack.app.read.codec)
     assert outcome.problems
 
 
