@@ -273,7 +273,7 @@ def test_the_migration_builds_chains_from_the_events(stack: Stack, clock) -> Non
     cfg = alembic_config(app.db.url)
     with app.db.engine.connect() as conn, conn.begin():
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0010")  # a store from before signed status
+        command.downgrade(cfg, "0012")  # a store from before signed status
     upgrade(app.db, vault=app.vault)
     # Re-signed chains replace ones this process verified (a migration runs before the
     # server starts): a process that remembered the old heads would call them forks.

@@ -1,7 +1,7 @@
 """signed status: each licence's chain of issuer-signed status statements
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-04
 
 Every existing licence gets its chain here, reconstructed from its events and versions and
@@ -27,8 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
@@ -63,7 +63,7 @@ def _sealer() -> Any:
     sealer = context.config.attributes.get("sealer")
     if sealer is None:
         raise RuntimeError(
-            "migration 0011 signs each licence's status with its issuer's key: run it with "
+            "migration 0013 signs each licence's status with its issuer's key: run it with "
             "the master keys configured (`yihao db upgrade`, or start the server)"
         )
     return sealer
