@@ -65,6 +65,7 @@ from yihao.v1 import verifier_pb2 as pb
 
 HANDLER = "hall"
 PURPOSE = "scale benchmark"
+CASE_NUMBER = "BENCH-2026-0001"
 RPC_TIMEOUT = 60.0
 IMPORT_TIMEOUT = 24 * 3600.0
 WORKER_COMPARISON_CALLS = 4000
@@ -163,6 +164,7 @@ def verify_plan(
                 ),
                 presented_holder_number=record["holder_number"],
                 purpose=PURPOSE,
+                case_number=CASE_NUMBER,
             )
         )
     verify = verifier_pb2_grpc.VerifierStub(channel).VerifyLicence
@@ -191,7 +193,7 @@ def verify_by_holder_plan(
 ) -> Callable[[int], str | None]:
     """VerifyByHolder of random persons (each holds three licences)."""
     requests = [
-        pb.VerifyByHolderRequest(holder_number=number, purpose=PURPOSE)
+        pb.VerifyByHolderRequest(holder_number=number, purpose=PURPOSE, case_number=CASE_NUMBER)
         for number in _persons(worker, size, count, generation)
     ]
     verify = verifier_pb2_grpc.VerifierStub(channel).VerifyByHolder
@@ -210,7 +212,9 @@ def list_by_holder_plan(
 ) -> Callable[[int], str | None]:
     """ListLicencesByHolder of random persons."""
     requests = [
-        store_pb.ListLicencesByHolderRequest(holder_number=number, purpose=PURPOSE)
+        store_pb.ListLicencesByHolderRequest(
+            holder_number=number, purpose=PURPOSE, case_number=CASE_NUMBER
+        )
         for number in _persons(worker, size, count, generation)
     ]
     list_licences = licence_store_pb2_grpc.LicenceStoreStub(channel).ListLicencesByHolder

@@ -86,6 +86,7 @@ class Workload:
                 item_code="XZXZ-SC-001",
                 holder_number=HOLDERS[n % len(HOLDERS)],
                 purpose="住房保障审核",
+                case_number="SOAK-2026-0001",
             ),
             timeout=10,
         )

@@ -48,6 +48,7 @@ ALIAS = "hall"
 RPC_TIMEOUT = 30.0
 PHASE_TIMEOUT = 900.0
 PURPOSE = "benchmark"
+CASE_NUMBER = "BENCH-2026-0001"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def _verify_requests(job: Job) -> list[pb.VerifyLicenceRequest]:
             licence=store_pb.LicenceRef(licence_id=licence_id),
             presented_holder_number=holder,
             purpose=PURPOSE,
+            case_number=CASE_NUMBER,
         )
         for licence_id, holder in job.targets
     ]

@@ -313,18 +313,33 @@ def _change_commands(subs: Sub) -> None:
         cmd.add_argument("--text", metavar="TEXT", help="free text (needed for OTHER)")
 
 
+WHY_EPILOG = (
+    "Reading a person's data needs --purpose (why it is read) and --case (the case it is "
+    "read for): the holder's access record keeps both. An organisation's public "
+    "registration data needs neither."
+)
+
+
+def _why_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--purpose", metavar="TEXT", help="why the data is read (事由)")
+    cmd.add_argument("--case", metavar="NUMBER", help="the case it is read for (案号)")
+
+
 def _query_commands(subs: Sub) -> None:
-    get = _command(subs, "get", c.cmd_get, "show a licence")
+    get = _command(subs, "get", c.cmd_get, "show a licence", epilog=WHY_EPILOG)
     get.add_argument("ref", type=_ref, metavar="REF")
     get.add_argument("--version", type=_positive, default=0, metavar="N")
-    _command(subs, "history", c.cmd_history, "versions and events of a licence").add_argument(
-        "ref", type=_ref, metavar="REF"
+    history = _command(
+        subs, "history", c.cmd_history, "versions and events of a licence", epilog=WHY_EPILOG
     )
-    lst = _command(subs, "list", c.cmd_list, "a holder's licences")
+    history.add_argument("ref", type=_ref, metavar="REF")
+    lst = _command(subs, "list", c.cmd_list, "a holder's licences", epilog=WHY_EPILOG)
     lst.add_argument("holder_number", metavar="HOLDER_NUMBER")
     lst.add_argument("--type", action="append", default=[], metavar="CODE")
     lst.add_argument("--status", action="append", default=[], choices=STATUSES)
     lst.add_argument("--all-pages", action="store_true")
+    for cmd in (get, history, lst):
+        _why_options(cmd)
     watch = _command(subs, "watch", c.cmd_watch, "licence events after a cursor")
     watch.add_argument("--after", type=int, default=0, metavar="CURSOR")
     watch.add_argument("--type", action="append", default=[], metavar="CODE")
@@ -354,22 +369,22 @@ def _verify_commands(subs: Sub) -> None:
         "verify",
         v.cmd_verify,
         "verify a licence at the counter: verdict, holder match, receipt",
-        epilog="Exit code 0 when the verdict is VALID, 3 for any other verdict.",
+        epilog="Exit code 0 when the verdict is VALID, 3 for any other verdict. "
+        "With --holder (a citizen's ID number), --purpose and --case are required.",
     )
     ver.add_argument("ref", type=_ref, metavar="REF")
     ver.add_argument("--holder", metavar="NUMBER", help="the holder number the applicant presents")
     ver.add_argument("--holder-name", metavar="NAME", help="the holder name the applicant presents")
     ver.add_argument("--as-of", metavar="DATETIME", help="the verdict at a past instant (ISO 8601)")
-    for cmd in (ver,):
-        cmd.add_argument("--purpose", metavar="TEXT", help="why the data is read")
-        cmd.add_argument("--case", metavar="NUMBER", help="the case it is read for")
-    hold = _command(subs, "verify-holder", v.cmd_verify_holder, "verify a holder's licences")
+    _why_options(ver)
+    hold = _command(
+        subs, "verify-holder", v.cmd_verify_holder, "verify a holder's licences", epilog=WHY_EPILOG
+    )
     hold.add_argument("holder_number", metavar="HOLDER_NUMBER")
     hold.add_argument("--type", action="append", default=[], metavar="CODE")
     hold.add_argument("--holder-name", metavar="NAME")
     hold.add_argument("--valid-only", action="store_true")
-    hold.add_argument("--purpose", metavar="TEXT")
-    hold.add_argument("--case", metavar="NUMBER")
+    _why_options(hold)
     _command(
         subs, "receipt", v.cmd_receipt, "show a verification receipt and check it"
     ).add_argument("receipt_id", metavar="RECEIPT_ID")
@@ -401,6 +416,8 @@ def _verify_commands(subs: Sub) -> None:
     )
     mat.add_argument("item", metavar="ITEM")
     mat.add_argument("applicant", metavar="APPLICANT_NUMBER")
+    mat.add_argument("--case", metavar="NUMBER", help="the case it is checked for (案号)")
+    mat.add_argument("--purpose", metavar="TEXT", help="default: handling the service item")
 
 
 ASSIST_HELP = """\
@@ -424,7 +441,7 @@ def _assist_item_commands(subs: Sub) -> None:
     req.add_argument("holder_number", metavar="HOLDER_NUMBER")
     req.add_argument("--purpose", required=True, metavar="TEXT", help="why the data is needed")
     req.add_argument("--basis", metavar="TEXT", help="the legal basis (some items require it)")
-    req.add_argument("--case", metavar="NUMBER", help="the case it is for")
+    req.add_argument("--case", required=True, metavar="NUMBER", help="the case it is for")
     req.add_argument(
         "--field",
         nargs="+",
@@ -527,6 +544,19 @@ def build_parser() -> argparse.ArgumentParser:
 _TLS_WORDS = ("ssl", "tls", "handshake", "certificate", "verification")
 
 
+def _why_hint(error: YihaoError) -> str | None:
+    """Which options supply a missing purpose or case number."""
+    missing = {v.field.rsplit(".", 1)[-1] for v in getattr(error, "violations", ())}
+    missing &= {"purpose", "case_number"}
+    if not missing or error.status != "INVALID_ARGUMENT":
+        return None
+    options = " and ".join(o for f, o in WHY_OPTIONS if f in missing)
+    return f"hint: reading a person's data needs {options} (the holder's access record keeps them)"
+
+
+WHY_OPTIONS = (("purpose", "--purpose TEXT"), ("case_number", "--case NUMBER"))
+
+
 def _hint(error: YihaoError, address: str | None) -> str | None:
     """What to check for an UNAVAILABLE error, from the little gRPC tells us."""
     if error.status != "UNAVAILABLE":
@@ -561,7 +591,7 @@ def report(error: YihaoError, out: c.Output, address: str | None = None) -> int:
     out.note(f"error: {error.status} {error.reason}: {_headline(error)}")
     for violation in getattr(error, "violations", ()):
         out.note(f"  - {violation.field}: {violation.description}")
-    hint = _hint(error, address)
+    hint = _hint(error, address) or _why_hint(error)
     if hint:
         out.note(hint)
     return 2 if error.status == "UNAVAILABLE" else 1

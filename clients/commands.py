@@ -466,15 +466,23 @@ def cmd_status_change(ctx: Context) -> int:
     return _show_licence(ctx, licence)
 
 
+def why(args: Any) -> dict[str, Any]:
+    """The ``--purpose`` and ``--case`` options as request fields (the server says when
+    they are missing: reading a person's data needs both)."""
+    return {"purpose": args.purpose or "", "case_number": args.case or ""}
+
+
 def cmd_get(ctx: Context) -> int:
     """A licence (current version, or ``--version``)."""
-    licence = ctx.client().get_licence(licence=ctx.args.ref, version=ctx.args.version)
+    licence = ctx.client().get_licence(
+        licence=ctx.args.ref, version=ctx.args.version, **why(ctx.args)
+    )
     return _show_licence(ctx, licence)
 
 
 def cmd_history(ctx: Context) -> int:
     """Every version of a licence and its events."""
-    history = ctx.client().get_licence_history(licence=ctx.args.ref)
+    history = ctx.client().get_licence_history(licence=ctx.args.ref, **why(ctx.args))
     ctx.out.show(history, lambda: render.history_card(history))
     return 0
 
@@ -490,6 +498,7 @@ def _licence_pages(ctx: Context) -> Iterator[pb.Licence]:
             statuses=statuses,
             page_size=LIST_PAGE_SIZE,
             page_token=token,
+            **why(a),
         )
         yield from page.licences
         token = page.next_page_token

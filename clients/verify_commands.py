@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from clients import render
 from clients.client import licence_ref
-from clients.commands import Context, SetupError, server_part
+from clients.commands import Context, SetupError, server_part, why
 from yihao.v1 import verifier_pb2 as vpb
 from yihao_shared.errors import InvalidArgument
 
@@ -322,7 +322,7 @@ def cmd_service_items(ctx: Context) -> int:
 def cmd_materials(ctx: Context) -> int:
     """Which of a service item's materials the applicant need not bring (免提交)."""
     check = ctx.client().check_materials(
-        item_code=ctx.args.item, applicant_number=ctx.args.applicant
+        item_code=ctx.args.item, applicant_number=ctx.args.applicant, **why(ctx.args)
     )
     ctx.out.show(check, lambda: _materials_table(check))
     return 0

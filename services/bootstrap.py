@@ -53,6 +53,8 @@ def load_demo_catalogue(app: App) -> None:
         catalogue.register_department(d.credit_code, d.name, d.region, d.roles)
     for lt in demo.LICENCE_TYPES:
         catalogue.register_licence_type(lt)
+    for grant in demo.READ_GRANTS:
+        catalogue.grant_read(grant)
     app.verifier.materials.save_items(catalogue_demo.SERVICE_ITEMS)
     if app.assistance is not None:
         for item in catalogue_demo.ASSISTANCE_ITEMS:

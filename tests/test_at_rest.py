@@ -12,6 +12,7 @@ from services.licence_store import demo
 from testsupport.atrest import clear_hits, tables_scanned
 from testsupport.processes import PostgresServer
 from testsupport.serverproc import server_process
+from testsupport.why import WHY
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import assistance_pb2_grpc as agrpc
 from yihao.v1 import common_pb2 as common
@@ -62,10 +63,12 @@ def _use_every_path(server) -> None:
         )
         hall.VerifyLicence(
             vpb.VerifyLicenceRequest(
-                licence=pb.LicenceRef(licence_id=married.licence_id), presented_holder_number=person
+                **WHY,
+                licence=pb.LicenceRef(licence_id=married.licence_id),
+                presented_holder_number=person,
             )
         )
-        hall.VerifyByHolder(vpb.VerifyByHolderRequest(holder_number=person))
+        hall.VerifyByHolder(vpb.VerifyByHolderRequest(**WHY, holder_number=person))
         civil.ChangeLicence(
             pb.ChangeLicenceRequest(
                 licence=pb.LicenceRef(licence_id=married.licence_id),
@@ -74,6 +77,7 @@ def _use_every_path(server) -> None:
         )
         agrpc.AssistanceStub(server.channel("police")).SubmitRequest(
             apb.SubmitRequestRequest(
+                case_number="TEST-2026-0001",
                 idempotency_key=f"rest-a-{i:04d}",
                 item_code="XZXZ-MZ-001",
                 holder_number=person,
@@ -89,7 +93,7 @@ def _use_every_path(server) -> None:
                 check_by="2099-01-01",
             )
         )
-        police.ListLicencesByHolder(pb.ListLicencesByHolderRequest(holder_number=person))
+        police.ListLicencesByHolder(pb.ListLicencesByHolderRequest(**WHY, holder_number=person))
 
 
 def test_a_copy_of_a_running_demo_database_holds_no_citizen_id_number(tmp_path: Path):

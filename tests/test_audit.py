@@ -57,6 +57,7 @@ def history(stack: Stack, clock) -> dict[str, str]:
     receipt = stack.verifier("hall").VerifyLicence(vpb.VerifyLicenceRequest(licence=ref)).receipt_id
     request = stack.assistance("housing").SubmitRequest(
         apb.SubmitRequestRequest(
+            case_number="TEST-2026-0001",
             idempotency_key="audit-assist-1",
             item_code="XZXZ-SC-001",
             holder_number=COMPANY,

@@ -15,6 +15,7 @@ import pytest
 from services.licence_store import demo
 from testsupport.processes import PostgresServer, RedisServer
 from testsupport.serverproc import server_process
+from testsupport.why import WHY
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import assistance_pb2_grpc as agrpc
 from yihao.v1 import common_pb2 as common
@@ -75,7 +76,7 @@ def test_scenario_across_separate_service_processes(
         )
         ref = pb.LicenceRef(licence_id=licence.licence_id)
         first = vgrpc.VerifierStub(verifiers[0].channel("hall")).VerifyLicence(
-            vpb.VerifyLicenceRequest(licence=ref, presented_holder_number=COMPANY)
+            vpb.VerifyLicenceRequest(**WHY, licence=ref, presented_holder_number=COMPANY)
         )
         assert (first.verdict, first.holder_number_match) == (
             vpb.VERDICT_VALID,
@@ -95,6 +96,7 @@ def test_scenario_across_separate_service_processes(
 
         answered = agrpc.AssistanceStub(assist.channel("housing")).SubmitRequest(
             apb.SubmitRequestRequest(
+                case_number="TEST-2026-0001",
                 idempotency_key="topology-assist-1",
                 item_code="XZXZ-SC-001",
                 holder_number=COMPANY,

@@ -18,6 +18,13 @@ from services.common.paging import decode_token, encode_token, page_after, page_
 from services.common.roles import Role
 from services.common.trust import TrustWatch, withdraw
 from services.licence_store.domain.catalogue import Department, LicenceType, check_text
+from services.licence_store.domain.grants import (
+    ENVELOPE_FIELDS,
+    EVERY_DEPARTMENT,
+    GrantKey,
+    ReadGrant,
+    grants_by_key,
+)
 from services.licence_store.keyring import KeyRing
 from services.licence_store.persistence import catalogue as repo
 
@@ -38,6 +45,7 @@ class CatalogueCache:
         self._types: dict[str, LicenceType] = {}
         self._departments: dict[str, Department] = {}
         self._revoked: set[str] = set()
+        self._grants: dict[GrantKey, ReadGrant] = {}
 
     def invalidate(self) -> None:
         """Forget everything (after a catalogue write in this process)."""
@@ -52,9 +60,10 @@ class CatalogueCache:
             types = {t.type_code: t for t in repo.list_licence_types(conn)}
             depts = {d.credit_code: d for d in all_departments(conn)}
             revoked = repo.revoked_serials(conn)
+            grants = grants_by_key(repo.list_read_grants(conn))
         with self._lock:
             self._types, self._departments, self._loaded_at = types, depts, time.monotonic()
-            self._revoked = revoked
+            self._revoked, self._grants = revoked, grants
         return types, depts
 
     def licence_type(self, code: str) -> LicenceType | None:
@@ -68,6 +77,12 @@ class CatalogueCache:
     def department(self, code: str) -> Department | None:
         """A department by credit code (without its keys)."""
         return self._fresh()[1].get(code)
+
+    def read_grants(self) -> dict[GrantKey, ReadGrant]:
+        """Every read grant, keyed by (department or ``*``, licence type)."""
+        self._fresh()
+        with self._lock:
+            return self._grants
 
     def is_revoked(self, serial: str) -> bool:
         """Whether a client certificate serial is on the revocation list (for identity): in
@@ -222,3 +237,22 @@ class Catalogue:
         """A page of :meth:`list_licence_types`, in code order, and the next page's token."""
         limit = page_size(size, 100, 1000)
         return page_after(self.list_licence_types(issuer_code), lambda t: t.type_code, limit, token)
+
+    def grant_read(self, grant: ReadGrant) -> ReadGrant:
+        """Register (or replace) a read grant; its type, department and fields must exist."""
+        lt = self.get_licence_type(grant.type_code)
+        if grant.department_code != EVERY_DEPARTMENT:
+            self.get_department(grant.department_code)
+        names = {f.name for f in lt.fields} | set(ENVELOPE_FIELDS)
+        for path, values in (("fields", grant.fields), ("unmasked_fields", grant.unmasked_fields)):
+            for i, name in enumerate(values):
+                if name not in names:
+                    raise InvalidArgument.field(
+                        f"grant.{path}[{i}]", f"{name!r} is not a field of {lt.type_code}", "FIELD"
+                    )
+        for i, purpose in enumerate(grant.purposes):
+            check_text(purpose, f"grant.purposes[{i}]", 200)
+        with self.db.transaction() as conn:
+            repo.save_read_grant(conn, grant, self.clock.now())
+        self.cache.invalidate()
+        return grant

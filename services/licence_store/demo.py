@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from services.common.identifiers import HolderKind
 from services.licence_store.domain.catalogue import FieldSpec, FieldType, LicenceType, Role
+from services.licence_store.domain.grants import ReadGrant
 from yihao_shared.departments import ALIASES as ALIASES
 from yihao_shared.departments import code_of as code_of
 
@@ -147,4 +148,16 @@ LICENCE_TYPES: tuple[LicenceType, ...] = (
     MARRIAGE_CERTIFICATE,
     RESIDENCE_PERMIT,
     QUALIFICATION_CERTIFICATE,
+)
+
+#: Read grants (department × licence type): the purposes a department may state when it reads
+#: a type's licences, and the content fields it may see. The housing bureau checks marriage for
+#: housing subsidies only, and sees the registration, not the spouse's identity.
+READ_GRANTS: tuple[ReadGrant, ...] = (
+    ReadGrant(
+        department_code=ALIASES["housing"],
+        type_code=MARRIAGE_CERTIFICATE.type_code,
+        purposes=("住房保障资格审核", "公积金贷款审核"),
+        fields=("holder_name", "registered_on", "registration_office"),
+    ),
 )

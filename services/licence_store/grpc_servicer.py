@@ -13,13 +13,13 @@ from typing import Any
 from services.common.errors import InvalidArgument, ResourceExhausted, YihaoError
 from services.common.identity import current_caller
 from services.common.paging import sized_page
+from services.common.purpose import Why
 from services.common.streams import StreamBatcher
 from services.common.textcheck import refuse_nul
 from services.common.wire import instant_in
 from services.licence_store import convert as cv
 from services.licence_store.domain.licence import Action
 from services.licence_store.lifecycle import IssueCommand
-from services.licence_store.queries import Why
 from services.licence_store.service import LicenceStoreService
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import licence_store_pb2_grpc as pb_grpc

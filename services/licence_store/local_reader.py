@@ -28,6 +28,7 @@ from services.common.trust import TrustWatch
 from services.licence_store.attestation import StatusAttestor, StoredStatement, TrustedKeys
 from services.licence_store.catalogue import CatalogueCache, all_departments
 from services.licence_store.domain.catalogue import Department, LicenceType, SigningKeyRecord
+from services.licence_store.domain.grants import GrantKey, ReadGrant
 from services.licence_store.domain.licence import Status
 from services.licence_store.domain.reading import CurrentLicence, CurrentReads, LicenceRef
 from services.licence_store.domain.statements import LicenceState
@@ -184,6 +185,10 @@ class LocalReader:
     def department(self, code: str) -> Department | None:
         """A registered department, from the catalogue cache."""
         return self._cache.department(code)
+
+    def read_grants(self) -> dict[GrantKey, ReadGrant]:
+        """Every read grant, from the catalogue cache."""
+        return self._cache.read_grants()
 
     def names(self, type_code: str, issuer_code: str) -> tuple[str, str]:
         """(licence type name, issuer name) from the catalogue."""

@@ -11,24 +11,28 @@ from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
-from services.common.identifiers import parse_holder_number, validate_licence_type_code
+from services.common.identifiers import (
+    HolderKind,
+    parse_holder_number,
+    parse_licence_identifier,
+    validate_licence_type_code,
+)
 from services.common.identity import Caller
 from services.common.paging import decode_token, encode_token, page_size
+from services.common.purpose import Why, why_in
 from services.licence_store.catalogue import CatalogueCache
+from services.licence_store.domain.grants import (
+    GrantKey,
+    ReadGrant,
+    check_purpose,
+    purpose_allowed,
+)
 from services.licence_store.domain.licence import Effective, Licence, Status
 from services.licence_store.domain.reading import LicenceRef
 from services.licence_store.domain.stored import StoredEvent, StoredLicence
 from services.licence_store.local_reader import resolve_serial
 from services.licence_store.persistence import repository as repo
 from services.licence_store.persistence.codec import LicenceCodec
-
-
-@dataclass(frozen=True)
-class Why:
-    """Why a department reads a holder's data: kept in the holder's access record."""
-
-    purpose: str = ""
-    case_number: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,12 @@ class Queries:
         serial: str = "",
         why: Why | None = None,
     ) -> LicenceView:
-        """A licence at its current version, or at ``version``; ``why`` records the read."""
+        """A licence at its current version, or at ``version``; ``why`` (required for a
+        person's licence, checked against the catalogue's purposes) records the read."""
         if version < 0 or version > 999:
             raise InvalidArgument.field("version", "must be between 0 and 999", "OUT_OF_RANGE")
+        if why is not None:
+            why = self.why_for(caller, ref, why)
         with self.db.read() as conn:
             serial = serial or resolve_serial(conn, ref, self.codec)
             stored = (
@@ -98,18 +105,20 @@ class Queries:
         if stored is None:
             raise NotFound(f"licence has no version {version}", reason="VERSION_NOT_FOUND")
         view = self.view(stored)
-        if why is not None:
+        if why is not None and (why.stated or _personal(view)):
             self._log_reads(caller, [view], "licence data", why)
         return view
 
     def history(self, caller: Caller, ref: LicenceRef, why: Why | None = None) -> History:
-        """Every version and event of a licence."""
+        """Every version and event of a licence (``why`` as for :meth:`get`)."""
+        if why is not None:
+            why = self.why_for(caller, ref, why)
         with self.db.read() as conn:
             serial = resolve_serial(conn, ref, self.codec)
             versions = repo.list_versions(conn, serial, self.codec)
             events = repo.events_after(conn, 0, (), 100_000, serial=serial)
         history = History([self.view(v) for v in versions], events)
-        if why is not None and history.versions:
+        if why is not None and history.versions and (why.stated or _personal(history.versions[-1])):
             self._log_reads(caller, history.versions[-1:], "licence history", why)
         return history
 
@@ -141,8 +150,11 @@ class Queries:
         token: str,
         why: Why | None = None,
     ) -> Page:
-        """A holder's licences, by any accepted form of the holder's number."""
+        """A holder's licences, by any accepted form of the holder's number; a citizen's
+        need ``why``, and only types whose purposes allow it are listed."""
         holder = parse_holder_number(holder_number, "holder_number")
+        person = holder.kind is HolderKind.PERSON
+        why = why_in(why.purpose, why.case_number, required=person) if why else Why()
         codes = [
             validate_licence_type_code(c, f"type_codes[{i}]") for i, c in enumerate(type_codes)
         ]
@@ -153,10 +165,25 @@ class Queries:
         more = len(rows) > limit
         rows = rows[:limit]
         next_token = encode_token(rows[-1].licence.serial) if more else ""
-        page = Page([self.view(r) for r in rows], next_token)
-        if why is not None:
+        grants = self.cache.read_grants()
+        allowed = [r for r in rows if _allows(grants, caller, r.licence.type_code, why)]
+        page = Page([self.view(r) for r in allowed], next_token)
+        if person or why.stated:
             self._log_reads(caller, page.items, "listed by holder number", why)
         return page
+
+    def why_for(self, caller: Caller, ref: LicenceRef, why: Why) -> Why:
+        """``why`` validated for reading the licence ``ref`` names: required when its type's
+        holders are people, and a purpose the catalogue allows this department for the type.
+        Decided from the type alone, before anything is read (no answer depends on whether
+        the licence exists)."""
+        type_code = _type_code(ref)
+        lt = self.cache.licence_type(type_code) if type_code else None
+        person = lt is not None and lt.holder_kind is HolderKind.PERSON
+        why = why_in(why.purpose, why.case_number, required=person)
+        if lt is not None and (person or why.purpose):
+            check_purpose(self.cache.read_grants(), caller.code, lt.type_code, why.purpose)
+        return why
 
     def events_after(self, cursor: int, type_codes: Sequence[str], limit: int) -> list[StoredEvent]:
         """Events after ``cursor`` (for WatchEvents)."""
@@ -183,3 +210,19 @@ class Queries:
             issuer_name=issuer_name,
             effective=stored.licence.effective_status(self.clock.now()),
         )
+
+
+def _type_code(ref: LicenceRef) -> str:
+    """The licence type a reference names ("" when it names none well-formed)."""
+    if ref.licence_id:
+        return parse_licence_identifier(ref.licence_id, "licence.licence_id").type_code
+    return ref.type_code.strip()
+
+
+def _personal(view: LicenceView) -> bool:
+    return view.stored.licence.holder.kind is HolderKind.PERSON
+
+
+def _allows(grants: dict[GrantKey, ReadGrant], caller: Caller, type_code: str, why: Why) -> bool:
+    """Whether the catalogue allows ``why`` for this department and licence type."""
+    return purpose_allowed(grants, caller.code, type_code, why.purpose) if why.purpose else True

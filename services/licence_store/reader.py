@@ -26,6 +26,7 @@ from typing import Protocol
 
 from services.common.identifiers import HolderNumber
 from services.licence_store.domain.catalogue import Department, LicenceType, SigningKeyRecord
+from services.licence_store.domain.grants import GrantKey, ReadGrant
 from services.licence_store.domain.licence import Status
 from services.licence_store.domain.reading import CurrentLicence, CurrentReads, LicenceRef
 from services.licence_store.domain.status_chain import StatusDecision
@@ -90,6 +91,11 @@ class LicenceReader(Protocol):
 
     def department(self, code: str) -> Department | None:
         """A registered department (recently cached), or None."""
+        ...
+
+    def read_grants(self) -> dict[GrantKey, ReadGrant]:
+        """Every read grant (who may read what of a licence type, for which purposes), keyed
+        by (department or ``*``, licence type)."""
         ...
 
     def names(self, type_code: str, issuer_code: str) -> tuple[str, str]:

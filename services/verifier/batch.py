@@ -35,6 +35,7 @@ from services.common.identifiers import (
     validate_licence_type_code,
 )
 from services.common.identity import Caller
+from services.common.purpose import why_in
 from services.common.signing import canonical_json
 from services.licence_store.domain.catalogue import SigningKeyRecord
 from services.licence_store.domain.reading import CurrentLicence
@@ -215,6 +216,10 @@ class BatchVerifier:
             raise InvalidArgument.field(
                 "presented_holder_name", "at most 200 characters", "TOO_LONG"
             )
+        if holder is not None and holder.kind is HolderKind.PERSON:
+            why_in(asked.purpose, asked.case_number, required=True)  # a person's number
+        elif asked.purpose or asked.case_number:
+            why_in(asked.purpose, asked.case_number, required=False)
         return Prepared(asked, ident, number, holder)
 
     def _identifier(self, text: str) -> LicenceIdentifier:

@@ -15,8 +15,9 @@ from typing import Any
 from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound
-from services.common.identifiers import parse_holder_number
+from services.common.identifiers import HolderKind, parse_holder_number
 from services.common.identity import Caller
+from services.common.purpose import why_in
 from services.licence_store.reader import LicenceReader
 from services.verifier.checking import Checker
 from services.verifier.domain.verdict import Verdict
@@ -54,6 +55,10 @@ class MaterialOutcome:
     covered: bool
     reason: str
     result: Result | None = None
+
+
+#: The purpose a service item implies when none is stated (the access record says it).
+SERVICE_ITEM_PURPOSE = "办理事项 "
 
 
 class Materials:
@@ -107,11 +112,13 @@ class Materials:
             raise NotFound(f"no service item {item_code}", reason="SERVICE_ITEM_NOT_FOUND")
         applicant = parse_holder_number(applicant_number, "applicant_number")
         type_codes = sorted({m.licence_type_code for m in item.materials if m.shareable})
-        presented = Presented(
-            applicant,
-            purpose=context.get("purpose", ""),
-            case_number=context.get("case_number", ""),
+        # The service item implies the purpose (handling it); the case is still the caller's.
+        why = why_in(
+            context.get("purpose", "") or f"{SERVICE_ITEM_PURPOSE}{item.code} {item.name}"[:200],
+            context.get("case_number", ""),
+            required=applicant.kind is HolderKind.PERSON,
         )
+        presented = Presented(applicant, purpose=why.purpose, case_number=why.case_number)
         results = [
             self.checker.check(
                 stored, presented, {"applicant": "presented", "item_code": item.code}

@@ -10,11 +10,13 @@ from typing import Any, NamedTuple
 
 from services.common.errors import InvalidArgument, YihaoError
 from services.common.identifiers import (
+    HolderKind,
     HolderNumber,
     mask_holder_number,
     mask_name,
     parse_holder_number,
 )
+from services.common.purpose import CASE_NUMBER_REQUIRED, PURPOSE_REQUIRED, why_in
 from services.licence_store.domain.reading import LicenceRef
 from services.licence_store.domain.stored import StoredLicence
 from services.verifier.domain.verdict import (
@@ -31,6 +33,7 @@ EXISTENCE = ("existence",)
 MAX_CLIENT_REF = 100
 #: A malformed item's reason says why in at most this many characters.
 MAX_REASON = 200
+WHY_REQUIRED = (PURPOSE_REQUIRED, CASE_NUMBER_REQUIRED)
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,16 @@ class Presented:
                 "presented_holder_name", "at most 200 characters", "TOO_LONG"
             )
         check_client_ref(context.get("client_ref", ""))
-        return cls(number, holder_name, as_of, **context)
+        person = number is not None and number.kind is HolderKind.PERSON
+        why = why_in(context.pop("purpose", ""), context.pop("case_number", ""), required=person)
+        return cls(
+            number,
+            holder_name,
+            as_of,
+            purpose=why.purpose,
+            case_number=why.case_number,
+            **context,
+        )
 
 
 @dataclass(frozen=True)
@@ -150,10 +162,13 @@ class Answer(NamedTuple):
 
 
 def malformed(exc: YihaoError, at: datetime, client_ref: str = "") -> Result:
-    """The answer to a batch item that names nothing (its reason says why)."""
+    """The answer to a batch item that names nothing, or states no purpose or case for a
+    person's number (its reason says why)."""
     if len(client_ref) > MAX_CLIENT_REF:
         client_ref = ""  # refused for its length: not echoed (the answer keeps its place)
-    reason = f"INVALID_REFERENCE: {exc}"
+    reasons = [v.reason for v in getattr(exc, "violations", ()) if v.reason in WHY_REQUIRED]
+    kind = reasons[0] if reasons else "INVALID_REFERENCE"
+    reason = f"{kind}: {exc}"
     if len(reason) > MAX_REASON:
         reason = reason[: MAX_REASON - 1] + "…"
     return Result(

@@ -19,10 +19,12 @@ from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
-from services.common.identifiers import mask_holder_number, parse_holder_number
+from services.common.identifiers import HolderKind, mask_holder_number, parse_holder_number
 from services.common.identity import Caller
 from services.common.metrics import NO_METRICS, Metrics
+from services.common.purpose import why_in
 from services.common.sealing import Sealer
+from services.licence_store.domain.grants import purpose_allowed
 from services.licence_store.domain.stored import StoredLicence
 from services.licence_store.reader import LicenceReader
 from services.verifier.batch import BatchVerifier, Chunk
@@ -99,19 +101,24 @@ class VerifierService:
         """Every licence of the holder of the given types, each with its verdict; one receipt."""
         holder = parse_holder_number(holder_number, "holder_number")
         ctx = context or {}
+        why = why_in(
+            ctx.get("purpose", ""),
+            ctx.get("case_number", ""),
+            required=holder.kind is HolderKind.PERSON,
+        )
         presented = Presented(
-            holder,
-            presented_name,
-            purpose=ctx.get("purpose", ""),
-            case_number=ctx.get("case_number", ""),
+            holder, presented_name, purpose=why.purpose, case_number=why.case_number
         )
         asked = {
             "holder_number": mask_holder_number(holder.value, holder.kind),
             "type_codes": list(type_codes),
         }
+        grants = self.reader.read_grants()
         results = [
             self.checker.check(stored, presented, asked)
             for stored in self.reader.holder_licences(holder, type_codes)
+            if not why.purpose
+            or purpose_allowed(grants, caller.code, stored.licence.type_code, why.purpose)
         ]
         if valid_only:
             results = [r for r in results if r.decision.verdict is Verdict.VALID]

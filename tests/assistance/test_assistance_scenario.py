@@ -277,7 +277,9 @@ def test_access_record_lists_exactly_the_reads_that_happened(stack):
         )
     )
     stack.store("police").ListLicencesByHolder(
-        pb.ListLicencesByHolderRequest(holder_number=HUSBAND, purpose="户籍核查")
+        pb.ListLicencesByHolderRequest(
+            holder_number=HUSBAND, purpose="户籍核查", case_number="GA-2026-0002"
+        )
     )
     submit(stack, "police", "XZXZ-MZ-001", WIFE, "access-req-2")  # another holder: not his
     records = (

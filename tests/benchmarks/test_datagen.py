@@ -10,6 +10,7 @@ from benchmarks import datagen
 from clients.importfile import build_record, read_records
 from services.common.identifiers import HolderKind, parse_holder_number
 from testsupport.imports import import_records
+from testsupport.why import WHY
 from yihao.v1 import licence_store_pb2 as store_pb
 from yihao.v1 import verifier_pb2 as pb
 
@@ -102,13 +103,14 @@ def test_generated_licences_import_and_verify_through_the_server(stack):
         assert not rejected, (alias, rejected[:3])
         assert len(results) == 50
     person = datagen.holder_of(7, organisation=False)
-    listed = stack.store("hall").ListLicencesByHolder(
-        store_pb.ListLicencesByHolderRequest(holder_number=person, purpose="test")
+    listed = stack.store("portal").ListLicencesByHolder(  # the holder's own view: all of them
+        store_pb.ListLicencesByHolderRequest(holder_number=person, **WHY)
     )
     assert len(listed.licences) == 3
     _alias, record = datagen.licence(29)
     answer = stack.verifier("hall").VerifyLicence(
         pb.VerifyLicenceRequest(
+            **WHY,
             licence=store_pb.LicenceRef(
                 type_and_number=store_pb.TypeAndNumber(
                     type_code=record["type_code"], licence_number=record["licence_number"]

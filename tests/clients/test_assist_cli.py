@@ -71,7 +71,19 @@ def marry(yihao) -> None:
 
 def submit(yihao, alias: str, item: str, holder: str, *extra: str, purpose: str) -> dict:
     """Submit through the CLI (--json); the request as a dict."""
-    args = ("assist", "request", item, holder, "--purpose", purpose, "--basis", BASIS, *extra)
+    case = () if "--case" in extra else ("--case", "TEST-2026-0001")
+    args = (
+        "assist",
+        "request",
+        item,
+        holder,
+        "--purpose",
+        purpose,
+        "--basis",
+        BASIS,
+        *case,
+        *extra,
+    )
     code, out, err = yihao(alias, *args, json_out=True)
     assert code == 0, err
     return json.loads(out)
@@ -182,6 +194,8 @@ def test_a_purpose_the_item_does_not_allow_is_named(yihao):
         "人才引进",
         "--basis",
         "x",
+        "--case",
+        "RS-2026-008",
     )
     assert (code, out) == (1, "")
     assert "PURPOSE_NOT_ALLOWED" in err and "职业资格审查; 人才引进审核" in err
@@ -281,6 +295,7 @@ def test_access_as_the_portal_lists_who_read_the_holders_data(yihao, clock: Fixe
     assert police[2:] == [
         "assistance 行政协助",
         "户籍业务办理",
+        "TEST-2026-0001",
         "婚姻登记信息核查 (XZXZ-MZ-001): spouse_name",
     ]
     assert out.index("福州市行政服务中心") < out.index("福州市公安局")  # newest first

@@ -12,6 +12,7 @@ import grpc
 from services.common.logmask import MaskingFilter, mask_text
 from services.licence_store import demo
 from testsupport.serverproc import server_process
+from testsupport.why import WHY
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import assistance_pb2_grpc as agrpc
 from yihao.v1 import common_pb2 as common
@@ -60,7 +61,9 @@ def _exercise(server) -> None:
             )
         )
         vgrpc.VerifierStub(server.channel("hall")).VerifyByHolder(
-            vpb.VerifyByHolderRequest(holder_number=person, purpose=f"核查 {person}")
+            vpb.VerifyByHolderRequest(
+                holder_number=person, purpose=f"核查 {person}", case_number=f"案 {person}"
+            )
         )
         agrpc.AssistanceStub(server.channel("hrss")).SubmitRequest(
             apb.SubmitRequestRequest(
@@ -74,7 +77,7 @@ def _exercise(server) -> None:
         )
     for bad in (PEOPLE[0][:-1] + "1", PEOPLE[1][:10]):
         with contextlib.suppress(grpc.RpcError):
-            store.ListLicencesByHolder(pb.ListLicencesByHolderRequest(holder_number=bad))
+            store.ListLicencesByHolder(pb.ListLicencesByHolderRequest(**WHY, holder_number=bad))
 
 
 def test_server_logs_never_hold_a_full_id_number(tmp_path):

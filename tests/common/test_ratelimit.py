@@ -15,6 +15,7 @@ from services.common.errors import InvalidArgument, ResourceExhausted
 from services.common.ratelimit import Limit, LocalBuckets, RateLimiter, RedisBuckets, parse_limits
 from testsupport.processes import RedisServer
 from testsupport.serverproc import server_process
+from testsupport.why import WHY
 from yihao.v1 import verifier_pb2 as vpb
 from yihao.v1 import verifier_pb2_grpc as vgrpc
 
@@ -58,7 +59,7 @@ def test_redis_buckets_are_shared_and_fall_back_when_redis_goes(redis_server: Re
 
 def _verify_by_holder(stub: vgrpc.VerifierStub) -> grpc.RpcError | None:
     try:
-        stub.VerifyByHolder(vpb.VerifyByHolderRequest(holder_number="91350100M000100Y43"))
+        stub.VerifyByHolder(vpb.VerifyByHolderRequest(**WHY, holder_number="91350100M000100Y43"))
     except grpc.RpcError as exc:
         return exc
     return None

@@ -18,6 +18,7 @@ from services.licence_store import demo
 from testsupport.imports import import_records
 from testsupport.processes import PostgresServer
 from testsupport.serverproc import ServerProcess, server_process
+from testsupport.why import WHY
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
@@ -57,7 +58,7 @@ def _stored(server: ServerProcess, lines: set[int]) -> set[int]:
             type_and_number=pb.TypeAndNumber(type_code=TYPE, licence_number=f"K-{line - 1}")
         )
         try:
-            store.GetLicence(pb.GetLicenceRequest(licence=ref), timeout=10)
+            store.GetLicence(pb.GetLicenceRequest(**WHY, licence=ref), timeout=10)
             found.add(line)
         except grpc.RpcError as exc:
             assert exc.code() == grpc.StatusCode.NOT_FOUND
@@ -95,7 +96,7 @@ def test_sigkill_during_import_loses_no_acknowledged_record(database, tmp_path):
         assert all(outcomes[line] == pb.IMPORT_OUTCOME_DUPLICATE for line in acked)
         assert set(outcomes.values()) <= {pb.IMPORT_OUTCOME_ACCEPTED, pb.IMPORT_OUTCOME_DUPLICATE}
         listed = again.store("market").ListLicencesByHolder(
-            pb.ListLicencesByHolderRequest(holder_number="91350100M000100Y43", page_size=1)
+            pb.ListLicencesByHolderRequest(**WHY, holder_number="91350100M000100Y43", page_size=1)
         )
         assert listed.licences  # the store answers normally after the crash
         assert len(_stored(again, set(range(1, TOTAL + 1, 97)))) == len(range(1, TOTAL + 1, 97))

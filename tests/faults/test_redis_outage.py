@@ -15,6 +15,7 @@ from services.licence_store import demo
 from testsupport import availability
 from testsupport.processes import PostgresServer, RedisServer
 from testsupport.serverproc import server_process
+from testsupport.why import WHY
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
@@ -32,7 +33,7 @@ FIELDS = {
 
 def _by_holder(stub: vgrpc.VerifierStub) -> bool:
     try:
-        stub.VerifyByHolder(vpb.VerifyByHolderRequest(holder_number="91110000600037341L"))
+        stub.VerifyByHolder(vpb.VerifyByHolderRequest(**WHY, holder_number="91110000600037341L"))
     except grpc.RpcError as exc:
         assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         return False

@@ -15,6 +15,7 @@ from services.common.signing import PublicKey, canonical_json, sha256_hex
 from services.licence_store import demo
 from testsupport.imports import import_records
 from testsupport.stack import Stack
+from testsupport.why import WHY
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 
@@ -150,7 +151,7 @@ def test_legacy_15_digit_number_is_stored_as_18_and_finds_the_licence(stack):
     licence = issue_residence(stack, "R-legacy", holder="110105491231002")
     assert licence.holder.number == "11010519491231002X"
     found = stack.store("police").ListLicencesByHolder(
-        pb.ListLicencesByHolderRequest(holder_number="110105491231002")
+        pb.ListLicencesByHolderRequest(**WHY, holder_number="110105491231002")
     )
     assert [lic.licence_id for lic in found.licences] == [licence.licence_id]
 
@@ -194,7 +195,7 @@ def test_retried_issue_returns_the_same_licence(stack):
     second = issue_business(stack, key="retry-key-1")
     assert second.licence_id == first.licence_id
     listed = stack.store("market").ListLicencesByHolder(
-        pb.ListLicencesByHolderRequest(holder_number=COMPANY)
+        pb.ListLicencesByHolderRequest(**WHY, holder_number=COMPANY)
     )
     assert len(listed.licences) == 1
 
@@ -289,11 +290,11 @@ def test_change_makes_a_new_version_and_keeps_the_old_one_readable(stack):
     assert v2.version == 2
     assert v2.fields["address"] == "福州市仓山区新址路8号"
     assert v2.licence_id != v1.licence_id
-    old = store.GetLicence(pb.GetLicenceRequest(licence=by_id(v2.licence_id), version=1))
+    old = store.GetLicence(pb.GetLicenceRequest(**WHY, licence=by_id(v2.licence_id), version=1))
     assert old.fields["address"] == BUSINESS_FIELDS["address"]
     assert old.licence_id == v1.licence_id
     # An identifier of any version names the licence.
-    current = store.GetLicence(pb.GetLicenceRequest(licence=by_id(v1.licence_id)))
+    current = store.GetLicence(pb.GetLicenceRequest(**WHY, licence=by_id(v1.licence_id)))
     assert current.version == 2
 
 
@@ -314,7 +315,7 @@ def test_renew_extends_validity(stack):
     )
     assert (renewed.version, renewed.valid_until) == (2, "2028-05-31")
     history = stack.store("police").GetLicenceHistory(
-        pb.GetLicenceRequest(licence=by_id(licence.licence_id))
+        pb.GetLicenceRequest(**WHY, licence=by_id(licence.licence_id))
     )
     assert (history.events[-1].kind, history.events[-1].reason_text) == (
         pb.EVENT_KIND_RENEWED,
@@ -341,7 +342,7 @@ def test_change_and_renew_reasons_are_checked_text(stack):
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert details(caught.value)[0][0][0] == "reason"
     again = stack.store("police").GetLicence(
-        pb.GetLicenceRequest(licence=by_id(licence.licence_id))
+        pb.GetLicenceRequest(**WHY, licence=by_id(licence.licence_id))
     )
     assert again.version == 1  # nothing was half-applied
 
@@ -377,7 +378,7 @@ def test_expiry_is_computed_at_the_moment_of_the_question(stack, clock: FixedClo
     licence = issue_residence(stack, "R-expiry")
     clock.advance(timedelta(days=366))
     again = stack.store("police").GetLicence(
-        pb.GetLicenceRequest(licence=by_id(licence.licence_id))
+        pb.GetLicenceRequest(**WHY, licence=by_id(licence.licence_id))
     )
     assert again.status == common.LICENCE_STATUS_ACTIVE
     assert again.effective_status == common.EFFECTIVE_STATUS_EXPIRED
@@ -392,7 +393,9 @@ def test_history_lists_versions_and_events(stack):
         )
     )
     store.RevokeLicence(status_request(licence.licence_id, "VIOLATION"))
-    history = store.GetLicenceHistory(pb.GetLicenceRequest(licence=by_id(licence.licence_id)))
+    history = store.GetLicenceHistory(
+        pb.GetLicenceRequest(**WHY, licence=by_id(licence.licence_id))
+    )
     assert [v.version for v in history.versions] == [1, 2]
     assert [e.kind for e in history.events] == [
         pb.EVENT_KIND_ISSUED,
@@ -407,11 +410,11 @@ def test_history_lists_versions_and_events(stack):
 def test_unknown_licence_is_not_found(stack):
     missing = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"
     with pytest.raises(grpc.RpcError) as caught:
-        stack.store("market").GetLicence(pb.GetLicenceRequest(licence=by_id(missing)))
+        stack.store("market").GetLicence(pb.GetLicenceRequest(**WHY, licence=by_id(missing)))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     ref = pb.LicenceRef(type_and_number=pb.TypeAndNumber(type_code=BUSINESS, licence_number="no"))
     with pytest.raises(grpc.RpcError) as caught:
-        stack.store("market").GetLicence(pb.GetLicenceRequest(licence=ref))
+        stack.store("market").GetLicence(pb.GetLicenceRequest(**WHY, licence=ref))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -421,7 +424,7 @@ def test_bad_identifier_is_invalid_argument(stack):
         "209FA4E88F9E4C878F3E9BED2CE7EA49.001.M"
     )
     with pytest.raises(grpc.RpcError) as caught:
-        stack.store("market").GetLicence(pb.GetLicenceRequest(licence=by_id(bad)))
+        stack.store("market").GetLicence(pb.GetLicenceRequest(**WHY, licence=by_id(bad)))
     violations, _ = details(caught.value)
     assert violations[0][:2] == ("licence.licence_id", "CHECK_CHARACTER")
     assert "'D'" in violations[0][2]
@@ -438,9 +441,10 @@ def test_list_by_holder_filters_and_pages(stack):
         status_request(
             store.GetLicence(
                 pb.GetLicenceRequest(
+                    **WHY,
                     licence=pb.LicenceRef(
                         type_and_number=pb.TypeAndNumber(type_code=RESIDENCE, licence_number="R-0")
-                    )
+                    ),
                 )
             ).licence_id,
             "REPLACED",
@@ -449,7 +453,9 @@ def test_list_by_holder_filters_and_pages(stack):
     seen, token = [], ""
     while True:
         page = store.ListLicencesByHolder(
-            pb.ListLicencesByHolderRequest(holder_number=PERSON, page_size=2, page_token=token)
+            pb.ListLicencesByHolderRequest(
+                **WHY, holder_number=PERSON, page_size=2, page_token=token
+            )
         )
         seen += [lic.licence_number for lic in page.licences]
         token = page.next_page_token
@@ -458,7 +464,10 @@ def test_list_by_holder_filters_and_pages(stack):
     assert sorted(seen) == [f"R-{i}" for i in range(5)]
     active = store.ListLicencesByHolder(
         pb.ListLicencesByHolderRequest(
-            holder_number=PERSON, statuses=[common.LICENCE_STATUS_ACTIVE], type_codes=[RESIDENCE]
+            **WHY,
+            holder_number=PERSON,
+            statuses=[common.LICENCE_STATUS_ACTIVE],
+            type_codes=[RESIDENCE],
         )
     )
     assert sorted(lic.licence_number for lic in active.licences) == [f"R-{i}" for i in range(1, 5)]
@@ -467,8 +476,8 @@ def test_list_by_holder_filters_and_pages(stack):
 def test_bad_page_token_and_size_are_invalid(stack):
     store = stack.store("police")
     for request in (
-        pb.ListLicencesByHolderRequest(holder_number=PERSON, page_token="garbage!"),
-        pb.ListLicencesByHolderRequest(holder_number=PERSON, page_size=100000),
+        pb.ListLicencesByHolderRequest(**WHY, holder_number=PERSON, page_token="garbage!"),
+        pb.ListLicencesByHolderRequest(**WHY, holder_number=PERSON, page_size=100000),
     ):
         with pytest.raises(grpc.RpcError) as caught:
             store.ListLicencesByHolder(request)

@@ -19,6 +19,7 @@ from services.licence_store.persistence import repository as repo
 from services.licence_store.persistence.tables import licence_versions
 from services.verifier.grpc_servicer import MAX_BATCH_ITEMS
 from testsupport.stack import Stack
+from testsupport.why import WHY
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
@@ -88,7 +89,12 @@ def test_a_chunk_is_answered_in_order_under_one_receipt_in_canonical_json(stack)
         item(
             business.licence_id, presented_holder_name="福州示例科技有限公司 ", client_ref="名\t2"
         ),
-        item(permit.licence_id, presented_holder_number=PERSON, presented_holder_name="张三"),
+        item(
+            permit.licence_id,
+            presented_holder_number=PERSON,
+            presented_holder_name="张三",
+            **WHY,
+        ),
         vpb.VerifyLicenceRequest(licence=pb.LicenceRef(type_and_number=by_number)),
         item(MISSING, client_ref="missing"),
         item("garbage", client_ref="malformed"),

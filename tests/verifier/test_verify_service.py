@@ -16,6 +16,7 @@ from services.licence_store.persistence.tables import licence_versions
 from services.verifier.persistence.tables import receipts
 from testsupport.fuzz.harness import assert_answered, call
 from testsupport.stack import Stack
+from testsupport.why import WHY
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
@@ -51,6 +52,7 @@ def verify(
 ) -> vpb.Verification:
     return stack.verifier("hall").VerifyLicence(
         vpb.VerifyLicenceRequest(
+            **WHY,
             licence=pb.LicenceRef(licence_id=licence_id),
             presented_holder_number=holder,
             presented_holder_name=name,
@@ -242,7 +244,7 @@ def test_person_numbers_are_masked_in_receipts(stack):
     )
     answer = stack.verifier("hall").VerifyLicence(
         vpb.VerifyLicenceRequest(
-            licence=ref, presented_holder_number=PERSON, presented_holder_name="张三"
+            **WHY, licence=ref, presented_holder_number=PERSON, presented_holder_name="张三"
         )
     )
     assert answer.holder_number_match == vpb.HOLDER_MATCH_MATCH
@@ -307,18 +309,18 @@ def test_verify_by_holder(stack):
     change_status(stack, "RevokeLicence", b.licence_id, "FRAUD")
     answer = stack.verifier("hall").VerifyByHolder(
         vpb.VerifyByHolderRequest(
-            holder_number=COMPANY, type_codes=[demo.BUSINESS_LICENCE.type_code]
+            **WHY, holder_number=COMPANY, type_codes=[demo.BUSINESS_LICENCE.type_code]
         )
     )
     verdicts = {v.licence_id: v.verdict for v in answer.verifications}
     assert verdicts == {a.licence_id: vpb.VERDICT_VALID, b.licence_id: vpb.VERDICT_REVOKED}
     assert len({v.receipt_id for v in answer.verifications}) == 1
     valid = stack.verifier("hall").VerifyByHolder(
-        vpb.VerifyByHolderRequest(holder_number=COMPANY, valid_only=True)
+        vpb.VerifyByHolderRequest(**WHY, holder_number=COMPANY, valid_only=True)
     )
     assert [v.licence_id for v in valid.verifications] == [a.licence_id]
     nothing = stack.verifier("hall").VerifyByHolder(
-        vpb.VerifyByHolderRequest(holder_number=OTHER_COMPANY)
+        vpb.VerifyByHolderRequest(**WHY, holder_number=OTHER_COMPANY)
     )
     assert [v.verdict for v in nothing.verifications] == [vpb.VERDICT_NOT_FOUND]
 
@@ -351,7 +353,7 @@ def test_batch_answers_every_item_independently(stack):
 def test_materials_exemption(stack):
     issue(stack)
     check = stack.verifier("hall").CheckMaterials(
-        vpb.CheckMaterialsRequest(item_code="FZ-SC-0003", applicant_number=COMPANY)
+        vpb.CheckMaterialsRequest(**WHY, item_code="FZ-SC-0003", applicant_number=COMPANY)
     )
     covered = {m.material.name: m.covered for m in check.materials}
     assert covered == {
@@ -363,12 +365,12 @@ def test_materials_exemption(stack):
     licence_check = next(m for m in check.materials if m.covered)
     assert licence_check.verification.receipt_id
     nobody = stack.verifier("hall").CheckMaterials(
-        vpb.CheckMaterialsRequest(item_code="FZ-SC-0003", applicant_number=OTHER_COMPANY)
+        vpb.CheckMaterialsRequest(**WHY, item_code="FZ-SC-0003", applicant_number=OTHER_COMPANY)
     )
     assert not any(m.covered for m in nobody.materials)
     with pytest.raises(grpc.RpcError) as caught:
         stack.verifier("hall").CheckMaterials(
-            vpb.CheckMaterialsRequest(item_code="NO-SUCH", applicant_number=COMPANY)
+            vpb.CheckMaterialsRequest(**WHY, item_code="NO-SUCH", applicant_number=COMPANY)
         )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 

@@ -264,6 +264,7 @@ def seed(stack: Stack, pool: Pool) -> None:
                     holder_number=holder,
                     purpose="住房保障资格审核",
                     legal_basis="《政务服务条例》",
+                    case_number="CASE-2026-0",
                 ),
                 timeout=TIMEOUT,
             ),

@@ -157,6 +157,7 @@ class ValidRequests:
             type_codes=draw(st.lists(st.sampled_from(TYPE_CODES), max_size=2)),
             page_size=draw(st.integers(0, 3)),
             purpose="核验",
+            case_number="CASE-1",
         )
 
     def t_watch_events(self, draw: Any, alias: str) -> Message:
@@ -212,6 +213,7 @@ class ValidRequests:
             presented_holder_number=draw(st.sampled_from(["", self.holder(draw)])),
             presented_holder_name=draw(st.sampled_from(["", "张三"])),
             purpose="办理业务",
+            case_number="CASE-1",
             client_ref=draw(st.sampled_from(["", "row-1"])),
         )
         if draw(st.booleans()):
@@ -230,10 +232,11 @@ class ValidRequests:
             type_codes=draw(st.lists(st.sampled_from(TYPE_CODES), max_size=2)),
             valid_only=draw(st.booleans()),
             purpose="办理业务",
+            case_number="CASE-1",
         )
 
     def t_verify_document(self, draw: Any, alias: str) -> Message:
-        msg = verifier_pb2.VerifyDocumentRequest(purpose="亮证核验")
+        msg = verifier_pb2.VerifyDocumentRequest(purpose="亮证核验", case_number="CASE-1")
         document = draw(one_of_pool(self.pool.documents, None))
         qr = draw(one_of_pool(self.pool.qr_payloads))
         if draw(st.booleans()) and document is not None:
@@ -260,6 +263,7 @@ class ValidRequests:
             item_code=draw(st.sampled_from(SERVICE_ITEM_CODES)),
             applicant_number=self.holder(draw),
             purpose="免提交",
+            case_number="CASE-1",
         )
 
     def t_inclusion(self, draw: Any, alias: str) -> Message:

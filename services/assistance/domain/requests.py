@@ -21,6 +21,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.evidence import Entry
 from services.common.identifiers import HolderNumber, mask_holder_number, mask_name
 from services.common.ids import time_ordered_id
+from services.common.purpose import CASE_NUMBER_REQUIRED
 from services.licence_store.domain.catalogue import check_text
 
 
@@ -159,11 +160,18 @@ class AssistanceRequest:
 
 
 def check_case(purpose: str, legal_basis: str, case_number: str) -> tuple[str, str, str]:
-    """The request's own texts, stripped and bounded."""
+    """The request's own texts, stripped and bounded; every request names its case (the
+    holder's access record keeps it; the item's conditions require the purpose)."""
+    if not case_number.strip():
+        raise InvalidArgument.field(
+            "case_number",
+            "is required to read a person's data: state the case it is read for",
+            CASE_NUMBER_REQUIRED,
+        )
     return (
         check_text(purpose, "purpose", 200, required=False),
         check_text(legal_basis, "legal_basis", 500, required=False),
-        check_text(case_number, "case_number", 64, required=False),
+        check_text(case_number, "case_number", 64),
     )
 
 

@@ -20,11 +20,13 @@ from services.licence_store.domain.catalogue import (
     Role,
     SigningKeyRecord,
 )
+from services.licence_store.domain.grants import ReadGrant
 from services.licence_store.persistence.tables import (
     department_keys,
     departments,
     licence_type_issuers,
     licence_types,
+    read_grants,
     revoked_certificates,
 )
 
@@ -255,3 +257,36 @@ def revoke_certificate(
 def revoked_serials(conn: Connection) -> set[str]:
     """Every revoked certificate serial number."""
     return set(conn.execute(select(revoked_certificates.c.serial_number)).scalars())
+
+
+def save_read_grant(conn: Connection, grant: ReadGrant, at: datetime) -> None:
+    """Insert or replace a read grant (department × licence type)."""
+    key = and_(
+        read_grants.c.department_code == grant.department_code,
+        read_grants.c.type_code == grant.type_code,
+    )
+    conn.execute(delete(read_grants).where(key))
+    conn.execute(
+        insert(read_grants).values(
+            department_code=grant.department_code,
+            type_code=grant.type_code,
+            purposes=list(grant.purposes),
+            fields=list(grant.fields),
+            unmasked_fields=list(grant.unmasked_fields),
+            updated_at=at,
+        )
+    )
+
+
+def list_read_grants(conn: Connection) -> list[ReadGrant]:
+    """Every read grant."""
+    return [
+        ReadGrant(
+            department_code=r.department_code,
+            type_code=r.type_code,
+            purposes=tuple(r.purposes),
+            fields=tuple(r.fields),
+            unmasked_fields=tuple(r.unmasked_fields),
+        )
+        for r in conn.execute(select(read_grants))
+    ]

@@ -81,6 +81,17 @@ licence_type_issuers = Table(
     Column("issuer_code", String(18), primary_key=True),
 )
 
+read_grants = Table(
+    "read_grants",
+    metadata,
+    Column("department_code", String(18), primary_key=True),  # "*": every department
+    Column("type_code", String(21), ForeignKey("licence_types.type_code"), primary_key=True),
+    Column("purposes", JSON, nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("unmasked_fields", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 licences = Table(
     "licences",
     metadata,
