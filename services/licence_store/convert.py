@@ -170,6 +170,11 @@ def licence_out(view: LicenceView) -> pb.Licence:
     """A licence for an answer."""
     lic, signed = view.stored.licence, view.stored.signed
     reason = lic.status_reason
+    shown = view.shown
+    number, name = (
+        (shown.holder_number, shown.holder_name) if shown else (lic.holder.value, lic.holder_name)
+    )
+    fields = shown.fields if shown else lic.fields
     return pb.Licence(
         licence_id=signed.licence_id,
         type_code=lic.type_code,
@@ -177,10 +182,8 @@ def licence_out(view: LicenceView) -> pb.Licence:
         licence_number=lic.licence_number,
         issuer_code=lic.issuer_code,
         issuer_name=view.issuer_name,
-        holder=common.Holder(
-            kind=HOLDER_KINDS[lic.holder.kind], number=lic.holder.value, name=lic.holder_name
-        ),
-        fields={k: _text(v) for k, v in lic.fields.items()},
+        holder=common.Holder(kind=HOLDER_KINDS[lic.holder.kind], number=number, name=name),
+        fields={k: _text(v) for k, v in fields.items()},
         valid_from=lic.validity.valid_from.isoformat(),
         valid_until=lic.validity.valid_until.isoformat() if lic.validity.valid_until else "",
         version=lic.version,

@@ -152,12 +152,13 @@ LICENCE_TYPES: tuple[LicenceType, ...] = (
 
 #: Read grants (department × licence type): the purposes a department may state when it reads
 #: a type's licences, and the content fields it may see. The housing bureau checks marriage for
-#: housing subsidies only, and sees the registration, not the spouse's identity.
+#: housing subsidies only, and sees the registration and the spouse's name masked, not the
+#: spouse's ID number.
 READ_GRANTS: tuple[ReadGrant, ...] = (
     ReadGrant(
         department_code=ALIASES["housing"],
         type_code=MARRIAGE_CERTIFICATE.type_code,
         purposes=("住房保障资格审核", "公积金贷款审核"),
-        fields=("holder_name", "registered_on", "registration_office"),
+        fields=("holder_name", "spouse_name", "registered_on", "registration_office"),
     ),
 )

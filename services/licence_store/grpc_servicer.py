@@ -203,7 +203,8 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
             self._watchers.release()
 
     def _watch(self, request: pb.WatchEventsRequest, context: Any) -> Iterator[pb.LicenceEvent]:
-        cursor, codes = request.after_cursor, list(request.type_codes)
+        cursor = request.after_cursor
+        codes = self.service.queries.watchable(current_caller(), list(request.type_codes))
         notifier = self.service.notifier
         while context.is_active():
             seen = notifier.generation

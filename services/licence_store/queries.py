@@ -22,6 +22,9 @@ from services.common.paging import decode_token, encode_token, page_size
 from services.common.purpose import Why, why_in
 from services.licence_store.catalogue import CatalogueCache
 from services.licence_store.domain.grants import (
+    NOTHING,
+    WHOLE,
+    Access,
     GrantKey,
     ReadGrant,
     check_purpose,
@@ -30,9 +33,10 @@ from services.licence_store.domain.grants import (
 from services.licence_store.domain.licence import Effective, Licence, Status
 from services.licence_store.domain.reading import LicenceRef
 from services.licence_store.domain.stored import StoredEvent, StoredLicence
-from services.licence_store.local_reader import resolve_serial
+from services.licence_store.local_reader import licence_not_found, resolve_serial
 from services.licence_store.persistence import repository as repo
 from services.licence_store.persistence.codec import LicenceCodec
+from services.licence_store.read_rules import ReadRules, Shown
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class LicenceView:
     type_name: str
     issuer_name: str
     effective: Effective
+    shown: Shown | None = None  # what the caller may see of the content (None: all of it)
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class Queries:
         self.codec = codec
         self.vault = vault
         self.access_log = access_log
+        self.rules = ReadRules(cache)
 
     def get(
         self,
@@ -89,25 +95,39 @@ class Queries:
         serial: str = "",
         why: Why | None = None,
     ) -> LicenceView:
-        """A licence at its current version, or at ``version``; ``why`` (required for a
-        person's licence, checked against the catalogue's purposes) records the read."""
+        """A licence at its current version, or at ``version``.
+
+        With ``why``, a caller's read: the purpose is required for a person's licence and
+        checked against the catalogue, the read rules decide what is shown (a licence the
+        caller may not read is NOT_FOUND, as one that does not exist), and the holder's access
+        record keeps the read. Without it, the store's own answer to a write.
+        """
         if version < 0 or version > 999:
             raise InvalidArgument.field("version", "must be between 0 and 999", "OUT_OF_RANGE")
         if why is not None:
             why = self.why_for(caller, ref, why)
         with self.db.read() as conn:
             serial = serial or resolve_serial(conn, ref, self.codec)
-            stored = (
-                repo.get_version(conn, serial, version, self.codec)
-                if version
-                else repo.get_by_serial(conn, serial, self.codec)
-            )
+            current = repo.get_by_serial(conn, serial, self.codec)
+            access = self._access(caller, ref, current, why)
+            stored = repo.get_version(conn, serial, version, self.codec) if version else current
         if stored is None:
             raise NotFound(f"licence has no version {version}", reason="VERSION_NOT_FOUND")
-        view = self.view(stored)
+        view = self.view(stored, access)
         if why is not None and (why.stated or _personal(view)):
             self._log_reads(caller, [view], "licence data", why)
         return view
+
+    def _access(
+        self, caller: Caller, ref: LicenceRef, current: StoredLicence | None, why: Why | None
+    ) -> Access:
+        """What a caller's read may show (raise NOT_FOUND, as for no licence, if nothing)."""
+        if why is None:
+            return WHOLE
+        access = self.rules.access(caller, current.licence) if current else NOTHING
+        if not access.any:
+            raise licence_not_found(ref)
+        return access
 
     def history(self, caller: Caller, ref: LicenceRef, why: Why | None = None) -> History:
         """Every version and event of a licence (``why`` as for :meth:`get`)."""
@@ -115,9 +135,10 @@ class Queries:
             why = self.why_for(caller, ref, why)
         with self.db.read() as conn:
             serial = resolve_serial(conn, ref, self.codec)
+            access = self._access(caller, ref, repo.get_by_serial(conn, serial, self.codec), why)
             versions = repo.list_versions(conn, serial, self.codec)
             events = repo.events_after(conn, 0, (), 100_000, serial=serial)
-        history = History([self.view(v) for v in versions], events)
+        history = History([self.view(v, access) for v in versions], events)
         if why is not None and history.versions and (why.stated or _personal(history.versions[-1])):
             self._log_reads(caller, history.versions[-1:], "licence history", why)
         return history
@@ -166,8 +187,13 @@ class Queries:
         rows = rows[:limit]
         next_token = encode_token(rows[-1].licence.serial) if more else ""
         grants = self.cache.read_grants()
-        allowed = [r for r in rows if _allows(grants, caller, r.licence.type_code, why)]
-        page = Page([self.view(r) for r in allowed], next_token)
+        views = [
+            self.view(r, access)
+            for r in rows
+            if _allows(grants, caller, r.licence.type_code, why)
+            and (access := self.rules.access(caller, r.licence)).any
+        ]
+        page = Page(views, next_token)
         if person or why.stated:
             self._log_reads(caller, page.items, "listed by holder number", why)
         return page
@@ -185,10 +211,21 @@ class Queries:
             check_purpose(self.cache.read_grants(), caller.code, lt.type_code, why.purpose)
         return why
 
+    def watchable(self, caller: Caller, type_codes: Sequence[str]) -> list[str]:
+        """The licence types whose events ``caller`` may follow, of those asked (all when
+        none are asked): types it issues or is granted to read (for WatchEvents)."""
+        codes = [
+            validate_licence_type_code(c, f"type_codes[{i}]") for i, c in enumerate(type_codes)
+        ]
+        allowed = self.rules.watchable(caller)
+        return sorted(allowed & set(codes)) if codes else sorted(allowed)
+
     def events_after(self, cursor: int, type_codes: Sequence[str], limit: int) -> list[StoredEvent]:
-        """Events after ``cursor`` (for WatchEvents)."""
+        """Events after ``cursor`` of the given types (none: no events)."""
         if cursor < 0:
             raise InvalidArgument.field("after_cursor", "must not be negative", "OUT_OF_RANGE")
+        if not type_codes:
+            return []
         codes = [
             validate_licence_type_code(c, f"type_codes[{i}]") for i, c in enumerate(type_codes)
         ]
@@ -201,14 +238,16 @@ class Queries:
         dept = self.cache.department(lic.issuer_code)
         return (lt.name if lt else "", dept.name if dept else "")
 
-    def view(self, stored: StoredLicence) -> LicenceView:
-        """A stored licence as answered: catalogue names and its status right now."""
+    def view(self, stored: StoredLicence, access: Access = WHOLE) -> LicenceView:
+        """A stored licence as answered: catalogue names, its status right now, and what
+        ``access`` shows of its content."""
         type_name, issuer_name = self.names(stored.licence)
         return LicenceView(
             stored=stored,
             type_name=type_name,
             issuer_name=issuer_name,
             effective=stored.licence.effective_status(self.clock.now()),
+            shown=self.rules.shown(stored.licence, access),
         )
 
 

@@ -276,9 +276,9 @@ def test_access_record_lists_exactly_the_reads_that_happened(stack):
             case_number="ZJ-2026-77",
         )
     )
-    stack.store("police").ListLicencesByHolder(
+    stack.store("civil").ListLicencesByHolder(  # the issuer: it may read the content
         pb.ListLicencesByHolderRequest(
-            holder_number=HUSBAND, purpose="户籍核查", case_number="GA-2026-0002"
+            holder_number=HUSBAND, purpose="婚姻登记档案查询", case_number="MZ-2026-0002"
         )
     )
     submit(stack, "police", "XZXZ-MZ-001", WIFE, "access-req-2")  # another holder: not his
@@ -288,7 +288,7 @@ def test_access_record_lists_exactly_the_reads_that_happened(stack):
         .records
     )
     assert [(r.department_code, r.channel, r.purpose) for r in records] == [
-        (demo.ALIASES["police"], "licence_store", "户籍核查"),
+        (demo.ALIASES["civil"], "licence_store", "婚姻登记档案查询"),
         (demo.ALIASES["hall"], "verification", "公租房资格审核"),
         (demo.ALIASES["police"], "assistance", "户籍业务办理"),
     ]

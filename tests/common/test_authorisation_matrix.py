@@ -1,4 +1,5 @@
-"""Every RPC of every service, called by a department holding each single role.
+"""Every RPC of every service, called by a department holding each single role; and, object
+by object, every demo department against a licence of each issuer and type.
 
 The expected decision comes from the policy table; the test fails for an RPC that has no
 rule (a new RPC must be given one), and for any RPC whose real answer disagrees with the
@@ -18,6 +19,7 @@ from grpc_status import rpc_status
 from stdnum.cn import uscc
 
 from services.common.authz import POLICY
+from services.common.identifiers import LicenceIdentifier, parse_licence_identifier
 from services.common.pki import issue_client_cert
 from services.common.roles import Role
 from services.licence_store import demo
@@ -216,3 +218,174 @@ def test_export_and_qr_are_for_the_issuer_and_holder_portals_only(stack: Stack):
                 if not ok:
                     wrong.append((dept.alias, issuer, name, got))
     assert not wrong
+
+
+# ------------------------------------------------------------------------- object level
+#
+# Each demo department × each read RPC × a licence of each demo type (each issued by its own
+# issuer): the content is shown to the issuer, the holder portal and departments a read grant
+# allows (only the granted fields, sensitive ones masked unless granted), and an
+# organisation's licence (public registration data) to every reader; to everyone else the
+# licence is NOT_FOUND exactly as one that does not exist, and verification still answers.
+
+PERSON = "11010519491231002X"
+SPOUSE = "110105195506150025"
+COMPANY = "91350100M000100Y43"
+WHY = {"purpose": "住房保障资格审核", "case_number": "ZJ-2026-0001"}
+DEMO_FIELDS = {
+    demo.BUSINESS_LICENCE.type_code: {
+        "legal_representative": "王芳",
+        "company_type": "有限责任公司",
+        "registered_capital": "500",
+        "established_on": "2020-05-22",
+        "address": "福州市鼓楼区五四路1号",
+        "business_scope": "软件开发",
+    },
+    demo.MARRIAGE_CERTIFICATE.type_code: {
+        "spouse_name": "李四",
+        "spouse_id_number": SPOUSE,
+        "registered_on": "2026-05-20",
+        "registration_office": "福州市鼓楼区民政局婚姻登记处",
+        "certificate_serial": "J350102-2026-000123",
+    },
+    demo.RESIDENCE_PERMIT.type_code: {
+        "sex": "男",
+        "domicile": "北京市西城区",
+        "residence_address": "福州市台江区八一七中路2号",
+        "issuing_office": "福州市公安局台江分局",
+    },
+    demo.QUALIFICATION_CERTIFICATE.type_code: {
+        "occupation": "电工",
+        "level": "三级",
+        "awarded_on": "2025-01-10",
+        "awarding_body": "福州市职业技能鉴定中心",
+    },
+}
+
+
+def _issue_one_of_each(stack: Stack) -> dict[str, licence_store_pb2.Licence]:
+    issued = {}
+    for lt in demo.LICENCE_TYPES:
+        issuer = next(a for a, c in demo.ALIASES.items() if c in lt.issuer_codes)
+        holder = COMPANY if lt.holder_kind.value == "organisation" else PERSON
+        issued[lt.type_code] = stack.store(issuer).IssueLicence(
+            licence_store_pb2.IssueLicenceRequest(
+                idempotency_key=f"matrix-{lt.type_code}",
+                type_code=lt.type_code,
+                licence_number=f"M-{lt.type_code[-3:]}",
+                holder=common_pb2.Holder(number=holder, name="张三"),
+                fields=DEMO_FIELDS[lt.type_code],
+            )
+        )
+    return issued
+
+
+def _expected_fields(alias: str, lt) -> set[str] | None:
+    """The fields ``alias`` may see of a licence of ``lt`` (None: nothing — not found)."""
+    code = demo.ALIASES[alias]
+    roles = next(d.roles for d in demo.DEPARTMENTS if d.alias == alias)
+    if code in lt.issuer_codes or Role.HOLDER_PORTAL in roles:
+        return set(DEMO_FIELDS[lt.type_code])
+    grant = next(
+        (g for g in demo.READ_GRANTS if (g.department_code, g.type_code) == (code, lt.type_code)),
+        None,
+    )
+    if grant is not None and grant.fields:
+        return set(DEMO_FIELDS[lt.type_code]) & set(grant.fields)
+    if lt.holder_kind.value == "organisation":
+        return set(DEMO_FIELDS[lt.type_code])
+    return None
+
+
+def _answer(call, request) -> tuple[str, str]:
+    try:
+        call(request)
+    except grpc.RpcError as exc:
+        return exc.code().name, _reason(exc)
+    return "OK", ""
+
+
+def test_every_department_reads_exactly_what_it_is_allowed_of_each_licence(stack: Stack):
+    issued = _issue_one_of_each(stack)
+    readers = [d.alias for d in demo.DEPARTMENTS if d.roles & POLICY[_GET]]
+    for alias in readers:
+        store = stack.store(alias)
+        listed = {
+            lic.licence_id: lic
+            for holder in (PERSON, COMPANY)
+            for lic in store.ListLicencesByHolder(
+                licence_store_pb2.ListLicencesByHolderRequest(holder_number=holder, **WHY)
+            ).licences
+        }
+        for lt in demo.LICENCE_TYPES:
+            licence = issued[lt.type_code]
+            expected = _expected_fields(alias, lt)
+            ref = licence_store_pb2.LicenceRef(licence_id=licence.licence_id)
+            request = licence_store_pb2.GetLicenceRequest(licence=ref, **WHY)
+            cell = (alias, lt.name)
+            if expected is None:
+                missing = _missing_like(licence.licence_id)
+                absent = _answer(
+                    store.GetLicence, licence_store_pb2.GetLicenceRequest(licence=missing, **WHY)
+                )
+                assert absent == ("NOT_FOUND", "LICENCE_NOT_FOUND"), cell
+                assert _answer(store.GetLicence, request) == absent, cell
+                assert _answer(store.GetLicenceHistory, request) == absent, cell
+                assert licence.licence_id not in listed, cell
+                continue
+            got = store.GetLicence(request)
+            assert set(got.fields) == expected, cell
+            _assert_masked(alias, lt, got)
+            history = store.GetLicenceHistory(request)
+            assert set(history.versions[-1].fields) == expected, cell
+            assert set(listed[licence.licence_id].fields) == expected, cell
+
+
+def _assert_masked(alias: str, lt, got: licence_store_pb2.Licence) -> None:
+    whole = demo.ALIASES[alias] in lt.issuer_codes or alias == "portal"
+    for spec in lt.fields:
+        if spec.name in got.fields and spec.sensitive:
+            shown = got.fields[spec.name]
+            assert (shown == DEMO_FIELDS[lt.type_code][spec.name]) == whole, (alias, spec.name)
+
+
+def _missing_like(licence_id: str) -> licence_store_pb2.LicenceRef:
+    """A well-formed identifier of the same type and issuer that names no licence."""
+    ident = parse_licence_identifier(licence_id, "licence_id")
+    serial = ident.serial[:-1] + ("0" if ident.serial[-1] != "0" else "1")
+    other = LicenceIdentifier(ident.type_code, ident.issuer_code, serial, ident.version)
+    return licence_store_pb2.LicenceRef(licence_id=str(other))
+
+
+def test_verification_answers_every_verifier_about_every_licence(stack: Stack):
+    issued = _issue_one_of_each(stack)
+    verifiers = [d.alias for d in demo.DEPARTMENTS if d.roles & POLICY[_VERIFY]]
+    for alias in verifiers:
+        for lt in demo.LICENCE_TYPES:
+            ref = licence_store_pb2.LicenceRef(licence_id=issued[lt.type_code].licence_id)
+            answer = stack.verifier(alias).VerifyLicence(
+                verifier_pb2.VerifyLicenceRequest(licence=ref)
+            )
+            assert answer.verdict == verifier_pb2.VERDICT_VALID, (alias, lt.name)
+
+
+def test_watch_events_shows_each_department_only_the_types_it_may_read(stack: Stack):
+    issued = _issue_one_of_each(stack)
+    readers = [d.alias for d in demo.DEPARTMENTS if d.roles & POLICY[_WATCH]]
+    for alias in readers:
+        events = stack.store(alias).WatchEvents(
+            licence_store_pb2.WatchEventsRequest(after_cursor=0, follow=False), timeout=10
+        )
+        seen = {e.type_code for e in events}
+        code = demo.ALIASES[alias]
+        expected = {
+            lt.type_code
+            for lt in demo.LICENCE_TYPES
+            if code in lt.issuer_codes or _expected_fields(alias, lt) is not None
+        }
+        assert seen == expected & set(issued), alias
+
+
+_GET = "/yihao.v1.LicenceStore/GetLicence"
+_WATCH = "/yihao.v1.LicenceStore/WatchEvents"
+_VERIFY = "/yihao.v1.Verifier/VerifyLicence"
