@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from services.assistance.persistence import tables as assistance_tables
-from services.common import access_log, audit_log
+from services.common import access_log, alerts, audit_log
 from services.licence_store.persistence import tables as licence_store_tables
 from services.verifier.persistence import tables as verifier_tables
 
 __all__ = [
     "access_log",
+    "alerts",
     "assistance_tables",
     "audit_log",
     "licence_store_tables",

@@ -28,6 +28,7 @@ from services.assistance.grpc_servicer import AssistanceServicer
 from services.assistance.service import AssistanceService
 from services.common import logmask
 from services.common.access_log import AccessLog
+from services.common.alerts import AlertLog
 from services.common.clock import Clock, SystemClock
 from services.common.config import Settings
 from services.common.database import Database
@@ -45,6 +46,7 @@ from services.common.interceptors import (
     RequestTextInterceptor,
 )
 from services.common.limits import MAX_MESSAGE_BYTES
+from services.common.match_budget import MatchBudget, build_counters
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.migrate import upgrade
 from services.common.ratelimit import RateLimiter, build_limiter
@@ -169,7 +171,16 @@ def build_app(
         if "licence_store" in settings.services
         else None
     )
-    verifier = VerifierService(read.reader, db, sealer, clock, vault, metrics)
+    limiter = build_limiter(settings.redis_url, settings.rate_limits_json, metrics)
+    budget = MatchBudget(
+        build_counters(settings.redis_url),
+        clock,
+        settings.mismatch_budget,
+        alert=AlertLog(db).record,
+    )
+    verifier = VerifierService(
+        read.reader, db, sealer, clock, vault, metrics, limiter=limiter, budget=budget
+    )
     calendar = build_calendar(settings)
     assistance = None
     if "assistance" in settings.services:
@@ -182,7 +193,7 @@ def build_app(
         vault=vault,
         read=read,
         verifier=verifier,
-        limiter=build_limiter(settings.redis_url, settings.rate_limits_json, metrics),
+        limiter=limiter,
         calendar=calendar,
         licence_store=store,
         assistance=assistance,

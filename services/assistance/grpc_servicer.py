@@ -238,6 +238,17 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
             overdue=[self.request_out(r) for r in overdue],
             broken_commitments=[commitment_out(c) for c in broken],
             calendar_warning=self.service.calendar_warning(),
+            alerts=[
+                pb.SupervisionAlert(
+                    department_code=a.department_code,
+                    department_name=self._names(a.department_code),
+                    kind=a.kind,
+                    subject=a.subject,
+                    day=a.day.isoformat(),
+                    at=timestamp(a.at),
+                )
+                for a in self.service.alerts(request.submitted_from, request.submitted_to)
+            ],
         )
 
     # ------------------------------------------------------------------------ access records

@@ -38,6 +38,7 @@ from services.assistance.domain.requests import (
 from services.assistance.persistence import repository as repo
 from services.common import audit_log
 from services.common.access_log import AccessRecord, insert_records, records_of
+from services.common.alerts import AlertLog
 from services.common.clock import CHINA_TZ, Clock, china_date
 from services.common.database import Database
 from services.common.dates import parse_date
@@ -45,6 +46,7 @@ from services.common.errors import AlreadyExists, Conflict, InvalidArgument, Not
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import parse_holder_number, validate_licence_type_code
 from services.common.identity import Caller
+from services.common.match_budget import Alert
 from services.common.notify import ChangeNotifier
 from services.common.paging import decode_token, encode_token, page_after, page_size
 from services.common.roles import Role
@@ -407,6 +409,15 @@ class AssistanceService:
             return self._last_seq
 
     # -------------------------------------------------------------------------- supervision
+
+    def alerts(self, submitted_from: str = "", submitted_to: str = "") -> list[Alert]:
+        """Supervision alerts (holder matching refused: a MISMATCH budget spent) of the days
+        reported on (China dates, inclusive; empty = unbounded), oldest first."""
+        start = _china_day_start(submitted_from, "submitted_from")  # as supervise reads them
+        end = _china_day_start(submitted_to, "submitted_to")
+        first = start.date() if start is not None else None
+        last = end.date() if end is not None else None
+        return AlertLog(self.db).between(first, last)
 
     def supervise(
         self,

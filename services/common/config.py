@@ -47,6 +47,8 @@ ENVIRONMENT: dict[str, str] = {
     "YIHAO_SQLITE_CACHE_MB": "page cache of each SQLite connection, in MiB (it fills only as "
     "pages are read); 64",
     "YIHAO_RATE_LIMITS": 'per-department limits, JSON {"kind": [per_second, burst]}; defaults',
+    "YIHAO_MISMATCH_BUDGET": "MISMATCH holder-match answers a department gets per licence and "
+    "per holder per day before holder matching is refused; 10",
     "YIHAO_TREE_HEAD_SECONDS": "how often the tamper-evident log's tree head is signed; 60",
     "YIHAO_CALENDAR_FILE": "JSON holidays/workdays for years chinese-calendar does not cover",
     "YIHAO_COMMITMENT_CHECK_SECONDS": "how often commitments are checked against the store; 3600",
@@ -87,6 +89,7 @@ class Settings:
     rate_limits_json: str | None = None
     commitment_check_seconds: int = 3600
     tree_head_seconds: int = 60
+    mismatch_budget: int = 10
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -172,5 +175,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         calendar_file=Path(env["YIHAO_CALENDAR_FILE"]) if env.get("YIHAO_CALENDAR_FILE") else None,
         rate_limits_json=env.get("YIHAO_RATE_LIMITS") or None,
         tree_head_seconds=_int(env, "YIHAO_TREE_HEAD_SECONDS", 60, 1, 86400),
+        mismatch_budget=_int(env, "YIHAO_MISMATCH_BUDGET", 10, 1, 100_000),
         commitment_check_seconds=_int(env, "YIHAO_COMMITMENT_CHECK_SECONDS", 3600, 10, 86400),
     )

@@ -44,6 +44,9 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "list_by_holder": Limit(20.0, 50),
     "issue": Limit(500.0, 1000),
     "stream": Limit(5.0, 20),
+    # Holder-match questions, charged per item (a VerifyBatch item presenting a holder number
+    # or name is one question, as a VerifyLicence call is): the calls' own kinds count calls.
+    "holder_match": Limit(1000.0, 10_000),
 }
 
 #: Which kind each method is; the rest are "default".
@@ -52,6 +55,9 @@ KIND_OF: dict[str, str] = {
     "/yihao.v1.Verifier/VerifyDocument": "verify",
     "/yihao.v1.Verifier/VerifyByHolder": "verify_by_holder",
     "/yihao.v1.Verifier/CheckMaterials": "verify_by_holder",
+    # An automatic assistance item answers a lookup by holder number at once: the same budget
+    # as VerifyByHolder (a manual one is a lookup too, answered later).
+    "/yihao.v1.Assistance/SubmitRequest": "verify_by_holder",
     "/yihao.v1.LicenceStore/ListLicencesByHolder": "list_by_holder",
     "/yihao.v1.LicenceStore/IssueLicence": "issue",
     "/yihao.v1.LicenceStore/ImportLicences": "stream",
@@ -84,8 +90,8 @@ def parse_limits(raw: str | None) -> dict[str, Limit]:
 class Buckets(Protocol):
     """Somewhere token buckets live."""
 
-    def take(self, key: str, limit: Limit) -> float:
-        """Take one token: 0.0 if granted, else seconds until one will be."""
+    def take(self, key: str, limit: Limit, n: int = 1) -> float:
+        """Take ``n`` tokens: 0.0 if granted, else seconds until they will be."""
         ...
 
 
@@ -96,30 +102,31 @@ class LocalBuckets:
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str, limit: Limit) -> float:
+    def take(self, key: str, limit: Limit, n: int = 1) -> float:
         now = time.monotonic()
         with self._lock:
             tokens, last = self._state.get(key, (float(limit.burst), now))
             tokens = min(float(limit.burst), tokens + (now - last) * limit.rate)
-            if tokens >= 1.0:
-                self._state[key] = (tokens - 1.0, now)
+            if tokens >= n:
+                self._state[key] = (tokens - n, now)
                 return 0.0
             self._state[key] = (tokens, now)
-            return (1.0 - tokens) / limit.rate
+            return (n - tokens) / limit.rate
 
 
-# KEYS[1] = bucket; ARGV = rate, burst. Redis TIME keeps every node on one clock.
+# KEYS[1] = bucket; ARGV = rate, burst, tokens wanted. Redis TIME keeps every node on one clock.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'last')
 local tokens = tonumber(state[1]) or burst
 local last = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + (now - last) * rate)
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+if tokens >= want then tokens = tokens - want else wait = (want - tokens) / rate end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'last', now)
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
 return tostring(wait)
@@ -139,15 +146,15 @@ class RedisBuckets:
         self._fallback = fallback or LocalBuckets()
         self._down_until = 0.0
 
-    def take(self, key: str, limit: Limit) -> float:
+    def take(self, key: str, limit: Limit, n: int = 1) -> float:
         if time.monotonic() < self._down_until:
-            return self._fallback.take(key, limit)
+            return self._fallback.take(key, limit, n)
         try:
-            wait = float(self._script(keys=[f"yihao:rl:{key}"], args=[limit.rate, limit.burst]))
+            wait = float(self._script(keys=[f"yihao:rl:{key}"], args=[limit.rate, limit.burst, n]))
         except Exception as exc:  # any Redis failure: degrade, never fail the call
             log.warning("rate limits fall back to this process: Redis %s", type(exc).__name__)
             self._down_until = time.monotonic() + REDIS_RETRY_SECONDS
-            return self._fallback.take(key, limit)
+            return self._fallback.take(key, limit, n)
         return wait
 
 
@@ -166,8 +173,23 @@ class RateLimiter:
 
     def check(self, method: str, caller_code: str) -> None:
         """Raise RESOURCE_EXHAUSTED (with when to retry) if over the limit."""
-        kind = KIND_OF.get(method, "default")
-        wait = self._buckets.take(f"{caller_code}:{kind}", self._limits[kind])
+        self.charge(caller_code, KIND_OF.get(method, "default"))
+
+    def charge(self, caller_code: str, kind: str, n: int = 1) -> None:
+        """Charge ``n`` questions of ``kind`` to a department (per item, not per call): raise
+        RESOURCE_EXHAUSTED (with when to retry) if over the limit; more than the burst at once
+        is refused outright (send fewer per message)."""
+        if n <= 0:
+            return
+        limit = self._limits[kind]
+        if n > limit.burst:
+            raise ResourceExhausted(
+                f"{n} {kind} questions in one message exceed the limit of {limit.burst} for "
+                f"department {caller_code}; send fewer per message",
+                retry_after=n / limit.rate,
+                reason="RATE_LIMITED",
+            )
+        wait = self._buckets.take(f"{caller_code}:{kind}", limit, n)
         if wait > 0:
             self._metrics.rate_limited(caller_code, kind)
             raise ResourceExhausted(

@@ -36,10 +36,12 @@ from services.common.identifiers import (
 )
 from services.common.identity import Caller
 from services.common.purpose import why_in
+from services.common.ratelimit import RateLimiter
 from services.common.signing import canonical_json
 from services.licence_store.domain.catalogue import SigningKeyRecord
 from services.licence_store.domain.reading import CurrentLicence
 from services.licence_store.reader import LicenceReader
+from services.verifier.budget import count_presented
 from services.verifier.checking import Checker
 from services.verifier.domain.verdict import HolderMatch, attested, decide_on, not_found
 from services.verifier.receipts import ReceiptSealer
@@ -179,6 +181,7 @@ class BatchVerifier:
         checker: Checker,
         sealer: ReceiptSealer,
         memo: VettedMemo | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.reader = reader
         self.vault = vault
@@ -186,6 +189,7 @@ class BatchVerifier:
         self.checker = checker
         self.sealer = sealer
         self.memo = memo or VettedMemo()
+        self.limiter = limiter
         self._identifiers: dict[str, LicenceIdentifier | YihaoError] = {}
         self._tails: dict[tuple[Any, ...], str] = {}
 
@@ -240,7 +244,9 @@ class BatchVerifier:
 
     def verify(self, caller: Caller, items: Sequence[Asked]) -> Chunk:
         """A chunk of a batch: one answer per item, a malformed item answered on its own; the
-        receipt's durable write left under way (:meth:`Chunk.wait_durable`)."""
+        receipt's durable write left under way (:meth:`Chunk.wait_durable`). Every item that
+        presents a holder number or name is a question charged to the department's limits."""
+        self.charge(caller, items)
         holders = self.holders()
         prepared: list[Prepared | Result] = []
         for asked in items:
@@ -249,6 +255,12 @@ class BatchVerifier:
             except YihaoError as exc:
                 prepared.append(malformed(exc, self.clock.now(), asked.client_ref))
         return self.answer(caller, prepared, holders, wait=False)
+
+    def charge(self, caller: Caller, items: Sequence[Asked]) -> None:
+        """Charge each holder-match question to the department (RESOURCE_EXHAUSTED if over)."""
+        if self.limiter is not None:
+            asked = count_presented([(a.holder_number, a.holder_name) for a in items])
+            self.limiter.charge(caller.code, "holder_match", asked)
 
     def answer(
         self,
@@ -273,6 +285,8 @@ class BatchVerifier:
             p if not isinstance(p, Prepared) else self._full(p) if p.asked.as_of else decide(p)
             for p in items
         ]
+        if self.sealer.guard is not None:
+            answers = self.sealer.guard.apply(caller.code, answers)
         texts = self.answer_texts(answers, now, holders)
         if wait:
             return Chunk(self.sealer.seal(caller, now, answers, texts), now, answers)
@@ -296,7 +310,7 @@ class BatchVerifier:
 
     def _tail(self, a: Answer) -> str:
         d = a.decision
-        key = (a.vetted, d.verdict, d.reason, a.number_match, a.name_match)
+        key = (a.vetted, d.verdict, d.reason, a.number_match, a.name_match)  # refusal: matches
         tail = self._tails.get(key)
         if tail is None:
             v = a.vetted

@@ -59,6 +59,7 @@ def verification_out(result: Result) -> pb.Verification:
         document_authentic=result.document_authentic,
         type_name=result.type_name,
         issuer_name=result.issuer_name,
+        holder_match_refusal=result.refusal,
     )
     if result.stored is not None:
         lic, signed = result.stored.licence, result.stored.signed
@@ -127,6 +128,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
             purpose=request.purpose,
             case_number=request.case_number,
         )
+        self.service.charge_question(current_caller(), presented)
         which = request.WhichOneof("document")
         if which == "signed_document":
             doc = request.signed_document
@@ -332,6 +334,7 @@ class _Wire:
             a.number_match,
             a.name_match,
             a.status_reason_code,
+            a.refusal,
         )
         wire = self._outcomes.get(key)
         if wire is None:
@@ -348,6 +351,7 @@ def _outcome_message(a: Answer) -> pb.Verification:
         reason=a.decision.reason,
         holder_number_match=MATCHES[a.number_match],
         holder_name_match=MATCHES[a.name_match],
+        holder_match_refusal=a.refusal,
     )
     v = a.vetted
     if v is not None:

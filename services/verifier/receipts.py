@@ -25,6 +25,7 @@ from services.common.holder_vault import HolderVault
 from services.common.identity import Caller
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.signing import canonical_json
+from services.verifier.budget import MatchGuard
 from services.verifier.domain.receipt import (
     Receipt,
     new_receipt_id,
@@ -52,9 +53,11 @@ class ReceiptSealer:
         vault: HolderVault,
         clock: Clock,
         metrics: Metrics = NO_METRICS,
+        guard: MatchGuard | None = None,
     ) -> None:
         self.keys = keys
         self.metrics = metrics
+        self.guard = guard
         self.vault = vault
         self.clock = clock
         # Durable writes of receipts run here while batch streams work on their next chunk
@@ -74,7 +77,10 @@ class ReceiptSealer:
         return self._receipts.coming()
 
     def record(self, caller: Caller, results: list[Result]) -> list[Result]:
-        """Sign one receipt over ``results``, make it durable, and stamp its id on each."""
+        """Sign one receipt over ``results`` (holder matches past the department's budget
+        refused first), make it durable, and stamp its id on each."""
+        if self.guard is not None:
+            results = self.guard.apply(caller.code, list(results))  # type: ignore[assignment]
         texts = [canonical_json(r.answer(), plain=True).decode() for r in results]
         receipt_id = self.seal(caller, self.clock.now(), results, texts)
         return [replace(r, receipt_id=receipt_id) for r in results]

@@ -102,6 +102,7 @@ class Result:
     receipt_id: str = ""
     document_authentic: bool = False
     why: dict[str, str] = field(default_factory=dict)
+    refusal: str = ""  # why holder matching was refused (HolderMatch.REFUSED)
 
     def answer(self) -> dict[str, Any]:
         """The receipt's record of this verification."""
@@ -154,6 +155,7 @@ class Answer(NamedTuple):
     vetted: Vetted | None  # None: no such licence
     status_reason_code: str
     names: tuple[str, str]  # (licence type name, issuer name) from the catalogue
+    refusal: str = ""  # why holder matching was refused (HolderMatch.REFUSED)
 
     @property
     def checks(self) -> tuple[str, ...]:

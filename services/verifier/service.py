@@ -21,13 +21,16 @@ from services.common.errors import InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import HolderKind, mask_holder_number, parse_holder_number
 from services.common.identity import Caller
+from services.common.match_budget import MatchBudget
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.purpose import why_in
+from services.common.ratelimit import RateLimiter
 from services.common.sealing import Sealer
 from services.licence_store.domain.grants import purpose_allowed
 from services.licence_store.domain.stored import StoredLicence
 from services.licence_store.reader import LicenceReader
 from services.verifier.batch import BatchVerifier, Chunk
+from services.verifier.budget import MatchGuard
 from services.verifier.checking import Checker
 from services.verifier.documents import Documents
 from services.verifier.domain.receipt import Receipt
@@ -53,9 +56,13 @@ class VerifierService:
         clock: Clock,
         vault: HolderVault,
         metrics: Metrics = NO_METRICS,
+        *,
+        limiter: RateLimiter | None = None,
+        budget: MatchBudget | None = None,
     ) -> None:
         self.reader = reader
         self.metrics = metrics
+        self.limiter = limiter
         self.db = db
         self.clock = clock
         self.receipt_keys = ServiceKeys(db, sealer, "receipt", clock)
@@ -63,8 +70,11 @@ class VerifierService:
         self.log_keys = ServiceKeys(db, sealer, "log", clock)
         self.memo = SignatureMemo()
         self.checker = Checker(reader, clock, self.memo)
-        self.receipts = ReceiptSealer(db, self.receipt_keys, vault, clock, metrics)
-        self.fast = BatchVerifier(reader, vault, clock, self.checker, self.receipts)
+        guard = MatchGuard(budget, vault) if budget is not None else None
+        self.receipts = ReceiptSealer(db, self.receipt_keys, vault, clock, metrics, guard)
+        self.fast = BatchVerifier(
+            reader, vault, clock, self.checker, self.receipts, limiter=limiter
+        )
         self.documents = Documents(reader, self.checker, self.receipts, self.qr_keys, clock)
         self.materials = Materials(db, reader, self.checker, self.receipts, clock)
         self.transparency = Transparency(db, self.log_keys, clock)
@@ -84,9 +94,15 @@ class VerifierService:
 
     def verify(self, caller: Caller, asked: Asked) -> Chunk:
         """Verify one licence and record a receipt (a malformed item is the caller's error)."""
+        self.fast.charge(caller, [asked])
         holders = self.fast.holders()
         with self.receipts.coming():  # concurrent verifications share one durable write
             return self.fast.answer(caller, [self.fast.prepare(asked, holders)], holders)
+
+    def charge_question(self, caller: Caller, presented: Presented) -> None:
+        """Charge one holder-match question (a presented number or name) to the department."""
+        if self.limiter is not None and (presented.holder_number or presented.holder_name.strip()):
+            self.limiter.charge(caller.code, "holder_match", 1)
 
     def verify_by_holder(
         self,
@@ -109,6 +125,8 @@ class VerifierService:
         presented = Presented(
             holder, presented_name, purpose=why.purpose, case_number=why.case_number
         )
+        if presented_name.strip():
+            self.charge_question(caller, presented)
         asked = {
             "holder_number": mask_holder_number(holder.value, holder.kind),
             "type_codes": list(type_codes),

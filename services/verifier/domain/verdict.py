@@ -44,6 +44,7 @@ class HolderMatch(enum.Enum):
     MATCH = "match"
     MISMATCH = "mismatch"
     NOT_PRESENTED = "not_presented"
+    REFUSED = "refused"  # holder matching refused: the MISMATCH budget is spent
 
 
 class Integrity(enum.Enum):

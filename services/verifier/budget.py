@@ -1,0 +1,84 @@
+"""Holder matching under a budget: every answer that would say MATCH or MISMATCH about a
+licence goes through :class:`MatchGuard` before its receipt is sealed.
+
+Answers about a licence for which the department has spent today's MISMATCH budget (for the
+licence or for its holder) say REFUSED with the reason ``MISMATCH_BUDGET_EXHAUSTED``, never
+MATCH or MISMATCH; every MISMATCH answered is counted. The verdict itself (status, validity,
+signature) is still answered: it says nothing about who holds the licence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from services.common.holder_vault import HolderVault
+from services.common.match_budget import BUDGET_EXHAUSTED, MatchBudget, Subject
+from services.verifier.domain.verdict import HolderMatch
+from services.verifier.results import Answer, Result
+
+ASKED = (HolderMatch.MATCH, HolderMatch.MISMATCH)
+
+
+class MatchGuard:
+    """Applies a department's MISMATCH budget to a chunk of answers."""
+
+    def __init__(self, budget: MatchBudget, vault: HolderVault) -> None:
+        self.budget = budget
+        self.vault = vault
+
+    def apply(self, dept: str, answers: list[Answer | Result]) -> list[Answer | Result]:
+        """``answers`` with holder matching refused where the budget is spent (in place)."""
+        asked = [(i, s) for i, a in enumerate(answers) if (s := self._subject(a)) is not None]
+        if not asked:
+            return answers
+        spent = self.budget.exhausted(dept, [s for _, s in asked])
+        # Spent during this chunk too: a later MATCH in the same chunk must not slip through.
+        gone = {k for (_, s), done in zip(asked, spent, strict=True) if done for k in _keys(s)}
+        for i, subject in asked:
+            a = answers[i]
+            if gone & set(_keys(subject)):
+                answers[i] = refused(a)
+            elif HolderMatch.MISMATCH in (a.number_match, a.name_match):
+                left = self.budget.spend(dept, subject)
+                if left < 0:
+                    answers[i] = refused(a)
+                if left <= 0:
+                    gone.update(_keys(subject))
+        return answers
+
+    def _subject(self, a: Answer | Result) -> Subject | None:
+        """What a holder match in ``a`` is about (None: no match was asked, or no licence)."""
+        if a.number_match not in ASKED and a.name_match not in ASKED:
+            return None
+        if isinstance(a, Answer):
+            if a.vetted is None:
+                return None
+            v = a.vetted
+            return _subject(v.licence_id, v.holder_index)
+        if a.stored is None:
+            return None
+        return _subject(a.stored.signed.licence_id, self.vault.index(a.stored.licence.holder))
+
+
+def _keys(subject: Subject) -> tuple[str, str]:
+    return ("l:" + subject.licence_key, "h:" + subject.holder_key)
+
+
+def _subject(licence_id: str, holder_index: str) -> Subject:
+    licence = licence_id.rsplit(".", 2)[0]  # every version of the licence is one subject
+    return Subject(licence, holder_index, f"licence {licence_id}", f"holder #{holder_index[:12]}")
+
+
+def refused(a: Answer | Result) -> Answer | Result:
+    """``a`` with its holder matches refused (what was not presented stays so)."""
+    number = HolderMatch.REFUSED if a.number_match in ASKED else a.number_match
+    name = HolderMatch.REFUSED if a.name_match in ASKED else a.name_match
+    if isinstance(a, Answer):
+        return a._replace(number_match=number, name_match=name, refusal=BUDGET_EXHAUSTED)
+    return replace(a, number_match=number, name_match=name, refusal=BUDGET_EXHAUSTED)
+
+
+def count_presented(items: Sequence[tuple[str, str]]) -> int:
+    """How many items present a holder number or name (each is a holder-match question)."""
+    return sum(1 for number, name in items if number.strip() or name.strip())
