@@ -65,6 +65,7 @@ def uses(stack: Stack, clock) -> str:
             item_code="XZXZ-SC-001",
             holder_number=COMPANY,
             purpose="住房保障审核",
+            case_number="ZJ-2026-0001",
         )
     )
     return licence_id

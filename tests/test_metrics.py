@@ -56,6 +56,7 @@ def _issue_and_verify(server: ServerProcess) -> str:
                 licence=pb.LicenceRef(licence_id=licence.licence_id),
                 presented_holder_number=HOLDER,
                 purpose="核查",
+                case_number="HC-2026-0001",
             )
         )
         assert answer.verdict == vpb.VERDICT_VALID
