@@ -1,9 +1,7 @@
-"""``yihao`` commands for administrative assistance (行政协助) between departments.
+"""``yihao assist ...``: assistance items (行政协助) and requests between departments.
 
-``assist ...`` works with the catalogue of assistance items and with requests (ask, answer,
-refuse on a listed ground, urge); ``supervise`` is the electronic supervision report
-(电子监察); ``access`` is "who used my data" for the holder portal; ``commit ...`` records
-and checks notification-commitments (告知承诺).
+Ask, answer, refuse on a listed ground, urge; the supervision report, "who used my data" and
+notification-commitments are in ``clients.oversight_commands``.
 
 Times are shown in China time (北京时间): time limits are counted in Chinese working days and
 end at 23:59 on the last one, whatever the clock of the terminal says. Department arguments
@@ -12,155 +10,49 @@ accept the demo aliases (``police``, ``education``, ...) as well as credit codes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
-
-from google.protobuf import timestamp_pb2
+from collections.abc import Mapping
 
 from clients import render
+from clients.assist_view import (
+    CHINA_TIME,
+    PAGE_SIZE,
+    PENDING_PAGE_SIZE,
+    PROCEDURE_GLOSS,
+    STATUS_GLOSS,
+    Lookup,
+    Names,
+    at_text,
+    card,
+    china_time,
+    department_names,
+    field_labels,
+    glossed,
+    ground_text,
+    pages,
+)
 from clients.commands import Context
 from yihao.v1 import assistance_pb2 as apb
 from yihao_shared.departments import code_of
-from yihao_shared.errors import YihaoError
-from yihao_shared.vocabulary import CHINA_TZ, REFUSAL_GROUNDS
 
 __all__ = [
-    "cmd_access",
     "cmd_answer",
-    "cmd_commit_check",
-    "cmd_commit_list",
-    "cmd_commit_record",
     "cmd_items",
     "cmd_mine",
     "cmd_pending",
     "cmd_refuse",
     "cmd_request",
     "cmd_show",
-    "cmd_supervise",
     "cmd_urge",
     "cmd_watch",
+    "deadline_text",
 ]
-
-#: Turns a code into something a person reads, e.g. ``福州市公安局 (11350100131860916B)``.
-Names = Callable[[str], str]
-
-PAGE_SIZE = 500
-PENDING_PAGE_SIZE = 1000  # the server's largest queue page
-CHINA_TIME = "北京时间"
-STATUS_GLOSS = {"pending": "待办", "answered": "已答复", "refused": "已拒绝"}
-PROCEDURE_GLOSS = {"automatic": "自动", "manual": "人工"}
-COMMITMENT_GLOSS = {"pending": "待核查", "kept": "已履行", "broken": "未履行"}
-CHANNEL_GLOSS = {"verification": "核验", "assistance": "行政协助", "licence_store": "证照查询"}
-
-# --- small pieces -----------------------------------------------------------------------------
-
-
-def china_time(ts: timestamp_pb2.Timestamp) -> str:
-    """An instant as China date and time to the minute; empty when unset."""
-    if ts.seconds == 0 and ts.nanos == 0:
-        return ""
-    return ts.ToDatetime(tzinfo=CHINA_TZ).strftime("%Y-%m-%d %H:%M")
-
-
-def _glossed(name: str, glosses: dict[str, str]) -> str:
-    gloss = glosses.get(name)
-    return f"{name} {gloss}" if gloss else name
-
-
-def _card(pairs: Iterable[tuple[str, str]]) -> str:
-    """Label/value lines, values aligned; empty values left out."""
-    shown = [(k, v) for k, v in pairs if v]
-    cells = max((render.width(k) for k, _ in shown), default=0)
-    return "\n".join(f"{k}{' ' * (cells - render.width(k))}  {v}" for k, v in shown)
-
-
-def _ground(ground: str) -> str:
-    """``NOT_HELD`` → ``NOT_HELD 本部门未掌握``."""
-    gloss = REFUSAL_GROUNDS.get(ground, "").split(" (", 1)[0]
-    return f"{ground} {gloss}".strip()
-
-
-def _named(name: str, code: str) -> str:
-    return f"{name} ({code})" if name else code
-
-
-class Lookup:
-    """Names by code, each fetched once (human output only); the bare code if that fails."""
-
-    def __init__(self, fetch: Callable[[str], str]) -> None:
-        self._fetch = fetch
-        self._known: dict[str, str] = {}
-
-    def __call__(self, code: str) -> str:
-        """``福州市公安局 (11350100131860916B)``, or the code alone."""
-        name = self.short(code)
-        return _named(name, code) if name != code else code
-
-    def short(self, code: str) -> str:
-        """``福州市公安局``, or the code when the name is unknown."""
-        if code and code not in self._known:
-            try:
-                self._known[code] = self._fetch(code) or code
-            except YihaoError:
-                self._known[code] = code
-        return self._known.get(code, "")
-
-
-def department_names(ctx: Context) -> Lookup:
-    """Department names by credit code."""
-    return Lookup(lambda code: ctx.client().get_department(credit_code=code).name)
-
-
-def type_names(ctx: Context) -> Lookup:
-    """Licence type names by type code."""
-    return Lookup(lambda code: ctx.client().get_licence_type(type_code=code).name)
-
-
-@dataclass(frozen=True)
-class Lookups:
-    """What the human output names by code: departments and licence types."""
-
-    department: Lookup
-    licence_type: Lookup
-
-    @classmethod
-    def of(cls, ctx: Context) -> Lookups:
-        """Lookups through the context's client."""
-        return cls(department_names(ctx), type_names(ctx))
-
-
-def field_labels(ctx: Context, item_code: str) -> dict[str, str]:
-    """Labels of the licence fields an item provides (best effort: none on error)."""
-    try:
-        items = list(ctx.client().all_items(text=item_code))
-        type_code = next((i.licence_type_code for i in items if i.code == item_code), "")
-        if not type_code:
-            return {}
-        return {f.name: f.label for f in ctx.client().get_licence_type(type_code=type_code).fields}
-    except YihaoError:
-        return {}
-
-
-def _pages(fetch: Callable[[str], Any], attr: str, ctx: Context) -> Iterator[Any]:
-    """Every page of a paged list when ``--all-pages``, else the first with a note."""
-    token = ""
-    while True:
-        page = fetch(token)
-        yield from getattr(page, attr)
-        token = page.next_page_token
-        if not token:
-            return
-        if not ctx.args.all_pages:
-            ctx.out.note("(more: add --all-pages to see them all)")
-            return
 
 
 # --- the catalogue ----------------------------------------------------------------------------
 
 
 def _procedure(value: int) -> str:
-    return _glossed(render.enum_name(apb.Procedure, value), PROCEDURE_GLOSS)
+    return glossed(render.enum_name(apb.Procedure, value), PROCEDURE_GLOSS)
 
 
 def items_table(items: list[apb.AssistanceItem]) -> str:
@@ -209,7 +101,7 @@ def cmd_items(ctx: Context) -> int:
 
 def _status(r: apb.AssistanceRequest) -> str:
     name = render.enum_name(apb.RequestStatus, r.status)
-    text = _glossed(name, STATUS_GLOSS)
+    text = glossed(name, STATUS_GLOSS)
     if r.overdue:
         late = "OVERDUE 已超期" if name == "pending" else "decided after the deadline 超期办结"
         text += f"   {late}"
@@ -217,16 +109,11 @@ def _status(r: apb.AssistanceRequest) -> str:
 
 
 def _refusal(r: apb.AssistanceRequest) -> str:
-    return _ground(r.refusal_ground) if r.refusal_ground else ""
+    return ground_text(r.refusal_ground) if r.refusal_ground else ""
 
 
 def _lines(title: str, rows: list[tuple[str, str]]) -> str:
-    return f"\n{title}\n" + _card(rows) if rows else ""
-
-
-def _at(ts: timestamp_pb2.Timestamp) -> str:
-    text = china_time(ts)
-    return f"{text} {CHINA_TIME}" if text else ""
+    return f"\n{title}\n" + card(rows) if rows else ""
 
 
 #: How a provisional deadline is marked: counted with no published calendar for its year.
@@ -241,9 +128,9 @@ def deadline_text(r: apb.AssistanceRequest) -> str:
 
 def _deadline_line(r: apb.AssistanceRequest) -> str:
     if not r.deadline_provisional:
-        return _at(r.deadline)
+        return at_text(r.deadline)
     return (
-        f"{_at(r.deadline)} — {PROVISIONAL}: no published holiday calendar for that year "
+        f"{at_text(r.deadline)} — {PROVISIONAL}: no published holiday calendar for that year "
         "(weekends and statutory holidays only)"
     )
 
@@ -260,7 +147,7 @@ def request_card(
     r: apb.AssistanceRequest, names: Names, labels: Mapping[str, str] | None = None
 ) -> str:
     """One request: what was asked, by whom, of whom, by when, and the answer or refusal."""
-    card = _card(
+    text = card(
         [
             ("协助申请 request", r.request_id),
             ("事项 item", f"{r.item_name} ({r.item_code})" if r.item_name else r.item_code),
@@ -272,16 +159,16 @@ def request_card(
             ("依据 legal basis", r.legal_basis),
             ("案号 case", r.case_number),
             ("内容 fields", ", ".join(r.requested_fields)),
-            ("提交 submitted", _at(r.submitted_at)),
+            ("提交 submitted", at_text(r.submitted_at)),
             ("时限 deadline", _deadline_line(r)),
-            ("办结 decided", _at(r.decided_at)),
+            ("办结 decided", at_text(r.decided_at)),
             ("拒绝理由 refused on", _refusal(r)),
             ("说明 explanation", r.refusal_explanation),
         ]
     )
     answer = _answer(r, labels or {})
     urgings = [(f"  {china_time(u.at)}", f"{names(u.by_code)}  {u.note}") for u in r.urgings]
-    return card + _lines("答复 answer", answer) + _lines("催办 urgings", urgings)
+    return text + _lines("答复 answer", answer) + _lines("催办 urgings", urgings)
 
 
 def _show_request(ctx: Context, r: apb.AssistanceRequest) -> int:
@@ -362,7 +249,7 @@ def cmd_mine(ctx: Context) -> int:
         return ctx.client().list_my_requests(status=status, page_size=PAGE_SIZE, page_token=token)
 
     names = department_names(ctx)
-    ctx.out.show_all(_pages(fetch, "requests", ctx), lambda rows: mine_table(rows, names))
+    ctx.out.show_all(pages(fetch, "requests", ctx), lambda rows: mine_table(rows, names))
     return 0
 
 
@@ -414,222 +301,3 @@ def cmd_watch(ctx: Context) -> int:
 
 def _show_line(ctx: Context, r: apb.AssistanceRequest) -> None:
     ctx.out.show(r, lambda: request_line(r))
-
-
-# --- supervision ------------------------------------------------------------------------------
-
-
-def _by_ground(counts: Any) -> str:
-    return ", ".join(f"{g}: {n}" for g, n in sorted(counts.items()))
-
-
-def _median(d: apb.DepartmentFigures) -> str:
-    decided = d.answered + d.refused
-    return f"{d.median_response_working_hours:.1f}" if decided else "—"
-
-
-def _figures_table(departments: Iterable[apb.DepartmentFigures]) -> str:
-    rows = [
-        (
-            _named(d.department_name, d.department_code),
-            str(d.requests),
-            str(d.answered),
-            str(d.answered_on_time),
-            str(d.refused),
-            _by_ground(d.refusals_by_ground),
-            str(d.overdue_now),
-            _median(d),
-            str(d.urgings),
-            str(d.provisional_deadlines),
-        )
-        for d in departments
-    ]
-    headers = (
-        "PROVIDER",
-        "REQUESTS",
-        "ANSWERED",
-        "ON TIME",
-        "REFUSED",
-        "REFUSALS BY GROUND",
-        "OVERDUE NOW",
-        "MEDIAN WORKING H",
-        "URGINGS",
-        "PROVISIONAL DEADLINES",
-    )
-    return render.table(headers, rows)
-
-
-def _overdue_table(requests: Iterable[apb.AssistanceRequest], names: Lookup) -> str:
-    rows = [
-        (
-            r.request_id,
-            f"{r.item_name} ({r.item_code})",
-            names.short(r.provider_code),
-            names.short(r.requester_code),
-            deadline_text(r),
-            str(len(r.urgings)),
-        )
-        for r in requests
-    ]
-    headers = ("REQUEST", "ITEM", "PROVIDER", "REQUESTER", "DEADLINE", "URGINGS")
-    return render.table(headers, rows)
-
-
-def supervision_report(report: apb.SupervisionReport, lookups: Lookups) -> str:
-    """The 电子监察 report: figures per provider, overdue requests, broken commitments."""
-    warning = [f"日历 calendar: {report.calendar_warning}"] if report.calendar_warning else []
-    return "\n\n".join(
-        [
-            f"电子监察 supervision report, as of {china_time(report.as_of)} {CHINA_TIME}",
-            *warning,
-            "各部门 by provider (median: working hours from request to decision)\n"
-            + _figures_table(report.departments),
-            "超期未办 overdue now\n" + _overdue_table(report.overdue, lookups.department),
-            "未履行承诺 broken commitments\n"
-            + commitments_table(report.broken_commitments, lookups),
-        ]
-    )
-
-
-def cmd_supervise(ctx: Context) -> int:
-    """The electronic supervision report."""
-    codes = [code_of(code) for code in ctx.args.department]
-    a = ctx.args
-    report = ctx.client().supervise(
-        department_codes=codes,
-        submitted_from=a.submitted_from or "",
-        submitted_to=a.submitted_to or "",
-        max_overdue=a.max_overdue,
-    )
-    lookups = Lookups.of(ctx)
-    ctx.out.show(report, lambda: supervision_report(report, lookups))
-    return 0
-
-
-# --- who used my data -------------------------------------------------------------------------
-
-
-def access_table(records: list[apb.AccessRecord]) -> str:
-    """Who read a holder's data, newest first."""
-    rows = [
-        (
-            china_time(r.at),
-            _named(r.department_name, r.department_code),
-            _glossed(r.channel, CHANNEL_GLOSS),
-            r.purpose,
-            r.case_number,
-            r.what,
-        )
-        for r in records
-    ]
-    headers = ("TIME", "DEPARTMENT", "CHANNEL", "PURPOSE", "CASE", "WHAT")
-    return render.table(headers, rows) + (f"\n(times: {CHINA_TIME})" if rows else "")
-
-
-def cmd_access(ctx: Context) -> int:
-    """Who used a holder's data (the holder portal)."""
-    number = ctx.args.holder_number
-
-    def fetch(token: str) -> apb.ListAccessRecordsResponse:
-        return ctx.client().list_access_records(
-            holder_number=number, page_size=PAGE_SIZE, page_token=token
-        )
-
-    ctx.out.show_all(_pages(fetch, "records", ctx), access_table)
-    return 0
-
-
-# --- notification-commitments -----------------------------------------------------------------
-
-
-def _commitment_status(value: int) -> str:
-    return _glossed(render.enum_name(apb.CommitmentStatus, value), COMMITMENT_GLOSS)
-
-
-def commitments_table(commitments: Iterable[apb.Commitment], lookups: Lookups) -> str:
-    """Commitments, one row each."""
-    rows = [
-        (
-            c.commitment_id,
-            _commitment_status(c.status),
-            c.applicant_number,
-            c.applicant_name,
-            lookups.licence_type.short(c.licence_type_code),
-            c.case_number,
-            c.check_by,
-            lookups.department.short(c.department_code),
-            c.outcome,
-        )
-        for c in commitments
-    ]
-    headers = (
-        "COMMITMENT",
-        "STATUS",
-        "APPLICANT",
-        "NAME",
-        "LICENCE TYPE",
-        "CASE",
-        "CHECK BY",
-        "DEPARTMENT",
-        "OUTCOME",
-    )
-    return render.table(headers, rows)
-
-
-def commitment_card(c: apb.Commitment, lookups: Lookups) -> str:
-    """One commitment."""
-    return _card(
-        [
-            ("告知承诺 commitment", c.commitment_id),
-            ("状态 status", _commitment_status(c.status)),
-            ("申请人 applicant", _named(c.applicant_name, c.applicant_number)),
-            ("承诺持有 licence type", lookups.licence_type(c.licence_type_code)),
-            ("案号 case", c.case_number),
-            ("核查期限 check by", c.check_by),
-            ("受理部门 department", lookups.department(c.department_code)),
-            ("记录 recorded", _at(c.recorded_at)),
-            ("核查 checked", _at(c.checked_at)),
-            ("结果 outcome", c.outcome),
-        ]
-    )
-
-
-def cmd_commit_record(ctx: Context) -> int:
-    """Record an applicant's commitment to hold a valid licence of a type by a date."""
-    a = ctx.args
-    commitment = ctx.client().record_commitment(
-        applicant_number=a.applicant_number,
-        applicant_name=a.name or "",
-        licence_type_code=a.type,
-        case_number=a.case,
-        check_by=a.check_by,
-    )
-    lookups = Lookups.of(ctx)
-    ctx.out.show(commitment, lambda: commitment_card(commitment, lookups))
-    return 0
-
-
-def _commitment_status_value(name: str | None) -> int:
-    return apb.CommitmentStatus.Value(f"COMMITMENT_STATUS_{(name or 'unspecified').upper()}")
-
-
-def cmd_commit_list(ctx: Context) -> int:
-    """Commitments, optionally of one status."""
-    reply = ctx.client().list_commitments(status=_commitment_status_value(ctx.args.status))
-    lookups = Lookups.of(ctx)
-    ctx.out.show_all(reply.commitments, lambda rows: commitments_table(rows, lookups))
-    return 0
-
-
-def _checked(changed: list[apb.Commitment], lookups: Lookups) -> str:
-    if not changed:
-        return "no commitment changed 无变化 (none newly kept, none past its date)"
-    return f"{len(changed)} changed 状态变化\n{commitments_table(changed, lookups)}"
-
-
-def cmd_commit_check(ctx: Context) -> int:
-    """Check every pending commitment now; show the ones that changed."""
-    reply = ctx.client().check_commitments()
-    lookups = Lookups.of(ctx)
-    ctx.out.show_all(reply.commitments, lambda rows: _checked(rows, lookups))
-    return 0

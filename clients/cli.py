@@ -16,19 +16,25 @@ configuration or connection problems; 130 interrupted. Errors never print a trac
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from collections.abc import Callable
-from datetime import date
 from pathlib import Path
-from typing import TypeAlias
 
-from clients import assist_commands as ac
 from clients import commands as c
 from clients import monitor_command as mc
 from clients import verify_commands as v
+from clients.assist_cli import add_assist_commands
 from clients.bulk import DEFAULT_BATCH, cmd_import
-from clients.client import licence_ref
+from clients.cli_args import (
+    FORMATTER,
+    Sub,
+    command,
+    group,
+    iso_date,
+    key_value,
+    licence_ref_arg,
+    positive,
+    seconds,
+)
 from clients.connection import DEFAULT_TIMEOUT
 from clients.importfile import FORMATS
 from yihao_shared.environment import (
@@ -51,9 +57,6 @@ ROLES = (
     "administrator",
 )
 STATUSES = ("active", "suspended", "revoked", "cancelled")
-REQUEST_STATUSES = ("pending", "answered", "refused")
-COMMITMENT_STATUSES = ("pending", "kept", "broken")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 TYPE_JSON_HELP = """\
 FILE.json describes one licence type, e.g.:
@@ -76,76 +79,6 @@ Licence data fields: JSON Lines -> an object "fields"; CSV -> columns "field.<na
 Exit code 0 if every record was accepted or a duplicate, 1 if some were rejected."""
 
 
-# --- argument types ---------------------------------------------------------------------------
-
-
-def _ref(text: str) -> str:
-    try:
-        licence_ref(text)
-    except YihaoError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-    return text
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    return key.strip(), value
-
-
-def _date(text: str) -> str:
-    try:
-        if _DATE.fullmatch(text):
-            date.fromisoformat(text)
-            return text
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}")
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 86_400:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
-    return value
-
-
-# --- the parser -------------------------------------------------------------------------------
-
-Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-Handler = Callable[[c.Context], int]
-_FORMATTER = argparse.RawDescriptionHelpFormatter
-
-
-def _command(
-    subs: Sub, name: str, handler: Handler, help: str, epilog: str | None = None
-) -> argparse.ArgumentParser:
-    """A subcommand running ``handler``; ``help`` doubles as its description."""
-    parser = subs.add_parser(
-        name, help=help, description=help, epilog=epilog, formatter_class=_FORMATTER
-    )
-    parser.set_defaults(handler=handler)
-    return parser
-
-
-def _group(subs: Sub, name: str, help: str, epilog: str | None = None) -> Sub:
-    """A subcommand that only groups further subcommands."""
-    parser = subs.add_parser(
-        name, help=help, description=help, epilog=epilog, formatter_class=_FORMATTER
-    )
-    return parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-
-
 def _global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--address", help=f"server HOST:PORT (default $YIHAO_ADDRESS or {DEFAULT_ADDRESS})"
@@ -165,29 +98,29 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_TIMEOUT,
         help=f"seconds a call may take, retries included (default {DEFAULT_TIMEOUT:g})",
     )
 
 
 def _server_commands(subs: Sub) -> None:
-    serve = _command(subs, "serve", c.cmd_serve, "run the server in the foreground")
+    serve = command(subs, "serve", c.cmd_serve, "run the server in the foreground")
     serve.add_argument(
         "--service",
         action="append",
         choices=KNOWN_SERVICES,
         help="host only this service (repeatable; default all)",
     )
-    serve.add_argument("--workers", type=_positive, help="server processes")
+    serve.add_argument("--workers", type=positive, help="server processes")
     serve.add_argument("--listen", metavar="HOST:PORT", help="address to bind")
-    pki = _group(subs, "pki", "development PKI")
-    init = _command(pki, "init", c.cmd_pki_init, "create the CA and certificates in <var>/pki")
+    pki = group(subs, "pki", "development PKI")
+    init = command(pki, "init", c.cmd_pki_init, "create the CA and certificates in <var>/pki")
     init.add_argument("--force", action="store_true", help="make everything anew")
-    db = _group(subs, "db", "database schema")
-    _command(db, "upgrade", c.cmd_db_upgrade, "bring the schema up to date")
-    audit = _group(subs, "audit", "the tamper-evident log")
-    check = _command(
+    db = group(subs, "db", "database schema")
+    command(db, "upgrade", c.cmd_db_upgrade, "bring the schema up to date")
+    audit = group(subs, "audit", "the tamper-evident log")
+    check = command(
         audit,
         "verify",
         c.cmd_audit_verify,
@@ -199,9 +132,9 @@ def _server_commands(subs: Sub) -> None:
         help="signed tree heads saved outside the database (by `audit save-head`): the log "
         "must still hold what each signed",
     )
-    head = _command(audit, "head", c.cmd_audit_head, "the latest signed tree head (via the server)")
+    head = command(audit, "head", c.cmd_audit_head, "the latest signed tree head (via the server)")
     head.add_argument("--fresh", action="store_true", help="sign the log as it is now first")
-    save = _command(
+    save = command(
         audit,
         "save-head",
         c.cmd_audit_save_head,
@@ -209,18 +142,18 @@ def _server_commands(subs: Sub) -> None:
         "from the database for `audit verify --heads`",
     )
     save.add_argument("-o", "--output", metavar="FILE", required=True, help="file to append to")
-    monitor = _command(audit, "monitor", mc.cmd_audit_monitor, mc.HELP)
-    mc.add_arguments(monitor, seconds=_seconds)
-    keys = _group(subs, "keys", "master keys (secrets at rest)")
-    _command(
+    monitor = command(audit, "monitor", mc.cmd_audit_monitor, mc.HELP)
+    mc.add_arguments(monitor, seconds=seconds)
+    keys = group(subs, "keys", "master keys (secrets at rest)")
+    command(
         keys,
         "reseal",
         c.cmd_keys_reseal,
         "re-seal values sealed under older master keys (after a rotation; servers also do "
         "this at start)",
     )
-    catalogue = _group(subs, "catalogue", "catalogue setup")
-    _command(
+    catalogue = group(subs, "catalogue", "catalogue setup")
+    command(
         catalogue,
         "load-demo",
         c.cmd_catalogue_load_demo,
@@ -229,26 +162,26 @@ def _server_commands(subs: Sub) -> None:
 
 
 def _catalogue_commands(subs: Sub) -> None:
-    _command(subs, "ping", c.cmd_ping, "check the server answers, and who it takes us for")
-    deps = _group(subs, "departments", "departments (发证部门 and others)")
-    _command(deps, "list", c.cmd_departments_list, "all departments")
-    _command(deps, "show", c.cmd_departments_show, "one department").add_argument("code")
-    reg = _command(deps, "register", c.cmd_departments_register, "register or update one")
+    command(subs, "ping", c.cmd_ping, "check the server answers, and who it takes us for")
+    deps = group(subs, "departments", "departments (发证部门 and others)")
+    command(deps, "list", c.cmd_departments_list, "all departments")
+    command(deps, "show", c.cmd_departments_show, "one department").add_argument("code")
+    reg = command(deps, "register", c.cmd_departments_register, "register or update one")
     reg.add_argument("--code", required=True, help="credit code")
     reg.add_argument("--name", required=True)
     reg.add_argument("--region", required=True, help="GB/T 2260 region code, e.g. 350100")
     reg.add_argument("--role", required=True, nargs="+", action="extend", choices=ROLES)
-    _command(
+    command(
         deps, "rotate-key", c.cmd_departments_rotate_key, "start a new signing key"
     ).add_argument("code")
-    bad = _command(
+    bad = command(
         deps,
         "key-compromised",
         c.cmd_key_compromised,
         "distrust what a signing key signed from --since (default now); replaces a current key",
     )
     bad.add_argument("key_id", metavar="KEY_ID")
-    rev = _command(
+    rev = command(
         deps,
         "revoke-cert",
         c.cmd_revoke_certificate,
@@ -260,46 +193,46 @@ def _catalogue_commands(subs: Sub) -> None:
     which.add_argument("--cert", metavar="FILE", help="the certificate itself (PEM)")
     rev.add_argument("--reason", default="", metavar="TEXT")
     bad.add_argument("--since", metavar="DATETIME", help="ISO 8601 instant the key was exposed")
-    types = _group(subs, "types", "licence types (证照目录)")
-    _command(types, "list", c.cmd_types_list, "licence types").add_argument(
+    types = group(subs, "types", "licence types (证照目录)")
+    command(types, "list", c.cmd_types_list, "licence types").add_argument(
         "--issuer", metavar="CODE", help="only those this department issues"
     )
-    _command(types, "show", c.cmd_types_show, "one licence type").add_argument("code")
-    _command(
+    command(types, "show", c.cmd_types_show, "one licence type").add_argument("code")
+    command(
         types, "register", c.cmd_types_register, "register a licence type", epilog=TYPE_JSON_HELP
     ).add_argument("file", type=Path, metavar="FILE.json")
 
 
 def _fields_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument(
-        "--field", action="append", type=_key_value, default=[], metavar="KEY=VALUE", help=help
+        "--field", action="append", type=key_value, default=[], metavar="KEY=VALUE", help=help
     )
 
 
 def _issue_command(subs: Sub) -> None:
-    issue = _command(subs, "issue", c.cmd_issue, "issue an e-licence as the calling department")
+    issue = command(subs, "issue", c.cmd_issue, "issue an e-licence as the calling department")
     issue.add_argument("--type", required=True, metavar="CODE", help="licence type code")
     issue.add_argument("--number", required=True, metavar="N", help="licence number")
     issue.add_argument("--holder", required=True, metavar="NUMBER", help="ID number or credit code")
     issue.add_argument("--holder-name", required=True, metavar="NAME")
     issue.add_argument("--holder-kind", choices=("person", "organisation"))
     _fields_option(issue, "a licence data field (repeatable)")
-    issue.add_argument("--valid-from", type=_date, metavar="DATE")
-    issue.add_argument("--valid-until", type=_date, metavar="DATE")
+    issue.add_argument("--valid-from", type=iso_date, metavar="DATE")
+    issue.add_argument("--valid-until", type=iso_date, metavar="DATE")
     issue.add_argument(
         "--key", metavar="IDEMPOTENCY_KEY", help="reuse to make a retry safe (default: a fresh one)"
     )
 
 
 def _change_commands(subs: Sub) -> None:
-    change = _command(subs, "change", c.cmd_change, "a new version with changed data")
-    change.add_argument("ref", type=_ref, metavar="REF")
+    change = command(subs, "change", c.cmd_change, "a new version with changed data")
+    change.add_argument("ref", type=licence_ref_arg, metavar="REF")
     _fields_option(change, "set a field; KEY= removes an optional one (repeatable)")
     change.add_argument("--holder-name", metavar="NAME")
     change.add_argument("--reason", metavar="TEXT")
-    renew = _command(subs, "renew", c.cmd_renew, "a new version with a new validity")
-    renew.add_argument("ref", type=_ref, metavar="REF")
-    renew.add_argument("--until", type=_date, metavar="DATE")
+    renew = command(subs, "renew", c.cmd_renew, "a new version with a new validity")
+    renew.add_argument("ref", type=licence_ref_arg, metavar="REF")
+    renew.add_argument("--until", type=iso_date, metavar="DATE")
     renew.add_argument("--reason", metavar="TEXT")
     for name, what in (
         ("suspend", "suspend (暂扣) a licence"),
@@ -307,8 +240,8 @@ def _change_commands(subs: Sub) -> None:
         ("revoke", "revoke (吊销) a licence; final"),
         ("cancel", "cancel (注销) a licence; final"),
     ):
-        cmd = _command(subs, name, c.cmd_status_change, what)
-        cmd.add_argument("ref", type=_ref, metavar="REF")
+        cmd = command(subs, name, c.cmd_status_change, what)
+        cmd.add_argument("ref", type=licence_ref_arg, metavar="REF")
         cmd.add_argument("--reason", required=True, metavar="CODE", help="coded reason")
         cmd.add_argument("--text", metavar="TEXT", help="free text (needed for OTHER)")
 
@@ -326,25 +259,25 @@ def _why_options(cmd: argparse.ArgumentParser) -> None:
 
 
 def _query_commands(subs: Sub) -> None:
-    get = _command(subs, "get", c.cmd_get, "show a licence", epilog=WHY_EPILOG)
-    get.add_argument("ref", type=_ref, metavar="REF")
-    get.add_argument("--version", type=_positive, default=0, metavar="N")
-    history = _command(
+    get = command(subs, "get", c.cmd_get, "show a licence", epilog=WHY_EPILOG)
+    get.add_argument("ref", type=licence_ref_arg, metavar="REF")
+    get.add_argument("--version", type=positive, default=0, metavar="N")
+    history = command(
         subs, "history", c.cmd_history, "versions and events of a licence", epilog=WHY_EPILOG
     )
-    history.add_argument("ref", type=_ref, metavar="REF")
-    lst = _command(subs, "list", c.cmd_list, "a holder's licences", epilog=WHY_EPILOG)
+    history.add_argument("ref", type=licence_ref_arg, metavar="REF")
+    lst = command(subs, "list", c.cmd_list, "a holder's licences", epilog=WHY_EPILOG)
     lst.add_argument("holder_number", metavar="HOLDER_NUMBER")
     lst.add_argument("--type", action="append", default=[], metavar="CODE")
     lst.add_argument("--status", action="append", default=[], choices=STATUSES)
     lst.add_argument("--all-pages", action="store_true")
     for cmd in (get, history, lst):
         _why_options(cmd)
-    watch = _command(subs, "watch", c.cmd_watch, "licence events after a cursor")
+    watch = command(subs, "watch", c.cmd_watch, "licence events after a cursor")
     watch.add_argument("--after", type=int, default=0, metavar="CURSOR")
     watch.add_argument("--type", action="append", default=[], metavar="CODE")
     watch.add_argument("--follow", action="store_true", help="keep waiting for new events")
-    imp = _command(
+    imp = command(
         subs,
         "import",
         cmd_import,
@@ -355,7 +288,7 @@ def _query_commands(subs: Sub) -> None:
     imp.add_argument("--format", choices=FORMATS, help="default: from the file name")
     imp.add_argument(
         "--batch",
-        type=_positive,
+        type=positive,
         default=DEFAULT_BATCH,
         metavar="N",
         help=f"records per stream (default {DEFAULT_BATCH}); a broken connection "
@@ -364,7 +297,7 @@ def _query_commands(subs: Sub) -> None:
 
 
 def _verify_commands(subs: Sub) -> None:
-    ver = _command(
+    ver = command(
         subs,
         "verify",
         v.cmd_verify,
@@ -372,12 +305,12 @@ def _verify_commands(subs: Sub) -> None:
         epilog="Exit code 0 when the verdict is VALID, 3 for any other verdict. "
         "With --holder (a citizen's ID number), --purpose and --case are required.",
     )
-    ver.add_argument("ref", type=_ref, metavar="REF")
+    ver.add_argument("ref", type=licence_ref_arg, metavar="REF")
     ver.add_argument("--holder", metavar="NUMBER", help="the holder number the applicant presents")
     ver.add_argument("--holder-name", metavar="NAME", help="the holder name the applicant presents")
     ver.add_argument("--as-of", metavar="DATETIME", help="the verdict at a past instant (ISO 8601)")
     _why_options(ver)
-    hold = _command(
+    hold = command(
         subs, "verify-holder", v.cmd_verify_holder, "verify a holder's licences", epilog=WHY_EPILOG
     )
     hold.add_argument("holder_number", metavar="HOLDER_NUMBER")
@@ -385,20 +318,20 @@ def _verify_commands(subs: Sub) -> None:
     hold.add_argument("--holder-name", metavar="NAME")
     hold.add_argument("--valid-only", action="store_true")
     _why_options(hold)
-    _command(
+    command(
         subs, "receipt", v.cmd_receipt, "show a verification receipt and check it"
     ).add_argument("receipt_id", metavar="RECEIPT_ID")
-    exp = _command(subs, "export", v.cmd_export, "export a licence as a signed document")
-    exp.add_argument("ref", type=_ref, metavar="REF")
-    exp.add_argument("--version", type=_positive, default=0, metavar="N")
+    exp = command(subs, "export", v.cmd_export, "export a licence as a signed document")
+    exp.add_argument("ref", type=licence_ref_arg, metavar="REF")
+    exp.add_argument("--version", type=positive, default=0, metavar="N")
     exp.add_argument("-o", "--output", metavar="FILE")
-    qr = _command(subs, "qr", v.cmd_qr, "a short-lived QR payload for showing a licence")
-    qr.add_argument("ref", type=_ref, metavar="REF")
-    qr.add_argument("--ttl", type=_positive, default=300, metavar="SECONDS")
-    keys = _command(subs, "issuer-keys", v.cmd_issuer_keys, "publish the issuers' public keys")
+    qr = command(subs, "qr", v.cmd_qr, "a short-lived QR payload for showing a licence")
+    qr.add_argument("ref", type=licence_ref_arg, metavar="REF")
+    qr.add_argument("--ttl", type=positive, default=300, metavar="SECONDS")
+    keys = command(subs, "issuer-keys", v.cmd_issuer_keys, "publish the issuers' public keys")
     keys.add_argument("--issuer", action="append", default=[], metavar="CODE")
     keys.add_argument("-o", "--output", metavar="FILE")
-    doc = _command(
+    doc = command(
         subs,
         "verify-document",
         v.cmd_verify_document,
@@ -410,8 +343,8 @@ def _verify_commands(subs: Sub) -> None:
     doc.add_argument("--qr", metavar="PAYLOAD")
     doc.add_argument("--offline", action="store_true")
     doc.add_argument("--keys", metavar="KEYS", help="issuer keys file (from issuer-keys)")
-    _command(subs, "service-items", v.cmd_service_items, "service items and their materials")
-    mat = _command(
+    command(subs, "service-items", v.cmd_service_items, "service items and their materials")
+    mat = command(
         subs, "materials", v.cmd_materials, "which materials the applicant need not bring"
     )
     mat.add_argument("item", metavar="ITEM")
@@ -420,108 +353,12 @@ def _verify_commands(subs: Sub) -> None:
     mat.add_argument("--purpose", metavar="TEXT", help="default: handling the service item")
 
 
-ASSIST_HELP = """\
-Departments are demo aliases (police, education, ...) or credit codes. Deadlines are
-shown in China time (北京时间): a time limit of N working days ends at 23:59 on the N-th
-working day after the request, holidays and 调休 counted as the State Council publishes."""
-
-
-def _all_pages_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--all-pages", action="store_true", help="follow every page")
-
-
-def _assist_item_commands(subs: Sub) -> None:
-    items = _command(subs, "items", ac.cmd_items, "the catalogue of assistance items (事项清单)")
-    items.add_argument("--provider", metavar="CODE", help="items this department provides")
-    items.add_argument("--requester", metavar="CODE", help="items granted to this department")
-    items.add_argument("--procedure", choices=("automatic", "manual"))
-    items.add_argument("--text", metavar="T", help="in the item's code or name")
-    req = _command(subs, "request", ac.cmd_request, "ask for assistance under an item")
-    req.add_argument("item", metavar="ITEM", help="item code, e.g. XZXZ-MZ-001")
-    req.add_argument("holder_number", metavar="HOLDER_NUMBER")
-    req.add_argument("--purpose", required=True, metavar="TEXT", help="why the data is needed")
-    req.add_argument("--basis", metavar="TEXT", help="the legal basis (some items require it)")
-    req.add_argument("--case", required=True, metavar="NUMBER", help="the case it is for")
-    req.add_argument(
-        "--field",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="NAME",
-        help="only these of the item's fields (default: all it grants)",
-    )
-    req.add_argument(
-        "--key", metavar="IDEMPOTENCY_KEY", help="reuse to make a retry safe (default: a fresh one)"
-    )
-
-
-def _assist_request_commands(subs: Sub) -> None:
-    _command(subs, "show", ac.cmd_show, "one request").add_argument(
-        "request_id", metavar="REQUEST_ID"
-    )
-    mine = _command(subs, "mine", ac.cmd_mine, "this department's requests, newest first")
-    mine.add_argument("--status", choices=REQUEST_STATUSES)
-    _all_pages_option(mine)
-    _command(subs, "pending", ac.cmd_pending, "this provider's queue, oldest deadline first")
-    answer = _command(subs, "answer", ac.cmd_answer, "answer a pending request (the provider)")
-    answer.add_argument("request_id", metavar="REQUEST_ID")
-    answer.add_argument(
-        "--data", required=True, nargs="+", action="extend", type=_key_value, metavar="KEY=VALUE"
-    )
-    refuse = _command(
-        subs, "refuse", ac.cmd_refuse, "refuse a pending request on a ground the item lists"
-    )
-    refuse.add_argument("request_id", metavar="REQUEST_ID")
-    refuse.add_argument("--ground", required=True, help="e.g. NOT_HELD (see `assist items`)")
-    refuse.add_argument("--explanation", required=True, metavar="TEXT")
-    urge = _command(subs, "urge", ac.cmd_urge, "urge (催办) a pending request")
-    urge.add_argument("request_id", metavar="REQUEST_ID")
-    urge.add_argument("--note", metavar="TEXT")
-    watch = _command(subs, "watch", ac.cmd_watch, "this department's requests as they change")
-    watch.add_argument("--follow", action="store_true", help="keep waiting for changes")
-
-
-def _assist_commands(subs: Sub) -> None:
-    assist = _group(
-        subs, "assist", "administrative assistance between departments (行政协助)", ASSIST_HELP
-    )
-    _assist_item_commands(assist)
-    _assist_request_commands(assist)
-    sup = _command(
-        subs, "supervise", ac.cmd_supervise, "the electronic supervision report (电子监察)"
-    )
-    sup.add_argument(
-        "--department", nargs="+", action="extend", default=[], metavar="CODE", help="providers"
-    )
-    sup.add_argument("--from", dest="submitted_from", metavar="DATE", help="submitted on or after")
-    sup.add_argument("--to", dest="submitted_to", metavar="DATE", help="submitted on or before")
-    sup.add_argument(
-        "--max-overdue", type=int, default=0, metavar="N", help="overdue requests listed (100)"
-    )
-    access = _command(
-        subs, "access", ac.cmd_access, "who used a holder's data, newest first (holder portal)"
-    )
-    access.add_argument("holder_number", metavar="HOLDER_NUMBER")
-    _all_pages_option(access)
-    commit = _group(subs, "commit", "notification-commitments (告知承诺)")
-    rec = _command(commit, "record", ac.cmd_commit_record, "record an applicant's commitment")
-    rec.add_argument("applicant_number", metavar="APPLICANT_NUMBER")
-    rec.add_argument("--type", required=True, metavar="CODE", help="licence type promised")
-    rec.add_argument("--case", required=True, metavar="NUMBER")
-    rec.add_argument("--check-by", required=True, type=_date, metavar="DATE")
-    rec.add_argument("--name", metavar="NAME", help="the applicant's name")
-    _command(commit, "list", ac.cmd_commit_list, "commitments (supervisors)").add_argument(
-        "--status", choices=COMMITMENT_STATUSES
-    )
-    _command(commit, "check", ac.cmd_commit_check, "check pending commitments now")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``yihao`` argument parser."""
     parser = argparse.ArgumentParser(
         prog="yihao",
         description="Yihao (一号) e-licence store: server, setup and client.",
-        formatter_class=_FORMATTER,
+        formatter_class=FORMATTER,
     )
     _global_options(parser)
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -532,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         _change_commands,
         _query_commands,
         _verify_commands,
-        _assist_commands,
+        add_assist_commands,
     ):
         add(subs)
     return parser
