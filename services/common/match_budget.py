@@ -152,14 +152,18 @@ class MatchBudget:
         self.per_day = per_day
         self._alert = alert or (lambda a: None)
 
-    def _keys(self, dept: str, subject: Subject) -> tuple[str, str]:
-        day = china_date(self._clock.now()).isoformat()
-        base = f"yihao:mm:{day}:{dept}"
+    def _base(self, dept: str) -> str:
+        """The prefix of a department's counters today (China's date)."""
+        return f"yihao:mm:{china_date(self._clock.now()).isoformat()}:{dept}"
+
+    def _keys(self, dept: str, subject: Subject, base: str | None = None) -> tuple[str, str]:
+        base = base or self._base(dept)
         return f"{base}:l:{subject.licence_key}", f"{base}:h:{subject.holder_key}"
 
     def exhausted(self, dept: str, subjects: Sequence[Subject]) -> list[bool]:
         """For each subject, whether today's budget is already spent (one round trip)."""
-        keys = [k for s in subjects for k in self._keys(dept, s)]
+        base = self._base(dept)  # once a chunk: the clock and the date are read once
+        keys = [k for s in subjects for k in self._keys(dept, s, base)]
         values = self._counters.get(keys)
         return [max(values[2 * i], values[2 * i + 1]) >= self.per_day for i in range(len(subjects))]
 
