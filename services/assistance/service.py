@@ -7,13 +7,11 @@ the holder's access record for it are written in one transaction.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import time as dt_time
+from datetime import datetime
 
 from sqlalchemy import Connection
 
@@ -36,13 +34,14 @@ from services.assistance.domain.requests import (
     new_request_id,
 )
 from services.assistance.persistence import repository as repo
+from services.assistance.request_checks import check_id, check_key, china_day_start, same_request
 from services.common import audit_log
 from services.common.access_log import AccessRecord, insert_records, records_of
 from services.common.alerts import AlertLog
-from services.common.clock import CHINA_TZ, Clock, china_date
+from services.common.clock import Clock, china_date
 from services.common.database import Database
 from services.common.dates import parse_date
-from services.common.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import parse_holder_number, validate_licence_type_code
 from services.common.identity import Caller
@@ -54,7 +53,6 @@ from services.licence_store.domain.catalogue import check_text
 from services.licence_store.domain.licence import Effective
 from services.licence_store.reader import LicenceReader
 
-IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
 ITEM_CACHE_SECONDS = 2.0
 
 
@@ -166,7 +164,7 @@ class AssistanceService:
         requested_fields: Sequence[str],
     ) -> AssistanceRequest:
         """A request against an item: automatic items are answered before this returns."""
-        key = _check_key(key)
+        key = check_key(key)
         item = self.item(item_code)
         purpose, legal_basis, case_number = check_case(purpose, legal_basis, case_number)
         granted = item.check_request(caller.code, purpose, legal_basis, list(requested_fields))
@@ -207,7 +205,7 @@ class AssistanceService:
             with self.db.read() as conn:
                 earlier = repo.request_by_key(conn, caller.code, key, self.vault)
         if earlier is not None:
-            return _same_request(earlier, request, key)
+            return same_request(earlier, request, key)
         self.notifier.notify()
         return request
 
@@ -244,7 +242,7 @@ class AssistanceService:
     def get(self, caller: Caller, request_id: str) -> AssistanceRequest:
         """A request, to its requester, its provider or a supervisor (others: NOT_FOUND)."""
         with self.db.read() as conn:
-            request = repo.get_request(conn, _check_id(request_id), self.vault)
+            request = repo.get_request(conn, check_id(request_id), self.vault)
         if request is None or not self._may_see(caller, request):
             raise NotFound(f"no request {request_id}", reason="REQUEST_NOT_FOUND")
         return request
@@ -346,7 +344,7 @@ class AssistanceService:
     ) -> AssistanceRequest:
         now = self.clock.now()
         with self.db.transaction() as conn:
-            request = repo.get_request(conn, _check_id(request_id), self.vault, for_update=True)
+            request = repo.get_request(conn, check_id(request_id), self.vault, for_update=True)
             allowed = request is not None and (
                 request.provider_code == caller.code
                 if provider_only
@@ -413,8 +411,8 @@ class AssistanceService:
     def alerts(self, submitted_from: str = "", submitted_to: str = "") -> list[Alert]:
         """Supervision alerts (holder matching refused: a MISMATCH budget spent) of the days
         reported on (China dates, inclusive; empty = unbounded), oldest first."""
-        start = _china_day_start(submitted_from, "submitted_from")  # as supervise reads them
-        end = _china_day_start(submitted_to, "submitted_to")
+        start = china_day_start(submitted_from, "submitted_from")  # as supervise reads them
+        end = china_day_start(submitted_to, "submitted_to")
         first = start.date() if start is not None else None
         last = end.date() if end is not None else None
         return AlertLog(self.db).between(first, last)
@@ -430,8 +428,8 @@ class AssistanceService:
         inclusive; empty = unbounded), the most overdue pending requests (of any period) and
         broken commitments, now."""
         now = self.clock.now()
-        start = _china_day_start(submitted_from, "submitted_from")
-        end = _china_day_start(submitted_to, "submitted_to", next_day=True)
+        start = china_day_start(submitted_from, "submitted_from")
+        end = china_day_start(submitted_to, "submitted_to", next_day=True)
         if start is not None and end is not None and end <= start:
             raise InvalidArgument.field(
                 "submitted_to", "is before submitted_from", "PERIOD_REVERSED"
@@ -548,14 +546,6 @@ class AssistanceService:
         return False, "holds no licence of this type"
 
 
-def _china_day_start(raw: str, field: str, *, next_day: bool = False) -> datetime | None:
-    """The instant a China calendar date begins (or the next one does), None when empty."""
-    if not raw.strip():
-        return None
-    day = parse_date(raw.strip(), field) + timedelta(days=1 if next_day else 0)
-    return datetime.combine(day, dt_time.min, tzinfo=CHINA_TZ)
-
-
 def _matches(item: AssistanceItem, f: ItemFilter) -> bool:
     return (
         (not f.provider_code or item.provider_code == f.provider_code)
@@ -563,43 +553,6 @@ def _matches(item: AssistanceItem, f: ItemFilter) -> bool:
         and (f.procedure is None or item.procedure is f.procedure)
         and (not f.text or f.text in item.code or f.text in item.name)
     )
-
-
-def _check_key(key: str) -> str:
-    if not IDEMPOTENCY_KEY.fullmatch(key):
-        raise InvalidArgument.field(
-            "idempotency_key",
-            "must be 8 to 128 characters of letters, digits and . _ : -",
-            "IDEMPOTENCY_KEY",
-        )
-    return key
-
-
-def _check_id(request_id: str) -> str:
-    request_id = request_id.strip()
-    if not request_id or len(request_id) > 32 or not request_id.isalnum():
-        raise InvalidArgument.field("request_id", "is not a request id", "FORMAT")
-    return request_id
-
-
-def _same_request(
-    earlier: AssistanceRequest, retry: AssistanceRequest, key: str
-) -> AssistanceRequest:
-    """A retried submission returns the first request; a different one with the key is refused."""
-    same = (
-        earlier.item_code == retry.item_code
-        and earlier.holder == retry.holder
-        and earlier.case_number == retry.case_number
-        and earlier.requested_fields == retry.requested_fields
-        and earlier.purpose == retry.purpose
-        and earlier.legal_basis == retry.legal_basis
-    )
-    if not same:
-        raise Conflict(
-            f"idempotency key {key!r} was already used for a different request",
-            reason="IDEMPOTENCY_KEY_REUSED",
-        )
-    return earlier
 
 
 __all__ = ["AssistanceService", "ItemFilter"]
