@@ -1,7 +1,10 @@
 """``yihao`` commands for counter handlers: verify, receipts, documents, materials.
 
-``yihao verify`` exits 0 when the verdict is VALID and 3 for any other verdict (the server
-answered, the licence is not good), so scripts can branch on it; errors keep the usual 1/2.
+``yihao verify`` exits 0 when the verdict is VALID and whatever holder number or name was
+presented matched, 3 for any other verdict (the server answered, the licence is not good) and
+4 when the licence is VALID but a presented holder number or name did not match or could not
+be matched (the licence is good, but not shown to be this applicant's), so scripts can branch
+on it; errors keep the usual 1/2.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from yihao.v1 import verifier_pb2 as vpb
 from yihao_shared.errors import InvalidArgument
 
 NOT_VALID_EXIT = 3
+#: VALID, but a presented holder number or name was not matched (MISMATCH or REFUSED).
+HOLDER_NOT_MATCHED_EXIT = 4
+_MATCHED_OR_ABSENT = (vpb.HOLDER_MATCH_MATCH, vpb.HOLDER_MATCH_NOT_PRESENTED)
 VERDICT_GLOSS = {
     "valid": "有效",
     "expired": "已过期",
@@ -78,8 +84,13 @@ def _card(pairs: Iterable[tuple[str, str]]) -> str:
     return "\n".join(f"{k}{' ' * (cells - render.width(k))}  {v}" for k, v in shown)
 
 
-def _exit(verdict: int) -> int:
-    return 0 if verdict == vpb.VERDICT_VALID else NOT_VALID_EXIT
+def _exit(result: vpb.Verification) -> int:
+    if result.verdict != vpb.VERDICT_VALID:
+        return NOT_VALID_EXIT
+    for match in (result.holder_number_match, result.holder_name_match):
+        if match != vpb.HOLDER_MATCH_UNSPECIFIED and match not in _MATCHED_OR_ABSENT:
+            return HOLDER_NOT_MATCHED_EXIT
+    return 0
 
 
 def _as_of(text: str | None) -> Timestamp | None:
@@ -113,7 +124,7 @@ def cmd_verify(ctx: Context) -> int:
         request.as_of.CopyFrom(as_of)
     result = ctx.client().verify_licence(request)
     ctx.out.show(result, lambda: verification_card(result))
-    return _exit(result.verdict)
+    return _exit(result)
 
 
 def cmd_verify_holder(ctx: Context) -> int:
@@ -223,7 +234,7 @@ def cmd_verify_document(ctx: Context) -> int:
     else:
         result = ctx.client().verify_document(signed_document=_read_document(Path(a.file)))
     ctx.out.show(result, lambda: verification_card(result))
-    return _exit(result.verdict)
+    return _exit(result)
 
 
 def _offline_keys(path: Path) -> dict[str, Any]:

@@ -64,7 +64,10 @@ def test_verify_match_mismatch_revoke_and_receipts(yihao):
     code, out = yihao("hall", "verify", REF, "--holder", COMPANY)
     assert code == 0 and "VALID 有效" in out and "MATCH 一致" in out
     code, out = yihao("hall", "verify", REF, "--holder", "91110000600037341L")
-    assert code == 0 and "MISMATCH 不一致" in out
+    # The licence is good but not shown to be this applicant's: a script must not take it.
+    assert code == 4 and "MISMATCH 不一致" in out
+    code, out = yihao("hall", "verify", REF, "--holder-name", "别的公司")
+    assert code == 4 and "VALID 有效" in out
     assert yihao("market", "revoke", REF, "--reason", "FRAUD")[0] == 0
     code, out = yihao("hall", "verify", REF, "--holder", COMPANY, json_out=True)
     answer = json.loads(out)
