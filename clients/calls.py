@@ -6,6 +6,7 @@ per-service call sets (:mod:`clients.store_calls`, :mod:`clients.verifier_calls`
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Self, TypeVar
@@ -15,6 +16,7 @@ import grpc
 from clients.connection import DEFAULT_TIMEOUT, ClientConfig, connect
 from clients.errors import from_grpc_error
 from clients.retry import RetryPolicy, call_with_retry
+from clients.staff import with_staff
 from yihao.v1 import (
     assistance_pb2_grpc,
     common_pb2,
@@ -24,6 +26,7 @@ from yihao.v1 import (
 )
 from yihao.v1 import licence_store_pb2 as pb
 from yihao_shared.errors import InvalidArgument
+from yihao_shared.staff import check_staff
 
 __all__ = [
     "LICENCE_ID_PREFIX",
@@ -108,6 +111,10 @@ class Calls:
 
     ``target`` is a :class:`ClientConfig` (the client opens, and closes, a mutual-TLS
     channel) or a ready ``grpc.Channel`` (yours to close; tests pass an insecure one).
+    ``staff``: the staff member of the calling department who acts, sent on every call as
+    the ``yihao-staff`` metadata (1 to 64 characters of ``A-Z a-z 0-9 . _ @ -``; checked
+    here, :class:`InvalidArgument` otherwise). The server records it beside the department
+    in receipts, access records and licence events, as the department's assertion.
     """
 
     def __init__(
@@ -116,8 +123,11 @@ class Calls:
         *,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
+        staff: str | None = None,
     ) -> None:
         if isinstance(target, ClientConfig):
+            if staff is not None:
+                check_staff(staff)  # before a channel is opened that would need closing
             self._channel, self._owns_channel = connect(target), True
             default_timeout = target.timeout
         else:
@@ -125,10 +135,28 @@ class Calls:
             default_timeout = DEFAULT_TIMEOUT
         self.timeout = default_timeout if timeout is None else timeout
         self.retry = retry or RetryPolicy()
-        self._store = licence_store_pb2_grpc.LicenceStoreStub(self._channel)
-        self._diagnostics = common_pb2_grpc.DiagnosticsStub(self._channel)
-        self._verifier = verifier_pb2_grpc.VerifierStub(self._channel)
-        self._assistance = assistance_pb2_grpc.AssistanceStub(self._channel)
+        self._bind(staff)
+
+    def _bind(self, staff: str | None) -> None:
+        """Make the stubs, on a channel that names ``staff`` on every call if given."""
+        self.staff = staff
+        channel = self._channel if staff is None else with_staff(self._channel, staff)
+        self._store = licence_store_pb2_grpc.LicenceStoreStub(channel)
+        self._diagnostics = common_pb2_grpc.DiagnosticsStub(channel)
+        self._verifier = verifier_pb2_grpc.VerifierStub(channel)
+        self._assistance = assistance_pb2_grpc.AssistanceStub(channel)
+
+    def as_staff(self, staff: str | None) -> Self:
+        """A client on the same channel whose calls name ``staff`` (None: nobody).
+
+        For a system serving many staff members over one channel (the web desk): one
+        client per department, ``client.as_staff(account_id).verify_licence(...)`` per act.
+        The returned client does not own the channel: close the original, not this.
+        """
+        twin = copy.copy(self)
+        twin._owns_channel = False
+        twin._bind(staff)
+        return twin
 
     # --- lifecycle ---------------------------------------------------------------------------
 

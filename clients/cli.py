@@ -2,10 +2,13 @@
 
 Global options come before the subcommand::
 
-    yihao [--address HOST:PORT] [--as DEPT] [--var-dir DIR] [--json] [--timeout S] COMMAND ...
+    yihao [--address HOST:PORT] [--as DEPT] [--staff ID] [--var-dir DIR] [--json] [--timeout S]
+          COMMAND ...
 
 ``--as`` names the calling department by demo alias (``market``, ``civil``, ``police``, ...)
-or credit code; its client certificate is taken from ``<var>/pki/clients/``. A licence REF is
+or credit code; its client certificate is taken from ``<var>/pki/clients/``. ``--staff``
+names the department's staff member who acts (the ``yihao-staff`` metadata), recorded with
+the department in receipts, access records and licence events. A licence REF is
 an e-licence identifier (``1.2.156.3005.2....``) or ``TYPE_CODE:LICENCE_NUMBER``.
 
 Exit codes: 0 success; 1 the server refused (or an import rejected some records); 2 usage,
@@ -34,6 +37,7 @@ from clients.cli_args import (
     licence_ref_arg,
     positive,
     seconds,
+    staff_id,
 )
 from clients.connection import DEFAULT_TIMEOUT
 from clients.importfile import FORMATS
@@ -89,6 +93,13 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
         metavar="DEPT",
         default=load_client_settings().as_department,
         help=f"calling department: alias or credit code (default $YIHAO_AS or {DEFAULT_AS})",
+    )
+    parser.add_argument(
+        "--staff",
+        type=staff_id,
+        metavar="ID",
+        help="the department's staff member who acts, recorded with the department "
+        "(1-64 of A-Z a-z 0-9 . _ @ -)",
     )
     parser.add_argument(
         "--var-dir", type=Path, help="directory of the dev PKI (default $YIHAO_VAR_DIR or ./var)"

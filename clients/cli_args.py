@@ -11,6 +11,7 @@ from typing import TypeAlias
 from clients import commands as c
 from clients.client import licence_ref
 from yihao_shared.errors import YihaoError
+from yihao_shared.staff import check_staff
 
 __all__ = [
     "FORMATTER",
@@ -24,6 +25,7 @@ __all__ = [
     "licence_ref_arg",
     "positive",
     "seconds",
+    "staff_id",
 ]
 
 _DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -61,6 +63,13 @@ def positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return int(text)
+
+
+def staff_id(text: str) -> str:
+    try:
+        return check_staff(text)
+    except YihaoError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def seconds(text: str) -> float:

@@ -93,7 +93,9 @@ class Context:
         if self._client is None:
             config = self.config()
             try:
-                self._client = YihaoClient(config, retry=self.retry_policy())
+                self._client = YihaoClient(
+                    config, retry=self.retry_policy(), staff=getattr(self.args, "staff", None)
+                )
             except YihaoError as exc:
                 raise SetupError(exc) from exc
         return self._client

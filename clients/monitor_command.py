@@ -78,7 +78,9 @@ def cmd_audit_monitor(ctx: Context) -> int:
         if ctx._client is not None:
             ctx._client.close()
         try:
-            ctx._client = YihaoClient(config, retry=ctx.retry_policy())
+            ctx._client = YihaoClient(
+                config, retry=ctx.retry_policy(), staff=getattr(ctx.args, "staff", None)
+            )
         except YihaoError as exc:
             raise SetupError(exc) from exc
         return ctx._client

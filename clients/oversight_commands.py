@@ -138,6 +138,7 @@ def access_table(records: list[apb.AccessRecord]) -> str:
         (
             china_time(r.at),
             named(r.department_name, r.department_code),
+            r.staff,
             glossed(r.channel, CHANNEL_GLOSS),
             r.purpose,
             r.case_number,
@@ -145,7 +146,7 @@ def access_table(records: list[apb.AccessRecord]) -> str:
         )
         for r in records
     ]
-    headers = ("TIME", "DEPARTMENT", "CHANNEL", "PURPOSE", "CASE", "WHAT")
+    headers = ("TIME", "DEPARTMENT", "STAFF", "CHANNEL", "PURPOSE", "CASE", "WHAT")
     return render.table(headers, rows) + (f"\n(times: {CHINA_TIME})" if rows else "")
 
 

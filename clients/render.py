@@ -197,11 +197,12 @@ def _event_row(event: pb.LicenceEvent) -> tuple[str, ...]:
         event.licence_id,
         str(event.version),
         event.actor_code,
+        event.staff,
         _event_reason(event),
     )
 
 
-_EVENT_HEADERS = ("CURSOR", "AT", "EVENT", "E-LICENCE", "VER", "BY", "REASON")
+_EVENT_HEADERS = ("CURSOR", "AT", "EVENT", "E-LICENCE", "VER", "BY", "STAFF", "REASON")
 
 
 def events_table(events: Iterable[pb.LicenceEvent]) -> str:

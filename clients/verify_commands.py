@@ -170,6 +170,7 @@ def _receipt_card(check: vpb.ReceiptCheck) -> str:
                 ("签名 signature", f"{state} (key {r.signature.key_id})"),
                 ("时间 issued", render.timestamp(r.issued_at)),
                 ("核验单位 requester", r.requester_code),
+                ("经办人 staff", f"{r.staff} (as the requester says)" if r.staff else ""),
             ]
         ),
         "",

@@ -277,7 +277,7 @@ def _access_batches(conn: Connection) -> dict[str, _Batch]:
             batch = batches.get(key)
             if batch is None:
                 batch = batches[key] = _Batch(hashlib.sha256(), 0, r.id)
-            batch.digest.update(row_line(tuple(r)[1:8]).encode())
+            batch.digest.update(row_line(tuple(r)[1:9]).encode())
             batch.count += 1
         after = rows[-1].id
     return batches

@@ -270,6 +270,7 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
             purpose=r.purpose,
             case_number=r.case_number,
             what=r.what,
+            staff=r.staff or "",
         )
 
     # --------------------------------------------------------------------------- commitments

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -188,7 +188,10 @@ class AssistanceService:
         )
         access: list[AccessRecord] = []
         if item.procedure is Procedure.AUTOMATIC:
-            access = self._answer_from_store(request, item, now)
+            # The requester reads now: its record names the staff member it said acts.
+            access = [
+                replace(a, staff=caller.staff) for a in self._answer_from_store(request, item, now)
+            ]
         return self._store_new(caller, key, request, access)
 
     def _store_new(

@@ -59,6 +59,8 @@ access_records = Table(
     # The write it came in, which one log entry covers (NULL: before migration 0010, covered
     # by the entry LEGACY_BATCH).
     Column("batch", String(32), nullable=True),
+    # The staff member the department said acted (migration 0016; NULL: it named none).
+    Column("staff", String(64), nullable=True),
     Index("ix_access_records_holder", "holder_key", "id"),
 )
 
@@ -75,14 +77,24 @@ class AccessRecord:
     purpose: str = ""
     case_number: str = ""
     record_id: int = 0
+    staff: str | None = None  # the department's assertion of who acted (None: not said)
 
 
 #: An access record as a plain row, in column order: holder_key, department_code, channel,
-#: purpose, case_number, what, at (the batch path makes one per item; no object each).
-AccessRow = tuple[str, str, str, str, str, str, datetime]
+#: purpose, case_number, what, at, staff (the batch path makes one per item; no object each).
+AccessRow = tuple[str, str, str, str, str, str, datetime, str | None]
 
 #: The columns of an :data:`AccessRow`, in order.
-ROW_COLUMNS = ("holder_key", "department_code", "channel", "purpose", "case_number", "what", "at")
+ROW_COLUMNS = (
+    "holder_key",
+    "department_code",
+    "channel",
+    "purpose",
+    "case_number",
+    "what",
+    "at",
+    "staff",
+)
 _COLUMNS = (*ROW_COLUMNS, "batch")
 
 #: The log entry kind of a batch of access records.
@@ -94,13 +106,16 @@ LEGACY_BATCH = "legacy"
 
 def row_line(row: AccessRow, at_text: str = "") -> str:
     """One record as its batch digest reads it: each value length-prefixed (unambiguous
-    whatever the text holds), the instant in UTC, then a newline. ``at_text``: the instant
-    already formatted (a batch's records mostly share one)."""
-    h, d, c, p, n, w, at = row
+    whatever the text holds), the instant in UTC, the staff member if one was named
+    (``s`` + length-prefixed: a record naming none reads as before migration 0016, so
+    batches logged before it still verify), then a newline. ``at_text``: the instant already
+    formatted (a batch's records mostly share one)."""
+    h, d, c, p, n, w, at, s = row
     when = at_text or as_utc(at).isoformat()
+    staff = f"s{len(s)}:{s}" if s else ""
     return (
         f"{len(h)}:{h}{len(d)}:{d}{len(c)}:{c}{len(p)}:{p}{len(n)}:{n}{len(w)}:{w}"
-        f"{len(when)}:{when}\n"
+        f"{len(when)}:{when}{staff}\n"
     )
 
 
@@ -122,7 +137,16 @@ def insert_records(conn: Connection, records: Sequence[AccessRecord]) -> None:
     insert_rows(
         conn,
         [
-            (r.holder_key, r.department_code, r.channel, r.purpose, r.case_number, r.what, r.at)
+            (
+                r.holder_key,
+                r.department_code,
+                r.channel,
+                r.purpose,
+                r.case_number,
+                r.what,
+                r.at,
+                r.staff,
+            )
             for r in records
         ],
     )
@@ -141,7 +165,7 @@ def stage_rows(conn: Connection, rows: Sequence[AccessRow]) -> Entry | None:
     driver: batch verification writes thousands a second."""
     if not rows:
         return None
-    fitted = [(h, d, c, p[:200], n[:64], w[:500], at) for h, d, c, p, n, w, at in rows]
+    fitted = [(h, d, c, p[:200], n[:64], w[:500], at, s) for h, d, c, p, n, w, at, s in rows]
     batch = time_ordered_id("A", fitted[-1][6])
     insert_many(conn, access_records, _COLUMNS, [(*r, batch) for r in fitted])
     return Entry(KIND, batch, batch_digest(fitted))
@@ -163,6 +187,7 @@ def records_of(conn: Connection, holder_key: str, before_id: int, limit: int) ->
             purpose=r.purpose,
             case_number=r.case_number,
             record_id=r.id,
+            staff=r.staff,
         )
         for r in rows
     ]

@@ -4,6 +4,10 @@ The identity interceptor reads the peer certificate from the gRPC auth context (
 header or a request field), extracts the unified social credit code from its
 ``urn:uscc:`` subject alternative name, and makes it the :func:`current_caller` for the
 duration of the call.
+
+A department's system may also say which of its staff acts, in the ``yihao-staff`` metadata
+(:mod:`yihao_shared.staff`): read once here, into :attr:`Caller.staff`, it is recorded beside
+the department as the department's assertion and never decides anything.
 """
 
 from __future__ import annotations
@@ -18,9 +22,14 @@ from services.common.errors import Unauthenticated
 
 @dataclass(frozen=True)
 class Caller:
-    """The calling department."""
+    """The calling department, and the staff member it says is acting (None: it said none).
+
+    ``staff`` is the department's assertion, recorded with what the call does (receipts,
+    access records, licence events); authorisation never looks at it.
+    """
 
     code: str
+    staff: str | None = None
 
 
 _current: contextvars.ContextVar[Caller | None] = contextvars.ContextVar(

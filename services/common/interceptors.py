@@ -18,14 +18,14 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
 from services.common.authz import PUBLIC_PREFIXES, authorise
 from services.common.database import call_deadline, remaining_seconds
-from services.common.errors import DeadlineExceeded, Unauthenticated, YihaoError
+from services.common.errors import DeadlineExceeded, InvalidArgument, Unauthenticated, YihaoError
 from services.common.grpc_errors import internal_status, to_status
 from services.common.identity import Caller, _current
 from services.common.metrics import Metrics
@@ -33,6 +33,7 @@ from services.common.pki import certificate_serial, credit_code_from_pem
 from services.common.ratelimit import RateLimiter
 from services.common.roles import Role
 from services.common.textcheck import refuse_nul
+from yihao_shared.staff import STAFF_FIELD, STAFF_METADATA, check_staff
 
 log = logging.getLogger("yihao.rpc")
 
@@ -162,7 +163,24 @@ def caller_from_context(
         raise Unauthenticated(
             "the client certificate has been revoked", reason="CERTIFICATE_REVOKED"
         )
-    return Caller(code)
+    return Caller(code, staff_from_metadata(context.invocation_metadata()))
+
+
+def staff_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+    """The staff member the department says is acting (``yihao-staff``), or None.
+
+    The department's assertion, checked for form only; more than one is refused. No
+    allocation when the header is absent (the common case: systems, not people).
+    """
+    staff: str | None = None
+    for key, value in metadata or ():
+        if key == STAFF_METADATA:
+            if staff is not None:
+                raise InvalidArgument.field(
+                    STAFF_FIELD, "give at most one staff account id", "STAFF_ID_REPEATED"
+                )
+            staff = check_staff(value if isinstance(value, str) else "")
+    return staff
 
 
 class _CallerScope:
@@ -184,7 +202,8 @@ class _CallerScope:
 
 
 class IdentityInterceptor(WrappingInterceptor):
-    """Makes the certificate's department the current caller, or refuses the call."""
+    """Makes the certificate's department (and the staff member it names in ``yihao-staff``)
+    the current caller, or refuses the call."""
 
     def __init__(self, revoked: Callable[[str], bool] = lambda _serial: False) -> None:
         self.revoked = revoked

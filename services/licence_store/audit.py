@@ -19,8 +19,10 @@ def event_ref(serial: str, event: Event) -> str:
 
 
 def event_payload(serial: str, event: Event, content_sha256: str) -> dict[str, object]:
-    """The event as logged (no personal data beyond what the content hash commits to)."""
-    return {
+    """The event as logged (no personal data beyond what the content hash commits to). The
+    staff member the department named is logged when it named one (so events logged before
+    staff were recorded hash as they did)."""
+    payload: dict[str, object] = {
         "serial": serial,
         "kind": event.kind.value,
         "version": event.version,
@@ -31,6 +33,9 @@ def event_payload(serial: str, event: Event, content_sha256: str) -> dict[str, o
         "at": event.at.isoformat(),
         "content_sha256": content_sha256,
     }
+    if event.staff:
+        payload["staff"] = event.staff
+    return payload
 
 
 def event_entry(serial: str, event: Event, content_sha256: str) -> Entry:

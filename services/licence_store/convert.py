@@ -215,4 +215,5 @@ def event_out(stored: StoredEvent) -> pb.LicenceEvent:
         reason_text=e.reason.text if e.reason else "",
         at=timestamp(e.at),
         status_after=STATUSES[e.status_after],
+        staff=e.staff or "",
     )

@@ -175,6 +175,7 @@ class Lifecycle:
             valid_from=_optional_date(cmd.valid_from, "valid_from"),
             valid_until=_optional_date(cmd.valid_until, "valid_until"),
             at=self.clock.now(),
+            staff=caller.staff,
         )
 
     def sign(
@@ -208,7 +209,7 @@ class Lifecycle:
         )
 
         def apply(lic: Licence, lt: LicenceType, at: datetime) -> bool:
-            lic.change(lt, fields, holder_name, caller.code, at, reason)
+            lic.change(lt, fields, holder_name, caller.code, at, reason, caller.staff)
             return True
 
         return self._mutate(caller, ref, "ChangeLicence", idempotency_key, fingerprint, apply)
@@ -226,7 +227,7 @@ class Lifecycle:
         fingerprint = self.vault.mac(canonical_json(["renew", _ref_json(ref), valid_until, reason]))
 
         def apply(lic: Licence, lt: LicenceType, at: datetime) -> bool:
-            lic.renew(until, lt.default_validity_days, caller.code, at, reason)
+            lic.renew(until, lt.default_validity_days, caller.code, at, reason, caller.staff)
             return True
 
         return self._mutate(caller, ref, "RenewLicence", idempotency_key, fingerprint, apply)
@@ -247,7 +248,7 @@ class Lifecycle:
         )
 
         def apply(lic: Licence, _lt: LicenceType, at: datetime) -> bool:
-            lic.apply(action, reason, caller.code, at)
+            lic.apply(action, reason, caller.code, at, caller.staff)
             return False
 
         return self._mutate(caller, ref, action.verb, idempotency_key, fingerprint, apply)

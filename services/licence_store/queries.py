@@ -156,6 +156,7 @@ class Queries:
                     at=at,
                     purpose=why.purpose,
                     case_number=why.case_number,
+                    staff=caller.staff,
                 )
                 for v in views
             ]

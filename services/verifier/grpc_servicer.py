@@ -384,6 +384,7 @@ def receipt_out(receipt: Any) -> pb.Receipt:
         verdict=VERDICTS[receipt.verdict] if receipt.verdict else pb.VERDICT_UNSPECIFIED,
         licence_id=receipt.licence_id,
         content_sha256=receipt.content_sha256,
+        staff=receipt.staff or "",
     )
 
 

@@ -120,7 +120,7 @@ class ReceiptSealer:
     ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
         """A signed receipt over ``answers`` and the access records they imply."""
         receipt_id = new_receipt_id(at)
-        body = receipt_body_of(receipt_id, at, caller.code, texts)
+        body = receipt_body_of(receipt_id, at, caller.code, texts, caller.staff)
         key = self.keys.signing_key()
         verdict, licence_id, content_sha256 = _single(answers)
         # A generator: with metrics off it is never run.
@@ -136,6 +136,7 @@ class ReceiptSealer:
             key_id=key.key_id,
             algorithm=key.algorithm,
             signature=key.sign(body),
+            staff=caller.staff,
         )
         return receipt_id, (receipt, _access_rows(caller, answers, at, self.vault))
 
@@ -156,7 +157,7 @@ def _access_rows(
 ) -> list[AccessRow]:
     """Each verification of a stored licence is a read of its holder's data."""
     rows: list[AccessRow] = []
-    code = caller.code
+    code, staff = caller.code, caller.staff
     whats: dict[tuple[Vetted, str, Verdict], str] = {}
     for a in answers:
         if isinstance(a, Answer):
@@ -168,7 +169,7 @@ def _access_rows(
                 if what is None:
                     what = whats[key] = f"{a.names[0]} {v.licence_number}: {_said(key[2])}"
                 rows.append(
-                    (v.holder_index, code, CHANNEL, item.purpose, item.case_number, what, at)
+                    (v.holder_index, code, CHANNEL, item.purpose, item.case_number, what, at, staff)
                 )
         elif a.stored is not None:
             lic = a.stored.licence
@@ -183,6 +184,7 @@ def _access_rows(
                     why.get("case_number", ""),
                     what,
                     at,
+                    staff,
                 )
             )
     return rows

@@ -97,3 +97,23 @@ def test_materials_and_service_items(yihao):
     assert code == 0 and "免提交 exempt  营业执照" in out
     code, out = yihao("hall", "service-items")
     assert code == 0 and "FZ-ZJ-0001" in out
+
+
+def test_staff_is_sent_with_every_call_and_shown_where_read_back(yihao, capsys):
+    issue(yihao)
+    assert yihao("market", "--staff", "op_7", "revoke", REF, "--reason", "FRAUD")[0] == 0
+    code, out = yihao("hall", "--staff", "zhang.san@hall", "verify", REF, json_out=True)
+    receipt_id = json.loads(out)["receipt_id"]
+    code, out = yihao("supervision", "receipt", receipt_id)
+    assert code == 0 and "AUTHENTIC" in out
+    assert "经办人 staff" in out and "zhang.san@hall (as the requester says)" in out
+    code, out = yihao("market", "watch")
+    issued, revoked = out.splitlines()
+    assert code == 0 and "op_7" not in issued and revoked.endswith("op_7  FRAUD")
+    code, out = yihao("portal", "access", COMPANY)
+    assert code == 0 and "STAFF" in out and "zhang.san@hall" in out
+
+
+def test_a_malformed_staff_flag_is_a_usage_error(capsys):
+    assert main(["--staff", "张三", "ping"]) == 2
+    assert "metadata yihao-staff: a staff account id is 1 to 64" in capsys.readouterr().err

@@ -157,6 +157,8 @@ class Event:
     actor_code: str
     status_after: Status
     reason: Reason | None = None
+    #: The staff member the acting department said acted (its assertion; None: not said).
+    staff: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,8 +278,10 @@ class Licence:
         valid_from: date | None,
         valid_until: date | None,
         at: datetime,
+        staff: str | None = None,
     ) -> Licence:
-        """Issue a new licence of ``licence_type`` (validation of every input included)."""
+        """Issue a new licence of ``licence_type`` (validation of every input included);
+        ``staff``: who the issuing department says acted, recorded on the event."""
         number = check_text(licence_number, "licence_number", 64)
         if holder.kind is not licence_type.holder_kind:
             raise InvalidArgument.field(
@@ -307,7 +311,7 @@ class Licence:
             status_at=at,
             salt=secrets.token_hex(16),
         )
-        licence._record(EventKind.ISSUED, at, issuer_code)
+        licence._record(EventKind.ISSUED, at, issuer_code, staff=staff)
         return licence
 
     def change(
@@ -318,9 +322,10 @@ class Licence:
         actor_code: str,
         at: datetime,
         reason: str = "",
+        staff: str | None = None,
     ) -> None:
         """A new version with changed data and/or holder name (all checked before any change);
-        ``reason``, if given, is recorded on the event."""
+        ``reason``, if given, and ``staff`` (who the department says acted) go on the event."""
         self._require(("change",), CHANGE_SOURCES)
         self._require_version_room()
         updates = licence_type.validate_data(data, partial=True)
@@ -331,7 +336,7 @@ class Licence:
         merged = {**self.fields, **updates}
         self.fields = {k: v for k, v in merged.items() if v != ""}
         self.holder_name = name or self.holder_name
-        self._new_version(EventKind.CHANGED, actor_code, at, stated)
+        self._new_version(EventKind.CHANGED, actor_code, at, stated, staff)
 
     def renew(
         self,
@@ -340,9 +345,10 @@ class Licence:
         actor_code: str,
         at: datetime,
         reason: str = "",
+        staff: str | None = None,
     ) -> None:
         """A new version with a validity period ending at ``valid_until`` (or ``days`` on);
-        ``reason``, if given, is recorded on the event."""
+        ``reason``, if given, and ``staff`` (who the department says acted) go on the event."""
         self._require(("renew",), RENEW_SOURCES)
         self._require_version_room()
         stated = Reason.stated(reason)
@@ -369,15 +375,23 @@ class Licence:
                 "NOT_LATER",
             )
         self.validity = replace(self.validity, valid_until=valid_until)
-        self._new_version(EventKind.RENEWED, actor_code, at, stated)
+        self._new_version(EventKind.RENEWED, actor_code, at, stated, staff)
 
-    def apply(self, action: Action, reason: Reason, actor_code: str, at: datetime) -> None:
-        """Suspend, reinstate, revoke or cancel, if the state machine allows it."""
+    def apply(
+        self,
+        action: Action,
+        reason: Reason,
+        actor_code: str,
+        at: datetime,
+        staff: str | None = None,
+    ) -> None:
+        """Suspend, reinstate, revoke or cancel, if the state machine allows it; ``staff``
+        (who the department says acted) goes on the event."""
         self._require((action.verb,), action.sources)
         self.status = action.target
         self.status_reason = reason
         self.status_at = at
-        self._record(action.event, at, actor_code, reason)
+        self._record(action.event, at, actor_code, reason, staff)
 
     def take_events(self) -> list[Event]:
         """The events recorded since the last call (the repository persists them)."""
@@ -403,13 +417,24 @@ class Licence:
             )
 
     def _new_version(
-        self, kind: EventKind, actor_code: str, at: datetime, reason: Reason | None = None
+        self,
+        kind: EventKind,
+        actor_code: str,
+        at: datetime,
+        reason: Reason | None = None,
+        staff: str | None = None,
     ) -> None:
         self.version += 1
         self.version_at = at
-        self._record(kind, at, actor_code, reason)
+        self._record(kind, at, actor_code, reason, staff)
 
     def _record(
-        self, kind: EventKind, at: datetime, actor: str, reason: Reason | None = None
+        self,
+        kind: EventKind,
+        at: datetime,
+        actor: str,
+        reason: Reason | None = None,
+        staff: str | None = None,
     ) -> None:
-        self.pending_events.append(Event(kind, self.version, at, actor, self.status, reason))
+        event = Event(kind, self.version, at, actor, self.status, reason, staff)
+        self.pending_events.append(event)

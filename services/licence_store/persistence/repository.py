@@ -155,6 +155,7 @@ def _insert_events(
                 "reason_code": e.reason.code if e.reason else None,
                 "reason_text": e.reason.text if e.reason else None,
                 "at": e.at,
+                "staff": e.staff,
             }
             for lic, e in events
         ],
@@ -340,6 +341,7 @@ def _event(row: Row[Any]) -> StoredEvent:
         actor_code=row.actor_code,
         status_after=Status(row.status_after),
         reason=reason,
+        staff=row.staff,
     )
     return StoredEvent(row.cursor, row.serial, row.type_code, row.issuer_code, event)
 

@@ -144,6 +144,8 @@ licence_events = Table(
     Column("reason_code", String(32), nullable=True),
     Column("reason_text", String(500), nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
+    # The staff member the acting department said acted (migration 0016; NULL: none named).
+    Column("staff", String(64), nullable=True),
     Index("ix_licence_events_serial", "serial", "cursor"),
 )
 

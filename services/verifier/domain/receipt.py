@@ -3,6 +3,9 @@
 A receipt's body is canonical JSON naming who asked, when, what was asked, the verdict and
 the hash of the licence version it was based on; the verifier signs the body bytes. A
 receipt for a batch covers every item of the chunk it answered, each by its client reference.
+When the requesting department named the staff member acting (``yihao-staff``), the body says
+so too (``"staff"``, the department's assertion); a body without the key is a receipt whose
+department named nobody, as every receipt made before the key existed.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Receipt:
     key_id: str
     algorithm: str
     signature: bytes
+    staff: str | None = None  # as the body states it: who the requester said acted
 
 
 def receipt_body(
@@ -45,29 +49,37 @@ def receipt_body(
     at: datetime,
     requester_code: str,
     answers: list[dict[str, Any]],
+    staff: str | None = None,
 ) -> bytes:
-    """The canonical bytes to sign: one entry per verification answered."""
-    return canonical_json(
-        {
-            "receipt_id": receipt_id,
-            "issued_at": at.isoformat(),
-            "requester": requester_code,
-            "answers": answers,
-        },
-        plain=True,  # built here from validated values and protobuf (valid UTF-8) strings
-    )
+    """The canonical bytes to sign: one entry per verification answered (and the staff
+    member the requester named, if it named one)."""
+    body: dict[str, Any] = {
+        "receipt_id": receipt_id,
+        "issued_at": at.isoformat(),
+        "requester": requester_code,
+        "answers": answers,
+    }
+    if staff:
+        body["staff"] = staff
+    # plain: built here from validated values and protobuf (valid UTF-8) strings
+    return canonical_json(body, plain=True)
 
 
 def receipt_body_of(
-    receipt_id: str, at: datetime, requester_code: str, answers: list[str]
+    receipt_id: str,
+    at: datetime,
+    requester_code: str,
+    answers: list[str],
+    staff: str | None = None,
 ) -> bytes:
     """:func:`receipt_body` from answers already serialised as canonical JSON (the same bytes:
-    the top-level keys in order around them)."""
+    the top-level keys in order around them; ``staff`` sorts last)."""
+    named = f',"staff":{_json_str(staff)}' if staff else ""
     return (
         '{"answers":['
         + ",".join(answers)
         + f'],"issued_at":{_json_str(at.isoformat())},"receipt_id":{_json_str(receipt_id)}'
-        + f',"requester":{_json_str(requester_code)}}}'
+        + f',"requester":{_json_str(requester_code)}{named}}}'
     ).encode()
 
 
@@ -87,6 +99,8 @@ def unsigned_fields(receipt: Receipt) -> list[str]:
         wrong.append("receipt_id")
     if body.get("requester") != receipt.requester_code:
         wrong.append("requester_code")
+    if body.get("staff") != receipt.staff:
+        wrong.append("staff")
     if signed_at.tzinfo is None or signed_at != receipt.issued_at:
         wrong.append("issued_at")
     one = answers[0] if isinstance(answers, list) and len(answers) == 1 else {}

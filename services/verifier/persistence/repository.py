@@ -26,6 +26,7 @@ _RECEIPT_COLUMNS = (
     "key_id",
     "algorithm",
     "signature",
+    "staff",
 )
 
 
@@ -47,6 +48,7 @@ def insert_receipts(conn: Connection, batch: Sequence[Receipt]) -> None:
                 r.key_id,
                 r.algorithm,
                 r.signature,
+                r.staff,
             )
             for r in batch
         ],
@@ -69,6 +71,7 @@ def get_receipt(conn: Connection, receipt_id: str) -> Receipt | None:
         key_id=row.key_id,
         algorithm=row.algorithm,
         signature=bytes(row.signature),
+        staff=row.staff,
     )
 
 

@@ -31,6 +31,8 @@ receipts = Table(
     Column("key_id", String(64), nullable=False),
     Column("algorithm", String(32), nullable=False),
     Column("signature", LargeBinary, nullable=False),
+    # The staff member the requester said acted (migration 0016; NULL: it named none).
+    Column("staff", String(64), nullable=True),
     Index("ix_verification_receipts_requester", "requester_code", "issued_at"),
 )
 

@@ -63,7 +63,7 @@ def _legacy_digest(conn: sa.Connection) -> str | None:
             return digest.hexdigest() if seen else None
         for r in rows:
             values = (r.holder_key, r.department_code, r.channel, r.purpose, r.case_number)
-            digest.update(row_line((*values, r.what, r.at)).encode())
+            digest.update(row_line((*values, r.what, r.at, None)).encode())
         seen, after = True, rows[-1].id
 
 
