@@ -29,6 +29,8 @@ from typing import Any
 from services.common import merkle
 from services.common.audit_log import TreeHead, head_bytes
 from services.common.signing import PublicKey
+from services.common.trusted_head import REASON as BEHIND
+from services.common.trusted_head import head_line as head_line
 from yihao_shared.errors import YihaoError
 
 log = logging.getLogger("yihao.audit.monitor")
@@ -46,19 +48,6 @@ REFS_FILE = "refs.json"
 
 class Inconsistency(Exception):
     """The log the server shows is not one that grew from the heads the monitor kept."""
-
-
-def head_line(head: TreeHead) -> str:
-    """A head as one JSON line (the format of ``audit save-head`` and ``audit verify --heads``)."""
-    return json.dumps(
-        {
-            "tree_size": head.tree_size,
-            "root_hash": head.root_hash.hex(),
-            "at": head.at.isoformat(),
-            "key_id": head.key_id,
-            "signature": head.signature.hex(),
-        }
-    )
 
 
 def _from_proto(message: Any) -> TreeHead:
@@ -189,7 +178,12 @@ class Monitor:
 
     def check(self) -> Round:
         """One round: fetch, verify and keep the latest head. Raises :class:`Inconsistency`."""
-        head = _from_proto(self.client.get_tree_head(fresh=True))
+        try:
+            head = _from_proto(self.client.get_tree_head(fresh=True))
+        except YihaoError as exc:
+            if exc.reason == BEHIND:  # the server found it itself, and fails closed
+                raise Inconsistency(f"the server refuses: {exc.message}") from None
+            raise
         key = self._log_key(head.key_id)
         if not key.verify(head_bytes(head.tree_size, head.root_hash, head.at), head.signature):
             raise Inconsistency(

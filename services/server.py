@@ -43,6 +43,7 @@ from services.common.interceptors import (
     IdentityInterceptor,
     MetricsInterceptor,
     RateLimitInterceptor,
+    RefusalInterceptor,
     RequestTextInterceptor,
 )
 from services.common.limits import MAX_MESSAGE_BYTES
@@ -51,6 +52,7 @@ from services.common.metrics import NO_METRICS, Metrics
 from services.common.migrate import upgrade
 from services.common.ratelimit import RateLimiter, build_limiter
 from services.common.sealing import Sealer
+from services.common.trusted_head import TrustedHeadGuard, guard_for
 from services.diagnostics import DiagnosticsServicer
 from services.licence_store.grpc_servicer import LicenceStoreServicer
 from services.licence_store.service import LicenceStoreService, ReadSide
@@ -103,11 +105,19 @@ class App:
     assistance: AssistanceService | None = None
     metrics: Metrics = NO_METRICS
     tracing: Tracing | None = None
+    guard: TrustedHeadGuard | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
-    def close(self) -> None:
-        """Flush queued records and release the database connections."""
+    def close(self, *, last_head: bool = False) -> None:
+        """Flush queued records and release the database connections; with ``last_head`` (a
+        serving process stopping) sign a last head first, kept outside the database when
+        configured, so that a restart finds the log exactly at its kept head."""
         self.verifier.close()
+        if last_head and self.guard is not None and self.guard.behind is None:
+            try:
+                self.verifier.transparency.tree_head(fresh=True)
+            except Exception:
+                log.exception("could not sign a last tree head at stop")
         if self.licence_store is not None:
             self.licence_store.access_log.close()
         self.db.dispose()
@@ -163,6 +173,7 @@ def build_app(
         upgrade(db, vault=HolderVault(sealer))
     clock = clock or SystemClock()
     vault = HolderVault(sealer)
+    guard = guard_for(db, settings.trusted_head_file, metrics)
     read = ReadSide.build(db, vault)
     store = (
         LicenceStoreService(
@@ -179,7 +190,7 @@ def build_app(
         alert=AlertLog(db).record,
     )
     verifier = VerifierService(
-        read.reader, db, sealer, clock, vault, metrics, limiter=limiter, budget=budget
+        read.reader, db, sealer, clock, vault, metrics, limiter=limiter, budget=budget, keeper=guard
     )
     calendar = build_calendar(settings)
     assistance = None
@@ -199,6 +210,7 @@ def build_app(
         assistance=assistance,
         metrics=metrics,
         tracing=tracing,
+        guard=guard,
     )
 
 
@@ -253,6 +265,7 @@ def build_server(
             *([MetricsInterceptor(app.metrics)] if app.metrics is not NO_METRICS else []),
             ErrorInterceptor(),
             DecodingInterceptor(),
+            *([RefusalInterceptor(app.guard.require_current)] if app.guard is not None else []),
             RequestTextInterceptor(),
             DeadlineInterceptor(),
             *([ConcurrencyInterceptor(limit)] if limit else []),
@@ -336,6 +349,8 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
         if reuse_port
         else serve_metrics_of(settings.metrics_listen, app.metrics, app.db, app.calendar, app.clock)
     )
+    stopped = threading.Event()
+    _keep_heads(app, health_servicer, stopped)
     server.start()
     if banner:
         metrics_url = (
@@ -344,7 +359,6 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
         _print_banner(
             settings, port, [s for s in settings.services if s in SERVICE_NAMES], metrics_url
         )
-    stopped = threading.Event()
     drained = threading.Event()
     if housekeeping:
         _housekeeping(app, settings, stopped)
@@ -369,18 +383,46 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
         pass
     if endpoint is not None:
         endpoint.close()
-    app.close()
+    app.close(last_head=True)
     log.info("stopped")
     if not drained.is_set():
         logging.shutdown()
         os._exit(0)  # stuck gRPC threads must not keep a stopped server alive
 
 
+def _keep_heads(app: App, health_servicer: health.HealthServicer, stopped: threading.Event) -> None:
+    """Before serving: compare the database with the head kept outside it (health follows the
+    result), keep a fresh head if it is current, and check again every few seconds."""
+    guard = app.guard
+    if guard is None:
+        return
+    names = [SERVICE_NAMES[s] for s in app.settings.services if s in SERVICE_NAMES]
+
+    def health_follows(current: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if current
+            else (health_pb2.HealthCheckResponse.NOT_SERVING)
+        )
+        for name in [*names, ""]:
+            health_servicer.set(name, status)
+
+    guard.on_change(health_follows)
+    if guard.check():
+        app.verifier.transparency.tree_head(fresh=True)
+    _every(app.settings.trusted_head_check_seconds, guard.check, stopped)
+
+
 def _housekeeping(app: App, settings: Settings, stopped: threading.Event) -> None:
     if app.assistance is not None:
         _every(settings.commitment_check_seconds, app.assistance.check_commitments, stopped)
-    transparency = app.verifier.transparency
-    _every(settings.tree_head_seconds, lambda: transparency.tree_head(fresh=True), stopped)
+    transparency, guard = app.verifier.transparency, app.guard
+
+    def sign_head() -> None:
+        if guard is None or guard.behind is None:  # never a head over a rolled-back log
+            transparency.tree_head(fresh=True)
+
+    _every(settings.tree_head_seconds, sign_head, stopped)
     _once_soon(lambda: reseal_all(app.db, app.vault, load_sealer(settings), app.clock.now()))
 
 

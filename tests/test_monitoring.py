@@ -87,6 +87,7 @@ def test_the_rules_cover_what_operations_needs():
     assert "< 60" in exprs["YihaoCalendarNextYearNotConfigured"]
     assert "yihao_audit_monitor" in exprs["YihaoAuditMonitorFailing"]
     assert 'kind="inconsistent"' in exprs["YihaoAuditLogInconsistent"]
+    assert "yihao_log_behind_trusted_head" in exprs["YihaoLogBehindTrustedHead"]
 
 
 def test_every_metric_named_is_one_the_code_exports():

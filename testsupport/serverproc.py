@@ -104,13 +104,15 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def _wait_healthy(server: ServerProcess, timeout: float = 60.0) -> None:
+def _wait_healthy(server: ServerProcess, timeout: float = 60.0, *, serving: bool = True) -> None:
+    """Wait until the server answers health checks: SERVING, or (``serving`` False) any status
+    (a server failing closed answers NOT_SERVING)."""
     stub = health_pb2_grpc.HealthStub(server.channel("data"))
     deadline = time.monotonic() + timeout
     while True:
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+            if reply.status == health_pb2.HealthCheckResponse.SERVING or not serving:
                 return
         except grpc.RpcError:
             pass
@@ -127,12 +129,14 @@ def server_process(
     var_dir: Path | None = None,
     port: int | None = None,
     workers: int = 1,
+    serving: bool = True,
     **env: str,
 ) -> Iterator[ServerProcess]:
     """A server on ``database_url`` (None: SQLite in ``var_dir``, a new temp dir by default)
     with the demo catalogue, as ``workers`` processes sharing the port. Pass the ``var_dir``
     (and ``port``) of an earlier server to start it again on the same data, keys and
-    certificates."""
+    certificates. With ``serving`` False, a server answering health NOT_SERVING (failing
+    closed) is waited for too."""
     var_dir = var_dir or Path(tempfile.mkdtemp(prefix="yihao-bench-"))
     dev_pki(var_dir / "pki")
     port = port or free_port()
@@ -156,7 +160,7 @@ def server_process(
     )
     server = ServerProcess(proc, port, var_dir)
     try:
-        _wait_healthy(server)
+        _wait_healthy(server, serving=serving)
         yield server
     finally:
         if proc.poll() is None:

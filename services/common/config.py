@@ -50,6 +50,11 @@ ENVIRONMENT: dict[str, str] = {
     "YIHAO_MISMATCH_BUDGET": "MISMATCH holder-match answers a department gets per licence and "
     "per holder per day before holder matching is refused; 10",
     "YIHAO_TREE_HEAD_SECONDS": "how often the tamper-evident log's tree head is signed; 60",
+    "YIHAO_TRUSTED_HEAD_FILE": "where the server keeps the largest signed tree head it has seen, "
+    "outside the database (a database whose log is behind it is refused); "
+    "<var>/trusted-head.json; off = not kept",
+    "YIHAO_TRUSTED_HEAD_CHECK_SECONDS": "how often the database's log is compared with the "
+    "kept head; 5",
     "YIHAO_CALENDAR_FILE": "JSON holidays/workdays for years chinese-calendar does not cover",
     "YIHAO_COMMITMENT_CHECK_SECONDS": "how often commitments are checked against the store; 3600",
 }
@@ -89,6 +94,8 @@ class Settings:
     rate_limits_json: str | None = None
     commitment_check_seconds: int = 3600
     tree_head_seconds: int = 60
+    trusted_head_file: Path | None = None  # None: no head kept outside the database
+    trusted_head_check_seconds: int = 5
     mismatch_budget: int = 10
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -148,6 +155,13 @@ def _tls(env: Mapping[str, str], pki_dir: Path) -> TlsFiles:
     )
 
 
+def _trusted_head_file(env: Mapping[str, str], var_dir: Path) -> Path | None:
+    raw = (env.get("YIHAO_TRUSTED_HEAD_FILE") or "").strip()
+    if raw.lower() == "off":
+        return None
+    return Path(raw) if raw else var_dir / "trusted-head.json"
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -175,6 +189,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         calendar_file=Path(env["YIHAO_CALENDAR_FILE"]) if env.get("YIHAO_CALENDAR_FILE") else None,
         rate_limits_json=env.get("YIHAO_RATE_LIMITS") or None,
         tree_head_seconds=_int(env, "YIHAO_TREE_HEAD_SECONDS", 60, 1, 86400),
+        trusted_head_file=_trusted_head_file(env, var_dir),
+        trusted_head_check_seconds=_int(env, "YIHAO_TRUSTED_HEAD_CHECK_SECONDS", 5, 1, 3600),
         mismatch_budget=_int(env, "YIHAO_MISMATCH_BUDGET", 10, 1, 100_000),
         commitment_check_seconds=_int(env, "YIHAO_COMMITMENT_CHECK_SECONDS", 3600, 10, 86400),
     )

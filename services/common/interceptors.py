@@ -1,6 +1,7 @@
 """Cross-cutting concerns as server interceptors: error mapping, caller identity, authorisation.
 
-Order (outermost first): errors → decoding (services.common.decoding) → request text →
+Order (outermost first): errors → decoding (services.common.decoding) → refusal (when a
+server fails closed) → request text →
 deadline → concurrency → identity → rate limits → authorisation → the servicer.
 A servicer never reads a certificate, checks a role or builds a gRPC status itself.
 
@@ -316,6 +317,30 @@ class ConcurrencyInterceptor(WrappingInterceptor):
             return run()
         finally:
             self._slots.release()
+
+
+class RefusalInterceptor(WrappingInterceptor):
+    """Refuses every call but health checking, reflection and diagnostics while ``refuse``
+    raises (the error it raises is the answer): a server failing closed, e.g. on a database
+    whose log is behind the signed head kept outside it (services.common.trusted_head)."""
+
+    EXEMPT = (*PUBLIC_PREFIXES, "/yihao.v1.Diagnostics/")
+
+    def __init__(self, refuse: Callable[[], None]) -> None:
+        self._refuse = refuse
+
+    def applies(self, method: str, handler: Handler) -> bool:
+        return not method.startswith(self.EXEMPT)
+
+    def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
+        self._refuse()
+        return run()
+
+    def around_stream(
+        self, method: str, context: grpc.ServicerContext, run: Callable[[], Iterator[Any]]
+    ) -> Iterator[Any]:
+        self._refuse()
+        yield from run()
 
 
 class _DeadlineScope:

@@ -44,6 +44,9 @@ class Metrics(Protocol):
     def db_connections_in_use(self, delta: int) -> None:
         """Connections checked out of the pool went up or down by ``delta``."""
 
+    def log_behind_trusted_head(self, behind: bool) -> None:
+        """Whether the database's log is behind the signed head kept outside it (as checked)."""
+
 
 class NoMetrics:
     """The do-nothing fallback: every method returns at once."""
@@ -70,6 +73,9 @@ class NoMetrics:
         """Nothing."""
 
     def db_connections_in_use(self, delta: int) -> None:
+        """Nothing."""
+
+    def log_behind_trusted_head(self, behind: bool) -> None:
         """Nothing."""
 
 

@@ -53,6 +53,7 @@ EXPORTED = (
     "yihao_import_records_total",
     "yihao_db_statement_seconds",
     "yihao_db_connections_in_use",
+    "yihao_log_behind_trusted_head",
     "yihao_assistance_requests_open",
     "yihao_assistance_requests_overdue",
     "yihao_audit_tree_size",
@@ -125,6 +126,13 @@ class PrometheusMetrics:
             multiprocess_mode="livesum",
             registry=r,
         )
+        self._behind = Gauge(
+            "yihao_log_behind_trusted_head",
+            "1 while the database's log is behind the signed tree head kept outside it "
+            "(the server refuses to answer), else 0",
+            multiprocess_mode="livemax",
+            registry=r,
+        )
 
     def rpc_handled(self, service: str, method: str, code: str, seconds: float) -> None:
         """Count the RPC and observe its latency."""
@@ -161,6 +169,10 @@ class PrometheusMetrics:
     def db_connections_in_use(self, delta: int) -> None:
         """Move the checked-out gauge."""
         self._connections.inc(delta)
+
+    def log_behind_trusted_head(self, behind: bool) -> None:
+        """Set the fail-closed gauge."""
+        self._behind.set(1 if behind else 0)
 
 
 class StateCollector(Collector):

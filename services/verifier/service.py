@@ -41,7 +41,7 @@ from services.verifier.persistence import repository as repo
 from services.verifier.receipt_check import ReceiptCheck
 from services.verifier.receipts import ReceiptSealer
 from services.verifier.results import Asked, Presented, Result
-from services.verifier.transparency import Transparency
+from services.verifier.transparency import HeadKeeper, Transparency
 from services.verifier.vetting import SignatureMemo
 
 
@@ -59,7 +59,9 @@ class VerifierService:
         *,
         limiter: RateLimiter | None = None,
         budget: MatchBudget | None = None,
+        keeper: HeadKeeper | None = None,
     ) -> None:
+        """``keeper``: keeps the log's signed heads outside the database, if configured."""
         self.reader = reader
         self.metrics = metrics
         self.limiter = limiter
@@ -77,7 +79,7 @@ class VerifierService:
         )
         self.documents = Documents(reader, self.checker, self.receipts, self.qr_keys, clock)
         self.materials = Materials(db, reader, self.checker, self.receipts, clock)
-        self.transparency = Transparency(db, self.log_keys, clock)
+        self.transparency = Transparency(db, self.log_keys, clock, keeper)
         self.receipt_check = ReceiptCheck(db, self.receipt_keys, self.log_keys, self.transparency)
 
     def close(self) -> None:

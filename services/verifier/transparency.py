@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from services.common import audit_log, log_tree
 from services.common.audit_log import Leaf, TreeHead
 from services.common.clock import Clock
@@ -10,13 +12,28 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.verifier.keys import ServiceKeys
 
 
+class HeadKeeper(Protocol):
+    """Keeps signed heads outside the database (services.common.trusted_head)."""
+
+    def require_current(self) -> None:
+        """Raise while the database's log is behind the kept head."""
+
+    def advance(self, head: TreeHead) -> None:
+        """Keep ``head``, just signed and committed, if it extends the kept one."""
+
+
 class Transparency:
     """Signs the log's tree heads with the verifier's log key and answers proofs."""
 
-    def __init__(self, db: Database, log_keys: ServiceKeys, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, log_keys: ServiceKeys, clock: Clock, keeper: HeadKeeper | None = None
+    ) -> None:
+        """``keeper``: where signed heads are kept outside the database, if anywhere; no head
+        is signed over a log that is behind the kept one."""
         self.db = db
         self.log_keys = log_keys
         self.clock = clock
+        self.keeper = keeper
 
     def tree_head(self, fresh: bool) -> TreeHead:
         """The latest signed head; with ``fresh``, sign the log as it is now first."""
@@ -25,11 +42,16 @@ class Transparency:
                 latest = audit_log.latest_head(conn)
             if latest is not None:
                 return latest
+        if self.keeper is not None:
+            self.keeper.require_current()
         key = self.log_keys.signing_key()  # may create the key: its own transaction, first
         with self.db.read() as conn:  # the leaves since the last head, read without a lock
             grown = audit_log.grow_tree(conn)
         with self.db.transaction() as conn:
-            return audit_log.store_head(conn, grown, key, self.clock.now())
+            head = audit_log.store_head(conn, grown, key, self.clock.now())
+        if self.keeper is not None:  # committed: now it may be kept
+            self.keeper.advance(head)
+        return head
 
     def _head(self, size: int) -> TreeHead:
         if size < 0:

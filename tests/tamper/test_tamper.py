@@ -2,11 +2,12 @@
 SQLite and PostgreSQL (testsupport/tamper; ``python -m testsupport.tamper`` prints the matrix).
 
 No answer may be VALID for a licence its issuer's latest act withdrew or changed, nor the
-state an edit wrote. The one exception is written down, not hidden: a consistent rollback to
-an older, genuinely signed state (rows and statements deleted together, an older copy put
-back, the whole database restored) answered by a process that never verified the newer
-statements — only the monitor (issue 19 item 4) can catch it; the process that had seen the
-newer statements refuses (STATUS_ROLLED_BACK).
+state an edit wrote. The one exception is written down, not hidden: a consistent rollback of
+one licence to an older, genuinely signed state (its rows and statements deleted together, an
+older copy of its rows put back) that leaves the log alone, answered by a process that never
+verified the newer statements — `audit verify` names it; the process that had seen the newer
+statements refuses (STATUS_ROLLED_BACK). The whole database restored from an earlier copy is
+refused by the restarted server itself (its log is behind the head it kept outside).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from testsupport import availability
 from testsupport.tamper.cases import STATES
 from testsupport.tamper.edits import EDITS
-from testsupport.tamper.matrix import KEY_EDIT, RESTORE_EDIT, ROLLBACKS, Matrix, run
+from testsupport.tamper.matrix import KEY_EDIT, REFUSED, RESTORE_EDIT, ROLLBACKS, Matrix, run
 from testsupport.tamper.report import summary, table
 
 
@@ -54,3 +55,12 @@ def test_the_process_that_saw_the_newer_statements_refuses_a_rollback(matrix: Ma
         for state in ("suspended", "revoked", "cancelled"):
             cell = matrix.cells[(edit, state, "running")]
             assert cell is not None and cell.reason == "STATUS_ROLLED_BACK", (edit, state)
+
+
+def test_a_server_restarted_on_an_earlier_copy_refuses_every_question(matrix: Matrix) -> None:
+    """The signed head it kept outside the database at its last stop covers the acts the
+    copy lacks: it fails closed (services.common.trusted_head), never answering from it."""
+    for state in STATES:
+        cell = matrix.cells[(RESTORE_EDIT, state, "restarted")]
+        assert cell is not None, state
+        assert (cell.verdict, cell.reason) == (REFUSED, "LOG_BEHIND_TRUSTED_HEAD"), state

@@ -9,7 +9,9 @@ the edit). One server per backend; it restarts only where a phase needs it:
 1. every per-licence edit (:data:`~testsupport.tamper.edits.EDITS`): verify, restart, verify;
 2. the issuer's public key replaced (department-wide): verify, restart, verify;
 3. the whole database restored from a copy taken before the issuer's last acts: the server
-   stopped, the copy restored, the server started, verify.
+   stopped, the copy restored, the server started, verify. The server kept the log's signed
+   head outside the database when it stopped (services.common.trusted_head), so it refuses
+   every question on the restored copy (``REFUSED LOG_BEHIND_TRUSTED_HEAD`` in the cell).
 
 Each licence is asked about with VerifyLicence (by type and number: the clerk's question,
 whatever version is current), VerifyBatch (by the identifier of the issuer's newest version)
@@ -26,6 +28,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from services.common.config import load_settings
 from services.common.database import Database
@@ -50,7 +54,9 @@ ROLLBACKS = frozenset(
     }
 )
 PHASES = ("running", "restarted")
-ALLOWED_BESIDES_TRUTH = (vpb.VERDICT_CANNOT_CHECK, vpb.VERDICT_NOT_FOUND)
+#: A cell's verdict when the server refused to answer at all (it failed closed).
+REFUSED = -1
+ALLOWED_BESIDES_TRUTH = (vpb.VERDICT_CANNOT_CHECK, vpb.VERDICT_NOT_FOUND, REFUSED)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class Cell:
     def text(self) -> str:
         """As the matrix prints it: the verdict, with the reason of a CANNOT_CHECK and the
         version of a VALID."""
+        if self.verdict == REFUSED:
+            return f"REFUSED {self.reason}"
         name = vpb.Verdict.Name(self.verdict).removeprefix("VERDICT_")
         if self.verdict == vpb.VERDICT_CANNOT_CHECK:
             return f"{name} {self.reason}"
@@ -111,9 +119,11 @@ class Run:
 
     # -------------------------------------------------------------------------- server
 
-    def start(self) -> None:
+    def start(self, *, serving: bool = True) -> None:
+        """Start the server (``serving`` False: it may answer health NOT_SERVING, failing
+        closed)."""
         self.server = self._stack.enter_context(
-            server_process(self.url, var_dir=self.var_dir, port=self.port)
+            server_process(self.url, var_dir=self.var_dir, port=self.port, serving=serving)
         )
 
     def stop(self) -> None:
@@ -156,7 +166,19 @@ class Run:
     # ------------------------------------------------------------------------ verifying
 
     def verify(self, cases: list[c.Case], phase: str) -> None:
-        """Ask about every case by number, in a batch and by holder; record and judge."""
+        """Ask about every case by number, in a batch and by holder; record and judge (a server
+        that refuses to answer at all is recorded as refusing every case)."""
+        try:
+            self._verify(cases, phase)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:  # type: ignore[attr-defined]
+                raise
+            refused = Cell(REFUSED, _reason(exc), 0)
+            for case in cases:
+                key = (case.edit, case.state, phase)
+                self.matrix.cells[key] = refused if case.applied else None
+
+    def _verify(self, cases: list[c.Case], phase: str) -> None:
         verifier = self._verifier()
         by_number = [
             pb.LicenceRef(
@@ -231,6 +253,20 @@ class Run:
         subprocess.run([str(self.pg.bindir / tool), *where, *args], check=True)
 
 
+def _reason(exc: grpc.RpcError) -> str:
+    """The ErrorInfo reason of a refused call."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    for detail in status.details if status is not None else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return str(info.reason)
+    return "UNKNOWN"
+
+
 def _path(url: str) -> str:
     return url.removeprefix("sqlite:///")
 
@@ -277,7 +313,7 @@ def _per_licence_edits_and_keys_and_restore(r: Run) -> None:
     r.verify(keyed, "restarted")
     r.stop()
     r.restore()
-    r.start()
+    r.start(serving=False)
     r.verify(restored, "restarted")
 
 

@@ -40,8 +40,8 @@ def summary(matrix: Matrix) -> str:
     lines += [f"  VIOLATION {v}" for v in matrix.violations]
     lines.append(
         f"{matrix.backend}: {len(matrix.gaps)} answers from a rolled-back state by a process "
-        "that never saw the newer one (the audit monitor catches those that took log entries with "
-        "them; see docs/security.md)"
+        "that never saw the newer one (rollbacks of one licence that left the log alone: `yihao "
+        "audit verify` names their entries; see docs/security.md)"
     )
     lines += [f"  gap {g}" for g in matrix.gaps]
     return "\n".join(lines)
