@@ -41,6 +41,7 @@ from clients.cli_args import (
 )
 from clients.connection import DEFAULT_TIMEOUT
 from clients.importfile import FORMATS
+from clients.web.cli import add_web_commands
 from yihao_shared.environment import (
     DEFAULT_ADDRESS,
     DEFAULT_AS,
@@ -381,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
         _query_commands,
         _verify_commands,
         add_assist_commands,
+        add_web_commands,
     ):
         add(subs)
     return parser

@@ -1,6 +1,6 @@
-"""Which database servers this machine has, decided in one place for every test.
+"""Which database servers (and browser) this machine has, decided in one place for every test.
 
-A test that needs PostgreSQL or Redis asks :func:`require`; when the server is not installed
+A test that needs PostgreSQL, Redis or Chromium asks :func:`require`; when it is not installed
 the test is skipped locally (so ``make test`` passes on a fresh machine) but fails under CI
 (``CI=true``), where ``.ci/run`` installs both. :func:`summary_line` turns the skips back into
 one line naming what was missing and how to install it.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from testsupport.processes import postgres_bin, redis_bin
+from testsupport.processes import chromium_bin, postgres_bin, redis_bin
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class ServerKind:
 
 POSTGRESQL = ServerKind("PostgreSQL", "apt-get install postgresql", postgres_bin)
 REDIS = ServerKind("redis-server", "apt-get install redis-server", redis_bin)
-KINDS = (POSTGRESQL, REDIS)
+CHROMIUM = ServerKind("Chromium", "apt-get install chromium fonts-noto-cjk", chromium_bin)
+KINDS = (POSTGRESQL, REDIS, CHROMIUM)
 
 
 def under_ci() -> bool:

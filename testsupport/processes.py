@@ -44,6 +44,15 @@ def redis_bin() -> Path | None:
     return Path(found) if found else None
 
 
+def chromium_bin() -> Path | None:
+    """Debian's Chromium (``YIHAO_CHROMIUM`` names another binary), if installed."""
+    chosen = os.environ.get("YIHAO_CHROMIUM")
+    for candidate in [chosen] if chosen else ["/usr/bin/chromium", shutil.which("chromium")]:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
 def _as_postgres_user() -> list[str]:
     # PostgreSQL refuses to run as root; CI runs as root, so drop to the postgres user.
     if os.geteuid() == 0:

@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_AS",
     "DEFAULT_VAR_DIR",
     "KNOWN_SERVICES",
+    "WEB_ENVIRONMENT",
     "ClientSettings",
     "load_client_settings",
 ]
@@ -40,6 +41,32 @@ CLIENT_ENVIRONMENT: dict[str, str] = {
     "YIHAO_DEBUG": "for the command line: any non-empty value shows the traceback of an "
     "unexpected failure",
     "YIHAO_VAR_DIR": "directory for the embedded defaults (SQLite file, dev PKI, keys); ./var",
+}
+
+#: Every environment variable the web desk (``yihao web``, clients/web) reads; read by
+#: :mod:`clients.web.config`.
+WEB_ENVIRONMENT: dict[str, str] = {
+    "YIHAO_WEB_LISTEN": "for the web desk: host:port it binds; 127.0.0.1:8080",
+    "YIHAO_WEB_DATABASE_URL": "for the web desk: SQLAlchemy URL of its own database (staff "
+    "accounts, sessions, sign-in records); sqlite:///<var>/web.db",
+    "YIHAO_WEB_DEPARTMENTS": "for the web desk: comma-separated departments it hosts (aliases "
+    "or credit codes; their client certificates are in <var>/pki); every department with a "
+    "certificate",
+    "YIHAO_WEB_IDLE_MINUTES": "for the web desk: a session ends after this long unused; 30",
+    "YIHAO_WEB_SESSION_HOURS": "for the web desk: a session ends this long after sign-in, "
+    "however busy; 10",
+    "YIHAO_WEB_LOCKOUT_FAILURES": "for the web desk: failed sign-ins of an account that lock it; 5",
+    "YIHAO_WEB_LOCKOUT_MINUTES": "for the web desk: how long a lock lasts, and the window "
+    "failures are counted in; 15",
+    "YIHAO_WEB_ADDRESS_FAILURES": "for the web desk: failed sign-ins from one client address "
+    "in the lockout window before that address is refused; 20",
+    "YIHAO_WEB_SECURE_COOKIES": "for the web desk: 1 marks cookies Secure (set it when a "
+    "TLS proxy is in front; automatic when the desk serves TLS itself); 0",
+    "YIHAO_WEB_TLS_CERT": "for the web desk: certificate to serve HTTPS with (PEM); unset = "
+    "plain HTTP (development, or TLS ended by a proxy)",
+    "YIHAO_WEB_TLS_KEY": "for the web desk: the private key of YIHAO_WEB_TLS_CERT",
+    "YIHAO_WEB_DEV": "for the web desk: 1 allows the demo accounts (`yihao web users demo`, "
+    "make run); never in production; 0",
 }
 
 

@@ -16,12 +16,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from services.common.errors import InvalidArgument
-from yihao_shared.environment import CLIENT_ENVIRONMENT, DEFAULT_ADDRESS, DEFAULT_VAR_DIR
+from yihao_shared.environment import (
+    CLIENT_ENVIRONMENT,
+    DEFAULT_ADDRESS,
+    DEFAULT_VAR_DIR,
+    WEB_ENVIRONMENT,
+)
 from yihao_shared.environment import KNOWN_SERVICES as KNOWN_SERVICES
 
 #: Every environment variable Yihao reads, with what it means.
 ENVIRONMENT: dict[str, str] = {
     **CLIENT_ENVIRONMENT,  # YIHAO_ADDRESS, YIHAO_AS, YIHAO_DEBUG, YIHAO_VAR_DIR
+    **WEB_ENVIRONMENT,  # YIHAO_WEB_*: the web desk (clients/web)
     "DATABASE_URL": "SQLAlchemy URL; sqlite:///<var>/yihao.db by default, "
     "postgresql+psycopg://user:pw@host/db in production",
     "REDIS_URL": "redis://host:port/db for shared state; unset = in-process",

@@ -1,0 +1,94 @@
+"""The desk's way to the gRPC services: one mutual-TLS channel per hosted department.
+
+The desk calls the services exactly as any department's system does, with the client
+certificate of the signed-in account's department (``<var>/pki/clients/<code>.crt``), through
+:class:`clients.client.YihaoClient`. A view asks :meth:`Backend.client` for the account's
+client; the browser never sees gRPC or a certificate.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import grpc
+
+from clients.client import YihaoClient
+from clients.connection import ClientConfig, connect
+from clients.retry import RetryPolicy
+from clients.web.accounts import Account
+from yihao_shared.departments import code_of
+from yihao_shared.devpki import DevPki
+from yihao_shared.errors import PermissionDenied
+
+__all__ = ["Backend"]
+
+
+class Backend:
+    """Clients of the services, per department the desk hosts.
+
+    ``departments`` (aliases or credit codes) limits whom the desk acts for; empty means
+    every department with a client certificate under ``<var_dir>/pki/clients``.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        var_dir: Path,
+        departments: tuple[str, ...] = (),
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        self.address = address
+        self.var_dir = var_dir
+        self.timeout = timeout
+        # A person is waiting: give up within the timeout, and at once if unreachable.
+        self.retry = RetryPolicy(deadline=timeout, retry_unreachable=False)
+        self._hosted = frozenset(code_of(d) for d in departments)
+        self._channels: dict[str, grpc.Channel] = {}
+        self._lock = threading.Lock()
+
+    def hosts(self, department: str) -> bool:
+        """Whether the desk acts for this department (credit code)."""
+        if self._hosted:
+            return department in self._hosted
+        return DevPki(self.var_dir / "pki").client_cert(department).is_file()
+
+    def _channel(self, department: str) -> grpc.Channel:
+        with self._lock:
+            channel = self._channels.get(department)
+            if channel is None:
+                config = ClientConfig.for_department(
+                    department, self.var_dir, address=self.address, timeout=self.timeout
+                )
+                channel = self._channels[department] = connect(config)
+            return channel
+
+    def client(self, account: Account) -> YihaoClient:
+        """A client acting for the account's department (and, once the services take it, for
+        the staff member: see :func:`_attributed`)."""
+        if not self.hosts(account.department):
+            raise PermissionDenied(
+                "this desk does not act for the account's department",
+                reason="DEPARTMENT_NOT_HOSTED",
+            )
+        channel = self._channel(account.department)
+        return _attributed(YihaoClient(channel, timeout=self.timeout, retry=self.retry), account)
+
+    def close(self) -> None:
+        """Close every channel."""
+        with self._lock:
+            for channel in self._channels.values():
+                channel.close()
+            self._channels.clear()
+
+
+def _attributed(client: YihaoClient, account: Account) -> YihaoClient:
+    """THE ONE PLACE where the staff member is attached to the desk's calls.
+
+    Staff attribution (issue 13, item 1: ``yihao-staff`` gRPC metadata, the client's
+    ``staff=`` option) is being added to the services; until it is on main the calls carry the
+    department only. When it lands, set the account id here and nowhere else.
+    """
+    del account  # not yet sent: see the docstring
+    return client

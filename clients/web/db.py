@@ -1,0 +1,88 @@
+"""The desk's own database: staff accounts, sessions and sign-in records (SQLAlchemy Core).
+
+It is not the services' database: the desk is a client of the services and keeps only what a
+web front needs. SQLite under ``<var>/web.db`` by default (``YIHAO_WEB_DATABASE_URL`` for
+PostgreSQL when several desk processes share sessions). The tables are created when missing.
+
+Timestamps are seconds since the epoch (floats): the desk compares them with its clock only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import make_url
+
+__all__ = ["ACCOUNTS", "METADATA", "SESSIONS", "SIGN_INS", "open_database"]
+
+METADATA = MetaData()
+
+#: Staff accounts: who may sign in, for which department, in which roles.
+ACCOUNTS = Table(
+    "web_accounts",
+    METADATA,
+    Column("account_id", String(64), primary_key=True),
+    Column("display_name", String(200), nullable=False),
+    Column("department", String(18), nullable=False),
+    Column("roles", String(200), nullable=False),  # comma-separated, sorted
+    Column("password_hash", String(200), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+#: Server-side sessions; the cookie holds the id, the table only its SHA-256.
+SESSIONS = Table(
+    "web_sessions",
+    METADATA,
+    Column("session_hash", String(64), primary_key=True),
+    Column("account_id", String(64), nullable=True),  # None: before sign-in (CSRF only)
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+)
+Index("ix_web_sessions_created", SESSIONS.c.created_at)
+
+#: Every sign-in, failed sign-in, lock, refusal and sign-out.
+SIGN_INS = Table(
+    "web_sign_ins",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("account_id", String(64), nullable=True),  # as typed, when it could be an id
+    Column("client_address", String(64), nullable=True),
+)
+Index("ix_web_sign_ins_account", SIGN_INS.c.account_id, SIGN_INS.c.at)
+Index("ix_web_sign_ins_address", SIGN_INS.c.client_address, SIGN_INS.c.at)
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def open_database(url: str) -> Engine:
+    """An engine on ``url`` with the desk's tables created when missing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    METADATA.create_all(engine)
+    return engine

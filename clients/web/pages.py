@@ -1,0 +1,76 @@
+"""The dashboard, the role screens' placeholders, the account list and the liveness probe.
+
+The counter desk, supervision room and operator desk are built by their own modules (issue
+13, items 2-4); until then their routes here say "coming" — they are not done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from clients.web.auth import requires
+from clients.web.desk import desk_of
+from clients.web.templating import nav_for, render
+from clients.web.viewmodels import ROLE_LABELS, Label
+
+__all__ = ["ROUTES"]
+
+
+@requires()
+def dashboard(request: Request) -> Response:
+    """GET /: who is signed in, for which department (as the services know it), and the
+    screens the account's roles open."""
+    desk = desk_of(request)
+    account = request.state.account
+    department = desk.backend.client(account).get_department(credit_code=account.department)
+    context = {
+        "department": {"name": department.name, "code": department.credit_code},
+        "roles": [ROLE_LABELS[r] for r in account.roles if r in ROLE_LABELS],
+        "screens": nav_for(account),
+    }
+    return render(request, "dashboard.html", context)
+
+
+def _coming(title: Label, role: str) -> Callable[[Request], Response]:
+    @requires(role)
+    def page(request: Request) -> Response:
+        return render(request, "coming.html", {"title": title})
+
+    page.__name__ = f"coming_{role}"
+    return page
+
+
+@requires("admin")
+def accounts_page(request: Request) -> Response:
+    """GET /accounts: the desk's staff accounts (managed with `yihao web users`)."""
+    accounts = desk_of(request).accounts.list()
+    rows = [
+        {
+            "id": a.account_id,
+            "name": a.display_name,
+            "department": a.department,
+            "roles": [ROLE_LABELS[r] for r in a.roles if r in ROLE_LABELS],
+            "disabled": a.disabled,
+        }
+        for a in accounts
+    ]
+    return render(request, "accounts.html", {"rows": rows})
+
+
+def healthz(_request: Request) -> Response:
+    """GET /healthz: the desk process answers (it does not call the services)."""
+    return PlainTextResponse("ok")
+
+
+ROUTES = [
+    Route("/", dashboard),
+    Route("/counter", _coming(Label("窗口核验", "Counter desk"), "handler")),
+    Route("/supervision", _coming(Label("电子监察", "Supervision"), "supervisor")),
+    Route("/operator", _coming(Label("证照管理", "Operator desk"), "operator")),
+    Route("/accounts", accounts_page),
+    Route("/healthz", healthz),
+]

@@ -1,0 +1,23 @@
+"""Every route of the desk, gathered in one list. A page module adds its ``ROUTES`` here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from clients.web import auth, pages
+
+__all__ = ["STATIC_DIR", "routes"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def routes() -> list[BaseRoute]:
+    """The desk's routes: static files, sign-in, pages."""
+    return [
+        Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
+        *auth.ROUTES,
+        *pages.ROUTES,
+    ]

@@ -1,0 +1,153 @@
+"""Real-browser tests of the web desk: the real stack, the desk, and Debian's Chromium.
+
+* :func:`serve_desk` runs a desk app under uvicorn on a free loopback port, in a thread.
+* :func:`desk_stack` starts the gRPC server (dev PKI, demo catalogue, SQLite) and a desk
+  calling it over mutual TLS, with the given staff accounts.
+* :func:`launch_chromium` starts ``/usr/bin/chromium`` headless through Playwright's Python
+  package (never ``playwright install``: no browser is downloaded). Availability follows
+  :mod:`testsupport.availability`: skipped without Chromium locally, failed under CI.
+* :func:`screenshot` saves a page into ``docs/screenshots/`` (page tests commit the PNGs).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from clients.web.accounts import AccountStore
+from clients.web.app import create_app
+from clients.web.config import WebSettings
+from clients.web.db import open_database
+from testsupport import availability
+from testsupport.stack import Stack, dev_pki, settings_for, start_stack
+
+__all__ = [
+    "CHROMIUM_ARGS",
+    "SCREENSHOTS",
+    "DeskServer",
+    "DeskStack",
+    "desk_stack",
+    "launch_chromium",
+    "screenshot",
+    "serve_desk",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: Chromium as the tests run it: headless, nothing fetched from the network behind our back.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: (account, display name, department, roles, password)
+AccountSpec = tuple[str, str, str, tuple[str, ...], str]
+
+
+class DeskServer:
+    """A desk app served by uvicorn on 127.0.0.1 in a daemon thread."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = int(self._socket.getsockname()[1])
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> DeskServer:
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the desk did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+
+def serve_desk(app: Starlette) -> DeskServer:
+    """Serve ``app`` on a free loopback port until :meth:`DeskServer.stop`."""
+    return DeskServer(app).start()
+
+
+@dataclass
+class DeskStack:
+    """The gRPC stack, the desk calling it, and where the desk is."""
+
+    stack: Stack
+    desk: DeskServer
+
+    @property
+    def url(self) -> str:
+        return self.desk.url
+
+    @property
+    def app(self) -> Starlette:
+        return self.desk.app
+
+
+@contextmanager
+def desk_stack(
+    var_dir: Path, accounts: Iterable[AccountSpec], **desk_settings: Any
+) -> Iterator[DeskStack]:
+    """The real stack under ``var_dir`` (dev PKI in ``var_dir/pki``) and a desk in front."""
+    pki = dev_pki(var_dir / "pki")
+    stack = start_stack(settings_for(f"sqlite:///{var_dir / 'yihao.db'}", var_dir, pki), pki)
+    web_db = f"sqlite:///{var_dir / 'web.db'}"
+    engine = open_database(web_db)
+    store = AccountStore(engine)
+    for account_id, name, department, roles, password in accounts:
+        store.add(account_id, name, department, roles, password, now=time.time())
+    engine.dispose()
+    settings = WebSettings(
+        var_dir=var_dir, address=stack.address, database_url=web_db, **desk_settings
+    )
+    app = create_app(settings)
+    desk = serve_desk(app)
+    try:
+        yield DeskStack(stack, desk)
+    finally:
+        desk.stop()
+        app.state.desk.close()
+        stack.stop()
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's Chromium, headless, through Playwright (skipped/failed when missing)."""
+    binary = availability.require(availability.CHROMIUM)
+    return playwright.chromium.launch(
+        executable_path=str(binary), headless=True, args=CHROMIUM_ARGS
+    )
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save the page as ``docs/screenshots/<name>.png`` (full page) and return the path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
