@@ -45,12 +45,12 @@ def redis_bin() -> Path | None:
 
 
 def chromium_bin() -> Path | None:
-    """Debian's Chromium (``YIHAO_CHROMIUM`` names another binary), if installed."""
+    """Debian's Chromium on ``PATH`` (``YIHAO_CHROMIUM`` names another binary), if installed."""
     chosen = os.environ.get("YIHAO_CHROMIUM")
-    for candidate in [chosen] if chosen else ["/usr/bin/chromium", shutil.which("chromium")]:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
+    if chosen:
+        return Path(chosen) if Path(chosen).is_file() else None
+    found = shutil.which("chromium")
+    return Path(found) if found else None
 
 
 def _as_postgres_user() -> list[str]:
