@@ -204,8 +204,15 @@ def _sqlite_engine(
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        # On the driver: SQLAlchemy's statement machinery cost more than the BEGIN itself.
         immediate = conn.get_execution_options().get("yihao_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        _check_deadline()
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        try:
+            driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        except sqlite3.Error as exc:  # as from exec_driver_sql: SQLAlchemy's own error
+            raise sa_exc.DBAPIError.instance("BEGIN", None, exc, sqlite3.Error) from exc
 
     event.listen(engine, "before_cursor_execute", _check_deadline)
     return engine
@@ -328,6 +335,31 @@ def _once_per_value(bind: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return convert
 
 
+#: (dialect, table, columns) -> the INSERT statement and the columns' bind processors: made
+#: once, not per group commit (making the processors cost as much as binding the values).
+_INSERT_PLANS: dict[tuple[str, str, tuple[str, ...]], tuple[str, dict[int, Any]]] = {}
+
+
+def _insert_plan(
+    dialect: Any, table: Table, columns: tuple[str, ...]
+) -> tuple[str, dict[int, Any]]:
+    key = (dialect.name, table.name, columns)
+    plan = _INSERT_PLANS.get(key)
+    if plan is None:
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join([mark] * len(columns))})"
+        )
+        processors = {
+            i: bind
+            for i, name in enumerate(columns)
+            if (bind := table.c[name].type.bind_processor(dialect)) is not None
+        }
+        plan = _INSERT_PLANS[key] = (sql, processors)
+    return plan
+
+
 def insert_many(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
@@ -337,18 +369,9 @@ def insert_many(
     insert's own; the group commits of receipts and access records run many)."""
     if not rows:
         return
-    dialect = conn.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))})"
-    )
-    binds = {
-        i: _once_per_value(bind)
-        for i, name in enumerate(columns)
-        if (bind := table.c[name].type.bind_processor(dialect)) is not None
-    }
-    if binds:
+    sql, processors = _insert_plan(conn.dialect, table, tuple(columns))
+    if processors:
+        binds = {i: _once_per_value(bind) for i, bind in processors.items()}
         rows = [tuple(binds[i](v) if i in binds else v for i, v in enumerate(row)) for row in rows]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -480,8 +503,11 @@ class Database:
         SQLAlchemy's begin/commit round trips would cost several times over."""
         dbapi = self.engine.dialect.loaded_dbapi
         try:
-            with self.engine.connect() as conn:
-                yield conn.connection.driver_connection
+            pooled = self.engine.raw_connection()  # no Connection object: half the checkout
+            try:
+                yield pooled.driver_connection
+            finally:
+                pooled.close()  # back to the pool (reset there, as engine.connect's would be)
         except (dbapi.OperationalError, dbapi.InterfaceError, *_UNAVAILABLE) as exc:
             log.warning("database unavailable: %s", type(exc).__name__)
             raise Unavailable(

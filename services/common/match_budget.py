@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -124,6 +124,13 @@ class Subject:
     holder_key: str
     licence_label: str
     holder_label: str
+    #: The tails of its two counters' keys (made once per subject, not per question).
+    licence_tail: str = field(init=False, repr=False, compare=False)
+    holder_tail: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "licence_tail", ":l:" + self.licence_key)
+        object.__setattr__(self, "holder_tail", ":h:" + self.holder_key)
 
 
 @dataclass(frozen=True)
@@ -158,14 +165,19 @@ class MatchBudget:
 
     def _keys(self, dept: str, subject: Subject, base: str | None = None) -> tuple[str, str]:
         base = base or self._base(dept)
-        return f"{base}:l:{subject.licence_key}", f"{base}:h:{subject.holder_key}"
+        return base + subject.licence_tail, base + subject.holder_tail
 
     def exhausted(self, dept: str, subjects: Sequence[Subject]) -> list[bool]:
         """For each subject, whether today's budget is already spent (one round trip)."""
         base = self._base(dept)  # once a chunk: the clock and the date are read once
-        keys = [k for s in subjects for k in self._keys(dept, s, base)]
+        keys: list[str] = []
+        add = keys.append
+        for s in subjects:
+            add(base + s.licence_tail)
+            add(base + s.holder_tail)
         values = self._counters.get(keys)
-        return [max(values[2 * i], values[2 * i + 1]) >= self.per_day for i in range(len(subjects))]
+        per_day = self.per_day
+        return [values[i] >= per_day or values[i + 1] >= per_day for i in range(0, len(values), 2)]
 
     def spend(self, dept: str, subject: Subject) -> int:
         """Count one MISMATCH answer; the budget left after it (negative: it went past the

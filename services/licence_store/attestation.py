@@ -97,6 +97,10 @@ class StatusAttestor:
         self._heads: dict[str, StatusStatement] = {}
         self._marks = HighWaterMarks()
         self._lock = threading.Lock()
+        #: serial -> (statement, claimed state, decision) of the last decision answered from a
+        #: remembered statement: a read of the same rows (the reader hands back the very same
+        #: claimed object for unchanged rows) reuses it, with the high-water mark checked.
+        self._answered: dict[str, tuple[StatusStatement, LicenceState, StatusDecision]] = {}
 
     def decide(
         self,
@@ -109,9 +113,24 @@ class StatusAttestor:
         called only when ``head`` is not the one verified last here."""
         if head is None:
             return StatusDecision(None, Refusal.UNATTESTED)
-        known = self._heads.get(claimed.serial)
+        serial = claimed.serial
+        known = self._heads.get(serial)
         if known is not None and known.body == head[0] and known.signature == head[1]:
-            return decide(ChainCheck(claimed.serial, known), claimed, self._marks)
+            # The same statement as verified last, claimed by the same rows as answered last:
+            # the same decision, unless this process has since verified a newer statement
+            # (the high-water mark, read without its lock: it only grows by replacement).
+            last = self._answered.get(serial)
+            if (
+                last is not None
+                and last[0] is known
+                and last[1] is claimed
+                and self._marks.holds(known)
+            ):
+                return last[2]
+            decision = decide(ChainCheck(serial, known), claimed, self._marks)
+            if decision.refusal is None:
+                self._answer(serial, known, claimed, decision)
+            return decision
         chain = list(load_chain())
         if head in chain:  # the chain may have grown since the rows were read: judge those
             chain = chain[: chain.index(head) + 1]
@@ -119,6 +138,17 @@ class StatusAttestor:
         if check.ok and check.head is not None and check.head.body != head[0]:
             check = ChainCheck(claimed.serial, None, Refusal.CHAIN_BROKEN)
         return decide(check, claimed, self._marks)
+
+    def _answer(
+        self,
+        serial: str,
+        head: StatusStatement,
+        claimed: LicenceState,
+        decision: StatusDecision,
+    ) -> None:
+        if len(self._answered) >= self._size:
+            self._answered.clear()
+        self._answered[serial] = (head, claimed, decision)
 
     def decide_as_of(
         self, serial: str, chain: Sequence[StoredStatement], at: datetime

@@ -41,6 +41,7 @@ class CatalogueCache:
         self._ttl = ttl
         self._trust = trust
         self._lock = threading.Lock()
+        self._reloading = threading.Lock()
         self._loaded_at = -1e9
         self._types: dict[str, LicenceType] = {}
         self._departments: dict[str, Department] = {}
@@ -53,9 +54,17 @@ class CatalogueCache:
             self._loaded_at = -1e9
 
     def _fresh(self) -> tuple[dict[str, LicenceType], dict[str, Department]]:
-        with self._lock:
-            if time.monotonic() - self._loaded_at < self._ttl:
-                return self._types, self._departments
+        if time.monotonic() - self._loaded_at < self._ttl:  # read without the lock: the
+            return self._types, self._departments  # four are replaced together under it
+        # One thread reloads; the others wait for its answer rather than reloading too (under
+        # load every handler thread found the cache stale at once and read it again).
+        with self._reloading:
+            with self._lock:
+                if time.monotonic() - self._loaded_at < self._ttl:
+                    return self._types, self._departments
+            return self._reload()
+
+    def _reload(self) -> tuple[dict[str, LicenceType], dict[str, Department]]:
         with self._db.read() as conn:
             types = {t.type_code: t for t in repo.list_licence_types(conn)}
             depts = {d.credit_code: d for d in all_departments(conn)}

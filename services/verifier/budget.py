@@ -16,8 +16,10 @@ from services.common.holder_vault import HolderVault
 from services.common.match_budget import BUDGET_EXHAUSTED, MatchBudget, Subject
 from services.verifier.domain.verdict import HolderMatch
 from services.verifier.results import Answer, Result
+from services.verifier.vetting import Vetted
 
 ASKED = (HolderMatch.MATCH, HolderMatch.MISMATCH)
+SUBJECTS_MEMO_SIZE = 100_000
 
 
 class MatchGuard:
@@ -26,10 +28,17 @@ class MatchGuard:
     def __init__(self, budget: MatchBudget, vault: HolderVault) -> None:
         self.budget = budget
         self.vault = vault
+        #: A memo entry's subject, made once per checked version (not per question).
+        self._subjects: dict[Vetted, Subject] = {}
 
     def apply(self, dept: str, answers: list[Answer | Result]) -> list[Answer | Result]:
         """``answers`` with holder matching refused where the budget is spent (in place)."""
-        asked = [(i, s) for i, a in enumerate(answers) if (s := self._subject(a)) is not None]
+        asked: list[tuple[int, Subject]] = []
+        for i, a in enumerate(answers):
+            if a.number_match in ASKED or a.name_match in ASKED:
+                subject = self._subject(a)
+                if subject is not None:
+                    asked.append((i, subject))
         if not asked:
             return answers
         spent = self.budget.exhausted(dept, [s for _, s in asked])
@@ -37,9 +46,9 @@ class MatchGuard:
         gone = {k for (_, s), done in zip(asked, spent, strict=True) if done for k in _keys(s)}
         for i, subject in asked:
             a = answers[i]
-            if gone & set(_keys(subject)):
+            if gone and (subject.licence_tail in gone or subject.holder_tail in gone):
                 answers[i] = refused(a)
-            elif HolderMatch.MISMATCH in (a.number_match, a.name_match):
+            elif a.number_match is HolderMatch.MISMATCH or a.name_match is HolderMatch.MISMATCH:
                 left = self.budget.spend(dept, subject)
                 if left < 0:
                     answers[i] = refused(a)
@@ -48,21 +57,24 @@ class MatchGuard:
         return answers
 
     def _subject(self, a: Answer | Result) -> Subject | None:
-        """What a holder match in ``a`` is about (None: no match was asked, or no licence)."""
-        if a.number_match not in ASKED and a.name_match not in ASKED:
-            return None
+        """What a holder match in ``a`` is about (None: no licence)."""
         if isinstance(a, Answer):
-            if a.vetted is None:
-                return None
             v = a.vetted
-            return _subject(v.licence_id, v.holder_index)
+            if v is None:
+                return None
+            subject = self._subjects.get(v)
+            if subject is None:
+                if len(self._subjects) >= SUBJECTS_MEMO_SIZE:
+                    self._subjects.clear()
+                subject = self._subjects[v] = _subject(v.licence_id, v.holder_index)
+            return subject
         if a.stored is None:
             return None
         return _subject(a.stored.signed.licence_id, self.vault.index(a.stored.licence.holder))
 
 
 def _keys(subject: Subject) -> tuple[str, str]:
-    return ("l:" + subject.licence_key, "h:" + subject.holder_key)
+    return (subject.licence_tail, subject.holder_tail)
 
 
 def _subject(licence_id: str, holder_index: str) -> Subject:

@@ -89,7 +89,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
     def VerifyLicence(self, request: pb.VerifyLicenceRequest, context: Any) -> Any:
         ref_in(request.licence)  # a reference is required
         chunk = self.service.verify(current_caller(), asked_in(request))
-        return self._wire.verifications(chunk)[0]
+        return self._wire.verification(chunk)
 
     def VerifyByHolder(self, request: pb.VerifyByHolderRequest, context: Any) -> Any:
         results = self.service.verify_by_holder(
@@ -299,11 +299,20 @@ class _Wire:
         self._size = size
         self._outcomes: dict[tuple[Any, ...], bytes] = {}
 
-    def verifications(self, chunk: Chunk) -> list[pb.Verification]:
-        """The chunk's answers as standalone messages."""
-        response = pb.VerifyBatchResponse()
-        self.fill(response.results, chunk)
-        return list(response.results)
+    def verification(self, chunk: Chunk) -> pb.Verification:
+        """A chunk's one answer (VerifyLicence), built once as the message that is sent."""
+        (a,) = chunk.answers
+        if not isinstance(a, Answer):
+            return verification_out(replace(a, receipt_id=chunk.receipt_id))
+        at = timestamp(chunk.checked_at)
+        shared = pb.Verification(
+            receipt_id=chunk.receipt_id, checked_at=at, policy=pb.Policy(checks=a.checks, as_of=at)
+        )
+        msg = pb.Verification.FromString(self._outcome(a))
+        msg.MergeFrom(shared)
+        if a.item.client_ref:
+            msg.client_ref = a.item.client_ref
+        return msg
 
     def fill(self, results: Any, chunk: Chunk) -> None:
         """Append one Verification per answer of ``chunk`` to the repeated field ``results``."""

@@ -190,9 +190,12 @@ def _access_rows(
     return rows
 
 
+_SAID = {v: f"verified, {v.value.upper()}" for v in Verdict}
+
+
 def _said(verdict: Verdict) -> str:
     """What an access record says the verification answered."""
-    return f"verified, {verdict.value.upper()}"
+    return _SAID[verdict]
 
 
 CHANNEL = "verification"

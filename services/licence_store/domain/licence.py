@@ -37,6 +37,8 @@ FieldValue = str | int | bool
 class Status(enum.Enum):
     """The stored administrative status."""
 
+    __hash__ = object.__hash__  # members are singletons: identity, not name (hot keys)
+
     ACTIVE = "active"
     SUSPENDED = "suspended"
     REVOKED = "revoked"
@@ -50,6 +52,8 @@ class Status(enum.Enum):
 
 class Effective(enum.Enum):
     """The status at an instant, validity dates included."""
+
+    __hash__ = object.__hash__  # members are singletons: identity, not name (hot keys)
 
     VALID = "valid"
     EXPIRED = "expired"

@@ -188,6 +188,11 @@ class HighWaterMarks:
                     del self._marks[old]
         return None
 
+    def holds(self, head: StatusStatement) -> bool:
+        """Whether ``head`` is the newest statement verified here for its licence (so
+        :meth:`observe` would record nothing and refuse nothing); read without the lock."""
+        return self._marks.get(head.state.serial) == (head.sequence, head.digest)
+
     def sequence_of(self, serial: str) -> int:
         """The newest sequence verified for ``serial`` (0: none)."""
         seen = self._marks.get(serial)

@@ -15,6 +15,7 @@ once per version per process): the same values SQLAlchemy would have produced.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -176,6 +177,25 @@ def head_of(current: CurrentLicence) -> tuple[bytes, bytes] | None:
     r: Any = current.handle
     body, signature = r[_CONTENT_END], r[_CONTENT_END + 1]
     return None if body is None else (bytes(body), bytes(signature))
+
+
+_CLAIMED = operator.itemgetter(
+    0,
+    1,
+    _AT["l.type_code"],
+    _AT["l.issuer_code"],
+    _AT["v.version"],
+    _AT["v.content_sha256"],
+    _AT["v.valid_from"],
+    _AT["v.valid_until"],
+)
+
+
+def claim_key(current: CurrentLicence) -> tuple[Any, ...]:
+    """The row values :func:`claimed_of` reads, as stored (equal keys: equal claims)."""
+    r: Any = current.handle
+    key: tuple[Any, ...] = _CLAIMED(r)
+    return key
 
 
 def claimed_of(current: CurrentLicence) -> LicenceState:
