@@ -35,6 +35,7 @@ __all__ = [
     "SCREENSHOTS",
     "DeskServer",
     "DeskStack",
+    "ShiftedClock",
     "desk_stack",
     "launch_chromium",
     "screenshot",
@@ -111,11 +112,29 @@ class DeskStack:
         return self.desk.app
 
 
+class ShiftedClock:
+    """The real time plus an offset a test moves forward (to expire sessions, end locks)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @contextmanager
 def desk_stack(
-    var_dir: Path, accounts: Iterable[AccountSpec], **desk_settings: Any
+    var_dir: Path,
+    accounts: Iterable[AccountSpec],
+    *,
+    clock: ShiftedClock | None = None,
+    **desk_settings: Any,
 ) -> Iterator[DeskStack]:
-    """The real stack under ``var_dir`` (dev PKI in ``var_dir/pki``) and a desk in front."""
+    """The real stack under ``var_dir`` (dev PKI in ``var_dir/pki``) and a desk in front;
+    the desk reads ``clock`` (the services keep the real time)."""
     pki = dev_pki(var_dir / "pki")
     stack = start_stack(settings_for(f"sqlite:///{var_dir / 'yihao.db'}", var_dir, pki), pki)
     web_db = f"sqlite:///{var_dir / 'web.db'}"
@@ -127,7 +146,7 @@ def desk_stack(
     settings = WebSettings(
         var_dir=var_dir, address=stack.address, database_url=web_db, **desk_settings
     )
-    app = create_app(settings)
+    app = create_app(settings, clock=clock or time.time)
     desk = serve_desk(app)
     try:
         yield DeskStack(stack, desk)

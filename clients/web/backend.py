@@ -2,8 +2,9 @@
 
 The desk calls the services exactly as any department's system does, with the client
 certificate of the signed-in account's department (``<var>/pki/clients/<code>.crt``), through
-:class:`clients.client.YihaoClient`. A view asks :meth:`Backend.client` for the account's
-client; the browser never sees gRPC or a certificate.
+:class:`clients.client.YihaoClient`, and names the signed-in staff member on every call. A view
+asks :meth:`Backend.client` for the account's client; the browser never sees gRPC or a
+certificate.
 """
 
 from __future__ import annotations
@@ -65,15 +66,18 @@ class Backend:
             return channel
 
     def client(self, account: Account) -> YihaoClient:
-        """A client acting for the account's department (and, once the services take it, for
-        the staff member: see :func:`_attributed`)."""
+        """A client acting for the account's department, naming the staff member on every call
+        (the ``yihao-staff`` metadata: the services record it beside the department in
+        receipts, access records and licence events)."""
         if not self.hosts(account.department):
             raise PermissionDenied(
                 "this desk does not act for the account's department",
                 reason="DEPARTMENT_NOT_HOSTED",
             )
         channel = self._channel(account.department)
-        return _attributed(YihaoClient(channel, timeout=self.timeout, retry=self.retry), account)
+        return YihaoClient(
+            channel, timeout=self.timeout, retry=self.retry, staff=account.account_id
+        )
 
     def close(self) -> None:
         """Close every channel."""
@@ -81,14 +85,3 @@ class Backend:
             for channel in self._channels.values():
                 channel.close()
             self._channels.clear()
-
-
-def _attributed(client: YihaoClient, account: Account) -> YihaoClient:
-    """THE ONE PLACE where the staff member is attached to the desk's calls.
-
-    Staff attribution (issue 13, item 1: ``yihao-staff`` gRPC metadata, the client's
-    ``staff=`` option) is being added to the services; until it is on main the calls carry the
-    department only. When it lands, set the account id here and nowhere else.
-    """
-    del account  # not yet sent: see the docstring
-    return client

@@ -62,14 +62,18 @@ class SessionStore:
         self.absolute_seconds = absolute_seconds
 
     def create(self, account_id: str | None) -> Session:
-        """A new session (for ``account_id``, or anonymous); expired ones are swept first."""
+        """A new session (for ``account_id``, or anonymous); expired ones, idle or too old,
+        are swept first (so sign-in pages fetched and abandoned do not pile up)."""
         now = self._clock()
         session = Session(
             secrets.token_urlsafe(32), account_id, secrets.token_urlsafe(32), now, now
         )
         with self._engine.begin() as conn:
             conn.execute(
-                delete(SESSIONS).where(SESSIONS.c.created_at < now - self.absolute_seconds)
+                delete(SESSIONS).where(
+                    (SESSIONS.c.created_at < now - self.absolute_seconds)
+                    | (SESSIONS.c.last_seen_at < now - self.idle_seconds - _TOUCH_EVERY)
+                )
             )
             conn.execute(
                 insert(SESSIONS).values(

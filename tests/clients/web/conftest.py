@@ -154,15 +154,25 @@ BROWSER_ACCOUNTS = (
 
 
 @pytest.fixture(scope="session")
-def live_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def live_clock() -> Any:
+    """The live desk's clock: real time plus what the tests add (the services keep real time)."""
+    from testsupport.browser import ShiftedClock
+
+    return ShiftedClock()
+
+
+@pytest.fixture(scope="session")
+def live_desk(tmp_path_factory: pytest.TempPathFactory, live_clock: Any) -> Iterator[Any]:
     """The gRPC stack and a desk in front of it, shared by the browser tests."""
     from testsupport.browser import desk_stack
 
     with desk_stack(
         tmp_path_factory.mktemp("desk-var"),
         BROWSER_ACCOUNTS,
+        clock=live_clock,
         lockout_failures=3,
         lockout_seconds=300,
+        idle_seconds=600,
     ) as live:
         yield live
 

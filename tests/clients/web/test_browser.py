@@ -64,3 +64,16 @@ def test_an_account_locks_after_failed_sign_ins(page) -> None:
     _sign_in(page, "locky", "locky-password")  # the right password, while locked
     assert "已暂时锁定" in page.inner_text("#refusal")
     assert "/signin" in page.url
+
+
+def test_an_idle_session_expires_and_sign_in_returns_to_the_page(page, live_clock) -> None:
+    _sign_in(page, "handler", "handler-password")
+    live_clock.advance(601)
+    page.get_by_role("link", name=re.compile("窗口核验")).first.click()
+    page.wait_for_url(re.compile(r"/signin\?m=expired&next=/counter$"))
+    assert "会话已过期" in page.inner_text("#flash")
+    page.fill("#f-account", "handler")
+    page.fill("#f-password", "handler-password")
+    page.press("#f-password", "Enter")
+    page.wait_for_url(re.compile(r"/counter$"))
+    assert "建设中" in page.inner_text("main")

@@ -108,3 +108,20 @@ def test_next_never_leaves_the_desk(desk_client) -> None:
         }
         assert desk_client.post("/signin", data=form).headers["location"] == "/"
         desk_client.cookies.clear()
+
+
+def test_abandoned_sign_in_pages_do_not_pile_up(desk_client, clock) -> None:
+    for _ in range(3):
+        desk_client.cookies.clear()
+        desk_client.get("/signin")  # each a new pre-sign-in session
+    engine = desk_client.app.state.desk.engine
+
+    def count() -> int:
+        with engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT count(*) FROM web_sessions").scalar())
+
+    assert count() == 3
+    clock.advance(600 + 16)
+    desk_client.cookies.clear()
+    desk_client.get("/signin")
+    assert count() == 1
