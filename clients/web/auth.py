@@ -62,8 +62,9 @@ def _safe_next(value: str | None) -> str:
 
 
 def requires(*roles: str) -> Callable[[Endpoint], Endpoint]:
-    """A signed-in account holding one of ``roles`` (any account when none are named);
-    signed out → the sign-in page (then back), wrong role → 403."""
+    """A signed-in account holding one of ``roles`` (any account when none are named) whose
+    department the services give that role too; signed out → the sign-in page (then back),
+    wrong role → 403."""
 
     def wrap(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
@@ -75,6 +76,9 @@ def requires(*roles: str) -> Callable[[Endpoint], Endpoint]:
                 return RedirectResponse(f"/signin?m={flash}&next={target}", status_code=303)
             if roles and not account.has_role(*roles):
                 raise HTTPException(403)
+            backend = desk_of(request).backend
+            if roles and not any(backend.permits(account, r) for r in roles if r in account.roles):
+                raise HTTPException(403, detail="department_role")
             return endpoint(request)
 
         return guarded

@@ -10,6 +10,7 @@ certificate.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -18,11 +19,22 @@ from clients.client import YihaoClient
 from clients.connection import ClientConfig, connect
 from clients.retry import RetryPolicy
 from clients.web.accounts import Account
+from yihao.v1 import common_pb2
 from yihao_shared.departments import code_of
 from yihao_shared.devpki import DevPki
 from yihao_shared.errors import PermissionDenied
 
-__all__ = ["Backend"]
+__all__ = ["DEPARTMENT_ROLE", "Backend"]
+
+#: The role in the services' catalogue a department needs for each desk role to mean anything
+#: (an account's roles stay within what its department may do); ``admin`` is the desk's own.
+DEPARTMENT_ROLE: dict[str, int] = {
+    "handler": common_pb2.ROLE_HANDLER,
+    "supervisor": common_pb2.ROLE_SUPERVISOR,
+    "operator": common_pb2.ROLE_OPERATOR,
+}
+#: How long a department's roles, as the services last said, are trusted.
+ROLES_TTL = 60.0
 
 
 class Backend:
@@ -47,6 +59,7 @@ class Backend:
         self.retry = RetryPolicy(deadline=timeout, retry_unreachable=False)
         self._hosted = frozenset(code_of(d) for d in departments)
         self._channels: dict[str, grpc.Channel] = {}
+        self._roles: dict[str, tuple[float, frozenset[int]]] = {}
         self._lock = threading.Lock()
 
     def hosts(self, department: str) -> bool:
@@ -78,6 +91,22 @@ class Backend:
         return YihaoClient(
             channel, timeout=self.timeout, retry=self.retry, staff=account.account_id
         )
+
+    def department_roles(self, account: Account) -> frozenset[int]:
+        """The roles the services give the account's department (cached for a minute)."""
+        now = time.monotonic()
+        cached = self._roles.get(account.department)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = self.client(account).get_department(credit_code=account.department)
+        roles = frozenset(found.roles)
+        self._roles[account.department] = (now + ROLES_TTL, roles)
+        return roles
+
+    def permits(self, account: Account, role: str) -> bool:
+        """Whether the account's department may do what desk role ``role`` does."""
+        needed = DEPARTMENT_ROLE.get(role)
+        return needed is None or needed in self.department_roles(account)
 
     def close(self) -> None:
         """Close every channel."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import socket
 import sys
@@ -67,6 +68,9 @@ def cmd_serve(ctx: c.Context) -> int:
             raise c.SetupError(exc) from exc
         settings = settings.with_overrides(listen=ctx.args.listen)
     host, port = parse_listen(settings.listen)
+    # The desk's own lines (sign-in records as JSON, services unavailable, failures with their
+    # reference) on stderr; none carries an account id, a name or an address.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(settings)
     scheme = "https" if settings.tls else "http"
     banner = (

@@ -33,6 +33,14 @@ PROBLEMS: dict[str, tuple[Label, Label]] = {
         Label("无权访问", "Not allowed"),
         Label("您的账号没有打开此页面的权限。", "Your account's roles do not include this page."),
     ),
+    "department_role": (
+        Label("部门无此职能", "Not your department's role"),
+        Label(
+            "您的部门在证照库中未登记此职能，请联系管理员。",
+            "Your department is not registered for this role in the licence store; ask the "
+            "administrator.",
+        ),
+    ),
     "404": (
         Label("页面不存在", "Page not found"),
         Label("请检查地址，或从首页进入。", "Check the address, or start from the dashboard."),
@@ -83,7 +91,8 @@ def problem_page(request: Request, status: int, key: str | None = None, **extra:
 
 def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    response = problem_page(request, exc.status_code)
+    key = exc.detail if exc.detail in PROBLEMS else None
+    response = problem_page(request, exc.status_code, key)
     if exc.headers:
         response.headers.update(exc.headers)
     return response

@@ -6,13 +6,14 @@ The counter desk, supervision room and operator desk are built by their own modu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from clients.web.auth import requires
+from clients.web.backend import DEPARTMENT_ROLE
 from clients.web.desk import desk_of
 from clients.web.templating import nav_for, render
 from clients.web.viewmodels import ROLE_LABELS, Label
@@ -30,9 +31,14 @@ def dashboard(request: Request) -> Response:
     context = {
         "department": {"name": department.name, "code": department.credit_code},
         "roles": [ROLE_LABELS[r] for r in account.roles if r in ROLE_LABELS],
-        "screens": nav_for(account),
+        "screens": [s for s in nav_for(account) if _permitted(s.roles, department.roles)],
     }
     return render(request, "dashboard.html", context)
+
+
+def _permitted(roles: tuple[str, ...], department_roles: Iterable[int]) -> bool:
+    held = set(department_roles)
+    return any(DEPARTMENT_ROLE.get(r) in held or r not in DEPARTMENT_ROLE for r in roles)
 
 
 def _coming(title: Label, role: str) -> Callable[[Request], Response]:

@@ -16,12 +16,14 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from clients.web.accounts import Account
+from clients.web.forms import form_key
 from clients.web.viewmodels import Label, flash_message
 
 __all__ = ["NAV", "TEMPLATES", "NavItem", "nav_for", "render"]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATES = Jinja2Templates(directory=str(TEMPLATES_DIR))
+TEMPLATES.env.globals["form_key"] = form_key
 
 
 @dataclass(frozen=True)

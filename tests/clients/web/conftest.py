@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from clients.web.accounts import Account, AccountStore
 from clients.web.app import create_app
+from clients.web.backend import DEPARTMENT_ROLE
 from clients.web.config import WebSettings
 from clients.web.db import open_database
 
@@ -52,6 +53,7 @@ class FakeClock:
 class FakeDepartment:
     credit_code: str
     name: str
+    roles: list[int]
 
 
 @dataclass
@@ -64,7 +66,8 @@ class FakeClient:
         if self.backend.fail is not None:
             raise self.backend.fail
         self.backend.calls.append(("get_department", credit_code))
-        return FakeDepartment(credit_code, f"部门 {credit_code}")
+        roles = [v for k, v in DEPARTMENT_ROLE.items() if k not in self.backend.denied]
+        return FakeDepartment(credit_code, f"部门 {credit_code}", roles)
 
 
 @dataclass
@@ -73,9 +76,13 @@ class FakeBackend:
 
     fail: Exception | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
+    denied: set[str] = field(default_factory=set)  # desk roles the department lacks
 
     def client(self, account: Account) -> FakeClient:
         return FakeClient(self)
+
+    def permits(self, account: Account, role: str) -> bool:
+        return role not in self.denied
 
     def close(self) -> None:
         pass

@@ -42,3 +42,13 @@ def test_the_staff_member_is_recorded_in_events_and_receipts(live_desk) -> None:
         vpb.GetReceiptRequest(receipt_id=answer.receipt_id)
     )
     assert (receipt.staff, receipt.requester_code) == ("handler", handler.department)
+
+
+def test_the_department_roles_come_from_the_services(live_desk) -> None:
+    desk = live_desk.app.state.desk
+    handler = desk.accounts.get("handler")  # at hall: handler and requester
+    operator = desk.accounts.get("operator")  # at market: operator, provider, handler
+    assert desk.backend.permits(handler, "handler")
+    assert not desk.backend.permits(handler, "operator")
+    assert not desk.backend.permits(handler, "supervisor")
+    assert desk.backend.permits(operator, "operator") and desk.backend.permits(operator, "admin")

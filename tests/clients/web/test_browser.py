@@ -77,3 +77,14 @@ def test_an_idle_session_expires_and_sign_in_returns_to_the_page(page, live_cloc
     page.press("#f-password", "Enter")
     page.wait_for_url(re.compile(r"/counter$"))
     assert "建设中" in page.inner_text("main")
+
+
+def test_htmx_requests_carry_the_csrf_token_from_the_page(page) -> None:
+    _sign_in(page, "operator", "operator-password")
+    with page.expect_response(lambda r: r.url.endswith("/signout")) as posted:
+        page.evaluate("htmx.ajax('POST', '/signout', {source: document.body, target: '#main'})")
+    assert posted.value.status == 303  # accepted: the X-CSRF-Token header came from hx-headers
+    assert posted.value.request.headers["x-csrf-token"]
+    page.goto("/")
+    assert "/signin" in page.url  # the session really ended
+    assert page.csp_violations == []

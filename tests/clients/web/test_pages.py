@@ -107,3 +107,11 @@ def test_404_and_405_pages(desk_client) -> None:
 def test_the_liveness_probe_needs_no_sign_in(desk_client) -> None:
     response = desk_client.get("/healthz")
     assert response.status_code == 200 and response.text == "ok"
+
+
+def test_a_role_the_department_lacks_opens_nothing(desk_client, backend) -> None:
+    backend.denied = {"handler"}
+    sign_in(desk_client, "handler")
+    response = desk_client.get("/counter")
+    assert response.status_code == 403 and "部门无此职能" in response.text
+    assert 'class="screen" href="/counter"' not in desk_client.get("/").text
