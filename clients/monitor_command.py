@@ -11,11 +11,12 @@ from pathlib import Path
 
 from clients.client import YihaoClient
 from clients.commands import Context, SetupError, server_part
-from yihao_shared.errors import YihaoError
+from yihao_shared.errors import InvalidArgument, YihaoError
 
 HELP = (
     "check the log's signed heads (via the server) against those kept in --state: signature, "
-    "consistency with every kept head, inclusion of --ref entries; exit 1 and an ERROR line "
+    "consistency with every kept head, the newest entries and the status chains of the "
+    "licences they changed, inclusion of --ref entries; exit 1 and an ERROR line "
     "at the first inconsistency (2 if the server could not be reached in a single run)"
 )
 
@@ -53,6 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser, seconds: Callable[[str], floa
         "inclusion is checked in each head, at the same index with the same hash (repeatable)",
     )
     parser.add_argument(
+        "--recent",
+        type=int,
+        default=32,
+        metavar="N",
+        help="spot-check the newest N entries of each head (leaf hash, inclusion) and the "
+        "signed status chains of the licences they changed (needs a supervisor's certificate; "
+        "0: none; default 32, at most 100)",
+    )
+    parser.add_argument(
         "--server-name",
         metavar="NAME",
         help="the name the server's certificate is checked against, when --address is another "
@@ -86,7 +96,11 @@ def cmd_audit_monitor(ctx: Context) -> int:
         return ctx._client
 
     monitor_module = "services.audit_monitor"
-    monitor = server_part(monitor_module, "Monitor")(connect(), ctx.args.state, ctx.args.ref)
+    if not 0 <= ctx.args.recent <= 100:
+        raise SetupError(InvalidArgument.field("recent", "must be between 0 and 100", "RANGE"))
+    monitor = server_part(monitor_module, "Monitor")(
+        connect(), ctx.args.state, ctx.args.ref, ctx.args.recent
+    )
     loop = server_part(monitor_module, "Loop")(monitor, ctx.args.metrics_file, connect)
     handler = logging.StreamHandler(ctx.out.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))

@@ -159,7 +159,8 @@ class VerifierCalls(Calls):
         timeout: float | None = None,
         **fields: Any,
     ) -> vpb.Receipt:
-        """A verification receipt by id."""
+        """A verification receipt by id, judged (``judged``, ``authentic``, ``check_reason``:
+        as :meth:`verify_receipt` would say)."""
         return self._verifier_call(
             "GetReceipt", vpb.GetReceiptRequest, vpb.Receipt, request, fields, timeout
         )
@@ -252,6 +253,42 @@ class VerifierCalls(Calls):
             "GetConsistencyProof",
             vpb.GetConsistencyProofRequest,
             vpb.ConsistencyProof,
+            request,
+            fields,
+            timeout,
+        )
+
+    def list_log_entries(
+        self,
+        request: vpb.ListLogEntriesRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.LogEntries:
+        """Log entries by position, each with its inclusion proof (supervisors)."""
+        return self._verifier_call(
+            "ListLogEntries",
+            vpb.ListLogEntriesRequest,
+            vpb.LogEntries,
+            request,
+            fields,
+            timeout,
+        )
+
+    def get_status_chain(
+        self,
+        request: vpb.GetStatusChainRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> vpb.StatusChain:
+        """A licence's signed status statements as stored, unverified (supervisors)."""
+        return self._verifier_call(
+            "GetStatusChain",
+            vpb.GetStatusChainRequest,
+            vpb.StatusChain,
             request,
             fields,
             timeout,

@@ -3,8 +3,9 @@
 A monitor asks a running server (over gRPC, as a department) for the log's latest signed tree
 head, checks the head's signature against the published log key (pinned in the monitor's own
 state the first time it is seen), checks that the head grew by appending only — an RFC 9162
-consistency proof from every head it kept — and spot-checks that the most recent entries it
-learned of (``--ref``) are still included, with the same leaf hash at the same index. The heads
+consistency proof from every head it kept — spot-checks the newest entries and the status
+chains of the licences they changed (services.audit_spot_checks), and that the entries it
+was told of (``--ref``) are still included, with the same leaf hash at the same index. The heads
 it accepts are appended to ``<state>/heads.jsonl`` in the format of ``audit save-head``, so
 ``yihao audit verify --heads <state>/heads.jsonl`` can check the database against them too.
 
@@ -26,6 +27,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from services.audit_spot_checks import SpotCheckFailed, SpotChecks
 from services.common import merkle
 from services.common.audit_log import TreeHead, head_bytes
 from services.common.signing import PublicKey
@@ -42,6 +44,8 @@ MONITOR_METRICS = (
     "yihao_audit_monitor_tree_size",
 )
 HEADS_FILE = "heads.jsonl"
+#: How many of the newest entries a round spot-checks by default.
+RECENT = 32
 KEYS_FILE = "log-keys.json"
 REFS_FILE = "refs.json"
 
@@ -67,16 +71,23 @@ class Round:
     head: TreeHead
     new_head_kept: bool
     refs_checked: int
+    entries_checked: int = 0
+    chains_checked: int = 0
 
 
 class Monitor:
     """Checks a server's log against the heads kept in ``state`` (a directory of its own)."""
 
-    def __init__(self, client: Any, state: Path, refs: Sequence[str] = ()) -> None:
-        """``client``: a :class:`clients.client.YihaoClient` (its verifier calls)."""
+    def __init__(
+        self, client: Any, state: Path, refs: Sequence[str] = (), recent: int = RECENT
+    ) -> None:
+        """``client``: a :class:`clients.client.YihaoClient` (its verifier calls); ``recent``:
+        how many of the newest entries each round spot-checks, with the status chains of the
+        licences they changed (services.audit_spot_checks; 0: none)."""
         self.client = client
         self.state = state
         self.refs = list(refs)
+        self.spot = SpotChecks(lambda: self.client, self._json, self._write_json, recent)
         state.mkdir(parents=True, exist_ok=True)
 
     # --- the monitor's own storage ----------------------------------------------------------
@@ -179,11 +190,16 @@ class Monitor:
     def check(self) -> Round:
         """One round: fetch, verify and keep the latest head. Raises :class:`Inconsistency`."""
         try:
-            head = _from_proto(self.client.get_tree_head(fresh=True))
+            return self._check()
         except YihaoError as exc:
             if exc.reason == BEHIND:  # the server found it itself, and fails closed
                 raise Inconsistency(f"the server refuses: {exc.message}") from None
+            if exc.reason == "LOG_INCOMPLETE":  # a hash the log needs is gone from its storage
+                raise Inconsistency(f"the server's log is incomplete: {exc.message}") from None
             raise
+
+    def _check(self) -> Round:
+        head = _from_proto(self.client.get_tree_head(fresh=True))
         key = self._log_key(head.key_id)
         if not key.verify(head_bytes(head.tree_size, head.root_hash, head.at), head.signature):
             raise Inconsistency(
@@ -204,10 +220,15 @@ class Monitor:
                 f"{self._first_bad_point(kept, head)}"
             )
         refs = self._check_refs(head)
+        try:
+            entries, events = self.spot.entries(head)
+            chains = self.spot.chains(events)
+        except SpotCheckFailed as exc:
+            raise Inconsistency(str(exc)) from None
         grew = last is None or head.tree_size > last.tree_size
         if grew:
             self._keep(head)
-        return Round(head, grew, refs)
+        return Round(head, grew, refs, entries, chains)
 
 
 class Loop:
@@ -275,9 +296,12 @@ class Loop:
         self.last_success.set(time.time())
         self.tree_size.set(found.head.tree_size)
         log.info(
-            "audit monitor: head of %d entries consistent (%s; %d entries spot-checked)",
+            "audit monitor: head of %d entries consistent (%s; %d entries and %d licences' "
+            "status chains spot-checked, %d --ref entries)",
             found.head.tree_size,
             "kept" if found.new_head_kept else "unchanged",
+            found.entries_checked,
+            found.chains_checked,
             found.refs_checked,
         )
         return True

@@ -70,7 +70,17 @@ def tamper(stack: Stack, *statements) -> None:
 
 
 def check(stack: Stack, receipt_id: str) -> vpb.ReceiptCheck:
-    return stack.verifier("hall").VerifyReceipt(vpb.GetReceiptRequest(receipt_id=receipt_id))
+    """VerifyReceipt's answer — after checking GetReceipt judges the receipt the same way."""
+    request = vpb.GetReceiptRequest(receipt_id=receipt_id)
+    got = stack.verifier("hall").GetReceipt(request)
+    answer = stack.verifier("hall").VerifyReceipt(request)
+    assert got.judged and answer.receipt.judged
+    assert (got.authentic, got.check_reason) == (answer.authentic, answer.reason)
+    assert (answer.receipt.authentic, answer.receipt.check_reason) == (
+        answer.authentic,
+        answer.reason,
+    )
+    return answer
 
 
 def test_a_receipt_is_authentic_with_its_signature_and_its_log_entry(stack: Stack, clock):

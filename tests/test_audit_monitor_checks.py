@@ -1,5 +1,6 @@
 """The audit monitor's checks against a log it is shown (no server): rewritten logs, a changed
-log key, a bad signature, an entry moved — each an inconsistency naming what is wrong."""
+log key, a bad signature, an entry moved — each an inconsistency naming what is wrong. (The
+spot checks of the newest entries and chains need a real log: test_audit_monitor_spot_checks.)"""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def log() -> FakeLog:
 
 
 def test_an_honest_log_is_kept_round_after_round(log, tmp_path):
-    monitor = Monitor(log, tmp_path, refs=["b"])
+    monitor = Monitor(log, tmp_path, refs=["b"], recent=0)
     for more in ("d", "e", "f"):
         log.append(more)
         found = monitor.check()
@@ -85,7 +86,7 @@ def test_an_honest_log_is_kept_round_after_round(log, tmp_path):
 
 
 def test_a_log_rewritten_to_a_larger_size_names_the_first_bad_point(log, tmp_path):
-    monitor = Monitor(log, tmp_path)
+    monitor = Monitor(log, tmp_path, recent=0)
     monitor.check()  # 3
     log.append("d", "e")
     monitor.check()  # 5
@@ -100,7 +101,7 @@ def test_a_log_rewritten_to_a_larger_size_names_the_first_bad_point(log, tmp_pat
 
 
 def test_a_shrunk_log_is_a_rollback(log, tmp_path):
-    monitor = Monitor(log, tmp_path)
+    monitor = Monitor(log, tmp_path, recent=0)
     log.append("d")
     monitor.check()
     del log.leaves[3:]
@@ -109,7 +110,7 @@ def test_a_shrunk_log_is_a_rollback(log, tmp_path):
 
 
 def test_a_different_key_under_a_pinned_id_is_refused(log, tmp_path):
-    monitor = Monitor(log, tmp_path)
+    monitor = Monitor(log, tmp_path, recent=0)
     monitor.check()
     other = SigningKey.generate("log-1")
     log.key = other
@@ -120,7 +121,7 @@ def test_a_different_key_under_a_pinned_id_is_refused(log, tmp_path):
 
 
 def test_a_head_whose_signature_does_not_verify_is_refused(log, tmp_path):
-    monitor = Monitor(log, tmp_path)
+    monitor = Monitor(log, tmp_path, recent=0)
     signed = log.get_tree_head
 
     def forged(**kwargs: Any) -> Any:
@@ -134,7 +135,7 @@ def test_a_head_whose_signature_does_not_verify_is_refused(log, tmp_path):
 
 
 def test_a_spot_checked_entry_that_moves_is_reported(log, tmp_path):
-    monitor = Monitor(log, tmp_path, refs=["c"])
+    monitor = Monitor(log, tmp_path, refs=["c"], recent=0)
     monitor.check()
     log.refs["c"] = 0  # the server now shows another leaf for the entry
     log.append("d")
@@ -143,7 +144,7 @@ def test_a_spot_checked_entry_that_moves_is_reported(log, tmp_path):
 
 
 def test_a_spot_checked_entry_that_vanishes_is_reported(log, tmp_path):
-    monitor = Monitor(log, tmp_path, refs=["c"])
+    monitor = Monitor(log, tmp_path, refs=["c"], recent=0)
     monitor.check()
     del log.refs["c"]
     log.append("d")
@@ -152,7 +153,7 @@ def test_a_spot_checked_entry_that_vanishes_is_reported(log, tmp_path):
 
 
 def test_the_loop_counts_and_stops_at_an_inconsistency(log, tmp_path):
-    loop = Loop(Monitor(log, tmp_path))
+    loop = Loop(Monitor(log, tmp_path, recent=0))
     assert loop.run(None) == 0
     del log.leaves[2:]
     assert loop.run(0.01) == 1
@@ -165,7 +166,7 @@ def test_the_loop_counts_and_stops_at_an_inconsistency(log, tmp_path):
 
 
 def test_keep_reporting_counts_every_round_until_stopped(log, tmp_path):
-    loop = Loop(Monitor(log, tmp_path))
+    loop = Loop(Monitor(log, tmp_path, recent=0))
     loop.run(None)
     del log.leaves[2:]
     done: list[int] = []

@@ -44,6 +44,7 @@ __all__ = [
     "leaf_data",
     "leaf_hashes",
     "leaves",
+    "leaves_between",
     "sign_head",
     "size",
     "store_head",
@@ -143,6 +144,16 @@ def leaves(conn: Connection, limit: int | None = None) -> list[Leaf]:
     stmt = select(audit_leaves).order_by(audit_leaves.c.idx)
     if limit is not None:
         stmt = stmt.limit(limit)
+    return [_leaf(r) for r in conn.execute(stmt)]
+
+
+def leaves_between(conn: Connection, start: int, stop: int) -> list[Leaf]:
+    """The stored leaves with tree index in ``[start, stop)``, in tree order."""
+    stmt = (
+        select(audit_leaves)
+        .where(audit_leaves.c.idx >= start, audit_leaves.c.idx < stop)
+        .order_by(audit_leaves.c.idx)
+    )
     return [_leaf(r) for r in conn.execute(stmt)]
 
 

@@ -86,6 +86,8 @@ POLICY: dict[str, frozenset[Role]] = {
             "GetTreeHead": ANY_REGISTERED,
             "GetInclusionProof": ANY_REGISTERED,
             "GetConsistencyProof": ANY_REGISTERED,
+            "GetStatusChain": SUPERVISOR,
+            "ListLogEntries": SUPERVISOR,
         },
     ),
     **_service(

@@ -96,6 +96,11 @@ class LocalReader:
         with self._db.read() as conn:
             return repo.list_versions(conn, serial, self._codec)
 
+    def status_chain(self, serial: str) -> list[tuple[bytes, bytes]]:
+        """A licence's status statements as stored, unverified, in sequence order."""
+        with self._db.read() as conn:
+            return status_repo.chain_of(conn, serial)
+
     def status_timeline(self, serial: str) -> list[tuple[datetime, Status]]:
         """(instant, status after) for every event of a licence, oldest first."""
         with self._db.read() as conn:

@@ -56,6 +56,11 @@ class LicenceReader(Protocol):
         from its verified status chain, or why the chain cannot vouch for it."""
         ...
 
+    def status_chain(self, serial: str) -> list[tuple[bytes, bytes]]:
+        """A licence's status statements as stored — (signed bytes, signature), in sequence
+        order, unverified (for checkers outside the process: the audit monitor)."""
+        ...
+
     def status_timeline(self, serial: str) -> list[tuple[datetime, Status]]:
         """(instant, status after) for every lifecycle event of a licence, oldest first."""
         ...

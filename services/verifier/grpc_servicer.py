@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from services.common.errors import InvalidArgument, YihaoError
+from services.common.errors import InvalidArgument, NotFound, YihaoError
 from services.common.identity import current_caller
 from services.common.streams import pipelined
 from services.common.textcheck import refuse_nul
@@ -187,12 +187,19 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         )
 
     def GetReceipt(self, request: pb.GetReceiptRequest, context: Any) -> Any:
-        return receipt_out(self.service.get_receipt(request.receipt_id))
+        return self._judged(request.receipt_id)[0]
 
     def VerifyReceipt(self, request: pb.GetReceiptRequest, context: Any) -> Any:
-        receipt = self.service.get_receipt(request.receipt_id)
+        judged, authentic, reason = self._judged(request.receipt_id)
+        return pb.ReceiptCheck(authentic=authentic, reason=reason, receipt=judged)
+
+    def _judged(self, receipt_id: str) -> tuple[pb.Receipt, bool, str]:
+        """A stored receipt as answered, judged: never shown without saying if it is authentic."""
+        receipt = self.service.get_receipt(receipt_id)
         authentic, reason = self.service.receipt_check.check(receipt)
-        return pb.ReceiptCheck(authentic=authentic, reason=reason, receipt=receipt_out(receipt))
+        out = receipt_out(receipt)
+        out.judged, out.authentic, out.check_reason = True, authentic, reason
+        return out, authentic, reason
 
     def GetTreeHead(self, request: pb.GetTreeHeadRequest, context: Any) -> Any:
         return head_out(self.service.transparency.tree_head(request.fresh))
@@ -213,6 +220,37 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
             request.first_size, request.second_size
         )
         return pb.ConsistencyProof(path=path, first=head_out(first), second=head_out(second))
+
+    def ListLogEntries(self, request: pb.ListLogEntriesRequest, context: Any) -> Any:
+        head, entries = self.service.transparency.entries(
+            request.tree_size, request.start, request.count
+        )
+        return pb.LogEntries(
+            head=head_out(head),
+            entries=[
+                pb.LogEntry(
+                    leaf_index=leaf.index,
+                    kind=leaf.kind,
+                    ref=leaf.ref,
+                    payload_sha256=leaf.payload_sha256,
+                    leaf_hash=leaf.leaf_hash,
+                    path=path,
+                )
+                for leaf, path in entries
+            ],
+        )
+
+    def GetStatusChain(self, request: pb.GetStatusChainRequest, context: Any) -> Any:
+        serial = request.serial.strip()
+        if not serial or len(serial) > 64:
+            raise InvalidArgument.field("serial", "is required, at most 64 characters", "REQUIRED")
+        chain = self.service.reader.status_chain(serial)
+        if not chain:
+            raise NotFound(f"no status statements for {serial}", reason="LICENCE_NOT_FOUND")
+        return pb.StatusChain(
+            serial=serial,
+            statements=[pb.StoredStatement(body=body, signature=sig) for body, sig in chain],
+        )
 
     def ListServiceItems(self, request: pb.ListServiceItemsRequest, context: Any) -> Any:
         return pb.ListServiceItemsResponse(

@@ -11,6 +11,9 @@ from services.common.database import Database
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.verifier.keys import ServiceKeys
 
+#: Entries one ListLogEntries call may list.
+MAX_ENTRIES = 100
+
 
 class HeadKeeper(Protocol):
     """Keeps signed heads outside the database (services.common.trusted_head)."""
@@ -93,3 +96,21 @@ class Transparency:
         with self.db.read() as conn:
             proof = log_tree.consistency_proof(conn, old.tree_size, new.tree_size)
         return proof, old, new
+
+    def entries(
+        self, size: int, start: int, count: int
+    ) -> tuple[TreeHead, list[tuple[Leaf, list[bytes]]]]:
+        """The entries at ``start`` … ``start + count - 1`` of the signed head of ``size``
+        (0: the latest), each with its inclusion proof in that head."""
+        if start < 0:
+            raise InvalidArgument.field("start", "must not be negative", "OUT_OF_RANGE")
+        if not 0 < count <= MAX_ENTRIES:
+            raise InvalidArgument.field(
+                "count", f"must be between 1 and {MAX_ENTRIES}", "OUT_OF_RANGE"
+            )
+        head = self._head(size)
+        stop = min(start + count, head.tree_size)
+        with self.db.read() as conn:
+            leaves = audit_log.leaves_between(conn, start, stop) if start < stop else []
+            proofs = [log_tree.inclusion_proof(conn, leaf.index, head.tree_size) for leaf in leaves]
+        return head, list(zip(leaves, proofs, strict=True))

@@ -41,7 +41,8 @@ def summary(matrix: Matrix) -> str:
     lines.append(
         f"{matrix.backend}: {len(matrix.gaps)} answers from a rolled-back state by a process "
         "that never saw the newer one (rollbacks of one licence that left the log alone: `yihao "
-        "audit verify` names their entries; see docs/security.md)"
+        "audit verify` names their entries, the audit monitor the recent ones; see "
+        "docs/security.md)"
     )
     lines += [f"  gap {g}" for g in matrix.gaps]
     return "\n".join(lines)
