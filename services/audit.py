@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from services.assistance.domain.requests import RequestStatus, decision_entry
+from services.assistance.domain.requests import RequestStatus, decision_body, decision_entry
 from services.assistance.persistence import repository as assistance_repo
 from services.assistance.persistence.tables import assistance_requests
 from services.common import audit_log, log_tree, merkle
@@ -92,9 +92,11 @@ def verify(
     keys: ServiceKeys,
     codec: LicenceCodec,
     saved: Sequence[TreeHead] = (),
+    decision_keys: ServiceKeys | None = None,
 ) -> AuditReport:
     """Check every leaf and every signed head against the database; ``saved``: signed heads
-    kept outside it (each must still be a prefix of the log, and still be in it)."""
+    kept outside it (each must still be a prefix of the log, and still be in it);
+    ``decision_keys``: the keys signed assistance decisions are checked against."""
     leaves = audit_log.leaves(conn)
     report = AuditReport(entries=len(leaves))
     gaps = list(_gaps(leaves))
@@ -108,7 +110,7 @@ def verify(
     report.problems += list(_receipts(conn, receipt_leaves))
     report.problems += list(_unlogged_receipts(conn, receipt_leaves))
     decisions = [x for x in leaves if x.kind == "assistance_decision"]
-    report.problems += list(_decisions(conn, decisions, vault_of(codec)))
+    report.problems += list(_decisions(conn, decisions, vault_of(codec), decision_keys))
     report.problems += list(_unlogged_decisions(conn, decisions))
     report.problems += list(check_access_records(conn, [x for x in leaves if x.kind == ACCESS]))
     report.problems += list(_licence_rows(conn))
@@ -243,13 +245,33 @@ def vault_of(codec: LicenceCodec) -> HolderVault:
     return codec.vault
 
 
-def _decisions(conn: Connection, leaves: list[Leaf], vault: HolderVault) -> Iterator[Problem]:
+def _decisions(
+    conn: Connection, leaves: list[Leaf], vault: HolderVault, keys: ServiceKeys | None
+) -> Iterator[Problem]:
     for leaf in leaves:
         request = assistance_repo.get_request(conn, leaf.ref, vault)
         if request is None or request.status is RequestStatus.PENDING:
             yield Problem(leaf.index, leaf.kind, leaf.ref, "assistance decision deleted")
         elif decision_entry(request, vault).payload_sha256 != leaf.payload_sha256:
             yield Problem(leaf.index, leaf.kind, leaf.ref, "assistance decision edited")
+        elif request.seal is not None:
+            what = _seal_problem(request, vault, keys)
+            if what:
+                yield Problem(leaf.index, leaf.kind, leaf.ref, what)
+
+
+def _seal_problem(request: Any, vault: HolderVault, keys: ServiceKeys | None) -> str:
+    """What is wrong with a signed decision's statement ("" if nothing): it must be the
+    statement of this request's id and stored content, signed by a published key."""
+    seal = request.seal
+    if seal.body != decision_body(request, vault.index(request.holder)):
+        return "assistance decision not as signed (its id or content differs from the statement)"
+    if keys is not None:
+        key = keys.public(seal.key_id)
+        public = PublicKey(key.key_id, key.algorithm, key.public_key) if key else None
+        if public is None or not public.verify(seal.body, seal.signature):
+            return "assistance decision's signature does not verify"
+    return ""
 
 
 @dataclass

@@ -221,6 +221,8 @@ class Monitor:
             )
         refs = self._check_refs(head)
         try:
+            if self.spot.recent > 0:
+                self.spot.keys()  # every round: a key mark undone is caught even with no acts
             entries, events = self.spot.entries(head)
             chains = self.spot.chains(events)
         except SpotCheckFailed as exc:

@@ -13,6 +13,10 @@ the issuers' keys published by ``GetIssuerKeys`` and pinned in the monitor's sta
 sight; then that the chain holds the act the log recorded (same act, same instant) — a
 licence whose newest statements were deleted (and rows set back) while the log kept its
 entries fails here — and that it did not shrink or fork since the monitor last saw it.
+
+The issuers' keys are pinned with their marks: a compromise mark or an end of validity the
+monitor has seen cannot be removed or moved later by a database edit unnoticed (it checks
+them every round).
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ class SpotChecks:
         """Check the status chain of every licence in ``events``; how many were checked."""
         if not events:
             return 0
-        keys = self._issuer_keys()
+        keys = self.keys()
         seen = self.read_json(CHAINS_FILE)
         for serial, logged in events.items():
             reply = self.client().get_status_chain(serial=serial)
@@ -146,24 +150,17 @@ class SpotChecks:
         self.write_json(CHAINS_FILE, seen)
         return len(events)
 
-    def _issuer_keys(self) -> dict[str, SigningKeyRecord]:
-        """The issuers' published keys, each pinned on first sight: the same key id published
-        with another key later (a key swapped in the database) is a failure."""
+    def keys(self) -> dict[str, SigningKeyRecord]:
+        """The issuers' published keys, each pinned on first sight with its marks: the same key
+        id published later with another key (swapped in the database), or with a compromise
+        mark or end of validity removed or moved later (a mark undone by a database edit),
+        is a failure; marks added or moved earlier are kept."""
         pinned = self.read_json(ISSUER_KEYS_FILE)
         records: dict[str, SigningKeyRecord] = {}
         for issuer in self.client().get_issuer_keys().issuers:
             for k in issuer.keys:
-                if k.key_id in pinned and pinned[k.key_id] != [
-                    issuer.issuer_code,
-                    k.public_key_pem,
-                ]:
-                    raise SpotCheckFailed(
-                        f"the published key {k.key_id} of {issuer.issuer_code} differs from the "
-                        "one pinned"
-                    )
-                pinned[k.key_id] = [issuer.issuer_code, k.public_key_pem]
                 public = PublicKey.from_pem(k.key_id, k.public_key_pem)
-                records[k.key_id] = SigningKeyRecord(
+                record = SigningKeyRecord(
                     key_id=k.key_id,
                     department_code=issuer.issuer_code,
                     algorithm=k.algorithm,
@@ -172,8 +169,38 @@ class SpotChecks:
                     valid_until=_instant(k, "valid_until"),
                     compromised_at=_instant(k, "compromised_at"),
                 )
+                _compare_with_pin(record, k.public_key_pem, pinned.get(k.key_id))
+                pinned[k.key_id] = {
+                    "issuer": issuer.issuer_code,
+                    "pem": k.public_key_pem,
+                    "valid_until": _iso(record.valid_until),
+                    "compromised_at": _iso(record.compromised_at),
+                }
+                records[k.key_id] = record
         self.write_json(ISSUER_KEYS_FILE, pinned)
         return records
+
+
+def _compare_with_pin(record: SigningKeyRecord, pem: str, pin: dict[str, Any] | None) -> None:
+    if pin is None:
+        return
+    who = f"the published key {record.key_id} of {record.department_code}"
+    if (pin["issuer"], pin["pem"]) != (record.department_code, pem):
+        raise SpotCheckFailed(f"{who} differs from the one pinned (swapped in the database?)")
+    for mark, now in (
+        ("compromise mark", record.compromised_at),
+        ("end of validity", record.valid_until),
+    ):
+        name = "compromised_at" if mark == "compromise mark" else "valid_until"
+        seen = datetime.fromisoformat(pin[name]) if pin.get(name) else None
+        if seen is not None and (now is None or now > seen):
+            raise SpotCheckFailed(
+                f"{who}: its {mark} (from {seen.isoformat()}) was removed or moved later"
+            )
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
 
 
 def _instant(message: Any, name: str) -> datetime | None:

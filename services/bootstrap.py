@@ -71,7 +71,13 @@ def audit_verify(settings: Settings, heads: str | None = None) -> AuditReport:
     app = build_app(settings, migrate=False)
     try:
         with app.db.read() as conn:
-            return verify(conn, app.verifier.log_keys, app.read.codec, saved)
+            return verify(
+                conn,
+                app.verifier.log_keys,
+                app.read.codec,
+                saved,
+                decision_keys=app.verifier.receipt_keys,
+            )
     finally:
         app.close()
 

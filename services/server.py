@@ -195,7 +195,9 @@ def build_app(
     calendar = build_calendar(settings)
     assistance = None
     if "assistance" in settings.services:
-        assistance = AssistanceService(db, read.reader, clock, calendar, vault)
+        assistance = AssistanceService(
+            db, read.reader, clock, calendar, vault, decision_keys=verifier.receipt_keys
+        )
         _settle_calendar(assistance)
     return App(
         settings=settings,

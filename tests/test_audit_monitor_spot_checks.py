@@ -157,3 +157,21 @@ def test_a_chain_that_does_not_verify_is_reported(tmp_path: Path) -> None:
         run = monitor_once(server, state)
     assert run.returncode == 1, run.stderr
     assert "its status chain does not verify (STATUS_" in run.stderr, run.stderr
+
+
+def test_a_compromise_mark_undone_in_the_database_is_reported(tmp_path: Path) -> None:
+    state, var_dir = tmp_path / "monitor", tmp_path / "var"
+    with server_process(None, var_dir=var_dir) as server:
+        licence = issue(server, "S-1")
+        key_id = (
+            server.store("market")
+            .GetLicence(pb.GetLicenceRequest(licence=pb.LicenceRef(licence_id=licence)))
+            .signature.key_id
+        )
+        server.store("data").MarkKeyCompromised(pb.MarkKeyCompromisedRequest(key_id=key_id))
+        assert monitor_once(server, state).returncode == 0  # the mark seen and pinned
+        edit(var_dir / "yihao.db", "UPDATE department_keys SET compromised_at = NULL")
+        run = monitor_once(server, state)
+    assert run.returncode == 1, run.stderr
+    assert f"the published key {key_id}" in run.stderr
+    assert "compromise mark" in run.stderr and "removed or moved later" in run.stderr

@@ -120,6 +120,9 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
             ],
             version=r.version,
             deadline_provisional=r.deadline_provisional,
+            decision_body=r.seal.body if r.seal else b"",
+            decision_signature=r.seal.signature if r.seal else b"",
+            decision_key_id=r.seal.key_id if r.seal else "",
         )
 
     # ---------------------------------------------------------------------------- catalogue

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Connection
 
@@ -26,9 +27,11 @@ from services.assistance.domain.commitments import (
 from services.assistance.domain.items import LICENCE_FACTS, AssistanceItem, Procedure
 from services.assistance.domain.requests import (
     AssistanceRequest,
+    DecisionSeal,
     Outcome,
     RequestStatus,
     check_case,
+    decision_body,
     decision_entry,
     minimal_answer,
     new_request_id,
@@ -49,6 +52,7 @@ from services.common.match_budget import Alert
 from services.common.notify import ChangeNotifier
 from services.common.paging import decode_token, encode_token, page_after, page_size
 from services.common.roles import Role
+from services.common.signing import SigningKey
 from services.licence_store.domain.catalogue import check_text
 from services.licence_store.domain.licence import Effective
 from services.licence_store.reader import LicenceReader
@@ -66,6 +70,14 @@ class ItemFilter:
     text: str = ""
 
 
+class DecisionKeys(Protocol):
+    """Where the key that signs decisions comes from."""
+
+    def signing_key(self) -> SigningKey:
+        """The current signing key (made on first use)."""
+        ...
+
+
 class AssistanceService:
     """Administrative assistance between departments."""
 
@@ -76,8 +88,12 @@ class AssistanceService:
         clock: Clock,
         calendar: WorkingCalendar,
         vault: HolderVault,
+        decision_keys: DecisionKeys | None = None,
     ) -> None:
+        """``decision_keys``: the key every decision is signed with (the verifier's receipt
+        key, published by GetIssuerKeys); without it decisions are logged unsigned."""
         self.db = db
+        self.decision_keys = decision_keys
         self.reader = reader
         self.clock = clock
         self.calendar = calendar
@@ -197,6 +213,7 @@ class AssistanceService:
     def _store_new(
         self, caller: Caller, key: str, request: AssistanceRequest, access: list[AccessRecord]
     ) -> AssistanceRequest:
+        self._seal(request, self._signing_key())  # an automatic answer is decided already
         try:
             with self.db.transaction() as conn:
                 earlier = repo.request_by_key(conn, caller.code, key, self.vault)
@@ -346,6 +363,7 @@ class AssistanceService:
         self, caller: Caller, request_id: str, apply: object, *, provider_only: bool = True
     ) -> AssistanceRequest:
         now = self.clock.now()
+        signing_key = self._signing_key()  # before the transaction: it may create the key
         with self.db.transaction() as conn:
             request = repo.get_request(conn, check_id(request_id), self.vault, for_update=True)
             allowed = request is not None and (
@@ -356,6 +374,7 @@ class AssistanceService:
             if request is None or not allowed:
                 raise NotFound(f"no request {request_id}", reason="REQUEST_NOT_FOUND")
             access = apply(request, self.item(request.item_code), now)  # type: ignore[operator]
+            self._seal(request, signing_key)
             repo.update_request(conn, request, self._next_seq(), self.vault)
             insert_records(conn, access)
             self._log_decision(conn, request)
@@ -380,6 +399,17 @@ class AssistanceService:
         if settled:
             self.notifier.notify()
         return settled
+
+    def _signing_key(self) -> SigningKey | None:
+        return self.decision_keys.signing_key() if self.decision_keys is not None else None
+
+    def _seal(self, request: AssistanceRequest, key: SigningKey | None) -> None:
+        """Sign a decision just made: a statement naming its own id and what was decided."""
+        decided = request.status is not RequestStatus.PENDING and request.decided_at is not None
+        if key is None or not decided or request.seal is not None:
+            return
+        body = decision_body(request, self.vault.index(request.holder))
+        request.seal = DecisionSeal(body, key.sign(body), key.key_id)
 
     def _log_decision(self, conn: Connection, request: AssistanceRequest) -> None:
         vault = self.vault

@@ -73,6 +73,19 @@ def new_request_id(at: datetime) -> str:
     return time_ordered_id("A", at)
 
 
+#: What a decision's signed statement says it is.
+DECISION_TYPE = "yihao.assistance-decision.v1"
+
+
+@dataclass(frozen=True)
+class DecisionSeal:
+    """A decision's signed statement: the canonical bytes signed, the signature, the key."""
+
+    body: bytes
+    signature: bytes
+    key_id: str
+
+
 @dataclass
 class AssistanceRequest:
     """One request for assistance."""
@@ -99,6 +112,8 @@ class AssistanceRequest:
     deadline_provisional: bool = False
     #: The item's time limit when the request was submitted (0: not recorded, before 0011).
     time_limit_working_days: int = 0
+    #: The decision's signed statement (None: undecided, or decided before 0016).
+    seal: DecisionSeal | None = None
 
     def overdue(self, now: datetime) -> bool:
         """Pending past the deadline, or decided after it."""
@@ -231,7 +246,45 @@ class HolderIndex(Protocol):
         ...
 
 
+def decision_body(r: AssistanceRequest, holder_index: str) -> bytes:
+    """What a decision's signature covers: its own request id, the parties, what was decided
+    and when, the hash of the answer as given, and the hash of the whole decision as logged
+    before decisions were signed (which binds the holder, by blind index, and the case)."""
+    payload = canonical_json(decision_payload(r, holder_index), plain=True)
+    return canonical_json(
+        {
+            "type": DECISION_TYPE,
+            "request_id": r.request_id,
+            "item_code": r.item_code,
+            "requester": r.requester_code,
+            "provider": r.provider_code,
+            "status": r.status.value,
+            "decided_at": r.decided_at.isoformat() if r.decided_at else "",
+            "answer_sha256": answer_sha256(r.answer),
+            "refusal_ground": r.refusal_ground,
+            "payload_sha256": sha256_hex(payload),
+        },
+        plain=True,
+    )
+
+
+def answer_sha256(answer: Mapping[str, str]) -> str:
+    """The hash of an answer as given (field → value, the values as the requester sees them)."""
+    return sha256_hex(canonical_json(dict(sorted(answer.items())), plain=True))
+
+
 def decision_entry(r: AssistanceRequest, vault: HolderIndex) -> Entry:
-    """The log entry for a decision (answer or refusal)."""
+    """The log entry for a decision (answer or refusal). A signed decision's entry commits to
+    its signed statement and signature (which name its id), as a receipt's does; one made
+    before decisions were signed commits to its content."""
+    if r.seal is not None:
+        sealed = {
+            "body": r.seal.body.decode("utf-8"),
+            "signature": r.seal.signature.hex(),
+            "key_id": r.seal.key_id,
+        }
+        return Entry(
+            "assistance_decision", r.request_id, sha256_hex(canonical_json(sealed, plain=True))
+        )
     payload = canonical_json(decision_payload(r, vault.index(r.holder)), plain=True)
     return Entry("assistance_decision", r.request_id, sha256_hex(payload))

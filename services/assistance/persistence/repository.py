@@ -13,6 +13,7 @@ from services.assistance.domain.commitments import Commitment, CommitmentStatus
 from services.assistance.domain.items import AssistanceItem, Procedure
 from services.assistance.domain.requests import (
     AssistanceRequest,
+    DecisionSeal,
     Outcome,
     RequestStatus,
     Urging,
@@ -108,6 +109,9 @@ def _request_row(r: AssistanceRequest, seq: int, vault: HolderVault) -> dict[str
         "seq": seq,
         "deadline_provisional": r.deadline_provisional,
         "time_limit_working_days": r.time_limit_working_days or None,
+        "decision_body": r.seal.body if r.seal else None,
+        "decision_signature": r.seal.signature if r.seal else None,
+        "decision_key_id": r.seal.key_id if r.seal else None,
     }
 
 
@@ -284,6 +288,13 @@ def _request(row: Any, vault: HolderVault) -> AssistanceRequest:
         deadline_provisional=bool(row.deadline_provisional),
         time_limit_working_days=row.time_limit_working_days or 0,
         version=row.version,
+        seal=(
+            DecisionSeal(
+                bytes(row.decision_body), bytes(row.decision_signature), row.decision_key_id
+            )
+            if row.decision_body is not None and row.decision_signature is not None
+            else None
+        ),
     )
 
 
