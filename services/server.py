@@ -411,7 +411,10 @@ def _keep_heads(app: App, health_servicer: health.HealthServicer, stopped: threa
 
     guard.on_change(health_follows)
     if guard.check():
-        app.verifier.transparency.tree_head(fresh=True)
+        try:
+            app.verifier.transparency.tree_head(fresh=True)
+        except Exception:
+            log.exception("could not sign a tree head at start")
     _every(app.settings.trusted_head_check_seconds, guard.check, stopped)
 
 

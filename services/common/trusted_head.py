@@ -89,7 +89,7 @@ class KeptHeadFile:
         parsed is an error, never "no head" (that would accept any database)."""
         try:
             text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, UnicodeDecodeError) as exc:
             raise FailedPrecondition(
@@ -123,13 +123,18 @@ class _FileLock:
         self._fd = -1
 
     def __enter__(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # nowhere to write: the write that follows fails and says so
+            self._fd = -1
+            return
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
 
 
 class TrustedHeadGuard:
@@ -238,8 +243,16 @@ class TrustedHeadGuard:
                     f"head of {kept.tree_size} entries signed {kept.at.isoformat()}"
                 )
                 return
-            self.file.write(head)
-            self._kept = head
+            self._kept = head  # in memory at least: this process never goes back behind it
+            try:
+                self.file.write(head)
+            except OSError as exc:  # never fail the head's signing for it; say so loudly
+                log.error(
+                    "TRUSTED HEAD: cannot keep the signed head outside the database in %s "
+                    "(%s); this process remembers it, a restarted one will not",
+                    self.file.path,
+                    exc,
+                )
 
     def _extends(self, kept: TreeHead, head: TreeHead) -> bool:
         if kept.tree_size == 0:  # every log extends the empty one

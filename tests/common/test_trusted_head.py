@@ -141,3 +141,17 @@ def test_recovers_when_the_newer_log_is_back(db: Database, tmp_path: Path) -> No
         )
     assert guard.check()
     assert changes == [False, True]
+
+
+def test_an_unwritable_file_does_not_stop_heads_being_signed(
+    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the directory should be")
+    guard = TrustedHeadGuard(db, blocked / "head.json")
+    append(db, 3)
+    head = sign(db)
+    guard.advance(head)  # logged, not raised
+    assert "cannot keep the signed head outside the database" in caplog.text
+    truncate(db, 1)
+    assert not guard.check()  # the process still remembers the head
