@@ -112,7 +112,7 @@ class AssistanceRequest:
     deadline_provisional: bool = False
     #: The item's time limit when the request was submitted (0: not recorded, before 0011).
     time_limit_working_days: int = 0
-    #: The decision's signed statement (None: undecided, or decided before 0016).
+    #: The decision's signed statement (None: undecided, or decided before 0017).
     seal: DecisionSeal | None = None
 
     def overdue(self, now: datetime) -> bool:

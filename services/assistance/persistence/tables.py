@@ -57,7 +57,7 @@ assistance_requests = Table(
     Column("seq", BigInteger, nullable=False),  # change sequence, for watchers
     Column("deadline_provisional", Boolean, nullable=False, server_default=false()),
     Column("time_limit_working_days", Integer, nullable=True),
-    # The decision's signed statement (0016; null: undecided, or decided before signing).
+    # The decision's signed statement (0017; null: undecided, or decided before signing).
     Column("decision_body", LargeBinary, nullable=True),
     Column("decision_signature", LargeBinary, nullable=True),
     Column("decision_key_id", String(64), nullable=True),

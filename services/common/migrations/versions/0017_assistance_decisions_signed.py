@@ -1,8 +1,8 @@
 """assistance decisions signed: each decision's signed statement (naming its own request id and
 the hash of what was decided) and the signature, kept with the request
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-04 17:30:00
 
 Decisions made before this revision stay unsigned (their log entries commit to their content
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
