@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from clients.web import auth, pages
+from clients.web import auth, counter, pages
 
 __all__ = ["STATIC_DIR", "routes"]
 
@@ -19,5 +19,6 @@ def routes() -> list[BaseRoute]:
     return [
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
         *auth.ROUTES,
+        *counter.ROUTES,
         *pages.ROUTES,
     ]

@@ -29,3 +29,7 @@ fetch() {
 }
 
 fetch htmx.org@2.0.11 dist/htmx.min.js
+# The counter desk: a QR decoder for camera scans, and the accessibility engine its browser
+# tests run on each screen (served like the rest; only the tests load axe).
+fetch jsqr@1.4.0 dist/jsQR.js
+fetch axe-core@4.14.1 axe.min.js
