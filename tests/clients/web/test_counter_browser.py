@@ -1,19 +1,23 @@
 """The counter desk in a real headless Chromium against the real gRPC stack: a handler verifies
 VALID, REVOKED and a holder MISMATCH; scans a QR payload (typed + Enter, as a barcode scanner
 does); sees CANNOT_CHECK for an altered QR code, unlike VALID and NOT_FOUND; opens the
-printable receipt; works the desk by keyboard alone; and axe-core finds no serious or critical
-accessibility violation on the desk or the receipt. Screenshots go to docs/screenshots/."""
+printable receipt; scans with a (fake) camera; works the desk by keyboard alone; and axe-core
+finds no serious or critical accessibility violation on the desk or the receipt. Screenshots
+go to docs/screenshots/."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+import segno
 
 from services.licence_store import demo
-from testsupport.browser import screenshot
+from testsupport import availability
+from testsupport.browser import CHROMIUM_ARGS, screenshot
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
@@ -229,3 +233,54 @@ def test_materials_and_holder_screens_answer(page, live_desk) -> None:
         page.click("#check")
     assert page.locator("#exempt-count").count() == 1
     assert _axe(page) == []
+
+
+def _y4m(text: str, path: Path, width: int = 640, height: int = 480) -> None:
+    """A still video (Y4M, 4:2:0) of ``text`` as a QR code, for Chromium's fake camera."""
+    rows = [list(row) for row in segno.make(text, error="m").matrix_iter(scale=5, border=4)]
+    top, left = (height - len(rows)) // 2, (width - len(rows[0])) // 2
+    luma = bytearray([235]) * (width * height)
+    for y, row in enumerate(rows):
+        for x, dark in enumerate(row):
+            if dark:
+                luma[(top + y) * width + left + x] = 16
+    chroma = bytes([128]) * (width // 2 * height // 2)
+    frame = b"FRAME\n" + bytes(luma) + chroma + chroma
+    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + frame * 10)
+
+
+def test_camera_scan_fills_the_field_and_verifies(chromium, live_desk, tmp_path) -> None:
+    """The camera path for real: Chromium's fake camera shows a QR code, jsQR decodes it."""
+    licence = _issue(live_desk)
+    qr = live_desk.stack.verifier("market").IssueQrPayload(
+        vpb.IssueQrPayloadRequest(
+            licence=pb.LicenceRef(licence_id=licence.licence_id), ttl_seconds=600
+        )
+    )
+    video = tmp_path / "qr.y4m"
+    _y4m(qr.payload, video)
+    camera_args = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    ]
+    browser = chromium.browser_type.launch(
+        executable_path=str(availability.require(availability.CHROMIUM)),
+        headless=True,
+        args=[*CHROMIUM_ARGS, *camera_args],
+    )
+    try:
+        context = browser.new_context(
+            base_url=live_desk.url, viewport={"width": 1280, "height": 800}, locale="zh-CN"
+        )
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        _sign_in(page)
+        assert page.is_visible("#scan-camera")
+        with page.expect_navigation():
+            page.click("#scan-camera")
+        assert _verdict(page) == ("valid", "ok")
+        assert licence.licence_number in page.inner_text("#verdict")
+    finally:
+        browser.close()
