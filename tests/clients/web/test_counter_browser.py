@@ -175,13 +175,15 @@ def test_scan_path_cannot_check_and_the_receipt(page, live_desk) -> None:
     assert page.locator('#verdict [data-state="pass"]').count() == 0
 
     page.goto("/counter")
-    _verify(page, _ref(licence))
+    _verify(page, _ref(licence), HOLDER, HOLDER_NAME)
     receipt_id = page.inner_text("#receipt-id")
     page.click("#receipt-link")
     page.wait_for_url(re.compile(rf"/counter/receipts/{receipt_id}$"))
     assert page.inner_text("#receipt-id") == receipt_id
     assert "回执签名真实有效" in page.inner_text("#receipt-authentic")
     assert page.locator("svg.qr").count() == 1
+    receipt = page.inner_text("main")
+    assert HOLDER not in receipt and HOLDER_NAME not in receipt  # presented, then masked
     page.emulate_media(media="print")
     assert not page.is_visible("header.top") and not page.is_visible("#print")
     page.emulate_media(media="screen")
