@@ -76,7 +76,7 @@ def test_an_idle_session_expires_and_sign_in_returns_to_the_page(page, live_cloc
     page.fill("#f-password", "handler-password")
     page.press("#f-password", "Enter")
     page.wait_for_url(re.compile(r"/counter$"))
-    assert "建设中" in page.inner_text("main")
+    assert "窗口核验" in page.inner_text("main h1")  # back on the page asked for
 
 
 def test_htmx_requests_carry_the_csrf_token_from_the_page(page) -> None:
