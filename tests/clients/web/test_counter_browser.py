@@ -181,6 +181,7 @@ def test_scan_path_cannot_check_and_the_receipt(page, live_desk) -> None:
     page.wait_for_url(re.compile(rf"/counter/receipts/{receipt_id}$"))
     assert page.inner_text("#receipt-id") == receipt_id
     assert "回执签名真实有效" in page.inner_text("#receipt-authentic")
+    assert page.inner_text("#receipt-staff") == "handler"  # the signed-in staff member
     assert page.locator("svg.qr").count() == 1
     receipt = page.inner_text("main")
     assert HOLDER not in receipt and HOLDER_NAME not in receipt  # presented, then masked
