@@ -153,6 +153,10 @@ def request_card(
             ("事项 item", f"{r.item_name} ({r.item_code})" if r.item_name else r.item_code),
             ("状态 status", _status(r)),
             ("请求部门 requester", names(r.requester_code)),
+            (
+                "经办人 staff",
+                f"{r.requester_staff} (as the requester says)" if r.requester_staff else "",
+            ),
             ("协助部门 provider", names(r.provider_code)),
             ("号码 holder number", r.holder_number),
             ("事由 purpose", r.purpose),

@@ -190,6 +190,35 @@ def test_every_lifecycle_act_names_the_staff_on_its_event(stack: Stack) -> None:
     assert len(problems) == 1 and "record edited" in problems[0]
 
 
+def test_a_queued_requests_answer_names_the_requesters_staff(stack: Stack) -> None:
+    graduate = "320106198707105231"
+    pending = stack.assistance("hrss").SubmitRequest(
+        apb.SubmitRequestRequest(
+            idempotency_key="staff-manual-1",
+            item_code="XZXZ-JY-001",
+            holder_number=graduate,
+            purpose="职业资格审查",
+            legal_basis="《中华人民共和国户口登记条例》第十九条",
+            case_number="GA-2026-0601-001",
+        ),
+        metadata=staff("chen.qi"),
+    )
+    assert pending.requester_staff == "chen.qi"
+    portal = YihaoClient(stack.channel("portal"))
+    assert list(portal.list_access_records(holder_number=graduate).records) == []  # not read yet
+    data = {"degree": "工学学士", "major": "软件工程", "institution": "福州大学"}
+    answered = stack.assistance("education").Answer(
+        apb.AnswerRequest(
+            request_id=pending.request_id, data=data | {"graduated_on": "2009-07-01"}
+        ),
+        metadata=staff("provider.1"),
+    )
+    assert answered.requester_staff == "chen.qi"
+    [record] = portal.list_access_records(holder_number=graduate).records
+    assert (record.department_code, record.staff) == (demo.ALIASES["hrss"], "chen.qi")
+    assert audit_ok(stack) == []
+
+
 def _violation(err: grpc.RpcError) -> tuple[str, str]:
     status = rpc_status.from_call(err)
     assert status is not None

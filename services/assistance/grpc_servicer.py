@@ -123,6 +123,7 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
             decision_body=r.seal.body if r.seal else b"",
             decision_signature=r.seal.signature if r.seal else b"",
             decision_key_id=r.seal.key_id if r.seal else "",
+            requester_staff=r.requester_staff or "",
         )
 
     # ---------------------------------------------------------------------------- catalogue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -201,13 +201,11 @@ class AssistanceService:
             deadline=deadline.at,
             deadline_provisional=deadline.provisional,
             time_limit_working_days=item.time_limit_working_days,
+            requester_staff=caller.staff,
         )
         access: list[AccessRecord] = []
         if item.procedure is Procedure.AUTOMATIC:
-            # The requester reads now: its record names the staff member it said acts.
-            access = [
-                replace(a, staff=caller.staff) for a in self._answer_from_store(request, item, now)
-            ]
+            access = self._answer_from_store(request, item, now)
         return self._store_new(caller, key, request, access)
 
     def _store_new(
@@ -257,6 +255,8 @@ class AssistanceService:
             at=at,
             purpose=request.purpose,
             case_number=request.case_number,
+            # The read is the requester's, answered now or later: its staff, as it said.
+            staff=request.requester_staff,
         )
 
     def get(self, caller: Caller, request_id: str) -> AssistanceRequest:

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from clients.assist_commands import request_card
 from clients.cli import main
 from services.licence_store import demo
 from testsupport.stack import Stack
+from yihao.v1 import assistance_pb2 as apb
 
 REF = f"{demo.BUSINESS_LICENCE.type_code}:350100-2026-0001"
 COMPANY = "91350100M000100Y43"
@@ -117,3 +119,10 @@ def test_staff_is_sent_with_every_call_and_shown_where_read_back(yihao, capsys):
 def test_a_malformed_staff_flag_is_a_usage_error(capsys):
     assert main(["--staff", "张三", "ping"]) == 2
     assert "metadata yihao-staff: a staff account id is 1 to 64" in capsys.readouterr().err
+
+
+def test_a_request_card_names_the_requesters_staff_only_when_said():
+    request = apb.AssistanceRequest(request_id="Q1", requester_code="X", requester_staff="chen.qi")
+    assert "经办人 staff" in request_card(request, str)
+    assert "chen.qi (as the requester says)" in request_card(request, str)
+    assert "经办人" not in request_card(apb.AssistanceRequest(request_id="Q1"), str)

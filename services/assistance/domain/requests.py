@@ -114,6 +114,9 @@ class AssistanceRequest:
     time_limit_working_days: int = 0
     #: The decision's signed statement (None: undecided, or decided before 0017).
     seal: DecisionSeal | None = None
+    #: The requester's staff member who submitted it, as the requester said (None: not said;
+    #: before 0018). The access record of its answer names them, whenever it comes.
+    requester_staff: str | None = None
 
     def overdue(self, now: datetime) -> bool:
         """Pending past the deadline, or decided after it."""

@@ -112,6 +112,7 @@ def _request_row(r: AssistanceRequest, seq: int, vault: HolderVault) -> dict[str
         "decision_body": r.seal.body if r.seal else None,
         "decision_signature": r.seal.signature if r.seal else None,
         "decision_key_id": r.seal.key_id if r.seal else None,
+        "requester_staff": r.requester_staff,
     }
 
 
@@ -295,6 +296,7 @@ def _request(row: Any, vault: HolderVault) -> AssistanceRequest:
             if row.decision_body is not None and row.decision_signature is not None
             else None
         ),
+        requester_staff=row.requester_staff,
     )
 
 
