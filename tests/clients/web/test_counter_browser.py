@@ -173,6 +173,7 @@ def test_scan_path_cannot_check_and_the_receipt(page, live_desk) -> None:
     cannot_border = page.eval_on_selector("#verdict", "e => getComputedStyle(e).borderTopStyle")
     assert (valid_border, cannot_border) == ("solid", "dashed")
     assert page.locator('#verdict [data-state="pass"]').count() == 0
+    assert _axe(page) == []  # the amber, striped card keeps its contrast
 
     page.goto("/counter")
     _verify(page, _ref(licence), HOLDER, HOLDER_NAME)
@@ -287,3 +288,31 @@ def test_camera_scan_fills_the_field_and_verifies(chromium, live_desk, tmp_path)
         assert licence.licence_number in page.inner_text("#verdict")
     finally:
         browser.close()
+
+
+def test_the_services_errors_sit_beside_their_fields_and_a_tablet_fits(page, live_desk) -> None:
+    _sign_in(page)
+    page.goto("/counter/holder")
+    page.fill("#f-holder_number", "11010519491231002X")  # a citizen: purpose and case needed
+    page.check('input[name=types][value="11100000000013338W009"]')
+    with page.expect_navigation():
+        page.click("#verify")
+    assert "purpose: is required to read a person's data" in page.inner_text("#e-purpose")
+    assert "case_number: is required" in page.inner_text("#e-case_number")
+    assert page.get_attribute("#f-purpose", "aria-invalid") == "true"
+    assert _focused(page) == "f-purpose"  # the first field in error
+    assert page.input_value("#f-holder_number") == "11010519491231002X"  # kept to correct
+    page.fill("#f-purpose", "居住证签注")
+    page.fill("#f-case_number", "ZW-2026-1204-07")
+    with page.expect_navigation():
+        page.click("#verify")
+    assert page.locator("#e-purpose").count() == 0 and page.locator("#result").count() == 1
+
+    page.goto("/counter/document")
+    assert _axe(page) == []
+    page.set_viewport_size({"width": 768, "height": 1024})  # a tablet, upright
+    page.goto("/counter")
+    overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+    assert overflow is False
+    assert page.is_visible("#f-licence") and page.is_visible("#verify")
+    assert page.csp_violations == []
