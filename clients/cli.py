@@ -40,6 +40,7 @@ from clients.cli_args import (
     staff_id,
 )
 from clients.connection import DEFAULT_TIMEOUT
+from clients.federation_commands import add_federation_commands
 from clients.importfile import FORMATS
 from clients.web.cli import add_web_commands
 from yihao_shared.environment import (
@@ -383,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
         _verify_commands,
         add_assist_commands,
         add_web_commands,
+        add_federation_commands,
     ):
         add(subs)
     return parser

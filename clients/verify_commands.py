@@ -67,6 +67,8 @@ def verification_card(v: vpb.Verification) -> str:
         ("文件 document", "authentic 真实" if v.document_authentic else ""),
         ("核验时间 checked", render.timestamp(v.checked_at)),
         ("核验回执 receipt", v.receipt_id),
+        ("核验地区 answered by", f"region {v.region}" if v.region else ""),
+        ("对方回执 peer receipt", v.peer_receipt_id),
     ]
     return _card(pairs)
 

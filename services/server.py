@@ -54,6 +54,7 @@ from services.common.ratelimit import RateLimiter, build_limiter
 from services.common.sealing import Sealer
 from services.common.trusted_head import TrustedHeadGuard, guard_for
 from services.diagnostics import DiagnosticsServicer
+from services.federation.wiring import Federation, federation_for
 from services.licence_store.grpc_servicer import LicenceStoreServicer
 from services.licence_store.service import LicenceStoreService, ReadSide
 from services.observability import (
@@ -106,6 +107,7 @@ class App:
     metrics: Metrics = NO_METRICS
     tracing: Tracing | None = None
     guard: TrustedHeadGuard | None = None
+    federation: Federation | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     def close(self, *, last_head: bool = False) -> None:
@@ -118,6 +120,8 @@ class App:
                 self.verifier.transparency.tree_head(fresh=True)
             except Exception:
                 log.exception("could not sign a last tree head at stop")
+        if self.federation is not None:
+            self.federation.close()
         if self.licence_store is not None:
             self.licence_store.access_log.close()
         self.db.dispose()
@@ -192,6 +196,7 @@ def build_app(
     verifier = VerifierService(
         read.reader, db, sealer, clock, vault, metrics, limiter=limiter, budget=budget, keeper=guard
     )
+    federation = federation_for(settings.federation_file, verifier, clock, metrics)
     calendar = build_calendar(settings)
     assistance = None
     if "assistance" in settings.services:
@@ -213,6 +218,7 @@ def build_app(
         metrics=metrics,
         tracing=tracing,
         guard=guard,
+        federation=federation,
     )
 
 
@@ -290,7 +296,10 @@ def build_server(
         )
         names.append(SERVICE_NAMES["licence_store"])
     if "verifier" in settings.services:
-        verifier_pb2_grpc.add_VerifierServicer_to_server(VerifierServicer(app.verifier), server)
+        forwarder = app.federation.forwarder if app.federation is not None else None
+        verifier_pb2_grpc.add_VerifierServicer_to_server(
+            VerifierServicer(app.verifier, forwarder), server
+        )
         names.append(SERVICE_NAMES["verifier"])
     if app.assistance is not None:
         assistance_pb2_grpc.add_AssistanceServicer_to_server(
@@ -298,6 +307,8 @@ def build_server(
         )
         names.append(SERVICE_NAMES["assistance"])
     health_servicer = _add_maintenance(server, names)
+    if app.federation is not None:
+        app.federation.watch_health(health_servicer)
     port = server.add_secure_port(listen or settings.listen, server_credentials(settings))
     if port == 0:
         raise FailedPrecondition(
@@ -353,7 +364,18 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
     )
     stopped = threading.Event()
     _keep_heads(app, health_servicer, stopped)
+    # The federation listener is one process's (with workers, the first's: one port).
+    federation = (
+        app.federation.build_server(
+            max(4, settings.max_workers // 2),
+            refuse=app.guard.require_current if app.guard is not None else None,
+        )
+        if app.federation is not None and housekeeping
+        else None
+    )
     server.start()
+    if federation is not None:
+        federation[0].start()
     if banner:
         metrics_url = (
             f"http://{_host(settings.metrics_listen)}:{endpoint.port}/metrics" if endpoint else None
@@ -368,6 +390,8 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: draining for %.0f s", signum, settings.grace_seconds)
         health_servicer.enter_graceful_shutdown()
+        if federation is not None:
+            federation[0].stop(settings.grace_seconds)
         # grpcio 1.85 can fail to finish stopping after undecodable client-streaming calls:
         # wait for the grace period and a margin, then go anyway.
         if server.stop(settings.grace_seconds).wait(settings.grace_seconds + DRAIN_MARGIN):

@@ -63,6 +63,8 @@ ENVIRONMENT: dict[str, str] = {
     "kept head; 5",
     "YIHAO_CALENDAR_FILE": "JSON holidays/workdays for years chinese-calendar does not cover",
     "YIHAO_COMMITMENT_CHECK_SECONDS": "how often commitments are checked against the store; 3600",
+    "YIHAO_FEDERATION_FILE": "federation configuration (JSON: this region, its federation "
+    "listener and certificate, peer regions; docs/federation.md); unset = no federation",
 }
 
 
@@ -103,6 +105,7 @@ class Settings:
     trusted_head_file: Path | None = None  # None: no head kept outside the database
     trusted_head_check_seconds: int = 5
     mismatch_budget: int = 10
+    federation_file: Path | None = None  # None: one region alone, nothing forwarded
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -199,4 +202,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trusted_head_check_seconds=_int(env, "YIHAO_TRUSTED_HEAD_CHECK_SECONDS", 5, 1, 3600),
         mismatch_budget=_int(env, "YIHAO_MISMATCH_BUDGET", 10, 1, 100_000),
         commitment_check_seconds=_int(env, "YIHAO_COMMITMENT_CHECK_SECONDS", 3600, 10, 86400),
+        federation_file=Path(env["YIHAO_FEDERATION_FILE"])
+        if env.get("YIHAO_FEDERATION_FILE")
+        else None,
     )

@@ -22,7 +22,9 @@ from services.common.errors import Unauthenticated
 
 @dataclass(frozen=True)
 class Caller:
-    """The calling department, and the staff member it says is acting (None: it said none).
+    """The calling department, and the staff member it says is acting (None: it said none);
+    for a call forwarded by a peer region (federation), also that region and the SHA-256 of
+    the assertion it signed about the department.
 
     ``staff`` is the department's assertion, recorded with what the call does (receipts,
     access records, licence events); authorisation never looks at it.
@@ -30,6 +32,8 @@ class Caller:
 
     code: str
     staff: str | None = None
+    region: str = ""
+    assertion_sha256: str = ""
 
 
 _current: contextvars.ContextVar[Caller | None] = contextvars.ContextVar(

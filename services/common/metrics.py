@@ -47,6 +47,12 @@ class Metrics(Protocol):
     def log_behind_trusted_head(self, behind: bool) -> None:
         """Whether the database's log is behind the signed head kept outside it (as checked)."""
 
+    def federation_peer_state(self, region: str, state: int) -> None:
+        """A peer region's circuit is now ``state`` (0 closed, 1 half-open, 2 open)."""
+
+    def forwarded(self, region: str, outcome: str) -> None:
+        """A forwarded verification call to ``region`` ended with ``outcome``."""
+
 
 class NoMetrics:
     """The do-nothing fallback: every method returns at once."""
@@ -76,6 +82,12 @@ class NoMetrics:
         """Nothing."""
 
     def log_behind_trusted_head(self, behind: bool) -> None:
+        """Nothing."""
+
+    def federation_peer_state(self, region: str, state: int) -> None:
+        """Nothing."""
+
+    def forwarded(self, region: str, outcome: str) -> None:
         """Nothing."""
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -267,6 +268,78 @@ def init_dev_pki(
             not_after = min(not_after, ca[0].not_valid_after_utc)
             _write_pair(cert, key, issue_client_cert(pki, credit_code, name, not_after=not_after))
     return pki
+
+
+REGION_URI_PREFIX = "urn:yihao:region:"
+
+
+def init_region_identity(
+    directory: Path, region: str, hosts: Sequence[str] = ("localhost", "127.0.0.1")
+) -> tuple[Path, Path, Path]:
+    """A region's federation identity for development and tests, made once in ``directory``:
+    its own CA (``ca.crt``, ``ca.key``) and one certificate (``region.crt``, ``region.key``)
+    for both ends of federation calls: serverAuth and clientAuth, the region in a URI SAN
+    ``urn:yihao:region:<code>`` and the hosts as DNS/IP SANs. Returns (ca, cert, key) paths.
+    Never a department's certificate: peers refuse those."""
+    ca_cert, ca_key = directory / "ca.crt", directory / "ca.key"
+    cert, key = directory / "region.crt", directory / "region.key"
+    if _missing(ca_cert, ca_key):
+        _write_pair(ca_cert, ca_key, make_ca(f"Yihao Federation CA {region}"))
+    if _missing(cert, key):
+        _write_pair(cert, key, issue_region_cert(_load_ca(ca_cert, ca_key), region, hosts))
+    return ca_cert, cert, key
+
+
+def issue_region_cert(ca: _Ca, region: str, hosts: Sequence[str]) -> tuple[bytes, bytes]:
+    """A region's federation certificate signed by ``ca``; returns (cert, key) PEM."""
+    key = _new_key()
+    validity = _validity(None, None, DEFAULT_VALID_DAYS)
+    validity = validity[0], min(validity[1], ca[0].not_valid_after_utc)
+    names = [x509.UniformResourceIdentifier(REGION_URI_PREFIX + region), *_host_names(hosts)]
+    builder = _builder(_name(f"Yihao region {region}"), ca[0].subject, key, validity)
+    cert = (
+        builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(ca[1], hashes.SHA256())
+    )
+    return _cert_pem(cert), _key_pem(key)
+
+
+def load_ca(cert_path: Path, key_path: Path) -> _Ca:
+    """A CA's certificate and private key from PEM files (FAILED_PRECONDITION if unusable)."""
+    return _load_ca(cert_path, key_path)
+
+
+@functools.lru_cache(maxsize=256)
+def region_from_pem(cert_pem: bytes) -> str | None:
+    """The region code in a ``urn:yihao:region:`` URI SAN of a PEM certificate, else None."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, TypeError, x509.ExtensionNotFound):
+        return None
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        if uri.startswith(REGION_URI_PREFIX) and len(uri) > len(REGION_URI_PREFIX):
+            return uri[len(REGION_URI_PREFIX) :]
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def issued_by(cert_pem: bytes, ca_pem: bytes) -> bool:
+    """Whether the certificate ``cert_pem`` was signed by the CA certificate ``ca_pem``."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem))
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=4096)

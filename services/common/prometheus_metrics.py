@@ -54,6 +54,8 @@ EXPORTED = (
     "yihao_db_statement_seconds",
     "yihao_db_connections_in_use",
     "yihao_log_behind_trusted_head",
+    "yihao_federation_peer_state",
+    "yihao_federation_forwarded_total",
     "yihao_assistance_requests_open",
     "yihao_assistance_requests_overdue",
     "yihao_audit_tree_size",
@@ -133,6 +135,19 @@ class PrometheusMetrics:
             multiprocess_mode="livemax",
             registry=r,
         )
+        self._peer_state = Gauge(
+            "yihao_federation_peer_state",
+            "A peer region's circuit breaker: 0 closed, 1 half-open, 2 open",
+            ["region"],
+            multiprocess_mode="max",
+            registry=r,
+        )
+        self._forwarded = Counter(
+            "yihao_federation_forwarded",
+            "Verification calls forwarded to peer regions, by outcome",
+            ["region", "outcome"],
+            registry=r,
+        )
 
     def rpc_handled(self, service: str, method: str, code: str, seconds: float) -> None:
         """Count the RPC and observe its latency."""
@@ -173,6 +188,14 @@ class PrometheusMetrics:
     def log_behind_trusted_head(self, behind: bool) -> None:
         """Set the fail-closed gauge."""
         self._behind.set(1 if behind else 0)
+
+    def federation_peer_state(self, region: str, state: int) -> None:
+        """Set a peer region's circuit state."""
+        self._peer_state.labels(region).set(state)
+
+    def forwarded(self, region: str, outcome: str) -> None:
+        """Count a forwarded call by peer region and outcome."""
+        self._forwarded.labels(region, outcome).inc()
 
 
 class StateCollector(Collector):

@@ -15,7 +15,7 @@ past instant (``as_of``) takes the full path (status timeline, versions then).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from datetime import date, datetime
 from json.encoder import encode_basestring as _json_str  # json.dumps' escaping, as canonical
@@ -242,14 +242,23 @@ class BatchVerifier:
             raise parsed
         return parsed
 
-    def verify(self, caller: Caller, items: Sequence[Asked]) -> Chunk:
+    def verify(
+        self,
+        caller: Caller,
+        items: Sequence[Asked],
+        answered: Mapping[int, Result] | None = None,
+    ) -> Chunk:
         """A chunk of a batch: one answer per item, a malformed item answered on its own; the
         receipt's durable write left under way (:meth:`Chunk.wait_durable`). Every item that
-        presents a holder number or name is a question charged to the department's limits."""
+        presents a holder number or name is a question charged to the department's limits.
+        ``answered``: items answered elsewhere (another region), sealed with the others."""
         self.charge(caller, items)
         holders = self.holders()
         prepared: list[Prepared | Result] = []
-        for asked in items:
+        for i, asked in enumerate(items):
+            if answered and i in answered:
+                prepared.append(answered[i])
+                continue
             try:
                 prepared.append(self.prepare(asked, holders))
             except YihaoError as exc:

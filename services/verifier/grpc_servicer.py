@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from services.common.errors import InvalidArgument, NotFound, YihaoError
-from services.common.identity import current_caller
+from services.common.identity import Caller, current_caller
 from services.common.streams import pipelined
 from services.common.textcheck import refuse_nul
 from services.common.wire import instant_in, key_out, timestamp
@@ -15,11 +15,32 @@ from services.licence_store.domain.reading import LicenceRef
 from services.verifier.batch import Chunk
 from services.verifier.domain.verdict import STANDARD_CHECKS, HolderMatch, Integrity, Verdict
 from services.verifier.materials import Material, ServiceItem
-from services.verifier.results import EXISTENCE, Answer, Asked, Presented, Result
+from services.verifier.results import (
+    EXISTENCE,
+    Answer,
+    Asked,
+    ForwardedResult,
+    Presented,
+    Result,
+)
 from services.verifier.service import VerifierService
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import verifier_pb2 as pb
 from yihao.v1 import verifier_pb2_grpc as pb_grpc
+
+
+class Forwarding(Protocol):
+    """Where questions about other regions' licences go (federation; implemented by
+    :class:`services.federation.forwarder.Forwarder`, which depends on this module)."""
+
+    def owner(self, ref: Any) -> Any:
+        """The peer region owning the licence ``ref`` names, or None (answered here)."""
+
+    def forward(
+        self, caller: Caller, peer: Any, rpc: str, items: Sequence[pb.VerifyLicenceRequest]
+    ) -> list[ForwardedResult]:
+        """The owning region's answers, one per item (CANNOT_CHECK when it cannot answer)."""
+
 
 #: Items one VerifyBatch request message may carry (each message gets one receipt, and one
 #: answer message). The largest answer a server can give to one item is 2,868 bytes (every
@@ -47,6 +68,8 @@ def presented_in(request: pb.VerifyLicenceRequest) -> Presented:
 
 def verification_out(result: Result) -> pb.Verification:
     """A verification for an answer (stored holder never included)."""
+    if isinstance(result, ForwardedResult) and result.wire:
+        return _forwarded_out(result)
     msg = pb.Verification(
         verdict=VERDICTS[result.decision.verdict],
         reason=result.decision.reason,
@@ -76,20 +99,50 @@ def verification_out(result: Result) -> pb.Verification:
         msg.signature_key_id = signed.key_id
         msg.content_sha256 = signed.content_sha256
         msg.status_reason_code = lic.status_reason.code if lic.status_reason else ""
+    if isinstance(result, ForwardedResult):  # a region that could not answer: CANNOT_CHECK
+        msg.region = result.region
+    return msg
+
+
+def _forwarded_out(result: ForwardedResult) -> pb.Verification:
+    """The owning region's answer as it came, with this region's receipt (federation)."""
+    msg = pb.Verification.FromString(result.wire)
+    msg.peer_receipt_id = result.peer_receipt_id
+    msg.receipt_id = result.receipt_id
+    msg.region = result.region
+    msg.client_ref = result.client_ref
     return msg
 
 
 class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
-    """Thin transport over :class:`VerifierService`."""
+    """Thin transport over :class:`VerifierService`; with federation configured, a question
+    about another region's licence goes through the ``forwarder``
+    (:class:`Forwarding`)."""
 
-    def __init__(self, service: VerifierService) -> None:
+    def __init__(self, service: VerifierService, forwarder: Forwarding | None = None) -> None:
         self.service = service
+        self.forwarder = forwarder
         self._wire = _Wire()
 
     def VerifyLicence(self, request: pb.VerifyLicenceRequest, context: Any) -> Any:
         ref_in(request.licence)  # a reference is required
+        if self.forwarder is not None:  # the only cost to the hot path without federation
+            peer = self.forwarder.owner(request.licence)
+            if peer is not None:
+                return self._forward_one(peer, request)
         chunk = self.service.verify(current_caller(), asked_in(request))
         return self._wire.verification(chunk)
+
+    def _forward_one(self, peer: Any, request: pb.VerifyLicenceRequest) -> pb.Verification:
+        """Validated here, answered by the owning region, sealed in this region's receipt."""
+        assert self.forwarder is not None
+        caller = current_caller()
+        asked = asked_in(request)
+        fast = self.service.fast
+        fast.charge(caller, [asked])
+        fast.prepare(asked, fast.holders())  # a malformed question is the caller's error
+        answered = self.forwarder.forward(caller, peer, "VerifyLicence", [request])
+        return verification_out(self.service.record_receipt(caller, list(answered))[0])
 
     def VerifyByHolder(self, request: pb.VerifyByHolderRequest, context: Any) -> Any:
         results = self.service.verify_by_holder(
@@ -110,7 +163,15 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
                 raise InvalidArgument.field(
                     "items", f"at most {MAX_BATCH_ITEMS} items per message", "TOO_MANY"
                 )
-            return self.service.verify_batch(caller, [_batch_item(r) for r in request.items])
+            forwarded = self._forward_items(caller, request.items)
+            return self.service.verify_batch(
+                caller,
+                [
+                    Asked() if i in forwarded else _batch_item(r)
+                    for i, r in enumerate(request.items)
+                ],
+                forwarded,
+            )
 
         def finish(chunk: Chunk) -> pb.VerifyBatchResponse:
             response = pb.VerifyBatchResponse(receipt_id=chunk.receipt_id)
@@ -120,6 +181,23 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
 
         # The next chunk is verified while the previous one's receipt is being written.
         yield from pipelined(request_iterator, start, finish)
+
+    def _forward_items(self, caller: Caller, items: Any) -> dict[int, Result]:
+        """The items of a chunk another region owns, answered by it (grouped per region)."""
+        if self.forwarder is None:
+            return {}
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        for i, item in enumerate(items):
+            peer = self.forwarder.owner(item.licence)
+            if peer is not None and _batch_item(item).refused is None:
+                groups.setdefault(peer.region, (peer, []))[1].append(i)
+        answered: dict[int, Result] = {}
+        for peer, indexes in groups.values():
+            results = self.forwarder.forward(
+                caller, peer, "VerifyBatch", [items[i] for i in indexes]
+            )
+            answered.update(zip(indexes, results, strict=True))
+        return answered
 
     def VerifyDocument(self, request: pb.VerifyDocumentRequest, context: Any) -> Any:
         presented = Presented.parse(
@@ -416,6 +494,10 @@ def _outcome_message(a: Answer) -> pb.Verification:
         msg.content_sha256 = v.content_sha256
         msg.status_reason_code = a.status_reason_code
     return msg
+
+
+#: The fast path's answers as protobuf (the federation service answers with it too).
+Wire = _Wire
 
 
 def receipt_out(receipt: Any) -> pb.Receipt:

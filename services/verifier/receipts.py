@@ -35,7 +35,7 @@ from services.verifier.domain.receipt import (
 from services.verifier.domain.verdict import Verdict
 from services.verifier.keys import ServiceKeys
 from services.verifier.persistence import repository as repo
-from services.verifier.results import Answer, Result
+from services.verifier.results import Answer, ForwardedResult, Result
 from services.verifier.vetting import Vetted
 
 RECEIPT_WRITERS = 4
@@ -120,7 +120,8 @@ class ReceiptSealer:
     ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
         """A signed receipt over ``answers`` and the access records they imply."""
         receipt_id = new_receipt_id(at)
-        body = receipt_body_of(receipt_id, at, caller.code, texts, caller.staff)
+        via = (caller.region, caller.assertion_sha256) if caller.region else None
+        body = receipt_body_of(receipt_id, at, caller.code, texts, caller.staff, via)
         key = self.keys.signing_key()
         verdict, licence_id, content_sha256 = _single(answers)
         # A generator: with metrics off it is never run.
@@ -158,6 +159,7 @@ def _access_rows(
     """Each verification of a stored licence is a read of its holder's data."""
     rows: list[AccessRow] = []
     code, staff = caller.code, caller.staff
+    channel = f"federation:{caller.region}" if caller.region else CHANNEL
     whats: dict[tuple[Vetted, str, Verdict], str] = {}
     for a in answers:
         if isinstance(a, Answer):
@@ -169,7 +171,7 @@ def _access_rows(
                 if what is None:
                     what = whats[key] = f"{a.names[0]} {v.licence_number}: {_said(key[2])}"
                 rows.append(
-                    (v.holder_index, code, CHANNEL, item.purpose, item.case_number, what, at, staff)
+                    (v.holder_index, code, channel, item.purpose, item.case_number, what, at, staff)
                 )
         elif a.stored is not None:
             lic = a.stored.licence
@@ -179,7 +181,23 @@ def _access_rows(
                 (
                     vault.index(lic.holder),
                     code,
-                    CHANNEL,
+                    channel,
+                    why.get("purpose", ""),
+                    why.get("case_number", ""),
+                    what,
+                    at,
+                    staff,
+                )
+            )
+        elif isinstance(a, ForwardedResult) and a.matched_holder is not None:
+            # Answered by the owning region; the holder is known here only as presented.
+            what = f"{a.type_name} via region {a.region}: {_said(a.decision.verdict)}"
+            why = a.why
+            rows.append(
+                (
+                    vault.index(a.matched_holder),
+                    code,
+                    f"forwarded:{a.region}",
                     why.get("purpose", ""),
                     why.get("case_number", ""),
                     what,
@@ -209,9 +227,5 @@ def _single(answers: Sequence[Answer | Result]) -> tuple[Verdict | None, str, st
     if isinstance(a, Answer):
         v = a.vetted
         return a.decision.verdict, v.licence_id if v else "", v.content_sha256 if v else ""
-    stored = a.stored
-    return (
-        a.decision.verdict,
-        stored.signed.licence_id if stored else "",
-        stored.signed.content_sha256 if stored else "",
-    )
+    said = a.answer()
+    return a.decision.verdict, said["licence_id"], said["content_sha256"]

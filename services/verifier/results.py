@@ -121,6 +121,40 @@ class Result:
         }
 
 
+@dataclass(frozen=True)
+class ForwardedResult(Result):
+    """A verification answered by the region that owns the licence (federation).
+
+    ``wire`` is the peer's answer as it came (a serialised ``yihao.v1.Verification``), given
+    back with this region's receipt id; the receipt records what the peer answered and cites
+    the peer's receipt (its id and the SHA-256 of its signed body). ``matched_holder``: the
+    presented holder number when the peer answered MATCH (this region's access record)."""
+
+    region: str = ""
+    wire: bytes = b""
+    licence_id: str = ""
+    version: int = 0
+    content_sha256: str = ""
+    peer_receipt_id: str = ""
+    peer_receipt_sha256: str = ""
+    matched_holder: HolderNumber | None = None
+
+    def answer(self) -> dict[str, Any]:
+        """The receipt's record: the peer's answer and the receipt it cited."""
+        said = super().answer()
+        said.update(
+            licence_id=self.licence_id,
+            version=self.version,
+            content_sha256=self.content_sha256,
+            peer={
+                "region": self.region,
+                "receipt_id": self.peer_receipt_id,
+                "receipt_sha256": self.peer_receipt_sha256,
+            },
+        )
+        return said
+
+
 class Asked(NamedTuple):
     """One item as the caller sent it: plain values, validated by :meth:`BatchVerifier.prepare`."""
 

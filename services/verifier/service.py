@@ -12,7 +12,7 @@ transparency use cases.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.common.clock import Clock
@@ -146,12 +146,18 @@ class VerifierService:
             results = [self.checker.check(None, presented, asked)]
         return self.record_receipt(caller, results)
 
-    def verify_batch(self, caller: Caller, items: Sequence[Asked]) -> Chunk:
+    def verify_batch(
+        self,
+        caller: Caller,
+        items: Sequence[Asked],
+        answered: Mapping[int, Result] | None = None,
+    ) -> Chunk:
         """A chunk of a batch: one verdict per item, items independent; one receipt.
+        ``answered``: items already answered elsewhere (by another region), by position.
 
         The receipt may still be being written: wait for ``Chunk.durable`` before answering.
         """
-        return self.fast.verify(caller, items)
+        return self.fast.verify(caller, items, answered)
 
     def record_receipt(self, caller: Caller, results: list[Result]) -> list[Result]:
         """Sign one receipt over ``results``, make it durable, and stamp its id on each."""

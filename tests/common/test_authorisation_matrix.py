@@ -18,13 +18,13 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from stdnum.cn import uscc
 
-from services.common.authz import POLICY
+from services.common.authz import FEDERATION_RPCS, POLICY
 from services.common.identifiers import LicenceIdentifier, parse_licence_identifier
 from services.common.pki import issue_client_cert
 from services.common.roles import Role
 from services.licence_store import demo
 from testsupport.stack import Stack
-from yihao.v1 import assistance_pb2, common_pb2, licence_store_pb2, verifier_pb2
+from yihao.v1 import assistance_pb2, common_pb2, federation_pb2, licence_store_pb2, verifier_pb2
 
 MODULES = (common_pb2, licence_store_pb2, verifier_pb2, assistance_pb2)
 
@@ -389,3 +389,24 @@ def test_watch_events_shows_each_department_only_the_types_it_may_read(stack: St
 _GET = "/yihao.v1.LicenceStore/GetLicence"
 _WATCH = "/yihao.v1.LicenceStore/WatchEvents"
 _VERIFY = "/yihao.v1.Verifier/VerifyLicence"
+
+
+def _federation_methods():
+    for service in federation_pb2.DESCRIPTOR.services_by_name.values():
+        for method in service.methods:
+            yield f"/{service.full_name}/{method.name}", method
+
+
+def test_every_federation_rpc_has_a_rule():
+    assert {path for path, _ in _federation_methods()} == {
+        f"/yihao.v1.Federation/{name}" for name in FEDERATION_RPCS
+    }
+
+
+def test_no_department_reaches_a_federation_rpc(role_channels):
+    """Federation RPCs are not served on the departments' port at all (peers call them on the
+    federation listener, under a region's certificate: tests/federation/test_regions.py)."""
+    for path, method in _federation_methods():
+        for role, channel in role_channels.items():
+            error = _call(channel, path, method)
+            assert error is not None and error.code() == grpc.StatusCode.UNIMPLEMENTED, role

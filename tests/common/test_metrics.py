@@ -90,6 +90,8 @@ def test_every_exported_name_is_collected(stack: Stack, clock):
     metrics.imported(["accepted", "rejected"])
     metrics.db_statement(0.0001)
     metrics.db_connections_in_use(1)
+    metrics.federation_peer_state("35", 2)
+    metrics.forwarded("35", "REGION_UNAVAILABLE")
     names = {m.name for m in metrics.registry.collect()}
     # Families are named without _total; histograms without their _bucket/_sum/_count.
     for exported in EXPORTED:

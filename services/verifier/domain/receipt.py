@@ -71,10 +71,16 @@ def receipt_body_of(
     requester_code: str,
     answers: list[str],
     staff: str | None = None,
+    via: tuple[str, str] | None = None,
 ) -> bytes:
     """:func:`receipt_body` from answers already serialised as canonical JSON (the same bytes:
-    the top-level keys in order around them; ``staff`` sorts last)."""
+    the top-level keys in order around them; ``staff``, then ``via`` sort last). ``via``:
+    (region, assertion SHA-256) of a question forwarded by a peer region (federation)."""
     named = f',"staff":{_json_str(staff)}' if staff else ""
+    if via:
+        named += (
+            f',"via":{{"assertion_sha256":{_json_str(via[1])},"region":{_json_str(via[0])}}}'
+        )
     return (
         '{"answers":['
         + ",".join(answers)

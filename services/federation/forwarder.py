@@ -1,0 +1,298 @@
+"""The forwarding side: a verification of another region's licence goes to that region.
+
+For each question this region does not own (:meth:`FederationConfig.owner_of_issuer`), the
+forwarder signs an assertion about the asking department, calls the owning region's
+``Federation`` service over mutual TLS under this region's federation certificate (the peer's
+CA only is trusted for that connection), within the caller's deadline, and checks the peer's
+receipt against the peer's published receipt keys. What comes back is one
+:class:`~services.verifier.results.ForwardedResult` per item, which the verifier seals into
+this region's own receipt. A peer that is down, slow or answers with a receipt that does not
+verify gives CANNOT_CHECK (REGION_UNAVAILABLE, PEER_RECEIPT_INVALID, PEER_REFUSED) — never
+VALID, never NOT_FOUND. A circuit breaker per peer stops calls to a dead peer for a while.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import grpc
+
+from services.common.canonical import sha256_hex
+from services.common.clock import Clock
+from services.common.database import remaining_seconds
+from services.common.identifiers import HolderNumber, parse_holder_number
+from services.common.identity import Caller
+from services.common.metrics import NO_METRICS, Metrics
+from services.common.signing import SigningKey
+from services.federation.breaker import BreakerState, CircuitBreaker
+from services.federation.config import FederationConfig, Peer
+from services.federation.evidence import Stated, assertion_body, receipt_problem
+from services.verifier.domain.verdict import Decision, HolderMatch, Verdict
+from services.verifier.grpc_servicer import asked_in
+from services.verifier.results import ForwardedResult, asked_record, presented_with
+from yihao.v1 import common_pb2 as common
+from yihao.v1 import federation_pb2 as fpb
+from yihao.v1 import federation_pb2_grpc as fpb_grpc
+from yihao.v1 import verifier_pb2 as pb
+
+log = logging.getLogger("yihao.federation")
+
+#: Time kept back from the caller's deadline to seal this region's receipt and answer.
+DEADLINE_MARGIN = 0.15
+REGION_UNAVAILABLE = "REGION_UNAVAILABLE"
+PEER_RECEIPT_INVALID = "PEER_RECEIPT_INVALID"
+PEER_REFUSED = "PEER_REFUSED"
+_FAILURES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class Forwarder:
+    """Forwards verifications to peer regions; one channel and one breaker per peer."""
+
+    def __init__(
+        self,
+        config: FederationConfig,
+        signing_key: Callable[[], SigningKey],
+        clock: Clock,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
+        self.config = config
+        self._signing_key = signing_key
+        self._clock = clock
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        self._stubs: dict[str, Any] = {}
+        self._listeners: list[Callable[[str, BreakerState], None]] = []
+        self.breakers = {
+            region: CircuitBreaker(
+                peer.breaker.failures,
+                peer.breaker.open_seconds,
+                on_change=functools.partial(self._changed, region),
+            )
+            for region, peer in config.peers.items()
+        }
+        self._pool = ThreadPoolExecutor(max(2, len(config.peers)), thread_name_prefix="forward")
+        for region in config.peers:
+            metrics.federation_peer_state(region, BreakerState.CLOSED.value)
+
+    def watch(self, listener: Callable[[str, BreakerState], None]) -> None:
+        """Call ``listener(region, state)`` now for every peer and whenever a breaker changes."""
+        self._listeners.append(listener)
+        for region, breaker in self.breakers.items():
+            listener(region, breaker.state)
+
+    def _changed(self, region: str, state: BreakerState) -> None:
+        log.warning("federation peer %s: circuit %s", region, state.name)
+        self._metrics.federation_peer_state(region, state.value)
+        for listener in self._listeners:
+            listener(region, state)
+
+    def close(self) -> None:
+        """Stop the forwarding threads and close the channels."""
+        self._pool.shutdown(wait=False)
+        with self._lock:
+            for stub in self._stubs.values():
+                stub.channel.close()
+            self._stubs.clear()
+
+    # ---------------------------------------------------------------------- routing
+
+    def owner(self, ref: Any) -> Peer | None:
+        """The peer owning the licence a ``LicenceRef`` names (None: answered here)."""
+        which = ref.WhichOneof("ref")
+        if which == "licence_id":
+            parts = ref.licence_id.split(".")
+            return self.config.owner_of_issuer(parts[6]) if len(parts) == 10 else None
+        if which == "type_and_number":
+            return self.config.owner_of_type(ref.type_and_number.type_code.strip())
+        return None
+
+    # ------------------------------------------------------------------- forwarding
+
+    def forward(
+        self, caller: Caller, peer: Peer, rpc: str, items: Sequence[pb.VerifyLicenceRequest]
+    ) -> list[ForwardedResult]:
+        """Ask ``peer`` about ``items`` for ``caller``: one answer per item, in order."""
+        now = self._clock.now()
+        breaker = self.breakers[peer.region]
+        timeout = self._timeout(peer)
+        if timeout is None or not breaker.allow():
+            return self._unable(peer, items, now, REGION_UNAVAILABLE)
+        batch = pb.VerifyBatchRequest(items=items).SerializeToString()
+        first = items[0]
+        body = assertion_body(
+            department=caller.code,
+            from_region=self.config.region,
+            to_region=peer.region,
+            rpc=rpc,
+            batch=batch,
+            at=now,
+            purpose=first.purpose if rpc == "VerifyLicence" else "",
+            case_number=first.case_number if rpc == "VerifyLicence" else "",
+        )
+        key = self._signing_key()
+        request = fpb.FederatedVerifyRequest(
+            assertion=fpb.Assertion(
+                body_json=body,
+                signature=common.Signature(
+                    key_id=key.key_id, algorithm=key.algorithm, value=key.sign(body)
+                ),
+            ),
+            batch=batch,
+        )
+        try:
+            response = getattr(self._stub(peer), rpc)(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code in _FAILURES:
+                breaker.failed()
+                self._metrics.forwarded(peer.region, REGION_UNAVAILABLE)
+                return self._unable(peer, items, now, REGION_UNAVAILABLE)
+            breaker.succeeded()  # it answered: a refusal is not an outage
+            log.warning("federation peer %s refused: %s", peer.region, code)
+            self._metrics.forwarded(peer.region, PEER_REFUSED)
+            return self._unable(peer, items, now, f"{PEER_REFUSED}: {code.name}")
+        breaker.succeeded()
+        return self._answers(caller, peer, items, response, sha256_hex(body), now)
+
+    def _timeout(self, peer: Peer) -> float | None:
+        """The peer's timeout, cut to the caller's deadline less a margin (None: no time)."""
+        left = remaining_seconds()
+        if left is None:
+            return peer.timeout_seconds
+        left -= DEADLINE_MARGIN
+        return min(peer.timeout_seconds, left) if left > 0.01 else None
+
+    def _stub(self, peer: Peer) -> Any:
+        with self._lock:
+            stub = self._stubs.get(peer.region)
+            if stub is None:
+                creds = grpc.ssl_channel_credentials(
+                    peer.ca_pem, self.config.key_pem, self.config.cert_pem
+                )
+                channel = grpc.secure_channel(peer.endpoint, creds)
+                stub = self._stubs[peer.region] = fpb_grpc.FederationStub(channel)
+                stub.channel = channel
+            return stub
+
+    def _answers(
+        self,
+        caller: Caller,
+        peer: Peer,
+        items: Sequence[pb.VerifyLicenceRequest],
+        response: fpb.FederatedVerifyResponse,
+        assertion_sha256: str,
+        now: datetime,
+    ) -> list[ForwardedResult]:
+        receipt = response.receipt
+        stated = [
+            Stated(_verdict(v).value, v.licence_id, v.content_sha256, v.receipt_id)
+            for v in response.results
+        ]
+        problem = receipt_problem(
+            receipt.body_json.encode(),
+            receipt.signature.key_id,
+            receipt.signature.value,
+            keys=peer.receipt_keys,
+            receipt_id=receipt.receipt_id,
+            department=caller.code,
+            own_region=self.config.region,
+            assertion_sha256=assertion_sha256,
+            answers=stated if len(stated) == len(items) else [],
+        )
+        if problem or len(stated) != len(items):
+            log.warning("federation peer %s: receipt does not verify (%s)", peer.region, problem)
+            self._metrics.forwarded(peer.region, PEER_RECEIPT_INVALID)
+            return self._unable(peer, items, now, PEER_RECEIPT_INVALID)
+        self._metrics.forwarded(peer.region, "ANSWERED")
+        receipt_sha = sha256_hex(receipt.body_json.encode() + receipt.signature.value)
+        return [
+            _forwarded(peer, item, v, receipt.receipt_id, receipt_sha, now)
+            for item, v in zip(items, response.results, strict=True)
+        ]
+
+    def _unable(
+        self, peer: Peer, items: Sequence[pb.VerifyLicenceRequest], now: datetime, reason: str
+    ) -> list[ForwardedResult]:
+        """CANNOT_CHECK for each item, with ``reason``."""
+        decision = Decision(Verdict.CANNOT_CHECK, reason)
+        return [
+            _result(peer, item, decision, HolderMatch.NOT_PRESENTED, HolderMatch.NOT_PRESENTED, now)
+            for item in items
+        ]
+
+
+def _verdict(v: pb.Verification) -> Verdict:
+    name = pb.Verdict.Name(v.verdict).removeprefix("VERDICT_")
+    return Verdict[name] if name in Verdict.__members__ else Verdict.CANNOT_CHECK
+
+
+def _match(value: int) -> HolderMatch:
+    name = pb.HolderMatch.Name(value).removeprefix("HOLDER_MATCH_")
+    return HolderMatch[name] if name in HolderMatch.__members__ else HolderMatch.NOT_PRESENTED
+
+
+def _presented(item: pb.VerifyLicenceRequest) -> HolderNumber | None:
+    raw = item.presented_holder_number
+    return parse_holder_number(raw, "presented_holder_number") if raw.strip() else None
+
+
+def _result(
+    peer: Peer,
+    item: pb.VerifyLicenceRequest,
+    decision: Decision,
+    number: HolderMatch,
+    name: HolderMatch,
+    now: datetime,
+    **fields: Any,
+) -> ForwardedResult:
+    asked = asked_in(item)
+    holder = _presented(item)
+    presented = presented_with(holder, asked)
+    record = {**asked_record(asked.ref, presented), "forwarded_to": peer.region}
+    return ForwardedResult(
+        decision,
+        number,
+        name,
+        checked_at=now,
+        as_of=asked.as_of or now,
+        checks=tuple(fields.pop("checks", ("federation",))),
+        asked=record,
+        client_ref=item.client_ref,
+        why=presented.why,
+        region=peer.region,
+        matched_holder=holder if number is HolderMatch.MATCH else None,
+        **fields,
+    )
+
+
+def _forwarded(
+    peer: Peer,
+    item: pb.VerifyLicenceRequest,
+    v: pb.Verification,
+    receipt_id: str,
+    receipt_sha256: str,
+    now: datetime,
+) -> ForwardedResult:
+    return _result(
+        peer,
+        item,
+        Decision(_verdict(v), v.reason),
+        _match(v.holder_number_match),
+        _match(v.holder_name_match),
+        now,
+        checks=tuple(v.policy.checks),
+        type_name=v.type_name,
+        issuer_name=v.issuer_name,
+        wire=v.SerializeToString(),
+        licence_id=v.licence_id,
+        version=v.version,
+        content_sha256=v.content_sha256,
+        peer_receipt_id=receipt_id,
+        peer_receipt_sha256=receipt_sha256,
+    )

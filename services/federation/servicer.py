@@ -1,0 +1,157 @@
+"""The owning side: the ``Federation`` service a peer region calls, and who that peer is.
+
+Served on the federation listener only (never the departments' port). The TLS layer accepts
+only certificates signed by a configured peer's CA; :class:`RegionInterceptor` then reads the
+region from the certificate (``urn:yihao:region:<code>``) and refuses (UNAUTHENTICATED) a
+region that is not a peer or a certificate its CA did not sign (a region presenting another
+region's identity). :class:`FederationServicer` checks the assertion, applies this region's
+policy for that peer (RPCs, licence types), and verifies as the asserted department *via* the
+peer region: the receipt says so, the access records are written under the department with
+channel ``federation:<region>``, and the signed receipt travels back with the answers.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from services.common.clock import Clock
+from services.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from services.common.identifiers import validate_department_code
+from services.common.identity import Caller
+from services.common.interceptors import WrappingInterceptor
+from services.common.pki import issued_by, region_from_pem
+from services.federation.config import FederationConfig, Peer
+from services.federation.evidence import check_assertion
+from services.verifier.grpc_servicer import MAX_BATCH_ITEMS, Wire, _batch_item, receipt_out
+from services.verifier.service import VerifierService
+from yihao.v1 import federation_pb2 as fpb
+from yihao.v1 import federation_pb2_grpc as fpb_grpc
+from yihao.v1 import verifier_pb2 as pb
+
+_peer: contextvars.ContextVar[Peer | None] = contextvars.ContextVar("yihao_peer", default=None)
+
+
+def current_peer() -> Peer:
+    """The peer region making the current federation call (set by the interceptor)."""
+    peer = _peer.get()
+    if peer is None:
+        raise Unauthenticated("no authenticated peer region", reason="NO_PEER_REGION")
+    return peer
+
+
+def peer_from_context(config: FederationConfig, context: grpc.ServicerContext) -> Peer:
+    """The peer named by the TLS client certificate, signed by that peer's own CA."""
+    pems = context.auth_context().get("x509_pem_cert")
+    pem = pems[0] if pems else b""
+    region = region_from_pem(pem) if pem else None
+    peer = config.peers.get(region or "")
+    if peer is None:
+        raise Unauthenticated(
+            "a federation certificate of a peer region (urn:yihao:region:<code>) is required",
+            reason="UNKNOWN_REGION",
+        )
+    if not issued_by(pem, peer.ca_pem):
+        raise Unauthenticated(
+            f"the certificate for region {peer.region} is not signed by that region's CA",
+            reason="WRONG_REGION_CERTIFICATE",
+        )
+    return peer
+
+
+class RegionInterceptor(WrappingInterceptor):
+    """Makes the certificate's peer region the current peer, or refuses the call."""
+
+    def __init__(self, config: FederationConfig) -> None:
+        self.config = config
+
+    def around(self, method: str, context: grpc.ServicerContext, run: Callable[[], Any]) -> Any:
+        token = _peer.set(peer_from_context(self.config, context))
+        try:
+            return run()
+        finally:
+            _peer.reset(token)
+
+    def around_stream(
+        self, method: str, context: grpc.ServicerContext, run: Callable[[], Iterator[Any]]
+    ) -> Iterator[Any]:
+        token = _peer.set(peer_from_context(self.config, context))
+        try:
+            yield from run()
+        finally:
+            _peer.reset(token)
+
+
+def _type_of(item: pb.VerifyLicenceRequest) -> str:
+    """The licence type an item asks about ("" if its reference is malformed)."""
+    ref = item.licence
+    if ref.WhichOneof("ref") == "type_and_number":
+        return ref.type_and_number.type_code.strip()
+    parts = ref.licence_id.split(".")
+    return parts[5] if len(parts) == 10 else ""
+
+
+class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
+    """Answers peer regions' forwarded verifications under this region's policy for them."""
+
+    def __init__(self, config: FederationConfig, service: VerifierService, clock: Clock) -> None:
+        self.config = config
+        self.service = service
+        self.clock = clock
+        self._wire = Wire()
+
+    def VerifyLicence(self, request: fpb.FederatedVerifyRequest, context: Any) -> Any:
+        return self._verify("VerifyLicence", request)
+
+    def VerifyBatch(self, request: fpb.FederatedVerifyRequest, context: Any) -> Any:
+        return self._verify("VerifyBatch", request)
+
+    def _verify(self, rpc: str, request: fpb.FederatedVerifyRequest) -> Any:
+        peer = current_peer()
+        if rpc not in peer.allow.rpcs:
+            raise PermissionDenied(
+                f"region {peer.region} may not call {rpc} here", reason="FEDERATION_RPC_NOT_ALLOWED"
+            )
+        signature = request.assertion.signature
+        asserted = check_assertion(
+            request.assertion.body_json,
+            signature.key_id,
+            signature.value,
+            keys=peer.receipt_keys,
+            from_region=peer.region,
+            to_region=self.config.region,
+            rpc=rpc,
+            batch=request.batch,
+            now=self.clock.now(),
+        )
+        items = self._items(rpc, request.batch, peer)
+        department = validate_department_code(asserted.department, "assertion.department")
+        caller = Caller(department, region=peer.region, assertion_sha256=asserted.sha256)
+        chunk = self.service.verify_batch(caller, [_batch_item(r) for r in items])
+        chunk.wait_durable()
+        receipt = self.service.get_receipt(chunk.receipt_id)
+        return fpb.FederatedVerifyResponse(
+            results=self._wire.verifications(chunk), receipt=receipt_out(receipt)
+        )
+
+    def _items(self, rpc: str, batch: bytes, peer: Peer) -> list[pb.VerifyLicenceRequest]:
+        try:
+            items = list(pb.VerifyBatchRequest.FromString(batch).items)
+        except DecodeError:
+            raise InvalidArgument.field("batch", "is not a VerifyBatchRequest", "FORMAT") from None
+        if not 1 <= len(items) <= (1 if rpc == "VerifyLicence" else MAX_BATCH_ITEMS):
+            raise InvalidArgument.field(
+                "batch", f"{rpc} takes 1 to {MAX_BATCH_ITEMS} items", "ITEM_COUNT"
+            )
+        for item in items:
+            type_code = _type_of(item)
+            if type_code and not peer.allow.type_allowed(type_code):
+                raise PermissionDenied(
+                    f"region {peer.region} may not verify licences of type {type_code} here",
+                    reason="FEDERATION_TYPE_NOT_ALLOWED",
+                )
+        return items

@@ -1,0 +1,111 @@
+"""Wiring a region into a federation: the forwarder the verifier uses, and the federation
+listener peers call (its own port, its own mutual TLS: peers' CAs only, never departments')."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2
+
+from services.common.clock import Clock
+from services.common.errors import FailedPrecondition
+from services.common.interceptors import (
+    DeadlineInterceptor,
+    ErrorInterceptor,
+    MetricsInterceptor,
+    RefusalInterceptor,
+)
+from services.common.limits import MAX_MESSAGE_BYTES
+from services.common.metrics import NO_METRICS, Metrics
+from services.federation.breaker import BreakerState
+from services.federation.config import FederationConfig, load_federation
+from services.federation.forwarder import Forwarder
+from services.federation.servicer import FederationServicer, RegionInterceptor
+from services.verifier.service import VerifierService
+from yihao.v1 import federation_pb2_grpc as fpb_grpc
+
+#: Health service name of a peer region's circuit: SERVING unless the circuit is open.
+PEER_HEALTH = "yihao.federation.peer.{region}"
+
+
+class Federation:
+    """This region's part in a federation: forwarding out, answering in."""
+
+    def __init__(
+        self,
+        config: FederationConfig,
+        verifier: VerifierService,
+        clock: Clock,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.forwarder = Forwarder(config, verifier.receipt_keys.signing_key, clock, metrics)
+        self.servicer = FederationServicer(config, verifier, clock)
+
+    def watch_health(self, servicer: health.HealthServicer) -> None:
+        """Publish each peer's circuit as a health status (NOT_SERVING while open)."""
+
+        def publish(region: str, state: BreakerState) -> None:
+            status = (
+                health_pb2.HealthCheckResponse.NOT_SERVING
+                if state is BreakerState.OPEN
+                else health_pb2.HealthCheckResponse.SERVING
+            )
+            servicer.set(PEER_HEALTH.format(region=region), status)
+
+        self.forwarder.watch(publish)
+
+    def build_server(
+        self,
+        max_workers: int = 8,
+        listen: str | None = None,
+        refuse: Callable[[], None] | None = None,
+    ) -> tuple[grpc.Server, int]:
+        """The federation listener (not started): (server, bound port). ``refuse``: raises
+        while the server fails closed (a log behind its kept head): peers are refused too."""
+        interceptors: list[grpc.ServerInterceptor] = [  # type: ignore[type-arg]
+            *([MetricsInterceptor(self.metrics)] if self.metrics is not NO_METRICS else []),
+            ErrorInterceptor(),
+            DeadlineInterceptor(),
+            *([RefusalInterceptor(refuse)] if refuse is not None else []),
+            RegionInterceptor(self.config),
+        ]
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="federation"),
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        fpb_grpc.add_FederationServicer_to_server(self.servicer, server)
+        credentials = grpc.ssl_server_credentials(
+            [(self.config.key_pem, self.config.cert_pem)],
+            root_certificates=b"".join(p.ca_pem for p in self.config.peers.values()),
+            require_client_auth=True,
+        )
+        address = listen or self.config.listen
+        port = server.add_secure_port(address, credentials)
+        if port == 0:
+            raise FailedPrecondition(
+                f"cannot listen on {address} for federation", reason="LISTEN_FAILED"
+            )
+        return server, port
+
+    def close(self) -> None:
+        """Close the channels to peers."""
+        self.forwarder.close()
+
+
+def federation_for(
+    path: object, verifier: VerifierService, clock: Clock, metrics: Metrics = NO_METRICS
+) -> Federation | None:
+    """The federation configured in the file at ``path`` (None: no federation)."""
+    from pathlib import Path
+
+    if path is None:
+        return None
+    return Federation(load_federation(Path(str(path))), verifier, clock, metrics)

@@ -1,0 +1,120 @@
+"""Assertions and peer receipts: what regions prove to each other, checked without a network."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.common.canonical import canonical_json, sha256_hex
+from services.common.errors import Unauthenticated
+from services.common.signing import SigningKey
+from services.federation.evidence import (
+    Stated,
+    assertion_body,
+    check_assertion,
+    receipt_problem,
+)
+
+NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+KEY = SigningKey.generate("yihao-receipt-test1")
+KEYS = {KEY.key_id: KEY.public()}
+BATCH = b"\x0a\x02\x08\x01"
+
+
+def _assertion(**changes) -> bytes:
+    args = dict(
+        department="11310000000000000X",
+        from_region="31",
+        to_region="35",
+        rpc="VerifyLicence",
+        batch=BATCH,
+        at=NOW,
+        purpose="开办企业",
+        case_number="SH-1",
+    )
+    args.update(changes)
+    return assertion_body(**args)
+
+
+def _check(body: bytes, signature: bytes | None = None, **changes):
+    args = dict(
+        keys=KEYS, from_region="31", to_region="35", rpc="VerifyLicence", batch=BATCH, now=NOW
+    )
+    args.update(changes)
+    return check_assertion(body, KEY.key_id, signature or KEY.sign(body), **args)
+
+
+def test_a_good_assertion_states_the_department_purpose_and_case():
+    body = _assertion()
+    asserted = _check(body)
+    assert (asserted.department, asserted.purpose, asserted.case_number) == (
+        "11310000000000000X",
+        "开办企业",
+        "SH-1",
+    )
+    assert asserted.sha256 == sha256_hex(body)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"from_region": "44"},  # another region's assertion
+        {"to_region": "44"},  # meant for another region
+        {"rpc": "VerifyBatch"},  # for another RPC
+        {"batch": b"other items"},  # for other items
+        {"now": NOW + timedelta(minutes=6)},  # replayed later
+    ],
+)
+def test_an_assertion_for_another_question_is_refused(changes):
+    with pytest.raises(Unauthenticated, match="assertion"):
+        _check(_assertion(), **changes)
+
+
+def test_an_assertion_not_signed_by_a_published_key_is_refused():
+    body = _assertion()
+    with pytest.raises(Unauthenticated):
+        _check(body, SigningKey.generate("yihao-receipt-other").sign(body))
+    with pytest.raises(Unauthenticated):
+        _check(body, keys={})
+
+
+def _receipt(**changes) -> bytes:
+    body = {
+        "answers": [{"verdict": "valid", "licence_id": "L1", "content_sha256": "ab"}],
+        "issued_at": NOW.isoformat(),
+        "receipt_id": "R1",
+        "requester": "11310000000000000X",
+        "via": {"region": "31", "assertion_sha256": "f00"},
+    }
+    body.update(changes)
+    return canonical_json(body)
+
+
+def _problem(body: bytes, signature: bytes | None = None, answers=None) -> str:
+    return receipt_problem(
+        body,
+        KEY.key_id,
+        signature or KEY.sign(body),
+        keys=KEYS,
+        receipt_id="R1",
+        department="11310000000000000X",
+        own_region="31",
+        assertion_sha256="f00",
+        answers=answers or [Stated("valid", "L1", "ab", "R1")],
+    )
+
+
+def test_a_peer_receipt_vouches_for_exactly_what_was_answered():
+    assert _problem(_receipt()) == ""
+    assert _problem(_receipt(), KEY.sign(b"something else")) == "signature"
+    assert _problem(_receipt(requester="113500000000000000")) == "receipt_id or requester"
+    assert _problem(_receipt(via={"region": "44", "assertion_sha256": "f00"})) == "via"
+    assert _problem(_receipt(via={"region": "31", "assertion_sha256": "bad"})) == "via"
+    # the answer says VALID, the signed receipt says REVOKED
+    revoked = _receipt(answers=[{"verdict": "revoked", "licence_id": "L1", "content_sha256": "ab"}])
+    assert _problem(revoked) == "answer"
+    assert _problem(_receipt(), answers=[Stated("valid", "L1", "ab", "R2")]) == "answer"
+    assert _problem(_receipt(), answers=[Stated("valid", "L1", "ab", "R1")] * 2) == "answers"
+    assert json.loads(_receipt())["via"]["region"] == "31"
