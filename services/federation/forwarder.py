@@ -14,28 +14,35 @@ VALID, never NOT_FOUND. A circuit breaker per peer stops calls to a dead peer fo
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 
 from services.common.canonical import sha256_hex
 from services.common.clock import Clock
 from services.common.database import remaining_seconds
-from services.common.identifiers import HolderNumber, parse_holder_number
+from services.common.identifiers import parse_holder_number
 from services.common.identity import Caller
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.signing import SigningKey
 from services.federation.breaker import BreakerState, CircuitBreaker
 from services.federation.config import FederationConfig, Peer
 from services.federation.evidence import Stated, assertion_body, receipt_problem
+from services.verifier.domain.document import decode_qr
 from services.verifier.domain.verdict import Decision, HolderMatch, Verdict
 from services.verifier.grpc_servicer import asked_in
-from services.verifier.results import ForwardedResult, asked_record, presented_with
+from services.verifier.results import (
+    ForwardedResult,
+    Presented,
+    asked_record,
+    presented_with,
+)
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import federation_pb2 as fpb
 from yihao.v1 import federation_pb2_grpc as fpb_grpc
@@ -114,36 +121,76 @@ class Forwarder:
 
     # ------------------------------------------------------------------- forwarding
 
+    def document_owner(self, request: pb.VerifyDocumentRequest) -> Peer | None:
+        """The peer owning the licence a presented document or QR payload names."""
+        licence_id = document_licence_id(request)
+        parts = licence_id.split(".")
+        return self.config.owner_of_issuer(parts[6]) if len(parts) == 10 else None
+
     def forward(
         self, caller: Caller, peer: Peer, rpc: str, items: Sequence[pb.VerifyLicenceRequest]
     ) -> list[ForwardedResult]:
         """Ask ``peer`` about ``items`` for ``caller``: one answer per item, in order."""
+        asks = [_asked_item(item) for item in items]
+        batch = pb.VerifyBatchRequest(items=items).SerializeToString()
+        single = items[0] if rpc == "VerifyLicence" else pb.VerifyLicenceRequest()
+        return self._forward(
+            caller, peer, rpc, fpb.FederatedVerifyRequest(batch=batch), batch, single, asks
+        )
+
+    def forward_document(
+        self, caller: Caller, peer: Peer, request: pb.VerifyDocumentRequest
+    ) -> ForwardedResult:
+        """Ask ``peer`` to verify a presented document or QR payload for ``caller``."""
+        document = request.SerializeToString()
+        which = request.WhichOneof("document") or ""
+        presented = Presented.parse(
+            request.presented_holder_number,
+            request.presented_holder_name,
+            purpose=request.purpose,
+            case_number=request.case_number,
+        )
+        asked = _Ask({"document": which, "forwarded_to": peer.region}, presented)
+        (result,) = self._forward(
+            caller,
+            peer,
+            "VerifyDocument",
+            fpb.FederatedVerifyRequest(document=document),
+            document,
+            request,
+            [asked],
+        )
+        return result
+
+    def _forward(
+        self,
+        caller: Caller,
+        peer: Peer,
+        rpc: str,
+        request: fpb.FederatedVerifyRequest,
+        payload: bytes,
+        why: Any,
+        asks: Sequence[_Ask],
+    ) -> list[ForwardedResult]:
         now = self._clock.now()
         breaker = self.breakers[peer.region]
         timeout = self._timeout(peer)
         if timeout is None or not breaker.allow():
-            return self._unable(peer, items, now, REGION_UNAVAILABLE)
-        batch = pb.VerifyBatchRequest(items=items).SerializeToString()
-        first = items[0]
+            return self._unable(peer, asks, now, REGION_UNAVAILABLE)
         body = assertion_body(
             department=caller.code,
             from_region=self.config.region,
             to_region=peer.region,
             rpc=rpc,
-            batch=batch,
+            batch=payload,
             at=now,
-            purpose=first.purpose if rpc == "VerifyLicence" else "",
-            case_number=first.case_number if rpc == "VerifyLicence" else "",
+            purpose=why.purpose,
+            case_number=why.case_number,
         )
         key = self._signing_key()
-        request = fpb.FederatedVerifyRequest(
-            assertion=fpb.Assertion(
-                body_json=body,
-                signature=common.Signature(
-                    key_id=key.key_id, algorithm=key.algorithm, value=key.sign(body)
-                ),
-            ),
-            batch=batch,
+        request.assertion.body_json = body
+        request.assertion.signature.CopyFrom(
+            common.Signature(key_id=key.key_id, algorithm=key.algorithm, value=key.sign(body))
         )
         try:
             response = getattr(self._stub(peer), rpc)(request, timeout=timeout)
@@ -152,13 +199,13 @@ class Forwarder:
             if code in _FAILURES:
                 breaker.failed()
                 self._metrics.forwarded(peer.region, REGION_UNAVAILABLE)
-                return self._unable(peer, items, now, REGION_UNAVAILABLE)
+                return self._unable(peer, asks, now, REGION_UNAVAILABLE)
             breaker.succeeded()  # it answered: a refusal is not an outage
             log.warning("federation peer %s refused: %s", peer.region, code)
             self._metrics.forwarded(peer.region, PEER_REFUSED)
-            return self._unable(peer, items, now, f"{PEER_REFUSED}: {code.name}")
+            return self._unable(peer, asks, now, f"{PEER_REFUSED}: {code.name}")
         breaker.succeeded()
-        return self._answers(caller, peer, items, response, sha256_hex(body), now)
+        return self._answers(caller, peer, asks, response, sha256_hex(body), now)
 
     def _timeout(self, peer: Peer) -> float | None:
         """The peer's timeout, cut to the caller's deadline less a margin (None: no time)."""
@@ -184,7 +231,7 @@ class Forwarder:
         self,
         caller: Caller,
         peer: Peer,
-        items: Sequence[pb.VerifyLicenceRequest],
+        asks: Sequence[_Ask],
         response: fpb.FederatedVerifyResponse,
         assertion_sha256: str,
         now: datetime,
@@ -203,27 +250,27 @@ class Forwarder:
             department=caller.code,
             own_region=self.config.region,
             assertion_sha256=assertion_sha256,
-            answers=stated if len(stated) == len(items) else [],
+            answers=stated if len(stated) == len(asks) else [],
         )
-        if problem or len(stated) != len(items):
+        if problem or len(stated) != len(asks):
             log.warning("federation peer %s: receipt does not verify (%s)", peer.region, problem)
             self._metrics.forwarded(peer.region, PEER_RECEIPT_INVALID)
-            return self._unable(peer, items, now, PEER_RECEIPT_INVALID)
+            return self._unable(peer, asks, now, PEER_RECEIPT_INVALID)
         self._metrics.forwarded(peer.region, "ANSWERED")
         receipt_sha = sha256_hex(receipt.body_json.encode() + receipt.signature.value)
         return [
-            _forwarded(peer, item, v, receipt.receipt_id, receipt_sha, now)
-            for item, v in zip(items, response.results, strict=True)
+            _forwarded(peer, ask, v, receipt.receipt_id, receipt_sha, now)
+            for ask, v in zip(asks, response.results, strict=True)
         ]
 
     def _unable(
-        self, peer: Peer, items: Sequence[pb.VerifyLicenceRequest], now: datetime, reason: str
+        self, peer: Peer, asks: Sequence[_Ask], now: datetime, reason: str
     ) -> list[ForwardedResult]:
         """CANNOT_CHECK for each item, with ``reason``."""
         decision = Decision(Verdict.CANNOT_CHECK, reason)
         return [
-            _result(peer, item, decision, HolderMatch.NOT_PRESENTED, HolderMatch.NOT_PRESENTED, now)
-            for item in items
+            _result(peer, ask, decision, HolderMatch.NOT_PRESENTED, HolderMatch.NOT_PRESENTED, now)
+            for ask in asks
         ]
 
 
@@ -237,33 +284,57 @@ def _match(value: int) -> HolderMatch:
     return HolderMatch[name] if name in HolderMatch.__members__ else HolderMatch.NOT_PRESENTED
 
 
-def _presented(item: pb.VerifyLicenceRequest) -> HolderNumber | None:
+class _Ask(NamedTuple):
+    """What one forwarded question asked, as this region's receipt records it."""
+
+    record: dict[str, Any]
+    presented: Presented
+    as_of: datetime | None = None
+
+
+def _asked_item(item: pb.VerifyLicenceRequest) -> _Ask:
+    asked = asked_in(item)
     raw = item.presented_holder_number
-    return parse_holder_number(raw, "presented_holder_number") if raw.strip() else None
+    holder = parse_holder_number(raw, "presented_holder_number") if raw.strip() else None
+    presented = presented_with(holder, asked)
+    return _Ask(asked_record(asked.ref, presented), presented, asked.as_of)
+
+
+def document_licence_id(request: pb.VerifyDocumentRequest) -> str:
+    """The licence id a presented document or QR payload names ("" if none can be read)."""
+    which = request.WhichOneof("document")
+    try:
+        if which == "signed_document":
+            content = json.loads(request.signed_document.content_json)
+            return str(content.get("licence_id", "")) if isinstance(content, dict) else ""
+        if which == "qr_payload":
+            qr = decode_qr(request.qr_payload, lambda _k, _raw, _sig: False)
+            return str(qr.body.get("lid", "")) if qr is not None else ""
+    except (ValueError, RecursionError):
+        return ""
+    return ""
 
 
 def _result(
     peer: Peer,
-    item: pb.VerifyLicenceRequest,
+    ask: _Ask,
     decision: Decision,
     number: HolderMatch,
     name: HolderMatch,
     now: datetime,
     **fields: Any,
 ) -> ForwardedResult:
-    asked = asked_in(item)
-    holder = _presented(item)
-    presented = presented_with(holder, asked)
-    record = {**asked_record(asked.ref, presented), "forwarded_to": peer.region}
+    presented = ask.presented
+    holder = presented.holder_number
     return ForwardedResult(
         decision,
         number,
         name,
         checked_at=now,
-        as_of=asked.as_of or now,
+        as_of=ask.as_of or now,
         checks=tuple(fields.pop("checks", ("federation",))),
-        asked=record,
-        client_ref=item.client_ref,
+        asked={**ask.record, "forwarded_to": peer.region},
+        client_ref=presented.client_ref,
         why=presented.why,
         region=peer.region,
         matched_holder=holder if number is HolderMatch.MATCH else None,
@@ -273,7 +344,7 @@ def _result(
 
 def _forwarded(
     peer: Peer,
-    item: pb.VerifyLicenceRequest,
+    ask: _Ask,
     v: pb.Verification,
     receipt_id: str,
     receipt_sha256: str,
@@ -281,7 +352,7 @@ def _forwarded(
 ) -> ForwardedResult:
     return _result(
         peer,
-        item,
+        ask,
         Decision(_verdict(v), v.reason),
         _match(v.holder_number_match),
         _match(v.holder_name_match),
@@ -295,4 +366,5 @@ def _forwarded(
         content_sha256=v.content_sha256,
         peer_receipt_id=receipt_id,
         peer_receipt_sha256=receipt_sha256,
+        document_authentic=v.document_authentic,
     )

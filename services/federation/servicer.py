@@ -27,7 +27,14 @@ from services.common.interceptors import WrappingInterceptor
 from services.common.pki import issued_by, region_from_pem
 from services.federation.config import FederationConfig, Peer
 from services.federation.evidence import check_assertion
-from services.verifier.grpc_servicer import MAX_BATCH_ITEMS, Wire, _batch_item, receipt_out
+from services.federation.forwarder import document_licence_id
+from services.verifier.grpc_servicer import (
+    MAX_BATCH_ITEMS,
+    VerifierServicer,
+    Wire,
+    _batch_item,
+    receipt_out,
+)
 from services.verifier.service import VerifierService
 from yihao.v1 import federation_pb2 as fpb
 from yihao.v1 import federation_pb2_grpc as fpb_grpc
@@ -91,7 +98,11 @@ def _type_of(item: pb.VerifyLicenceRequest) -> str:
     ref = item.licence
     if ref.WhichOneof("ref") == "type_and_number":
         return ref.type_and_number.type_code.strip()
-    parts = ref.licence_id.split(".")
+    return _type_of_id(ref.licence_id)
+
+
+def _type_of_id(licence_id: str) -> str:
+    parts = licence_id.split(".")
     return parts[5] if len(parts) == 10 else ""
 
 
@@ -103,6 +114,7 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
         self.service = service
         self.clock = clock
         self._wire = Wire()
+        self._documents = VerifierServicer(service)  # no forwarder: answered here
 
     def VerifyLicence(self, request: fpb.FederatedVerifyRequest, context: Any) -> Any:
         return self._verify("VerifyLicence", request)
@@ -110,7 +122,24 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
     def VerifyBatch(self, request: fpb.FederatedVerifyRequest, context: Any) -> Any:
         return self._verify("VerifyBatch", request)
 
-    def _verify(self, rpc: str, request: fpb.FederatedVerifyRequest) -> Any:
+    def VerifyDocument(self, request: fpb.FederatedVerifyRequest, context: Any) -> Any:
+        peer, caller = self._caller("VerifyDocument", request, request.document)
+        try:
+            document = pb.VerifyDocumentRequest.FromString(request.document)
+        except DecodeError:
+            raise InvalidArgument.field(
+                "document", "is not a VerifyDocumentRequest", "FORMAT"
+            ) from None
+        self._allow_type(peer, _type_of_id(document_licence_id(document)))
+        result = self._documents.verify_document(caller, document)
+        receipt = self.service.get_receipt(result.receipt_id)
+        return fpb.FederatedVerifyResponse(results=[result], receipt=receipt_out(receipt))
+
+    def _caller(
+        self, rpc: str, request: fpb.FederatedVerifyRequest, payload: bytes
+    ) -> tuple[Peer, Caller]:
+        """The peer, and the department it asserts, once its policy allows ``rpc`` and the
+        assertion holds for ``payload``."""
         peer = current_peer()
         if rpc not in peer.allow.rpcs:
             raise PermissionDenied(
@@ -125,12 +154,15 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
             from_region=peer.region,
             to_region=self.config.region,
             rpc=rpc,
-            batch=request.batch,
+            batch=payload,
             now=self.clock.now(),
         )
-        items = self._items(rpc, request.batch, peer)
         department = validate_department_code(asserted.department, "assertion.department")
-        caller = Caller(department, region=peer.region, assertion_sha256=asserted.sha256)
+        return peer, Caller(department, region=peer.region, assertion_sha256=asserted.sha256)
+
+    def _verify(self, rpc: str, request: fpb.FederatedVerifyRequest) -> Any:
+        peer, caller = self._caller(rpc, request, request.batch)
+        items = self._items(rpc, request.batch, peer)
         chunk = self.service.verify_batch(caller, [_batch_item(r) for r in items])
         chunk.wait_durable()
         receipt = self.service.get_receipt(chunk.receipt_id)
@@ -148,10 +180,13 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
                 "batch", f"{rpc} takes 1 to {MAX_BATCH_ITEMS} items", "ITEM_COUNT"
             )
         for item in items:
-            type_code = _type_of(item)
-            if type_code and not peer.allow.type_allowed(type_code):
-                raise PermissionDenied(
-                    f"region {peer.region} may not verify licences of type {type_code} here",
-                    reason="FEDERATION_TYPE_NOT_ALLOWED",
-                )
+            self._allow_type(peer, _type_of(item))
         return items
+
+    @staticmethod
+    def _allow_type(peer: Peer, type_code: str) -> None:
+        if type_code and not peer.allow.type_allowed(type_code):
+            raise PermissionDenied(
+                f"region {peer.region} may not verify licences of type {type_code} here",
+                reason="FEDERATION_TYPE_NOT_ALLOWED",
+            )

@@ -36,6 +36,14 @@ class Forwarding(Protocol):
     def owner(self, ref: Any) -> Any:
         """The peer region owning the licence ``ref`` names, or None (answered here)."""
 
+    def document_owner(self, request: pb.VerifyDocumentRequest) -> Any:
+        """The peer region owning the licence a presented document names, or None."""
+
+    def forward_document(
+        self, caller: Caller, peer: Any, request: pb.VerifyDocumentRequest
+    ) -> ForwardedResult:
+        """The owning region's answer to a presented document."""
+
     def forward(
         self, caller: Caller, peer: Any, rpc: str, items: Sequence[pb.VerifyLicenceRequest]
     ) -> list[ForwardedResult]:
@@ -200,31 +208,35 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         return answered
 
     def VerifyDocument(self, request: pb.VerifyDocumentRequest, context: Any) -> Any:
+        return self.verify_document(current_caller(), request)
+
+    def verify_document(self, caller: Caller, request: pb.VerifyDocumentRequest) -> Any:
+        """A presented document or QR payload checked for ``caller`` (forwarded to the region
+        that owns its licence, when federation names one)."""
         presented = Presented.parse(
             request.presented_holder_number,
             request.presented_holder_name,
             purpose=request.purpose,
             case_number=request.case_number,
         )
-        self.service.charge_question(current_caller(), presented)
+        self.service.charge_question(caller, presented)
         which = request.WhichOneof("document")
-        if which == "signed_document":
-            doc = request.signed_document
-            result = self.service.documents.verify_signed_document(
-                current_caller(),
-                doc.content_json,
-                doc.signature.key_id,
-                doc.signature.value,
-                presented,
-            )
-        elif which == "qr_payload":
-            result = self.service.documents.verify_qr(
-                current_caller(), request.qr_payload, presented
-            )
-        else:
+        if which is None:
             raise InvalidArgument.field(
                 "document", "present a signed_document or a qr_payload", "REQUIRED"
             )
+        if self.forwarder is not None and not caller.region:
+            peer = self.forwarder.document_owner(request)
+            if peer is not None:
+                answered = self.forwarder.forward_document(caller, peer, request)
+                return verification_out(self.service.record_receipt(caller, [answered])[0])
+        if which == "signed_document":
+            doc = request.signed_document
+            result = self.service.documents.verify_signed_document(
+                caller, doc.content_json, doc.signature.key_id, doc.signature.value, presented
+            )
+        else:
+            result = self.service.documents.verify_qr(caller, request.qr_payload, presented)
         return verification_out(result)
 
     def ExportDocument(self, request: pb.ExportDocumentRequest, context: Any) -> Any:

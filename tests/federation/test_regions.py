@@ -167,6 +167,32 @@ def test_access_records_on_both_sides(regions):
     assert [(r.department_code, r.case_number) for r in in_b] == [(b.hall, "SH-1")]
 
 
+def test_a_document_and_a_qr_code_of_another_region_are_checked_by_it(regions):
+    a, b, _ = regions
+    ref = spb.LicenceRef(licence_id=_issue(a, "A-0007", _holder(a, 7)))
+    issuer = pb_grpc.VerifierStub(a.channel(a.market))
+    document = issuer.ExportDocument(pb.ExportDocumentRequest(licence=ref), timeout=10)
+    qr = issuer.IssueQrPayload(pb.IssueQrPayloadRequest(licence=ref), timeout=10)
+    counter = pb_grpc.VerifierStub(b.channel(b.hall))
+    for request in (
+        pb.VerifyDocumentRequest(signed_document=document),
+        pb.VerifyDocumentRequest(qr_payload=qr.payload),
+    ):
+        seen = counter.VerifyDocument(request, timeout=10)
+        assert (seen.verdict, seen.region, seen.document_authentic) == (
+            pb.VERDICT_VALID,
+            "35",
+            True,
+        )
+        assert seen.peer_receipt_id and seen.licence_id == ref.licence_id
+    forged = pb.SignedDocument()
+    forged.CopyFrom(document)
+    forged.content_json = document.content_json.replace("某市某路1号", "别处")
+    seen = counter.VerifyDocument(pb.VerifyDocumentRequest(signed_document=forged), timeout=10)
+    assert (seen.verdict, seen.region) == (pb.VERDICT_CANNOT_CHECK, "35")
+    assert not seen.document_authentic
+
+
 def test_a_batch_mixes_local_and_forwarded_items_under_one_receipt(regions):
     a, b, _ = regions
     in_a, in_b = _issue(a, "A-0005", _holder(a, 5)), _issue(b, "B-0005", _holder(b, 5))
