@@ -32,6 +32,7 @@ class Asserted:
     department: str
     purpose: str
     case_number: str
+    staff: str  # the staff member the department said acted ("" if none)
     from_region: str
     rpc: str
     sha256: str  # of the assertion body: receipts cite it
@@ -47,6 +48,7 @@ def assertion_body(
     at: datetime,
     purpose: str = "",
     case_number: str = "",
+    staff: str = "",
 ) -> bytes:
     """The canonical bytes the forwarding region signs."""
     return canonical_json(
@@ -59,6 +61,7 @@ def assertion_body(
             "items_sha256": sha256_hex(batch),
             "purpose": purpose,
             "rpc": rpc,
+            "staff": staff,
             "to_region": to_region,
         }
     )
@@ -91,7 +94,13 @@ def check_assertion(
         data = json.loads(body)
         at = datetime.fromisoformat(data["issued_at"])
         stated = {k: data[k] for k in ("from_region", "to_region", "rpc", "items_sha256")}
-        who = (data["assertion_id"], data["department"], data["purpose"], data["case_number"])
+        who = (
+            data["assertion_id"],
+            data["department"],
+            data["purpose"],
+            data["case_number"],
+            data.get("staff", ""),
+        )
     except (ValueError, KeyError, TypeError):
         raise _refuse("malformed") from None
     expected = {

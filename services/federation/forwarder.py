@@ -186,6 +186,7 @@ class Forwarder:
             at=now,
             purpose=why.purpose,
             case_number=why.case_number,
+            staff=caller.staff or "",
         )
         key = self._signing_key()
         request.assertion.body_json = body

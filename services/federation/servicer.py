@@ -39,6 +39,7 @@ from services.verifier.service import VerifierService
 from yihao.v1 import federation_pb2 as fpb
 from yihao.v1 import federation_pb2_grpc as fpb_grpc
 from yihao.v1 import verifier_pb2 as pb
+from yihao_shared.staff import check_staff
 
 _peer: contextvars.ContextVar[Peer | None] = contextvars.ContextVar("yihao_peer", default=None)
 
@@ -158,7 +159,9 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
             now=self.clock.now(),
         )
         department = validate_department_code(asserted.department, "assertion.department")
-        return peer, Caller(department, region=peer.region, assertion_sha256=asserted.sha256)
+        staff = check_staff(asserted.staff) if asserted.staff else None
+        caller = Caller(department, staff, region=peer.region, assertion_sha256=asserted.sha256)
+        return peer, caller
 
     def _verify(self, rpc: str, request: fpb.FederatedVerifyRequest) -> Any:
         peer, caller = self._caller(rpc, request, request.batch)

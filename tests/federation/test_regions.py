@@ -77,9 +77,11 @@ def _issue(region: Region, number: str, holder: str) -> str:
 def _verify(region: Region, dept: str, licence_id: str, **kw) -> pb.Verification:
     stub = pb_grpc.VerifierStub(region.channel(dept))
     timeout = kw.pop("timeout", 10)
+    metadata = kw.pop("metadata", None)
     return stub.VerifyLicence(
         pb.VerifyLicenceRequest(licence=spb.LicenceRef(licence_id=licence_id), **kw),
         timeout=timeout,
+        metadata=metadata,
     )
 
 
@@ -93,7 +95,7 @@ def test_verified_both_ways_with_receipts_citing_receipts(regions):
     in_a = _issue(a, "A-0001", _holder(a, 1))
     in_b = _issue(b, "B-0001", _holder(b, 1))
 
-    seen_in_b = _verify(b, b.hall, in_a)
+    seen_in_b = _verify(b, b.hall, in_a, metadata=(("yihao-staff", "clerk.07"),))
     assert seen_in_b.verdict == pb.VERDICT_VALID
     assert (seen_in_b.region, seen_in_b.licence_id) == ("35", in_a)
     assert seen_in_b.peer_receipt_id and seen_in_b.receipt_id != seen_in_b.peer_receipt_id
@@ -108,6 +110,7 @@ def test_verified_both_ways_with_receipts_citing_receipts(regions):
     assert ours["answers"][0]["peer"]["receipt_id"] == seen_in_b.peer_receipt_id
     assert ours["answers"][0]["verdict"] == theirs["answers"][0]["verdict"] == "valid"
     assert theirs["via"]["region"] == "31"
+    assert ours["staff"] == theirs["staff"] == "clerk.07"  # B's department said who acted
     assert "via" not in ours
 
 

@@ -78,9 +78,7 @@ def receipt_body_of(
     (region, assertion SHA-256) of a question forwarded by a peer region (federation)."""
     named = f',"staff":{_json_str(staff)}' if staff else ""
     if via:
-        named += (
-            f',"via":{{"assertion_sha256":{_json_str(via[1])},"region":{_json_str(via[0])}}}'
-        )
+        named += f',"via":{{"assertion_sha256":{_json_str(via[1])},"region":{_json_str(via[0])}}}'
     return (
         '{"answers":['
         + ",".join(answers)
