@@ -169,9 +169,9 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
         chunk = self.service.verify_batch(caller, [_batch_item(r) for r in items])
         chunk.wait_durable()
         receipt = self.service.get_receipt(chunk.receipt_id)
-        return fpb.FederatedVerifyResponse(
-            results=self._wire.verifications(chunk), receipt=receipt_out(receipt)
-        )
+        response = fpb.FederatedVerifyResponse(receipt=receipt_out(receipt))
+        self._wire.fill(response.results, chunk)
+        return response
 
     def _items(self, rpc: str, batch: bytes, peer: Peer) -> list[pb.VerifyLicenceRequest]:
         try:
