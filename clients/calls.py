@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Self, TypeVar
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.connection import DEFAULT_TIMEOUT, ClientConfig, connect
 from clients.errors import from_grpc_error
-from clients.retry import RetryPolicy, call_with_retry
+from clients.retry import NO_RETRY, RetryPolicy, call_with_retry
 from clients.staff import with_staff
 from yihao.v1 import (
     assistance_pb2_grpc,
@@ -220,3 +221,13 @@ class Calls:
         """Diagnostics.Ping: a no-op through the whole server stack; names the caller."""
         req = request_of(common_pb2.PingRequest, request, fields)
         return self._unary(self._diagnostics.Ping, req, common_pb2.PingResponse, timeout)
+
+    def health(self, service: str = "", *, timeout: float | None = None) -> str:
+        """The standard gRPC health check of ``service`` ("" = the server as a whole):
+        ``SERVING``, ``NOT_SERVING`` or ``SERVICE_UNKNOWN``. Not retried: it is the question
+        "is it up now?"; a server that cannot be reached raises :class:`Unavailable`.
+        """
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        req = health_pb2.HealthCheckRequest(service=service)
+        reply = self._unary(stub.Check, req, health_pb2.HealthCheckResponse, timeout, NO_RETRY)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))

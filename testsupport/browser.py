@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ from clients.web.accounts import AccountStore
 from clients.web.app import create_app
 from clients.web.config import WebSettings
 from clients.web.db import open_database
+from services.common.clock import FixedClock
 from testsupport import availability
 from testsupport.stack import Stack, dev_pki, settings_for, start_stack
 
@@ -131,22 +132,27 @@ def desk_stack(
     accounts: Iterable[AccountSpec],
     *,
     clock: ShiftedClock | None = None,
+    services_clock: FixedClock | None = None,
     **desk_settings: Any,
 ) -> Iterator[DeskStack]:
     """The real stack under ``var_dir`` (dev PKI in ``var_dir/pki``) and a desk in front;
-    the desk reads ``clock`` (the services keep the real time)."""
+    the desk reads ``clock`` (the services keep the real time). With ``services_clock`` the
+    services keep its time, and the desk too unless ``clock`` is given (a test moves it:
+    deadlines pass, heads age — move it before signing in, or the session expires too)."""
     pki = dev_pki(var_dir / "pki")
-    stack = start_stack(settings_for(f"sqlite:///{var_dir / 'yihao.db'}", var_dir, pki), pki)
+    settings = settings_for(f"sqlite:///{var_dir / 'yihao.db'}", var_dir, pki)
+    stack = start_stack(settings, pki, clock=services_clock)
     web_db = f"sqlite:///{var_dir / 'web.db'}"
     engine = open_database(web_db)
     store = AccountStore(engine)
     for account_id, name, department, roles, password in accounts:
         store.add(account_id, name, department, roles, password, now=time.time())
     engine.dispose()
-    settings = WebSettings(
+    web_settings = WebSettings(
         var_dir=var_dir, address=stack.address, database_url=web_db, **desk_settings
     )
-    app = create_app(settings, clock=clock or time.time)
+    desk_clock = clock or (_seconds(services_clock) if services_clock else time.time)
+    app = create_app(web_settings, clock=desk_clock)
     desk = serve_desk(app)
     try:
         yield DeskStack(stack, desk)
@@ -154,6 +160,10 @@ def desk_stack(
         desk.stop()
         app.state.desk.close()
         stack.stop()
+
+
+def _seconds(clock: FixedClock) -> Callable[[], float]:
+    return lambda: clock.now().timestamp()
 
 
 def launch_chromium(playwright: Any) -> Any:

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-__all__ = ["ACCOUNTS", "METADATA", "SESSIONS", "SIGN_INS", "open_database"]
+__all__ = ["ACCOUNTS", "METADATA", "ONCE", "SESSIONS", "SIGN_INS", "open_database"]
 
 METADATA = MetaData()
 
@@ -67,6 +67,16 @@ SIGN_INS = Table(
 )
 Index("ix_web_sign_ins_account", SIGN_INS.c.account_id, SIGN_INS.c.at)
 Index("ix_web_sign_ins_address", SIGN_INS.c.client_address, SIGN_INS.c.at)
+
+#: One-time form keys already acted on (sent twice, acts once: :mod:`clients.web.once_claims`).
+ONCE = Table(
+    "web_once",
+    METADATA,
+    Column("form_key", String(64), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+)
+Index("ix_web_once_at", ONCE.c.at)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

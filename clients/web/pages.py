@@ -74,7 +74,6 @@ def healthz(_request: Request) -> Response:
 
 ROUTES = [
     Route("/", dashboard),
-    Route("/supervision", _coming(Label("电子监察", "Supervision"), "supervisor")),
     Route("/operator", _coming(Label("证照管理", "Operator desk"), "operator")),
     Route("/accounts", accounts_page),
     Route("/healthz", healthz),

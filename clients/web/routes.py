@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from clients.web import auth, counter, pages
+from clients.web import auth, counter, pages, supervision
 
 __all__ = ["STATIC_DIR", "routes"]
 
@@ -21,4 +21,5 @@ def routes() -> list[BaseRoute]:
         *auth.ROUTES,
         *counter.ROUTES,
         *pages.ROUTES,
+        *supervision.ROUTES,
     ]

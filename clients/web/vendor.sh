@@ -33,3 +33,5 @@ fetch htmx.org@2.0.11 dist/htmx.min.js
 # tests run on each screen (served like the rest; only the tests load axe).
 fetch jsqr@1.4.0 dist/jsQR.js
 fetch axe-core@4.14.1 axe.min.js
+# The supervision room's charts (Apache-2.0: its NOTICE and the d3 licence it carries too).
+fetch echarts@6.1.0 dist/echarts.common.min.js NOTICE licenses/LICENSE-d3

@@ -20,6 +20,7 @@ from clients.web.app import create_app
 from clients.web.backend import DEPARTMENT_ROLE
 from clients.web.config import WebSettings
 from clients.web.db import open_database
+from tests.clients.web.fake_supervision import FakeSupervision
 
 #: (account, name, department, roles, password) every unit test's desk has.
 ACCOUNTS = (
@@ -69,6 +70,15 @@ class FakeClient:
         roles = [v for k, v in DEPARTMENT_ROLE.items() if k not in self.backend.denied]
         return FakeDepartment(credit_code, f"部门 {credit_code}", roles)
 
+    def __getattr__(self, name: str) -> Any:
+        """The calls the page helpers' fakes answer (``backend.more``), or raise ``fail``."""
+        for more in self.backend.more:
+            if hasattr(more, name):
+                if self.backend.fail is not None:
+                    raise self.backend.fail
+                return getattr(more, name)
+        raise AttributeError(name)
+
 
 @dataclass
 class FakeBackend:
@@ -77,6 +87,8 @@ class FakeBackend:
     fail: Exception | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
     denied: set[str] = field(default_factory=set)  # desk roles the department lacks
+    #: Fakes of the calls each screen makes (one object per screen's module).
+    more: list[Any] = field(default_factory=lambda: [FakeSupervision()])
 
     def client(self, account: Account) -> FakeClient:
         return FakeClient(self)
