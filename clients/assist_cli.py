@@ -86,9 +86,15 @@ def add_assist_commands(subs: Sub) -> None:
         "--max-overdue", type=int, default=0, metavar="N", help="overdue requests listed (100)"
     )
     access = command(
-        subs, "access", oc.cmd_access, "who used a holder's data, newest first (holder portal)"
+        subs,
+        "access",
+        oc.cmd_access,
+        "who used a holder's data, newest first (holder portal; a supervisor with --purpose "
+        "and --case)",
     )
     access.add_argument("holder_number", metavar="HOLDER_NUMBER")
+    access.add_argument("--purpose", default="", help="why a supervisor reads them (required)")
+    access.add_argument("--case", default="", help="the case they are read for (supervisor)")
     all_pages_option(access)
     commit = group(subs, "commit", "notification-commitments (告知承诺)")
     rec = command(commit, "record", oc.cmd_commit_record, "record an applicant's commitment")

@@ -26,7 +26,12 @@ CHINA_TIME = "北京时间"
 STATUS_GLOSS = {"pending": "待办", "answered": "已答复", "refused": "已拒绝"}
 PROCEDURE_GLOSS = {"automatic": "自动", "manual": "人工"}
 COMMITMENT_GLOSS = {"pending": "待核查", "kept": "已履行", "broken": "未履行"}
-CHANNEL_GLOSS = {"verification": "核验", "assistance": "行政协助", "licence_store": "证照查询"}
+CHANNEL_GLOSS = {
+    "verification": "核验",
+    "assistance": "行政协助",
+    "licence_store": "证照查询",
+    "supervision": "电子监察",
+}
 
 
 def china_time(ts: timestamp_pb2.Timestamp) -> str:

@@ -156,7 +156,11 @@ def cmd_access(ctx: Context) -> int:
 
     def fetch(token: str) -> apb.ListAccessRecordsResponse:
         return ctx.client().list_access_records(
-            holder_number=number, page_size=PAGE_SIZE, page_token=token
+            holder_number=number,
+            page_size=PAGE_SIZE,
+            page_token=token,
+            purpose=ctx.args.purpose,
+            case_number=ctx.args.case,
         )
 
     ctx.out.show_all(pages(fetch, "records", ctx), access_table)

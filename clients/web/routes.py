@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from clients.web import auth, counter, pages, supervision
+from clients.web import auth, counter, pages, supervision, supervision_access
 
 __all__ = ["STATIC_DIR", "routes"]
 
@@ -22,4 +22,5 @@ def routes() -> list[BaseRoute]:
         *counter.ROUTES,
         *pages.ROUTES,
         *supervision.ROUTES,
+        *supervision_access.ROUTES,
     ]

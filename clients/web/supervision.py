@@ -226,8 +226,8 @@ def request_page(request: Request) -> Response:
 
 async def urge(request: Request) -> Response:
     """POST /supervision/requests/{id}: 催办 once per form, then back to the timeline.
-    (Async to read the form, so the role check is :func:`_supervisor_or_redirect`.)"""
-    refused = _supervisor_or_redirect(request)
+    (Async to read the form, so the role check is :func:`supervisor_or_redirect`.)"""
+    refused = supervisor_or_redirect(request)
     if refused is not None:
         return refused
     form = await request.form()
@@ -235,7 +235,7 @@ async def urge(request: Request) -> Response:
     return await run_in_threadpool(_urge, request, note, key)
 
 
-def _supervisor_or_redirect(request: Request) -> Response | None:
+def supervisor_or_redirect(request: Request) -> Response | None:
     """What :func:`clients.web.auth.requires` does, for an async view."""
 
     @requires("supervisor")

@@ -24,6 +24,8 @@ from clients.web.viewmodels import FLASH, Label, china_time, mask_number
 __all__ = [
     "HEAD_STALE_SECONDS",
     "SERVICES",
+    "access_errors",
+    "access_rows",
     "figures_rows",
     "filter_overdue",
     "head_view",
@@ -33,6 +35,7 @@ __all__ = [
     "timeline",
     "trends",
     "urge_errors",
+    "violation_errors",
 ]
 
 #: A signed head older than this is flagged: heads are signed as the log grows (every
@@ -245,6 +248,63 @@ def urge_errors(note: str, once: str) -> dict[str, Label]:
             "The form's one-time key is missing or malformed; reload the page and send it again.",
         )
     return errors
+
+
+# --- access records of a holder ----------------------------------------------------------------
+
+_CHANNELS = {
+    "verification": Label("核验", "verification"),
+    "assistance": Label("行政协助", "assistance"),
+    "licence_store": Label("证照查询", "licence store"),
+    "supervision": Label("电子监察", "supervision"),
+}
+_REQUIRED = {
+    "holder_number": Label("请输入当事人证件号码（必填）。", "Enter the holder number (required)."),
+    "purpose": Label("请填写查询事由（必填）。", "State why you read them (required)."),
+    "case_number": Label("请填写案号（必填）。", "Give the case they are read for (required)."),
+}
+_LIMITS = {"holder_number": 64, "purpose": 200, "case_number": 64, "page_token": 200}
+
+
+def access_errors(form: Mapping[str, str]) -> dict[str, Label]:
+    """The access form's errors, each naming its field and rule."""
+    errors: dict[str, Label] = {}
+    for name, limit in _LIMITS.items():
+        value = form.get(name, "")
+        if name in _REQUIRED and not value:
+            errors[name] = _REQUIRED[name]
+        elif len(value) > limit:
+            errors[name] = Label(f"不能超过 {limit} 个字符。", f"At most {limit} characters.")
+    return errors
+
+
+def violation_errors(exc: Any) -> dict[str, Label]:
+    """The service's field violations as the form's errors (field: what is wrong, and the
+    rule's name); a violation of no form field goes under ``form``."""
+    errors: dict[str, Label] = {}
+    for v in getattr(exc, "violations", []):
+        name = v.field if v.field in _LIMITS else "form"
+        text = f"{v.field}: {v.description} ({v.reason})"
+        errors[name] = Label(f"服务拒绝 — {text}", f"Refused by the service — {text}")
+    if not errors:
+        errors["form"] = Label(f"服务拒绝：{exc}", f"Refused by the service: {exc}")
+    return errors
+
+
+def access_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
+    """Who read the holder's data, newest first (the records carry no holder number)."""
+    return [
+        {
+            "at": _when(r.at),
+            "department": r.department_name or r.department_code,
+            "staff": r.staff,
+            "channel": _CHANNELS.get(r.channel, Label(r.channel, r.channel)),
+            "purpose": r.purpose,
+            "case_number": r.case_number,
+            "what": r.what,
+        }
+        for r in records
+    ]
 
 
 # --- trends ------------------------------------------------------------------------------------

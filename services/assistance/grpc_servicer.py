@@ -259,7 +259,12 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
 
     def ListAccessRecords(self, request: pb.ListAccessRecordsRequest, context: Any) -> Any:
         rows, token = self.service.access_records(
-            request.holder_number, request.page_size, request.page_token
+            request.holder_number,
+            request.page_size,
+            request.page_token,
+            caller=current_caller(),
+            purpose=request.purpose,
+            case_number=request.case_number,
         )
         return pb.ListAccessRecordsResponse(
             records=[self._record_out(r) for r in rows], next_page_token=token

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
+from services.assistance.access_records import access_page
 from services.assistance.domain import supervision
 from services.assistance.domain.answers import answered_status, best_licence, licence_values
 from services.assistance.domain.calendar import WorkingCalendar
@@ -39,7 +40,7 @@ from services.assistance.domain.requests import (
 from services.assistance.persistence import repository as repo
 from services.assistance.request_checks import check_id, check_key, china_day_start, same_request
 from services.common import audit_log
-from services.common.access_log import AccessRecord, insert_records, records_of
+from services.common.access_log import AccessRecord, insert_records
 from services.common.alerts import AlertLog
 from services.common.clock import Clock, china_date
 from services.common.database import Database
@@ -419,6 +420,9 @@ class AssistanceService:
     def _is_admin(self, caller: Caller) -> bool:
         return Role.ADMINISTRATOR in self._roles(caller.code)
 
+    def _is_holder_portal(self, caller: Caller) -> bool:
+        return Role.HOLDER_PORTAL in self._roles(caller.code)
+
     def _is_supervisor(self, caller: Caller) -> bool:
         return Role.SUPERVISOR in self._roles(caller.code)
 
@@ -495,22 +499,29 @@ class AssistanceService:
     # ------------------------------------------------------------------------ access records
 
     def access_records(
-        self, holder_number: str, size: int, token: str
+        self,
+        holder_number: str,
+        size: int,
+        token: str,
+        *,
+        caller: Caller | None = None,
+        purpose: str = "",
+        case_number: str = "",
     ) -> tuple[list[AccessRecord], str]:
-        """A holder's access records, newest first (for the holder portal)."""
-        holder = parse_holder_number(holder_number, "holder_number")
-        limit = page_size(size, 50, 500)
-        raw = decode_token(token)
-        if raw and not (raw.isascii() and raw.isdecimal() and len(raw) <= 18):
-            raise InvalidArgument.field(
-                "page_token", "is not a token returned by a previous page", "PAGE_TOKEN"
-            )
-        before = int(raw) if raw else 0
-        with self.db.read() as conn:
-            rows = records_of(conn, self.vault.index(holder), before, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return rows, encode_token(str(rows[-1].record_id)) if more else ""
+        """A holder's access records, newest first: to the holder portal, or to a supervisor
+        stating a purpose and a case (its read recorded first; see :mod:`.access_records`)."""
+        portal = caller is None or self._is_holder_portal(caller)
+        return access_page(
+            self.db,
+            self.vault,
+            self.clock.now(),
+            holder_number,
+            size,
+            token,
+            supervisor=None if portal else caller,
+            purpose=purpose,
+            case_number=case_number,
+        )
 
     # --------------------------------------------------------------------------- commitments
 

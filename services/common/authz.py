@@ -109,7 +109,8 @@ POLICY: dict[str, frozenset[Role]] = {
             "Refuse": PROVIDER,
             "Urge": REQUESTER | SUPERVISOR,
             "Supervise": SUPERVISOR,
-            "ListAccessRecords": frozenset({Role.HOLDER_PORTAL}),
+            # Supervisors state a purpose and a case, and their read is itself recorded.
+            "ListAccessRecords": frozenset({Role.HOLDER_PORTAL}) | SUPERVISOR,
             "RecordCommitment": frozenset({Role.HANDLER, Role.OPERATOR, Role.REQUESTER}),
             "ListCommitments": frozenset({Role.HANDLER, Role.OPERATOR, Role.REQUESTER})
             | SUPERVISOR

@@ -44,13 +44,15 @@ def _request(rid: str, provider: str, status: int, submitted: float, deadline: f
 
 @dataclass
 class FakeSupervision:
-    """Supervise, GetRequest, Urge, ListItems, ListDepartments, health, GetTreeHead."""
+    """Supervise, GetRequest, Urge, ListItems, ListDepartments, ListAccessRecords, health,
+    GetTreeHead."""
 
     requests: dict[str, Any] = field(default_factory=dict)
     urged: list[tuple[str, str]] = field(default_factory=list)
     supervised: list[dict[str, Any]] = field(default_factory=list)
     head_at: float = NOW - 30
     health_of: dict[str, str] = field(default_factory=dict)
+    access_asked: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         late = _request("R1LATE", EDU, apb.REQUEST_STATUS_PENDING, NOW - 10 * DAY, NOW - 3 * DAY)
@@ -116,6 +118,25 @@ class FakeSupervision:
     def list_departments(self, **_: Any) -> Any:
         departments = [SimpleNamespace(credit_code=c, name=n) for c, n in NAMES.items()]
         return SimpleNamespace(departments=departments, next_page_token="")
+
+    def list_access_records(self, **fields: Any) -> Any:
+        self.access_asked.append(fields)
+        if not fields["holder_number"].isalnum():
+            raise InvalidArgument.field("holder_number", "is not an ID number", "FORMAT")
+        records = [
+            apb.AccessRecord(
+                at=_ts(NOW - DAY),
+                department_code=HRSS,
+                department_name=NAMES[HRSS],
+                channel="assistance",
+                purpose="职业资格审查",
+                case_number="RS-2026-007",
+                what="学历学位信息核查 (XZXZ-JY-001): degree",
+                staff="wang.fang",
+            )
+        ]
+        more = "" if fields.get("page_token") else "next-page"
+        return apb.ListAccessRecordsResponse(records=records, next_page_token=more)
 
     def health(self, service: str = "", **_: Any) -> str:
         return self.health_of.get(service, "SERVING")

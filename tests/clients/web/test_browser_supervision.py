@@ -1,7 +1,8 @@
 """The supervision room in a real headless Chromium, against the real gRPC stack: a
 supervisor sees an overdue request and urges it (once, however often the form is sent), the
-charts render, the health panel reads the services and the log, and axe-core finds no serious
-or critical accessibility violation. Screenshots go to docs/screenshots/.
+charts render, the health panel reads the services and the log, the access records of a
+holder (the supervisor's own read recorded, with the staff member), and axe-core finds no
+serious or critical accessibility violation. Screenshots go to docs/screenshots/.
 
 The services and the desk share a clock the test moves (Monday 1 June 2026, 10:00 in China,
 then eight days on: past the 5th working day of the requests' time limit)."""
@@ -156,6 +157,29 @@ def test_the_health_panel_reads_the_services_and_the_log(tab) -> None:
     assert services.count("正常") == 4, services
     assert int(tab.inner_text("#sv-head-size")) > 0
     assert tab.locator("#sv-head-stale").count() == 0  # signed just now (the test's clock)
+
+
+def test_access_records_of_a_holder_with_the_supervisors_own_read(tab) -> None:
+    tab.click("#link-access")
+    tab.wait_for_url(re.compile(r"/supervision/access$"))
+    tab.click("#access-search")  # nothing typed: each field says what it needs
+    tab.wait_for_selector("#e-holder_number")
+    assert tab.locator(".field-error").count() == 3
+    tab.fill("#f-holder_number", GRADUATE)
+    tab.fill("#f-purpose", "投诉核查")
+    tab.fill("#f-case_number", "JC-2026-001")
+    tab.click("#access-search")
+    tab.wait_for_selector("#access-records")
+    assert GRADUATE not in tab.url and tab.url.endswith("/supervision/access")
+    rows = tab.locator("#access-records tbody tr")
+    first = rows.nth(0).inner_text()  # newest first: this very read, by this staff member
+    assert "福州市电子监察中心" in first and "jian.cha" in first and "电子监察" in first
+    assert "投诉核查" in first and "JC-2026-001" in first
+    everything = tab.inner_text("#access-records")
+    assert "福州市人力资源和社会保障局" in everything  # the requester's answered read
+    screenshot(tab, "supervision-access")
+    assert _axe(tab) == []
+    assert tab.csp_violations == []
 
 
 def test_the_supervision_room_passes_axe(tab) -> None:
