@@ -4,11 +4,11 @@ process (urging, 催办: ``Urge`` has no idempotency key and records every call)
 carries a fresh key (:func:`clients.web.once.form_key`); unlike
 :class:`clients.web.once.OnceStore` (in memory, replaying the first result) the claim is a
 row. The view claims the key (:func:`claim`) before calling the services: the first
-submission claims it and acts; a second one (a double click, a reload that re-posts, a second tab) finds it claimed and does
-not act again. The claim is a primary-key insert, so two submissions racing each other get
-one winner even across desk processes sharing a database. If the act fails before reaching
-the services, the view releases the key (:func:`release`) so the person can try again.
-Keys are kept for a day.
+submission claims it and acts; a second one (a double click, a reload that re-posts, a
+second tab) finds it claimed and does not act again. The claim is a primary-key insert, so
+two submissions racing each other get one winner even across desk processes sharing a
+database. If the act fails before reaching the services, the view releases the key
+(:func:`release`) so the person can try again. Keys are kept for a day.
 """
 
 from __future__ import annotations

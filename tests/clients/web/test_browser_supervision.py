@@ -49,7 +49,7 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The stack with three requests to the police: one answered, one refused, one left to
     go overdue; then eight days pass and a fresh log head is signed."""
     clock = FixedClock(MONDAY_10AM)
-    with desk_stack(tmp_path_factory.mktemp("sv-var"), ACCOUNTS, clock=clock) as live:
+    with desk_stack(tmp_path_factory.mktemp("sv-var"), ACCOUNTS, services_clock=clock) as live:
         police = live.stack.assistance("police")
         answered = _submit(live, "sv-answered-1")
         police.Answer(
