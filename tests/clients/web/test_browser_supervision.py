@@ -111,7 +111,7 @@ def test_a_supervisor_sees_the_overdue_request_and_urges_it_once(tab, room) -> N
     assert "福州市公安局" in cells and "XZXZ-GA-001" in cells
     assert "10 小时" in cells  # over since 8 June 23:59; now 9 June 10:00
     tab.select_option("#f-item", "XZXZ-JY-001")  # htmx swaps the table: not that item
-    tab.wait_for_function("!document.querySelector('#sv-overdue tr[data-request]')")
+    tab.locator("#sv-overdue tr[data-request]").first.wait_for(state="detached")
     tab.select_option("#f-item", "")
     row.wait_for()
     row.get_by_role("link").click()

@@ -47,8 +47,8 @@ def test_the_dashboard_asks_the_services_as_the_accounts_department(desk_client,
 
 
 def test_the_placeholders_say_they_are_not_built(desk_client) -> None:
-    sign_in(desk_client, "supervisor")
-    assert "建设中" in desk_client.get("/supervision").text
+    sign_in(desk_client, "operator")
+    assert "建设中" in desk_client.get("/operator").text
 
 
 def test_the_account_list_shows_accounts_without_passwords(desk_client) -> None:
