@@ -2,7 +2,10 @@
 
 It is not the services' database: the desk is a client of the services and keeps only what a
 web front needs. SQLite under ``<var>/web.db`` by default (``YIHAO_WEB_DATABASE_URL`` for
-PostgreSQL when several desk processes share sessions). The tables are created when missing.
+PostgreSQL when several desk processes share sessions). Its schema is brought up to date by
+the desk's own Alembic migrations (``clients/web/migrations``, version table
+``web_alembic_version``) whenever it is opened; a change to these tables is a new migration
+there, working on SQLite and PostgreSQL from a database made before it.
 
 Timestamps are seconds since the epoch (floats): the desk compares them with its clock only.
 """
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import (
     Boolean,
     Column,
@@ -23,12 +28,26 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    inspect,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
-__all__ = ["ACCOUNTS", "METADATA", "ONCE", "SESSIONS", "SIGN_INS", "open_database"]
+__all__ = [
+    "ACCOUNTS",
+    "METADATA",
+    "ONCE",
+    "SESSIONS",
+    "SIGN_INS",
+    "VERSION_TABLE",
+    "open_database",
+]
 
 METADATA = MetaData()
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The desk's own Alembic version table (not the services' ``alembic_version``).
+VERSION_TABLE = "web_alembic_version"
+#: The revision whose tables the first desks (before migrations) created directly.
+_FIRST = "w0001"
 
 #: Staff accounts: who may sign in, for which department, in which roles.
 ACCOUNTS = Table(
@@ -94,5 +113,17 @@ def open_database(url: str) -> Engine:
     engine = create_engine(url)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    METADATA.create_all(engine)
+    with engine.begin() as conn:
+        upgrade(conn)
     return engine
+
+
+def upgrade(conn: Connection, revision: str = "head") -> None:
+    """Bring the desk's schema on ``conn`` up to ``revision``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    tables = set(inspect(conn).get_table_names())
+    if "web_accounts" in tables and VERSION_TABLE not in tables:
+        command.stamp(config, _FIRST)  # made by the first desk, before it had migrations
+    command.upgrade(config, revision)
