@@ -22,7 +22,10 @@ def _differences(engine) -> list:
 
 def _check(url: str) -> None:
     engine = open_database(url)
-    assert _differences(engine) == []
+    assert _differences(engine) == [], (
+        "the desk's tables (clients/web/db.py) and its migrations disagree: a new or changed "
+        "table needs a migration in clients/web/migrations/versions/"
+    )
     with engine.connect() as conn:
         version = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
         assert "alembic_version" not in inspect(conn).get_table_names()
