@@ -40,9 +40,11 @@ from services.common.signing import PublicKey, canonical_json, sha256_hex
 from services.licence_store.audit import KIND as LICENCE_EVENT
 from services.licence_store.audit import event_entry, event_ref
 from services.licence_store.domain.stored import StoredEvent
+from services.licence_store.key_log import KIND as KEY_MARKS
+from services.licence_store.key_log import key_ref, read_key, trusted
 from services.licence_store.persistence import repository as store_repo
 from services.licence_store.persistence.codec import LicenceCodec
-from services.licence_store.persistence.tables import licences
+from services.licence_store.persistence.tables import department_keys, licences
 from services.verifier.domain.receipt import receipt_entry, unsigned_fields
 from services.verifier.keys import ServiceKeys
 from services.verifier.persistence import repository as verifier_repo
@@ -114,6 +116,7 @@ def verify(
     report.problems += list(_unlogged_decisions(conn, decisions))
     report.problems += list(check_access_records(conn, [x for x in leaves if x.kind == ACCESS]))
     report.problems += list(_licence_rows(conn))
+    report.problems += list(_key_marks(conn))
     heads = audit_log.heads(conn)
     report.heads = len(heads)
     report.problems += list(_heads(heads, leaves, keys))
@@ -319,6 +322,18 @@ def check_access_records(conn: Connection, leaves: list[Leaf]) -> Iterator[Probl
     for ref, batch in sorted(batches.items(), key=lambda kv: kv[1].first_id):
         what = f"access records not in the log, from record {batch.first_id} (written behind it)"
         yield Problem(-1, ACCESS, ref, what)
+
+
+def _key_marks(conn: Connection) -> Iterator[Problem]:
+    """Every signing key's stored marks must be the ones its newest log entry commits to (a key
+    never marked has no entry yet)."""
+    for (key_id,) in conn.execute(select(department_keys.c.key_id).order_by("key_id")):
+        key, logged = read_key(conn, key_id)
+        if key is None:
+            continue
+        if not trusted(key, logged):
+            what = "key marks (validity, compromise) edited" if logged else "key marks not logged"
+            yield Problem(-1, KEY_MARKS, key_ref(key_id), what)
 
 
 def _unlogged_decisions(conn: Connection, leaves: list[Leaf]) -> Iterator[Problem]:

@@ -25,6 +25,7 @@ from services.licence_store.domain.grants import (
     ReadGrant,
     grants_by_key,
 )
+from services.licence_store.key_log import log_key_marks
 from services.licence_store.keyring import KeyRing
 from services.licence_store.persistence import catalogue as repo
 
@@ -137,6 +138,7 @@ class Catalogue:
             repo.save_department(conn, dept, at)
             if not repo.keys_of(conn, dept.credit_code):
                 self.keyring.create_key(conn, dept.credit_code, at)
+            log_key_marks(conn, repo.keys_of(conn, dept.credit_code), at)
             withdraw(conn, at)  # roles may have been taken away
             saved = repo.get_department(conn, dept.credit_code)
         self.cache.invalidate()
@@ -172,6 +174,7 @@ class Catalogue:
         dept = self.get_department(code)
         with self.db.transaction() as conn:
             self.keyring.create_key(conn, dept.credit_code, self.clock.now())
+            log_key_marks(conn, repo.keys_of(conn, dept.credit_code), self.clock.now())
             withdraw(conn, self.clock.now())  # the old key's valid_until changed
             saved = repo.get_department(conn, dept.credit_code)
         assert saved is not None
@@ -189,6 +192,7 @@ class Catalogue:
                 raise NotFound(f"no signing key {key_id}", reason="KEY_NOT_FOUND")
             if key.valid_until is None:
                 self.keyring.create_key(conn, key.department_code, self.clock.now())
+            log_key_marks(conn, repo.keys_of(conn, key.department_code), self.clock.now())
             withdraw(conn, self.clock.now())
             saved = repo.get_department(conn, key.department_code)
         self.keyring.forget(key.key_id)

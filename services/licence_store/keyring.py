@@ -1,11 +1,13 @@
 """Departments' signing keys: generated here, private halves sealed at rest.
 
 A private key is unsealed once per process and kept in memory; public keys are cached briefly
-(rotation changes a key's ``valid_until``, so the cache is short-lived).
+(rotation changes a key's ``valid_until``, so the cache is short-lived), and trusted only when
+their marks are the ones their newest log entry commits to (services.licence_store.key_log).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import datetime
@@ -17,7 +19,10 @@ from services.common.errors import FailedPrecondition
 from services.common.sealing import Sealer
 from services.common.signing import SigningKey, new_key_id
 from services.licence_store.domain.catalogue import SigningKeyRecord
+from services.licence_store.key_log import read_key, trusted
 from services.licence_store.persistence import catalogue as repo
+
+log = logging.getLogger("yihao.keys")
 
 PUBLIC_KEY_TTL_SECONDS = 5.0
 
@@ -53,7 +58,14 @@ class PublicKeys:
         if hit:
             return record
         now = time.monotonic()
-        record = repo.get_key(conn, key_id)
+        record, logged = read_key(conn, key_id)
+        if record is not None and not trusted(record, logged):
+            log.error(
+                "KEY MARKS: the validity or compromise marks of signing key %s differ from its "
+                "log entry (edited behind the log?): its signatures are not trusted",
+                key_id,
+            )
+            record = None
         with self._lock:
             self._public[key_id] = (now, record)
         return record

@@ -95,6 +95,11 @@ def get_key(conn: Connection, key_id: str) -> SigningKeyRecord | None:
     return _key(row) if row else None
 
 
+def key_of_row(row: Row[Any]) -> SigningKeyRecord:
+    """A signing key from its ``department_keys`` row (other columns may come with it)."""
+    return _key(row)
+
+
 def _key(row: Row[Any]) -> SigningKeyRecord:
     return SigningKeyRecord(
         key_id=row.key_id,
