@@ -1,8 +1,8 @@
 """key marks in the log: one entry per existing signing key that was ever retired or marked
 compromised, committing to its state; from now on every change of a key's marks appends one
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-04 18:00:00
 
 A key is trusted only when its stored marks are the ones its newest entry commits to
@@ -24,8 +24,8 @@ from services.common.log_tree import extend
 from services.licence_store.domain.catalogue import SigningKeyRecord
 from services.licence_store.key_log import key_entry
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
