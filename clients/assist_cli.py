@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from clients import assist_commands as ac
 from clients import oversight_commands as oc
-from clients.cli_args import Sub, all_pages_option, command, group, iso_date, key_value
+from clients.cli_args import (
+    Sub,
+    all_pages_option,
+    command,
+    consent_option,
+    group,
+    iso_date,
+    key_value,
+)
 
 __all__ = ["add_assist_commands"]
 
@@ -40,6 +48,7 @@ def _assist_item_commands(subs: Sub) -> None:
     req.add_argument(
         "--key", metavar="IDEMPOTENCY_KEY", help="reuse to make a retry safe (default: a fresh one)"
     )
+    consent_option(req)
 
 
 def _assist_request_commands(subs: Sub) -> None:

@@ -191,6 +191,7 @@ def cmd_request(ctx: Context) -> int:
         legal_basis=a.basis or "",
         case_number=a.case or "",
         requested_fields=a.field,
+        consent_grant_id=a.consent or "",
     )
     return _show_request(ctx, submitted)
 

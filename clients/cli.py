@@ -31,6 +31,7 @@ from clients.cli_args import (
     FORMATTER,
     Sub,
     command,
+    consent_option,
     group,
     iso_date,
     key_value,
@@ -41,6 +42,7 @@ from clients.cli_args import (
 )
 from clients.connection import DEFAULT_TIMEOUT
 from clients.federation_commands import add_federation_commands
+from clients.consent_commands import add_consent_commands
 from clients.importfile import FORMATS
 from clients.web.cli import add_web_commands
 from yihao_shared.environment import (
@@ -284,6 +286,7 @@ def _query_commands(subs: Sub) -> None:
     lst.add_argument("--type", action="append", default=[], metavar="CODE")
     lst.add_argument("--status", action="append", default=[], choices=STATUSES)
     lst.add_argument("--all-pages", action="store_true")
+    consent_option(lst)
     for cmd in (get, history, lst):
         _why_options(cmd)
     watch = command(subs, "watch", c.cmd_watch, "licence events after a cursor")
@@ -331,6 +334,7 @@ def _verify_commands(subs: Sub) -> None:
     hold.add_argument("--holder-name", metavar="NAME")
     hold.add_argument("--valid-only", action="store_true")
     _why_options(hold)
+    consent_option(hold)
     command(
         subs, "receipt", v.cmd_receipt, "show a verification receipt and check it"
     ).add_argument("receipt_id", metavar="RECEIPT_ID")
@@ -364,6 +368,7 @@ def _verify_commands(subs: Sub) -> None:
     mat.add_argument("applicant", metavar="APPLICANT_NUMBER")
     mat.add_argument("--case", metavar="NUMBER", help="the case it is checked for (案号)")
     mat.add_argument("--purpose", metavar="TEXT", help="default: handling the service item")
+    consent_option(mat)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_assist_commands,
         add_web_commands,
         add_federation_commands,
+        add_consent_commands,
     ):
         add(subs)
     return parser

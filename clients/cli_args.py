@@ -19,6 +19,7 @@ __all__ = [
     "Sub",
     "all_pages_option",
     "command",
+    "consent_option",
     "group",
     "iso_date",
     "key_value",
@@ -111,3 +112,12 @@ def group(subs: Sub, name: str, help: str, epilog: str | None = None) -> Sub:
 def all_pages_option(parser: argparse.ArgumentParser) -> None:
     """``--all-pages``: follow every page of a paged list."""
     parser.add_argument("--all-pages", action="store_true", help="follow every page")
+
+
+def consent_option(parser: argparse.ArgumentParser) -> None:
+    """``--consent GRANT_ID``: the holder's consent a read by holder number is made under."""
+    parser.add_argument(
+        "--consent",
+        metavar="GRANT_ID",
+        help="the holder's consent grant (needed for consent-required licence types and items)",
+    )

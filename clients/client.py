@@ -29,17 +29,19 @@ from __future__ import annotations
 
 from clients.assistance_calls import AssistanceCalls
 from clients.calls import LICENCE_ID_PREFIX, licence_ref
+from clients.consent_calls import ConsentCalls
 from clients.store_calls import LicenceStoreCalls
 from clients.verifier_calls import VerifierCalls
 
 __all__ = ["LICENCE_ID_PREFIX", "YihaoClient", "licence_ref"]
 
 
-class YihaoClient(LicenceStoreCalls, VerifierCalls, AssistanceCalls):
+class YihaoClient(LicenceStoreCalls, ConsentCalls, VerifierCalls, AssistanceCalls):
     """A client of the Yihao licence store, verifier, assistance and diagnostics services.
 
     ``target`` is a :class:`ClientConfig` (the client opens, and closes, a mutual-TLS
     channel) or a ready ``grpc.Channel`` (yours to close; tests pass an insecure one).
     The calls are grouped by service in :mod:`clients.store_calls`,
-    :mod:`clients.verifier_calls` and :mod:`clients.assistance_calls`.
+    :mod:`clients.consent_calls`, :mod:`clients.verifier_calls` and
+    :mod:`clients.assistance_calls`.
     """

@@ -500,6 +500,7 @@ def _licence_pages(ctx: Context) -> Iterator[pb.Licence]:
             statuses=statuses,
             page_size=LIST_PAGE_SIZE,
             page_token=token,
+            consent_grant_id=a.consent or "",
             **why(a),
         )
         yield from page.licences

@@ -139,6 +139,7 @@ def cmd_verify_holder(ctx: Context) -> int:
         valid_only=a.valid_only,
         purpose=a.purpose or "",
         case_number=a.case or "",
+        consent_grant_id=a.consent or "",
     )
     ctx.out.show(answer, lambda: _holder_table(answer))
     return 0 if any(v.verdict == vpb.VERDICT_VALID for v in answer.verifications) else 3
@@ -336,7 +337,10 @@ def cmd_service_items(ctx: Context) -> int:
 def cmd_materials(ctx: Context) -> int:
     """Which of a service item's materials the applicant need not bring (免提交)."""
     check = ctx.client().check_materials(
-        item_code=ctx.args.item, applicant_number=ctx.args.applicant, **why(ctx.args)
+        item_code=ctx.args.item,
+        applicant_number=ctx.args.applicant,
+        consent_grant_id=ctx.args.consent or "",
+        **why(ctx.args),
     )
     ctx.out.show(check, lambda: _materials_table(check))
     return 0

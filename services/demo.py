@@ -51,6 +51,22 @@ SERVICE_ITEMS: tuple[ServiceItem, ...] = (
 )
 
 ASSISTANCE_ITEMS: tuple[AssistanceItem, ...] = (
+    # Consent required (授权用证): a request needs the holder's grant (docs/holders.md).
+    AssistanceItem(
+        code="XZXZ-RS-001",
+        name="职业资格证书信息核查",
+        provider_code=ALIASES["hrss"],
+        licence_type_code=QUALIFICATION_CERTIFICATE.type_code,
+        fields=("licence_number", "holder_name", "occupation", "level", "awarded_on", "status"),
+        requester_codes=frozenset({ALIASES["housing"], ALIASES["hall"]}),
+        legal_basis_required=False,
+        procedure=Procedure.AUTOMATIC,
+        method="系统接口 (system interface)",
+        responsible_office="福州市人力资源和社会保障局职业能力建设处",
+        time_limit_working_days=1,
+        refusal_grounds=("PERSONAL_PRIVACY", "NOT_HELD"),
+        consent_required=True,
+    ),
     AssistanceItem(
         code="XZXZ-MZ-001",
         name="婚姻登记信息核查",

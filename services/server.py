@@ -55,6 +55,7 @@ from services.common.sealing import Sealer
 from services.common.trusted_head import TrustedHeadGuard, guard_for
 from services.diagnostics import DiagnosticsServicer
 from services.federation.wiring import Federation, federation_for
+from services.licence_store.consent_gate import ConsentGate
 from services.licence_store.grpc_servicer import LicenceStoreServicer
 from services.licence_store.service import LicenceStoreService, ReadSide
 from services.observability import (
@@ -179,9 +180,18 @@ def build_app(
     vault = HolderVault(sealer)
     guard = guard_for(db, settings.trusted_head_file, metrics)
     read = ReadSide.build(db, vault)
+    consent = ConsentGate(db, read.cache, read.public_keys, clock, vault)
     store = (
         LicenceStoreService(
-            db, sealer, clock, AccessLog(db, metrics), vault, read_side=read, metrics=metrics
+            db,
+            sealer,
+            clock,
+            AccessLog(db, metrics),
+            vault,
+            read_side=read,
+            metrics=metrics,
+            consent_gate=consent,
+            consent_max_days=settings.consent_max_days,
         )
         if "licence_store" in settings.services
         else None
@@ -194,14 +204,29 @@ def build_app(
         alert=AlertLog(db).record,
     )
     verifier = VerifierService(
-        read.reader, db, sealer, clock, vault, metrics, limiter=limiter, budget=budget, keeper=guard
+        read.reader,
+        db,
+        sealer,
+        clock,
+        vault,
+        metrics,
+        consent=consent,
+        limiter=limiter,
+        budget=budget,
+        keeper=guard,
     )
     federation = federation_for(settings.federation_file, verifier, clock, metrics)
     calendar = build_calendar(settings)
     assistance = None
     if "assistance" in settings.services:
         assistance = AssistanceService(
-            db, read.reader, clock, calendar, vault, decision_keys=verifier.receipt_keys
+            db,
+            read.reader,
+            clock,
+            calendar,
+            vault,
+            decision_keys=verifier.receipt_keys,
+            consent=consent,
         )
         _settle_calendar(assistance)
     return App(

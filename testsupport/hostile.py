@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf import timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -310,10 +311,24 @@ def seed(server: ServerProcess) -> list[str]:
             },
         )
     )
+    # A real consent grant, so consent calls and the reads naming one get past their first
+    # checks (GrantConsent, ListConsents, RevokeConsent, CheckConsent; consent_grant_id).
+    expires = timestamp_pb2.Timestamp(seconds=int(time.time()) + 7 * 86400)
+    grant = server.store("portal").GrantConsent(
+        licence_store_pb2.GrantConsentRequest(
+            holder_number="11010519491231002X",
+            department_code=demo.ALIASES["housing"],
+            type_codes=[demo.QUALIFICATION_CERTIFICATE.type_code],
+            case_number="ZJ-2026-0001",
+            expires_at=expires,
+        )
+    )
     return [
         licence.licence_id,
         licence.licence_number,
         licence.type_code,
+        grant.grant_id,
+        "XZXZ-RS-001",
         *(t.type_code for t in demo.LICENCE_TYPES),
         *(d.credit_code for d in demo.DEPARTMENTS),
         "11010519491231002X",

@@ -56,6 +56,7 @@ def item_in(msg: pb.AssistanceItem) -> AssistanceItem:
         allowed_purposes=tuple(msg.allowed_purposes),
         method=msg.method,
         responsible_office=msg.responsible_office,
+        consent_required=msg.consent_required,
     )
 
 
@@ -87,6 +88,7 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
             responsible_office=item.responsible_office,
             time_limit_working_days=item.time_limit_working_days,
             refusal_grounds=item.refusal_grounds,
+            consent_required=item.consent_required,
         )
 
     def request_out(
@@ -157,6 +159,7 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
             request.legal_basis,
             request.case_number,
             list(request.requested_fields),
+            request.consent_grant_id,
         )
         return self.request_out(submitted)
 

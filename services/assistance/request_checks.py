@@ -7,10 +7,15 @@ import re
 from datetime import datetime, timedelta
 from datetime import time as dt_time
 
+from services.assistance.domain.items import AssistanceItem
 from services.assistance.domain.requests import AssistanceRequest
 from services.common.clock import CHINA_TZ
 from services.common.dates import parse_date
 from services.common.errors import Conflict, InvalidArgument
+from services.common.identifiers import HolderNumber
+from services.common.identity import Caller
+from services.licence_store.domain.consent import ConsentPass, Matter
+from services.licence_store.reader import ConsentChecker
 
 __all__ = ["IDEMPOTENCY_KEY", "check_id", "check_key", "china_day_start", "same_request"]
 
@@ -62,3 +67,27 @@ def same_request(
             reason="IDEMPOTENCY_KEY_REUSED",
         )
     return earlier
+
+
+def consent_for(
+    consent: ConsentChecker,
+    caller: Caller,
+    item: AssistanceItem,
+    holder: HolderNumber,
+    case_number: str,
+    grant_id: str,
+) -> ConsentPass:
+    """The holder's consent to a request: needed when the item, or the licence type it reads,
+    is marked consent required; the matter is the item (its code) and/or the case. Refused as
+    a whole before anything of the holder is read (``PERMISSION_DENIED CONSENT_REQUIRED``)."""
+    types = [item.licence_type_code] if item.licence_type_code else []
+    return consent.authorise(
+        caller.code,
+        holder,
+        types,
+        Matter(item.code, case_number),
+        grant_id,
+        channel="assistance",
+        strict=True,
+        item_consent=item.consent_required,
+    )

@@ -38,7 +38,13 @@ from services.assistance.domain.requests import (
     new_request_id,
 )
 from services.assistance.persistence import repository as repo
-from services.assistance.request_checks import check_id, check_key, china_day_start, same_request
+from services.assistance.request_checks import (
+    check_id,
+    check_key,
+    china_day_start,
+    consent_for,
+    same_request,
+)
 from services.common import audit_log
 from services.common.access_log import AccessRecord, insert_records
 from services.common.alerts import AlertLog
@@ -56,7 +62,7 @@ from services.common.roles import Role
 from services.common.signing import SigningKey
 from services.licence_store.domain.catalogue import check_text
 from services.licence_store.domain.licence import Effective
-from services.licence_store.reader import LicenceReader
+from services.licence_store.reader import ConsentChecker, LicenceReader
 
 ITEM_CACHE_SECONDS = 2.0
 
@@ -90,12 +96,15 @@ class AssistanceService:
         calendar: WorkingCalendar,
         vault: HolderVault,
         decision_keys: DecisionKeys | None = None,
+        *,
+        consent: ConsentChecker,
     ) -> None:
         """``decision_keys``: the key every decision is signed with (the verifier's receipt
         key, published by GetIssuerKeys); without it decisions are logged unsigned."""
         self.db = db
         self.decision_keys = decision_keys
         self.reader = reader
+        self.consent = consent
         self.clock = clock
         self.calendar = calendar
         self.vault = vault
@@ -179,13 +188,17 @@ class AssistanceService:
         legal_basis: str,
         case_number: str,
         requested_fields: Sequence[str],
+        consent_grant_id: str = "",
     ) -> AssistanceRequest:
-        """A request against an item: automatic items are answered before this returns."""
+        """A request against an item: automatic items are answered before this returns.
+        A consent-required item (or licence type) needs the holder's grant, checked before
+        anything of the holder is read."""
         key = check_key(key)
         item = self.item(item_code)
         purpose, legal_basis, case_number = check_case(purpose, legal_basis, case_number)
         granted = item.check_request(caller.code, purpose, legal_basis, list(requested_fields))
         holder = parse_holder_number(holder_number, "holder_number")
+        passed = consent_for(self.consent, caller, item, holder, case_number, consent_grant_id)
         now = self.clock.now()
         deadline = self.calendar.deadline_for(now, item.time_limit_working_days)
         request = AssistanceRequest(
@@ -206,8 +219,10 @@ class AssistanceService:
         )
         access: list[AccessRecord] = []
         if item.procedure is Procedure.AUTOMATIC:
-            access = self._answer_from_store(request, item, now)
-        return self._store_new(caller, key, request, access)
+            access = self._answer_from_store(request, item, now, passed.note)
+        stored = self._store_new(caller, key, request, access)
+        self.consent.used(passed, caller.code, "assistance", f"request {request.request_id}")
+        return stored
 
     def _store_new(
         self, caller: Caller, key: str, request: AssistanceRequest, access: list[AccessRecord]
@@ -229,7 +244,7 @@ class AssistanceService:
         return request
 
     def _answer_from_store(
-        self, request: AssistanceRequest, item: AssistanceItem, at: datetime
+        self, request: AssistanceRequest, item: AssistanceItem, at: datetime, note: str = ""
     ) -> list[AccessRecord]:
         """Answer with exactly the granted fields of the holder's licence (valid one first)."""
         licences = self.reader.holder_licences(request.holder, [item.licence_type_code])
@@ -243,16 +258,16 @@ class AssistanceService:
         sensitive = frozenset(f.name for f in lt.fields if f.sensitive)
         answer = minimal_answer(granted, request.requested_fields, sensitive, item.unmasked_fields)
         request.answer_with({"result": "FOUND", **answer}, at)
-        return [self._access(request, item, at)]
+        return [self._access(request, item, at, note)]
 
     def _access(
-        self, request: AssistanceRequest, item: AssistanceItem, at: datetime
+        self, request: AssistanceRequest, item: AssistanceItem, at: datetime, note: str = ""
     ) -> AccessRecord:
         return AccessRecord(
             holder_key=self.vault.index(request.holder),
             department_code=request.requester_code,
             channel="assistance",
-            what=f"{item.name} ({item.code}): {', '.join(request.requested_fields)}",
+            what=f"{item.name} ({item.code}): {', '.join(request.requested_fields)}{note}",
             at=at,
             purpose=request.purpose,
             case_number=request.case_number,

@@ -22,6 +22,8 @@ PROVIDER = frozenset({Role.PROVIDER})
 SUPERVISOR = frozenset({Role.SUPERVISOR})
 #: Exporting a licence as a document or QR code: its issuer's operators and holder portals.
 EXPORTERS = frozenset({Role.OPERATOR, Role.HOLDER_PORTAL})
+#: The holder's own acts (consent): the holder portal, which authenticated the person.
+PORTAL = frozenset({Role.HOLDER_PORTAL})
 READERS = frozenset(
     {
         Role.OPERATOR,
@@ -72,6 +74,10 @@ POLICY: dict[str, frozenset[Role]] = {
             "ListLicencesByHolder": READERS,
             "WatchEvents": READERS,
             "ImportLicences": OPERATOR,
+            "GrantConsent": PORTAL,
+            "ListConsents": ANY_REGISTERED,
+            "RevokeConsent": PORTAL,
+            "CheckConsent": PORTAL,
         },
     ),
     **_service(

@@ -106,6 +106,7 @@ def licence_type_in(msg: pb.LicenceType) -> LicenceType:
         fields=specs,
         default_validity_days=msg.default_validity_days,
         issuer_codes=list(msg.issuer_codes),
+        consent_required=msg.consent_required,
     )
 
 
@@ -129,6 +130,7 @@ def licence_type_out(lt: LicenceType) -> pb.LicenceType:
         default_validity_days=lt.default_validity_days,
         issuer_codes=sorted(lt.issuer_codes),
         definer_code=lt.definer_code,
+        consent_required=lt.consent_required,
     )
 
 

@@ -141,6 +141,8 @@ QUALIFICATION_CERTIFICATE = LicenceType(
     ),
     default_validity_days=0,
     issuer_codes=frozenset({ALIASES["hrss"]}),
+    # Reads by holder number need the holder's consent (授权用证): docs/holders.md.
+    consent_required=True,
 )
 
 LICENCE_TYPES: tuple[LicenceType, ...] = (

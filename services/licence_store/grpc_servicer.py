@@ -17,7 +17,9 @@ from services.common.purpose import Why
 from services.common.streams import StreamBatcher
 from services.common.textcheck import refuse_nul
 from services.common.wire import instant_in
+from services.licence_store import consent_convert as ccv
 from services.licence_store import convert as cv
+from services.licence_store.domain.consent import Matter
 from services.licence_store.domain.licence import Action
 from services.licence_store.lifecycle import IssueCommand
 from services.licence_store.service import LicenceStoreService
@@ -185,10 +187,41 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
             request.page_size,
             request.page_token,
             why=_why(request),
+            consent_grant_id=request.consent_grant_id,
         )
         return pb.ListLicencesResponse(
             licences=[cv.licence_out(v) for v in page.items], next_page_token=page.next_token
         )
+
+    # --------------------------------------------------------------------------- consent
+
+    def GrantConsent(self, request: pb.GrantConsentRequest, context: Any) -> Any:
+        view = self.service.consents.grant(current_caller(), ccv.terms_in(request))
+        return ccv.grant_out(view)
+
+    def ListConsents(self, request: pb.ListConsentsRequest, context: Any) -> Any:
+        views, token = self.service.consents.list_for(
+            current_caller(), request.holder_number, request.page_size, request.page_token
+        )
+        return pb.ListConsentsResponse(
+            grants=[ccv.grant_out(v) for v in views], next_page_token=token
+        )
+
+    def RevokeConsent(self, request: pb.RevokeConsentRequest, context: Any) -> Any:
+        view = self.service.consents.revoke(
+            current_caller(), request.grant_id, request.holder_number
+        )
+        return ccv.grant_out(view)
+
+    def CheckConsent(self, request: pb.CheckConsentRequest, context: Any) -> Any:
+        answer = self.service.consents.check(
+            request.grant_id,
+            request.holder_number,
+            request.department_code,
+            request.type_code,
+            Matter(request.item_code, request.case_number),
+        )
+        return ccv.check_out(answer)
 
     def WatchEvents(self, request: pb.WatchEventsRequest, context: Any) -> Iterator[Any]:
         if not self._watchers.acquire(blocking=False):

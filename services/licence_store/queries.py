@@ -21,6 +21,8 @@ from services.common.identity import Caller
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.purpose import Why, why_in
 from services.licence_store.catalogue import CatalogueCache
+from services.licence_store.consent_gate import ConsentGate
+from services.licence_store.domain.consent import ConsentPass, Matter
 from services.licence_store.domain.grants import (
     NOTHING,
     WHOLE,
@@ -77,8 +79,10 @@ class Queries:
         codec: LicenceCodec,
         vault: HolderVault,
         access_log: AccessLog,
+        consent: ConsentGate,
     ) -> None:
         self.db = db
+        self.consent = consent
         self.clock = clock
         self.cache = cache
         self.codec = codec
@@ -171,9 +175,12 @@ class Queries:
         size: int,
         token: str,
         why: Why | None = None,
+        consent_grant_id: str = "",
     ) -> Page:
         """A holder's licences, by any accepted form of the holder's number; a citizen's
-        need ``why``, and only types whose purposes allow it are listed."""
+        need ``why``, and only types whose purposes allow it are listed. Consent-required
+        types need the holder's grant (asked by name without one: CONSENT_REQUIRED; not
+        asked by name: left out), decided before anything is read."""
         holder = parse_holder_number(holder_number, "holder_number")
         person = holder.kind is HolderKind.PERSON
         why = why_in(why.purpose, why.case_number, required=person) if why else Why()
@@ -182,6 +189,14 @@ class Queries:
         ]
         limit = page_size(size, 50, 500)
         after = decode_token(token)
+        passed = self.consent.authorise(
+            caller.code,
+            holder,
+            codes,
+            Matter(case_number=why.case_number),
+            consent_grant_id,
+            channel="licence_store",
+        )
         with self.db.read() as conn:
             rows = repo.list_by_holder(conn, holder, codes, statuses, after, limit + 1, self.codec)
         more = len(rows) > limit
@@ -191,13 +206,23 @@ class Queries:
         views = [
             self.view(r, access)
             for r in rows
-            if _allows(grants, caller, r.licence.type_code, why)
-            and (access := self.rules.access(caller, r.licence)).any
+            if passed.admits(r.licence.type_code, r.licence.serial)
+            and _allows(grants, caller, r.licence.type_code, why)
+            and (access := self._listed_access(caller, r.licence, passed)).any
         ]
         page = Page(views, next_token)
         if person or why.stated:
-            self._log_reads(caller, page.items, "listed by holder number", why)
+            self._log_reads(caller, page.items, f"listed by holder number{passed.note}", why)
+        self.consent.used(passed, caller.code, "licence_store", "listed by holder number")
         return page
+
+    def _listed_access(self, caller: Caller, licence: Licence, passed: ConsentPass) -> Access:
+        """What a listing shows of ``licence``: the read rules' answer, or, for a type the
+        holder's consent covers, its fields with sensitive ones masked."""
+        access = self.rules.access(caller, licence)
+        if not access.any and licence.type_code in passed.covered:
+            return self.rules.consented(licence)
+        return access
 
     def why_for(self, caller: Caller, ref: LicenceRef, why: Why) -> Why:
         """``why`` validated for reading the licence ``ref`` names: required when its type's

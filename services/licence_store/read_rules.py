@@ -18,6 +18,7 @@ from services.common.identity import Caller
 from services.common.roles import Role
 from services.licence_store.catalogue import CatalogueCache
 from services.licence_store.domain.grants import (
+    ENVELOPE_FIELDS,
     NOTHING,
     Access,
     content_access,
@@ -57,6 +58,13 @@ class ReadRules:
             licence.issuer_code,
             self.cache.read_grants(),
         )
+
+    def consented(self, licence: Licence) -> Access:
+        """What the holder's consent shows a department of ``licence``: the holder and every
+        field, sensitive ones masked (the consent names licences, not unmasked fields)."""
+        lt = self.cache.licence_type(licence.type_code)
+        names = frozenset(f.name for f in lt.fields) if lt is not None else frozenset()
+        return Access(fields=names | frozenset(ENVELOPE_FIELDS))
 
     def shown(self, licence: Licence, access: Access) -> Shown | None:
         """The part of ``licence`` that ``access`` shows (None: all of it)."""

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from services.common.identifiers import HolderNumber
 from services.licence_store.domain.catalogue import Department, LicenceType, SigningKeyRecord
+from services.licence_store.domain.consent import ConsentPass, Matter
 from services.licence_store.domain.grants import GrantKey, ReadGrant
 from services.licence_store.domain.licence import Status
 from services.licence_store.domain.reading import CurrentLicence, CurrentReads, LicenceRef
@@ -110,4 +111,29 @@ class LicenceReader(Protocol):
     def issuer_keys(self, codes: Sequence[str]) -> list[Department]:
         """Departments with all their signing keys, read now (every department when
         ``codes`` is empty; NOT_FOUND for an unknown code)."""
+        ...
+
+
+class ConsentChecker(Protocol):
+    """The holder's consent to reads by holder number (see
+    :class:`~services.licence_store.consent_gate.ConsentGate`)."""
+
+    def authorise(
+        self,
+        caller_code: str,
+        holder: HolderNumber,
+        asked: Sequence[str],
+        matter: Matter,
+        grant_id: str,
+        *,
+        channel: str,
+        strict: bool | None = None,
+        item_consent: bool = False,
+    ) -> ConsentPass:
+        """What the read may include (raises PERMISSION_DENIED CONSENT_REQUIRED when a type
+        the caller named needs a grant that does not authorise it), decided before reading."""
+        ...
+
+    def used(self, passed: ConsentPass, caller_code: str, channel: str, what: str) -> None:
+        """Record a use of the grant ``passed`` carries."""
         ...

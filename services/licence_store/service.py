@@ -6,6 +6,7 @@ each given only what it needs.
 - :class:`~services.licence_store.lifecycle.Lifecycle` — issue, change, renew, status;
 - :class:`~services.licence_store.queries.Queries` — get, history, list by holder, events;
 - :class:`~services.licence_store.bulk_import.Importer` — bulk import;
+- :class:`~services.licence_store.consents.Consents` — the holder's consent grants;
 - :class:`~services.licence_store.local_reader.LocalReader` — the
   :class:`~services.licence_store.reader.LicenceReader` the verifier and assistance read
   through.
@@ -29,6 +30,8 @@ from services.common.sealing import Sealer
 from services.common.trust import TrustWatch
 from services.licence_store.bulk_import import Importer
 from services.licence_store.catalogue import Catalogue, CatalogueCache
+from services.licence_store.consent_gate import ConsentGate
+from services.licence_store.consents import DEFAULT_MAX_DAYS, Consents
 from services.licence_store.keyring import KeyRing, PublicKeys
 from services.licence_store.lifecycle import Lifecycle
 from services.licence_store.local_reader import LocalReader
@@ -73,8 +76,12 @@ class LicenceStoreService:
         notifier: ChangeNotifier | None = None,
         read_side: ReadSide | None = None,
         metrics: Metrics = NO_METRICS,
+        *,
+        consent_gate: ConsentGate | None = None,
+        consent_max_days: int = DEFAULT_MAX_DAYS,
     ) -> None:
         read = read_side or ReadSide.build(db, vault)
+        gate = consent_gate or ConsentGate(db, read.cache, read.public_keys, clock, vault)
         self.db = db
         self.metrics = metrics
         self.vault = vault
@@ -86,7 +93,10 @@ class LicenceStoreService:
         self.reader = read.reader
         keyring = KeyRing(sealer, read.public_keys)
         self.catalogue = Catalogue(db, keyring, clock, read.cache)
-        self.queries = Queries(db, clock, read.cache, read.codec, vault, access_log)
+        self.queries = Queries(db, clock, read.cache, read.codec, vault, access_log, gate)
+        self.consents = Consents(
+            db, keyring, clock, read.cache, read.codec, vault, gate, consent_max_days
+        )
         self.lifecycle = Lifecycle(
             db, keyring, clock, read.cache, read.codec, vault, self.notifier, self.queries
         )

@@ -159,7 +159,11 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
             list(request.type_codes),
             request.presented_holder_name,
             valid_only=request.valid_only,
-            context={"purpose": request.purpose, "case_number": request.case_number},
+            context={
+                "purpose": request.purpose,
+                "case_number": request.case_number,
+                "consent_grant_id": request.consent_grant_id,
+            },
         )
         return pb.VerifyByHolderResponse(verifications=[verification_out(r) for r in results])
 
@@ -352,7 +356,11 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
             current_caller(),
             request.item_code,
             request.applicant_number,
-            {"purpose": request.purpose, "case_number": request.case_number},
+            {
+                "purpose": request.purpose,
+                "case_number": request.case_number,
+                "consent_grant_id": request.consent_grant_id,
+            },
         )
         return pb.MaterialsCheck(
             item=item_out(item),

@@ -15,10 +15,11 @@ from typing import Any
 from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound
-from services.common.identifiers import HolderKind, parse_holder_number
+from services.common.identifiers import HolderKind, HolderNumber, parse_holder_number
 from services.common.identity import Caller
 from services.common.purpose import why_in
-from services.licence_store.reader import LicenceReader
+from services.licence_store.domain.consent import ConsentPass, Matter
+from services.licence_store.reader import ConsentChecker, LicenceReader
 from services.verifier.checking import Checker
 from services.verifier.domain.verdict import Verdict
 from services.verifier.persistence import repository as repo
@@ -71,8 +72,10 @@ class Materials:
         checker: Checker,
         receipts: ReceiptSealer,
         clock: Clock,
+        consent: ConsentChecker,
     ) -> None:
         self.db = db
+        self.consent = consent
         self.reader = reader
         self.checker = checker
         self.receipts = receipts
@@ -118,15 +121,48 @@ class Materials:
             context.get("case_number", ""),
             required=applicant.kind is HolderKind.PERSON,
         )
-        presented = Presented(applicant, purpose=why.purpose, case_number=why.case_number)
+        matter = Matter(item.code, why.case_number)
+        passed = self._consent(caller, applicant, type_codes, matter, context)
+        presented = Presented(
+            applicant,
+            purpose=why.purpose,
+            case_number=why.case_number,
+            consent_grant_id=passed.grant_id,
+        )
+        asked = {"applicant": "presented", "item_code": item.code}
+        if passed.grant_id:
+            asked["consent_grant_id"] = passed.grant_id
         results = [
-            self.checker.check(
-                stored, presented, {"applicant": "presented", "item_code": item.code}
-            )
+            self.checker.check(stored, presented, asked)
             for stored in self.reader.holder_licences(applicant, type_codes)
+            if passed.admits(stored.licence.type_code, stored.licence.serial)
         ]
         results = self.receipts.record(caller, results) if results else []
-        return item, [_outcome(m, results) for m in item.materials]
+        self.consent.used(passed, caller.code, "verifier", f"materials for {item.code}")
+        return item, [_outcome(m, results, passed) for m in item.materials]
+
+    def _consent(
+        self,
+        caller: Caller,
+        applicant: HolderNumber,
+        type_codes: list[str],
+        matter: Matter,
+        context: dict[str, str],
+    ) -> ConsentPass:
+        """The item's consent-required materials: checked only under the applicant's grant
+        (decided before reading; without one they are answered CONSENT_REQUIRED, the same
+        whether or not the applicant holds such a licence)."""
+        if not type_codes:
+            return ConsentPass()
+        return self.consent.authorise(
+            caller.code,
+            applicant,
+            type_codes,
+            matter,
+            context.get("consent_grant_id", ""),
+            channel="verifier",
+            strict=False,
+        )
 
 
 def _item(row: Any) -> ServiceItem:
@@ -134,9 +170,16 @@ def _item(row: Any) -> ServiceItem:
     return ServiceItem(row.code, row.name, materials)
 
 
-def _outcome(material: Material, results: list[Result]) -> MaterialOutcome:
+def _outcome(material: Material, results: list[Result], passed: ConsentPass) -> MaterialOutcome:
     if not material.shareable:
         return MaterialOutcome(material, False, "NOT_SHAREABLE: the applicant brings it")
+    if material.licence_type_code in passed.left_out:
+        return MaterialOutcome(
+            material,
+            False,
+            "CONSENT_REQUIRED: checked only with the applicant's consent, else the applicant "
+            "brings it",
+        )
     of_type = [
         r for r in results if r.stored and r.stored.licence.type_code == material.licence_type_code
     ]

@@ -177,6 +177,8 @@ def _access_rows(
             lic = a.stored.licence
             what = f"{a.type_name} {lic.licence_number}: {_said(a.decision.verdict)}"
             why = a.why
+            if why.get("consent_grant_id"):
+                what += f" under consent {why['consent_grant_id']}"
             rows.append(
                 (
                     vault.index(lic.holder),

@@ -46,11 +46,15 @@ class Presented:
     purpose: str = ""
     case_number: str = ""
     client_ref: str = ""
+    consent_grant_id: str = ""  # the holder's consent the read was made under
 
     @property
     def why(self) -> dict[str, str]:
-        """Purpose and case, for the access record."""
-        return {"purpose": self.purpose, "case_number": self.case_number}
+        """Purpose and case (and the consent grant, if any), for the access record."""
+        why = {"purpose": self.purpose, "case_number": self.case_number}
+        if self.consent_grant_id:
+            why["consent_grant_id"] = self.consent_grant_id
+        return why
 
     @classmethod
     def parse(

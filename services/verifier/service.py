@@ -26,9 +26,10 @@ from services.common.metrics import NO_METRICS, Metrics
 from services.common.purpose import why_in
 from services.common.ratelimit import RateLimiter
 from services.common.sealing import Sealer
+from services.licence_store.domain.consent import Matter
 from services.licence_store.domain.grants import purpose_allowed
 from services.licence_store.domain.stored import StoredLicence
-from services.licence_store.reader import LicenceReader
+from services.licence_store.reader import ConsentChecker, LicenceReader
 from services.verifier.batch import BatchVerifier, Chunk
 from services.verifier.budget import MatchGuard
 from services.verifier.checking import Checker
@@ -57,12 +58,14 @@ class VerifierService:
         vault: HolderVault,
         metrics: Metrics = NO_METRICS,
         *,
+        consent: ConsentChecker,
         limiter: RateLimiter | None = None,
         budget: MatchBudget | None = None,
         keeper: HeadKeeper | None = None,
     ) -> None:
         """``keeper``: keeps the log's signed heads outside the database, if configured."""
         self.reader = reader
+        self.consent = consent
         self.metrics = metrics
         self.limiter = limiter
         self.db = db
@@ -78,7 +81,7 @@ class VerifierService:
             reader, vault, clock, self.checker, self.receipts, limiter=limiter
         )
         self.documents = Documents(reader, self.checker, self.receipts, self.qr_keys, clock)
-        self.materials = Materials(db, reader, self.checker, self.receipts, clock)
+        self.materials = Materials(db, reader, self.checker, self.receipts, clock, consent)
         self.transparency = Transparency(db, self.log_keys, clock, keeper)
         self.receipt_check = ReceiptCheck(db, self.receipt_keys, self.log_keys, self.transparency)
 
@@ -124,27 +127,46 @@ class VerifierService:
             ctx.get("case_number", ""),
             required=holder.kind is HolderKind.PERSON,
         )
+        passed = self.consent.authorise(
+            caller.code,
+            holder,
+            list(type_codes),
+            Matter(case_number=why.case_number),
+            ctx.get("consent_grant_id", ""),
+            channel="verifier",
+        )
         presented = Presented(
-            holder, presented_name, purpose=why.purpose, case_number=why.case_number
+            holder,
+            presented_name,
+            purpose=why.purpose,
+            case_number=why.case_number,
+            consent_grant_id=passed.grant_id,
         )
         if presented_name.strip():
             self.charge_question(caller, presented)
-        asked = {
+        asked: dict[str, Any] = {
             "holder_number": mask_holder_number(holder.value, holder.kind),
             "type_codes": list(type_codes),
         }
+        if passed.grant_id:
+            asked["consent_grant_id"] = passed.grant_id
         grants = self.reader.read_grants()
         results = [
             self.checker.check(stored, presented, asked)
             for stored in self.reader.holder_licences(holder, type_codes)
-            if not why.purpose
-            or purpose_allowed(grants, caller.code, stored.licence.type_code, why.purpose)
+            if passed.admits(stored.licence.type_code, stored.licence.serial)
+            and (
+                not why.purpose
+                or purpose_allowed(grants, caller.code, stored.licence.type_code, why.purpose)
+            )
         ]
         if valid_only:
             results = [r for r in results if r.decision.verdict is Verdict.VALID]
         if not results:
             results = [self.checker.check(None, presented, asked)]
-        return self.record_receipt(caller, results)
+        recorded = self.record_receipt(caller, results)
+        self.consent.used(passed, caller.code, "verifier", "verified by holder number")
+        return recorded
 
     def verify_batch(
         self,

@@ -126,6 +126,7 @@ def test_items_table_and_filters(yihao):
     code, out, _ = yihao("hall", "assist", "items", "--procedure", "automatic", json_out=True)
     assert sorted(json.loads(line)["code"] for line in out.splitlines()) == [
         "XZXZ-MZ-001",
+        "XZXZ-RS-001",
         "XZXZ-SC-001",
     ]
     code, out, _ = yihao("hall", "assist", "items", "--provider", "civil", "--text", "婚姻")

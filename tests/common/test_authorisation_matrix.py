@@ -10,6 +10,7 @@ request).
 
 from __future__ import annotations
 
+import functools
 import random
 
 import grpc
@@ -410,3 +411,92 @@ def test_no_department_reaches_a_federation_rpc(role_channels):
         for role, channel in role_channels.items():
             error = _call(channel, path, method)
             assert error is not None and error.code() == grpc.StatusCode.UNIMPLEMENTED, role
+
+
+# ----------------------------------------------------------------- consent (授权用证), object level
+#
+# Each demo department × each read by holder number it may call × the demo's consent-required
+# licence type: its issuer and the holder portal read without a grant; every other department is
+# refused CONSENT_REQUIRED without one — the same answer for a person who holds such a licence
+# and one who does not — and answered with a grant given to it.
+
+_CONSENT_READS = {
+    "ListLicencesByHolder": "/yihao.v1.LicenceStore/ListLicencesByHolder",
+    "VerifyByHolder": "/yihao.v1.Verifier/VerifyByHolder",
+    "SubmitRequest": "/yihao.v1.Assistance/SubmitRequest",
+}
+_CONSENT_ITEM = "XZXZ-RS-001"  # consent required, reads the qualification certificate
+NOBODY = "360426199101010071"
+
+
+def _consent_read(stack: Stack, alias: str, name: str, holder: str, grant_id: str):
+    qualification = demo.QUALIFICATION_CERTIFICATE.type_code
+    if name == "ListLicencesByHolder":
+        return stack.store(alias).ListLicencesByHolder(
+            licence_store_pb2.ListLicencesByHolderRequest(
+                holder_number=holder, type_codes=[qualification], consent_grant_id=grant_id, **WHY
+            )
+        )
+    if name == "VerifyByHolder":
+        return stack.verifier(alias).VerifyByHolder(
+            verifier_pb2.VerifyByHolderRequest(
+                holder_number=holder, type_codes=[qualification], consent_grant_id=grant_id, **WHY
+            )
+        )
+    return stack.assistance(alias).SubmitRequest(
+        assistance_pb2.SubmitRequestRequest(
+            idempotency_key=f"matrix-consent-{alias}-{holder}-{grant_id[-6:] or 'none'}",
+            item_code=_CONSENT_ITEM,
+            holder_number=holder,
+            consent_grant_id=grant_id,
+            **WHY,
+        )
+    )
+
+
+def _grant_to(stack: Stack, alias: str) -> str:
+    return (
+        stack.store("portal")
+        .GrantConsent(
+            licence_store_pb2.GrantConsentRequest(
+                holder_number=PERSON,
+                department_code=demo.ALIASES[alias],
+                type_codes=[demo.QUALIFICATION_CERTIFICATE.type_code],
+                case_number=WHY["case_number"],
+                valid_days=30,
+            )
+        )
+        .grant_id
+    )
+
+
+def test_reads_by_holder_number_of_consent_required_data_need_a_grant(stack: Stack):
+    _issue_one_of_each(stack)
+    lt = demo.QUALIFICATION_CERTIFICATE
+    assert lt.consent_required
+    wrong = []
+    for dept in demo.DEPARTMENTS:
+        for name, path in _CONSENT_READS.items():
+            if not dept.roles & POLICY[path]:
+                continue  # refused ROLE_REQUIRED: the role half above
+            if name == "SubmitRequest" and dept.credit_code not in _item_requesters(stack):
+                continue  # ITEM_NOT_GRANTED: the item's own rule
+            exempt = dept.credit_code in lt.issuer_codes or Role.HOLDER_PORTAL in dept.roles
+            read = functools.partial(_consent_read, stack, dept.alias, name)
+            held = _outcome(functools.partial(read, PERSON, ""))
+            not_held = _outcome(functools.partial(read, NOBODY, ""))
+            if exempt and name != "SubmitRequest":
+                ok = held[0] == "OK"
+            else:
+                granted = _grant_to(stack, dept.alias)
+                with_grant = _outcome(functools.partial(read, PERSON, granted))
+                ok = held == not_held and held[0] == "PERMISSION_DENIED"
+                ok = ok and held[2] == "CONSENT_REQUIRED" and with_grant[0] == "OK"
+            if not ok:
+                wrong.append((dept.alias, name, held, not_held))
+    assert not wrong
+
+
+def _item_requesters(stack: Stack) -> set[str]:
+    items = stack.assistance("data").ListItems(assistance_pb2.ListItemsRequest(text=_CONSENT_ITEM))
+    return {c for i in items.items if i.code == _CONSENT_ITEM for c in i.requester_codes}

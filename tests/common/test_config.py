@@ -20,3 +20,12 @@ def test_a_bad_sqlite_cache_size_is_refused_naming_the_variable(raw, rule):
         load_settings({"YIHAO_SQLITE_CACHE_MB": raw})
     assert "YIHAO_SQLITE_CACHE_MB" in str(caught.value)
     assert rule in str(caught.value)
+
+
+def test_the_longest_consent_defaults_to_90_days_and_is_read_from_the_environment():
+    assert "YIHAO_CONSENT_MAX_DAYS" in ENVIRONMENT
+    assert load_settings({}).consent_max_days == 90
+    assert load_settings({"YIHAO_CONSENT_MAX_DAYS": "30"}).consent_max_days == 30
+    with pytest.raises(InvalidArgument) as caught:
+        load_settings({"YIHAO_CONSENT_MAX_DAYS": "0"})
+    assert "YIHAO_CONSENT_MAX_DAYS" in str(caught.value)

@@ -67,6 +67,7 @@ class AssistanceItem:
     allowed_purposes: tuple[str, ...] = ()
     method: str = ""
     responsible_office: str = ""
+    consent_required: bool = False  # a request needs the holder's consent (a grant)
 
     def may_request(self, department_code: str) -> bool:
         """Whether the catalogue grants this item to ``department_code``."""

@@ -161,6 +161,7 @@ class LicenceType:
     fields: tuple[FieldSpec, ...]
     default_validity_days: int = 0
     issuer_codes: frozenset[str] = frozenset()
+    consent_required: bool = False  # reads by holder number need the holder's consent
 
     @property
     def definer_code(self) -> str:
@@ -233,6 +234,7 @@ class LicenceType:
         fields: Iterable[FieldSpec],
         default_validity_days: int,
         issuer_codes: Iterable[str],
+        consent_required: bool = False,
     ) -> LicenceType:
         """Validate a licence type as registered by an administrator."""
         code = validate_licence_type_code(type_code, "licence_type.type_code")
@@ -261,7 +263,7 @@ class LicenceType:
             raise InvalidArgument.field(
                 "licence_type.issuer_codes", "at least one issuing department", "REQUIRED"
             )
-        return cls(code, name, holder_kind, specs, default_validity_days, issuers)
+        return cls(code, name, holder_kind, specs, default_validity_days, issuers, consent_required)
 
 
 def _validate_field_specs(specs: list[FieldSpec]) -> tuple[FieldSpec, ...]:

@@ -184,6 +184,7 @@ def save_licence_type(conn: Connection, lt: LicenceType, at: datetime) -> None:
         "schema": [_spec_json(f) for f in lt.fields],
         "default_validity_days": lt.default_validity_days,
         "definer_code": lt.definer_code,
+        "consent_required": lt.consent_required,
         "updated_at": at,
     }
     done = conn.execute(
@@ -239,6 +240,7 @@ def _licence_type(row: Row[Any], issuers: set[str]) -> LicenceType:
         fields=specs,
         default_validity_days=row.default_validity_days,
         issuer_codes=frozenset(issuers),
+        consent_required=bool(row.consent_required),
     )
 
 

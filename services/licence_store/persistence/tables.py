@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 from services.common.database import metadata
@@ -72,6 +74,7 @@ licence_types = Table(
     Column("default_validity_days", Integer, nullable=False),
     Column("definer_code", String(18), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("consent_required", Boolean, nullable=False, server_default=false()),
 )
 
 licence_type_issuers = Table(
@@ -180,4 +183,41 @@ ALL = (
     licence_events,
     licence_statements,
     idempotency_keys,
+)
+
+# Consent (授权用证): a holder's grants, signed by the portal, and every use of them.
+consent_grants = Table(
+    "consent_grants",
+    metadata,
+    Column("grant_id", String(32), primary_key=True),
+    Column("holder_key", String(64), nullable=False),  # blind index, not the number
+    Column("holder_masked", String(32), nullable=False),
+    Column("holder_kind", String(16), nullable=False),
+    Column("department_code", String(18), nullable=False),
+    Column("type_codes", JSON, nullable=False),
+    Column("licence_id", String(120), nullable=False),
+    Column("licence_serial", String(32), nullable=False),
+    Column("item_code", String(64), nullable=False),
+    Column("case_number", String(64), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("portal_code", String(18), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Index("ix_consent_grants_holder", "holder_key", "grant_id"),
+    Index("ix_consent_grants_department", "department_code", "grant_id"),
+)
+
+consent_uses = Table(
+    "consent_uses",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("grant_id", String(32), nullable=False),
+    Column("department_code", String(18), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("what", String(500), nullable=False),
+    Column("outcome", String(40), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_consent_uses_grant", "grant_id", "id"),
 )
