@@ -39,6 +39,7 @@ from services.common.log_tables import audit_nodes
 from services.common.signing import PublicKey, canonical_json, sha256_hex
 from services.licence_store.audit import KIND as LICENCE_EVENT
 from services.licence_store.audit import event_entry, event_ref
+from services.licence_store.consent_audit import consent_findings
 from services.licence_store.domain.stored import StoredEvent
 from services.licence_store.key_log import KIND as KEY_MARKS
 from services.licence_store.key_log import key_ref, read_key, trusted
@@ -115,6 +116,7 @@ def verify(
     report.problems += list(_decisions(conn, decisions, vault_of(codec), decision_keys))
     report.problems += list(_unlogged_decisions(conn, decisions))
     report.problems += list(check_access_records(conn, [x for x in leaves if x.kind == ACCESS]))
+    report.problems += [Problem(*f) for f in consent_findings(conn, leaves)]
     report.problems += list(_licence_rows(conn))
     report.problems += list(_key_marks(conn))
     heads = audit_log.heads(conn)

@@ -16,11 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.common import audit_log
-from services.common.canonical import canonical_json, sha256_hex
+from services.common.canonical import canonical_json
 from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import FieldViolation, InvalidArgument, NotFound
-from services.common.evidence import Entry
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import (
     HolderNumber,
@@ -42,9 +41,6 @@ from services.licence_store.persistence import consent as repo
 from services.licence_store.persistence import repository as licences
 from services.licence_store.persistence.codec import LicenceCodec
 
-#: Log entry kinds: a grant (its signed body and signature) and a revocation.
-GRANT_KIND = "consent_grant"
-REVOKE_KIND = "consent_revoked"
 DEFAULT_MAX_DAYS = 90
 
 
@@ -143,7 +139,7 @@ class Consents:
             body = canonical_json(replace(grant, key_id=key.key_id).body())
             grant = replace(grant, key_id=key.key_id, signature=key.sign(body))
             repo.insert_grant(conn, grant)
-            audit_log.append(conn, [Entry(GRANT_KIND, grant.grant_id, _digest(grant))], now)
+            audit_log.append(conn, [dc.grant_entry(grant)], now)
         return GrantView(grant, grant.state(now))
 
     def _department(self, code: str) -> str:
@@ -200,12 +196,10 @@ class Consents:
         grant = self._holders_grant(grant_id, holder_number)
         now = self.clock.now()
         if grant.revoked_at is None:
-            with self.db.transaction() as conn:
-                repo.set_revoked(conn, grant.grant_id, now)
-                revocation = {"grant_id": grant.grant_id, "revoked_at": now.isoformat()}
-                digest = sha256_hex(canonical_json({**revocation, "by": caller.code}))
-                audit_log.append(conn, [Entry(REVOKE_KIND, grant.grant_id, digest)], now)
             grant = replace(grant, revoked_at=now)
+            with self.db.transaction() as conn:
+                if repo.set_revoked(conn, grant.grant_id, now):
+                    audit_log.append(conn, [dc.revocation_entry(grant)], now)
         return self._views([grant], uses=True)[0]
 
     def _holders_grant(self, grant_id: str, holder_number: str) -> ConsentGrant:
@@ -293,8 +287,3 @@ class Consents:
             )
         view = self._views([grant], uses=False)[0]
         return CheckAnswer(not reason, reason or dc.VALID, view)
-
-
-def _digest(grant: ConsentGrant) -> str:
-    """The log entry's payload hash: the signed body and its signature."""
-    return sha256_hex(canonical_json(grant.body()) + b"." + grant.signature)

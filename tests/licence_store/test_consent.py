@@ -19,8 +19,9 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
+from services.audit import verify
 from services.common.signing import PublicKey
 from services.licence_store import demo
 from services.licence_store.persistence.tables import consent_grants
@@ -489,3 +490,35 @@ def test_bad_terms_are_invalid_argument_naming_the_field(stack, terms, expected)
 def test_a_malformed_grant_id_on_a_read_is_invalid_argument_naming_it(stack):
     for call in reads(stack, "housing", PERSON, "not a grant!").values():
         assert violations(call) == [("consent_grant_id", "FORMAT")]
+
+
+# --- audit verify: grants and revocations against their log entries ---------------------------
+
+
+def audit_problems(stack: Stack) -> list[str]:
+    with stack.app.db.read() as conn:
+        report = verify(conn, stack.app.verifier.log_keys, stack.app.read.codec)
+    return [str(p) for p in report.problems]
+
+
+def test_audit_verify_names_a_grant_edited_deleted_or_a_revocation_undone(stack):
+    edited, undone, deleted = grant(stack), grant(stack), grant(stack)
+    stack.store("portal").RevokeConsent(
+        pb.RevokeConsentRequest(grant_id=undone.grant_id, holder_number=PERSON)
+    )
+    assert audit_problems(stack) == []
+    with stack.app.db.transaction() as conn:
+        c = consent_grants.c
+        conn.execute(
+            update(consent_grants)
+            .where(c.grant_id == edited.grant_id)
+            .values(expires_at=stack.app.clock.now() + timedelta(days=900))
+        )
+        conn.execute(
+            update(consent_grants).where(c.grant_id == undone.grant_id).values(revoked_at=None)
+        )
+        conn.execute(delete(consent_grants).where(c.grant_id == deleted.grant_id))
+    found = " | ".join(audit_problems(stack))
+    assert f"consent_grant {edited.grant_id}): consent grant edited" in found
+    assert f"consent_revoked {undone.grant_id}): consent revocation undone" in found
+    assert f"consent_grant {deleted.grant_id}): consent grant deleted" in found

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from services.common.canonical import canonical_json, sha256_hex
 from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied
+from services.common.evidence import Entry
 from services.licence_store.domain.catalogue import LicenceType
 
 #: Department-side refusal reason (one for every kind of invalid or missing grant).
@@ -40,6 +42,9 @@ SIGNATURE_INVALID = "CONSENT_SIGNATURE_INVALID"
 #: The outcome of a use that a grant authorised.
 USED = "USED"
 
+#: Log entry kinds: a grant (its signed body and signature) and its revocation.
+GRANT_KIND = "consent_grant"
+REVOKE_KIND = "consent_revoked"
 MAX_TYPES = 20
 MAX_ITEM_CODE = 64
 MAX_CASE_NUMBER = 64
@@ -107,6 +112,19 @@ class ConsentGrant:
             "expires_at": self.expires_at.isoformat(),
             "portal_code": self.portal_code,
         }
+
+
+def grant_entry(grant: ConsentGrant) -> Entry:
+    """The log entry of a grant: its signed body and the portal's signature."""
+    digest = sha256_hex(canonical_json(grant.body()) + b"." + grant.signature)
+    return Entry(GRANT_KIND, grant.grant_id, digest)
+
+
+def revocation_entry(grant: ConsentGrant) -> Entry:
+    """The log entry of a grant's revocation (when it took effect)."""
+    assert grant.revoked_at is not None
+    body = {"grant_id": grant.grant_id, "revoked_at": grant.revoked_at.isoformat()}
+    return Entry(REVOKE_KIND, grant.grant_id, sha256_hex(canonical_json(body)))
 
 
 @dataclass(frozen=True)

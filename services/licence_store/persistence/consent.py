@@ -58,13 +58,20 @@ def grants_where(
     return [_grant(r) for r in rows]
 
 
-def set_revoked(conn: Connection, grant_id: str, at: datetime) -> None:
-    """Mark a grant revoked from ``at`` (only the first revocation counts)."""
-    conn.execute(
+def set_revoked(conn: Connection, grant_id: str, at: datetime) -> bool:
+    """Mark a grant revoked from ``at``; False when it already was (the first one counts)."""
+    done = conn.execute(
         update(consent_grants)
         .where(consent_grants.c.grant_id == grant_id, consent_grants.c.revoked_at.is_(None))
         .values(revoked_at=at)
     )
+    return done.rowcount == 1
+
+
+def all_grants(conn: Connection) -> list[ConsentGrant]:
+    """Every grant (for ``yihao audit verify``)."""
+    rows = conn.execute(select(consent_grants).order_by(consent_grants.c.grant_id)).all()
+    return [_grant(r) for r in rows]
 
 
 def add_use(
