@@ -94,7 +94,7 @@ class ConsentGate:
         self,
         caller_code: str,
         holder: HolderNumber,
-        asked: Sequence[str],
+        asked: Sequence[str] | None,
         matter: Matter,
         grant_id: str,
         *,
@@ -104,10 +104,10 @@ class ConsentGate:
     ) -> ConsentPass:
         """What a read by ``holder``'s number may include of consent-required data.
 
-        ``asked``: the type codes the read covers (empty: every type); ``strict``: refuse the
-        whole read if one of them is not covered (default: when the caller named them) rather
-        than leave it out; ``item_consent``: the read is an assistance item marked consent
-        required. The refusal is the department's one answer for every kind of bad grant.
+        ``asked``: the type codes the read covers (None: every type, as an empty filter means);
+        ``strict``: refuse the whole read if one of them is not covered (default: when the
+        caller named them) rather than leave it out; ``item_consent``: the read is an
+        assistance item marked consent required. The refusal is the department's one answer for every kind of bad grant.
         """
         grant_id = check_grant_id(grant_id)
         if self.is_portal(caller_code):
@@ -134,12 +134,12 @@ class ConsentGate:
             licence_serial=grant.licence_serial if grant is not None and covered else "",
         )
 
-    def _needed(self, caller_code: str, asked: Sequence[str]) -> set[str]:
+    def _needed(self, caller_code: str, asked: Sequence[str] | None) -> set[str]:
         portal = False  # the portal returned earlier
-        if asked:
-            types = [lt for c in asked if (lt := self.cache.licence_type(c)) is not None]
-        else:
+        if asked is None:
             types = self.cache.licence_types()
+        else:
+            types = [lt for c in asked if (lt := self.cache.licence_type(c)) is not None]
         return {lt.type_code for lt in types if needs_consent(lt, caller_code, portal)}
 
     def _reason(

@@ -192,7 +192,7 @@ class Queries:
         passed = self.consent.authorise(
             caller.code,
             holder,
-            codes,
+            codes or None,
             Matter(case_number=why.case_number),
             consent_grant_id,
             channel="licence_store",

@@ -122,7 +122,7 @@ class ConsentChecker(Protocol):
         self,
         caller_code: str,
         holder: HolderNumber,
-        asked: Sequence[str],
+        asked: Sequence[str] | None,
         matter: Matter,
         grant_id: str,
         *,

@@ -130,7 +130,7 @@ class VerifierService:
         passed = self.consent.authorise(
             caller.code,
             holder,
-            list(type_codes),
+            list(type_codes) or None,
             Matter(case_number=why.case_number),
             ctx.get("consent_grant_id", ""),
             channel="verifier",

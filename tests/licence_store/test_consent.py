@@ -522,3 +522,21 @@ def test_audit_verify_names_a_grant_edited_deleted_or_a_revocation_undone(stack)
     assert f"consent_grant {edited.grant_id}): consent grant edited" in found
     assert f"consent_revoked {undone.grant_id}): consent revocation undone" in found
     assert f"consent_grant {deleted.grant_id}): consent grant deleted" in found
+
+
+def test_items_and_types_not_marked_need_no_grant(stack):
+    certify(stack)
+    attestation = stack.assistance("hall").SubmitRequest(
+        apb.SubmitRequestRequest(
+            idempotency_key="consent-attestation-1",
+            item_code="XZXZ-GA-001",  # an attestation: reads no licence type
+            holder_number=PERSON,
+            legal_basis="《政务服务条例》",
+            **WHY,
+        )
+    )
+    assert attestation.status == apb.REQUEST_STATUS_PENDING
+    marriage = stack.verifier("housing").VerifyByHolder(
+        vpb.VerifyByHolderRequest(holder_number=PERSON, type_codes=[MARRIAGE], **WHY)
+    )
+    assert [v.verdict for v in marriage.verifications] == [vpb.VERDICT_NOT_FOUND]
