@@ -107,7 +107,8 @@ class ConsentGate:
         ``asked``: the type codes the read covers (None: every type, as an empty filter means);
         ``strict``: refuse the whole read if one of them is not covered (default: when the
         caller named them) rather than leave it out; ``item_consent``: the read is an
-        assistance item marked consent required. The refusal is the department's one answer for every kind of bad grant.
+        assistance item marked consent required. The refusal is the department's one answer
+        for every kind of bad grant.
         """
         grant_id = check_grant_id(grant_id)
         if self.is_portal(caller_code):
