@@ -41,8 +41,8 @@ from clients.cli_args import (
     staff_id,
 )
 from clients.connection import DEFAULT_TIMEOUT
-from clients.federation_commands import add_federation_commands
 from clients.consent_commands import add_consent_commands
+from clients.federation_commands import add_federation_commands
 from clients.importfile import FORMATS
 from clients.web.cli import add_web_commands
 from yihao_shared.environment import (
