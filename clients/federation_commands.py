@@ -29,7 +29,7 @@ def cmd_federation_card(ctx: Context) -> int:
 def cmd_federation_demo(ctx: Context) -> int:
     """Start two federated regions on this machine until Ctrl-C."""
     demo = server_part("services.federation.demo", "run_demo")
-    demo(ctx.args.directory)
+    demo(ctx.args.directory, prepare_only=ctx.args.prepare_only, compose=ctx.args.compose)
     return 0
 
 
@@ -47,3 +47,11 @@ def add_federation_commands(subs: Sub) -> None:
     card.add_argument("--endpoint", required=True, help="host:port of our federation listener")
     demo = command(fed, "demo", cmd_federation_demo, "run a two-region demo on this machine")
     demo.add_argument("--directory", default="var/federation-demo", help="where its files go")
+    demo.add_argument(
+        "--prepare-only", action="store_true", help="write the regions' files, start nothing"
+    )
+    demo.add_argument(
+        "--compose",
+        action="store_true",
+        help="files for deploy/compose.federation.yaml (hosts region-35, region-31)",
+    )

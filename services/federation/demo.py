@@ -50,7 +50,8 @@ def credit_code(division: str, seed: str) -> str:
 
 @dataclass
 class Region:
-    """One region prepared on disk (and, while running, its server process)."""
+    """One region prepared on disk. ``host``: where peers reach its federation listener
+    (``region-<code>`` in deploy/compose.federation.yaml); ``listen_host``: what it binds."""
 
     code: str
     name: str
@@ -59,6 +60,8 @@ class Region:
     federation_port: int
     database_url: str | None
     card: dict[str, Any] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    listen_host: str = "127.0.0.1"
 
     @property
     def division(self) -> str:
@@ -139,20 +142,26 @@ def prepare(
     base: Path,
     database_url: str | None = None,
     ports: tuple[int, int] | None = None,
+    *,
+    compose: bool = False,
 ) -> Region:
     """A region's files, database, catalogue, keys and card (not yet federated or running);
-    ``ports``: (departments', federation), free ones by default."""
+    ``ports``: (departments', federation), free ones by default. ``compose``: for
+    deploy/compose.federation.yaml (host ``region-<code>``, ports 50051 and 7443 inside its
+    container)."""
     var_dir = base / f"region-{code}"
-    port, federation_port = ports or (free_port(), free_port())
+    port, federation_port = (50051, 7443) if compose else ports or (free_port(), free_port())
     region = Region(code, name, var_dir, port, federation_port, database_url)
+    if compose:
+        region.host, region.listen_host = f"region-{code}", "0.0.0.0"
     departments = [(d.credit_code, d.name) for d in demo.DEPARTMENTS]
     departments += [(region.market, f"{name} market"), (region.hall, f"{name} hall")]
     init_dev_pki(var_dir / "pki", departments)
     settings = region.settings()
-    init_identity(settings, code, ["localhost", "127.0.0.1"])
+    init_identity(settings, code, list(dict.fromkeys(["localhost", "127.0.0.1", region.host])))
     load_demo(settings)
     _catalogue(region)
-    region.card = region_card(settings, code, name, f"127.0.0.1:{region.federation_port}")
+    region.card = region_card(settings, code, name, f"{region.host}:{region.federation_port}")
     return region
 
 
@@ -165,7 +174,7 @@ def federate(regions: Sequence[Region], **policy: Any) -> None:
             region.settings(),
             region.code,
             region.name,
-            f"127.0.0.1:{region.federation_port}",
+            f"{region.listen_host}:{region.federation_port}",
             peers,
         )
 
@@ -246,12 +255,16 @@ def _instructions(a: Region, b: Region, licence_id: str) -> str:
     )
 
 
-def run_demo(directory: str | Path) -> None:
-    """Prepare and start two federated regions (35 福建省, 31 上海市) until Ctrl-C."""
+def run_demo(directory: str | Path, *, prepare_only: bool = False, compose: bool = False) -> None:
+    """Prepare and start two federated regions (35 福建省, 31 上海市) until Ctrl-C; with
+    ``prepare_only``, only write their files (``compose``: for compose.federation.yaml)."""
     base = Path(directory)
-    a = prepare("35", "福建省", base, ports=DEMO_PORTS["35"])
-    b = prepare("31", "上海市", base, ports=DEMO_PORTS["31"])
+    a = prepare("35", "福建省", base, ports=DEMO_PORTS["35"], compose=compose)
+    b = prepare("31", "上海市", base, ports=DEMO_PORTS["31"], compose=compose)
     federate([a, b])
+    if prepare_only:
+        print(f"regions 35 and 31 prepared in {base}", flush=True)
+        return
     procs = [(r, _start(r)) for r in (a, b)]
     try:
         for region, proc in procs:
