@@ -316,3 +316,28 @@ def test_the_services_errors_sit_beside_their_fields_and_a_tablet_fits(page, liv
     assert overflow is False
     assert page.is_visible("#f-licence") and page.is_visible("#verify")
     assert page.csp_violations == []
+
+
+def test_the_same_form_sent_twice_verifies_once(page, live_desk) -> None:
+    """A double submission (the same form, key and all, posted twice through the real desk
+    and services) gets the first verification's page back: one receipt, not two."""
+    licence = _issue(live_desk)
+    _sign_in(page)
+    html = page.content()
+    form = {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),  # type: ignore[union-attr]
+        "idempotency_key": page.get_attribute("input[name=idempotency_key]", "value"),
+        "licence": _ref(licence),
+        "holder_number": HOLDER,
+        "holder_name": "",
+        "purpose": "",
+        "case_number": "",
+    }
+    receipts = []
+    for _ in range(2):
+        response = page.request.post("/counter", form=form)
+        assert response.status == 200
+        text = response.text()
+        receipts.append(re.search(r'id="receipt-id">(R\w+)<', text).group(1))  # type: ignore[union-attr]
+    assert receipts[0] == receipts[1]
+    assert 'id="replayed"' in text
