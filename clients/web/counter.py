@@ -16,6 +16,7 @@ numbers travel only in POST bodies, never in URLs.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -56,6 +57,7 @@ from yihao_shared.errors import InvalidArgument, NotFound
 __all__ = ["ROUTES", "once_store"]
 
 Endpoint = Callable[[Request], Response]
+_ONCE_LOCK = threading.Lock()
 _RECEIPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NO_KEY = Label(
     "表单缺少提交编号（idempotency_key），请刷新页面后重新提交。",
@@ -66,9 +68,10 @@ _NO_KEY = Label(
 def once_store(request: Request) -> OnceStore[dict[str, Any]]:
     """The desk's store of acts already done per submitted form (made on first use)."""
     state = request.app.state
-    store: OnceStore[dict[str, Any]] | None = getattr(state, "counter_once", None)
-    if store is None:
-        store = state.counter_once = OnceStore()
+    with _ONCE_LOCK:  # two first posts at once must share one store
+        store: OnceStore[dict[str, Any]] | None = getattr(state, "counter_once", None)
+        if store is None:
+            store = state.counter_once = OnceStore()
     return store
 
 
