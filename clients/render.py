@@ -211,8 +211,12 @@ def events_table(events: Iterable[pb.LicenceEvent]) -> str:
 
 
 def event_line(event: pb.LicenceEvent) -> str:
-    """One event on one line (for ``watch``, which cannot wait to align a table)."""
-    return "  ".join(cell for cell in _event_row(event) if cell)
+    """One event on one line (for ``watch``, which cannot wait to align a table); the staff
+    member is labelled, since without columns it could be taken for a reason code."""
+    cells = list(_event_row(event))
+    if event.staff:
+        cells[_EVENT_HEADERS.index("STAFF")] = f"staff {event.staff}"
+    return "  ".join(cell for cell in cells if cell)
 
 
 def history_card(history: pb.LicenceHistory) -> str:

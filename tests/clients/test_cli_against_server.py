@@ -111,7 +111,7 @@ def test_staff_is_sent_with_every_call_and_shown_where_read_back(yihao, capsys):
     assert "经办人 staff" in out and "zhang.san@hall (as the requester says)" in out
     code, out = yihao("market", "watch")
     issued, revoked = out.splitlines()
-    assert code == 0 and "op_7" not in issued and revoked.endswith("op_7  FRAUD")
+    assert code == 0 and "op_7" not in issued and revoked.endswith("staff op_7  FRAUD")
     code, out = yihao("portal", "access", COMPANY)
     assert code == 0 and "STAFF" in out and "zhang.san@hall" in out
 
