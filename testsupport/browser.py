@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +47,7 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+_SCRATCH = Path(tempfile.gettempdir()) / "yihao-screenshots"
 #: Chromium as the tests run it: headless, nothing fetched from the network behind our back.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -175,8 +178,14 @@ def launch_chromium(playwright: Any) -> Any:
 
 
 def screenshot(page: Any, name: str) -> Path:
-    """Save the page as ``docs/screenshots/<name>.png`` (full page) and return the path."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    """Save the page as ``<name>.png`` (full page) and return the path.
+
+    The picture goes into ``docs/screenshots/`` only when ``YIHAO_SCREENSHOTS=1`` (to refresh
+    the committed ones); otherwise into a scratch folder, so an ordinary test run leaves the
+    work tree clean (the PNGs differ on every run: receipt ids, times).
+    """
+    folder = SCREENSHOTS if os.environ.get("YIHAO_SCREENSHOTS") == "1" else _SCRATCH
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
