@@ -8,9 +8,9 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksu
 PROTOS := $(wildcard protos/yihao/v1/*.proto)
 GEN    := yihao/v1/common_pb2.py
 
-.PHONY: install protos run test test-fast lint bench clean client-wheel
+.PHONY: install protos hot-path run test test-fast lint bench clean client-wheel
 
-install: $(STAMP) $(GEN)
+install: $(STAMP) $(GEN) hot-path
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ protos:
 
 $(GEN): $(PROTOS) | $(STAMP)
 	$(MAKE) --no-print-directory protos
+
+# The verification hot path compiled with mypyc, in place, when a C compiler and the Python
+# headers are present (YIHAO_PURE=1: pure Python, the compiled modules removed). Quick when the
+# compiled modules are newer than their sources. See docs/benchmarks.md#compiled-hot-path.
+hot-path: $(STAMP) $(GEN)
+	$(BIN)/python packaging/hot_path.py build
 
 # Start the whole suite on embedded defaults: SQLite under ./var, in-process cache,
 # a generated development PKI and the demo catalogue; Prometheus metrics on 127.0.0.1:9464;
@@ -56,4 +62,5 @@ bench: install
 	$(BIN)/python -m benchmarks.all
 
 clean:
+	test ! -x $(BIN)/python || $(BIN)/python packaging/hot_path.py clean
 	rm -rf $(VENV) yihao var build dist *.egg-info

@@ -12,7 +12,9 @@ profiled (the receipt writers too). Each phase prints wall time and CPU per item
 profiler's own overhead: compare like with like) and the functions with the most own time;
 ``--dump`` writes each phase's ``pstats`` file for ``python -m pstats``. Profiled times are
 each thread's CPU time (``time.thread_time``), which makes the profiler slow: ``--plain``
-times the phases without it (best of three runs), for A/B comparisons.
+times the phases without it (best of three runs), for A/B comparisons. Modules running
+compiled (:mod:`services.common.hot_path`) are invisible to cProfile: their time shows in
+their callers; profile on pure Python (``YIHAO_PURE=1 make install``) to see inside them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.verify import CASE_NUMBER, PURPOSE, import_licences
+from services.common import hot_path
 from services.common.identity import Caller, acting_as
 from services.common.ratelimit import DEFAULT_LIMITS
 from services.licence_store import demo
@@ -242,6 +245,9 @@ def main() -> None:
         "--plain", action="store_true", help="no profiler: time each phase (best of 3)"
     )
     args = parser.parse_args()
+    # Compiled modules run as C: cProfile sees nothing inside them (YIHAO_PURE=1 make install
+    # for a profile of every function).
+    print(hot_path.describe(), flush=True)
     threads = None if args.plain else AllThreads()
     if threads is not None:
         threads.install()

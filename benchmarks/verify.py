@@ -1,6 +1,7 @@
 """Verification cost against a no-op: VerifyLicence and Diagnostics.Ping through the same stack.
 
-Run: ``.venv/bin/python -m benchmarks.verify [--count N] [--backend sqlite|postgresql]``
+Run: ``.venv/bin/python -m benchmarks.verify [--count N] [--backend sqlite|postgresql]
+[--server-workers N]``
 
 One server process (SQLite by default) holds ~1000 business licences imported as "market".
 The load comes from separate worker processes (spawned, each with its own channel, calling
@@ -14,6 +15,14 @@ measuring process. Measured in one run:
   intervals and latency taken from the scheduled send time (no coordinated omission);
 * VerifyBatch: one stream of ``--batch`` items, ``--chunk`` per message, verifications per
   second and CPU per item (every answer checked: verdict, holder match, order).
+
+With ``--server-workers N``, then the same again on a fresh store served by 1, 2, … N worker
+processes sharing the port (``yihao serve --workers``), each measured in turn:
+``VerifyLicence`` closed loop and ``VerifyBatch`` from ``2 × workers`` streams (the kernel
+spreads connections over the workers by hash, so some may share one), throughput and server
+CPU per call (every worker process counted). On a machine with as many cores as workers plus
+the load generators, throughput should grow with the workers; on this project's 2-core
+machine the load generators share the cores.
 
 Prints a table, then as the last line one JSON object of the figures.
 """
@@ -30,6 +39,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -280,6 +290,87 @@ def _phase(name: str, run: Callable[[], Figures], errors: dict[str, str]) -> Fig
     return figures
 
 
+@dataclass
+class Scaled:
+    """One row of the ``--server-workers`` figures."""
+
+    workers: int
+    verify: Figures | None
+    batch: Figures | None
+    batch_streams: int
+
+
+def _scaled_jobs(
+    mode: str, server: ServerProcess, targets: list[tuple[str, str]], args: Any, count: int
+) -> list[Job]:
+    """``count`` calls split over ``count`` processes: VerifyLicence clients or batch streams."""
+    total = args.count if mode == "verify" else args.batch
+    return [
+        Job(
+            mode,
+            server.port,
+            str(server.var_dir),
+            targets,
+            args.warmup if mode == "verify" else min(1000, share),
+            share,
+            args.threads if mode == "verify" else 1,
+            w,
+            count,
+            chunk=args.chunk,
+        )
+        for w, share in enumerate(shares(total, count))
+    ]
+
+
+def scaling(args: argparse.Namespace, errors: dict[str, str]) -> list[Scaled]:
+    """VerifyLicence and VerifyBatch with 1 … ``args.server_workers`` worker processes."""
+    rows: list[Scaled] = []
+    for n in range(1, args.server_workers + 1):
+        with backend(args.backend) as url, server_process(url, workers=n) as server:
+            targets = import_licences(server, args.licences)
+            clients, streams = max(args.workers, 2 * n), 2 * n
+            unary = _scaled_jobs("verify", server, targets, args, clients)
+            batch = _scaled_jobs("batch", server, targets, args, streams)
+            rows.append(
+                Scaled(
+                    n,
+                    _phase(f"VerifyLicence, {n} workers", partial(measure, server, unary), errors),
+                    _phase(f"VerifyBatch, {n} workers", partial(measure, server, batch), errors),
+                    streams,
+                )
+            )
+    return rows
+
+
+def _scaling_table(rows: list[Scaled]) -> list[dict[str, Any]]:
+    print(
+        f"\n{'server workers':<16}{'verify/s':>10}{'server µs':>11}"
+        f"{'batch items/s':>15}{'server µs':>11}{'× 1 worker':>12}"
+    )
+    base = rows[0].verify.per_s if rows and rows[0].verify else None
+    out = []
+    for r in rows:
+        v, b = r.verify, r.batch
+        ratio = f"{v.per_s / base:.2f}" if v and base else "-"
+        print(
+            f"{r.workers:<16}{(f'{v.per_s:.0f}' if v else 'FAILED'):>10}"
+            f"{(f'{v.cpu_us:.0f}' if v else ''):>11}{(f'{b.per_s:.0f}' if b else 'FAILED'):>15}"
+            f"{(f'{b.cpu_us:.1f}' if b else ''):>11}{ratio:>12}"
+        )
+        out.append(
+            {
+                "server_workers": r.workers,
+                "verify_per_s": round(v.per_s) if v else None,
+                "verify_cpu_us_per_call": round(v.cpu_us, 1) if v else None,
+                "verify_batch_per_s": round(b.per_s) if b else None,
+                "verify_batch_cpu_us_per_item": round(b.cpu_us, 1) if b else None,
+                "verify_batch_streams": r.batch_streams,
+            }
+        )
+    print("(× 1 worker: VerifyLicence throughput against one worker process)")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=6000, help="closed-loop calls per RPC")
@@ -291,7 +382,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then measure VerifyLicence and VerifyBatch with 1 … N server worker processes",
+    )
     args = parser.parse_args()
+    if args.server_workers < 0:
+        parser.error("--server-workers: at least 1 (or 0: not measured)")
 
     errors: dict[str, str] = {}
     with backend(args.backend) as url, server_process(url) as server:
@@ -347,6 +447,7 @@ def main() -> None:
         )
         batch = _phase("VerifyBatch", lambda: measure(server, [batch_job]), errors)
 
+    scaled = scaling(args, errors) if args.server_workers else []
     in_flight = args.workers * args.threads
     print(
         f"\n{'':<22}{'calls':>8}{'calls/s':>10}{'server µs':>11}{'client µs':>11}"
@@ -398,6 +499,8 @@ def main() -> None:
         "noop_client_cpu_us_per_call": fig(noop, lambda f: f.client_cpu_us),
         "verify_client_cpu_us_per_call": fig(verify, lambda f: f.client_cpu_us),
     }
+    if scaled:
+        result["server_workers"] = _scaling_table(scaled)
     if errors:
         result["errors"] = errors
     print(json.dumps(result, ensure_ascii=False), flush=True)

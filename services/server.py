@@ -26,7 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from services.assistance.domain.calendar import WorkingCalendar
 from services.assistance.grpc_servicer import AssistanceServicer
 from services.assistance.service import AssistanceService
-from services.common import logmask
+from services.common import hot_path, logmask
 from services.common.access_log import AccessLog
 from services.common.alerts import AlertLog
 from services.common.clock import Clock, SystemClock
@@ -374,6 +374,7 @@ def serve(settings: Settings, *, workers: int = 1, banner: bool = True) -> None:
 
 
 def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeeping: bool) -> None:
+    log.info(hot_path.describe())  # compiled (mypyc) or pure Python: docs/benchmarks.md
     app = build_app(
         settings,
         migrate=not reuse_port,

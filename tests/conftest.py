@@ -17,6 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from services.common.hot_path import drop_stale
+
+# Before any hot module is imported: compiled modules older than an edited source would test
+# the old code; without them the current sources run (pure Python, which behaves the same).
+if drop_stale():
+    print("tests: compiled hot-path modules were older than their sources: removed (pure Python)")
+
 from services.common.clock import FixedClock
 from services.common.database import Database
 from services.common.migrate import upgrade

@@ -93,6 +93,12 @@ class HolderNumber:
     value: str
     warnings: tuple[str, ...] = ()
 
+    def __copy__(self) -> HolderNumber:
+        return self  # immutable (and, compiled, not rebuilt field by field)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> HolderNumber:
+        return self
+
 
 # --- shared helpers -------------------------------------------------------------------------
 
@@ -444,6 +450,12 @@ class LicenceIdentifier:
     issuer_code: str
     serial: str
     version: int
+
+    def __copy__(self) -> LicenceIdentifier:
+        return self  # immutable (and, compiled, not rebuilt field by field)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> LicenceIdentifier:
+        return self
 
     @property
     def check(self) -> str:

@@ -34,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
+from services.common import hot_path
 from services.common.metrics import StateProbe
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -63,6 +64,7 @@ EXPORTED = (
     "yihao_audit_signed_head_age_seconds",
     "yihao_calendar_years_ahead",
     "yihao_calendar_days_ahead",
+    "yihao_hot_path_compiled",
 )
 
 
@@ -128,6 +130,13 @@ class PrometheusMetrics:
             multiprocess_mode="livesum",
             registry=r,
         )
+        hot = Gauge(
+            "yihao_hot_path_compiled",
+            "Share of the verification hot path's modules running compiled (1: all; 0: pure)",
+            multiprocess_mode="min",
+            registry=r,
+        )
+        hot.set(hot_path.compiled_share())
         self._behind = Gauge(
             "yihao_log_behind_trusted_head",
             "1 while the database's log is behind the signed tree head kept outside it "

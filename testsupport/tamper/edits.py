@@ -9,6 +9,7 @@ had one). Edits are careful: where the attacker can make the rows agree with eac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import date
@@ -208,7 +209,8 @@ def key_replaced(attacker: SigningKey) -> Edit:
 
 
 def _fields(state: Any) -> dict[str, Any]:
-    return {name: getattr(state, name) for name in state.__slots__}
+    # The dataclass's fields, not __slots__ (a compiled class has none).
+    return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
 
 
 def _flip(status: Any) -> Any:

@@ -7,7 +7,7 @@ answer with the same types as the one in this process.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from services.licence_store.domain.licence import Status
 
@@ -52,7 +52,7 @@ class CurrentLicence(NamedTuple):
     status_reason_code: str
     key_id: str  # the key that signed the version
     fingerprint: VersionFingerprint
-    handle: object  # the reader's own means to open this version; opaque to callers
+    handle: Any  # the reader's own means to open this version; opaque to callers
     status_refusal: str = ""  # "" when the signed status chain vouches for ``status``
 
 

@@ -120,10 +120,29 @@ def test_status_timeline():
 
 
 def test_vetted_memo_is_bounded():
-    from services.verifier.vetting import VettedMemo
+    from services.common.identifiers import HolderKind
+    from services.licence_store.domain.reading import VersionFingerprint
+    from services.verifier.vetting import Vetted, VettedMemo
 
     memo = VettedMemo(size=8)
     for i in range(100):
-        memo.put(str(i), object())  # type: ignore[arg-type]
+        # A real Vetted: the memo may run compiled, which checks the types it is given.
+        entry = Vetted(
+            VersionFingerprint((i,)),
+            None,
+            Integrity.VERIFIED,
+            f"licence {i}",
+            "T",
+            "I",
+            str(i),
+            1,
+            Validity(date(2026, 1, 1), None),
+            "",
+            "",
+            HolderKind.ORGANISATION,
+            "",
+            "",
+        )
+        memo.put(str(i), entry)
     assert len(memo) <= 8
     assert memo.get("99") is not None and memo.get("0") is None
