@@ -17,13 +17,13 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from services.assistance.access_records import access_page
+from services.assistance.commitments import CommitmentBook
 from services.assistance.domain import supervision
-from services.assistance.domain.answers import answered_status, best_licence, licence_values
+from services.assistance.domain.answers import best_licence, licence_values
 from services.assistance.domain.calendar import WorkingCalendar
 from services.assistance.domain.commitments import (
     Commitment,
     CommitmentStatus,
-    new_commitment_id,
 )
 from services.assistance.domain.items import LICENCE_FACTS, AssistanceItem, Procedure
 from services.assistance.domain.requests import (
@@ -50,10 +50,9 @@ from services.common.access_log import AccessRecord, insert_records
 from services.common.alerts import AlertLog
 from services.common.clock import Clock, china_date
 from services.common.database import Database
-from services.common.dates import parse_date
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
-from services.common.identifiers import parse_holder_number, validate_licence_type_code
+from services.common.identifiers import parse_holder_number
 from services.common.identity import Caller
 from services.common.match_budget import Alert
 from services.common.notify import ChangeNotifier
@@ -61,7 +60,6 @@ from services.common.paging import decode_token, encode_token, page_after, page_
 from services.common.roles import Role
 from services.common.signing import SigningKey
 from services.licence_store.domain.catalogue import check_text
-from services.licence_store.domain.licence import Effective
 from services.licence_store.reader import ConsentChecker, LicenceReader
 
 ITEM_CACHE_SECONDS = 2.0
@@ -85,8 +83,9 @@ class DecisionKeys(Protocol):
         ...
 
 
-class AssistanceService:
-    """Administrative assistance between departments."""
+class AssistanceService(CommitmentBook):
+    """Administrative assistance between departments (notification-commitments: in
+    :class:`~services.assistance.commitments.CommitmentBook`)."""
 
     def __init__(
         self,
@@ -537,72 +536,6 @@ class AssistanceService:
             purpose=purpose,
             case_number=case_number,
         )
-
-    # --------------------------------------------------------------------------- commitments
-
-    def record_commitment(
-        self,
-        caller: Caller,
-        applicant_number: str,
-        applicant_name: str,
-        licence_type_code: str,
-        case_number: str,
-        check_by: str,
-    ) -> Commitment:
-        """Record an applicant's commitment that they hold a valid licence of a type."""
-        applicant = parse_holder_number(applicant_number, "applicant_number")
-        type_code = validate_licence_type_code(licence_type_code, "licence_type_code")
-        self.reader.licence_type(type_code)
-        due = parse_date(check_by.strip(), "check_by")
-        now = self.clock.now()
-        if due < china_date(now):
-            raise InvalidArgument.field("check_by", f"{due} is in the past", "PAST_DATE")
-        commitment = Commitment(
-            commitment_id=new_commitment_id(now),
-            department_code=caller.code,
-            applicant=applicant,
-            applicant_name=check_text(applicant_name, "applicant_name", 200, required=False),
-            licence_type_code=type_code,
-            case_number=check_text(case_number, "case_number", 64),
-            check_by=due,
-            recorded_at=now,
-        )
-        with self.db.transaction() as conn:
-            repo.insert_commitment(conn, commitment, self.vault)
-        return commitment
-
-    def commitments(
-        self, status: CommitmentStatus | None, viewer: Caller | None = None
-    ) -> list[Commitment]:
-        """Commitments, optionally of one status; a non-supervisor viewer sees only its own."""
-        with self.db.read() as conn:
-            found = repo.list_commitments(conn, self.vault, status)
-        if viewer is None or self._is_supervisor(viewer) or self._is_admin(viewer):
-            return found
-        return [c for c in found if c.department_code == viewer.code]
-
-    def check_commitments(self) -> list[Commitment]:
-        """Compare every pending commitment with the store; the ones that changed."""
-        now = self.clock.now()
-        changed = []
-        for c in self.commitments(CommitmentStatus.PENDING):
-            holds, why = self._holds(c, now)
-            if c.check(holds, why, now):
-                changed.append(c)
-        if changed:
-            with self.db.transaction() as conn:
-                repo.update_commitments(conn, changed, self.vault)
-        return changed
-
-    def _holds(self, c: Commitment, now: datetime) -> tuple[bool, str]:
-        licences = self.reader.holder_licences(c.applicant, [c.licence_type_code])
-        valid = [s for s in licences if answered_status(s, now) == Effective.VALID.value]
-        if valid:
-            return True, f"holds valid licence {valid[0].signed.licence_id}"
-        if licences:
-            states = ", ".join(sorted({answered_status(s, now) for s in licences}))
-            return False, f"holds the licence type but none is valid ({states})"
-        return False, "holds no licence of this type"
 
 
 def _matches(item: AssistanceItem, f: ItemFilter) -> bool:
