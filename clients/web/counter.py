@@ -8,7 +8,8 @@ verdict; ``/counter/holder`` (an applicant's licences of chosen types); ``/count
 not bring); ``/counter/receipts/<id>`` (the printable receipt with its QR code).
 
 Views are thin: read the form, check what the desk can check itself (every error names the
-field and the rule), call the services once per submitted form (:mod:`clients.web.once`),
+field and the rule), call the services once per submitted form (:mod:`clients.web.once`:
+a second submission of the same form shows the first answer, the same receipt),
 turn the answer into a view model (:mod:`clients.web.viewmodels_counter`), render. Personal
 numbers travel only in POST bodies, never in URLs.
 """
@@ -16,10 +17,10 @@ numbers travel only in POST bodies, never in URLs.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from google.protobuf.message import Message
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -40,7 +41,7 @@ from clients.web.counter_forms import (
     values_of,
 )
 from clients.web.desk import desk_of
-from clients.web.once import IDEMPOTENCY_FIELD, OnceStore, form_key, read_form_key
+from clients.web.once import IDEMPOTENCY_FIELD, form_key, read_form_key, run_message
 from clients.web.qr import qr_svg
 from clients.web.templating import render
 from clients.web.viewmodels import Label
@@ -52,27 +53,18 @@ from clients.web.viewmodels_counter import (
     receipt_view,
     verdict_view,
 )
+from yihao.v1 import verifier_pb2 as vpb
 from yihao_shared.errors import InvalidArgument, NotFound
 
-__all__ = ["ROUTES", "once_store"]
+__all__ = ["ROUTES"]
 
+M = TypeVar("M", bound=Message)
 Endpoint = Callable[[Request], Response]
-_ONCE_LOCK = threading.Lock()
 _RECEIPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NO_KEY = Label(
     "表单缺少提交编号（idempotency_key），请刷新页面后重新提交。",
     "The form lacks its submission key (idempotency_key): reload the page and send it again.",
 )
-
-
-def once_store(request: Request) -> OnceStore[dict[str, Any]]:
-    """The desk's store of acts already done per submitted form (made on first use)."""
-    state = request.app.state
-    with _ONCE_LOCK:  # two first posts at once must share one store
-        store: OnceStore[dict[str, Any]] | None = getattr(state, "counter_once", None)
-        if store is None:
-            store = state.counter_once = OnceStore()
-    return store
 
 
 def _posted(view: Endpoint) -> Callable[[Request], Awaitable[Response]]:
@@ -101,18 +93,24 @@ def _act(
     request: Request,
     template: str,
     check: FormCheck,
-    act: Callable[[], dict[str, Any]],
+    act: tuple[Callable[[], M], type[M], Callable[[M], dict[str, Any]]],
     context: dict[str, Any],
 ) -> Response:
-    """Refuse a bad form (400, errors by field), else act once for this form's key."""
+    """Refuse a bad form (400, errors by field), else act once for this form's key: ``act``
+    is (the call, the message it answers, the answer's view); a second submission of the
+    form shows the first answer again."""
     errors = dict(check.errors)
     key = read_form_key(request.state.form.get(IDEMPOTENCY_FIELD))
     if key is None:
         errors["_form"] = _NO_KEY
     if errors or key is None:
         return _page(request, template, {**context, "errors": errors, "values": check.values}, 400)
+    call, kind, view = act
+    desk = desk_of(request)
+    account_id = request.state.account.account_id
     try:
-        result, replayed = once_store(request).run(request.state.session.session_id, key, act)
+        answer, replayed = run_message(desk.engine, key, account_id, call, kind, clock=desk.clock)
+        result = view(answer)
     except InvalidArgument as exc:
         errors = field_errors(exc.violations) or {"_form": Label("输入有误", exc.message)}
         return _page(request, template, {**context, "errors": errors, "values": check.values}, 400)
@@ -135,20 +133,24 @@ def counter_verify(request: Request) -> Response:
     v = check.values
     client = desk_of(request).backend.client(request.state.account)
 
-    def act() -> dict[str, Any]:
+    scanned = licence_input_kind(v["licence"]) == "qr"
+
+    def call() -> vpb.Verification:
         presented: dict[str, Any] = {
             "presented_holder_number": v["holder_number"],
             "presented_holder_name": v["holder_name"],
             "purpose": v["purpose"],
             "case_number": v["case_number"],
         }
-        if licence_input_kind(v["licence"]) == "qr":
-            answer = client.verify_document(qr_payload=v["licence"], **presented)
-            return {"verdict": verdict_view(answer), "scanned": True}
-        answer = client.verify_licence(licence=v["licence"], **presented)
-        return {"verdict": verdict_view(answer, typed_licence=v["licence"]), "scanned": False}
+        if scanned:
+            return client.verify_document(qr_payload=v["licence"], **presented)
+        return client.verify_licence(licence=v["licence"], **presented)
 
-    return _act(request, "counter.html", check, act, {})
+    def view(answer: vpb.Verification) -> dict[str, Any]:
+        typed = "" if scanned else v["licence"]
+        return {"verdict": verdict_view(answer, typed_licence=typed), "scanned": scanned}
+
+    return _act(request, "counter.html", check, (call, vpb.Verification, view), {})
 
 
 # --- verify by holder -------------------------------------------------------------------------
@@ -173,8 +175,8 @@ def holder_verify(request: Request) -> Response:
     v = check.values
     client = desk_of(request).backend.client(request.state.account)
 
-    def act() -> dict[str, Any]:
-        answer = client.verify_by_holder(
+    def call() -> vpb.VerifyByHolderResponse:
+        return client.verify_by_holder(
             holder_number=v["holder_number"],
             type_codes=chosen,
             presented_holder_name=v["holder_name"],
@@ -182,9 +184,12 @@ def holder_verify(request: Request) -> Response:
             case_number=v["case_number"],
             valid_only=v["valid_only"] == "1",
         )
+
+    def view(answer: vpb.VerifyByHolderResponse) -> dict[str, Any]:
         return {"rows": holder_rows(answer.verifications), "asked_number": v["holder_number"]}
 
     context = {"types": _types(request), "chosen": chosen}
+    act = (call, vpb.VerifyByHolderResponse, view)
     return _act(request, "counter_holder.html", check, act, context)
 
 
@@ -204,16 +209,19 @@ def document_verify(request: Request) -> Response:
     v = check.values
     client = desk_of(request).backend.client(request.state.account)
 
-    def act() -> dict[str, Any]:
-        answer = client.verify_document(
+    def call() -> vpb.Verification:
+        return client.verify_document(
             signed_document=document,
             presented_holder_number=v["holder_number"],
             presented_holder_name=v["holder_name"],
             purpose=v["purpose"],
             case_number=v["case_number"],
         )
+
+    def view(answer: vpb.Verification) -> dict[str, Any]:
         return {"verdict": verdict_view(answer)}
 
+    act = (call, vpb.Verification, view)
     return _act(request, "counter_document.html", check, act, {})
 
 
@@ -238,16 +246,19 @@ def materials_check(request: Request) -> Response:
     v = check.values
     client = desk_of(request).backend.client(request.state.account)
 
-    def act() -> dict[str, Any]:
-        answer = client.check_materials(
+    def call() -> vpb.MaterialsCheck:
+        return client.check_materials(
             item_code=v["item"],
             applicant_number=v["holder_number"],
             purpose=v["purpose"],
             case_number=v["case_number"],
         )
+
+    def view(answer: vpb.MaterialsCheck) -> dict[str, Any]:
         return {"materials": materials_view(answer), "asked_number": v["holder_number"]}
 
     context = {"items": items, "chosen_item": v["item"]}
+    act = (call, vpb.MaterialsCheck, view)
     return _act(request, "counter_materials.html", check, act, context)
 
 

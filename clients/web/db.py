@@ -26,6 +26,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     create_engine,
     event,
     inspect,
@@ -87,13 +88,15 @@ SIGN_INS = Table(
 Index("ix_web_sign_ins_account", SIGN_INS.c.account_id, SIGN_INS.c.at)
 Index("ix_web_sign_ins_address", SIGN_INS.c.client_address, SIGN_INS.c.at)
 
-#: One-time form keys already acted on (sent twice, acts once: :mod:`clients.web.once_claims`).
+#: Form keys already acted on, with the first act's outcome (sent twice, acts once:
+#: :mod:`clients.web.once`); ``outcome`` is None while the act is running.
 ONCE = Table(
     "web_once",
     METADATA,
     Column("form_key", String(64), primary_key=True),
     Column("account_id", String(64), nullable=False),
     Column("at", Float, nullable=False),
+    Column("outcome", Text, nullable=True),
 )
 Index("ix_web_once_at", ONCE.c.at)
 

@@ -9,7 +9,7 @@ department (the services decide what it may see):
 * ``GET /supervision/trends.json`` — the charts' data (one ``Supervise`` per month).
 * ``GET /supervision/health`` — the services' gRPC health and the log's latest signed head.
 * ``GET /supervision/requests/{id}`` — a request and its timeline, with the urging form;
-  ``POST`` there urges it (催办) once per form (:mod:`clients.web.once_claims`).
+  ``POST`` there urges it (催办) once per form (:mod:`clients.web.once`).
 
 Figures and definitions: :mod:`clients.web.viewmodels_supervision`.
 """
@@ -24,10 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from clients.web import once_claims
+from clients.web import once
 from clients.web.auth import requires
 from clients.web.desk import desk_of
-from clients.web.once import form_key
 from clients.web.templating import render
 from clients.web.viewmodels import CHINA, Label, china_time
 from clients.web.viewmodels_supervision import (
@@ -211,7 +210,7 @@ def _request_page(
     context = {
         "req": request_view(found, names),
         "events": timeline(found, names, desk_of(request).clock()),
-        "once": form_key(),
+        "once": once.form_key(),
         "errors": errors or {},
         "note": note,
     }
@@ -254,18 +253,18 @@ def _urge(request: Request, note: str, key: str) -> Response:
     desk = desk_of(request)
     account = request.state.account
     target = f"/supervision/requests/{request_id}"
-    if not once_claims.claim(desk.engine, key, account.account_id, desk.clock()):
+    if not once.claim(desk.engine, key, account.account_id, desk.clock()):
         return RedirectResponse(f"{target}?m=urged_once", status_code=303)
     try:
         _client(request).urge(request_id=request_id, note=note)
     except DeadlineExceeded:
         raise  # it may have been recorded: the key stays claimed, so a resend cannot repeat it
     except (FailedPrecondition, InvalidArgument, NotFound) as exc:
-        once_claims.release(desk.engine, key)
+        once.release(desk.engine, key)
         field = "note" if isinstance(exc, InvalidArgument) else "request"
         return _request_page(request, request_id, {field: _refusal(exc)}, note, status=400)
     except Exception:
-        once_claims.release(desk.engine, key)
+        once.release(desk.engine, key)
         raise
     return RedirectResponse(f"{target}?m=urged", status_code=303)
 

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from clients.web.accounts import Account
-from clients.web.forms import form_key
+from clients.web.once import form_key
 from clients.web.viewmodels import Label, flash_message
 
 __all__ = ["NAV", "TEMPLATES", "NavItem", "nav_for", "render"]

@@ -1,16 +1,9 @@
-"""Form helpers: idempotency keys per rendered form, violations by field."""
+"""Form helpers: violations by field (the form keys are clients/web/once.py's)."""
 
 from __future__ import annotations
 
-from clients.web.forms import field_errors, form_key, read_form_key
+from clients.web.forms import field_errors
 from yihao_shared.errors import FieldViolation, InvalidArgument
-
-
-def test_each_rendered_form_gets_its_own_key_and_only_such_keys_are_read() -> None:
-    first, second = form_key(), form_key()
-    assert first != second and read_form_key(first) == first
-    for bad in (None, "", "x" * 32, first.upper(), first + "0", 12):
-        assert read_form_key(bad) is None
 
 
 def test_violations_land_beside_their_fields() -> None:
