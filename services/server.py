@@ -215,7 +215,9 @@ def build_app(
         budget=budget,
         keeper=guard,
     )
-    federation = federation_for(settings.federation_file, verifier, clock, metrics)
+    federation = federation_for(
+        settings.federation_file, verifier, clock, metrics, db=db, limiter=limiter
+    )
     calendar = build_calendar(settings)
     assistance = None
     if "assistance" in settings.services:

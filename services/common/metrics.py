@@ -53,6 +53,9 @@ class Metrics(Protocol):
     def forwarded(self, region: str, outcome: str) -> None:
         """A forwarded verification call to ``region`` ended with ``outcome``."""
 
+    def federation_served(self, region: str, outcome: str) -> None:
+        """A call from peer ``region`` on the federation listener ended with ``outcome``."""
+
 
 class NoMetrics:
     """The do-nothing fallback: every method returns at once."""
@@ -88,6 +91,9 @@ class NoMetrics:
         """Nothing."""
 
     def forwarded(self, region: str, outcome: str) -> None:
+        """Nothing."""
+
+    def federation_served(self, region: str, outcome: str) -> None:
         """Nothing."""
 
 

@@ -57,6 +57,7 @@ EXPORTED = (
     "yihao_log_behind_trusted_head",
     "yihao_federation_peer_state",
     "yihao_federation_forwarded_total",
+    "yihao_federation_served_total",
     "yihao_assistance_requests_open",
     "yihao_assistance_requests_overdue",
     "yihao_audit_tree_size",
@@ -157,6 +158,12 @@ class PrometheusMetrics:
             ["region", "outcome"],
             registry=r,
         )
+        self._served = Counter(
+            "yihao_federation_served",
+            "Calls from peer regions on the federation listener, by calling region and outcome",
+            ["region", "outcome"],
+            registry=r,
+        )
 
     def rpc_handled(self, service: str, method: str, code: str, seconds: float) -> None:
         """Count the RPC and observe its latency."""
@@ -205,6 +212,10 @@ class PrometheusMetrics:
     def forwarded(self, region: str, outcome: str) -> None:
         """Count a forwarded call by peer region and outcome."""
         self._forwarded.labels(region, outcome).inc()
+
+    def federation_served(self, region: str, outcome: str) -> None:
+        """Count a peer's call by calling region and outcome."""
+        self._served.labels(region, outcome).inc()
 
 
 class StateCollector(Collector):

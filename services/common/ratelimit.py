@@ -47,6 +47,10 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     # Holder-match questions, charged per item (a VerifyBatch item presenting a holder number
     # or name is one question, as a VerifyLicence call is): the calls' own kinds count calls.
     "holder_match": Limit(1000.0, 10_000),
+    # Federation, on the owning side: questions forwarded by one peer region (all its
+    # departments together), per item; lookups by holder number get the tighter budget.
+    "federated": Limit(1000.0, 2000),
+    "federated_by_holder": Limit(20.0, 100),
 }
 
 #: Which kind each method is; the rest are "default".

@@ -2,15 +2,18 @@
 the owning region's receipt for its answer. Plain functions over bytes and keys (no gRPC).
 
 The assertion (canonical JSON, signed with a published receipt key of the forwarding region)
-names the original department, the purpose and case number, the RPC, both regions, an instant
-and the SHA-256 of the exact request bytes, so it cannot be replayed for another question or
-after ``MAX_SKEW``. The owning region's receipt must name the asking department, cite the
-assertion, and state for each item the verdict, licence and content hash the answer states.
+names the original department, the purpose and case number, the RPC, both regions, an instant,
+a short validity (``VALIDITY``) and a random nonce, and the SHA-256 of the exact request bytes,
+so it cannot be used for another question, after it expires, or (the owning region remembers
+each nonce until its assertion expires: :mod:`services.federation.replay`) a second time.
+The owning region's receipt must name the asking department, cite the assertion, and state
+for each item the verdict, licence and content hash the answer states.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +24,14 @@ from services.common.errors import Unauthenticated
 from services.common.ids import time_ordered_id
 from services.common.signing import PublicKey
 
-MAX_SKEW = timedelta(minutes=5)
+#: How long an assertion is good for (the forwarding region sets ``expires_at`` this far on).
+VALIDITY = timedelta(seconds=60)
+#: The longest validity the owning region accepts (an assertion that claims more is refused).
+MAX_VALIDITY = timedelta(minutes=5)
+#: Clock difference tolerated between regions: an assertion issued up to this far in the
+#: future, or expired up to this long ago, is still accepted. Remembered nonces are kept until
+#: ``expires_at + MAX_SKEW`` so that no accepted assertion can be accepted twice.
+MAX_SKEW = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,8 @@ class Asserted:
     """What a verified assertion states."""
 
     assertion_id: str
+    nonce: str
+    expires_at: datetime
     department: str
     purpose: str
     case_number: str
@@ -49,16 +61,21 @@ def assertion_body(
     purpose: str = "",
     case_number: str = "",
     staff: str = "",
+    extra: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The canonical bytes the forwarding region signs."""
+    """The canonical bytes the forwarding region signs (``extra``: more statements, e.g. a
+    consent grant id, that the owning region reads from the verified body)."""
     return canonical_json(
         {
+            **(extra or {}),
             "assertion_id": time_ordered_id("F", at),
             "case_number": case_number,
             "department": department,
+            "expires_at": (at + VALIDITY).isoformat(),
             "from_region": from_region,
             "issued_at": at.isoformat(),
             "items_sha256": sha256_hex(batch),
+            "nonce": secrets.token_hex(16),
             "purpose": purpose,
             "rpc": rpc,
             "staff": staff,
@@ -67,10 +84,8 @@ def assertion_body(
     )
 
 
-def _refuse(why: str) -> Unauthenticated:
-    return Unauthenticated(
-        f"the federation assertion is not acceptable: {why}", reason="ASSERTION_INVALID"
-    )
+def _refuse(why: str, reason: str = "ASSERTION_INVALID") -> Unauthenticated:
+    return Unauthenticated(f"the federation assertion is not acceptable: {why}", reason=reason)
 
 
 def check_assertion(
@@ -85,14 +100,17 @@ def check_assertion(
     batch: bytes,
     now: datetime,
 ) -> Asserted:
-    """The assertion's statements, once its signature, regions, RPC, request hash and instant
-    hold (UNAUTHENTICATED, reason ASSERTION_INVALID, otherwise)."""
+    """The assertion's statements, once its signature, regions, RPC, request hash and validity
+    hold (UNAUTHENTICATED otherwise: reason ASSERTION_EXPIRED when it is no longer valid, else
+    ASSERTION_INVALID). Whether its nonce was seen before is the caller's question."""
     key = keys.get(key_id)
     if key is None or not key.verify(body, signature):
         raise _refuse("not signed by a published receipt key of the calling region")
     try:
         data = json.loads(body)
         at = datetime.fromisoformat(data["issued_at"])
+        expires = datetime.fromisoformat(data["expires_at"])
+        nonce = data["nonce"]
         stated = {k: data[k] for k in ("from_region", "to_region", "rpc", "items_sha256")}
         who = (
             data["assertion_id"],
@@ -112,11 +130,33 @@ def check_assertion(
     wrong = sorted(k for k, v in expected.items() if stated[k] != v)
     if wrong:
         raise _refuse(f"{', '.join(wrong)} do not match the call")
-    if at.tzinfo is None or abs(now - at) > MAX_SKEW:
-        raise _refuse("issued too long ago or in the future")
-    if not all(isinstance(v, str) for v in who):
+    _check_validity(at, expires, now)
+    if not all(isinstance(v, str) for v in who) or not _is_nonce(nonce):
         raise _refuse("malformed")
-    return Asserted(*who, from_region=from_region, rpc=rpc, sha256=sha256_hex(body))
+    return Asserted(
+        who[0],
+        nonce,
+        expires,
+        *who[1:],
+        from_region=from_region,
+        rpc=rpc,
+        sha256=sha256_hex(body),
+    )
+
+
+def _is_nonce(value: Any) -> bool:
+    return isinstance(value, str) and 32 <= len(value) <= 64 and value.isalnum()
+
+
+def _check_validity(at: datetime, expires: datetime, now: datetime) -> None:
+    if at.tzinfo is None or expires.tzinfo is None:
+        raise _refuse("issued_at and expires_at must carry a time zone")
+    if not timedelta(0) < expires - at <= MAX_VALIDITY:
+        raise _refuse(f"its validity must be more than 0 and at most {MAX_VALIDITY}")
+    if at > now + MAX_SKEW:
+        raise _refuse("issued in the future")
+    if now > expires + MAX_SKEW:
+        raise _refuse(f"expired at {expires.isoformat()}", "ASSERTION_EXPIRED")
 
 
 @dataclass(frozen=True)

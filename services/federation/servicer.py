@@ -20,14 +20,17 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from services.common.clock import Clock
-from services.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from services.common.errors import InvalidArgument, PermissionDenied, Unauthenticated, YihaoError
 from services.common.identifiers import validate_department_code
 from services.common.identity import Caller
 from services.common.interceptors import WrappingInterceptor
+from services.common.metrics import NO_METRICS, Metrics
 from services.common.pki import issued_by, region_from_pem
+from services.common.ratelimit import RateLimiter
 from services.federation.config import FederationConfig, Peer
-from services.federation.evidence import check_assertion
+from services.federation.evidence import Asserted, check_assertion
 from services.federation.forwarder import document_licence_id
+from services.federation.replay import SeenAssertions
 from services.verifier.grpc_servicer import (
     MAX_BATCH_ITEMS,
     VerifierServicer,
@@ -110,21 +113,48 @@ def _type_of_id(licence_id: str) -> str:
 class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
     """Answers peer regions' forwarded verifications under this region's policy for them."""
 
-    def __init__(self, config: FederationConfig, service: VerifierService, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: FederationConfig,
+        service: VerifierService,
+        clock: Clock,
+        *,
+        seen: SeenAssertions,
+        limiter: RateLimiter,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
         self.config = config
         self.service = service
         self.clock = clock
+        self.seen = seen
+        self.limiter = limiter
+        self.metrics = metrics
         self._wire = Wire()
         self._documents = VerifierServicer(service)  # no forwarder: answered here
 
     def VerifyLicence(self, request: fpb.FederatedVerifyRequest, context: Any) -> Any:
-        return self._verify("VerifyLicence", request)
+        return self.served(lambda: self._verify("VerifyLicence", request))
 
     def VerifyBatch(self, request: fpb.FederatedVerifyRequest, context: Any) -> Any:
-        return self._verify("VerifyBatch", request)
+        return self.served(lambda: self._verify("VerifyBatch", request))
 
     def VerifyDocument(self, request: fpb.FederatedVerifyRequest, context: Any) -> Any:
-        peer, caller = self._caller("VerifyDocument", request, request.document)
+        return self.served(lambda: self._verify_document(request))
+
+    def served(self, answer: Callable[[], Any]) -> Any:
+        """``answer()``, counted by calling region and outcome (ANSWERED or the refusal's
+        reason: RATE_LIMITED, ASSERTION_REPLAYED, ASSERTION_EXPIRED, ...)."""
+        region = current_peer().region
+        try:
+            response = answer()
+        except YihaoError as exc:
+            self.metrics.federation_served(region, exc.reason)
+            raise
+        self.metrics.federation_served(region, "ANSWERED")
+        return response
+
+    def _verify_document(self, request: fpb.FederatedVerifyRequest) -> Any:
+        peer, caller = self._caller("VerifyDocument", request, request.document, lambda: 1)
         try:
             document = pb.VerifyDocumentRequest.FromString(request.document)
         except DecodeError:
@@ -137,35 +167,67 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
         return fpb.FederatedVerifyResponse(results=[result], receipt=receipt_out(receipt))
 
     def _caller(
-        self, rpc: str, request: fpb.FederatedVerifyRequest, payload: bytes
+        self,
+        rpc: str,
+        request: fpb.FederatedVerifyRequest,
+        payload: bytes,
+        questions: Callable[[], int],
+        kind: str = "federated",
     ) -> tuple[Peer, Caller]:
-        """The peer, and the department it asserts, once its policy allows ``rpc`` and the
-        assertion holds for ``payload``."""
+        """The peer, and the department it asserts, once its policy allows ``rpc``, the
+        assertion holds for ``payload`` and is used for the first time, and the peer's rate
+        limit has room for ``questions()`` more of ``kind``."""
+        peer = self.admit(rpc)
+        asserted = self.asserted(peer, rpc, request.assertion, payload)
+        department = validate_department_code(asserted.department, "assertion.department")
+        staff = check_staff(asserted.staff) if asserted.staff else None
+        self.charge(peer, kind, questions())
+        caller = Caller(department, staff, region=peer.region, assertion_sha256=asserted.sha256)
+        return peer, caller
+
+    @staticmethod
+    def admit(rpc: str) -> Peer:
+        """The calling peer, once this region's policy lets it call ``rpc``."""
         peer = current_peer()
         if rpc not in peer.allow.rpcs:
             raise PermissionDenied(
                 f"region {peer.region} may not call {rpc} here", reason="FEDERATION_RPC_NOT_ALLOWED"
             )
-        signature = request.assertion.signature
+        return peer
+
+    def charge(self, peer: Peer, kind: str, questions: int) -> None:
+        """Charge ``questions`` of ``kind`` to the calling region's own rate limit
+        (RESOURCE_EXHAUSTED, reason RATE_LIMITED, with when to retry, when it is spent)."""
+        self.limiter.charge(f"region:{peer.region}", kind, questions)
+
+    def asserted(self, peer: Peer, rpc: str, assertion: Any, payload: bytes) -> Asserted:
+        """What ``peer``'s assertion for ``rpc`` and ``payload`` states, once it verifies, is
+        still valid, and was not used before (UNAUTHENTICATED otherwise)."""
+        now = self.clock.now()
         asserted = check_assertion(
-            request.assertion.body_json,
-            signature.key_id,
-            signature.value,
+            assertion.body_json,
+            assertion.signature.key_id,
+            assertion.signature.value,
             keys=peer.receipt_keys,
             from_region=peer.region,
             to_region=self.config.region,
             rpc=rpc,
             batch=payload,
-            now=self.clock.now(),
+            now=now,
         )
-        department = validate_department_code(asserted.department, "assertion.department")
-        staff = check_staff(asserted.staff) if asserted.staff else None
-        caller = Caller(department, staff, region=peer.region, assertion_sha256=asserted.sha256)
-        return peer, caller
+        self.seen.remember(peer.region, asserted.nonce, asserted.expires_at, now)
+        return asserted
 
     def _verify(self, rpc: str, request: fpb.FederatedVerifyRequest) -> Any:
-        peer, caller = self._caller(rpc, request, request.batch)
-        items = self._items(rpc, request.batch, peer)
+        items: list[pb.VerifyLicenceRequest] = []
+
+        def count() -> int:
+            items.extend(self._items(rpc, request.batch))
+            return len(items)
+
+        peer, caller = self._caller(rpc, request, request.batch, count)
+        for item in items:
+            self._allow_type(peer, _type_of(item))
         chunk = self.service.verify_batch(caller, [_batch_item(r) for r in items])
         chunk.wait_durable()
         receipt = self.service.get_receipt(chunk.receipt_id)
@@ -173,7 +235,8 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
         self._wire.fill(response.results, chunk)
         return response
 
-    def _items(self, rpc: str, batch: bytes, peer: Peer) -> list[pb.VerifyLicenceRequest]:
+    @staticmethod
+    def _items(rpc: str, batch: bytes) -> list[pb.VerifyLicenceRequest]:
         try:
             items = list(pb.VerifyBatchRequest.FromString(batch).items)
         except DecodeError:
@@ -182,8 +245,6 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
             raise InvalidArgument.field(
                 "batch", f"{rpc} takes 1 to {MAX_BATCH_ITEMS} items", "ITEM_COUNT"
             )
-        for item in items:
-            self._allow_type(peer, _type_of(item))
         return items
 
     @staticmethod

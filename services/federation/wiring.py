@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2
 
 from services.common.clock import Clock
+from services.common.database import Database
 from services.common.errors import FailedPrecondition
 from services.common.interceptors import (
     DeadlineInterceptor,
@@ -19,9 +20,11 @@ from services.common.interceptors import (
 )
 from services.common.limits import MAX_MESSAGE_BYTES
 from services.common.metrics import NO_METRICS, Metrics
+from services.common.ratelimit import RateLimiter
 from services.federation.breaker import BreakerState
 from services.federation.config import FederationConfig, load_federation
 from services.federation.forwarder import Forwarder
+from services.federation.replay import SeenAssertions
 from services.federation.servicer import FederationServicer, RegionInterceptor
 from services.verifier.service import VerifierService
 from yihao.v1 import federation_pb2_grpc as fpb_grpc
@@ -39,11 +42,16 @@ class Federation:
         verifier: VerifierService,
         clock: Clock,
         metrics: Metrics = NO_METRICS,
+        *,
+        db: Database,
+        limiter: RateLimiter,
     ) -> None:
         self.config = config
         self.metrics = metrics
         self.forwarder = Forwarder(config, verifier.receipt_keys.signing_key, clock, metrics)
-        self.servicer = FederationServicer(config, verifier, clock)
+        self.servicer = FederationServicer(
+            config, verifier, clock, seen=SeenAssertions(db), limiter=limiter, metrics=metrics
+        )
 
     def watch_health(self, servicer: health.HealthServicer) -> None:
         """Publish each peer's circuit as a health status (NOT_SERVING while open)."""
@@ -101,11 +109,18 @@ class Federation:
 
 
 def federation_for(
-    path: object, verifier: VerifierService, clock: Clock, metrics: Metrics = NO_METRICS
+    path: object,
+    verifier: VerifierService,
+    clock: Clock,
+    metrics: Metrics = NO_METRICS,
+    *,
+    db: Database,
+    limiter: RateLimiter,
 ) -> Federation | None:
     """The federation configured in the file at ``path`` (None: no federation)."""
     from pathlib import Path
 
     if path is None:
         return None
-    return Federation(load_federation(Path(str(path))), verifier, clock, metrics)
+    config = load_federation(Path(str(path)))
+    return Federation(config, verifier, clock, metrics, db=db, limiter=limiter)

@@ -11,6 +11,8 @@ from services.common.canonical import canonical_json, sha256_hex
 from services.common.errors import Unauthenticated
 from services.common.signing import SigningKey
 from services.federation.evidence import (
+    MAX_SKEW,
+    VALIDITY,
     Stated,
     assertion_body,
     check_assertion,
@@ -64,12 +66,53 @@ def test_a_good_assertion_states_the_department_purpose_and_case():
         {"to_region": "44"},  # meant for another region
         {"rpc": "VerifyBatch"},  # for another RPC
         {"batch": b"other items"},  # for other items
-        {"now": NOW + timedelta(minutes=6)},  # replayed later
+        {"now": NOW - timedelta(minutes=1)},  # issued in the future (beyond the skew)
     ],
 )
 def test_an_assertion_for_another_question_is_refused(changes):
-    with pytest.raises(Unauthenticated, match="assertion"):
+    with pytest.raises(Unauthenticated, match="assertion") as refused:
         _check(_assertion(), **changes)
+    assert refused.value.reason == "ASSERTION_INVALID"
+
+
+def test_an_assertion_is_good_for_its_short_validity_and_the_skew_only():
+    body = _assertion()
+    stated = json.loads(body)
+    assert stated["expires_at"] == (NOW + VALIDITY).isoformat()
+    assert len(stated["nonce"]) == 32 and stated["nonce"] != json.loads(_assertion())["nonce"]
+    asserted = _check(body, now=NOW + VALIDITY + MAX_SKEW)  # at the very end: still good
+    assert (asserted.nonce, asserted.expires_at) == (stated["nonce"], NOW + VALIDITY)
+    with pytest.raises(Unauthenticated, match="expired") as refused:
+        _check(body, now=NOW + VALIDITY + MAX_SKEW + timedelta(seconds=1))
+    assert refused.value.reason == "ASSERTION_EXPIRED"
+
+
+def _signed_with(**fields) -> bytes:
+    data = json.loads(_assertion())
+    data.update(fields)
+    return canonical_json(data)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"expires_at": (NOW + timedelta(hours=1)).isoformat()},  # claims too long a validity
+        {"expires_at": NOW.isoformat()},  # no validity at all
+        {"expires_at": "2026-12-04T09:01:00"},  # no time zone
+        {"nonce": ""},  # no nonce
+        {"nonce": "../" * 12},  # not a nonce
+    ],
+)
+def test_an_assertion_without_a_proper_nonce_or_validity_is_refused(fields):
+    with pytest.raises(Unauthenticated) as refused:
+        _check(_signed_with(**fields))
+    assert refused.value.reason == "ASSERTION_INVALID"
+
+
+def test_extra_statements_cannot_override_the_assertions_own():
+    body = _assertion(extra={"department": "113500000000000000", "consent_grant_id": "G1"})
+    data = json.loads(body)
+    assert (data["department"], data["consent_grant_id"]) == ("11310000000000000X", "G1")
 
 
 def test_an_assertion_not_signed_by_a_published_key_is_refused():

@@ -10,8 +10,6 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import grpc
@@ -19,10 +17,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.pki import init_region_identity, issue_region_cert, load_ca
-from testsupport.regions import Region, credit_code, federate, prepare, running
+from testsupport.regions import Region, holder_code, issue, running
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import assistance_pb2_grpc as apb_grpc
-from yihao.v1 import common_pb2 as common
 from yihao.v1 import federation_pb2 as fpb
 from yihao.v1 import federation_pb2_grpc as fpb_grpc
 from yihao.v1 import licence_store_pb2 as spb
@@ -35,43 +32,8 @@ pytestmark = pytest.mark.postgres
 PORTAL = "113501004323194882"  # the demo holder portal, registered in every region
 
 
-@pytest.fixture(scope="module")
-def regions(tmp_path_factory, postgres) -> Iterator[tuple[Region, Region, Region]]:
-    base = tmp_path_factory.mktemp("regions")
-    a = prepare("35", "福建省", base, postgres.create_database("region_35"))
-    b = prepare("31", "上海市", base)
-    c = prepare("44", "广东省", base)
-    federate([a, b, c], timeout_seconds=1.0, breaker={"failures": 2, "open_seconds": 60})
-    # A's policy for C's callers: VerifyLicence only, of A's licence type only
-    config = json.loads(a.config_file.read_text())
-    (peer,) = [p for p in config["peers"] if p["region"] == "44"]
-    peer["allow"] = {"rpcs": ["VerifyLicence"], "licence_types": [a.licence_type]}
-    a.config_file.write_text(json.dumps(config))
-    with ExitStack() as stack:
-        for r in (a, b):  # C runs only inside the test that stops it
-            stack.enter_context(running(r, log_file=base / f"{r.code}.log"))
-        yield a, b, c
-
-
-def _holder(region: Region, n: int) -> str:
-    return credit_code(region.division, f"holder-{n}")
-
-
-def _issue(region: Region, number: str, holder: str) -> str:
-    store = spb_grpc.LicenceStoreStub(region.channel(region.market))
-    licence = store.IssueLicence(
-        spb.IssueLicenceRequest(
-            idempotency_key=secrets.token_hex(8),
-            type_code=region.licence_type,
-            licence_number=number,
-            holder=common.Holder(
-                kind=common.HOLDER_KIND_ORGANISATION, number=holder, name="示例有限公司"
-            ),
-            fields={"address": "某市某路1号"},
-        ),
-        timeout=10,
-    )
-    return licence.licence_id
+_holder = holder_code
+_issue = issue
 
 
 def _verify(region: Region, dept: str, licence_id: str, **kw) -> pb.Verification:
