@@ -12,6 +12,9 @@ from testsupport.serverproc import server_process
 
 REQUESTS = 3000
 BUDGET_SECONDS = 50.0
+#: Full rounds over every RPC that a run sends whatever the budget: on a loaded machine the
+#: run takes longer instead of proving less (5 rounds of 57 RPCs: 285 requests).
+ROUNDS = 5
 
 
 def test_every_rpc_is_covered():
@@ -20,9 +23,18 @@ def test_every_rpc_is_covered():
 
 def test_hostile_requests_never_get_internal_or_unknown():
     with server_process(None) as server:
-        result = hostile.run(server, REQUESTS, invalid_utf8=True, budget_seconds=BUDGET_SECONDS)
+        minimum = ROUNDS * len(list(hostile.methods()))
+        result = hostile.run(
+            server, REQUESTS, invalid_utf8=True, budget_seconds=BUDGET_SECONDS, at_least=minimum
+        )
+        # A spent budget stops a run at its floor, not before it.
+        floor_only = hostile.run(server, REQUESTS, budget_seconds=0.0, at_least=57, seed_value=7)
         problems = hostile.still_serving(server)
     print(result.report())
-    assert result.requests >= 300, result.report()  # a real run, even on a loaded machine
+    # A real run, even on a loaded machine: every RPC got hostile requests, round after round.
+    assert result.requests >= minimum, result.report()
+    covered = {path: result.per_method[path] for path, _ in hostile.methods()}
+    assert min(covered.values()) >= ROUNDS, covered
     assert result.ok, result.report()
+    assert floor_only.requests == 57 and floor_only.ok, floor_only.report()
     assert not problems

@@ -276,6 +276,7 @@ class Run:
     counts: Counter[str] = field(default_factory=Counter)
     bad: Counter[str] = field(default_factory=Counter)
     deadlines: Counter[str] = field(default_factory=Counter)  # RPCs that ran out of time
+    per_method: Counter[str] = field(default_factory=Counter)  # requests sent, by RPC path
     requests: int = 0
     seconds: float = 0.0
 
@@ -347,8 +348,11 @@ def run(
     seed_value: int = 20261204,
     invalid_utf8: bool = True,
     budget_seconds: float | None = None,
+    at_least: int = 0,
 ) -> Run:
-    """Send ``requests`` hostile requests (fewer if ``budget_seconds`` runs out)."""
+    """Send ``requests`` hostile requests: fewer if ``budget_seconds`` runs out, but never
+    fewer than ``at_least`` (the budget bounds a run's length, not what it proves, so a loaded
+    machine makes the run slower rather than smaller)."""
     rng = random.Random(seed_value)
     gen = Generator(rng, seed(server))
     all_methods = list(methods())
@@ -357,7 +361,7 @@ def run(
     start = time.monotonic()
     try:
         for i in range(requests):
-            if budget_seconds is not None and time.monotonic() - start > budget_seconds:
+            if i >= at_least and _spent(start, budget_seconds):
                 break
             path, method = all_methods[i % len(all_methods)]
             allowed = _aliases_for(path)
@@ -368,6 +372,7 @@ def run(
             code = call(channels[alias], path, method, payloads)
             out.counts[code] += 1
             out.requests += 1
+            out.per_method[path] += 1
             if code == "DEADLINE_EXCEEDED":
                 out.deadlines[path.rsplit("/", 1)[1]] += 1
             if code in BAD:
@@ -377,6 +382,10 @@ def run(
         for channel in channels.values():
             channel.close()
     return out
+
+
+def _spent(start: float, budget_seconds: float | None) -> bool:
+    return budget_seconds is not None and time.monotonic() - start > budget_seconds
 
 
 def still_serving(server: ServerProcess) -> list[str]:
