@@ -8,6 +8,8 @@ licence store's demo data.
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.assistance.domain.items import AssistanceItem, Procedure
 from services.licence_store.demo import (
     ALIASES,
@@ -50,9 +52,30 @@ SERVICE_ITEMS: tuple[ServiceItem, ...] = (
     ),
 )
 
+
+def _automatic(**item: Any) -> AssistanceItem:
+    """An item the provider's system answers at once (within one working day)."""
+    return AssistanceItem(
+        procedure=Procedure.AUTOMATIC,
+        method="系统接口 (system interface)",
+        time_limit_working_days=1,
+        **item,
+    )
+
+
+def _by_staff(**item: Any) -> AssistanceItem:
+    """An item the provider's staff check and answer by hand, within five working days."""
+    return AssistanceItem(
+        procedure=Procedure.MANUAL,
+        method="线上申请，人工核查 (online request, checked by staff)",
+        time_limit_working_days=5,
+        **item,
+    )
+
+
 ASSISTANCE_ITEMS: tuple[AssistanceItem, ...] = (
     # Consent required (授权用证): a request needs the holder's grant (docs/holders.md).
-    AssistanceItem(
+    _automatic(
         code="XZXZ-RS-001",
         name="职业资格证书信息核查",
         provider_code=ALIASES["hrss"],
@@ -60,14 +83,11 @@ ASSISTANCE_ITEMS: tuple[AssistanceItem, ...] = (
         fields=("licence_number", "holder_name", "occupation", "level", "awarded_on", "status"),
         requester_codes=frozenset({ALIASES["housing"], ALIASES["hall"]}),
         legal_basis_required=False,
-        procedure=Procedure.AUTOMATIC,
-        method="系统接口 (system interface)",
         responsible_office="福州市人力资源和社会保障局职业能力建设处",
-        time_limit_working_days=1,
         refusal_grounds=("PERSONAL_PRIVACY", "NOT_HELD"),
         consent_required=True,
     ),
-    AssistanceItem(
+    _automatic(
         code="XZXZ-MZ-001",
         name="婚姻登记信息核查",
         provider_code=ALIASES["civil"],
@@ -84,13 +104,10 @@ ASSISTANCE_ITEMS: tuple[AssistanceItem, ...] = (
         unmasked_fields=("spouse_name",),
         requester_codes=frozenset({ALIASES["police"], ALIASES["housing"], ALIASES["hall"]}),
         legal_basis_required=True,
-        procedure=Procedure.AUTOMATIC,
-        method="系统接口 (system interface)",
         responsible_office="福州市民政局婚姻登记处",
-        time_limit_working_days=1,
         refusal_grounds=("PERSONAL_PRIVACY", "NOT_HELD"),
     ),
-    AssistanceItem(
+    _automatic(
         code="XZXZ-SC-001",
         name="营业执照登记信息核查",
         provider_code=ALIASES["market"],
@@ -106,13 +123,10 @@ ASSISTANCE_ITEMS: tuple[AssistanceItem, ...] = (
         ),
         requester_codes=frozenset({ALIASES["housing"], ALIASES["hall"], ALIASES["hrss"]}),
         legal_basis_required=False,
-        procedure=Procedure.AUTOMATIC,
-        method="系统接口 (system interface)",
         responsible_office="福州市市场监督管理局登记注册处",
-        time_limit_working_days=1,
         refusal_grounds=("COMMERCIAL_SECRET", "NOT_HELD"),
     ),
-    AssistanceItem(
+    _by_staff(
         code="XZXZ-JY-001",
         name="学历学位信息核查",
         provider_code=ALIASES["education"],
@@ -121,13 +135,10 @@ ASSISTANCE_ITEMS: tuple[AssistanceItem, ...] = (
         requester_codes=frozenset({ALIASES["hrss"]}),
         legal_basis_required=True,
         allowed_purposes=("职业资格审查", "人才引进审核"),
-        procedure=Procedure.MANUAL,
-        method="线上申请，人工核查 (online request, checked by staff)",
         responsible_office="福州市教育局学籍管理科",
-        time_limit_working_days=5,
         refusal_grounds=("PERSONAL_PRIVACY", "NOT_HELD", "OUTSIDE_COMPETENCE"),
     ),
-    AssistanceItem(
+    _by_staff(
         code="XZXZ-GA-001",
         name="有无犯罪记录查询",
         provider_code=ALIASES["police"],
@@ -135,10 +146,7 @@ ASSISTANCE_ITEMS: tuple[AssistanceItem, ...] = (
         fields=("has_record", "scope"),
         requester_codes=frozenset({ALIASES["hrss"], ALIASES["hall"]}),
         legal_basis_required=True,
-        procedure=Procedure.MANUAL,
-        method="线上申请，人工核查 (online request, checked by staff)",
         responsible_office="福州市公安局治安管理支队",
-        time_limit_working_days=5,
         refusal_grounds=("STATE_SECRET", "PERSONAL_PRIVACY", "NOT_HELD"),
     ),
 )

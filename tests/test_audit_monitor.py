@@ -30,12 +30,13 @@ FIELDS = {
 }
 
 
-def issue(server: ServerProcess) -> str:
+def issue(server: ServerProcess, number: str = "M-1") -> str:
+    """Issue a business licence numbered ``number`` to COMPANY; its licence id."""
     reply = server.store("market").IssueLicence(
         pb.IssueLicenceRequest(
-            idempotency_key="monitor-1",
+            idempotency_key=f"monitor-{number}",
             type_code=demo.BUSINESS_LICENCE.type_code,
-            licence_number="M-1",
+            licence_number=number,
             holder=common.Holder(number=COMPANY, name="示例"),
             fields=FIELDS,
         )
@@ -49,35 +50,43 @@ def verify(server: ServerProcess, licence_id: str, times: int = 1) -> str:
     return str([stub.VerifyLicence(request).receipt_id for _ in range(times)][-1])
 
 
+#: The monitor's environment: without debug output, so its lines are what an operator sees.
+MONITOR_ENV = {**os.environ, "YIHAO_DEBUG": ""}
+
+
+def monitor_argv(server: ServerProcess, state: Path, *options: str) -> list[str]:
+    """``yihao audit monitor`` as the supervision department, its state and metrics beside
+    ``state``."""
+    return [
+        sys.executable,
+        "-m",
+        "clients.cli",
+        "--address",
+        f"127.0.0.1:{server.port}",
+        "--as",
+        "supervision",
+        "--var-dir",
+        str(server.var_dir),
+        "audit",
+        "monitor",
+        "--state",
+        str(state),
+        "--metrics-file",
+        str(state.parent / "monitor.prom"),
+        *options,
+    ]
+
+
 def start_monitor(
     server: ServerProcess, state: Path, every: float, *refs: str
 ) -> subprocess.Popen[str]:
     options = [opt for ref in refs for opt in ("--ref", ref)]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "clients.cli",
-            "--address",
-            f"127.0.0.1:{server.port}",
-            "--as",
-            "supervision",
-            "--var-dir",
-            str(server.var_dir),
-            "audit",
-            "monitor",
-            "--state",
-            str(state),
-            "--every",
-            str(every),
-            "--metrics-file",
-            str(state.parent / "monitor.prom"),
-            *options,
-        ],
+        monitor_argv(server, state, "--every", str(every), *options),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "YIHAO_DEBUG": ""},
+        env=MONITOR_ENV,
     )
 
 

@@ -5,32 +5,13 @@ the log under its stored hashes, are each reported loudly (exit 1, ERROR line, m
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
-from services.licence_store import demo
-from tests.test_audit_monitor import FIELDS, verify
+from tests.test_audit_monitor import MONITOR_ENV, issue, monitor_argv, verify
 from testsupport.serverproc import ServerProcess, server_process
-from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
-
-COMPANY = "91350100M000100Y43"
-
-
-def issue(server: ServerProcess, number: str) -> str:
-    reply = server.store("market").IssueLicence(
-        pb.IssueLicenceRequest(
-            idempotency_key=f"spot-{number}",
-            type_code=demo.BUSINESS_LICENCE.type_code,
-            licence_number=number,
-            holder=common.Holder(number=COMPANY, name="示例"),
-            fields=FIELDS,
-        )
-    )
-    return str(reply.licence_id)
 
 
 def revoke(server: ServerProcess, licence_id: str) -> None:
@@ -47,27 +28,10 @@ def monitor_once(
     server: ServerProcess, state: Path, *options: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "clients.cli",
-            "--address",
-            f"127.0.0.1:{server.port}",
-            "--as",
-            "supervision",
-            "--var-dir",
-            str(server.var_dir),
-            "audit",
-            "monitor",
-            "--state",
-            str(state),
-            "--metrics-file",
-            str(state.parent / "monitor.prom"),
-            *options,
-        ],
+        monitor_argv(server, state, *options),
         capture_output=True,
         text=True,
-        env={**os.environ, "YIHAO_DEBUG": ""},
+        env=MONITOR_ENV,
         timeout=120,
     )
 

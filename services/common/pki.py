@@ -317,18 +317,24 @@ def load_ca(cert_path: Path, key_path: Path) -> _Ca:
     return _load_ca(cert_path, key_path)
 
 
-@functools.lru_cache(maxsize=256)
-def region_from_pem(cert_pem: bytes) -> str | None:
-    """The region code in a ``urn:yihao:region:`` URI SAN of a PEM certificate, else None."""
+def _uri_san_value(cert_pem: bytes, prefix: str) -> str | None:
+    """What follows ``prefix`` in the first URI SAN of a PEM certificate that starts with it
+    (and has more), else None; None too for input that is not a PEM certificate."""
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (ValueError, TypeError, x509.ExtensionNotFound):
         return None
     for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-        if uri.startswith(REGION_URI_PREFIX) and len(uri) > len(REGION_URI_PREFIX):
-            return uri[len(REGION_URI_PREFIX) :]
+        if uri.startswith(prefix) and len(uri) > len(prefix):
+            return uri[len(prefix) :]
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def region_from_pem(cert_pem: bytes) -> str | None:
+    """The region code in a ``urn:yihao:region:`` URI SAN of a PEM certificate, else None."""
+    return _uri_san_value(cert_pem, REGION_URI_PREFIX)
 
 
 @functools.lru_cache(maxsize=256)
@@ -348,15 +354,7 @@ def credit_code_from_pem(cert_pem: bytes) -> str | None:
 
     Also None for input that is not a PEM certificate. Cached, as it runs on every RPC.
     """
-    try:
-        cert = x509.load_pem_x509_certificate(cert_pem)
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, TypeError, x509.ExtensionNotFound):
-        return None
-    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-        if uri.startswith(CREDIT_CODE_URI_PREFIX) and len(uri) > len(CREDIT_CODE_URI_PREFIX):
-            return uri[len(CREDIT_CODE_URI_PREFIX) :]
-    return None
+    return _uri_san_value(cert_pem, CREDIT_CODE_URI_PREFIX)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -16,10 +16,12 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
+from clients.cli import main
 from services.common.errors import YihaoError
 from services.common.grpc_errors import to_status
 from services.common.pki import init_dev_pki
 from services.licence_store.demo import ALIASES, BUSINESS_LICENCE
+from testsupport.stack import Stack
 from yihao.v1 import common_pb2, common_pb2_grpc, licence_store_pb2_grpc
 from yihao.v1 import licence_store_pb2 as pb
 
@@ -299,3 +301,20 @@ def tls_address(script: Script, var_dir: Path) -> Iterator[str]:
     )
     with running_server(script, credentials) as address:
         yield address
+
+
+@pytest.fixture
+def yihao(stack: Stack, capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run the CLI against the real ``stack`` as a department: (exit code, stdout, stderr).
+
+    test_cli.py, which talks to the fake server, has its own ``yihao``.
+    """
+    var_dir = str(stack.pki.directory.parent)
+
+    def run(alias: str, *args: str, json_out: bool = False) -> tuple[int, str, str]:
+        argv = ["--address", stack.address, "--var-dir", var_dir, "--as", alias]
+        code = main([*argv, *(["--json"] if json_out else []), *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -12,10 +12,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from clients.cli import main
 from services.common.clock import CHINA_TZ, FixedClock
 from services.licence_store import demo
-from testsupport.stack import Stack
 
 MARRIAGE = demo.MARRIAGE_CERTIFICATE.type_code
 HUSBAND = "11010519491231002X"
@@ -27,20 +25,6 @@ BASIS = "《中华人民共和国户口登记条例》第十九条"
 @pytest.fixture
 def database_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'yihao.db'}"
-
-
-@pytest.fixture
-def yihao(stack: Stack, capsys):
-    """Run the CLI as a department: (exit code, stdout, stderr)."""
-    var_dir = str(stack.pki.directory.parent)
-
-    def run(alias: str, *args: str, json_out: bool = False) -> tuple[int, str, str]:
-        argv = ["--address", stack.address, "--var-dir", var_dir, "--as", alias]
-        code = main([*argv, *(["--json"] if json_out else []), *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def marry(yihao) -> None:

@@ -9,7 +9,6 @@ import pytest
 from clients.assist_commands import request_card
 from clients.cli import main
 from services.licence_store import demo
-from testsupport.stack import Stack
 from yihao.v1 import assistance_pb2 as apb
 
 REF = f"{demo.BUSINESS_LICENCE.type_code}:350100-2026-0001"
@@ -21,20 +20,8 @@ def database_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'yihao.db'}"
 
 
-@pytest.fixture
-def yihao(stack: Stack, capsys):
-    var_dir = str(stack.pki.directory.parent)
-
-    def run(alias: str, *args: str, json_out: bool = False) -> tuple[int, str]:
-        argv = ["--address", stack.address, "--var-dir", var_dir, "--as", alias]
-        code = main([*argv, *(["--json"] if json_out else []), *args])
-        return code, capsys.readouterr().out
-
-    return run
-
-
 def issue(yihao) -> None:
-    code, _ = yihao(
+    code, _, _ = yihao(
         "market",
         "issue",
         "--type",
@@ -63,18 +50,18 @@ def issue(yihao) -> None:
 
 def test_verify_match_mismatch_revoke_and_receipts(yihao):
     issue(yihao)
-    code, out = yihao("hall", "verify", REF, "--holder", COMPANY)
+    code, out, _ = yihao("hall", "verify", REF, "--holder", COMPANY)
     assert code == 0 and "VALID 有效" in out and "MATCH 一致" in out
-    code, out = yihao("hall", "verify", REF, "--holder", "91110000600037341L")
+    code, out, _ = yihao("hall", "verify", REF, "--holder", "91110000600037341L")
     # The licence is good but not shown to be this applicant's: a script must not take it.
     assert code == 4 and "MISMATCH 不一致" in out
-    code, out = yihao("hall", "verify", REF, "--holder-name", "别的公司")
+    code, out, _ = yihao("hall", "verify", REF, "--holder-name", "别的公司")
     assert code == 4 and "VALID 有效" in out
     assert yihao("market", "revoke", REF, "--reason", "FRAUD")[0] == 0
-    code, out = yihao("hall", "verify", REF, "--holder", COMPANY, json_out=True)
+    code, out, _ = yihao("hall", "verify", REF, "--holder", COMPANY, json_out=True)
     answer = json.loads(out)
     assert code == 3 and answer["verdict"] == "VERDICT_REVOKED"
-    code, out = yihao("supervision", "receipt", answer["receipt_id"])
+    code, out, _ = yihao("supervision", "receipt", answer["receipt_id"])
     assert code == 0 and "AUTHENTIC" in out and "REVOKED" in out
 
 
@@ -84,35 +71,35 @@ def test_exported_document_online_and_offline(yihao, tmp_path):
     assert yihao("market", "export", REF, "-o", str(doc))[0] == 0
     assert yihao("hall", "issuer-keys", "-o", str(keys))[0] == 0
     assert yihao("market", "revoke", REF, "--reason", "VIOLATION")[0] == 0
-    code, out = yihao("hall", "verify-document", str(doc))
+    code, out, _ = yihao("hall", "verify-document", str(doc))
     assert code == 3 and "REVOKED" in out and "authentic" in out
-    code, out = yihao("hall", "verify-document", str(doc), "--offline", "--keys", str(keys))
+    code, out, _ = yihao("hall", "verify-document", str(doc), "--offline", "--keys", str(keys))
     assert code == 0 and "AUTHENTIC" in out and "CANNOT_CHECK" in out
     doc.write_text(doc.read_text().replace("500", "5000"))
-    code, out = yihao("hall", "verify-document", str(doc), "--offline", "--keys", str(keys))
+    code, out, _ = yihao("hall", "verify-document", str(doc), "--offline", "--keys", str(keys))
     assert code == 3 and "NOT AUTHENTIC" in out
 
 
 def test_materials_and_service_items(yihao):
     issue(yihao)
-    code, out = yihao("hall", "materials", "FZ-SC-0003", COMPANY)
+    code, out, _ = yihao("hall", "materials", "FZ-SC-0003", COMPANY)
     assert code == 0 and "免提交 exempt  营业执照" in out
-    code, out = yihao("hall", "service-items")
+    code, out, _ = yihao("hall", "service-items")
     assert code == 0 and "FZ-ZJ-0001" in out
 
 
 def test_staff_is_sent_with_every_call_and_shown_where_read_back(yihao, capsys):
     issue(yihao)
     assert yihao("market", "--staff", "op_7", "revoke", REF, "--reason", "FRAUD")[0] == 0
-    code, out = yihao("hall", "--staff", "zhang.san@hall", "verify", REF, json_out=True)
+    code, out, _ = yihao("hall", "--staff", "zhang.san@hall", "verify", REF, json_out=True)
     receipt_id = json.loads(out)["receipt_id"]
-    code, out = yihao("supervision", "receipt", receipt_id)
+    code, out, _ = yihao("supervision", "receipt", receipt_id)
     assert code == 0 and "AUTHENTIC" in out
     assert "经办人 staff" in out and "zhang.san@hall (as the requester says)" in out
-    code, out = yihao("market", "watch")
+    code, out, _ = yihao("market", "watch")
     issued, revoked = out.splitlines()
     assert code == 0 and "op_7" not in issued and revoked.endswith("staff op_7  FRAUD")
-    code, out = yihao("portal", "access", COMPANY)
+    code, out, _ = yihao("portal", "access", COMPANY)
     assert code == 0 and "STAFF" in out and "zhang.san@hall" in out
 
 

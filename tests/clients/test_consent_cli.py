@@ -7,9 +7,7 @@ import json
 
 import pytest
 
-from clients.cli import main
 from services.licence_store import demo
-from testsupport.stack import Stack
 
 PERSON = "11010519491231002X"
 QUALIFICATION = demo.QUALIFICATION_CERTIFICATE.type_code
@@ -19,20 +17,6 @@ WHY = ("--purpose", "住房保障资格审核", "--case", "ZJ-2026-0042")
 @pytest.fixture
 def database_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'yihao.db'}"
-
-
-@pytest.fixture
-def yihao(stack: Stack, capsys):
-    """Run the CLI as a department: (exit code, stdout, stderr)."""
-    var_dir = str(stack.pki.directory.parent)
-
-    def run(alias: str, *args: str, json_out: bool = False) -> tuple[int, str, str]:
-        argv = ["--address", stack.address, "--var-dir", var_dir, "--as", alias]
-        code = main([*argv, *(["--json"] if json_out else []), *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def certify(yihao) -> None:

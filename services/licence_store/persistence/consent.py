@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -15,26 +16,8 @@ from services.licence_store.persistence.tables import consent_grants, consent_us
 
 def insert_grant(conn: Connection, grant: ConsentGrant) -> None:
     """Store a new, signed grant."""
-    conn.execute(
-        insert(consent_grants).values(
-            grant_id=grant.grant_id,
-            holder_key=grant.holder_key,
-            holder_masked=grant.holder_masked,
-            holder_kind=grant.holder_kind,
-            department_code=grant.department_code,
-            type_codes=list(grant.type_codes),
-            licence_id=grant.licence_id,
-            licence_serial=grant.licence_serial,
-            item_code=grant.item_code,
-            case_number=grant.case_number,
-            granted_at=grant.granted_at,
-            expires_at=grant.expires_at,
-            revoked_at=grant.revoked_at,
-            portal_code=grant.portal_code,
-            key_id=grant.key_id,
-            signature=grant.signature,
-        )
-    )
+    values = {f.name: getattr(grant, f.name) for f in fields(ConsentGrant)}
+    conn.execute(insert(consent_grants).values(values | {"type_codes": list(grant.type_codes)}))
 
 
 def get_grant(conn: Connection, grant_id: str) -> ConsentGrant | None:
@@ -113,21 +96,13 @@ def uses_of(conn: Connection, grant_ids: Sequence[str], limit: int = 100) -> dic
 
 
 def _grant(row: Row[Any]) -> ConsentGrant:
-    return ConsentGrant(
-        grant_id=row.grant_id,
-        holder_key=row.holder_key,
-        holder_masked=row.holder_masked,
-        holder_kind=row.holder_kind,
-        department_code=row.department_code,
+    # The table's columns are the grant's fields, by name (tables.consent_grants).
+    stored = {f.name: getattr(row, f.name) for f in fields(ConsentGrant)}
+    stored.update(
         type_codes=tuple(row.type_codes),
-        licence_id=row.licence_id,
-        licence_serial=row.licence_serial,
-        item_code=row.item_code,
-        case_number=row.case_number,
         granted_at=as_utc(row.granted_at),
         expires_at=as_utc(row.expires_at),
         revoked_at=as_utc(row.revoked_at) if row.revoked_at is not None else None,
-        portal_code=row.portal_code,
-        key_id=row.key_id,
         signature=bytes(row.signature),
     )
+    return ConsentGrant(**stored)
