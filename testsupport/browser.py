@@ -36,9 +36,11 @@ from testsupport.stack import Stack, dev_pki, settings_for, start_stack
 __all__ = [
     "CHROMIUM_ARGS",
     "SCREENSHOTS",
+    "TABLET_UPRIGHT",
     "DeskServer",
     "DeskStack",
     "ShiftedClock",
+    "cut_off",
     "desk_stack",
     "launch_chromium",
     "screenshot",
@@ -58,6 +60,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: A tablet held upright (CSS pixels), the size the desk's screens must fit.
+TABLET_UPRIGHT = {"width": 820, "height": 1180}
 #: (account, display name, department, roles, password)
 AccountSpec = tuple[str, str, str, tuple[str, ...], str]
 
@@ -189,3 +193,30 @@ def screenshot(page: Any, name: str) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+#: Elements sticking out of the viewport, unless inside a box that scrolls sideways (a wide
+#: table's own scroll bar keeps it reachable); wholly off to the left is the skip link's way
+#: of waiting, out of sight, for keyboard focus.
+_CUT_OFF = """() => {
+  const width = document.documentElement.clientWidth;
+  const scrolls = el => {
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if (o === 'auto' || o === 'scroll') return true;
+    }
+    return false;
+  };
+  return [...document.querySelectorAll('body *')].filter(el => {
+    const r = el.getBoundingClientRect();
+    if (r.width <= 1 || r.height <= 1) return false;
+    const cut = r.right > width + 1 || (r.left < -1 && r.right > 0);
+    return cut && !scrolls(el);
+  }).map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : ''));
+}"""
+
+
+def cut_off(page: Any) -> list[str]:
+    """The page's elements cut off at the viewport's edges (``tag#id``); [] when all fit."""
+    found: list[str] = page.evaluate(_CUT_OFF)
+    return found
