@@ -1,12 +1,12 @@
-"""The dashboard, the role screens' placeholders, the account list and the liveness probe.
+"""The dashboard, the account list and the liveness probe.
 
-The counter desk is :mod:`clients.web.counter`; the supervision room and operator desk are
-built by their own modules (issue 13, items 3-4); until then their routes here say "coming".
+The role screens are their own modules: the counter desk :mod:`clients.web.counter`, the
+supervision room :mod:`clients.web.supervision`, the operator desk :mod:`clients.web.operator`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -16,7 +16,7 @@ from clients.web.auth import requires
 from clients.web.backend import DEPARTMENT_ROLE
 from clients.web.desk import desk_of
 from clients.web.templating import nav_for, render
-from clients.web.viewmodels import ROLE_LABELS, Label
+from clients.web.viewmodels import ROLE_LABELS
 
 __all__ = ["ROUTES"]
 
@@ -39,15 +39,6 @@ def dashboard(request: Request) -> Response:
 def _permitted(roles: tuple[str, ...], department_roles: Iterable[int]) -> bool:
     held = set(department_roles)
     return any(DEPARTMENT_ROLE.get(r) in held or r not in DEPARTMENT_ROLE for r in roles)
-
-
-def _coming(title: Label, role: str) -> Callable[[Request], Response]:
-    @requires(role)
-    def page(request: Request) -> Response:
-        return render(request, "coming.html", {"title": title})
-
-    page.__name__ = f"coming_{role}"
-    return page
 
 
 @requires("admin")
@@ -74,7 +65,6 @@ def healthz(_request: Request) -> Response:
 
 ROUTES = [
     Route("/", dashboard),
-    Route("/operator", _coming(Label("证照管理", "Operator desk"), "operator")),
     Route("/accounts", accounts_page),
     Route("/healthz", healthz),
 ]

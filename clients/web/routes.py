@@ -7,7 +7,14 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from clients.web import auth, counter, pages, supervision, supervision_access
+from clients.web import (
+    auth,
+    counter,
+    operator,
+    pages,
+    supervision,
+    supervision_access,
+)
 
 __all__ = ["STATIC_DIR", "routes"]
 
@@ -20,6 +27,7 @@ def routes() -> list[BaseRoute]:
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
         *auth.ROUTES,
         *counter.ROUTES,
+        *operator.ROUTES,
         *pages.ROUTES,
         *supervision.ROUTES,
         *supervision_access.ROUTES,

@@ -20,6 +20,7 @@ from clients.web.app import create_app
 from clients.web.backend import DEPARTMENT_ROLE
 from clients.web.config import WebSettings
 from clients.web.db import open_database
+from tests.clients.web.fake_operator import FakeOperator
 from tests.clients.web.fake_supervision import FakeSupervision
 
 #: (account, name, department, roles, password) every unit test's desk has.
@@ -88,7 +89,7 @@ class FakeBackend:
     calls: list[tuple[str, str]] = field(default_factory=list)
     denied: set[str] = field(default_factory=set)  # desk roles the department lacks
     #: Fakes of the calls each screen makes (one object per screen's module).
-    more: list[Any] = field(default_factory=lambda: [FakeSupervision()])
+    more: list[Any] = field(default_factory=lambda: [FakeSupervision(), FakeOperator()])
 
     def client(self, account: Account) -> FakeClient:
         return FakeClient(self)

@@ -46,11 +46,6 @@ def test_the_dashboard_asks_the_services_as_the_accounts_department(desk_client,
     assert "1135010052601815X2" in response.text
 
 
-def test_the_placeholders_say_they_are_not_built(desk_client) -> None:
-    sign_in(desk_client, "operator")
-    assert "建设中" in desk_client.get("/operator").text
-
-
 def test_the_account_list_shows_accounts_without_passwords(desk_client) -> None:
     sign_in(desk_client, "admin")
     text = desk_client.get("/accounts").text

@@ -1,0 +1,96 @@
+"""A fake of the calls the operator desk makes, answering with the services' real messages:
+one licence type (a business licence with a decimal and a date field), a store that checks
+the decimal field as the real one does and records what it is asked."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from yihao.v1 import common_pb2
+from yihao.v1 import licence_store_pb2 as pb
+from yihao_shared.errors import FieldViolation, InvalidArgument, NotFound
+
+TYPE_CODE = "11100000000013338W011"
+LICENCE_ID = "1.2.156.3005.2.11100000000013338W011.1135010052601815X2.ABC.001.X"
+BUSINESS = pb.LicenceType(
+    type_code=TYPE_CODE,
+    name="营业执照",
+    holder_kind=common_pb2.HOLDER_KIND_ORGANISATION,
+    fields=[
+        pb.FieldSpec(name="legal_representative", label="法定代表人", type=1, required=True),
+        pb.FieldSpec(name="registered_capital", label="注册资本（万元）", type=4, required=True),
+        pb.FieldSpec(name="established_on", label="成立日期", type=2),
+        pb.FieldSpec(name="listed", label="上市", type=5),
+        pb.FieldSpec(name="business_scope", label="经营范围", type=1, max_length=2000),
+    ],
+    issuer_codes=["1135010052601815X2"],
+)
+
+
+@dataclass
+class FakeOperator:
+    """ListLicenceTypes, GetLicenceType, IssueLicence, GetLicence and the lifecycle acts."""
+
+    issued: list[pb.IssueLicenceRequest] = field(default_factory=list)
+    acts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    licences: dict[str, pb.Licence] = field(default_factory=dict)
+
+    def all_licence_types(self, issuer_code: str = "", **_: Any) -> list[pb.LicenceType]:
+        return [BUSINESS] if issuer_code in BUSINESS.issuer_codes else []
+
+    def get_licence_type(self, type_code: str, **_: Any) -> pb.LicenceType:
+        if type_code != TYPE_CODE:
+            raise NotFound(f"no licence type {type_code}")
+        return BUSINESS
+
+    def issue_licence(self, **fields: Any) -> pb.Licence:
+        request = pb.IssueLicenceRequest(**fields)
+        capital = request.fields.get("registered_capital", "")
+        if not re.fullmatch(r"-?[0-9]{1,20}(\.[0-9]{1,10})?", capital):
+            raise InvalidArgument(
+                violations=[
+                    FieldViolation(
+                        "fields.registered_capital",
+                        f"{capital!r} is not a plain decimal number such as 1000.50",
+                        "DECIMAL_FORMAT",
+                    )
+                ]
+            )
+        self.issued.append(request)
+        lic = pb.Licence(
+            licence_id=LICENCE_ID,
+            type_code=request.type_code,
+            type_name="营业执照",
+            licence_number=request.licence_number,
+            holder=request.holder,
+            fields=dict(request.fields),
+            version=1,
+            status=common_pb2.LICENCE_STATUS_ACTIVE,
+        )
+        self.licences[LICENCE_ID] = lic
+        return lic
+
+    def get_licence(self, licence: str, **_: Any) -> pb.Licence:
+        if licence not in self.licences:
+            raise NotFound("no such licence")
+        return self.licences[licence]
+
+    def _act(self, name: str, status: int, fields: dict[str, Any]) -> pb.Licence:
+        self.acts.append((name, fields))
+        lic = self.licences[fields["licence"].licence_id]
+        lic.status = status
+        return lic
+
+    def suspend_licence(self, **fields: Any) -> pb.Licence:
+        return self._act("suspend", common_pb2.LICENCE_STATUS_SUSPENDED, fields)
+
+    def change_licence(self, **fields: Any) -> pb.Licence:
+        return self._act("change", common_pb2.LICENCE_STATUS_ACTIVE, fields)
+
+    def reinstate_licence(self, **fields: Any) -> pb.Licence:
+        return self._act("reinstate", common_pb2.LICENCE_STATUS_ACTIVE, fields)
+
+    def revoke_licence(self, **fields: Any) -> pb.Licence:
+        return self._act("revoke", common_pb2.LICENCE_STATUS_REVOKED, fields)

