@@ -392,13 +392,14 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
     )
     stopped = threading.Event()
     _keep_heads(app, health_servicer, stopped)
-    # The federation listener is one process's (with workers, the first's: one port).
+    # The federation listener: in every worker, sharing its port as the departments' one does.
     federation = (
         app.federation.build_server(
             max(4, settings.max_workers // 2),
             refuse=app.guard.require_current if app.guard is not None else None,
+            reuse_port=reuse_port,
         )
-        if app.federation is not None and housekeeping
+        if app.federation is not None
         else None
     )
     server.start()

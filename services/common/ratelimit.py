@@ -51,6 +51,9 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     # departments together), per item; lookups by holder number get the tighter budget.
     "federated": Limit(1000.0, 2000),
     "federated_by_holder": Limit(20.0, 100),
+    # ... and on the forwarding side: this region's lookups by holder number sent to one peer
+    # (all its departments together), so that a busy region does not flood its neighbours.
+    "forwarded_by_holder": Limit(20.0, 100),
 }
 
 #: Which kind each method is; the rest are "default".

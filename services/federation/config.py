@@ -41,6 +41,10 @@ ENDPOINT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")
 #: The federated RPCs a peer may be allowed.
 FEDERATED_RPCS = FEDERATION_RPCS
 ANY_TYPE = "*"
+#: When a lookup by holder number (VerifyByHolder) goes to a peer: "region" when the holder's
+#: administrative code (an ID number's first 6 digits, a credit code's positions 3-8) is the
+#: peer's (its ``issuer_regions``), "always", or "never".
+HOLDER_LOOKUPS = ("region", "always", "never")
 DEFAULT_TIMEOUT = 2.0
 ENV = "YIHAO_FEDERATION_FILE"
 
@@ -81,6 +85,7 @@ class Peer:
     allow: Allow
     timeout_seconds: float = DEFAULT_TIMEOUT
     breaker: Breaker = Breaker()
+    holder_lookup: str = "region"
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,20 @@ class FederationConfig:
         division = issuer_code[2:8]
         if division.startswith(self.region):
             return None
+        return self._owner_of_division(division)
+
+    def peers_for_holder(self, division: str) -> list[Peer]:
+        """The peers a lookup by holder number goes to, for a holder whose administrative code
+        is ``division`` (6 digits): the peer owning that code, and those that ask for every
+        lookup (``holder_lookup``). This region answers for its own holders itself."""
+        owner = None if division.startswith(self.region) else self._owner_of_division(division)
+        return [
+            p
+            for p in self.peers.values()
+            if p.holder_lookup == "always" or (p.holder_lookup == "region" and p is owner)
+        ]
+
+    def _owner_of_division(self, division: str) -> Peer | None:
         prefixes: dict[str, Peer] = self._prefixes  # type: ignore[attr-defined]
         for length in (6, 4, 2):
             peer = prefixes.get(division[:length])
@@ -238,6 +257,9 @@ def _peer(obj: Any, i: int, base: Path) -> Peer:
         raise _fail(
             f"{where}receipt_keys", "at least one published receipt key is required", "REQUIRED"
         )
+    lookup = _str(obj, "holder_lookup", where, required=False) or "region"
+    if lookup not in HOLDER_LOOKUPS:
+        raise _fail(f"{where}holder_lookup", f"must be one of {', '.join(HOLDER_LOOKUPS)}")
     breaker = obj.get("breaker", {})
     if not isinstance(breaker, dict):
         raise _fail(f"{where}breaker", "must be an object", "TYPE")
@@ -257,6 +279,7 @@ def _peer(obj: Any, i: int, base: Path) -> Peer:
             failures=int(_number(breaker, "failures", f"{where}breaker.", 3, 1)),
             open_seconds=_number(breaker, "open_seconds", f"{where}breaker.", 10.0, 0.1),
         ),
+        holder_lookup=lookup,
     )
 
 

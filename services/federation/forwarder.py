@@ -27,9 +27,16 @@ import grpc
 from services.common.canonical import sha256_hex
 from services.common.clock import Clock
 from services.common.database import remaining_seconds
-from services.common.identifiers import parse_holder_number
+from services.common.errors import ResourceExhausted
+from services.common.identifiers import (
+    HolderKind,
+    HolderNumber,
+    mask_holder_number,
+    parse_holder_number,
+)
 from services.common.identity import Caller
 from services.common.metrics import NO_METRICS, Metrics
+from services.common.ratelimit import RateLimiter
 from services.common.signing import SigningKey
 from services.federation.breaker import BreakerState, CircuitBreaker
 from services.federation.config import FederationConfig, Peer
@@ -55,6 +62,8 @@ DEADLINE_MARGIN = 0.15
 REGION_UNAVAILABLE = "REGION_UNAVAILABLE"
 PEER_RECEIPT_INVALID = "PEER_RECEIPT_INVALID"
 PEER_REFUSED = "PEER_REFUSED"
+#: This region's own limit for lookups by holder number sent to one peer was spent.
+FORWARD_RATE_LIMITED = "FORWARD_RATE_LIMITED"
 _FAILURES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
@@ -67,11 +76,13 @@ class Forwarder:
         signing_key: Callable[[], SigningKey],
         clock: Clock,
         metrics: Metrics = NO_METRICS,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.config = config
         self._signing_key = signing_key
         self._clock = clock
         self._metrics = metrics
+        self._limiter = limiter
         self._lock = threading.Lock()
         self._stubs: dict[str, Any] = {}
         self._listeners: list[Callable[[str, BreakerState], None]] = []
@@ -173,20 +184,40 @@ class Forwarder:
         asks: Sequence[_Ask],
     ) -> list[ForwardedResult]:
         now = self._clock.now()
+        response, assertion_sha256, failure = self._call(
+            caller, peer, rpc, request, payload, why, self._timeout(peer)
+        )
+        if failure:
+            return self._unable(peer, asks, now, failure)
+        return self._answers(caller, peer, asks, response, assertion_sha256, now)
+
+    def _call(
+        self,
+        caller: Caller,
+        peer: Peer,
+        rpc: str,
+        request: fpb.FederatedVerifyRequest,
+        payload: bytes,
+        why: Any,
+        timeout: float | None,
+        extra: dict[str, str] | None = None,
+    ) -> tuple[Any, str, str]:
+        """Call ``peer`` with a fresh signed assertion: (response, the assertion's SHA-256, "")
+        or (None, "", why it could not answer: REGION_UNAVAILABLE or PEER_REFUSED: <code>)."""
         breaker = self.breakers[peer.region]
-        timeout = self._timeout(peer)
         if timeout is None or not breaker.allow():
-            return self._unable(peer, asks, now, REGION_UNAVAILABLE)
+            return None, "", REGION_UNAVAILABLE
         body = assertion_body(
             department=caller.code,
             from_region=self.config.region,
             to_region=peer.region,
             rpc=rpc,
             batch=payload,
-            at=now,
+            at=self._clock.now(),
             purpose=why.purpose,
             case_number=why.case_number,
             staff=caller.staff or "",
+            extra=extra,
         )
         key = self._signing_key()
         request.assertion.body_json = body
@@ -200,13 +231,84 @@ class Forwarder:
             if code in _FAILURES:
                 breaker.failed()
                 self._metrics.forwarded(peer.region, REGION_UNAVAILABLE)
-                return self._unable(peer, asks, now, REGION_UNAVAILABLE)
+                return None, "", REGION_UNAVAILABLE
             breaker.succeeded()  # it answered: a refusal is not an outage
             log.warning("federation peer %s refused: %s", peer.region, code)
             self._metrics.forwarded(peer.region, PEER_REFUSED)
-            return self._unable(peer, asks, now, f"{PEER_REFUSED}: {code.name}")
+            return None, "", f"{PEER_REFUSED}: {code.name}"
         breaker.succeeded()
-        return self._answers(caller, peer, asks, response, sha256_hex(body), now)
+        return response, sha256_hex(body), ""
+
+    # ------------------------------------------------------------ lookups by holder
+
+    def holder_peers(self, holder: HolderNumber) -> list[Peer]:
+        """The peers a lookup of ``holder``'s licences goes to (the policy: the region of
+        the holder's administrative code, and peers configured for every lookup)."""
+        division = holder.value[:6] if holder.kind is HolderKind.PERSON else holder.value[2:8]
+        return self.config.peers_for_holder(division)
+
+    def forward_by_holder(
+        self,
+        caller: Caller,
+        peers: Sequence[Peer],
+        request: pb.VerifyByHolderRequest,
+        presented: Presented,
+    ) -> list[ForwardedResult]:
+        """Ask each of ``peers`` (at once, each within the caller's deadline) for the holder's
+        licences: their answers in order of ``peers``; a peer that cannot answer (or that
+        this region's limit for lookups sent to it refuses) gives one CANNOT_CHECK."""
+        timeout = {p.region: self._timeout(p) for p in peers}  # the deadline is this thread's
+        calls = [
+            self._pool.submit(self._by_holder, caller, p, request, presented, timeout[p.region])
+            for p in peers
+        ]
+        return [result for call in calls for result in call.result()]
+
+    def _by_holder(
+        self,
+        caller: Caller,
+        peer: Peer,
+        request: pb.VerifyByHolderRequest,
+        presented: Presented,
+        timeout: float | None,
+    ) -> list[ForwardedResult]:
+        now = self._clock.now()
+        record = {
+            "holder_number": mask_holder_number(
+                presented.holder_number.value, presented.holder_number.kind
+            )
+            if presented.holder_number is not None
+            else "",
+            "type_codes": list(request.type_codes),
+        }
+        ask = _Ask(record, presented)
+        if not self._within_limit(peer):
+            return self._unable(peer, [ask], now, FORWARD_RATE_LIMITED)
+        payload = request.SerializeToString()
+        response, assertion_sha256, failure = self._call(
+            caller,
+            peer,
+            "VerifyByHolder",
+            fpb.FederatedVerifyRequest(by_holder=payload),
+            payload,
+            request,
+            timeout,
+            {"consent_grant_id": request.consent_grant_id} if request.consent_grant_id else None,
+        )
+        if failure:
+            return self._unable(peer, [ask], now, failure)
+        asks = [ask] * len(response.results)
+        return self._answers(caller, peer, asks, response, assertion_sha256, now)
+
+    def _within_limit(self, peer: Peer) -> bool:
+        if self._limiter is None:
+            return True
+        try:
+            self._limiter.charge(f"to-region:{peer.region}", "forwarded_by_holder")
+        except ResourceExhausted:
+            self._metrics.forwarded(peer.region, FORWARD_RATE_LIMITED)
+            return False
+        return True
 
     def _timeout(self, peer: Peer) -> float | None:
         """The peer's timeout, cut to the caller's deadline less a margin (None: no time)."""

@@ -27,7 +27,7 @@ from services.common.interceptors import WrappingInterceptor
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.pki import issued_by, region_from_pem
 from services.common.ratelimit import RateLimiter
-from services.federation.config import FederationConfig, Peer
+from services.federation.config import ANY_TYPE, FederationConfig, Peer
 from services.federation.evidence import Asserted, check_assertion
 from services.federation.forwarder import document_licence_id
 from services.federation.replay import SeenAssertions
@@ -37,6 +37,7 @@ from services.verifier.grpc_servicer import (
     Wire,
     _batch_item,
     receipt_out,
+    verification_out,
 )
 from services.verifier.service import VerifierService
 from yihao.v1 import federation_pb2 as fpb
@@ -141,6 +142,9 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
     def VerifyDocument(self, request: fpb.FederatedVerifyRequest, context: Any) -> Any:
         return self.served(lambda: self._verify_document(request))
 
+    def VerifyByHolder(self, request: fpb.FederatedVerifyRequest, context: Any) -> Any:
+        return self.served(lambda: self._verify_by_holder(request))
+
     def served(self, answer: Callable[[], Any]) -> Any:
         """``answer()``, counted by calling region and outcome (ANSWERED or the refusal's
         reason: RATE_LIMITED, ASSERTION_REPLAYED, ASSERTION_EXPIRED, ...)."""
@@ -165,6 +169,48 @@ class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
         result = self._documents.verify_document(caller, document)
         receipt = self.service.get_receipt(result.receipt_id)
         return fpb.FederatedVerifyResponse(results=[result], receipt=receipt_out(receipt))
+
+    def _verify_by_holder(self, request: fpb.FederatedVerifyRequest) -> Any:
+        peer, caller = self._caller(
+            "VerifyByHolder", request, request.by_holder, lambda: 1, "federated_by_holder"
+        )
+        try:
+            asked = pb.VerifyByHolderRequest.FromString(request.by_holder)
+        except DecodeError:
+            raise InvalidArgument.field(
+                "by_holder", "is not a VerifyByHolderRequest", "FORMAT"
+            ) from None
+        results = self.service.verify_by_holder(
+            caller,
+            asked.holder_number,
+            self._types_allowed(peer, list(asked.type_codes)),
+            asked.presented_holder_name,
+            valid_only=asked.valid_only,
+            context={
+                "purpose": asked.purpose,
+                "case_number": asked.case_number,
+                "consent_grant_id": asked.consent_grant_id,
+            },
+        )
+        receipt = self.service.get_receipt(results[0].receipt_id)
+        return fpb.FederatedVerifyResponse(
+            results=[verification_out(r) for r in results], receipt=receipt_out(receipt)
+        )
+
+    @classmethod
+    def _types_allowed(cls, peer: Peer, asked: list[str]) -> list[str]:
+        """The types a peer's lookup by holder covers: those asked (each must be allowed), or,
+        when none were named, every type if the peer may see all, else those it may see."""
+        for type_code in asked:
+            cls._allow_type(peer, type_code.strip())
+        if asked or peer.allow.type_allowed(ANY_TYPE):
+            return asked
+        if not peer.allow.licence_types:
+            raise PermissionDenied(
+                f"region {peer.region} may not verify any licence type here",
+                reason="FEDERATION_TYPE_NOT_ALLOWED",
+            )
+        return sorted(peer.allow.licence_types)
 
     def _caller(
         self,

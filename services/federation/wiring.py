@@ -48,7 +48,9 @@ class Federation:
     ) -> None:
         self.config = config
         self.metrics = metrics
-        self.forwarder = Forwarder(config, verifier.receipt_keys.signing_key, clock, metrics)
+        self.forwarder = Forwarder(
+            config, verifier.receipt_keys.signing_key, clock, metrics, limiter
+        )
         self.servicer = FederationServicer(
             config, verifier, clock, seen=SeenAssertions(db), limiter=limiter, metrics=metrics
         )
@@ -71,9 +73,14 @@ class Federation:
         max_workers: int = 8,
         listen: str | None = None,
         refuse: Callable[[], None] | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> tuple[grpc.Server, int]:
         """The federation listener (not started): (server, bound port). ``refuse``: raises
-        while the server fails closed (a log behind its kept head): peers are refused too."""
+        while the server fails closed (a log behind its kept head): peers are refused too.
+        ``reuse_port``: every worker process binds the same port (SO_REUSEPORT), as for the
+        departments' port; what must be shared between them (accepted assertions) is in the
+        database, rate limits in Redis when configured."""
         interceptors: list[grpc.ServerInterceptor] = [  # type: ignore[type-arg]
             *([MetricsInterceptor(self.metrics)] if self.metrics is not NO_METRICS else []),
             ErrorInterceptor(),
@@ -85,6 +92,7 @@ class Federation:
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="federation"),
             interceptors=interceptors,
             options=[
+                ("grpc.so_reuseport", 1 if reuse_port else 0),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ],

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 from services.common.errors import InvalidArgument, NotFound, YihaoError
+from services.common.identifiers import HolderNumber
 from services.common.identity import Caller, current_caller
 from services.common.streams import pipelined
 from services.common.textcheck import refuse_nul
@@ -48,6 +49,18 @@ class Forwarding(Protocol):
         self, caller: Caller, peer: Any, rpc: str, items: Sequence[pb.VerifyLicenceRequest]
     ) -> list[ForwardedResult]:
         """The owning region's answers, one per item (CANNOT_CHECK when it cannot answer)."""
+
+    def holder_peers(self, holder: HolderNumber) -> Sequence[Any]:
+        """The peer regions a lookup of ``holder``'s licences goes to (the policy)."""
+
+    def forward_by_holder(
+        self,
+        caller: Caller,
+        peers: Sequence[Any],
+        request: pb.VerifyByHolderRequest,
+        presented: Presented,
+    ) -> list[ForwardedResult]:
+        """Each peer's answers (one CANNOT_CHECK for a peer that cannot answer)."""
 
 
 #: Items one VerifyBatch request message may carry (each message gets one receipt, and one
@@ -153,8 +166,9 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         return verification_out(self.service.record_receipt(caller, list(answered))[0])
 
     def VerifyByHolder(self, request: pb.VerifyByHolderRequest, context: Any) -> Any:
+        caller = current_caller()
         results = self.service.verify_by_holder(
-            current_caller(),
+            caller,
             request.holder_number,
             list(request.type_codes),
             request.presented_holder_name,
@@ -164,8 +178,24 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
                 "case_number": request.case_number,
                 "consent_grant_id": request.consent_grant_id,
             },
+            elsewhere=self._other_regions(caller, request),
         )
         return pb.VerifyByHolderResponse(verifications=[verification_out(r) for r in results])
+
+    def _other_regions(
+        self, caller: Caller, request: pb.VerifyByHolderRequest
+    ) -> Callable[[HolderNumber, Presented], list[ForwardedResult]] | None:
+        """How other regions are asked about the holder (None: no federation, or the caller is
+        itself a peer region, which asks each region it wants on its own)."""
+        forwarder = self.forwarder
+        if forwarder is None or caller.region:
+            return None
+
+        def ask(holder: HolderNumber, presented: Presented) -> list[ForwardedResult]:
+            peers = forwarder.holder_peers(holder)
+            return forwarder.forward_by_holder(caller, peers, request, presented) if peers else []
+
+        return ask
 
     def VerifyBatch(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
         caller = current_caller()

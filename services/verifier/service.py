@@ -12,14 +12,19 @@ transparency use cases.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
-from services.common.identifiers import HolderKind, mask_holder_number, parse_holder_number
+from services.common.identifiers import (
+    HolderKind,
+    HolderNumber,
+    mask_holder_number,
+    parse_holder_number,
+)
 from services.common.identity import Caller
 from services.common.match_budget import MatchBudget
 from services.common.metrics import NO_METRICS, Metrics
@@ -118,8 +123,13 @@ class VerifierService:
         *,
         valid_only: bool = False,
         context: dict[str, str] | None = None,
+        elsewhere: Callable[[HolderNumber, Presented], Sequence[Result]] | None = None,
     ) -> list[Result]:
-        """Every licence of the holder of the given types, each with its verdict; one receipt."""
+        """Every licence of the holder of the given types, each with its verdict; one receipt.
+
+        ``elsewhere(holder, presented)``: the answers of other regions, asked once the question
+        is valid here (federation); their NOT_FOUND answers ("none there") are left out unless
+        nothing at all was found."""
         holder = parse_holder_number(holder_number, "holder_number")
         ctx = context or {}
         why = why_in(
@@ -162,6 +172,12 @@ class VerifierService:
         ]
         if valid_only:
             results = [r for r in results if r.decision.verdict is Verdict.VALID]
+        if elsewhere is not None:
+            results += [
+                r
+                for r in elsewhere(holder, presented)
+                if r.decision.verdict is not Verdict.NOT_FOUND
+            ]
         if not results:
             results = [self.checker.check(None, presented, asked)]
         recorded = self.record_receipt(caller, results)

@@ -29,6 +29,11 @@ def regions(tmp_path_factory, postgres) -> Iterator[tuple[Region, Region, Region
     (peer,) = [p for p in config["peers"] if p["region"] == "44"]
     peer["allow"] = {"rpcs": ["VerifyLicence"], "licence_types": [a.licence_type]}
     a.config_file.write_text(json.dumps(config))
+    # B sends references by type and number of A's licence type to A
+    config = json.loads(b.config_file.read_text())
+    (peer,) = [p for p in config["peers"] if p["region"] == "35"]
+    peer["licence_types"] = [a.licence_type]
+    b.config_file.write_text(json.dumps(config))
     with ExitStack() as stack:
         for r in (a, b):  # C runs only inside the test that stops it
             env = (

@@ -76,6 +76,7 @@ def test_a_good_file_loads(base, tmp_path):
         (("peers", 0), {"allow": {"rpcs": ["IssueLicence"]}}, "peers[0].allow.rpcs[0]", None),
         (("peers", 0), {"timeout_seconds": 0}, "peers[0].timeout_seconds", "RANGE"),
         (("peers", 0), {"breaker": {"failures": 0}}, "peers[0].breaker.failures", "RANGE"),
+        (("peers", 0), {"holder_lookup": "sometimes"}, "peers[0].holder_lookup", None),
     ],
 )
 def test_each_problem_names_its_field_and_rule(base, tmp_path, where, value, field, reason):
@@ -100,3 +101,22 @@ def test_a_duplicate_peer_and_a_file_that_is_not_json(base, tmp_path):
     path.write_text("{")
     with pytest.raises(InvalidArgument, match="is not JSON"):
         load_federation(path)
+
+
+def test_a_lookup_by_holder_goes_to_the_region_of_the_holder_and_to_always_peers(base, tmp_path):
+    init_region_identity(tmp_path / "p44", "44")
+    base["peers"].append(
+        {**copy.deepcopy(base["peers"][0]), "region": "44", "ca_certificate": "p44/ca.crt"}
+    )
+    base["peers"][1]["issuers"] = []
+    config = parse_federation(base, tmp_path)
+    fujian, guangdong = config.peers["35"], config.peers["44"]
+    assert config.peers_for_holder("350102") == [fujian]  # a holder registered in 35
+    assert config.peers_for_holder("440300") == [guangdong]
+    assert config.peers_for_holder("310101") == []  # this region's own holders: here only
+    assert config.peers_for_holder("110101") == []  # a region nobody federates with
+    base["peers"][1]["holder_lookup"] = "always"
+    base["peers"][0]["holder_lookup"] = "never"
+    config = parse_federation(base, tmp_path)
+    assert [p.region for p in config.peers_for_holder("350102")] == ["44"]
+    assert [p.region for p in config.peers_for_holder("310101")] == ["44"]

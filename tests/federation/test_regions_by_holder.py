@@ -1,0 +1,103 @@
+"""Lookups by holder across regions (real regions: conftest): VerifyByHolder fans out only to
+the regions the policy names, carrying the purpose and case; a region that cannot answer is
+one CANNOT_CHECK and the others are still answered, within the deadline. And references by
+licence type and number go to the region that owns the type."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from testsupport.regions import Region, holder_code, issue
+from yihao.v1 import assistance_pb2 as apb
+from yihao.v1 import assistance_pb2_grpc as apb_grpc
+from yihao.v1 import licence_store_pb2 as spb
+from yihao.v1 import verifier_pb2 as pb
+from yihao.v1 import verifier_pb2_grpc as pb_grpc
+
+pytestmark = pytest.mark.postgres
+
+PORTAL = "113501004323194882"  # the demo holder portal, registered in every region
+
+
+def _by_holder(region: Region, holder: str, **kw) -> pb.VerifyByHolderResponse:
+    stub = pb_grpc.VerifierStub(region.channel(region.hall))
+    timeout = kw.pop("timeout", 10)
+    return stub.VerifyByHolder(
+        pb.VerifyByHolderRequest(holder_number=holder, **kw), timeout=timeout
+    )
+
+
+def _receipt(region: Region, receipt_id: str) -> dict:
+    stub = pb_grpc.VerifierStub(region.channel(region.hall))
+    return json.loads(stub.GetReceipt(pb.GetReceiptRequest(receipt_id=receipt_id)).body_json)
+
+
+def test_a_holder_of_another_region_is_looked_up_there_too(regions):
+    a, b, _ = regions
+    holder = holder_code(a, 201)  # an organisation registered in 35
+    in_a = issue(a, "A-H001", holder)
+    in_b = issue(b, "B-H001", holder)
+    reply = _by_holder(b, holder, purpose="开办企业", case_number="SH-H1")
+    got = sorted((v.licence_id, v.verdict, v.region) for v in reply.verifications)
+    assert got == sorted([(in_a, pb.VERDICT_VALID, "35"), (in_b, pb.VERDICT_VALID, "")])
+    (there,) = [v for v in reply.verifications if v.region]
+    assert there.peer_receipt_id and {v.receipt_id for v in reply.verifications} == {
+        there.receipt_id
+    }
+    ours = _receipt(b, there.receipt_id)
+    theirs = _receipt(a, there.peer_receipt_id)
+    assert [x["peer"]["receipt_id"] for x in ours["answers"] if "peer" in x] == [
+        there.peer_receipt_id
+    ]
+    assert theirs["requester"] == b.hall and theirs["via"]["region"] == "31"
+    # 35 recorded the access under 31's department, with its purpose and case
+    stub = apb_grpc.AssistanceStub(a.channel(PORTAL))
+    records = stub.ListAccessRecords(apb.ListAccessRecordsRequest(holder_number=holder)).records
+    assert [
+        (r.department_code, r.purpose, r.case_number)
+        for r in records
+        if r.channel == "federation:31"
+    ] == [(b.hall, "开办企业", "SH-H1")]
+
+
+def test_a_holder_of_this_region_is_not_sent_anywhere(regions):
+    a, b, _ = regions
+    holder = holder_code(b, 202)  # registered in 31: the policy names no peer
+    issue(a, "A-H002", holder)  # a licence in 35 that a lookup in 31 does not go looking for
+    in_b = issue(b, "B-H002", holder)
+    reply = _by_holder(b, holder)
+    assert [(v.licence_id, v.region) for v in reply.verifications] == [(in_b, "")]
+
+
+def test_a_region_that_cannot_answer_is_cannot_check_and_the_rest_is_answered(regions):
+    _, b, c = regions  # C (44) is not running here
+    holder = holder_code(c, 203)
+    in_b = issue(b, "B-H003", holder)
+    began = time.monotonic()
+    reply = _by_holder(b, holder, timeout=3)
+    assert time.monotonic() - began < 3
+    got = sorted((v.region, v.verdict, v.reason) for v in reply.verifications)
+    assert got == [
+        ("", pb.VERDICT_VALID, "ALL_CHECKS_PASSED"),
+        ("44", pb.VERDICT_CANNOT_CHECK, "REGION_UNAVAILABLE"),
+    ]
+    assert in_b in {v.licence_id for v in reply.verifications}
+
+
+def test_a_reference_by_type_and_number_goes_to_the_region_owning_the_type(regions):
+    a, b, _ = regions
+    issue(a, "A-T001", holder_code(a, 204))
+    stub = pb_grpc.VerifierStub(b.channel(b.hall))
+    ref = spb.LicenceRef(
+        type_and_number=spb.TypeAndNumber(type_code=a.licence_type, licence_number="A-T001")
+    )
+    seen = stub.VerifyLicence(pb.VerifyLicenceRequest(licence=ref), timeout=10)
+    assert (seen.verdict, seen.region) == (pb.VERDICT_VALID, "35") and seen.peer_receipt_id
+    missing = spb.LicenceRef(
+        type_and_number=spb.TypeAndNumber(type_code=a.licence_type, licence_number="A-T999")
+    )
+    seen = stub.VerifyLicence(pb.VerifyLicenceRequest(licence=missing), timeout=10)
+    assert (seen.verdict, seen.region) == (pb.VERDICT_NOT_FOUND, "35")
