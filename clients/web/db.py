@@ -35,6 +35,8 @@ from sqlalchemy.engine import Connection, make_url
 
 __all__ = [
     "ACCOUNTS",
+    "BULK_JOBS",
+    "BULK_RESULTS",
     "METADATA",
     "ONCE",
     "SESSIONS",
@@ -99,6 +101,38 @@ ONCE = Table(
     Column("outcome", Text, nullable=True),
 )
 Index("ix_web_once_at", ONCE.c.at)
+
+#: The operator desk's bulk imports (:mod:`clients.web.bulk_jobs`): one row per uploaded file.
+BULK_JOBS = Table(
+    "web_bulk_jobs",
+    METADATA,
+    Column("job_id", String(32), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("department", String(18), nullable=False),
+    Column("file_name", String(200), nullable=False),
+    Column("state", String(16), nullable=False),  # queued | running | done | failed
+    Column("total", Integer, nullable=False),  # records in the file (non-blank lines)
+    Column("done", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("duplicate", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+)
+Index("ix_web_bulk_jobs_department", BULK_JOBS.c.department, BULK_JOBS.c.created_at)
+
+#: Each line's outcome in a bulk import (the downloadable report); nothing personal.
+BULK_RESULTS = Table(
+    "web_bulk_results",
+    METADATA,
+    Column("job_id", String(32), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("outcome", String(16), nullable=False),  # accepted | duplicate | rejected
+    Column("licence_id", String(200), nullable=False),
+    Column("reason_code", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -94,3 +94,19 @@ class FakeOperator:
 
     def revoke_licence(self, **fields: Any) -> pb.Licence:
         return self._act("revoke", common_pb2.LICENCE_STATUS_REVOKED, fields)
+
+    def import_licences_resumable(self, records: Any, **_: Any) -> Any:
+        """Accepts a record unless its number starts with BAD (rejected with a formula-like
+        reason, as a hostile file could make the store echo)."""
+        for record in records:
+            if record.licence.licence_number.startswith("BAD"):
+                yield pb.ImportResult(
+                    line=record.line,
+                    outcome=pb.IMPORT_OUTCOME_REJECTED,
+                    reason_code="INVALID",
+                    reason="=HYPERLINK(1)",
+                )
+            else:
+                yield pb.ImportResult(
+                    line=record.line, outcome=pb.IMPORT_OUTCOME_ACCEPTED, licence_id=LICENCE_ID
+                )

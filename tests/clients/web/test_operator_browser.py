@@ -179,3 +179,86 @@ def test_a_tablet_can_use_the_operator_screens(page, live_desk) -> None:
         assert overflow is False, path
         assert _axe(page) == [], path
     assert page.is_visible("#issue")
+
+
+def _csv(rows: list[str]) -> bytes:
+    header = (
+        "type_code,licence_number,holder_number,holder_name,field.legal_representative,"
+        "field.company_type,field.registered_capital,field.established_on,field.address,"
+        "field.business_scope"
+    )
+    return ("\n".join([header, *rows]) + "\n").encode("utf-8")
+
+
+def _row(number: str, capital: str = "100") -> str:
+    return (
+        f"{TYPE},{number},{HOLDER},福州批量科技有限公司,李雷,有限责任公司,{capital},2021-01-02,"
+        "福州市台江区,软件开发"
+    )
+
+
+def _upload(page: Any, name: str, content: bytes) -> None:
+    page.goto("/operator/bulk")
+    page.set_input_files(
+        "#f-file", files=[{"name": name, "mimeType": "text/csv", "buffer": content}]
+    )
+    with page.expect_navigation():
+        page.click("#upload")
+
+
+def test_a_bulk_upload_shows_its_progress_and_its_report(page, live_desk) -> None:
+    _sign_in(page)
+    page.goto("/operator/bulk")
+    assert _axe(page) == []
+    batch = uuid.uuid4().hex[:6]
+    rows = [_row(f"BULK-{batch}-{i:04d}") for i in range(1, 301)]
+    rows[9] = _row(f"BULK-{batch}-bad", "lots")  # line 11: not a decimal
+    rows[19] = f"{TYPE},,{HOLDER},x,,,,,,"  # line 21: no licence number
+    _upload(page, "licences.csv", _csv(rows))
+    page.wait_for_url(re.compile(r"/operator/bulk/[0-9a-f]{32}$"))
+    assert page.locator("#bar").count() == 1  # the progress bar, polled until the end
+    page.locator('#progress[data-state="done"]').wait_for(timeout=60_000)
+    assert page.inner_text("#n-accepted") == "298" and page.inner_text("#n-rejected") == "2"
+    assert page.get_attribute("#bar", "value") == "100"
+    rejected = page.inner_text("#rejected")
+    assert "11" in rejected and "DECIMAL_FORMAT" in rejected and "21" in rejected
+    assert _axe(page) == []
+    screenshot(page, "operator-bulk-import")
+    with page.expect_download() as download:
+        page.click("#report")
+    report = download.value.path().read_text("utf-8-sig").splitlines()
+    assert report[0] == "line,outcome,licence_id,reason_code,reason"
+    assert len(report) == 301
+    assert report[10].startswith("11,rejected,,DECIMAL_FORMAT,")
+    assert report[1].startswith("2,accepted,1.2.156.3005.2.")
+
+    _upload(page, "again.csv", _csv(rows[:5]))  # the same lines again: stored once
+    page.locator('#progress[data-state="done"]').wait_for(timeout=30_000)
+    assert page.inner_text("#n-duplicate") == "5" and page.inner_text("#n-accepted") == "0"
+    assert page.csp_violations == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("licences.xlsx", b"PK\x03\x04", "must end in .csv, .jsonl"),
+        (
+            "licences.csv",
+            _csv([_row("GBK-1")]).replace("福州批量".encode(), "福州批量".encode("gbk")),
+            "line 2, column 48: not UTF-8",
+        ),
+        (
+            "licences.csv",
+            b"type_code,holder_number\nX,Y\n",
+            "line 1: missing column(s) ['licence_number']",
+        ),
+        ("licences.csv", _csv([]), "holds no records"),
+    ],
+)
+def test_a_bad_file_is_refused_whole_naming_the_line_column_and_rule(
+    page, live_desk, name, content, words
+) -> None:
+    _sign_in(page)
+    _upload(page, name, content)
+    assert "/operator/bulk" in page.url and words in page.inner_text("#e-file")
+    assert page.get_attribute("#f-file", "aria-invalid") == "true"

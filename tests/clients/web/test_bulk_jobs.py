@@ -1,0 +1,123 @@
+"""Bulk imports at the operator desk (clients/web/bulk_jobs.py, operator_bulk.py) without a
+server: a bad file is refused whole naming line, column and rule; a good one runs in the
+background with its progress and per-line outcomes kept; the report escapes formulas; a job
+left running by a stopped desk is marked failed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from clients.web.bulk_jobs import MAX_BYTES, BulkJobs, check_file
+from clients.web.db import open_database
+from tests.clients.web.conftest import csrf_of, sign_in
+from tests.clients.web.fake_operator import TYPE_CODE, FakeOperator
+from yihao_shared.errors import InvalidArgument
+
+HEADER = "type_code,licence_number,holder_number,holder_name,field.registered_capital"
+
+
+def _csv(*numbers: str) -> bytes:
+    rows = [f"{TYPE_CODE},{n},91350100M000100Y43,甲公司,100" for n in numbers]
+    return ("\n".join([HEADER, *rows]) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "rule"),
+    [
+        ("", b"x", "choose a file"),
+        ("a.xlsx", b"x", "a.xlsx must end in .csv, .jsonl, .json or .ndjson"),
+        ("a.csv", b"x" * (MAX_BYTES + 1), "the desk takes at most 20 MiB"),
+        ("a.csv", HEADER.encode() + b"\n\xff\xfe,1\n", "line 2, column 1: not UTF-8"),
+        ("a.csv", "名称\n甲".encode() + b"\xb8", "line 2, column 2: not UTF-8"),
+        ("a.jsonl", b"\n  \n", "holds no records"),
+        ("a.csv", HEADER.encode() + b"\n", "holds no records under its header"),
+    ],
+)
+def test_a_bad_file_names_the_rule(name: str, raw: bytes, rule: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        check_file(name, raw)
+    assert refused.value.violations[0].field == "file"
+    assert rule in refused.value.violations[0].description
+
+
+def test_a_good_file_counts_its_records() -> None:
+    assert check_file("a.csv", _csv("1", "2")) == ("csv", 2)
+    assert check_file("a.jsonl", b'{"a": 1}\n\n{"b": 2}\n') == ("jsonl", 2)
+
+
+def test_a_job_runs_in_the_background_and_keeps_each_lines_outcome(tmp_path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'web.db'}")
+    jobs = BulkJobs(engine, tmp_path / "imports", lambda: 1000.0)
+    raw = _csv("A1", "BAD2", "A3") + f"{TYPE_CODE},,x,y,1\n".encode()  # line 5: no number
+    job_id = jobs.start("operator", "D", FakeOperator(), "licences.csv", raw)  # type: ignore[arg-type]
+    jobs.wait(10)
+    job = jobs.get(job_id, "D")
+    assert job is not None and job.state == "done" and job.percent == 100
+    assert (job.total, job.done, job.accepted, job.rejected) == (4, 4, 2, 2)
+    outcomes = [(r["line"], r["outcome"], r["reason_code"]) for r in jobs.results(job_id)]
+    assert outcomes == [
+        (2, "accepted", ""),
+        (3, "rejected", "INVALID"),
+        (4, "accepted", ""),
+        (5, "rejected", "INVALID_RECORD"),
+    ]
+    assert jobs.get(job_id, "another department") is None
+    assert list((tmp_path / "imports").iterdir()) == []  # the upload is not kept
+
+
+def test_a_csv_header_problem_is_refused_before_anything_is_stored(tmp_path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'web.db'}")
+    jobs = BulkJobs(engine, tmp_path / "imports", lambda: 1000.0)
+    with pytest.raises(InvalidArgument, match="missing column"):
+        jobs.start("operator", "D", FakeOperator(), "a.csv", b"type_code,field.x\n1,2\n")  # type: ignore[arg-type]
+    assert jobs.recent("D") == []
+
+
+def test_a_job_left_running_by_a_stopped_desk_is_marked_failed(tmp_path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'web.db'}")
+    jobs = BulkJobs(engine, tmp_path / "imports", lambda: 1000.0)
+    job_id = jobs.start("operator", "D", FakeOperator(), "a.csv", _csv("A1"))  # type: ignore[arg-type]
+    jobs.wait(10)
+    jobs._set(job_id, state="running")  # as if the desk stopped mid-import
+    again = BulkJobs(engine, tmp_path / "imports", lambda: 2000.0)
+    job = again.get(job_id, "D")
+    assert job is not None and job.state == "failed" and "send the file again" in str(job.error)
+
+
+def test_upload_page_report_and_acting_once(desk_client, backend) -> None:
+    sign_in(desk_client, "operator")
+    page = desk_client.get("/operator/bulk").text
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', page)
+    assert key is not None
+    form = {"csrf_token": csrf_of(page), "idempotency_key": key.group(1)}
+    files = {"file": ("licences.csv", _csv("A1", "BAD2"), "text/csv")}
+    first = desk_client.post("/operator/bulk", data=form, files=files)
+    second = desk_client.post("/operator/bulk", data=form, files=files)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]  # one import, not two
+    job_path = first.headers["location"]
+    app = desk_client.app  # type: ignore[attr-defined]
+    app.state.bulk_jobs.wait(10)
+    progress = desk_client.get(f"{job_path}/progress").text
+    assert 'data-state="done"' in progress and "hx-get" not in progress  # polling stops
+    report = desk_client.get(f"{job_path}/report.csv")
+    assert report.headers["content-type"].startswith("text/csv")
+    assert "attachment" in report.headers["content-disposition"]
+    lines = report.text.lstrip("\ufeff").splitlines()
+    assert lines[0] == "line,outcome,licence_id,reason_code,reason"
+    assert lines[2] == "3,rejected,,INVALID,'=HYPERLINK(1)"  # no formula for a spreadsheet
+    assert desk_client.get("/operator/bulk/" + "0" * 32).status_code == 404
+
+
+def test_a_refused_upload_names_the_file_field(desk_client) -> None:
+    sign_in(desk_client, "operator")
+    page = desk_client.get("/operator/bulk").text
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', page)
+    assert key is not None
+    form = {"csrf_token": csrf_of(page), "idempotency_key": key.group(1)}
+    files = {"file": ("licences.txt", b"abc", "text/plain")}
+    refused = desk_client.post("/operator/bulk", data=form, files=files)
+    assert refused.status_code == 400 and 'id="e-file"' in refused.text
+    assert "文件须为 .csv" in refused.text and "must end in" in refused.text
