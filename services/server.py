@@ -26,7 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from services.assistance.domain.calendar import WorkingCalendar
 from services.assistance.grpc_servicer import AssistanceServicer
 from services.assistance.service import AssistanceService
-from services.common import hot_path, logmask
+from services.common import heap, hot_path, logmask
 from services.common.access_log import AccessLog
 from services.common.alerts import AlertLog
 from services.common.clock import Clock, SystemClock
@@ -402,6 +402,7 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
         if app.federation is not None
         else None
     )
+    heap.settle()  # no long collector pauses mid-call
     server.start()
     if federation is not None:
         federation[0].start()
