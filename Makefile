@@ -36,12 +36,13 @@ hot-path: $(STAMP) $(GEN)
 
 # Start the whole suite on embedded defaults: SQLite under ./var, in-process cache,
 # a generated development PKI and the demo catalogue; Prometheus metrics on 127.0.0.1:9464;
-# the web desk on 127.0.0.1:8080 beside it, with demo staff accounts (printed). Ctrl-C stops both.
+# the web desk on 127.0.0.1:8080 beside it, with demo staff accounts (printed) and the holder
+# page's development sign-in (/me: a one-time code in the desk's log). Ctrl-C stops both.
 run: install
 	$(BIN)/yihao pki init
 	$(BIN)/yihao catalogue load-demo
 	YIHAO_WEB_DEV=1 $(BIN)/yihao web users demo
-	YIHAO_ADDRESS=$${YIHAO_ADDRESS:-$${YIHAO_LISTEN:-127.0.0.1:50051}} $(BIN)/yihao web serve & \
+	YIHAO_WEB_DEV=1 YIHAO_ADDRESS=$${YIHAO_ADDRESS:-$${YIHAO_LISTEN:-127.0.0.1:50051}} $(BIN)/yihao web serve & \
 	desk=$$!; trap 'kill $$desk 2>/dev/null; wait $$desk 2>/dev/null' EXIT INT TERM; \
 	YIHAO_METRICS_LISTEN=$${YIHAO_METRICS_LISTEN:-127.0.0.1:9464} $(BIN)/yihao serve
 

@@ -66,7 +66,18 @@ WEB_ENVIRONMENT: dict[str, str] = {
     "plain HTTP (development, or TLS ended by a proxy)",
     "YIHAO_WEB_TLS_KEY": "for the web desk: the private key of YIHAO_WEB_TLS_CERT",
     "YIHAO_WEB_DEV": "for the web desk: 1 allows the demo accounts (`yihao web users demo`, "
-    "make run); never in production; 0",
+    "make run), and the holder page's sign-in by a one-time code in the server log; never in "
+    "production; 0",
+    "YIHAO_WEB_HOLDER_PORTAL": "for the web desk: the holder portal department the holder page "
+    "acts through (alias or credit code); portal",
+    "YIHAO_WEB_HOLDER_IDP_KEYS": "for the web desk: JSON file of the portal identity provider's "
+    "Ed25519 public keys (kid -> PEM) that sign holder sign-in assertions; unset = none accepted",
+    "YIHAO_WEB_HOLDER_IDP_ISSUER": "for the web desk: the iss the holder sign-in assertions must "
+    "carry (required with YIHAO_WEB_HOLDER_IDP_KEYS)",
+    "YIHAO_WEB_HOLDER_AUDIENCE": "for the web desk: the aud the holder sign-in assertions must "
+    "name; yihao-web",
+    "YIHAO_WEB_HOLDER_QR_SECONDS": "for the web desk: how long a 亮证 QR code on the holder page "
+    "is valid (30-120; refreshed at two thirds of it); 90",
 }
 
 

@@ -1,8 +1,9 @@
 """The desk's application factory: :func:`create_app` builds a Starlette app from settings.
 
 Middleware, outermost first: security headers (every response), session (the cookie to
-``request.state.account``), CSRF (every state-changing request). Views are synchronous
-functions (Starlette runs them in its thread pool), since the gRPC client and the desk
+``request.state.account``), holder session (under ``/me`` only, in place of the staff
+session: :mod:`clients.web.holder_sessions`), CSRF (every state-changing request). Views are
+synchronous functions (Starlette runs them in its thread pool), since the gRPC client and the desk
 database are synchronous.
 """
 
@@ -19,6 +20,9 @@ from clients.web.config import WebSettings
 from clients.web.db import open_database
 from clients.web.desk import Desk
 from clients.web.errors import EXCEPTION_HANDLERS, problem_page
+from clients.web.holder_desk import build_holder_desk
+from clients.web.holder_sessions import HolderSessionMiddleware
+from clients.web.holder_signin import CSRF_EXEMPT
 from clients.web.middleware import CsrfMiddleware, SessionMiddleware
 from clients.web.routes import routes
 from clients.web.security import SecurityHeadersMiddleware
@@ -58,6 +62,7 @@ def create_app(
 ) -> Starlette:
     """The desk as an ASGI app; ``app.state.desk`` holds its parts."""
     desk = build_desk(settings, clock=clock, backend=backend)
+    holder = build_holder_desk(settings, desk.backend, clock)
     middleware = [
         Middleware(SecurityHeadersMiddleware, hsts=settings.tls),
         Middleware(
@@ -66,8 +71,15 @@ def create_app(
             accounts=desk.accounts,
             cookie=desk.cookie_name,
         ),
-        Middleware(CsrfMiddleware, refuse=problem_page, max_body_bytes=settings.max_body_bytes),
+        Middleware(HolderSessionMiddleware, store=holder.sessions, cookie=holder.cookie_name),
+        Middleware(
+            CsrfMiddleware,
+            refuse=problem_page,
+            max_body_bytes=settings.max_body_bytes,
+            exempt=CSRF_EXEMPT,
+        ),
     ]
     app = Starlette(routes=routes(), middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     app.state.desk = desk
+    app.state.holder = holder
     return app

@@ -82,15 +82,18 @@ class Backend:
         """A client acting for the account's department, naming the staff member on every call
         (the ``yihao-staff`` metadata: the services record it beside the department in
         receipts, access records and licence events)."""
-        if not self.hosts(account.department):
+        return self.for_department(account.department, staff=account.account_id)
+
+    def for_department(self, department: str, *, staff: str | None = None) -> YihaoClient:
+        """A client acting for a hosted department (credit code), naming ``staff`` if given
+        (the holder page acts through the holder portal with no staff member)."""
+        if not self.hosts(department):
             raise PermissionDenied(
                 "this desk does not act for the account's department",
                 reason="DEPARTMENT_NOT_HOSTED",
             )
-        channel = self._channel(account.department)
-        return YihaoClient(
-            channel, timeout=self.timeout, retry=self.retry, staff=account.account_id
-        )
+        channel = self._channel(department)
+        return YihaoClient(channel, timeout=self.timeout, retry=self.retry, staff=staff)
 
     def department_roles(self, account: Account) -> frozenset[int]:
         """The roles the services give the account's department (cached for a minute)."""

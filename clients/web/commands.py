@@ -76,6 +76,11 @@ def cmd_serve(ctx: c.Context) -> int:
     banner = (
         f"Web desk 窗口: {scheme}://{settings.listen}/ (calling the services at {settings.address})"
     )
+    if settings.dev:
+        banner += (
+            f"\nHolder page 持证人: {scheme}://{settings.listen}/me (development sign-in: the "
+            "one-time code is written to this log)"
+        )
     threading.Thread(target=_announce, args=(ctx, banner, settings.address), daemon=True).start()
     try:
         uvicorn.run(

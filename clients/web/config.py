@@ -45,6 +45,11 @@ class WebSettings:
     dev: bool = False
     grpc_timeout: float = 10.0
     max_body_bytes: int = 64 * 1024 * 1024
+    holder_portal: str = "portal"
+    holder_idp_keys: Path | None = None
+    holder_idp_issuer: str = ""
+    holder_audience: str = "yihao-web"
+    holder_qr_seconds: int = 90
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -126,7 +131,19 @@ def load_web_settings(env: Mapping[str, str] | None = None) -> WebSettings:
         tls_cert=_path(env, "YIHAO_WEB_TLS_CERT"),
         tls_key=_path(env, "YIHAO_WEB_TLS_KEY"),
         dev=_flag(env, "YIHAO_WEB_DEV"),
+        holder_portal=env.get("YIHAO_WEB_HOLDER_PORTAL", "").strip() or "portal",
+        holder_idp_keys=_path(env, "YIHAO_WEB_HOLDER_IDP_KEYS"),
+        holder_idp_issuer=env.get("YIHAO_WEB_HOLDER_IDP_ISSUER", "").strip(),
+        holder_audience=env.get("YIHAO_WEB_HOLDER_AUDIENCE", "").strip() or "yihao-web",
+        holder_qr_seconds=int(_number(env, "YIHAO_WEB_HOLDER_QR_SECONDS", 90, 30)),
     )
+    if settings.holder_qr_seconds > 120:
+        raise InvalidArgument.field("YIHAO_WEB_HOLDER_QR_SECONDS", "must be at most 120")
+    if (settings.holder_idp_keys is None) != (not settings.holder_idp_issuer):
+        raise InvalidArgument.field(
+            "YIHAO_WEB_HOLDER_IDP_ISSUER",
+            "YIHAO_WEB_HOLDER_IDP_KEYS and YIHAO_WEB_HOLDER_IDP_ISSUER go together",
+        )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise InvalidArgument.field(
             "YIHAO_WEB_TLS_KEY", "YIHAO_WEB_TLS_CERT and YIHAO_WEB_TLS_KEY go together"

@@ -124,13 +124,22 @@ def _foreign_origin(request: Request) -> bool:
 class CsrfMiddleware:
     """Refuses state-changing requests without the session's CSRF token."""
 
-    def __init__(self, app: ASGIApp, *, refuse: Refuse, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        refuse: Refuse,
+        max_body_bytes: int,
+        exempt: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.refuse = refuse
         self.max_body_bytes = max_body_bytes
+        #: Paths whose POST proves itself instead (a signed, single-use sign-in assertion).
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in UNSAFE:
+        if scope["type"] != "http" or scope["method"] not in UNSAFE or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         request = Request(scope)

@@ -10,6 +10,9 @@ from starlette.staticfiles import StaticFiles
 from clients.web import (
     auth,
     counter,
+    holder,
+    holder_consents,
+    holder_signin,
     operator,
     operator_bulk,
     pages,
@@ -33,4 +36,7 @@ def routes() -> list[BaseRoute]:
         *pages.ROUTES,
         *supervision.ROUTES,
         *supervision_access.ROUTES,
+        *holder_signin.ROUTES,
+        *holder.ROUTES,
+        *holder_consents.ROUTES,
     ]

@@ -54,6 +54,10 @@ FLASH: dict[str, tuple[str, Label]] = {
         Label("会话已过期，请重新登录。", "Your session expired; sign in again."),
     ),
     "signin_required": ("info", Label("请先登录。", "Please sign in first.")),
+    "consent_revoked": (
+        "info",
+        Label("授权已撤回，立即生效。", "The consent is revoked, at once."),
+    ),
 }
 
 

@@ -283,6 +283,7 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
             case_number=r.case_number,
             what=r.what,
             staff=r.staff or "",
+            log_ref=r.batch,
         )
 
     # --------------------------------------------------------------------------- commitments

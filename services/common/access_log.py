@@ -78,6 +78,7 @@ class AccessRecord:
     case_number: str = ""
     record_id: int = 0
     staff: str | None = None  # the department's assertion of who acted (None: not said)
+    batch: str = ""  # the log entry (ref) covering it, as read back; "" when not yet written
 
 
 #: An access record as a plain row, in column order: holder_key, department_code, channel,
@@ -188,6 +189,7 @@ def records_of(conn: Connection, holder_key: str, before_id: int, limit: int) ->
             case_number=r.case_number,
             record_id=r.id,
             staff=r.staff,
+            batch=r.batch or LEGACY_BATCH,
         )
         for r in rows
     ]

@@ -193,6 +193,8 @@ def live_desk(tmp_path_factory: pytest.TempPathFactory, live_clock: Any) -> Iter
         lockout_failures=3,
         lockout_seconds=300,
         idle_seconds=600,
+        dev=True,  # the holder page's development sign-in (a code in the log)
+        holder_qr_seconds=30,  # the shortest 亮证 QR life: a test waits for one to expire
     ) as live:
         yield live
 

@@ -1,0 +1,156 @@
+"""My consents (授权用证) on the holder's page: grant, see every use, revoke.
+
+``/me/consents`` lists the holder's grants (``ListConsents`` naming the holder, through the
+portal) with each use and refused attempt, and a form to grant a department named licence
+types for one matter (a service or assistance item code and/or a case number) for a number of
+days. The desk checks the form first; the services' own refusals (a grant longer than
+``YIHAO_CONSENT_MAX_DAYS``, an unknown item…) are shown beside the field they name. A form
+posted twice grants once (the desk's acting-once store, keyed by the form's key).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from clients.client import YihaoClient
+from clients.web.holder_desk import holder_desk_of
+from clients.web.holder_sessions import HOLDER_PATH
+from clients.web.holder_signin import holder_required
+from clients.web.once import IDEMPOTENCY_FIELD, OnceStore, form_key, read_form_key
+from clients.web.templating import render
+from clients.web.viewmodels import Label
+from clients.web.viewmodels_holder import (
+    GRANT_FIELDS,
+    check_grant_form,
+    consent_rows,
+    grant_errors,
+)
+from yihao.v1 import common_pb2 as cpb
+from yihao_shared.errors import InvalidArgument, NotFound
+
+__all__ = ["ROUTES"]
+
+_ONCE_LOCK = threading.Lock()
+_GRANT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NO_KEY = Label(
+    "表单缺少提交编号，请刷新页面后重新提交。",
+    "The form lacks its submission key: reload the page and send it again.",
+)
+
+
+def _once(request: Request) -> OnceStore[str]:
+    state = request.app.state
+    with _ONCE_LOCK:
+        store: OnceStore[str] | None = getattr(state, "holder_once", None)
+        if store is None:
+            store = state.holder_once = OnceStore()
+    return store
+
+
+def _choices(client: YihaoClient) -> tuple[dict[str, str], dict[str, str]]:
+    """(departments by code, persons' licence types by code) for the form and the list."""
+    departments = {d.credit_code: d.name for d in client.list_departments().departments}
+    types = {
+        t.type_code: t.name
+        for t in client.all_licence_types()
+        if t.holder_kind == cpb.HOLDER_KIND_PERSON
+    }
+    return departments, types
+
+
+def _page(
+    request: Request, form: dict[str, Any] | None = None, status: int = 200, **extra: Any
+) -> Response:
+    client = holder_desk_of(request).portal()
+    departments, types = _choices(client)
+    grants = client.list_consents(holder_number=request.state.holder.holder_number).grants
+    context = {
+        "section": "consents",
+        "rows": consent_rows(grants, departments, types),
+        "departments": sorted(departments.items(), key=lambda d: d[1]),
+        "types": sorted(types.items(), key=lambda t: t[1]),
+        "form": form or {"values": {"valid_days": "30"}, "types": [], "errors": {}},
+        "form_key": form_key(),
+        "key_field": IDEMPOTENCY_FIELD,
+        **extra,
+    }
+    return render(request, "holder_consents.html", context, status)
+
+
+@holder_required
+def consents_page(request: Request) -> Response:
+    """GET /me/consents: my grants with their uses, and the form to grant."""
+    return _page(request)
+
+
+async def grant(request: Request) -> Response:
+    """POST /me/consents: grant, or show the form's errors beside its fields."""
+    request.state.form = await request.form()
+    return await run_in_threadpool(_grant, request)
+
+
+@holder_required
+def _grant(request: Request) -> Response:
+    posted = request.state.form
+    values = {name: str(posted.get(name, "")).strip() for name in GRANT_FIELDS}
+    chosen = [str(t) for t in posted.getlist("types")]
+    client = holder_desk_of(request).portal()
+    departments, types = _choices(client)
+    form = check_grant_form(values, chosen, departments, types)
+    key = read_form_key(posted.get(IDEMPOTENCY_FIELD))
+    if key is None:
+        form.errors.setdefault("_form", _NO_KEY)
+    shown = {"values": form.values, "types": form.types, "errors": form.errors}
+    if form.errors or key is None:
+        return _page(request, shown, 400)
+    number = request.state.holder.holder_number
+
+    def act() -> str:
+        made = client.grant_consent(
+            holder_number=number,
+            department_code=values["department"],
+            type_codes=chosen,
+            item_code=values["item_code"],
+            case_number=values["case_number"],
+            valid_days=int(values["valid_days"]),
+        )
+        return made.grant_id
+
+    try:
+        grant_id, _ = _once(request).run(request.state.session.session_id, key, act)
+    except InvalidArgument as exc:
+        shown["errors"] = grant_errors(exc)
+        return _page(request, shown, 400)
+    return _page(request, granted=grant_id)
+
+
+async def revoke(request: Request) -> Response:
+    """POST /me/consents/{grant_id}/revoke: withdraw a grant at once."""
+    return await run_in_threadpool(_revoke, request)
+
+
+@holder_required
+def _revoke(request: Request) -> Response:
+    grant_id = request.path_params["grant_id"]
+    if not (8 <= len(grant_id) <= 64 and set(grant_id) <= _GRANT_ID_CHARS):
+        raise HTTPException(404)
+    client = holder_desk_of(request).portal()
+    try:
+        client.revoke_consent(grant_id=grant_id, holder_number=request.state.holder.holder_number)
+    except NotFound as exc:
+        raise HTTPException(404) from exc
+    return RedirectResponse(f"{HOLDER_PATH}/consents?m=consent_revoked", status_code=303)
+
+
+ROUTES = [
+    Route(f"{HOLDER_PATH}/consents", consents_page, methods=["GET"]),
+    Route(f"{HOLDER_PATH}/consents", grant, methods=["POST"]),
+    Route(f"{HOLDER_PATH}/consents/{{grant_id}}/revoke", revoke, methods=["POST"]),
+]

@@ -1,0 +1,219 @@
+"""The holder's sign-in and sign-out (``/me/signin``), and :func:`holder_required`.
+
+Two ways in (:mod:`clients.web.holder_identity`): the portal identity provider's signed
+assertion, posted to ``/me/signin/assertion`` (production); a one-time code written to the
+server log, only with ``YIHAO_WEB_DEV`` (development). Either starts a new holder session
+(:mod:`clients.web.holder_sessions`); the ID number is only ever in POST bodies and memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from clients.web.holder_desk import HolderDesk, holder_desk_of
+from clients.web.holder_identity import AssertionRefused, is_resident_id
+from clients.web.holder_sessions import HOLDER_PATH, HolderSession
+from clients.web.templating import render
+from clients.web.viewmodels import Label
+
+__all__ = ["CSRF_EXEMPT", "ROUTES", "holder_required"]
+
+LOG = logging.getLogger("yihao.web.holder")
+Endpoint = Callable[[Request], Response]
+ASSERTION_PATH = f"{HOLDER_PATH}/signin/assertion"
+#: The assertion proves itself (signed, for this desk, single use, minutes long); the
+#: identity provider posts it from its own site, so it carries no CSRF token of ours.
+CSRF_EXEMPT = frozenset({ASSERTION_PATH})
+
+_NUMBER_RULE = Label(
+    "证件号码：须为 18 位居民身份证号码，末位校验码正确",
+    "ID number: must be an 18-character resident identity number with a correct check character",
+)
+_CODE_WRONG = Label(
+    "验证码：不正确，还可再试 {tries} 次", "code: wrong; {tries} more tries before it lapses"
+)
+_CODE_GONE = Label(
+    "验证码已失效（超时或错误次数过多），请重新获取。",
+    "The code has lapsed (too old, or too many wrong tries): ask for a new one.",
+)
+_DEV_OFF = Label(
+    "开发模式登录未开启（YIHAO_WEB_DEV）。请通过闽政通等门户登录。",
+    "Development sign-in is off (YIHAO_WEB_DEV): sign in through the holder portal.",
+)
+_LIMITED = Label(
+    "获取验证码过于频繁，请 15 分钟后再试。",
+    "Too many codes asked from this address: try again in 15 minutes.",
+)
+_REFUSED = Label(
+    "门户身份凭证无效或已过期，请回到门户重新登录。",
+    "The portal's sign-in assertion is not valid (or has expired): sign in at the portal again.",
+)
+
+
+def _set_cookie(response: Response, desk: HolderDesk, session_id: str) -> None:
+    response.set_cookie(
+        desk.cookie_name,
+        session_id,
+        max_age=int(desk.sessions.absolute_seconds),
+        path=HOLDER_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=desk.settings.cookie_secure,
+    )
+
+
+def holder_required(endpoint: Endpoint) -> Endpoint:
+    """A signed-in holder (``request.state.holder``), else the holder's sign-in page."""
+
+    @functools.wraps(endpoint)
+    def guarded(request: Request) -> Response:
+        if getattr(request.state, "holder", None) is None:
+            flash = "expired" if request.state.session_expired else "signin_required"
+            return RedirectResponse(f"{HOLDER_PATH}/signin?m={flash}", status_code=303)
+        return endpoint(request)
+
+    return guarded
+
+
+def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    """A sign-in page, made with an anonymous holder session for its CSRF token if needed."""
+    desk = holder_desk_of(request)
+    base = {
+        "dev": desk.dev_codes is not None,
+        "assertions": desk.assertions is not None,
+        "errors": {},
+    }
+    if request.state.session is not None:
+        return render(request, template, {**base, **context}, status)
+    session = desk.sessions.create(None)
+    request.state.session = session
+    response = render(request, template, {**base, **context}, status)
+    _set_cookie(response, desk, session.session_id)
+    return response
+
+
+def signin_page(request: Request) -> Response:
+    """GET /me/signin: how to sign in (the development form when it is on)."""
+    if request.state.holder is not None:
+        return RedirectResponse(HOLDER_PATH, status_code=303)
+    return _page(request, "holder_signin.html", {})
+
+
+async def ask_code(request: Request) -> Response:
+    """POST /me/signin/code (development only): log a code for the ID number typed."""
+    form = await request.form()
+    number = str(form.get("holder_number", "")).strip().upper()
+    return await run_in_threadpool(_ask_code, request, number)
+
+
+def _ask_code(request: Request, number: str) -> Response:
+    desk = holder_desk_of(request)
+    if desk.dev_codes is None:
+        return _page(request, "holder_signin.html", {"refusal": _DEV_OFF}, 403)
+    if not is_resident_id(number):
+        return _page(
+            request, "holder_signin.html", {"errors": {"holder_number": _NUMBER_RULE}}, 400
+        )
+    address = request.client.host if request.client else "-"
+    if desk.dev_codes.limited(address):
+        return _page(request, "holder_signin.html", {"refusal": _LIMITED}, 429)
+    pending = desk.dev_codes.start(number, address)
+    return _page(request, "holder_code.html", {"pending": pending})
+
+
+async def check_code(request: Request) -> Response:
+    """POST /me/signin/verify (development only): the code from the log signs the holder in."""
+    form = await request.form()
+    pending, code = str(form.get("pending", "")), str(form.get("code", ""))
+    return await run_in_threadpool(_check_code, request, pending, code)
+
+
+def _check_code(request: Request, pending: str, code: str) -> Response:
+    desk = holder_desk_of(request)
+    if desk.dev_codes is None:
+        return _page(request, "holder_signin.html", {"refusal": _DEV_OFF}, 403)
+    number, tries = desk.dev_codes.finish(pending, code)
+    if number is None and tries > 0:
+        wrong = Label(_CODE_WRONG.zh.format(tries=tries), _CODE_WRONG.en.format(tries=tries))
+        context = {"pending": pending, "errors": {"code": wrong}}
+        return _page(request, "holder_code.html", context, 400)
+    if number is None:
+        return _page(request, "holder_signin.html", {"refusal": _CODE_GONE}, 400)
+    return _start(request, desk, number, "dev")
+
+
+def _start(request: Request, desk: HolderDesk, number: str, via: str) -> Response:
+    """End the anonymous session, start the holder's, and go to their licences."""
+    old: HolderSession | None = request.state.session
+    if old is not None:
+        desk.sessions.end(old.session_id)
+    session = desk.sessions.create(number, via)
+    LOG.info('{"event": "web.holder_signed_in", "via": "%s"}', via)
+    response = RedirectResponse(HOLDER_PATH, status_code=303)
+    _set_cookie(response, desk, session.session_id)
+    return response
+
+
+async def assertion(request: Request) -> Response:
+    """POST /me/signin/assertion: the portal identity provider's signed assertion.
+
+    The answer is a page with a link on to ``/me`` rather than a redirect: the post comes
+    from the identity provider's site, and a SameSite=Strict cookie set in a cross-site
+    answer is sent again only on a navigation started on this site."""
+    form = await request.form()
+    token = str(form.get("assertion", ""))
+    return await run_in_threadpool(_assertion, request, token)
+
+
+def _assertion(request: Request, token: str) -> Response:
+    desk = holder_desk_of(request)
+    if desk.assertions is None:
+        return _page(request, "holder_signin.html", {"refusal": _REFUSED}, 401)
+    try:
+        number = desk.assertions.subject(token)
+    except AssertionRefused as exc:
+        LOG.warning('{"event": "web.holder_assertion_refused", "reason": "%s"}', exc.reason)
+        return _page(request, "holder_signin.html", {"refusal": _REFUSED}, 401)
+    old: HolderSession | None = request.state.session
+    if old is not None:
+        desk.sessions.end(old.session_id)
+    session = desk.sessions.create(number, "assertion")
+    LOG.info('{"event": "web.holder_signed_in", "via": "assertion"}')
+    request.state.session = session
+    response = render(request, "holder_signed_in.html", {})
+    _set_cookie(response, desk, session.session_id)
+    return response
+
+
+def signout(request: Request) -> Response:
+    """POST /me/signout: end the holder session."""
+    desk = holder_desk_of(request)
+    session = request.state.session
+    if session is not None:
+        desk.sessions.end(session.session_id)
+    response = RedirectResponse(f"{HOLDER_PATH}/signin?m=signed_out", status_code=303)
+    response.delete_cookie(
+        desk.cookie_name,
+        path=HOLDER_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=desk.settings.cookie_secure,
+    )
+    return response
+
+
+ROUTES = [
+    Route(f"{HOLDER_PATH}/signin", signin_page, methods=["GET"]),
+    Route(f"{HOLDER_PATH}/signin/code", ask_code, methods=["POST"]),
+    Route(f"{HOLDER_PATH}/signin/verify", check_code, methods=["POST"]),
+    Route(ASSERTION_PATH, assertion, methods=["POST"]),
+    Route(f"{HOLDER_PATH}/signout", signout, methods=["POST"]),
+]

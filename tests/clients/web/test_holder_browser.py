@@ -1,0 +1,273 @@
+"""The holder's page in a real headless Chromium against the real gRPC stack: a holder signs
+in (development sign-in: the one-time code read from the desk's log), sees their licences,
+shows one as a QR code that refreshes itself, and a handler at the counter desk types its
+payload and gets VALID — and, once it expires, CANNOT_CHECK QR_EXPIRED. The holder grants a
+department consent (a grant too long is refused beside its field), the department reads under
+it, the use appears in "who used my data" and its inclusion proof checks against the signed
+log; the holder revokes it and the next read is refused. Holder and staff sessions do not
+reach each other's pages; axe-core finds no serious or critical violation on the holder pages.
+Screenshots go to docs/screenshots/ (YIHAO_SCREENSHOTS=1)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from services.licence_store import demo
+from testsupport.browser import screenshot
+from yihao.v1 import common_pb2
+from yihao.v1 import licence_store_pb2 as pb
+from yihao.v1 import verifier_pb2 as vpb
+
+pytestmark = pytest.mark.browser
+
+QUALIFICATION = demo.QUALIFICATION_CERTIFICATE.type_code
+CASE = "ZJ-2026-0042"
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def person_number() -> str:
+    """A fresh resident ID number with a correct check character (each test its own person)."""
+    body = f"350102199{uuid.uuid4().int % 10}0101{uuid.uuid4().int % 1000:03d}"
+    total = sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True))
+    return body + "10X98765432"[total % 11]
+
+
+class CodeLog(logging.Handler):
+    """Keeps the desk's development sign-in codes as they are logged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def code(self) -> str:
+        for line in reversed(self.lines):
+            event = json.loads(line) if line.startswith("{") else {}
+            if event.get("event") == "web.holder_dev_code":
+                return str(event["code"])
+        raise AssertionError("no sign-in code in the log")
+
+
+@pytest.fixture
+def code_log() -> Iterator[CodeLog]:
+    handler = CodeLog()
+    logger = logging.getLogger("yihao.web.holder")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+
+
+def certify(live_desk: Any, number: str) -> pb.Licence:
+    """A qualification certificate (consent required) issued to ``number`` by hrss."""
+    return live_desk.stack.store("hrss").IssueLicence(
+        pb.IssueLicenceRequest(
+            idempotency_key=uuid.uuid4().hex,
+            type_code=QUALIFICATION,
+            licence_number=f"RS-2026-{uuid.uuid4().hex[:8]}",
+            holder=common_pb2.Holder(number=number, name="张三"),
+            fields={
+                "occupation": "电工",
+                "level": "三级",
+                "awarded_on": "2025-01-10",
+                "awarding_body": "福州市职业技能鉴定中心",
+            },
+        )
+    )
+
+
+def holder_sign_in(page: Any, number: str, code_log: CodeLog) -> None:
+    page.goto("/me")
+    page.wait_for_url(re.compile(r"/me/signin"))
+    page.fill("#f-holder_number", number)
+    page.click("#ask-code")
+    page.wait_for_selector("#f-code")
+    assert number not in page.url and number not in "\n".join(code_log.lines)
+    page.fill("#f-code", code_log.code())
+    page.click("#verify-code")
+    page.wait_for_url(re.compile(r"/me$"))
+
+
+def staff_sign_in(page: Any, next_path: str = "/counter") -> None:
+    page.goto(f"/signin?next={next_path}")
+    page.fill("#f-account", "handler")
+    page.fill("#f-password", "handler-password")
+    page.press("#f-password", "Enter")
+    page.wait_for_url(re.compile(rf"{next_path}$"))
+
+
+def counter_verify(page: Any, payload: str) -> tuple[str, str]:
+    page.goto("/counter")
+    page.fill("#f-licence", payload)
+    with page.expect_navigation():
+        page.press("#f-licence", "Enter")
+    box = page.locator("#verdict")
+    return box.get_attribute("data-verdict"), page.inner_text("#verdict")
+
+
+def axe(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations (vendored, loaded from the desk)."""
+    page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
+    found: list[dict[str, Any]] = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .map(v => ({id: v.id, impact: v.impact,
+                        nodes: v.nodes.map(n => n.target.join(' '))}))"""
+    )
+    return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
+def test_a_shown_licence_verifies_at_the_counter_until_it_expires(
+    page, chromium, live_desk, code_log
+) -> None:
+    number = person_number()
+    licence = certify(live_desk, number)
+    holder_sign_in(page, number, code_log)
+    row = page.locator(f"tr[data-licence='{licence.licence_id}']")
+    assert row.get_attribute("data-status") == "valid"
+    assert axe(page) == []
+    screenshot(page, "holder-licences")
+
+    row.locator("a.button").click()
+    page.wait_for_url(re.compile(r"/me/show/"))
+    assert page.locator("#qr-payload").count() == 1, page.inner_text("main") + page.url
+    first = page.locator("#qr-payload").text_content().strip()
+    assert first.startswith("YH1.") and number not in first
+    assert page.locator("#qr svg.qr").count() == 1
+    assert axe(page) == []
+    screenshot(page, "holder-show")
+    issued_at = time.monotonic()
+
+    counter = chromium.new_context(base_url=live_desk.url, viewport={"width": 1280, "height": 800})
+    desk = counter.new_page()
+    desk.set_default_timeout(10_000)
+    try:
+        staff_sign_in(desk)
+        verdict, text = counter_verify(desk, first)
+        assert verdict == "valid", text
+
+        # The page fetches a fresh code at two thirds of its life (htmx), without a reload.
+        page.locator("#qr-payload").filter(has_not_text=first).wait_for(
+            state="attached", timeout=30_000
+        )
+        assert page.locator("#qr-payload").text_content().strip() != first
+
+        time.sleep(
+            max(0.0, live_desk.app.state.holder.qr_seconds + 1.5 - (time.monotonic() - issued_at))
+        )
+        verdict, text = counter_verify(desk, first)
+        assert verdict == "cannot_check" and "QR_EXPIRED" in text, text
+        forged = first[:-6] + ("AAAAAA" if not first.endswith("AAAAAA") else "BBBBBB")
+        verdict, text = counter_verify(desk, forged)
+        assert verdict == "cannot_check" and "QR_SIGNATURE_INVALID" in text, text
+    finally:
+        counter.close()
+
+
+def _housing_reads(live_desk: Any, number: str, grant_id: str) -> Any:
+    return live_desk.stack.verifier("housing").VerifyByHolder(
+        vpb.VerifyByHolderRequest(
+            holder_number=number,
+            type_codes=[QUALIFICATION],
+            purpose="住房保障资格审核",
+            case_number=CASE,
+            consent_grant_id=grant_id,
+        )
+    )
+
+
+def _reason(error: grpc.RpcError) -> str:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    info = error_details_pb2.ErrorInfo()
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            detail.Unpack(info)
+    return info.reason
+
+
+def test_grant_see_the_use_check_its_proof_revoke(page, live_desk, code_log) -> None:
+    number = person_number()
+    certify(live_desk, number)
+    holder_sign_in(page, number, code_log)
+    page.click("nav a[href='/me/consents']")
+    page.wait_for_url(re.compile(r"/me/consents$"))
+    page.select_option("#f-department", demo.code_of("housing"))
+    page.check(f"input[name=types][value='{QUALIFICATION}']")
+    page.fill("#f-case_number", CASE)
+    page.fill("#f-valid_days", "365")
+    page.click("#grant")
+    page.wait_for_selector("#e-valid_days")
+    assert "CONSENT_TOO_LONG" in page.inner_text("#e-valid_days")
+    page.fill("#f-valid_days", "30")
+    page.click("#grant")
+    page.wait_for_selector("#granted")
+    grant_id = page.locator("article.consent .grant-id").first.inner_text().strip()
+    assert grant_id in page.inner_text("#granted")
+
+    answer = _housing_reads(live_desk, number, grant_id)
+    assert [v.verdict for v in answer.verifications] == [vpb.VERDICT_VALID]
+
+    page.click("nav a[href='/me/records']")
+    page.wait_for_url(re.compile(r"/me/records$"))
+    row = page.locator("#records tbody tr", has_text=grant_id).first
+    assert "福州市住房和城乡建设局" in row.inner_text() and CASE in row.inner_text()
+    row.locator("button.check-proof").click()
+    proof = row.locator("p.proof")
+    proof.wait_for()
+    assert proof.get_attribute("data-proof") == "INCLUDED", proof.inner_text()
+    assert axe(page) == []
+    screenshot(page, "holder-records")
+
+    page.click("nav a[href='/me/consents']")
+    card = page.locator(f"#consent-{grant_id}")
+    assert card.get_attribute("data-state") == "active"
+    assert card.locator("li[data-outcome=USED]").count() == 1
+    assert axe(page) == []
+    screenshot(page, "holder-consents")
+    card.locator("button.revoke").click()
+    page.wait_for_url(re.compile(r"/me/consents\?m=consent_revoked$"))
+    assert page.locator(f"#consent-{grant_id}").get_attribute("data-state") == "revoked"
+
+    with pytest.raises(grpc.RpcError) as refused:
+        _housing_reads(live_desk, number, grant_id)
+    assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert _reason(refused.value) == "CONSENT_REQUIRED"
+    page.reload()
+    card = page.locator(f"#consent-{grant_id}")
+    assert card.locator("li[data-outcome=CONSENT_REVOKED]").count() == 1
+
+
+def test_holder_and_staff_sessions_do_not_cross(page, chromium, live_desk, code_log) -> None:
+    number = person_number()
+    holder_sign_in(page, number, code_log)
+    assert page.locator("#no-licences").count() == 1, page.inner_text("main")
+    for staff_page in ("/counter", "/supervision", "/accounts", "/"):
+        page.goto(staff_page)
+        assert re.search(r"/signin\?", page.url), staff_page  # the staff sign-in, not a page
+
+    other = chromium.new_context(base_url=live_desk.url)
+    staff = other.new_page()
+    try:
+        staff_sign_in(staff)
+        for holder_page in ("/me", "/me/records", "/me/consents"):
+            staff.goto(holder_page)
+            assert staff.url.endswith("/me/signin?m=signin_required"), holder_page
+    finally:
+        other.close()
+    page.goto("/me")
+    page.click("#signout")
+    page.wait_for_url(re.compile(r"/me/signin\?m=signed_out$"))
+    page.goto("/me/records")
+    assert "/me/signin" in page.url
