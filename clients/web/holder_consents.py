@@ -5,12 +5,13 @@ portal) with each use and refused attempt, and a form to grant a department name
 types for one matter (a service or assistance item code and/or a case number) for a number of
 days. The desk checks the form first; the services' own refusals (a grant longer than
 ``YIHAO_CONSENT_MAX_DAYS``, an unknown item…) are shown beside the field they name. A form
-posted twice grants once (the desk's acting-once store, keyed by the form's key).
+posted twice grants once (:mod:`clients.web.once`, the form's key claimed in the desk's
+database).
 """
 
 from __future__ import annotations
 
-import threading
+import hashlib
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -20,10 +21,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from clients.client import YihaoClient
+from clients.web import once
+from clients.web.desk import desk_of
 from clients.web.holder_desk import holder_desk_of
 from clients.web.holder_sessions import HOLDER_PATH
 from clients.web.holder_signin import holder_required
-from clients.web.once import IDEMPOTENCY_FIELD, OnceStore, form_key, read_form_key
+from clients.web.once import IDEMPOTENCY_FIELD, form_key, read_form_key
 from clients.web.templating import render
 from clients.web.viewmodels import Label
 from clients.web.viewmodels_holder import (
@@ -37,7 +40,6 @@ from yihao_shared.errors import InvalidArgument, NotFound
 
 __all__ = ["ROUTES"]
 
-_ONCE_LOCK = threading.Lock()
 _GRANT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NO_KEY = Label(
     "表单缺少提交编号，请刷新页面后重新提交。",
@@ -45,13 +47,11 @@ _NO_KEY = Label(
 )
 
 
-def _once(request: Request) -> OnceStore[str]:
-    state = request.app.state
-    with _ONCE_LOCK:
-        store: OnceStore[str] | None = getattr(state, "holder_once", None)
-        if store is None:
-            store = state.holder_once = OnceStore()
-    return store
+def _actor(request: Request) -> str:
+    """Who claims a form's key in the desk's acting-once table: this holder session (a hash;
+    the holder has no staff account, and the number is not written there)."""
+    digest = hashlib.sha256(request.state.session.session_id.encode()).hexdigest()
+    return f"holder:{digest[:32]}"
 
 
 def _choices(client: YihaoClient) -> tuple[dict[str, str], dict[str, str]]:
@@ -124,7 +124,8 @@ def _grant(request: Request) -> Response:
         return made.grant_id
 
     try:
-        grant_id, _ = _once(request).run(request.state.session.session_id, key, act)
+        desk = desk_of(request)
+        grant_id, _ = once.run(desk.engine, key, _actor(request), act, clock=desk.clock)
     except InvalidArgument as exc:
         shown["errors"] = grant_errors(exc)
         return _page(request, shown, 400)
