@@ -18,6 +18,7 @@ from services.common.audit_log import audit_leaves
 from services.common.database import Database
 from services.common.migrate import upgrade
 from services.licence_store import demo
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import common_pb2 as common
@@ -25,14 +26,6 @@ from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 
 COMPANY = "91350100M000100Y43"
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def uses(stack: Stack, clock) -> str:
@@ -46,7 +39,7 @@ def uses(stack: Stack, clock) -> str:
                 type_code=demo.BUSINESS_LICENCE.type_code,
                 licence_number="AR-1",
                 holder=common.Holder(number=COMPANY, name="示例"),
-                fields=FIELDS,
+                fields=BUSINESS_FIELDS,
             )
         )
         .licence_id

@@ -16,6 +16,7 @@ from services.common.signing import PublicKey
 from services.licence_store import demo
 from services.licence_store.persistence.tables import licence_events, licence_versions, licences
 from services.verifier.persistence.tables import receipts
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import common_pb2 as common
@@ -23,14 +24,6 @@ from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 
 COMPANY = "91350100M000100Y43"
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def history(stack: Stack, clock) -> dict[str, str]:
@@ -45,7 +38,7 @@ def history(stack: Stack, clock) -> dict[str, str]:
                     type_code=demo.BUSINESS_LICENCE.type_code,
                     licence_number=n,
                     holder=common.Holder(number=COMPANY, name="示例"),
-                    fields=FIELDS,
+                    fields=BUSINESS_FIELDS,
                 )
             ).licence_id
         )

@@ -19,20 +19,13 @@ from services.common.errors import InvalidArgument
 from services.common.log_tables import audit_nodes
 from services.licence_store import demo
 from services.verifier.persistence.tables import receipts
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 
 COMPANY = "91350100M000100Y43"
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def issue_and_verify(stack: Stack, clock, verifications: int = 3) -> tuple[str, list[str]]:
@@ -44,7 +37,7 @@ def issue_and_verify(stack: Stack, clock, verifications: int = 3) -> tuple[str, 
                 type_code=demo.BUSINESS_LICENCE.type_code,
                 licence_number="E-1",
                 holder=common.Holder(number=COMPANY, name="示例"),
-                fields=FIELDS,
+                fields=BUSINESS_FIELDS,
             )
         )
         .licence_id

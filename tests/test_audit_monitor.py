@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from services.licence_store import demo
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.serverproc import ServerProcess, server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
@@ -20,14 +21,6 @@ from yihao.v1 import verifier_pb2 as vpb
 from yihao.v1 import verifier_pb2_grpc
 
 COMPANY = "91350100M000100Y43"
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def issue(server: ServerProcess, number: str = "M-1") -> str:
@@ -38,7 +31,7 @@ def issue(server: ServerProcess, number: str = "M-1") -> str:
             type_code=demo.BUSINESS_LICENCE.type_code,
             licence_number=number,
             holder=common.Holder(number=COMPANY, name="示例"),
-            fields=FIELDS,
+            fields=BUSINESS_FIELDS,
         )
     )
     return str(reply.licence_id)

@@ -11,18 +11,10 @@ from pathlib import Path
 
 from services.licence_store import demo
 from testsupport.imports import import_records
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.serverproc import server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
-
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def _records(n: int, pause: float, started: threading.Event) -> Iterator[pb.ImportRecord]:
@@ -37,7 +29,7 @@ def _records(n: int, pause: float, started: threading.Event) -> Iterator[pb.Impo
                 type_code=demo.BUSINESS_LICENCE.type_code,
                 licence_number=f"DRAIN-{i}",
                 holder=common.Holder(number="91350100M000100Y43", name="示例"),
-                fields=FIELDS,
+                fields=BUSINESS_FIELDS,
             ),
         )
 

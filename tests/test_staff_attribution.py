@@ -22,6 +22,7 @@ from services.common.migrate import alembic_config, upgrade
 from services.licence_store import demo
 from services.licence_store.persistence.tables import licence_events
 from services.verifier.persistence.tables import receipts
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack, settings_for, start_stack
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import common_pb2 as common
@@ -29,14 +30,6 @@ from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 
 COMPANY = "91350100M000100Y43"
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 HANDLER = "zhang.san@hall-3"
 OPERATOR = "op_7"
 
@@ -51,7 +44,7 @@ def issue(stack: Stack, number: str, *, by: str | None = OPERATOR, **extra: str)
         type_code=demo.BUSINESS_LICENCE.type_code,
         licence_number=number,
         holder=common.Holder(number=COMPANY, name="福州示例科技有限公司"),
-        fields=FIELDS,
+        fields=BUSINESS_FIELDS,
         **extra,
     )
     return stack.store("market").IssueLicence(request, metadata=staff(by) if by else None)
@@ -160,7 +153,7 @@ def test_every_lifecycle_act_names_the_staff_on_its_event(stack: Stack) -> None:
             type_code=demo.BUSINESS_LICENCE.type_code,
             licence_number="S-5",
             holder=common.Holder(number=COMPANY, name="导入企业"),
-            fields=FIELDS,
+            fields=BUSINESS_FIELDS,
         ),
     )
     [result] = store.import_licences([record])

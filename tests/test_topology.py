@@ -14,6 +14,7 @@ import pytest
 
 from services.licence_store import demo
 from testsupport.processes import PostgresServer, RedisServer
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.serverproc import server_process
 from testsupport.why import WHY
 from yihao.v1 import assistance_pb2 as apb
@@ -24,14 +25,6 @@ from yihao.v1 import verifier_pb2 as vpb
 from yihao.v1 import verifier_pb2_grpc as vgrpc
 
 COMPANY = "91350100M000100Y43"
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def test_scenario_across_separate_service_processes(
@@ -71,7 +64,7 @@ def test_scenario_across_separate_service_processes(
                 type_code=demo.BUSINESS_LICENCE.type_code,
                 licence_number="TOPO-1",
                 holder=common.Holder(number=COMPANY, name="福州示例科技有限公司"),
-                fields=FIELDS,
+                fields=BUSINESS_FIELDS,
             )
         )
         ref = pb.LicenceRef(licence_id=licence.licence_id)

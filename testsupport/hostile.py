@@ -34,6 +34,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.authz import POLICY
 from services.licence_store import demo
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.serverproc import ServerProcess, backend, server_process
 from yihao.v1 import (
     assistance_pb2,
@@ -302,14 +303,7 @@ def seed(server: ServerProcess) -> list[str]:
             type_code=demo.BUSINESS_LICENCE.type_code,
             licence_number="HOSTILE-0001",
             holder=common_pb2.Holder(number="91350100M000100Y43", name="示例有限公司"),
-            fields={
-                "legal_representative": "王芳",
-                "company_type": "有限责任公司",
-                "registered_capital": "500",
-                "established_on": "2020-05-22",
-                "address": "福州市鼓楼区五四路1号",
-                "business_scope": "软件开发",
-            },
+            fields=BUSINESS_FIELDS,
         )
     )
     # A real consent grant, so consent calls and the reads naming one get past their first

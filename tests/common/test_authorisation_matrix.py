@@ -24,6 +24,7 @@ from services.common.identifiers import LicenceIdentifier, parse_licence_identif
 from services.common.pki import issue_client_cert
 from services.common.roles import Role
 from services.licence_store import demo
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from yihao.v1 import assistance_pb2, common_pb2, federation_pb2, licence_store_pb2, verifier_pb2
 
@@ -160,14 +161,7 @@ def _issue_demo_licences(stack: Stack) -> dict[str, str]:
             type_code=demo.BUSINESS_LICENCE.type_code,
             licence_number="350100-2026-900001",
             holder=common_pb2.Holder(number="91350100M000100Y43", name="示例有限公司"),
-            fields={
-                "legal_representative": "王芳",
-                "company_type": "有限责任公司",
-                "registered_capital": "500",
-                "established_on": "2020-05-22",
-                "address": "福州市鼓楼区五四路1号",
-                "business_scope": "软件开发",
-            },
+            fields=BUSINESS_FIELDS,
         )
     )
     return {"civil": marriage.licence_id, "market": business.licence_id}
@@ -234,14 +228,7 @@ SPOUSE = "110105195506150025"
 COMPANY = "91350100M000100Y43"
 WHY = {"purpose": "住房保障资格审核", "case_number": "ZJ-2026-0001"}
 DEMO_FIELDS = {
-    demo.BUSINESS_LICENCE.type_code: {
-        "legal_representative": "王芳",
-        "company_type": "有限责任公司",
-        "registered_capital": "500",
-        "established_on": "2020-05-22",
-        "address": "福州市鼓楼区五四路1号",
-        "business_scope": "软件开发",
-    },
+    demo.BUSINESS_LICENCE.type_code: BUSINESS_FIELDS,
     demo.MARRIAGE_CERTIFICATE.type_code: {
         "spouse_name": "李四",
         "spouse_id_number": SPOUSE,

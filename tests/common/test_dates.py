@@ -15,6 +15,7 @@ from grpc_status import rpc_status
 from services.common.dates import DATE_MAX, DATE_MIN, parse_date
 from services.common.errors import InvalidArgument
 from services.licence_store import demo
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import common_pb2 as common
@@ -22,14 +23,6 @@ from yihao.v1 import licence_store_pb2 as pb
 
 COMPANY = "91350100M000100Y43"
 PERSON = "11010519491231002X"
-BUSINESS_FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 TOO_LATE = ("9999-12-31", "3000-01-01")
 TOO_EARLY = ("0001-01-01", "1799-12-31")
 

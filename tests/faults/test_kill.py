@@ -17,6 +17,7 @@ import pytest
 from services.licence_store import demo
 from testsupport.imports import import_records
 from testsupport.processes import PostgresServer
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.serverproc import ServerProcess, server_process
 from testsupport.why import WHY
 from yihao.v1 import common_pb2 as common
@@ -25,14 +26,6 @@ from yihao.v1 import verifier_pb2 as vpb
 from yihao.v1 import verifier_pb2_grpc as vgrpc
 
 TYPE = demo.BUSINESS_LICENCE.type_code
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 TOTAL = 6000
 
 
@@ -45,7 +38,7 @@ def _records(n: int = TOTAL) -> Iterator[pb.ImportRecord]:
                 type_code=TYPE,
                 licence_number=f"K-{i}",
                 holder=common.Holder(number="91350100M000100Y43", name=f"企业{i}"),
-                fields=FIELDS,
+                fields=BUSINESS_FIELDS,
             ),
         )
 

@@ -14,19 +14,12 @@ from clients.retry import RetryPolicy
 from services.licence_store import demo
 from testsupport import availability
 from testsupport.processes import PostgresServer
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.serverproc import server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 
 TYPE = demo.BUSINESS_LICENCE.type_code
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 TOTAL = 8000
 
 pytestmark = pytest.mark.postgres
@@ -41,7 +34,7 @@ def _records():
                 type_code=TYPE,
                 licence_number=f"P-{i}",
                 holder=common.Holder(number="91350100M000100Y43", name=f"企业{i}"),
-                fields=FIELDS,
+                fields=BUSINESS_FIELDS,
             ),
         )
 

@@ -14,21 +14,13 @@ from services.common.ratelimit import REDIS_RETRY_SECONDS
 from services.licence_store import demo
 from testsupport import availability
 from testsupport.processes import PostgresServer, RedisServer
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.serverproc import server_process
 from testsupport.why import WHY
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 from yihao.v1 import verifier_pb2_grpc as vgrpc
-
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def _by_holder(stub: vgrpc.VerifierStub) -> bool:
@@ -62,7 +54,7 @@ def test_redis_outage(postgres: PostgresServer, tmp_path):
                     type_code=demo.BUSINESS_LICENCE.type_code,
                     licence_number="RO-1",
                     holder=common.Holder(number="91350100M000100Y43", name="示例"),
-                    fields=FIELDS,
+                    fields=BUSINESS_FIELDS,
                 )
             )
             ref = pb.LicenceRef(licence_id=licence.licence_id)

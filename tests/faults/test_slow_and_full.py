@@ -12,18 +12,10 @@ from sqlalchemy import event, func, select, text
 
 from services.licence_store import demo
 from services.licence_store.persistence.tables import licence_events, licences
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
-
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def _issue(stack: Stack, n: int, timeout: float = 10) -> pb.Licence:
@@ -33,7 +25,7 @@ def _issue(stack: Stack, n: int, timeout: float = 10) -> pb.Licence:
             type_code=demo.BUSINESS_LICENCE.type_code,
             licence_number=f"F-{n}",
             holder=common.Holder(number="91350100M000100Y43", name="示例"),
-            fields=FIELDS,
+            fields=BUSINESS_FIELDS,
         ),
         timeout=timeout,
     )

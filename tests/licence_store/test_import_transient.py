@@ -10,6 +10,7 @@ from services.common.errors import Unavailable
 from services.common.identity import Caller
 from services.licence_store import demo
 from services.licence_store.lifecycle import IssueCommand
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 
 RECORD = IssueCommand(
@@ -18,14 +19,7 @@ RECORD = IssueCommand(
     licence_number="TRANSIENT-1",
     holder_number="91350100M000100Y43",
     holder_name="示例有限公司",
-    fields={
-        "legal_representative": "王芳",
-        "company_type": "有限责任公司",
-        "registered_capital": "500",
-        "established_on": "2020-05-22",
-        "address": "福州市鼓楼区五四路1号",
-        "business_scope": "软件开发",
-    },
+    fields=BUSINESS_FIELDS,
 )
 
 

@@ -18,6 +18,7 @@ from services.common.errors import InvalidArgument
 from services.common.purpose import why_in
 from services.licence_store import demo
 from services.licence_store.domain.grants import ReadGrant, check_purpose, grants_by_key
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from testsupport.why import WHY
 from yihao.v1 import assistance_pb2 as apb
@@ -58,14 +59,7 @@ def found_company(stack: Stack) -> pb.Licence:
             type_code=BUSINESS,
             licence_number="350100-2026-0900",
             holder=common.Holder(number=COMPANY, name="福州示例科技有限公司"),
-            fields={
-                "legal_representative": "王芳",
-                "company_type": "有限责任公司",
-                "registered_capital": "500",
-                "established_on": "2020-05-22",
-                "address": "福州市鼓楼区五四路1号",
-                "business_scope": "软件开发",
-            },
+            fields=BUSINESS_FIELDS,
         )
     )
 

@@ -24,20 +24,13 @@ from services.licence_store.domain.statements import Act, StatusStatement
 from services.licence_store.domain.status_chain import decide, verify_chain
 from services.licence_store.persistence import statements as status_repo
 from services.licence_store.persistence.tables import department_keys, licence_statements, licences
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 
 COMPANY = "91350100M000100Y43"
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def issue(stack: Stack, number: str) -> str:
@@ -49,7 +42,7 @@ def issue(stack: Stack, number: str) -> str:
                 type_code=demo.BUSINESS_LICENCE.type_code,
                 licence_number=number,
                 holder=common.Holder(number=COMPANY, name="示例"),
-                fields=FIELDS,
+                fields=BUSINESS_FIELDS,
             )
         )
         .licence_id
@@ -129,7 +122,7 @@ def test_bulk_import_writes_each_licences_first_statement(stack: Stack) -> None:
                 type_code=demo.BUSINESS_LICENCE.type_code,
                 licence_number=f"IMP-{i}",
                 holder=common.Holder(number=COMPANY, name="示例"),
-                fields=FIELDS,
+                fields=BUSINESS_FIELDS,
             ),
         )
         for i in range(3)

@@ -22,6 +22,7 @@ from services.common.pki import certificate_serial
 from services.common.trust import BOUND_SECONDS
 from services.licence_store import demo
 from testsupport.processes import PostgresServer
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.serverproc import server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import common_pb2_grpc as common_grpc
@@ -30,14 +31,6 @@ from yihao.v1 import verifier_pb2 as vpb
 from yihao.v1 import verifier_pb2_grpc as vgrpc
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def _url(backend: str, request: pytest.FixtureRequest, name: str) -> str | None:
@@ -100,7 +93,7 @@ def test_a_compromised_key_stops_valid_answers_on_every_process_within_the_bound
                 type_code=demo.BUSINESS_LICENCE.type_code,
                 licence_number="TRUST-1",
                 holder=common.Holder(number="91350100M000100Y43", name="示例"),
-                fields=FIELDS,
+                fields=BUSINESS_FIELDS,
             )
         )
         ask = vpb.VerifyLicenceRequest(licence=pb.LicenceRef(licence_id=licence.licence_id))

@@ -15,20 +15,12 @@ import os
 
 from services.licence_store import demo
 from testsupport.processes import PostgresServer, RedisServer
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.serverproc import server_process
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 from yihao.v1 import verifier_pb2_grpc as vgrpc
-
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def test_no_process_answers_valid_after_revoke_returns(
@@ -51,7 +43,7 @@ def test_no_process_answers_valid_after_revoke_returns(
                     type_code=demo.BUSINESS_LICENCE.type_code,
                     licence_number=f"FRESH-{i}",
                     holder=common.Holder(number="91350100M000100Y43", name="示例"),
-                    fields=FIELDS,
+                    fields=BUSINESS_FIELDS,
                 )
             )
             request = vpb.VerifyLicenceRequest(licence=pb.LicenceRef(licence_id=licence.licence_id))

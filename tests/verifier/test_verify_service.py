@@ -15,6 +15,7 @@ from services.licence_store import demo
 from services.licence_store.persistence.tables import licence_versions
 from services.verifier.persistence.tables import receipts
 from testsupport.fuzz.harness import assert_answered, call
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from testsupport.why import WHY
 from yihao.v1 import common_pb2 as common
@@ -24,14 +25,6 @@ from yihao.v1 import verifier_pb2 as vpb
 COMPANY = "91350100M000100Y43"
 OTHER_COMPANY = "91110000600037341L"
 PERSON = "11010519491231002X"
-BUSINESS_FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def issue(stack: Stack, number: str = "V-1", holder: str = COMPANY, **extra: str) -> pb.Licence:

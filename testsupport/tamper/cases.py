@@ -18,20 +18,13 @@ from sqlalchemy import Connection, Table, select
 import services.schema  # noqa: F401  (every table on the metadata)
 from services.common.database import metadata
 from services.licence_store import demo
+from testsupport.samples import BUSINESS_FIELDS
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 
 HOLDER = "91350100M000100Y43"
 TYPE_CODE = demo.BUSINESS_LICENCE.type_code
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 #: The lifecycle states, each as the issuer's acts after issue that lead to it.
 STATES: dict[str, tuple[str, ...]] = {
     "active": (),
@@ -84,7 +77,7 @@ def issue(store: Any, number: str) -> str:
             type_code=TYPE_CODE,
             licence_number=number,
             holder=common.Holder(number=HOLDER, name="示例科技有限公司"),
-            fields=FIELDS,
+            fields=BUSINESS_FIELDS,
             valid_until="2030-12-31",
         )
     )

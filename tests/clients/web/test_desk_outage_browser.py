@@ -17,6 +17,7 @@ import pytest
 from services.licence_store import demo
 from services.server import build_server
 from testsupport.browser import TABLET_UPRIGHT, DeskStack, cut_off, desk_stack, screenshot
+from testsupport.samples import BUSINESS_FIELDS
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
 
@@ -57,14 +58,7 @@ def _issue(desk: DeskStack) -> str:
             type_code=demo.BUSINESS_LICENCE.type_code,
             licence_number=f"350100-2026-{uuid.uuid4().hex[:8]}",
             holder=common_pb2.Holder(number=HOLDER, name="福州示例科技有限公司"),
-            fields={
-                "legal_representative": "王芳",
-                "company_type": "有限责任公司",
-                "registered_capital": "500",
-                "established_on": "2020-05-22",
-                "address": "福州市鼓楼区五四路1号",
-                "business_scope": "软件开发",
-            },
+            fields=BUSINESS_FIELDS,
         )
     )
     return f"{licence.type_code}:{licence.licence_number}"
