@@ -8,17 +8,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from services.common.clock import Clock
-from services.common.database import Database
 from services.common.errors import AlreadyExists, DeadlineExceeded, Unavailable, YihaoError
 from services.common.identity import Caller
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.notify import ChangeNotifier
-from services.licence_store.catalogue import CatalogueCache
 from services.licence_store.domain.catalogue import LicenceType
 from services.licence_store.domain.licence import Licence
 from services.licence_store.domain.statements import statements_of_acts
-from services.licence_store.keyring import KeyRing
 from services.licence_store.lifecycle import (
     IssueCommand,
     Lifecycle,
@@ -28,8 +24,8 @@ from services.licence_store.lifecycle import (
 )
 from services.licence_store.persistence import repository as repo
 from services.licence_store.persistence import statements as status_repo
-from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.repository import IdempotencyRecord
+from services.licence_store.use_case import StoreParts, UseCase
 
 
 @dataclass(frozen=True)
@@ -43,25 +39,17 @@ class ImportOutcome:
     reason: str = ""
 
 
-class Importer:
+class Importer(UseCase):
     """Imports batches of issue commands for one caller at a time."""
 
     def __init__(
         self,
-        db: Database,
-        keyring: KeyRing,
-        clock: Clock,
-        cache: CatalogueCache,
-        codec: LicenceCodec,
+        parts: StoreParts,
         notifier: ChangeNotifier,
         lifecycle: Lifecycle,
         metrics: Metrics = NO_METRICS,
     ) -> None:
-        self.db = db
-        self.keyring = keyring
-        self.clock = clock
-        self.cache = cache
-        self.codec = codec
+        super().__init__(parts)
         self.notifier = notifier
         self.lifecycle = lifecycle
         self.metrics = metrics

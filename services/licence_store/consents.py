@@ -17,8 +17,6 @@ from typing import Any
 
 from services.common import audit_log
 from services.common.canonical import canonical_json
-from services.common.clock import Clock
-from services.common.database import Database
 from services.common.errors import FieldViolation, InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import (
@@ -32,14 +30,12 @@ from services.common.identifiers import (
 from services.common.identity import Caller
 from services.common.ids import time_ordered_id
 from services.common.paging import decode_token, encode_token, page_size
-from services.licence_store.catalogue import CatalogueCache
 from services.licence_store.consent_gate import ConsentGate, check_grant_id
 from services.licence_store.domain import consent as dc
 from services.licence_store.domain.consent import ConsentGrant, ConsentState, Matter
-from services.licence_store.keyring import KeyRing
 from services.licence_store.persistence import consent as repo
 from services.licence_store.persistence import repository as licences
-from services.licence_store.persistence.codec import LicenceCodec
+from services.licence_store.use_case import StoreParts, UseCase
 
 DEFAULT_MAX_DAYS = 90
 
@@ -76,25 +72,17 @@ class CheckAnswer:
     view: GrantView | None
 
 
-class Consents:
+class Consents(UseCase):
     """GrantConsent, ListConsents, RevokeConsent, CheckConsent."""
 
     def __init__(
         self,
-        db: Database,
-        keyring: KeyRing,
-        clock: Clock,
-        cache: CatalogueCache,
-        codec: LicenceCodec,
+        parts: StoreParts,
         vault: HolderVault,
         gate: ConsentGate,
         max_days: int = DEFAULT_MAX_DAYS,
     ) -> None:
-        self.db = db
-        self.keyring = keyring
-        self.clock = clock
-        self.cache = cache
-        self.codec = codec
+        super().__init__(parts)
         self.vault = vault
         self.gate = gate
         self.max_days = max_days

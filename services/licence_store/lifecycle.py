@@ -17,8 +17,6 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection
 
-from services.common.clock import Clock
-from services.common.database import Database
 from services.common.errors import (
     AlreadyExists,
     Conflict,
@@ -31,19 +29,17 @@ from services.common.identifiers import HolderKind, parse_holder_number, validat
 from services.common.identity import Caller
 from services.common.notify import ChangeNotifier
 from services.common.signing import SigningKey, canonical_json, sha256_hex
-from services.licence_store.catalogue import CatalogueCache
 from services.licence_store.domain.catalogue import LicenceType, parse_date
 from services.licence_store.domain.licence import Action, Licence, Reason
 from services.licence_store.domain.reading import LicenceRef
 from services.licence_store.domain.statements import statements_of_acts
 from services.licence_store.domain.stored import SignedVersion, StoredLicence
-from services.licence_store.keyring import KeyRing
 from services.licence_store.local_reader import licence_not_found, resolve_serial
 from services.licence_store.persistence import repository as repo
 from services.licence_store.persistence import statements as status_repo
-from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.repository import IdempotencyRecord
 from services.licence_store.queries import LicenceView, Queries
+from services.licence_store.use_case import StoreParts, UseCase
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 
@@ -78,25 +74,17 @@ class IssueCommand:
         return sha256_hex(canonical_json(body, plain=_plain_request(body)))
 
 
-class Lifecycle:
+class Lifecycle(UseCase):
     """Issue, change, renew, suspend, reinstate, revoke and cancel licences."""
 
     def __init__(
         self,
-        db: Database,
-        keyring: KeyRing,
-        clock: Clock,
-        cache: CatalogueCache,
-        codec: LicenceCodec,
+        parts: StoreParts,
         vault: HolderVault,
         notifier: ChangeNotifier,
         queries: Queries,
     ) -> None:
-        self.db = db
-        self.keyring = keyring
-        self.clock = clock
-        self.cache = cache
-        self.codec = codec
+        super().__init__(parts)
         self.vault = vault
         self.notifier = notifier
         self.queries = queries

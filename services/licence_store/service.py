@@ -37,6 +37,7 @@ from services.licence_store.lifecycle import Lifecycle
 from services.licence_store.local_reader import LocalReader
 from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.queries import Queries
+from services.licence_store.use_case import StoreParts
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,10 @@ class LicenceStoreService:
         keyring = KeyRing(sealer, read.public_keys)
         self.catalogue = Catalogue(db, keyring, clock, read.cache)
         self.queries = Queries(db, clock, read.cache, read.codec, vault, access_log, gate)
-        self.consents = Consents(
-            db, keyring, clock, read.cache, read.codec, vault, gate, consent_max_days
-        )
-        self.lifecycle = Lifecycle(
-            db, keyring, clock, read.cache, read.codec, vault, self.notifier, self.queries
-        )
-        self.imports = Importer(
-            db, keyring, clock, read.cache, read.codec, self.notifier, self.lifecycle, metrics
-        )
+        parts = StoreParts(db, keyring, clock, read.cache, read.codec)
+        self.consents = Consents(parts, vault, gate, consent_max_days)
+        self.lifecycle = Lifecycle(parts, vault, self.notifier, self.queries)
+        self.imports = Importer(parts, self.notifier, self.lifecycle, metrics)
 
 
 def _sensitive_fields(cache: CatalogueCache) -> Callable[[str], frozenset[str]]:
