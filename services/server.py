@@ -231,6 +231,8 @@ def build_app(
             consent=consent,
         )
         _settle_calendar(assistance)
+        if federation is not None:
+            federation.serve_assistance(assistance, db, vault, clock)
     return App(
         settings=settings,
         db=db,
@@ -330,7 +332,10 @@ def build_server(
         names.append(SERVICE_NAMES["verifier"])
     if app.assistance is not None:
         assistance_pb2_grpc.add_AssistanceServicer_to_server(
-            AssistanceServicer(app.assistance), server
+            AssistanceServicer(
+                app.assistance, app.federation.assistance if app.federation else None
+            ),
+            server,
         )
         names.append(SERVICE_NAMES["assistance"])
     health_servicer = _add_maintenance(server, names)

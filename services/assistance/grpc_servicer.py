@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from services.assistance.domain.commitments import Commitment, CommitmentStatus
 from services.assistance.domain.items import AssistanceItem, Procedure
@@ -12,8 +13,8 @@ from services.assistance.service import AssistanceService, ItemFilter
 from services.common.access_log import AccessRecord
 from services.common.errors import InvalidArgument
 from services.common.identifiers import mask_holder_number
-from services.common.identity import current_caller
-from services.common.paging import sized_page
+from services.common.identity import Caller, current_caller
+from services.common.paging import page_size, sized_page
 from services.common.wire import timestamp
 from yihao.v1 import assistance_pb2 as pb
 from yihao.v1 import assistance_pb2_grpc as pb_grpc
@@ -25,6 +26,16 @@ STATUSES = {s: getattr(pb, f"REQUEST_STATUS_{s.name}") for s in RequestStatus}
 STATUSES_IN = {v: k for k, v in STATUSES.items()}
 COMMITMENTS = {s: getattr(pb, f"COMMITMENT_STATUS_{s.name}") for s in CommitmentStatus}
 COMMITMENTS_IN = {v: k for k, v in COMMITMENTS.items()}
+
+
+def _listed(item: pb.AssistanceItem, f: ItemFilter) -> bool:
+    """Whether a peer's item passes ListItems' filters."""
+    return (
+        (not f.provider_code or item.provider_code == f.provider_code)
+        and (not f.requester_code or f.requester_code in item.requester_codes)
+        and (f.procedure is None or PROCEDURES[f.procedure] == item.procedure)
+        and (not f.text or f.text in item.code or f.text in item.name)
+    )
 
 
 def _enum_in(value: int, table: dict[int, Any], field: str) -> Any:
@@ -60,11 +71,48 @@ def item_in(msg: pb.AssistanceItem) -> AssistanceItem:
     )
 
 
-class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
-    """Thin transport over :class:`AssistanceService`."""
+class PeerItems(Protocol):
+    """Assistance across regions, the requesting side (federation; implemented by
+    :class:`services.federation.assistance_client.PeerAssistance`, which depends on this)."""
 
-    def __init__(self, service: AssistanceService) -> None:
+    def items(self, caller: Caller) -> list[pb.AssistanceItem]:
+        """Peers' published items, each marked with its region."""
+        ...
+
+    def owner_of_item(self, caller: Caller, code: str) -> tuple[Any, pb.AssistanceItem] | None:
+        """The peer publishing item ``code`` and the item (None: none does)."""
+        ...
+
+    def submit(
+        self, caller: Caller, peer: Any, item: pb.AssistanceItem, request: pb.SubmitRequestRequest
+    ) -> pb.AssistanceRequest:
+        """The request, forwarded to the peer and recorded here."""
+        ...
+
+    def is_forwarded(self, request_id: str) -> bool:
+        """Whether a request id is one forwarded to a peer from here."""
+        ...
+
+    def get(self, caller: Caller, request_id: str) -> pb.AssistanceRequest:
+        """A forwarded request as the peer holds it now."""
+        ...
+
+    def urge(self, caller: Caller, request_id: str, note: str) -> pb.AssistanceRequest:
+        """Urge a forwarded request at the peer."""
+        ...
+
+    def overdue(self, now: datetime, limit: int) -> list[pb.AssistanceRequest]:
+        """Forwarded requests pending past their deadline, as last seen."""
+        ...
+
+
+class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
+    """Thin transport over :class:`AssistanceService`; with federation, items of peer
+    regions' providers are listed and requests to them forwarded (``peers``)."""
+
+    def __init__(self, service: AssistanceService, peers: PeerItems | None = None) -> None:
         self.service = service
+        self.peers = peers
 
     def _names(self, code: str) -> str:
         dept = self.service.reader.department(code)
@@ -126,6 +174,7 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
             decision_signature=r.seal.signature if r.seal else b"",
             decision_key_id=r.seal.key_id if r.seal else "",
             requester_staff=r.requester_staff or "",
+            requester_region=r.requester_region,
         )
 
     # ---------------------------------------------------------------------------- catalogue
@@ -145,13 +194,20 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
         kept, token = sized_page(
             items, encoded, [m.ByteSize() for m in encoded], lambda i: i.code, token
         )
+        if self.peers is not None and not token:  # peers' items follow this region's
+            kept += [i for i in self.peers.items(current_caller()) if _listed(i, filters)]
         return pb.ListItemsResponse(items=kept, next_page_token=token)
 
     # ----------------------------------------------------------------------------- requests
 
     def SubmitRequest(self, request: pb.SubmitRequestRequest, context: Any) -> Any:
+        caller = current_caller()
+        if self.peers is not None and self.service.cached_item(request.item_code.strip()) is None:
+            owner = self.peers.owner_of_item(caller, request.item_code)
+            if owner is not None:
+                return self.peers.submit(caller, owner[0], owner[1], request)
         submitted = self.service.submit(
-            current_caller(),
+            caller,
             request.idempotency_key,
             request.item_code,
             request.holder_number,
@@ -165,6 +221,8 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
 
     def GetRequest(self, request: pb.GetRequestRequest, context: Any) -> Any:
         caller = current_caller()
+        if self.peers is not None and self.peers.is_forwarded(request.request_id):
+            return self.peers.get(caller, request.request_id)
         found = self.service.get(caller, request.request_id)
         return self.request_out(found, whole_number=caller.code == found.provider_code)
 
@@ -211,6 +269,8 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
         return self.request_out(refused, whole_number=True)
 
     def Urge(self, request: pb.UrgeRequest, context: Any) -> Any:
+        if self.peers is not None and self.peers.is_forwarded(request.request_id):
+            return self.peers.urge(current_caller(), request.request_id, request.note)
         return self.request_out(
             self.service.urge(current_caller(), request.request_id, request.note)
         )
@@ -242,7 +302,8 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
                 )
                 for f in figures
             ],
-            overdue=[self.request_out(r) for r in overdue],
+            overdue=[self.request_out(r) for r in overdue]
+            + self._peers_overdue(request, len(overdue)),
             broken_commitments=[commitment_out(c) for c in broken],
             calendar_warning=self.service.calendar_warning(),
             alerts=[
@@ -257,6 +318,18 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
                 for a in self.service.alerts(request.submitted_from, request.submitted_to)
             ],
         )
+
+    def _peers_overdue(
+        self, request: pb.SuperviseRequest, shown: int
+    ) -> list[pb.AssistanceRequest]:
+        """This region's requests to peers' providers pending past their deadline (as last
+        seen here), after this region's own, within the same limit."""
+        if self.peers is None:
+            return []
+        codes = set(request.department_codes)
+        limit = page_size(request.max_overdue, 100, 1000, "max_overdue") - shown
+        rows = self.peers.overdue(self.service.clock.now(), limit) if limit > 0 else []
+        return [r for r in rows if not codes or r.provider_code in codes]
 
     # ------------------------------------------------------------------------ access records
 

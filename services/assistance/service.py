@@ -215,6 +215,7 @@ class AssistanceService(CommitmentBook):
             deadline_provisional=deadline.provisional,
             time_limit_working_days=item.time_limit_working_days,
             requester_staff=caller.staff,
+            requester_region=caller.region,
         )
         access: list[AccessRecord] = []
         if item.procedure is Procedure.AUTOMATIC:
@@ -265,7 +266,9 @@ class AssistanceService(CommitmentBook):
         return AccessRecord(
             holder_key=self.vault.index(request.holder),
             department_code=request.requester_code,
-            channel="assistance",
+            channel=f"federation:{request.requester_region}"
+            if request.requester_region
+            else "assistance",
             what=f"{item.name} ({item.code}): {', '.join(request.requested_fields)}{note}",
             at=at,
             purpose=request.purpose,
@@ -288,6 +291,8 @@ class AssistanceService(CommitmentBook):
         return dept.roles if dept else frozenset()
 
     def _may_see(self, caller: Caller, request: AssistanceRequest) -> bool:
+        if caller.region:  # a peer region's department: its own requests only
+            return _is_requester(caller, request)
         if caller.code in (request.requester_code, request.provider_code):
             return True
         roles = self._roles(caller.code)
@@ -384,7 +389,8 @@ class AssistanceService(CommitmentBook):
             allowed = request is not None and (
                 request.provider_code == caller.code
                 if provider_only
-                else (request.requester_code == caller.code or self._is_supervisor(caller))
+                else _is_requester(caller, request)
+                or (not caller.region and self._is_supervisor(caller))
             )
             if request is None or not allowed:
                 raise NotFound(f"no request {request_id}", reason="REQUEST_NOT_FOUND")
@@ -536,6 +542,11 @@ class AssistanceService(CommitmentBook):
             purpose=purpose,
             case_number=case_number,
         )
+
+
+def _is_requester(caller: Caller, request: AssistanceRequest) -> bool:
+    """The department that made the request, from the region it made it in."""
+    return caller.code == request.requester_code and caller.region == request.requester_region
 
 
 def _matches(item: AssistanceItem, f: ItemFilter) -> bool:

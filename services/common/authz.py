@@ -38,7 +38,16 @@ READERS = frozenset(
 #: RPCs of the ``Federation`` service: served only on the federation listener, to peer regions
 #: authenticated by their federation certificate; no department may call them. Which of them
 #: each peer may call is this region's policy for it (``allow.rpcs`` in the federation file).
-FEDERATION_RPCS = ("VerifyLicence", "VerifyBatch", "VerifyDocument", "VerifyByHolder")
+FEDERATION_RPCS = (
+    "VerifyLicence",
+    "VerifyBatch",
+    "VerifyDocument",
+    "VerifyByHolder",
+    "ListAssistanceItems",
+    "SubmitAssistance",
+    "GetAssistance",
+    "UrgeAssistance",
+)
 
 #: Methods any caller with a valid client certificate may use, registered or not.
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")

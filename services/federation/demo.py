@@ -117,10 +117,13 @@ def _catalogue(region: Region) -> None:
             region.market,
             f"{region.name}市场监督管理局",
             region.division,
-            [Role.OPERATOR, Role.HANDLER],
+            [Role.OPERATOR, Role.HANDLER, Role.PROVIDER],
         )
         catalogue.register_department(
-            region.hall, f"{region.name}政务服务中心", region.division, [Role.HANDLER]
+            region.hall,
+            f"{region.name}政务服务中心",
+            region.division,
+            [Role.HANDLER, Role.REQUESTER],
         )
         with contextlib.suppress(AlreadyExists):  # prepared before
             catalogue.register_licence_type(

@@ -14,41 +14,43 @@ VALID, never NOT_FOUND. A circuit breaker per peer stops calls to a dead peer fo
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import grpc
 
 from services.common.canonical import sha256_hex
 from services.common.clock import Clock
 from services.common.database import remaining_seconds
-from services.common.errors import ResourceExhausted
+from services.common.errors import BY_STATUS, Internal, ResourceExhausted, Unavailable
 from services.common.identifiers import (
     HolderKind,
     HolderNumber,
     mask_holder_number,
-    parse_holder_number,
 )
 from services.common.identity import Caller
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.ratelimit import RateLimiter
 from services.common.signing import SigningKey
+from services.federation.answers import (
+    Ask,
+    asked_item,
+    document_licence_id,
+    forwarded,
+    result_for,
+    verdict_of,
+)
 from services.federation.breaker import BreakerState, CircuitBreaker
 from services.federation.config import FederationConfig, Peer
 from services.federation.evidence import Stated, assertion_body, receipt_problem
-from services.verifier.domain.document import decode_qr
 from services.verifier.domain.verdict import Decision, HolderMatch, Verdict
-from services.verifier.grpc_servicer import asked_in
 from services.verifier.results import (
     ForwardedResult,
     Presented,
-    asked_record,
-    presented_with,
 )
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import federation_pb2 as fpb
@@ -142,7 +144,7 @@ class Forwarder:
         self, caller: Caller, peer: Peer, rpc: str, items: Sequence[pb.VerifyLicenceRequest]
     ) -> list[ForwardedResult]:
         """Ask ``peer`` about ``items`` for ``caller``: one answer per item, in order."""
-        asks = [_asked_item(item) for item in items]
+        asks = [asked_item(item) for item in items]
         batch = pb.VerifyBatchRequest(items=items).SerializeToString()
         single = items[0] if rpc == "VerifyLicence" else pb.VerifyLicenceRequest()
         return self._forward(
@@ -161,7 +163,7 @@ class Forwarder:
             purpose=request.purpose,
             case_number=request.case_number,
         )
-        asked = _Ask({"document": which, "forwarded_to": peer.region}, presented)
+        asked = Ask({"document": which, "forwarded_to": peer.region}, presented)
         (result,) = self._forward(
             caller,
             peer,
@@ -181,7 +183,7 @@ class Forwarder:
         request: fpb.FederatedVerifyRequest,
         payload: bytes,
         why: Any,
-        asks: Sequence[_Ask],
+        asks: Sequence[Ask],
     ) -> list[ForwardedResult]:
         now = self._clock.now()
         response, assertion_sha256, failure = self._call(
@@ -207,6 +209,67 @@ class Forwarder:
         breaker = self.breakers[peer.region]
         if timeout is None or not breaker.allow():
             return None, "", REGION_UNAVAILABLE
+        body = self._assert(caller, peer, rpc, request, payload, why, extra)
+        try:
+            response = getattr(self._stub(peer), rpc)(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code in _FAILURES:
+                breaker.failed()
+                self._metrics.forwarded(peer.region, REGION_UNAVAILABLE)
+                return None, "", REGION_UNAVAILABLE
+            breaker.succeeded()  # it answered: a refusal is not an outage
+            log.warning("federation peer %s refused: %s", peer.region, code)
+            self._metrics.forwarded(peer.region, PEER_REFUSED)
+            return None, "", f"{PEER_REFUSED}: {code.name}"
+        breaker.succeeded()
+        return response, sha256_hex(body), ""
+
+    def ask(
+        self,
+        caller: Caller,
+        peer: Peer,
+        rpc: str,
+        request: Any,
+        payload: bytes,
+        why: Any,
+        extra: dict[str, str] | None = None,
+    ) -> Any:
+        """Call ``peer``'s ``rpc`` for ``caller`` under a fresh assertion and return its
+        answer; a peer that cannot answer is UNAVAILABLE (REGION_UNAVAILABLE), a refusal is
+        the peer's own status and message, naming the region (reason PEER_REFUSED)."""
+        timeout = self._timeout(peer)
+        breaker = self.breakers[peer.region]
+        if timeout is None or not breaker.allow():
+            raise _unavailable(peer)
+        self._assert(caller, peer, rpc, request, payload, why, extra)
+        try:
+            response = getattr(self._stub(peer), rpc)(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code in _FAILURES:
+                breaker.failed()
+                self._metrics.forwarded(peer.region, REGION_UNAVAILABLE)
+                raise _unavailable(peer) from None
+            breaker.succeeded()
+            self._metrics.forwarded(peer.region, PEER_REFUSED)
+            error = BY_STATUS.get(code.name, Internal)
+            raise error(f"region {peer.region}: {exc.details()}", reason=PEER_REFUSED) from None
+        breaker.succeeded()
+        self._metrics.forwarded(peer.region, "ANSWERED")
+        return response
+
+    def _assert(
+        self,
+        caller: Caller,
+        peer: Peer,
+        rpc: str,
+        request: Any,
+        payload: bytes,
+        why: Any,
+        extra: dict[str, str] | None,
+    ) -> bytes:
+        """Sign a fresh assertion about ``caller`` for ``payload`` into ``request``."""
         body = assertion_body(
             department=caller.code,
             from_region=self.config.region,
@@ -224,20 +287,7 @@ class Forwarder:
         request.assertion.signature.CopyFrom(
             common.Signature(key_id=key.key_id, algorithm=key.algorithm, value=key.sign(body))
         )
-        try:
-            response = getattr(self._stub(peer), rpc)(request, timeout=timeout)
-        except grpc.RpcError as exc:
-            code = exc.code()
-            if code in _FAILURES:
-                breaker.failed()
-                self._metrics.forwarded(peer.region, REGION_UNAVAILABLE)
-                return None, "", REGION_UNAVAILABLE
-            breaker.succeeded()  # it answered: a refusal is not an outage
-            log.warning("federation peer %s refused: %s", peer.region, code)
-            self._metrics.forwarded(peer.region, PEER_REFUSED)
-            return None, "", f"{PEER_REFUSED}: {code.name}"
-        breaker.succeeded()
-        return response, sha256_hex(body), ""
+        return body
 
     # ------------------------------------------------------------ lookups by holder
 
@@ -281,7 +331,7 @@ class Forwarder:
             else "",
             "type_codes": list(request.type_codes),
         }
-        ask = _Ask(record, presented)
+        ask = Ask(record, presented)
         if not self._within_limit(peer):
             return self._unable(peer, [ask], now, FORWARD_RATE_LIMITED)
         payload = request.SerializeToString()
@@ -334,14 +384,14 @@ class Forwarder:
         self,
         caller: Caller,
         peer: Peer,
-        asks: Sequence[_Ask],
+        asks: Sequence[Ask],
         response: fpb.FederatedVerifyResponse,
         assertion_sha256: str,
         now: datetime,
     ) -> list[ForwardedResult]:
         receipt = response.receipt
         stated = [
-            Stated(_verdict(v).value, v.licence_id, v.content_sha256, v.receipt_id)
+            Stated(verdict_of(v).value, v.licence_id, v.content_sha256, v.receipt_id)
             for v in response.results
         ]
         problem = receipt_problem(
@@ -362,112 +412,25 @@ class Forwarder:
         self._metrics.forwarded(peer.region, "ANSWERED")
         receipt_sha = sha256_hex(receipt.body_json.encode() + receipt.signature.value)
         return [
-            _forwarded(peer, ask, v, receipt.receipt_id, receipt_sha, now)
+            forwarded(peer, ask, v, receipt.receipt_id, receipt_sha, now)
             for ask, v in zip(asks, response.results, strict=True)
         ]
 
     def _unable(
-        self, peer: Peer, asks: Sequence[_Ask], now: datetime, reason: str
+        self, peer: Peer, asks: Sequence[Ask], now: datetime, reason: str
     ) -> list[ForwardedResult]:
         """CANNOT_CHECK for each item, with ``reason``."""
         decision = Decision(Verdict.CANNOT_CHECK, reason)
         return [
-            _result(peer, ask, decision, HolderMatch.NOT_PRESENTED, HolderMatch.NOT_PRESENTED, now)
+            result_for(
+                peer, ask, decision, HolderMatch.NOT_PRESENTED, HolderMatch.NOT_PRESENTED, now
+            )
             for ask in asks
         ]
 
 
-def _verdict(v: pb.Verification) -> Verdict:
-    name = pb.Verdict.Name(v.verdict).removeprefix("VERDICT_")
-    return Verdict[name] if name in Verdict.__members__ else Verdict.CANNOT_CHECK
-
-
-def _match(value: int) -> HolderMatch:
-    name = pb.HolderMatch.Name(value).removeprefix("HOLDER_MATCH_")
-    return HolderMatch[name] if name in HolderMatch.__members__ else HolderMatch.NOT_PRESENTED
-
-
-class _Ask(NamedTuple):
-    """What one forwarded question asked, as this region's receipt records it."""
-
-    record: dict[str, Any]
-    presented: Presented
-    as_of: datetime | None = None
-
-
-def _asked_item(item: pb.VerifyLicenceRequest) -> _Ask:
-    asked = asked_in(item)
-    raw = item.presented_holder_number
-    holder = parse_holder_number(raw, "presented_holder_number") if raw.strip() else None
-    presented = presented_with(holder, asked)
-    return _Ask(asked_record(asked.ref, presented), presented, asked.as_of)
-
-
-def document_licence_id(request: pb.VerifyDocumentRequest) -> str:
-    """The licence id a presented document or QR payload names ("" if none can be read)."""
-    which = request.WhichOneof("document")
-    try:
-        if which == "signed_document":
-            content = json.loads(request.signed_document.content_json)
-            return str(content.get("licence_id", "")) if isinstance(content, dict) else ""
-        if which == "qr_payload":
-            qr = decode_qr(request.qr_payload, lambda _k, _raw, _sig: False)
-            return str(qr.body.get("lid", "")) if qr is not None else ""
-    except (ValueError, RecursionError):
-        return ""
-    return ""
-
-
-def _result(
-    peer: Peer,
-    ask: _Ask,
-    decision: Decision,
-    number: HolderMatch,
-    name: HolderMatch,
-    now: datetime,
-    **fields: Any,
-) -> ForwardedResult:
-    presented = ask.presented
-    holder = presented.holder_number
-    return ForwardedResult(
-        decision,
-        number,
-        name,
-        checked_at=now,
-        as_of=ask.as_of or now,
-        checks=tuple(fields.pop("checks", ("federation",))),
-        asked={**ask.record, "forwarded_to": peer.region},
-        client_ref=presented.client_ref,
-        why=presented.why,
-        region=peer.region,
-        matched_holder=holder if number is HolderMatch.MATCH else None,
-        **fields,
-    )
-
-
-def _forwarded(
-    peer: Peer,
-    ask: _Ask,
-    v: pb.Verification,
-    receipt_id: str,
-    receipt_sha256: str,
-    now: datetime,
-) -> ForwardedResult:
-    return _result(
-        peer,
-        ask,
-        Decision(_verdict(v), v.reason),
-        _match(v.holder_number_match),
-        _match(v.holder_name_match),
-        now,
-        checks=tuple(v.policy.checks),
-        type_name=v.type_name,
-        issuer_name=v.issuer_name,
-        wire=v.SerializeToString(),
-        licence_id=v.licence_id,
-        version=v.version,
-        content_sha256=v.content_sha256,
-        peer_receipt_id=receipt_id,
-        peer_receipt_sha256=receipt_sha256,
-        document_authentic=v.document_authentic,
+def _unavailable(peer: Peer) -> Unavailable:
+    return Unavailable(
+        f"region {peer.region} cannot be reached right now; retry later",
+        reason=REGION_UNAVAILABLE,
     )

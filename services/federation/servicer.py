@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from services.assistance.service import AssistanceService
 from services.common.clock import Clock
 from services.common.errors import InvalidArgument, PermissionDenied, Unauthenticated, YihaoError
 from services.common.identifiers import validate_department_code
@@ -27,9 +28,10 @@ from services.common.interceptors import WrappingInterceptor
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.pki import issued_by, region_from_pem
 from services.common.ratelimit import RateLimiter
+from services.federation.answers import document_licence_id
+from services.federation.assistance_servicer import AssistanceAnswering
 from services.federation.config import ANY_TYPE, FederationConfig, Peer
 from services.federation.evidence import Asserted, check_assertion
-from services.federation.forwarder import document_licence_id
 from services.federation.replay import SeenAssertions
 from services.verifier.grpc_servicer import (
     MAX_BATCH_ITEMS,
@@ -111,8 +113,11 @@ def _type_of_id(licence_id: str) -> str:
     return parts[5] if len(parts) == 10 else ""
 
 
-class FederationServicer(fpb_grpc.FederationServicer):  # type: ignore[misc]
-    """Answers peer regions' forwarded verifications under this region's policy for them."""
+class FederationServicer(AssistanceAnswering, fpb_grpc.FederationServicer):  # type: ignore[misc]
+    """Answers peer regions' forwarded verifications (and, with assistance served here, their
+    departments' assistance requests) under this region's policy for them."""
+
+    assistance: AssistanceService | None = None  # set when assistance is served here
 
     def __init__(
         self,

@@ -9,9 +9,11 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2
 
+from services.assistance.service import AssistanceService
 from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import FailedPrecondition
+from services.common.holder_vault import HolderVault
 from services.common.interceptors import (
     DeadlineInterceptor,
     ErrorInterceptor,
@@ -21,6 +23,7 @@ from services.common.interceptors import (
 from services.common.limits import MAX_MESSAGE_BYTES
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.ratelimit import RateLimiter
+from services.federation.assistance_client import PeerAssistance
 from services.federation.breaker import BreakerState
 from services.federation.config import FederationConfig, load_federation
 from services.federation.forwarder import Forwarder
@@ -54,6 +57,16 @@ class Federation:
         self.servicer = FederationServicer(
             config, verifier, clock, seen=SeenAssertions(db), limiter=limiter, metrics=metrics
         )
+        #: The requesting side of assistance across regions (None: assistance not served).
+        self.assistance: PeerAssistance | None = None
+
+    def serve_assistance(
+        self, assistance: AssistanceService, db: Database, vault: HolderVault, clock: Clock
+    ) -> None:
+        """Assistance across regions: answer peers' departments with ``assistance``, and
+        forward this region's departments' requests to peers' items (:attr:`assistance`)."""
+        self.servicer.assistance = assistance
+        self.assistance = PeerAssistance(self.forwarder, db, vault, clock)
 
     def watch_health(self, servicer: health.HealthServicer) -> None:
         """Publish each peer's circuit as a health status (NOT_SERVING while open)."""

@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from clients.errors import from_grpc_error
+from services.common.authz import FEDERATION_RPCS
 from services.common.signing import SigningKey
 from services.federation.evidence import MAX_SKEW, VALIDITY, assertion_body
 from services.server import build_app
@@ -111,3 +112,19 @@ def test_each_calling_region_has_its_own_rate_limit(regions, as_c):
         pb.VerifyLicenceRequest(licence=spb.LicenceRef(licence_id=licence_id)), timeout=10
     )
     assert (seen.verdict, seen.region) == (pb.VERDICT_VALID, "35")
+
+
+@pytest.mark.parametrize("rpc", [r for r in FEDERATION_RPCS if r != "VerifyLicence"])
+def test_a_peer_calls_only_the_federation_rpcs_its_policy_allows(regions, as_c, rpc):
+    """The federation side of the authorisation matrix: A lets C call VerifyLicence only;
+    every other federation RPC is refused before anything else is looked at."""
+    stub, _ = as_c
+    method = getattr(stub, rpc)
+    request = (
+        fpb.FederatedAssistanceRequest() if "Assistance" in rpc else fpb.FederatedVerifyRequest()
+    )
+    refused = _refusal(lambda: method(request, timeout=10))
+    assert (refused.code(), _reason(refused)) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "FEDERATION_RPC_NOT_ALLOWED",
+    )

@@ -117,6 +117,8 @@ class AssistanceRequest:
     #: The requester's staff member who submitted it, as the requester said (None: not said;
     #: before 0018). The access record of its answer names them, whenever it comes.
     requester_staff: str | None = None
+    #: The requester's region when it is a peer region's department (federation; "" here).
+    requester_region: str = ""
 
     def overdue(self, now: datetime) -> bool:
         """Pending past the deadline, or decided after it."""
@@ -260,6 +262,7 @@ def decision_body(r: AssistanceRequest, holder_index: str) -> bytes:
             "request_id": r.request_id,
             "item_code": r.item_code,
             "requester": r.requester_code,
+            **({"requester_region": r.requester_region} if r.requester_region else {}),
             "provider": r.provider_code,
             "status": r.status.value,
             "decided_at": r.decided_at.isoformat() if r.decided_at else "",

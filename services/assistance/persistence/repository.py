@@ -113,6 +113,7 @@ def _request_row(r: AssistanceRequest, seq: int, vault: HolderVault) -> dict[str
         "decision_signature": r.seal.signature if r.seal else None,
         "decision_key_id": r.seal.key_id if r.seal else None,
         "requester_staff": r.requester_staff,
+        "requester_region": r.requester_region or None,
     }
 
 
@@ -297,6 +298,7 @@ def _request(row: Any, vault: HolderVault) -> AssistanceRequest:
             else None
         ),
         requester_staff=row.requester_staff,
+        requester_region=row.requester_region or "",
     )
 
 

@@ -63,6 +63,8 @@ assistance_requests = Table(
     Column("decision_key_id", String(64), nullable=True),
     # The requester's staff member who submitted it, as it said (0018; NULL: none named).
     Column("requester_staff", String(64), nullable=True),
+    # The requester's region, when a peer region's department (0022; NULL: this region's).
+    Column("requester_region", String(6), nullable=True),
     Index("ix_assistance_requests_requester", "requester_code", "submitted_at"),
     Index("ix_assistance_requests_provider", "provider_code", "status", "deadline"),
     Index("ix_assistance_requests_key", "requester_code", "idempotency_key", unique=True),
