@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -120,16 +121,25 @@ def row_line(row: AccessRow, at_text: str = "") -> str:
     )
 
 
-def batch_digest(rows: Iterable[AccessRow]) -> str:
-    """SHA-256 over a batch's records in the order they were written (hex)."""
-    formatted: dict[datetime, str] = {}
+def batch_digest(rows: Iterable[Sequence[Any]]) -> str:
+    """SHA-256 over a batch's records in the order they were written (hex): each row an
+    :data:`AccessRow` (values after its eighth, such as the batch id, are not digested), each
+    read as :func:`row_line` reads it. The parts a batch's rows share (department, channel,
+    purpose and case; instant and staff) are formatted once per distinct value."""
+    middles: dict[tuple[str, str, str, str], str] = {}
+    tails: dict[tuple[datetime, str | None], str] = {}
     lines = []
     for row in rows:
-        at = row[6]
-        when = formatted.get(at)
-        if when is None:
-            when = formatted[at] = as_utc(at).isoformat()
-        lines.append(row_line(row, when))
+        h, d, c, p, n, w, at, s = row[:8]
+        middle = middles.get((d, c, p, n))
+        if middle is None:
+            middle = middles[(d, c, p, n)] = f"{len(d)}:{d}{len(c)}:{c}{len(p)}:{p}{len(n)}:{n}"
+        tail = tails.get((at, s))
+        if tail is None:
+            when = as_utc(at).isoformat()
+            staff = f"s{len(s)}:{s}" if s else ""
+            tail = tails[(at, s)] = f"{len(when)}:{when}{staff}\n"
+        lines.append(f"{len(h)}:{h}{middle}{len(w)}:{w}{tail}")
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
@@ -166,10 +176,15 @@ def stage_rows(conn: Connection, rows: Sequence[AccessRow]) -> Entry | None:
     driver: batch verification writes thousands a second."""
     if not rows:
         return None
-    fitted = [(h, d, c, p[:200], n[:64], w[:500], at, s) for h, d, c, p, n, w, at, s in rows]
-    batch = time_ordered_id("A", fitted[-1][6])
-    insert_many(conn, access_records, _COLUMNS, [(*r, batch) for r in fitted])
-    return Entry(KIND, batch, batch_digest(fitted))
+    batch = time_ordered_id("A", rows[-1][6])
+    stored = [
+        (*row, batch)
+        if len(row[3]) <= 200 and len(row[4]) <= 64 and len(row[5]) <= 500
+        else (*row[:3], row[3][:200], row[4][:64], row[5][:500], *row[6:], batch)
+        for row in rows
+    ]
+    insert_many(conn, access_records, _COLUMNS, stored)
+    return Entry(KIND, batch, batch_digest(stored))
 
 
 def records_of(conn: Connection, holder_key: str, before_id: int, limit: int) -> list[AccessRecord]:

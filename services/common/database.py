@@ -22,10 +22,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Connection, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, Table, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
@@ -340,6 +341,19 @@ def _once_per_value(bind: Callable[[Any], Any]) -> Callable[[Any], Any]:
 _INSERT_PLANS: dict[tuple[str, str, tuple[str, ...]], tuple[str, dict[int, Any]]] = {}
 
 
+def _sqlite_instant(value: Any) -> Any:
+    # What the sqlite3 module's default adapter makes of a datetime (the same stored text),
+    # here so that a batch's one instant is formatted once, not once per row.
+    return value.isoformat(" ") if isinstance(value, datetime) else value
+
+
+def _bind_of(column_type: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    bind: Callable[[Any], Any] | None = column_type.bind_processor(dialect)
+    if bind is None and dialect.name == "sqlite" and isinstance(column_type, DateTime):
+        return _sqlite_instant
+    return bind
+
+
 def _insert_plan(
     dialect: Any, table: Table, columns: tuple[str, ...]
 ) -> tuple[str, dict[int, Any]]:
@@ -354,7 +368,7 @@ def _insert_plan(
         processors = {
             i: bind
             for i, name in enumerate(columns)
-            if (bind := table.c[name].type.bind_processor(dialect)) is not None
+            if (bind := _bind_of(table.c[name].type, dialect)) is not None
         }
         plan = _INSERT_PLANS[key] = (sql, processors)
     return plan
@@ -371,8 +385,14 @@ def insert_many(
         return
     sql, processors = _insert_plan(conn.dialect, table, tuple(columns))
     if processors:
-        binds = {i: _once_per_value(bind) for i, bind in processors.items()}
-        rows = [tuple(binds[i](v) if i in binds else v for i, v in enumerate(row)) for row in rows]
+        binds = [(i, _once_per_value(bind)) for i, bind in processors.items()]
+        converted = []
+        for row in rows:
+            values = list(row)
+            for i, bind in binds:
+                values[i] = bind(values[i])
+            converted.append(tuple(values))
+        rows = converted
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, rows)

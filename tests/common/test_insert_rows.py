@@ -7,6 +7,7 @@ rolls the whole unit of work back, as it is with ``conn.execute(insert(...))``.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 
 import pytest
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from services.common.database import Database, insert_rows
+from services.common.database import Database, insert_many, insert_rows
 
 meta = MetaData()
 things = Table(
@@ -94,3 +95,19 @@ def test_a_duplicate_key_is_an_integrity_error_and_nothing_of_the_unit_stays(db)
         insert_rows(conn, things, ROWS[:1])
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(things)).scalar() == 1
+
+
+def test_insert_many_stores_an_instant_as_the_driver_would(db):
+    """insert_many formats a batch's instant once itself on SQLite (the driver's adapter
+    would format it per row): the stored text must be the adapter's, byte for byte."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: psycopg binds instants itself")
+    rows = [(f"many-{i}", {"i": i}, AT) for i in range(3)]
+    with db.transaction() as conn:
+        insert_many(conn, things, ("name", "data", "at"), rows)
+    with db.read() as conn:
+        stored = conn.exec_driver_sql("SELECT at FROM bulk_things ORDER BY seq").scalars().all()
+        back = conn.execute(select(things.c.at).order_by(things.c.seq)).scalars().all()
+    adapted = sqlite3.connect(":memory:").execute("SELECT ?", (AT,)).fetchone()[0]
+    assert stored == [adapted] * 3 == [AT.isoformat(" ")] * 3
+    assert [a.replace(tzinfo=a.tzinfo or UTC) for a in back] == [AT] * 3
