@@ -24,7 +24,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from services.licence_store import demo
-from testsupport.browser import screenshot
+from testsupport.browser import cut_off, screenshot
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
@@ -174,6 +174,7 @@ def test_a_shown_licence_verifies_at_the_counter_until_it_expires(
         assert verdict == "cannot_check" and "QR_SIGNATURE_INVALID" in text, text
     finally:
         counter.close()
+    assert page.csp_violations == []
 
 
 def _housing_reads(live_desk: Any, number: str, grant_id: str) -> Any:
@@ -247,6 +248,7 @@ def test_grant_see_the_use_check_its_proof_revoke(page, live_desk, code_log) -> 
     page.reload()
     card = page.locator(f"#consent-{grant_id}")
     assert card.locator("li[data-outcome=CONSENT_REVOKED]").count() == 1
+    assert page.csp_violations == []
 
 
 def test_holder_and_staff_sessions_do_not_cross(page, chromium, live_desk, code_log) -> None:
@@ -271,3 +273,20 @@ def test_holder_and_staff_sessions_do_not_cross(page, chromium, live_desk, code_
     page.wait_for_url(re.compile(r"/me/signin\?m=signed_out$"))
     page.goto("/me/records")
     assert "/me/signin" in page.url
+
+
+def test_the_holder_pages_fit_a_phone(page, live_desk, code_log) -> None:
+    """At 390×844 (a phone, where 亮证 happens) nothing is cut off and the QR code is whole."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    number = person_number()
+    licence = certify(live_desk, number)
+    holder_sign_in(page, number, code_log)
+    for path in ("/me", f"/me/show/{licence.licence_id}", "/me/records", "/me/consents"):
+        page.goto(path)
+        assert cut_off(page) == [], path
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    page.goto(f"/me/show/{licence.licence_id}")
+    box = page.locator("#qr svg.qr").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    screenshot(page, "holder-show-phone")
+    assert page.csp_violations == []
