@@ -238,6 +238,9 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
     def _watch(self, request: pb.WatchEventsRequest, context: Any) -> Iterator[pb.LicenceEvent]:
         cursor = request.after_cursor
         codes = self.service.queries.watchable(current_caller(), list(request.type_codes))
+        if request.newest_first:
+            yield from self._newest(request, codes)
+            return
         notifier = self.service.notifier
         while context.is_active():
             seen = notifier.generation
@@ -250,6 +253,15 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
             if not request.follow:
                 return
             notifier.wait(seen, WATCH_POLL_SECONDS)
+
+    def _newest(self, request: pb.WatchEventsRequest, codes: list[str]) -> Iterator[Any]:
+        """A page of the newest events before ``before_cursor`` (WatchEvents newest_first)."""
+        for name in ("after_cursor", "follow"):
+            if getattr(request, name):
+                raise InvalidArgument.field(name, "must not be set with newest_first", "CONFLICT")
+        page = self.service.queries.events_before(request.before_cursor, codes, request.limit)
+        for stored in page:
+            yield cv.event_out(stored)
 
     # ----------------------------------------------------------------------- bulk import
 

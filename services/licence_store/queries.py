@@ -40,6 +40,9 @@ from services.licence_store.persistence import repository as repo
 from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.read_rules import ReadRules, Shown
 
+#: A page of recent events (WatchEvents with newest_first): by default, and at most.
+EVENTS_PAGE, MAX_EVENTS_PAGE = 50, 500
+
 
 @dataclass(frozen=True)
 class LicenceView:
@@ -257,6 +260,24 @@ class Queries:
         ]
         with self.db.read() as conn:
             return repo.events_after(conn, cursor, codes, limit)
+
+    def events_before(
+        self, cursor: int, type_codes: Sequence[str], limit: int
+    ) -> list[StoredEvent]:
+        """A page of the newest events of the given types before ``cursor`` (0: from the
+        newest), newest first (none asked: no events)."""
+        if cursor < 0:
+            raise InvalidArgument.field("before_cursor", "must not be negative", "OUT_OF_RANGE")
+        if not 0 <= limit <= MAX_EVENTS_PAGE:
+            raise InvalidArgument.field(
+                "limit",
+                f"must be 0 (the default, {EVENTS_PAGE}) to {MAX_EVENTS_PAGE}",
+                "OUT_OF_RANGE",
+            )
+        if not type_codes:
+            return []
+        with self.db.read() as conn:
+            return repo.events_before(conn, cursor or None, type_codes, limit or EVENTS_PAGE)
 
     def names(self, lic: Licence) -> tuple[str, str]:
         """(licence type name, issuer name) from the catalogue."""

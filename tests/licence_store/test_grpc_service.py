@@ -496,6 +496,30 @@ def test_watch_events_from_a_cursor_and_following(stack):
     stream.cancel()
 
 
+def test_watch_events_newest_first_pages_backwards(stack):
+    store = stack.store("market")
+    ids = [issue_business(stack, number=f"N-{i}").licence_id for i in range(5)]
+    first = list(store.WatchEvents(pb.WatchEventsRequest(newest_first=True, limit=2)))
+    assert [e.licence_id for e in first] == ids[:-3:-1]  # the two newest, newest first
+    second = list(
+        store.WatchEvents(
+            pb.WatchEventsRequest(newest_first=True, before_cursor=first[-1].cursor, limit=2)
+        )
+    )
+    assert [e.licence_id for e in second] == [ids[2], ids[1]]
+    rest = pb.WatchEventsRequest(newest_first=True, before_cursor=second[-1].cursor)
+    assert [e.licence_id for e in store.WatchEvents(rest)] == [ids[0]]  # default limit: 50
+    for bad in (
+        pb.WatchEventsRequest(newest_first=True, follow=True),
+        pb.WatchEventsRequest(newest_first=True, after_cursor=3),
+        pb.WatchEventsRequest(newest_first=True, limit=501),
+        pb.WatchEventsRequest(newest_first=True, before_cursor=-1),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            list(store.WatchEvents(bad))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 # ------------------------------------------------------------------------------- bulk import
 
 

@@ -330,6 +330,17 @@ def events_after(
     return [_event(r) for r in rows]
 
 
+def events_before(
+    conn: Connection, cursor: int | None, type_codes: Sequence[str], limit: int
+) -> list[StoredEvent]:
+    """Events with a cursor less than ``cursor`` (None: any), newest first."""
+    stmt = select(licence_events).where(licence_events.c.type_code.in_(type_codes))
+    if cursor is not None:
+        stmt = stmt.where(licence_events.c.cursor < cursor)
+    rows = conn.execute(stmt.order_by(licence_events.c.cursor.desc()).limit(limit)).all()
+    return [_event(r) for r in rows]
+
+
 def _event(row: Row[Any]) -> StoredEvent:
     # A change or renewal may carry words without a code.
     has_reason = row.reason_code or row.reason_text

@@ -36,9 +36,10 @@ class FakeOperator:
     issued: list[pb.IssueLicenceRequest] = field(default_factory=list)
     acts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     licences: dict[str, pb.Licence] = field(default_factory=dict)
+    watched: list[dict[str, Any]] = field(default_factory=list)
 
     def all_licence_types(self, issuer_code: str = "", **_: Any) -> list[pb.LicenceType]:
-        return [BUSINESS] if issuer_code in BUSINESS.issuer_codes else []
+        return [BUSINESS] if not issuer_code or issuer_code in BUSINESS.issuer_codes else []
 
     def get_licence_type(self, type_code: str, **_: Any) -> pb.LicenceType:
         if type_code != TYPE_CODE:
@@ -76,6 +77,30 @@ class FakeOperator:
         if licence not in self.licences:
             raise NotFound("no such licence")
         return self.licences[licence]
+
+    def watch_events(self, **fields: Any) -> list[pb.LicenceEvent]:
+        """Three events, newest first, a page of ``limit`` before ``before_cursor``."""
+        self.watched.append(fields)
+        events = [
+            pb.LicenceEvent(
+                cursor=c,
+                licence_id=LICENCE_ID,
+                type_code=TYPE_CODE,
+                kind=kind,
+                version=1,
+                actor_code="1135010052601815X2",
+                staff="operator",
+                reason_code="INVESTIGATION" if kind == pb.EVENT_KIND_SUSPENDED else "",
+                status_after=status,
+            )
+            for c, kind, status in (
+                (3, pb.EVENT_KIND_REINSTATED, common_pb2.LICENCE_STATUS_ACTIVE),
+                (2, pb.EVENT_KIND_SUSPENDED, common_pb2.LICENCE_STATUS_SUSPENDED),
+                (1, pb.EVENT_KIND_ISSUED, common_pb2.LICENCE_STATUS_ACTIVE),
+            )
+        ]
+        before = fields.get("before_cursor") or 10**9
+        return [e for e in events if e.cursor < before][: fields.get("limit") or 50]
 
     def _act(self, name: str, status: int, fields: dict[str, Any]) -> pb.Licence:
         self.acts.append((name, fields))

@@ -162,3 +162,21 @@ def test_the_services_down_is_a_clear_page_and_the_same_form_works_after(
     assert "Traceback" not in down.text
     backend.fail = None
     assert desk_client.post(ISSUE, data=form).headers["location"].endswith("?m=op_done")
+
+
+def test_recent_events_newest_first_with_pages(desk_client, backend, monkeypatch) -> None:
+    from clients.web import operator_events
+
+    monkeypatch.setattr(operator_events, "PAGE", 2)
+    sign_in(desk_client, "operator")
+    first = desk_client.get("/operator/events")
+    assert first.status_code == 200
+    cursors = re.findall(r'data-cursor="(\d+)"', first.text)
+    assert cursors == ["3", "2"] and "暂扣" in first.text and "INVESTIGATION" in first.text
+    assert 'href="/operator/events?before=2"' in first.text
+    asked = _fake(backend).watched[-1]
+    assert asked == {"newest_first": True, "before_cursor": 0, "limit": 2}
+    older = desk_client.get("/operator/events?before=2")
+    assert re.findall(r'data-cursor="(\d+)"', older.text) == ["1"]
+    assert 'id="older"' not in older.text and 'id="newest"' in older.text
+    assert desk_client.get("/operator/events?before=x").status_code == 404

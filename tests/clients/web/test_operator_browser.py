@@ -116,6 +116,16 @@ def test_issue_after_correcting_a_field_error_then_suspend_reinstate_revoke(
         pb.EVENT_KIND_REINSTATED,
         pb.EVENT_KIND_REVOKED,
     ]
+
+    page.click('.operator-tabs a[href="/operator/events"]')
+    page.wait_for_url(re.compile(r"/operator/events$"))
+    mine = page.locator("#events tbody tr", has_text=licence_id)
+    assert mine.count() == 4
+    newest = mine.first.inner_text()
+    assert "吊销" in newest and "VIOLATION" in newest and "operator" in newest
+    assert "issued" in mine.last.inner_text()
+    assert _axe(page) == []
+    screenshot(page, "operator-events")
     assert page.csp_violations == []
 
 
@@ -173,12 +183,18 @@ def test_the_same_issue_form_sent_twice_issues_once(page, live_desk) -> None:
 def test_a_tablet_can_use_the_operator_screens(page, live_desk) -> None:
     _sign_in(page)
     page.set_viewport_size({"width": 820, "height": 1180})
-    for path in ("/operator", f"/operator/issue/{TYPE}"):
+    screens = {
+        "/operator": "#find",
+        f"/operator/issue/{TYPE}": "#issue",
+        "/operator/bulk": "#upload",
+        "/operator/events": "main h1",
+    }
+    for path, control in screens.items():
         page.goto(path)
         overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
         assert overflow is False, path
         assert _axe(page) == [], path
-    assert page.is_visible("#issue")
+        assert page.is_visible(control), path
 
 
 def _csv(rows: list[str]) -> bytes:
