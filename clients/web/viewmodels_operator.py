@@ -34,8 +34,8 @@ __all__ = [
 ISSUE_FIELDS = ("licence_number", "holder_number", "holder_name", "valid_from", "valid_until")
 #: The services' field paths that the forms name otherwise.
 _PATHS = {"holder.number": "holder_number", "holder.name": "holder_name"}
-#: Strings longer than this get a text area rather than a line.
-_AREA_FROM = 300
+#: Strings allowed to be longer than this (the schema's default) get a text area.
+_AREA_FROM = 512
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ _KINDS = {
     pb.FIELD_TYPE_BOOLEAN: "boolean",
 }
 _HINTS = {
-    "date": Label("格式 YYYY-MM-DD", "as YYYY-MM-DD"),
+    "date": Label("选择或输入日期", "pick or type the date"),
     "integer": Label("整数，如 12", "a whole number, e.g. 12"),
     "decimal": Label("数字，如 1000.50", "a plain decimal number, e.g. 1000.50"),
 }
