@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from clients.calls import Calls, request_of
+from clients.calls import Calls, new_idempotency_key, request_of
 from yihao.v1 import licence_store_pb2 as pb
 
 __all__ = ["ConsentCalls"]
@@ -33,8 +33,11 @@ class ConsentCalls(Calls):
         **fields: Any,
     ) -> pb.ConsentGrant:
         """The holder (through the portal) grants a department named licence types (or one
-        licence) for one matter until ``expires`` (or ``expires_at``)."""
+        licence) for one matter until ``expires`` (or ``expires_at``). A fresh
+        ``idempotency_key`` is set when empty, so a retry gets the same grant, not a second."""
         req = request_of(pb.GrantConsentRequest, request, fields)
+        if not req.idempotency_key:
+            req.idempotency_key = new_idempotency_key()
         if expires is not None:
             stamp = Timestamp()
             stamp.FromDatetime(expires)

@@ -29,6 +29,7 @@ def terms_in(msg: pb.GrantConsentRequest) -> GrantTerms:
         case_number=msg.case_number,
         expires_at=instant_in(msg.expires_at, "expires_at") if msg.HasField("expires_at") else None,
         valid_days=msg.valid_days,
+        idempotency_key=msg.idempotency_key,
     )
 
 

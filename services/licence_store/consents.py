@@ -17,7 +17,7 @@ from typing import Any
 
 from services.common import audit_log
 from services.common.canonical import canonical_json
-from services.common.errors import FieldViolation, InvalidArgument, NotFound
+from services.common.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import (
     HolderNumber,
@@ -33,11 +33,15 @@ from services.common.paging import decode_token, encode_token, page_size
 from services.licence_store.consent_gate import ConsentGate, check_grant_id
 from services.licence_store.domain import consent as dc
 from services.licence_store.domain.consent import ConsentGrant, ConsentState, Matter
+from services.licence_store.lifecycle import check_idempotency_key, replayed_serial
 from services.licence_store.persistence import consent as repo
 from services.licence_store.persistence import repository as licences
+from services.licence_store.persistence.repository import IdempotencyRecord
 from services.licence_store.use_case import StoreParts, UseCase
 
 DEFAULT_MAX_DAYS = 90
+#: The idempotency record's method name for a grant (the keys are the licence store's).
+GRANT_METHOD = "GrantConsent"
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,21 @@ class GrantTerms:
     case_number: str = ""
     expires_at: datetime | None = None
     valid_days: int = 0  # or: this many days from now
+    idempotency_key: str = ""  # a retry with it gets the same grant back
+
+    def fingerprint(self) -> bytes:
+        """The terms as canonical JSON (without the key): what a retry must repeat."""
+        body = {
+            "holder_number": self.holder_number,
+            "department_code": self.department_code,
+            "type_codes": list(self.type_codes),
+            "licence_id": self.licence_id,
+            "item_code": self.item_code,
+            "case_number": self.case_number,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else "",
+            "valid_days": self.valid_days,
+        }
+        return canonical_json(body)
 
 
 @dataclass(frozen=True)
@@ -90,7 +109,23 @@ class Consents(UseCase):
     # ------------------------------------------------------------------------------ grant
 
     def grant(self, caller: Caller, terms: GrantTerms) -> GrantView:
-        """Sign, store and log a new grant of the holder the portal names."""
+        """Sign, store and log a new grant of the holder the portal names; a retry with the
+        same idempotency key answers the grant the first request made, as it is now."""
+        key = check_idempotency_key(terms.idempotency_key, required=False)
+        # Keyed: a stored fingerprint must not let anyone test guesses of a holder number.
+        fingerprint = self.vault.mac(terms.fingerprint()) if key else ""
+        try:
+            return self._grant_once(caller, terms, key, fingerprint)
+        except AlreadyExists:
+            if not key:
+                raise
+            # A concurrent request took the key first (perhaps this very request, retried
+            # while the first try was still running): decide again, seeing it now.
+            return self._grant_once(caller, terms, key, fingerprint)
+
+    def _grant_once(
+        self, caller: Caller, terms: GrantTerms, key: str, fingerprint: str
+    ) -> GrantView:
         now = self.clock.now()
         holder = parse_holder_number(terms.holder_number, "holder_number")
         department = self._department(terms.department_code)
@@ -107,6 +142,10 @@ class Consents(UseCase):
         )
         expires_at = terms.expires_at or now + timedelta(days=terms.valid_days)
         with self.db.transaction() as conn:
+            earlier = replayed_serial(conn, caller, key, GRANT_METHOD, fingerprint) if key else None
+            first = repo.get_grant(conn, earlier) if earlier else None
+            if first is not None:
+                return GrantView(first, first.state(now))
             licence_id, serial, types = self._licence(conn, terms.licence_id, holder, types)
             grant = ConsentGrant(
                 grant_id=time_ordered_id(dc.GRANT_ID_PREFIX, now),
@@ -123,11 +162,14 @@ class Consents(UseCase):
                 expires_at=expires_at,
                 portal_code=caller.code,
             )
-            key = self.keyring.signing_key(conn, caller.code)
-            body = canonical_json(replace(grant, key_id=key.key_id).body())
-            grant = replace(grant, key_id=key.key_id, signature=key.sign(body))
+            signer = self.keyring.signing_key(conn, caller.code)
+            body = canonical_json(replace(grant, key_id=signer.key_id).body())
+            grant = replace(grant, key_id=signer.key_id, signature=signer.sign(body))
             repo.insert_grant(conn, grant)
             audit_log.append(conn, [dc.grant_entry(grant)], now)
+            if key:
+                record = IdempotencyRecord(GRANT_METHOD, fingerprint, grant.grant_id)
+                licences.put_idempotency(conn, caller.code, [(key, record)], now)
         return GrantView(grant, grant.state(now))
 
     def _department(self, code: str) -> str:

@@ -117,7 +117,7 @@ class Lifecycle(UseCase):
     ) -> StoredLicence | str:
         """The stored new licence, or the serial of the one an earlier identical request made."""
         with self.db.transaction() as conn:
-            replay = _replay(conn, caller, key, "IssueLicence", fingerprint)
+            replay = replayed_serial(conn, caller, key, "IssueLicence", fingerprint)
             if replay is not None:
                 return replay
             if repo.find_serial_by_number(conn, licence.type_code, licence.licence_number):
@@ -252,7 +252,7 @@ class Lifecycle(UseCase):
     ) -> LicenceView:
         key = check_idempotency_key(idempotency_key, required=False)
         with self.db.transaction() as conn:
-            replay = _replay(conn, caller, key, method, fingerprint) if key else None
+            replay = replayed_serial(conn, caller, key, method, fingerprint) if key else None
             if replay is not None:
                 serial = replay
             else:
@@ -329,7 +329,7 @@ def check_idempotency_key(key: str, *, required: bool) -> str:
     return key
 
 
-def _replay(
+def replayed_serial(
     conn: Connection, caller: Caller, key: str, method: str, fingerprint: str
 ) -> str | None:
     """The serial an earlier identical request produced, or None; a changed body is refused."""
