@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from services.assistance.domain.commitments import Commitment, CommitmentStatus
 from services.assistance.domain.items import AssistanceItem, Procedure
 from services.assistance.domain.requests import AssistanceRequest, RequestStatus
+from services.assistance.queue import pending_position
 from services.assistance.service import AssistanceService, ItemFilter
 from services.common.access_log import AccessRecord
 from services.common.errors import InvalidArgument
@@ -253,10 +254,14 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
             self.service.notifier.wait(seen, WATCH_POLL_SECONDS)
 
     def ListPending(self, request: pb.ListRequestsRequest, context: Any) -> Any:
-        rows = self.service.list_pending(current_caller(), request.page_size)
-        return pb.ListRequestsResponse(
-            requests=[self.request_out(r, whole_number=True) for r in rows]
+        rows, token = self.service.list_pending(
+            current_caller(), request.page_size, request.page_token
         )
+        encoded = [self.request_out(r, whole_number=True) for r in rows]
+        kept, token = sized_page(
+            rows, encoded, [m.ByteSize() for m in encoded], pending_position, token
+        )
+        return pb.ListRequestsResponse(requests=kept, next_page_token=token)
 
     def Answer(self, request: pb.AnswerRequest, context: Any) -> Any:
         answered = self.service.answer(current_caller(), request.request_id, dict(request.data))

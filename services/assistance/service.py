@@ -38,6 +38,7 @@ from services.assistance.domain.requests import (
     new_request_id,
 )
 from services.assistance.persistence import repository as repo
+from services.assistance.queue import pending_page
 from services.assistance.request_checks import (
     check_id,
     check_key,
@@ -315,18 +316,12 @@ class AssistanceService(CommitmentBook):
             token,
         )
 
-    def list_pending(self, caller: Caller, size: int) -> list[AssistanceRequest]:
-        """The provider's queue, oldest deadline first."""
-        limit = page_size(size, 100, 1000)
+    def list_pending(
+        self, caller: Caller, size: int, token: str
+    ) -> tuple[list[AssistanceRequest], str]:
+        """The provider's queue, oldest deadline first, a page at a time."""
         with self.db.read() as conn:
-            return repo.list_requests(
-                conn,
-                vault=self.vault,
-                provider=caller.code,
-                status=RequestStatus.PENDING,
-                limit=limit,
-                by_deadline=True,
-            )
+            return pending_page(conn, self.vault, caller.code, size, token)
 
     def _page(self, fetch: object, size: int, token: str) -> tuple[list[AssistanceRequest], str]:
         limit = page_size(size, 50, 500)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 from services.common.errors import InvalidArgument
@@ -44,6 +45,27 @@ def decode_token(token: str, field: str = "page_token") -> str:
             field, "is not a token returned by a previous page", "PAGE_TOKEN"
         )
     return text[3:]
+
+
+def timed_position(at: datetime, key: str) -> str:
+    """A position in an (instant, key) order, such as a queue by deadline, for a token."""
+    return f"{at.isoformat()}|{key}"
+
+
+def split_timed_position(position: str, field: str = "page_token") -> tuple[datetime, str] | None:
+    """The (instant, key) a :func:`timed_position` stands for; None for "" (the first page)."""
+    if not position:
+        return None
+    text, _, key = position.partition("|")
+    try:
+        at: datetime | None = datetime.fromisoformat(text)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None or not key:
+        raise InvalidArgument.field(
+            field, "is not a token returned by a previous page", "PAGE_TOKEN"
+        )
+    return at, key
 
 
 def sized_page(

@@ -189,11 +189,13 @@ def list_requests(
     after: str = "",
     limit: int = 1000,
     by_deadline: bool = False,
+    after_deadline: datetime | None = None,
     providers: Sequence[str] = (),
     deadline_before: datetime | None = None,
     vault: HolderVault,
 ) -> list[AssistanceRequest]:
-    """Requests filtered by party, status and deadline, in id order (or by deadline)."""
+    """Requests filtered by party, status and deadline, in id order (or by deadline); the
+    ones after ``after`` (an id; with ``after_deadline``, after that deadline and id)."""
     t = assistance_requests
     stmt = select(t)
     if requester:
@@ -206,7 +208,10 @@ def list_requests(
         stmt = stmt.where(t.c.deadline < deadline_before)
     if status is not None:
         stmt = stmt.where(t.c.status == status.value)
-    if after:
+    if after_deadline is not None:
+        later = and_(t.c.deadline == after_deadline, t.c.request_id > after)
+        stmt = stmt.where(or_(t.c.deadline > after_deadline, later))
+    elif after:
         stmt = stmt.where(t.c.request_id > after)
     order = (t.c.deadline, t.c.request_id) if by_deadline else (t.c.request_id,)
     return [_request(r, vault) for r in conn.execute(stmt.order_by(*order).limit(limit))]
