@@ -42,6 +42,7 @@ __all__ = [
     "ShiftedClock",
     "cut_off",
     "desk_stack",
+    "fresh_tab",
     "launch_chromium",
     "screenshot",
     "serve_desk",
@@ -60,6 +61,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: The desktop size the browser tests use unless they say otherwise.
+DESKTOP = {"width": 1280, "height": 800}
 #: A tablet held upright (CSS pixels), the size the desk's screens must fit.
 TABLET_UPRIGHT = {"width": 820, "height": 1180}
 #: (account, display name, department, roles, password)
@@ -179,6 +182,25 @@ def launch_chromium(playwright: Any) -> Any:
     return playwright.chromium.launch(
         executable_path=str(binary), headless=True, args=CHROMIUM_ARGS
     )
+
+
+@contextmanager
+def fresh_tab(browser: Any, base_url: str, *, timeout_ms: float = 10_000) -> Iterator[Any]:
+    """A page in a fresh context (no cookies) at :data:`DESKTOP` size, in Chinese; the
+    Content-Security-Policy violations its console reports are in ``page.csp_violations``."""
+    context = browser.new_context(base_url=base_url, viewport=DESKTOP, locale="zh-CN")
+    page = context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.csp_violations = violations
+    page.set_default_timeout(timeout_ms)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -14,23 +14,9 @@ from grpc_status import rpc_status
 
 from services.common.clock import FixedClock
 from services.common.paging import encode_token
+from tests.assistance.test_provisional_deadlines import submit
 from testsupport.stack import Stack
 from yihao.v1 import assistance_pb2 as apb
-
-GRADUATE = "320106198707105231"
-
-
-def submit(stack: Stack, key: str) -> apb.AssistanceRequest:
-    return stack.assistance("hrss").SubmitRequest(
-        apb.SubmitRequestRequest(
-            idempotency_key=key,
-            item_code="XZXZ-JY-001",  # manual, 5 working days, provided by education
-            holder_number=GRADUATE,
-            purpose="职业资格审查",
-            legal_basis="《中华人民共和国户口登记条例》第十九条",
-            case_number="RS-2026-0601-001",
-        )
-    )
 
 
 def queue(stack: Stack, page_size: int) -> tuple[list[str], int]:

@@ -24,7 +24,8 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 12, 28, 10, 0, tzinfo=CHINA_TZ))  # a Monday
 
 
-def _submit(stack: Stack, key: str) -> apb.AssistanceRequest:
+def submit(stack: Stack, key: str) -> apb.AssistanceRequest:
+    """hrss asks education for a graduate's degree record (a manual item: it stays pending)."""
     return stack.assistance("hrss").SubmitRequest(
         apb.SubmitRequestRequest(
             idempotency_key=key,
@@ -42,7 +43,7 @@ def _last_day(r: apb.AssistanceRequest) -> date:
 
 
 def test_a_deadline_into_2027_is_provisional_in_the_answer_and_in_supervision(stack: Stack):
-    request = _submit(stack, "provisional-req-1")
+    request = submit(stack, "provisional-req-1")
     # 29, 30, 31 Dec; New Year's Day (Fri) and the weekend not counted; 4, 5 Jan 2027.
     assert _last_day(request) == date(2027, 1, 5)
     assert request.deadline_provisional
@@ -62,14 +63,14 @@ def test_a_deadline_into_2027_is_provisional_in_the_answer_and_in_supervision(st
 
 def test_a_deadline_within_2026_is_not_provisional(stack: Stack, clock: FixedClock):
     clock.set(datetime(2026, 12, 21, 10, 0, tzinfo=CHINA_TZ))
-    request = _submit(stack, "provisional-req-2")
+    request = submit(stack, "provisional-req-2")
     assert (_last_day(request), request.deadline_provisional) == (date(2026, 12, 28), False)
 
 
 def test_configuring_2027_settles_the_deadline_at_the_next_start(
     stack: Stack, database_url: str, pki: DevPki, tmp_path: Path, clock: FixedClock
 ):
-    request = _submit(stack, "provisional-req-3")
+    request = submit(stack, "provisional-req-3")
     stack.stop()
     # The published 2027 arrangement (for the test): 1-3 Jan off, 4 and 5 Jan too.
     path = tmp_path / "calendar.json"

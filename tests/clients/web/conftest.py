@@ -216,16 +216,7 @@ def chromium() -> Iterator[Any]:
 def page(chromium: Any, live_desk: Any) -> Iterator[Any]:
     """A fresh browser context (no cookies) at 1280×800; CSP violations are collected in
     ``page.csp_violations``."""
-    context = chromium.new_context(
-        base_url=live_desk.url, viewport={"width": 1280, "height": 800}, locale="zh-CN"
-    )
-    tab = context.new_page()
-    violations: list[str] = []
-    tab.on(
-        "console",
-        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    tab.csp_violations = violations
-    tab.set_default_timeout(10_000)
-    yield tab
-    context.close()
+    from testsupport.browser import fresh_tab
+
+    with fresh_tab(chromium, live_desk.url) as tab:
+        yield tab

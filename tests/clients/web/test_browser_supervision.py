@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from services.common.clock import FixedClock
-from testsupport.browser import TABLET_UPRIGHT, cut_off, desk_stack, screenshot
+from testsupport.browser import TABLET_UPRIGHT, cut_off, desk_stack, fresh_tab, screenshot
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import verifier_pb2 as vpb
 
@@ -72,24 +72,13 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture
 def tab(chromium: Any, room: Any) -> Iterator[Any]:
-    context = chromium.new_context(
-        base_url=room.url, viewport={"width": 1280, "height": 800}, locale="zh-CN"
-    )
-    page = context.new_page()
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    page.csp_violations = violations
-    page.set_default_timeout(15_000)
-    page.goto("/signin?next=/supervision")
-    page.fill("#f-account", "jian.cha")
-    page.fill("#f-password", "supervisor-password")
-    page.press("#f-password", "Enter")
-    page.wait_for_url(re.compile(r"/supervision$"))
-    yield page
-    context.close()
+    with fresh_tab(chromium, room.url, timeout_ms=15_000) as page:
+        page.goto("/signin?next=/supervision")
+        page.fill("#f-account", "jian.cha")
+        page.fill("#f-password", "supervisor-password")
+        page.press("#f-password", "Enter")
+        page.wait_for_url(re.compile(r"/supervision$"))
+        yield page
 
 
 def _axe(page: Any) -> list[str]:

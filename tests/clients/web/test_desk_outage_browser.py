@@ -16,7 +16,14 @@ import pytest
 
 from services.licence_store import demo
 from services.server import build_server
-from testsupport.browser import TABLET_UPRIGHT, DeskStack, cut_off, desk_stack, screenshot
+from testsupport.browser import (
+    TABLET_UPRIGHT,
+    DeskStack,
+    cut_off,
+    desk_stack,
+    fresh_tab,
+    screenshot,
+)
 from testsupport.samples import BUSINESS_FIELDS
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
@@ -36,18 +43,13 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeskStack]:
 
 @pytest.fixture
 def tab(chromium: Any, desk: DeskStack) -> Iterator[Any]:
-    context = chromium.new_context(
-        base_url=desk.url, viewport={"width": 1280, "height": 800}, locale="zh-CN"
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto("/signin?next=/counter")
-    page.fill("#f-account", "handler")
-    page.fill("#f-password", "handler-password")
-    page.press("#f-password", "Enter")
-    page.wait_for_url(re.compile(r"/counter$"))
-    yield page
-    context.close()
+    with fresh_tab(chromium, desk.url, timeout_ms=15_000) as page:
+        page.goto("/signin?next=/counter")
+        page.fill("#f-account", "handler")
+        page.fill("#f-password", "handler-password")
+        page.press("#f-password", "Enter")
+        page.wait_for_url(re.compile(r"/counter$"))
+        yield page
 
 
 def _issue(desk: DeskStack) -> str:
