@@ -406,7 +406,9 @@ class AssistanceService(CommitmentBook):
         limits = {i.code: i.time_limit_working_days for i in self.items()}
         settled = 0
         with self.db.transaction() as conn:
-            for request in repo.provisional_pending(conn, self.vault):
+            # Locked: workers starting together settle each request once, and a decision
+            # made meanwhile is not written over with the pending request read before it.
+            for request in repo.provisional_pending(conn, self.vault, for_update=True):
                 limit = request.time_limit_working_days or limits.get(request.item_code, 1)
                 official = self.calendar.deadline_for(request.submitted_at, limit)
                 if not official.provisional and request.settle_deadline(official.at):

@@ -4,12 +4,17 @@ later of the promised and the official deadline). Through real gRPC servers, bot
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from services.assistance.domain.calendar import WorkingCalendar
+from services.assistance.persistence import repository as repo
 from services.common.clock import CHINA_TZ, FixedClock
 from services.common.pki import DevPki
 from services.licence_store import demo
@@ -89,3 +94,42 @@ def test_configuring_2027_settles_the_deadline_at_the_next_start(
         assert report.calendar_warning == ""
     finally:
         again.stop()
+
+
+def test_processes_starting_together_settle_each_deadline_once(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Two settlings at once (as two workers starting on one database): both would read the
+    same provisional requests before either wrote; each request is settled, and its version
+    raised, once — the second waits for the first and finds nothing left to settle."""
+    made = [submit(stack, f"provisional-race-{n}") for n in range(3)]
+    path = tmp_path / "calendar.json"
+    path.write_text(json.dumps({"holidays": ["2027-01-01"]}), encoding="utf-8")
+    service = stack.app.assistance
+    assert service is not None
+    service.calendar = WorkingCalendar.from_file(path)
+    read_together = threading.Barrier(2)
+    real = repo.provisional_pending
+
+    def reading_together(*args: Any, **kwargs: Any) -> list[Any]:
+        found = real(*args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):  # the other one waits: go on
+            read_together.wait(timeout=2)
+        return found
+
+    monkeypatch.setattr(repo, "provisional_pending", reading_together)
+    counts: list[int] = []
+    workers = [
+        threading.Thread(target=lambda: counts.append(service.settle_provisional_deadlines()))
+        for _ in range(2)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert sorted(counts) == [0, len(made)]
+    for request in made:
+        seen = stack.assistance("education").GetRequest(
+            apb.GetRequestRequest(request_id=request.request_id)
+        )
+        assert not seen.deadline_provisional and seen.version == request.version + 1

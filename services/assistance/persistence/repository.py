@@ -143,14 +143,19 @@ def update_request(conn: Connection, r: AssistanceRequest, seq: int, vault: Hold
     )
 
 
-def provisional_pending(conn: Connection, vault: HolderVault) -> list[AssistanceRequest]:
-    """Pending requests whose deadline was counted on the provisional calendar."""
+def provisional_pending(
+    conn: Connection, vault: HolderVault, *, for_update: bool = False
+) -> list[AssistanceRequest]:
+    """Pending requests whose deadline was counted on the provisional calendar (locked for
+    the transaction with ``for_update``: another process settling them, or deciding one,
+    waits, then finds it no longer provisional or pending)."""
     t = assistance_requests
-    rows = conn.execute(
+    stmt = (
         select(t)
         .where(and_(t.c.status == RequestStatus.PENDING.value, t.c.deadline_provisional.is_(True)))
         .order_by(t.c.request_id)
     )
+    rows = conn.execute(stmt.with_for_update() if for_update else stmt)
     return [_request(row, vault) for row in rows]
 
 
