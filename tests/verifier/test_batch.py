@@ -18,6 +18,7 @@ from services.licence_store import demo
 from services.licence_store.persistence import repository as repo
 from services.licence_store.persistence.tables import licence_versions
 from services.verifier.grpc_servicer import MAX_BATCH_ITEMS
+from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from testsupport.why import WHY
 from yihao.v1 import common_pb2 as common
@@ -28,14 +29,6 @@ COMPANY = "91350100M000100Y43"
 COMPANY_NAME = "福州示例科技有限公司"
 PERSON = "11010519491231002X"
 MISSING = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"
-BUSINESS_FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def issue(stack: Stack, number: str) -> pb.Licence:

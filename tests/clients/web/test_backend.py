@@ -4,20 +4,13 @@ member, who is recorded in the licence's event and in the verification receipt."
 from __future__ import annotations
 
 from clients.web.accounts import Account
+from testsupport.samples import BUSINESS_FIELDS
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 
 BUSINESS_LICENCE = "11100000000013338W011"
 COMPANY = "91350100M000100Y43"
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def test_the_staff_member_is_recorded_in_events_and_receipts(live_desk) -> None:
@@ -29,7 +22,7 @@ def test_the_staff_member_is_recorded_in_events_and_receipts(live_desk) -> None:
         type_code=BUSINESS_LICENCE,
         licence_number="DESK-STAFF-1",
         holder=common.Holder(number=COMPANY, name="福州示例科技有限公司"),
-        fields=FIELDS,
+        fields=BUSINESS_FIELDS,
     )
     history = backend.client(operator).get_licence_history(
         licence=pb.LicenceRef(licence_id=licence.licence_id)

@@ -18,6 +18,7 @@ import segno
 from services.licence_store import demo
 from testsupport import availability
 from testsupport.browser import CHROMIUM_ARGS, screenshot
+from testsupport.samples import BUSINESS_FIELDS
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
@@ -27,14 +28,6 @@ pytestmark = pytest.mark.browser
 HOLDER = "91350100M000100Y43"
 OTHER_HOLDER = "91110000600037341L"
 HOLDER_NAME = "福州示例科技有限公司"
-FIELDS = {
-    "legal_representative": "王芳",
-    "company_type": "有限责任公司",
-    "registered_capital": "500",
-    "established_on": "2020-05-22",
-    "address": "福州市鼓楼区五四路1号",
-    "business_scope": "软件开发",
-}
 
 
 def _issue(live_desk: Any) -> pb.Licence:
@@ -46,7 +39,7 @@ def _issue(live_desk: Any) -> pb.Licence:
             type_code=demo.BUSINESS_LICENCE.type_code,
             licence_number=number,
             holder=common_pb2.Holder(number=HOLDER, name=HOLDER_NAME),
-            fields=FIELDS,
+            fields=BUSINESS_FIELDS,
         )
     )
 
