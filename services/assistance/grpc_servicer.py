@@ -106,6 +106,10 @@ class PeerItems(Protocol):
         """Forwarded requests pending past their deadline, as last seen."""
         ...
 
+    def mine(self, caller: Caller, status: int) -> list[pb.AssistanceRequest]:
+        """The caller's forwarded requests (of ``status``; 0: any), as last seen here."""
+        ...
+
 
 class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
     """Thin transport over :class:`AssistanceService`; with federation, items of peer
@@ -236,6 +240,8 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
         kept, token = sized_page(
             rows, encoded, [m.ByteSize() for m in encoded], lambda r: r.request_id, token
         )
+        if self.peers is not None and not token:  # then those sent to peers' providers
+            kept += self.peers.mine(current_caller(), STATUSES[status] if status else 0)
         return pb.ListRequestsResponse(requests=kept, next_page_token=token)
 
     def WatchMyRequests(self, request: pb.WatchMyRequestsRequest, context: Any) -> Iterator[Any]:

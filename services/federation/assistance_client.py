@@ -55,12 +55,15 @@ from yihao.v1 import federation_pb2 as fpb
 log = logging.getLogger("yihao.federation")
 
 CATALOGUE_SECONDS = 30.0
+#: At most this many forwarded requests are listed after a department's own (newest first).
+MINE_LIMIT = 500
 PENDING = apb.REQUEST_STATUS_PENDING
-STATUS_NAMES = {
+STATUS_NAMES: dict[int, str] = {
     apb.REQUEST_STATUS_PENDING: "pending",
     apb.REQUEST_STATUS_ANSWERED: "answered",
     apb.REQUEST_STATUS_REFUSED: "refused",
 }
+STATUSES_IN: dict[str, Any] = {name: value for value, name in STATUS_NAMES.items()}
 
 assistance_forwarded = Table(
     "assistance_forwarded",
@@ -251,6 +254,18 @@ class PeerAssistance:
             ).all()
         return [_as_message(r, overdue=True) for r in rows]
 
+    def mine(self, caller: Caller, status: int) -> list[apb.AssistanceRequest]:
+        """The caller's requests to peers' providers, newest first (at most ``MINE_LIMIT``),
+        of ``status`` (0: any), as last seen here (GetRequest brings one up to date)."""
+        t = assistance_forwarded
+        stmt = select(t).where(t.c.requester_code == caller.code)
+        if status:
+            stmt = stmt.where(t.c.status == STATUS_NAMES[status])
+        with self.db.read() as conn:
+            rows = conn.execute(stmt.order_by(t.c.submitted_at.desc()).limit(MINE_LIMIT)).all()
+        now = self.clock.now()
+        return [_as_message(r, overdue=_overdue(r, now)) for r in rows]
+
     # ---------------------------------------------------------------------- internals
 
     def _ask(
@@ -349,6 +364,13 @@ def _access(row: Any, got: apb.AssistanceRequest, at: datetime) -> AccessRecord:
     )
 
 
+def _overdue(row: Any, now: datetime) -> bool:
+    """Pending past the deadline, or decided after it (as last seen)."""
+    deadline = as_utc(row.deadline)
+    decided = as_utc(row.decided_at) if row.decided_at is not None else None
+    return (decided or now) > deadline
+
+
 def _as_message(row: Any, *, overdue: bool) -> apb.AssistanceRequest:
     message = apb.AssistanceRequest(
         request_id=row.request_id,
@@ -359,13 +381,15 @@ def _as_message(row: Any, *, overdue: bool) -> apb.AssistanceRequest:
         holder_number=row.holder_masked,
         purpose=row.purpose,
         case_number=row.case_number,
-        status=PENDING,
+        status=STATUSES_IN[row.status],
         overdue=overdue,
         provider_region=row.region,
         requester_staff=row.requester_staff or "",
     )
     message.submitted_at.FromDatetime(as_utc(row.submitted_at))
     message.deadline.FromDatetime(as_utc(row.deadline))
+    if row.decided_at is not None:
+        message.decided_at.FromDatetime(as_utc(row.decided_at))
     return message
 
 

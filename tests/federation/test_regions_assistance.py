@@ -113,6 +113,9 @@ def test_a_peers_item_is_listed_with_its_region_and_answered_across(items):
     # 31 keeps its own: the request, the access record, a log entry of the decision
     here = _stub(b, b.hall).GetRequest(apb.GetRequestRequest(request_id=got.request_id))
     assert (here.status, here.provider_region) == (apb.REQUEST_STATUS_ANSWERED, "35")
+    mine = _stub(b, b.hall).ListMyRequests(apb.ListRequestsRequest(), timeout=10).requests
+    listed = {r.request_id: (r.status, r.provider_region) for r in mine}
+    assert listed[got.request_id] == (apb.REQUEST_STATUS_ANSWERED, "35")
     assert _records(b, holder, "forwarded:35") == [(b.hall, "SH-A1")]
     assert _in_log(b, b.hall, got.request_id) and _in_log(a, a.market, got.request_id)
     # a department the item does not grant is refused by 35, named as its answer
