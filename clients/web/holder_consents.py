@@ -5,8 +5,9 @@ portal) with each use and refused attempt, and a form to grant a department name
 types for one matter (a service or assistance item code and/or a case number) for a number of
 days. The desk checks the form first; the services' own refusals (a grant longer than
 ``YIHAO_CONSENT_MAX_DAYS``, an unknown item…) are shown beside the field they name. A form
-posted twice grants once (:mod:`clients.web.once`, the form's key claimed in the desk's
-database).
+posted twice grants once: the form's key is claimed in the desk's database
+(:mod:`clients.web.once`) and sent on as ``GrantConsent``'s ``idempotency_key``, so a retry
+the store sees is answered with the first grant too.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def _grant(request: Request) -> Response:
             item_code=values["item_code"],
             case_number=values["case_number"],
             valid_days=int(values["valid_days"]),
+            idempotency_key=key,  # the form's key to the store too: acting once end to end
         )
         return made.grant_id
 

@@ -151,13 +151,18 @@ def _check_code(request: Request, pending: str, code: str) -> Response:
 
 
 def _start(request: Request, desk: HolderDesk, number: str, via: str) -> Response:
-    """End the anonymous session, start the holder's, and go to their licences."""
+    """End the anonymous session, start the holder's, and go on to their licences: by a
+    redirect, or (after a cross-site assertion post) by a page with a link on."""
     old: HolderSession | None = request.state.session
     if old is not None:
         desk.sessions.end(old.session_id)
     session = desk.sessions.create(number, via)
     LOG.info('{"event": "web.holder_signed_in", "via": "%s"}', via)
-    response = RedirectResponse(HOLDER_PATH, status_code=303)
+    if via == "assertion":
+        request.state.session = session
+        response: Response = render(request, "holder_signed_in.html", {})
+    else:
+        response = RedirectResponse(HOLDER_PATH, status_code=303)
     _set_cookie(response, desk, session.session_id)
     return response
 
@@ -182,15 +187,7 @@ def _assertion(request: Request, token: str) -> Response:
     except AssertionRefused as exc:
         LOG.warning('{"event": "web.holder_assertion_refused", "reason": "%s"}', exc.reason)
         return _page(request, "holder_signin.html", {"refusal": _REFUSED}, 401)
-    old: HolderSession | None = request.state.session
-    if old is not None:
-        desk.sessions.end(old.session_id)
-    session = desk.sessions.create(number, "assertion")
-    LOG.info('{"event": "web.holder_signed_in", "via": "assertion"}')
-    request.state.session = session
-    response = render(request, "holder_signed_in.html", {})
-    _set_cookie(response, desk, session.session_id)
-    return response
+    return _start(request, desk, number, "assertion")
 
 
 def signout(request: Request) -> Response:

@@ -303,6 +303,7 @@ def test_the_consent_form(dev_client, caplog, holder_backend) -> None:
     grants = [kw for call, kw in portal.asked if call == "grant_consent"]
     assert len(grants) == 2 and len(portal.grants) == 1  # one refused, one granted
     assert grants[-1] == {
+        "idempotency_key": form["idempotency_key"],
         "holder_number": PERSON,
         "department_code": HOUSING,
         "type_codes": [QUALIFICATION],
