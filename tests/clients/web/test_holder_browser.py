@@ -89,12 +89,16 @@ def certify(live_desk: Any, number: str) -> pb.Licence:
     )
 
 
-def holder_sign_in(page: Any, number: str, code_log: CodeLog) -> None:
+def holder_sign_in(page: Any, number: str, code_log: CodeLog, *, check: bool = False) -> None:
+    """Sign in with the development code read from the desk's log (``check``: axe-core on
+    the two sign-in pages as well)."""
     page.goto("/me")
     page.wait_for_url(re.compile(r"/me/signin"))
+    assert not check or axe(page) == []
     page.fill("#f-holder_number", number)
     page.click("#ask-code")
     page.wait_for_selector("#f-code")
+    assert not check or axe(page) == []
     assert number not in page.url and number not in "\n".join(code_log.lines)
     page.fill("#f-code", code_log.code())
     page.click("#verify-code")
@@ -253,7 +257,7 @@ def test_grant_see_the_use_check_its_proof_revoke(page, live_desk, code_log) -> 
 
 def test_holder_and_staff_sessions_do_not_cross(page, chromium, live_desk, code_log) -> None:
     number = person_number()
-    holder_sign_in(page, number, code_log)
+    holder_sign_in(page, number, code_log, check=True)
     assert page.locator("#no-licences").count() == 1, page.inner_text("main")
     for staff_page in ("/counter", "/supervision", "/accounts", "/"):
         page.goto(staff_page)
