@@ -135,3 +135,6 @@ class FakeOperator:
                 yield pb.ImportResult(
                     line=record.line, outcome=pb.IMPORT_OUTCOME_ACCEPTED, licence_id=LICENCE_ID
                 )
+
+    def renew_licence(self, **fields: Any) -> pb.Licence:
+        return self._act("renew", common_pb2.LICENCE_STATUS_ACTIVE, fields)

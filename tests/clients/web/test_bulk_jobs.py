@@ -10,10 +10,10 @@ import re
 import pytest
 
 from clients.web.bulk_jobs import MAX_BYTES, BulkJobs, check_file
-from clients.web.db import open_database
+from clients.web.db import BULK_JOBS, open_database
 from tests.clients.web.conftest import csrf_of, sign_in
 from tests.clients.web.fake_operator import TYPE_CODE, FakeOperator
-from yihao_shared.errors import InvalidArgument
+from yihao_shared.errors import InvalidArgument, Unavailable
 
 HEADER = "type_code,licence_number,holder_number,holder_name,field.registered_capital"
 
@@ -121,3 +121,38 @@ def test_a_refused_upload_names_the_file_field(desk_client) -> None:
     refused = desk_client.post("/operator/bulk", data=form, files=files)
     assert refused.status_code == 400 and 'id="e-file"' in refused.text
     assert "文件须为 .csv" in refused.text and "must end in" in refused.text
+
+
+def test_a_running_import_is_polled_and_one_the_services_stop_says_why(desk_client) -> None:
+    sign_in(desk_client, "operator")
+    desk_client.get("/operator/bulk")
+    jobs = desk_client.app.state.bulk_jobs  # type: ignore[attr-defined]
+    with jobs.engine.begin() as conn:
+        conn.execute(
+            BULK_JOBS.insert().values(
+                job_id="a" * 32,
+                account_id="operator",
+                department="1135010052601815X2",
+                file_name="big.csv",
+                state="running",
+                total=200,
+                done=50,
+                accepted=50,
+                duplicate=0,
+                rejected=0,
+                created_at=1.0,
+            )
+        )
+    running = desk_client.get(f"/operator/bulk/{'a' * 32}/progress").text
+    assert 'hx-get="/operator/bulk/' in running and 'hx-trigger="every 1s"' in running
+    assert 'value="25"' in running and 'id="report"' not in running  # 50 of 200
+
+    class Down(FakeOperator):
+        def import_licences_resumable(self, records, **_):  # type: ignore[no-untyped-def]
+            yield from ()
+            raise Unavailable("licence store unreachable")
+
+    job_id = jobs.start("operator", "1135010052601815X2", Down(), "a.csv", _csv("A1"))
+    jobs.wait(10)
+    failed = desk_client.get(f"/operator/bulk/{job_id}").text
+    assert 'data-state="failed"' in failed and "licence store unreachable" in failed

@@ -180,3 +180,14 @@ def test_recent_events_newest_first_with_pages(desk_client, backend, monkeypatch
     assert re.findall(r'data-cursor="(\d+)"', older.text) == ["1"]
     assert 'id="older"' not in older.text and 'id="newest"' in older.text
     assert desk_client.get("/operator/events?before=x").status_code == 404
+
+
+def test_a_renewal_sends_the_new_expiry_and_its_reason(desk_client, backend) -> None:
+    sign_in(desk_client, "operator")
+    desk_client.post(ISSUE, data=_form(desk_client, ISSUE, **_issue_values("500")))
+    page = f"/operator/licences/{LICENCE_ID}"
+    form = _form(desk_client, page, valid_until="2031-12-31", reason="到期延续")
+    assert desk_client.post(f"{page}/renew", data=form).status_code == 303
+    ((name, fields),) = _fake(backend).acts
+    assert (name, fields["valid_until"], fields["reason"]) == ("renew", "2031-12-31", "到期延续")
+    assert desk_client.post(f"{page}/cancel", data=form).status_code == 404  # not a desk act
