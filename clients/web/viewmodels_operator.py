@@ -269,7 +269,11 @@ def licence_view(lic: pb.Licence, licence_type: pb.LicenceType | None) -> dict[s
         "status": status,
         "reason": " ".join(x for x in (lic.status_reason_code, lic.status_reason_text) if x),
         "fields": [(Label(labels.get(n, n), n), v) for n, v in sorted(lic.fields.items())],
-        "actions": [a for a in ACTIONS.values() if lic.status in a.sources],
+        "actions": [
+            a
+            for a in ACTIONS.values()
+            if lic.status in a.sources and (a.key != "renew" or lic.valid_until)
+        ],  # a licence without an end of validity has nothing to renew
     }
 
 

@@ -278,3 +278,38 @@ def test_a_bad_file_is_refused_whole_naming_the_line_column_and_rule(
     _upload(page, name, content)
     assert "/operator/bulk" in page.url and words in page.inner_text("#e-file")
     assert page.get_attribute("#f-file", "aria-invalid") == "true"
+
+
+def test_a_change_with_a_field_error_then_a_renewal(page, live_desk) -> None:
+    _sign_in(page)
+    page.goto(f"/operator/issue/{TYPE}")
+    _fill_issue(page, f"350100-OP-{uuid.uuid4().hex[:8]}", "10")
+    with page.expect_navigation():
+        page.click("#issue")
+    assert page.locator("#act-renew").count() == 0  # no end of validity: nothing to renew
+    page.goto(f"/operator/issue/{TYPE}")
+    _fill_issue(page, f"350100-OP-{uuid.uuid4().hex[:8]}", "10")
+    page.fill(_id("valid_until"), "2030-12-31")
+    with page.expect_navigation():
+        page.click("#issue")
+    assert "2030-12-31" in page.inner_text("#validity")
+    page.click("#act-change summary")
+    page.fill("#change-fields-registered_capital", "ten")
+    with page.expect_navigation():
+        page.click("#do-change")
+    error = page.inner_text("#e-change-fields-registered_capital")
+    assert "注册资本（万元）：须为数字" in error and "not a plain decimal" in error
+    assert page.get_attribute("#act-change", "open") is not None  # the refused form stays open
+    page.fill("#change-fields-registered_capital", "20.5")
+    page.fill("#change-reason", "增资")
+    with page.expect_navigation():
+        page.click("#do-change")
+    assert page.inner_text("#version").strip() == "2"
+    assert "20.5" in page.inner_text("main")
+    page.click("#act-renew summary")
+    page.fill("#renew-valid_until", "2036-06-30")
+    with page.expect_navigation():
+        page.click("#do-renew")
+    assert "2036-06-30" in page.inner_text("#validity")
+    assert page.inner_text("#version").strip() == "3"
+    assert page.csp_violations == []
