@@ -37,6 +37,7 @@ from services.common.evidence import Entry
 from services.common.holder_vault import HolderVault
 from services.common.log_tables import audit_nodes
 from services.common.signing import PublicKey, canonical_json, sha256_hex
+from services.federation.assistance_client import forwarded_findings
 from services.licence_store.audit import KIND as LICENCE_EVENT
 from services.licence_store.audit import event_entry, event_ref
 from services.licence_store.consent_audit import consent_findings
@@ -117,6 +118,7 @@ def verify(
     report.problems += list(_unlogged_decisions(conn, decisions))
     report.problems += list(check_access_records(conn, [x for x in leaves if x.kind == ACCESS]))
     report.problems += [Problem(*f) for f in consent_findings(conn, leaves)]
+    report.problems += [Problem(*f) for f in forwarded_findings(conn, leaves)]
     report.problems += list(_licence_rows(conn))
     report.problems += list(_key_marks(conn))
     heads = audit_log.heads(conn)

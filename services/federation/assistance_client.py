@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -328,7 +328,7 @@ class PeerAssistance:
         }
         digest = sha256_hex(canonical_json(sealed, plain=True))
         decided_at = got.decided_at.ToDatetime(tzinfo=UTC)
-        audit_log.append(conn, [Entry("assistance_forwarded", got.request_id, digest)], decided_at)
+        audit_log.append(conn, [Entry(FORWARDED_KIND, got.request_id, digest)], decided_at)
         if got.status == apb.REQUEST_STATUS_ANSWERED:
             insert_records(conn, [_access(row, got, decided_at)])
         return {
@@ -336,6 +336,29 @@ class PeerAssistance:
             "decided_at": decided_at,
             "decision_sha256": digest,
         }
+
+
+#: The log entry kind of a peer's decision taken into this region's record.
+FORWARDED_KIND = "assistance_forwarded"
+
+
+def forwarded_findings(
+    conn: Any, leaves: Sequence[audit_log.Leaf]
+) -> Iterator[tuple[int, str, str, str]]:
+    """For ``yihao audit verify``: peers' decisions taken here, deleted, edited (status,
+    decision hash) or written behind the log's back; as (index, kind, ref, what)."""
+    logged = {x.ref: x for x in leaves if x.kind == FORWARDED_KIND}
+    t = assistance_forwarded
+    rows = {r.request_id: r for r in conn.execute(select(t).order_by(t.c.request_id))}
+    for ref, leaf in logged.items():
+        row = rows.get(ref)
+        if row is None:
+            yield leaf.index, leaf.kind, ref, "forwarded assistance request deleted"
+        elif row.status == "pending" or row.decision_sha256 != leaf.payload_sha256:
+            yield leaf.index, leaf.kind, ref, "forwarded assistance decision edited"
+    for ref, row in rows.items():
+        if row.status != "pending" and ref not in logged:
+            yield -1, FORWARDED_KIND, ref, "forwarded assistance decision not in the log"
 
 
 def _fields(item: apb.AssistanceItem) -> dict[str, Any]:
@@ -393,4 +416,9 @@ def _as_message(row: Any, *, overdue: bool) -> apb.AssistanceRequest:
     return message
 
 
-__all__: Sequence[str] = ["PeerAssistance", "assistance_forwarded", "decision_problem"]
+__all__: Sequence[str] = [
+    "PeerAssistance",
+    "assistance_forwarded",
+    "decision_problem",
+    "forwarded_findings",
+]

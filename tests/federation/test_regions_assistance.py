@@ -13,6 +13,7 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
+from services.bootstrap import audit_verify
 from testsupport.regions import Region, holder_code, issue
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import assistance_pb2_grpc as apb_grpc
@@ -167,6 +168,9 @@ def test_a_manual_request_is_urged_supervised_and_refused_across(items):
     report = _stub(b, ADMIN).Supervise(apb.SuperviseRequest(), timeout=10)
     assert got.request_id not in {r.request_id for r in report.overdue}
     assert _in_log(b, b.hall, got.request_id)
+    # each region's log still recomputes from its records, the cross-region ones included
+    for region in (a, b):
+        assert [str(p) for p in audit_verify(region.settings()).problems] == [], region.code
     # only the department that asked, from its region, sees it there
     with pytest.raises(grpc.RpcError) as hidden:
         _stub(b, b.market).GetRequest(apb.GetRequestRequest(request_id=got.request_id))
