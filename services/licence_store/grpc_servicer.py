@@ -188,6 +188,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
             request.page_token,
             why=_why(request),
             consent_grant_id=request.consent_grant_id,
+            measure=lambda view: cv.licence_out(view).ByteSize(),
         )
         return pb.ListLicencesResponse(
             licences=[cv.licence_out(v) for v in page.items], next_page_token=page.next_token

@@ -3,7 +3,7 @@ by holder, events; every read of a holder's data leaves an access record."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from services.common.access_log import AccessLog, AccessRecord
@@ -18,6 +18,7 @@ from services.common.identifiers import (
     validate_licence_type_code,
 )
 from services.common.identity import Caller
+from services.common.limits import fitting
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.purpose import Why, why_in
 from services.licence_store.catalogue import CatalogueCache
@@ -179,11 +180,14 @@ class Queries:
         token: str,
         why: Why | None = None,
         consent_grant_id: str = "",
+        measure: Callable[[LicenceView], int] | None = None,
     ) -> Page:
         """A holder's licences, by any accepted form of the holder's number; a citizen's
         need ``why``, and only types whose purposes allow it are listed. Consent-required
         types need the holder's grant (asked by name without one: CONSENT_REQUIRED; not
-        asked by name: left out), decided before anything is read."""
+        asked by name: left out), decided before anything is read. With ``measure`` (a
+        licence's encoded size) the page also stops before the answer's byte budget, and
+        only what it holds is recorded as read."""
         holder = parse_holder_number(holder_number, "holder_number")
         person = holder.kind is HolderKind.PERSON
         why = why_in(why.purpose, why.case_number, required=person) if why else Why()
@@ -213,6 +217,10 @@ class Queries:
             and _allows(grants, caller, r.licence.type_code, why)
             and (access := self._listed_access(caller, r.licence, passed)).any
         ]
+        kept = fitting([measure(v) for v in views]) if measure is not None else len(views)
+        if kept < len(views):
+            views = views[:kept]
+            next_token = encode_token(views[-1].stored.licence.serial)
         page = Page(views, next_token)
         if person or why.stated:
             self._log_reads(caller, page.items, f"listed by holder number{passed.note}", why)
