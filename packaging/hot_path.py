@@ -28,8 +28,13 @@ sys.path.insert(0, str(ROOT))
 from services.common.hot_path import HOT_MODULES, compiled_share, describe, stale  # noqa: E402
 
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
-#: mypyc's shared runtime of a group of modules is named after its first module's hash.
+#: mypyc's shared runtime of the group, named after the group: inside the ``services`` package
+#: (``services.yihao_hot_path__mypyc``), so it imports wherever ``services`` does — not only
+#: with the repository's root on ``sys.path`` (the ``yihao`` command's is not).
+GROUP = "services.yihao_hot_path"
 SHARED_GLOB = f"*__mypyc{SUFFIX}"
+#: where shared runtimes may lie: the package, and the root (where earlier builds put one).
+SHARED_DIRS = (ROOT / "services", ROOT)
 
 
 def sources() -> list[Path]:
@@ -40,7 +45,7 @@ def sources() -> list[Path]:
 def built() -> list[Path]:
     """Compiled modules present now (each hot module's, and mypyc's shared runtime)."""
     found = [p.with_suffix(SUFFIX) for p in sources() if p.with_suffix(SUFFIX).exists()]
-    return found + sorted(ROOT.glob(SHARED_GLOB))
+    return found + sorted(p for d in SHARED_DIRS for p in d.glob(SHARED_GLOB))
 
 
 def clean() -> None:
@@ -91,7 +96,7 @@ def build() -> int:
             "from setuptools import setup\n"
             "from mypyc.build import mypycify\n"
             "setup(name='yihao-hot-path', ext_modules=mypycify(sys.argv[1:], opt_level='3',"
-            " group_name='yihao_hot_path',"
+            f" group_name={GROUP!r},"
             f" target_dir={work + '/c'!r}), script_args=['build_ext', '--inplace',"
             f" '--build-temp', {work + '/temp'!r}, '--build-lib', {work + '/lib'!r}])\n"
         )

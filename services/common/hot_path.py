@@ -69,8 +69,9 @@ def drop_stale() -> bool:
         return False
     for name in HOT_MODULES:
         _source(name).with_suffix(_SUFFIX).unlink(missing_ok=True)
-    for shared in _ROOT.glob(f"*__mypyc{_SUFFIX}"):
-        shared.unlink(missing_ok=True)
+    for folder in (_ROOT / "services", _ROOT):  # the group's runtime (and an older build's)
+        for shared in folder.glob(f"*__mypyc{_SUFFIX}"):
+            shared.unlink(missing_ok=True)
     return True
 
 
