@@ -348,10 +348,15 @@ def _sqlite_instant(value: Any) -> Any:
 
 
 def _bind_of(column_type: Any, dialect: Any) -> Callable[[Any], Any] | None:
-    bind: Callable[[Any], Any] | None = column_type.bind_processor(dialect)
-    if bind is None and dialect.name == "sqlite" and isinstance(column_type, DateTime):
-        return _sqlite_instant
-    return bind
+    if dialect.name == "sqlite":
+        # The generic type's processor, then the sqlite3 adapter: what this store has always
+        # written (SQLite's own DateTime processor would drop the offset from stored text).
+        bind: Callable[[Any], Any] | None = column_type.bind_processor(dialect)
+        return _sqlite_instant if bind is None and isinstance(column_type, DateTime) else bind
+    # Elsewhere the dialect's own implementation of the type: PostgreSQL's JSON wraps values
+    # for psycopg (the generic type's processor leaves a dict the driver cannot adapt).
+    impl: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return impl
 
 
 def _insert_plan(
