@@ -98,8 +98,11 @@ class PeerItems(Protocol):
         """A forwarded request as the peer holds it now."""
         ...
 
-    def urge(self, caller: Caller, request_id: str, note: str) -> pb.AssistanceRequest:
-        """Urge a forwarded request at the peer."""
+    def urge(
+        self, caller: Caller, request_id: str, note: str, *, supervisor: bool = False
+    ) -> pb.AssistanceRequest:
+        """Urge a forwarded request at the peer (``supervisor``: the caller is a supervisor
+        here, who may urge any department's forwarded request)."""
         ...
 
     def overdue(self, now: datetime, limit: int) -> list[pb.AssistanceRequest]:
@@ -281,7 +284,13 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
 
     def Urge(self, request: pb.UrgeRequest, context: Any) -> Any:
         if self.peers is not None and self.peers.is_forwarded(request.request_id):
-            return self.peers.urge(current_caller(), request.request_id, request.note)
+            caller = current_caller()
+            return self.peers.urge(
+                caller,
+                request.request_id,
+                request.note,
+                supervisor=self.service.is_local_supervisor(caller),
+            )
         return self.request_out(
             self.service.urge(current_caller(), request.request_id, request.note)
         )

@@ -363,8 +363,12 @@ class AssistanceService(CommitmentBook):
 
         return self._decide(caller, request_id, apply)
 
-    def urge(self, caller: Caller, request_id: str, note: str) -> AssistanceRequest:
-        """催办: the requester or a supervisor urges a pending request."""
+    def urge(
+        self, caller: Caller, request_id: str, note: str, *, region_supervisor: bool = False
+    ) -> AssistanceRequest:
+        """催办: the requester or a supervisor urges a pending request. ``region_supervisor``:
+        the caller is a peer region's department that region asserts acts as its supervisor
+        (federation policy checked by the caller): it may urge that region's requests."""
 
         def apply(
             request: AssistanceRequest, item: AssistanceItem, now: datetime
@@ -372,10 +376,18 @@ class AssistanceService(CommitmentBook):
             request.urge(caller.code, note, now)
             return []
 
-        return self._decide(caller, request_id, apply, provider_only=False)
+        return self._decide(
+            caller, request_id, apply, provider_only=False, region_supervisor=region_supervisor
+        )
 
     def _decide(
-        self, caller: Caller, request_id: str, apply: object, *, provider_only: bool = True
+        self,
+        caller: Caller,
+        request_id: str,
+        apply: object,
+        *,
+        provider_only: bool = True,
+        region_supervisor: bool = False,
     ) -> AssistanceRequest:
         now = self.clock.now()
         signing_key = self._signing_key()  # before the transaction: it may create the key
@@ -386,6 +398,11 @@ class AssistanceService(CommitmentBook):
                 if provider_only
                 else _is_requester(caller, request)
                 or (not caller.region and self._is_supervisor(caller))
+                or (
+                    region_supervisor
+                    and bool(caller.region)
+                    and caller.region == request.requester_region
+                )
             )
             if request is None or not allowed:
                 raise NotFound(f"no request {request_id}", reason="REQUEST_NOT_FOUND")
@@ -442,6 +459,10 @@ class AssistanceService(CommitmentBook):
 
     def _is_supervisor(self, caller: Caller) -> bool:
         return Role.SUPERVISOR in self._roles(caller.code)
+
+    def is_local_supervisor(self, caller: Caller) -> bool:
+        """Whether ``caller`` is a department of this region with the SUPERVISOR role."""
+        return not caller.region and self._is_supervisor(caller)
 
     def _sensitive(self, item: AssistanceItem) -> frozenset[str]:
         if not item.licence_type_code:

@@ -48,6 +48,7 @@ from services.common.holder_vault import HolderVault
 from services.common.identifiers import mask_holder_number, parse_holder_number
 from services.common.identity import Caller
 from services.federation.config import Peer
+from services.federation.evidence import SUPERVISOR
 from services.federation.forwarder import Forwarder
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import federation_pb2 as fpb
@@ -234,12 +235,19 @@ class PeerAssistance:
             ).request,
         )
 
-    def urge(self, caller: Caller, request_id: str, note: str) -> apb.AssistanceRequest:
-        """催办 across regions: the peer records the urging under the department and region."""
-        peer, row = self._mine(caller, request_id)
+    def urge(
+        self, caller: Caller, request_id: str, note: str, *, supervisor: bool = False
+    ) -> apb.AssistanceRequest:
+        """催办 across regions: the peer records the urging under the department and region.
+        A ``supervisor`` of this region may urge any department's forwarded request: the
+        assertion names the supervisor's department and states ``acting_as: supervisor``
+        (the peer accepts it only if its policy for this region allows supervisors)."""
+        peer, row = self._mine(caller, request_id, supervisor=supervisor)
+        extra = {"acting_as": SUPERVISOR} if row.requester_code != caller.code else None
         ask = apb.UrgeRequest(request_id=request_id.strip(), note=note)
-        got = self._ask(caller, peer, "UrgeAssistance", ask, _why(row)).request
-        return self._taken(caller, peer, got)
+        got = self._ask(caller, peer, "UrgeAssistance", ask, _why(row), extra).request
+        # the decision, if any, names the requesting department, not the supervisor
+        return self._taken(Caller(row.requester_code, row.requester_staff), peer, got)
 
     def overdue(self, now: datetime, limit: int) -> list[apb.AssistanceRequest]:
         """This region's forwarded requests still pending (as last seen) past their deadline,
@@ -290,10 +298,12 @@ class PeerAssistance:
                 select(assistance_forwarded).where(assistance_forwarded.c.request_id == request_id)
             ).first()
 
-    def _mine(self, caller: Caller, request_id: str) -> tuple[Peer, Any]:
+    def _mine(
+        self, caller: Caller, request_id: str, *, supervisor: bool = False
+    ) -> tuple[Peer, Any]:
         row = self._row(request_id.strip())
         peer = self.forwarder.config.peers.get(row.region) if row is not None else None
-        if row is None or peer is None or row.requester_code != caller.code:
+        if row is None or peer is None or (row.requester_code != caller.code and not supervisor):
             raise NotFound(f"no request {request_id}", reason="REQUEST_NOT_FOUND")
         return peer, row
 

@@ -63,6 +63,8 @@ class Allow:
 
     rpcs: frozenset[str]
     licence_types: frozenset[str]  # {"*"}: every type
+    #: Whether the peer's supervisors may urge (催办) the requests its departments sent here.
+    supervisors: bool = False
 
     def type_allowed(self, type_code: str) -> bool:
         """Whether the peer's callers may verify licences of ``type_code``."""
@@ -216,7 +218,10 @@ def _allow(obj: Any, where: str) -> Allow:
     for i, code in enumerate(types):
         if code != ANY_TYPE:
             _type_code(code, f"{where}licence_types[{i}]")
-    return Allow(frozenset(rpcs), frozenset(types))
+    supervisors = obj.get("supervisors", False)
+    if not isinstance(supervisors, bool):
+        raise _fail(f"{where}supervisors", "must be true or false", "TYPE")
+    return Allow(frozenset(rpcs), frozenset(types), supervisors)
 
 
 def _type_code(code: Any, field: str) -> str:

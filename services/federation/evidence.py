@@ -32,6 +32,8 @@ MAX_VALIDITY = timedelta(minutes=5)
 #: future, or expired up to this long ago, is still accepted. Remembered nonces are kept until
 #: ``expires_at + MAX_SKEW`` so that no accepted assertion can be accepted twice.
 MAX_SKEW = timedelta(seconds=30)
+#: The assertion statement ``acting_as`` of a region's supervisor urging its department's request.
+SUPERVISOR = "supervisor"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class Asserted:
     from_region: str
     rpc: str
     sha256: str  # of the assertion body: receipts cite it
+    #: The region states the department acts as its supervisor (``"acting_as": "supervisor"``),
+    #: not as the requester: only an urging of a request from that region may rely on it.
+    supervisor: bool = False
 
 
 def assertion_body(
@@ -119,6 +124,7 @@ def check_assertion(
             data["case_number"],
             data.get("staff", ""),
         )
+        acting_as = data.get("acting_as", "")
     except (ValueError, KeyError, TypeError):
         raise _refuse("malformed") from None
     expected = {
@@ -133,6 +139,8 @@ def check_assertion(
     _check_validity(at, expires, now)
     if not all(isinstance(v, str) for v in who) or not _is_nonce(nonce):
         raise _refuse("malformed")
+    if acting_as not in ("", SUPERVISOR):
+        raise _refuse(f"acting_as must be {SUPERVISOR!r} when stated")
     return Asserted(
         who[0],
         nonce,
@@ -141,6 +149,7 @@ def check_assertion(
         from_region=from_region,
         rpc=rpc,
         sha256=sha256_hex(body),
+        supervisor=acting_as == SUPERVISOR,
     )
 
 

@@ -228,13 +228,25 @@ class FederationServicer(AssistanceAnswering, fpb_grpc.FederationServicer):  # t
         """The peer, and the department it asserts, once its policy allows ``rpc``, the
         assertion holds for ``payload`` and is used for the first time, and the peer's rate
         limit has room for ``questions()`` more of ``kind``."""
+        peer, caller, _ = self._caller_asserted(rpc, request, payload, questions, kind)
+        return peer, caller
+
+    def _caller_asserted(
+        self,
+        rpc: str,
+        request: Any,
+        payload: bytes,
+        questions: Callable[[], int],
+        kind: str = "federated",
+    ) -> tuple[Peer, Caller, Asserted]:
+        """As :meth:`_caller`, with what the assertion states."""
         peer = self.admit(rpc)
         asserted = self.asserted(peer, rpc, request.assertion, payload)
         department = validate_department_code(asserted.department, "assertion.department")
         staff = check_staff(asserted.staff) if asserted.staff else None
         self.charge(peer, kind, questions())
         caller = Caller(department, staff, region=peer.region, assertion_sha256=asserted.sha256)
-        return peer, caller
+        return peer, caller, asserted
 
     @staticmethod
     def admit(rpc: str) -> Peer:

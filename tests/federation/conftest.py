@@ -28,6 +28,9 @@ def regions(tmp_path_factory, postgres) -> Iterator[tuple[Region, Region, Region
     config = json.loads(a.config_file.read_text())
     (peer,) = [p for p in config["peers"] if p["region"] == "44"]
     peer["allow"] = {"rpcs": ["VerifyLicence"], "licence_types": [a.licence_type]}
+    # A lets B's supervisors urge the requests B's departments sent to A (C's may not)
+    (peer,) = [p for p in config["peers"] if p["region"] == "31"]
+    peer["allow"]["supervisors"] = True
     a.config_file.write_text(json.dumps(config))
     # B sends references by type and number of A's licence type to A
     config = json.loads(b.config_file.read_text())

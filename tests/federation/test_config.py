@@ -74,6 +74,12 @@ def test_a_good_file_loads(base, tmp_path):
             "INVALID_KEY",
         ),
         (("peers", 0), {"allow": {"rpcs": ["IssueLicence"]}}, "peers[0].allow.rpcs[0]", None),
+        (
+            ("peers", 0),
+            {"allow": {"rpcs": [], "licence_types": [], "supervisors": "yes"}},
+            "peers[0].allow.supervisors",
+            "TYPE",
+        ),
         (("peers", 0), {"timeout_seconds": 0}, "peers[0].timeout_seconds", "RANGE"),
         (("peers", 0), {"breaker": {"failures": 0}}, "peers[0].breaker.failures", "RANGE"),
         (("peers", 0), {"holder_lookup": "sometimes"}, "peers[0].holder_lookup", None),

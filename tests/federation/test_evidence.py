@@ -59,6 +59,14 @@ def test_a_good_assertion_states_the_department_purpose_and_case():
     assert asserted.sha256 == sha256_hex(body)
 
 
+def test_a_region_may_state_its_department_acts_as_its_supervisor_and_nothing_else():
+    assert _check(_assertion()).supervisor is False
+    assert _check(_assertion(extra={"acting_as": "supervisor"})).supervisor is True
+    with pytest.raises(Unauthenticated, match="acting_as") as refused:
+        _check(_assertion(extra={"acting_as": "provider"}))
+    assert refused.value.reason == "ASSERTION_INVALID"
+
+
 @pytest.mark.parametrize(
     "changes",
     [

@@ -175,3 +175,30 @@ def test_a_manual_request_is_urged_supervised_and_refused_across(items):
     with pytest.raises(grpc.RpcError) as hidden:
         _stub(b, b.market).GetRequest(apb.GetRequestRequest(request_id=got.request_id))
     assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_supervisor_of_the_requesting_region_urges_a_request_forwarded_from_it(items):
+    a, b = items
+    holder = holder_code(a, 303)
+    got = _submit(b, MANUAL, holder, "SH-A3")
+    # a requester of 31 that neither asked it nor supervises cannot urge it
+    with pytest.raises(grpc.RpcError) as hidden:
+        _stub(b, HOUSING).Urge(apb.UrgeRequest(request_id=got.request_id, note="x"))
+    assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
+    # 31's supervisor can: 35 (whose policy for 31 allows supervisors) records it under it
+    urged = _stub(b, ADMIN).Urge(apb.UrgeRequest(request_id=got.request_id, note="督办"))
+    assert [(u.by_code, u.note) for u in urged.urgings] == [(ADMIN, "督办")]
+    assert (urged.requester_code, urged.provider_region) == (b.hall, "35")
+    there = _stub(a, a.market).GetRequest(apb.GetRequestRequest(request_id=got.request_id))
+    assert [(u.by_code, u.note) for u in there.urgings] == [(ADMIN, "督办")]
+    assert there.requester_region == "31"
+    # once decided there, the requesting department's record takes the signed decision
+    _stub(a, a.market).Refuse(
+        apb.RefuseRequest(request_id=got.request_id, ground="NOT_HELD", explanation="无记录"),
+        timeout=10,
+    )
+    with pytest.raises(grpc.RpcError) as late:
+        _stub(b, ADMIN).Urge(apb.UrgeRequest(request_id=got.request_id, note="督办"))
+    assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    here = _stub(b, b.hall).GetRequest(apb.GetRequestRequest(request_id=got.request_id))
+    assert here.status == apb.REQUEST_STATUS_REFUSED
