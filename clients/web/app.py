@@ -62,7 +62,7 @@ def create_app(
 ) -> Starlette:
     """The desk as an ASGI app; ``app.state.desk`` holds its parts."""
     desk = build_desk(settings, clock=clock, backend=backend)
-    holder = build_holder_desk(settings, desk.backend, clock)
+    holder = build_holder_desk(settings, desk.engine, desk.backend, clock)
     middleware = [
         Middleware(SecurityHeadersMiddleware, hsts=settings.tls),
         Middleware(

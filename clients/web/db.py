@@ -1,4 +1,4 @@
-"""The desk's own database: staff accounts, sessions and sign-in records (SQLAlchemy Core).
+"""The desk's own database (SQLAlchemy Core): accounts, staff and holder sessions, sign-ins.
 
 It is not the services' database: the desk is a client of the services and keeps only what a
 web front needs. SQLite under ``<var>/web.db`` by default (``YIHAO_WEB_DATABASE_URL`` for
@@ -37,6 +37,7 @@ __all__ = [
     "ACCOUNTS",
     "BULK_JOBS",
     "BULK_RESULTS",
+    "HOLDER_SESSIONS",
     "METADATA",
     "ONCE",
     "SESSIONS",
@@ -76,6 +77,20 @@ SESSIONS = Table(
     Column("last_seen_at", Float, nullable=False),
 )
 Index("ix_web_sessions_created", SESSIONS.c.created_at)
+
+#: Holder sessions (:mod:`clients.web.holder_sessions`): like staff sessions, plus the
+#: holder's ID number sealed with a key only the holder's cookie gives (never in clear).
+HOLDER_SESSIONS = Table(
+    "web_holder_sessions",
+    METADATA,
+    Column("session_hash", String(64), primary_key=True),
+    Column("holder_sealed", Text, nullable=True),  # None: before sign-in (CSRF only)
+    Column("via", String(16), nullable=False),  # assertion | dev | "" before sign-in
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+)
+Index("ix_web_holder_sessions_created", HOLDER_SESSIONS.c.created_at)
 
 #: Every sign-in, failed sign-in, lock, refusal and sign-out.
 SIGN_INS = Table(

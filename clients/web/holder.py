@@ -1,7 +1,7 @@
 """The holder's page (``/me``): my licences, 亮证 (show a licence), who used my data.
 
 Every call goes through the holder portal's certificate (:mod:`clients.web.holder_desk`) for
-the signed-in holder's own number, which stays in the session (memory) and POST bodies —
+the signed-in holder's own number, which stays in the session (sealed in its row) and POST bodies —
 never in a URL or a log line. My consents are :mod:`clients.web.holder_consents`.
 
 亮证: the page asks the verifier for a QR payload of the licence (``IssueQrPayload``: signed

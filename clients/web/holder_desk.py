@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
 from starlette.requests import Request
 
 from clients.client import YihaoClient
@@ -49,11 +50,16 @@ class HolderDesk:
         return self.backend.for_department(self.portal_code)
 
 
-def build_holder_desk(settings: WebSettings, backend: Backend, clock: Clock) -> HolderDesk:
+def build_holder_desk(
+    settings: WebSettings, engine: Engine, backend: Backend, clock: Clock
+) -> HolderDesk:
     """The holder page's parts from the settings (the development sign-in only when
     ``dev``; assertions only when the identity provider's keys are configured)."""
     sessions = HolderSessionStore(
-        clock, idle_seconds=settings.idle_seconds, absolute_seconds=settings.absolute_seconds
+        engine,
+        clock,
+        idle_seconds=settings.idle_seconds,
+        absolute_seconds=settings.absolute_seconds,
     )
     assertions = None
     if settings.holder_idp_keys is not None:

@@ -7,24 +7,33 @@ account is not seen there (staff cannot reach holder pages), and the holder cook
 sent elsewhere (a holder reaches no staff page). The CSRF middleware then checks the holder
 session's token on every POST under ``/me``.
 
-Sessions are kept in the desk process's memory, with the holder's ID number (needed on every
-call the page makes through the portal), never on disk: a restart of the desk signs holders
-out. The cookie carries 256 random bits; the store is keyed by their SHA-256. Idle and absolute
-timeouts are those of staff sessions, at most 15 minutes idle and 2 hours in all.
+Sessions are kept in the desk database (``web_holder_sessions``) by the staff sessions' own
+code (:class:`clients.web.sessions.SessionTable`): a desk restart keeps holders signed in, and
+several desk processes on one database share them. The cookie carries 256 random bits; the
+table stores only their SHA-256. The holder's ID number (needed on every call the page makes
+through the portal) is stored sealed (AES-256-GCM) under a key derived from the cookie's id,
+which the desk does not keep: a copy of the database, like a copy of its logs, gives no ID
+number. Idle and absolute timeouts are those of staff sessions, at most 15 minutes idle and
+2 hours in all; sign-out deletes the row.
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import os
 import secrets
-import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Engine
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from clients.web.sessions import Clock
+from clients.web.db import HOLDER_SESSIONS
+from clients.web.sessions import Clock, SessionTable, session_hash
 
 __all__ = [
     "HOLDER_PATH",
@@ -59,55 +68,65 @@ class HolderSession:
     account_id: None = None  # never a staff account
 
 
-def _hash(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
+_SEAL_INFO = b"yihao web holder session: holder number"
 
 
-class HolderSessionStore:
-    """Holder sessions in memory (see the module's docstring)."""
+def _key(session_id: str) -> AESGCM:
+    """The sealing key: from the cookie's id (not stored), independent of its stored hash."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO)
+    return AESGCM(hkdf.derive(session_id.encode()))
 
-    def __init__(self, clock: Clock, *, idle_seconds: float, absolute_seconds: float) -> None:
-        self.clock = clock
-        self.idle_seconds = min(idle_seconds, MAX_IDLE)
-        self.absolute_seconds = min(absolute_seconds, MAX_ABSOLUTE)
-        self._sessions: dict[str, HolderSession] = {}
-        self._lock = threading.Lock()
+
+def seal(session_id: str, holder_number: str) -> str:
+    """``holder_number`` sealed for the session ``session_id`` (bound to its row)."""
+    nonce = os.urandom(12)
+    sealed = _key(session_id).encrypt(
+        nonce, holder_number.encode(), session_hash(session_id).encode()
+    )
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def unseal(session_id: str, sealed: str) -> str:
+    """The ID number :func:`seal` sealed for this session (InvalidTag for another one)."""
+    raw = base64.urlsafe_b64decode(sealed.encode())
+    opened = _key(session_id).decrypt(raw[:12], raw[12:], session_hash(session_id).encode())
+    return opened.decode()
+
+
+class HolderSessionStore(SessionTable):
+    """Holder sessions in the desk database (see the module's docstring)."""
+
+    def __init__(
+        self, engine: Engine, clock: Clock, *, idle_seconds: float, absolute_seconds: float
+    ) -> None:
+        super().__init__(
+            engine,
+            clock,
+            HOLDER_SESSIONS,
+            "holder_sealed",
+            idle_seconds=min(idle_seconds, MAX_IDLE),
+            absolute_seconds=min(absolute_seconds, MAX_ABSOLUTE),
+        )
 
     def create(self, holder_number: str | None, via: str = "") -> HolderSession:
         """A new session (signed in when ``holder_number`` is given); old ones are swept."""
-        now = self.clock()
+        now = self._clock()
         session = HolderSession(
             secrets.token_urlsafe(32), holder_number, secrets.token_urlsafe(32), now, now, via
         )
-        with self._lock:
-            for key in [k for k, s in self._sessions.items() if self._expired(s, now)]:
-                del self._sessions[key]
-            self._sessions[_hash(session.session_id)] = session
+        sealed = None if holder_number is None else seal(session.session_id, holder_number)
+        self._insert(session.session_id, session.csrf_token, now, holder_sealed=sealed, via=via)
         return session
-
-    def _expired(self, s: HolderSession, now: float) -> bool:
-        return (
-            now - s.last_seen_at > self.idle_seconds or now - s.created_at > self.absolute_seconds
-        )
 
     def find(self, session_id: str) -> tuple[HolderSession | None, bool]:
         """(the live session, False), or (None, whether a signed-in one just expired)."""
-        now = self.clock()
-        key = _hash(session_id)
-        with self._lock:
-            found = self._sessions.get(key)
-            if found is None:
-                return None, False
-            if self._expired(found, now):
-                del self._sessions[key]
-                return None, found.holder_number is not None
-            found = self._sessions[key] = replace(found, last_seen_at=now)
-        return found, False
-
-    def end(self, session_id: str) -> None:
-        """End a session (sign-out, or replaced at sign-in)."""
-        with self._lock:
-            self._sessions.pop(_hash(session_id), None)
+        m, expired, now = self._row(session_id)
+        if m is None:
+            return None, expired
+        sealed = m["holder_sealed"]
+        number = None if sealed is None else unseal(session_id, sealed)
+        csrf, created = m["csrf_token"], m["created_at"]
+        return HolderSession(session_id, number, csrf, created, now, m["via"]), False
 
 
 class HolderSessionMiddleware:

@@ -3,7 +3,8 @@
 Two ways in (:mod:`clients.web.holder_identity`): the portal identity provider's signed
 assertion, posted to ``/me/signin/assertion`` (production); a one-time code written to the
 server log, only with ``YIHAO_WEB_DEV`` (development). Either starts a new holder session
-(:mod:`clients.web.holder_sessions`); the ID number is only ever in POST bodies and memory.
+(:mod:`clients.web.holder_sessions`); the ID number is only ever in POST bodies, memory
+and, sealed, the session's row.
 """
 
 from __future__ import annotations
