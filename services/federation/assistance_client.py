@@ -7,7 +7,8 @@ peer does (its catalogue, fetched through ``Federation.ListAssistanceItems`` and
 and the peer records the request under this region and the department. This region keeps its
 own record (table ``assistance_forwarded``: who asked what of whom, for which case, the
 holder by blind index and masked number, the status and deadline as last seen), refreshed
-whenever the request is read or urged here. A decision is taken into the record only once its
+whenever the request is read or urged here, and (the pending ones nearest their deadline)
+whenever its department lists its requests. A decision is taken into the record only once its
 statement verifies under one of the peer's published receipt keys and names this request, this
 department and the answer as given; then this region writes the holder's access record
 (channel ``forwarded:<region>``) and a log entry (kind ``assistance_forwarded``, committing to
@@ -49,7 +50,7 @@ from services.common.identifiers import mask_holder_number, parse_holder_number
 from services.common.identity import Caller
 from services.federation.config import Peer
 from services.federation.evidence import SUPERVISOR
-from services.federation.forwarder import Forwarder
+from services.federation.forwarder import REGION_UNAVAILABLE, Forwarder
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import federation_pb2 as fpb
 
@@ -58,6 +59,8 @@ log = logging.getLogger("yihao.federation")
 CATALOGUE_SECONDS = 30.0
 #: At most this many forwarded requests are listed after a department's own (newest first).
 MINE_LIMIT = 500
+#: At most this many of a department's pending forwarded requests are asked about per listing.
+REFRESH_LIMIT = 20
 PENDING = apb.REQUEST_STATUS_PENDING
 STATUS_NAMES: dict[int, str] = {
     apb.REQUEST_STATUS_PENDING: "pending",
@@ -264,7 +267,9 @@ class PeerAssistance:
 
     def mine(self, caller: Caller, status: int) -> list[apb.AssistanceRequest]:
         """The caller's requests to peers' providers, newest first (at most ``MINE_LIMIT``),
-        of ``status`` (0: any), as last seen here (GetRequest brings one up to date)."""
+        of ``status`` (0: any), as last seen here once :meth:`refresh` has asked the peers
+        about the oldest still pending (GetRequest brings any one up to date)."""
+        self.refresh(caller)
         t = assistance_forwarded
         stmt = select(t).where(t.c.requester_code == caller.code)
         if status:
@@ -273,6 +278,38 @@ class PeerAssistance:
             rows = conn.execute(stmt.order_by(t.c.submitted_at.desc()).limit(MINE_LIMIT)).all()
         now = self.clock.now()
         return [_as_message(r, overdue=_overdue(r, now)) for r in rows]
+
+    def refresh(self, caller: Caller) -> int:
+        """Ask the peers about the caller's forwarded requests still pending as last seen (the
+        ``REFRESH_LIMIT`` nearest their deadline), so a decision taken there reaches this
+        region's record (access record, log entry) without the request being read first. A
+        peer that cannot answer, refuses, or answers with a decision that does not verify is
+        logged and skipped (its requests stay as last seen; an unreachable peer is not asked
+        again in this call). The number of requests brought up to date."""
+        t = assistance_forwarded
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(t.c.request_id, t.c.region)
+                .where(t.c.requester_code == caller.code, t.c.status == "pending")
+                .order_by(t.c.deadline)
+                .limit(REFRESH_LIMIT)
+            ).all()
+        skipped: set[str] = set()
+        refreshed = 0
+        for row in rows:
+            if row.region in skipped:
+                continue
+            try:
+                self.get(caller, row.request_id)
+            except YihaoError as exc:
+                log.warning(
+                    "region %s: forwarded request not refreshed: %s", row.region, exc.reason
+                )
+                if exc.reason == REGION_UNAVAILABLE:
+                    skipped.add(row.region)
+                continue
+            refreshed += 1
+        return refreshed
 
     # ---------------------------------------------------------------------- internals
 

@@ -202,3 +202,20 @@ def test_a_supervisor_of_the_requesting_region_urges_a_request_forwarded_from_it
     assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     here = _stub(b, b.hall).GetRequest(apb.GetRequestRequest(request_id=got.request_id))
     assert here.status == apb.REQUEST_STATUS_REFUSED
+
+
+def test_a_decision_reaches_the_requesting_region_when_its_department_lists_its_requests(items):
+    a, b = items
+    holder = holder_code(a, 304)
+    got = _submit(b, MANUAL, holder, "SH-A4")
+    _stub(a, a.market).Refuse(
+        apb.RefuseRequest(request_id=got.request_id, ground="NOT_HELD", explanation="无记录"),
+        timeout=10,
+    )
+    with pytest.raises(grpc.RpcError) as unlogged:  # 31 has not asked 35 since
+        _in_log(b, b.hall, got.request_id)
+    assert unlogged.value.code() == grpc.StatusCode.NOT_FOUND
+    mine = _stub(b, b.hall).ListMyRequests(apb.ListRequestsRequest(), timeout=10).requests
+    (listed,) = [r for r in mine if r.request_id == got.request_id]
+    assert (listed.status, listed.provider_region) == (apb.REQUEST_STATUS_REFUSED, "35")
+    assert _in_log(b, b.hall, got.request_id)  # the signed refusal was taken into 31's record
