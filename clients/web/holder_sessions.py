@@ -25,6 +25,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -124,7 +125,11 @@ class HolderSessionStore(SessionTable):
         if m is None:
             return None, expired
         sealed = m["holder_sealed"]
-        number = None if sealed is None else unseal(session_id, sealed)
+        try:
+            number = None if sealed is None else unseal(session_id, sealed)
+        except (InvalidTag, ValueError):  # the row was altered: no session, and it goes
+            self.end(session_id)
+            return None, False
         csrf, created = m["csrf_token"], m["created_at"]
         return HolderSession(session_id, number, csrf, created, now, m["via"]), False
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from clients.web.db import HOLDER_SESSIONS
@@ -119,3 +119,16 @@ def test_two_desks_on_postgresql_share_a_holder_session(
             out = second.post("/me/signout", data={"csrf_token": csrf_of(second.get("/me").text)})
             assert out.headers["location"] == "/me/signin?m=signed_out"
         assert first.get("/me").headers["location"] == "/me/signin?m=signin_required"
+
+
+def test_an_altered_sealed_number_ends_the_session(dev_client, caplog) -> None:
+    holder_sign_in(dev_client, caplog)
+    other = seal("someone-elses-session-id", "11010519491231003X")
+    with dev_client.app.state.desk.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            update(HOLDER_SESSIONS)
+            .where(HOLDER_SESSIONS.c.holder_sealed.is_not(None))
+            .values(holder_sealed=other)
+        )
+    assert dev_client.get("/me").headers["location"] == "/me/signin?m=signin_required"
+    assert [r for r in _rows(dev_client) if r["holder_sealed"] is not None] == []
