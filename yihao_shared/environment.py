@@ -78,6 +78,8 @@ WEB_ENVIRONMENT: dict[str, str] = {
     "name; yihao-web",
     "YIHAO_WEB_HOLDER_QR_SECONDS": "for the web desk: how long a 亮证 QR code on the holder page "
     "is valid (30-120; refreshed at two thirds of it); 90",
+    "YIHAO_WEB_IMPORT_MAX_BYTES": "for the web desk: the largest file the operator desk's bulk "
+    "import takes, in bytes (1 up to 67108864, the desk's request-body limit); 20971520 (20 MiB)",
 }
 
 

@@ -4,7 +4,8 @@ The same files and outcomes as ``yihao import`` (:mod:`clients.importfile`, :mod
 JSON Lines or CSV, one licence per line; each line ends accepted, duplicate (stored by an
 earlier import: the default key is ``import:<type>:<number>``, so sending a file again stores
 nothing twice) or rejected with its reason. The file is checked before anything is sent
-(:func:`check_file`): its size (:data:`MAX_BYTES`), its name's format, UTF-8 throughout (the
+(:func:`check_file`): its size (at most ``max_bytes``: ``YIHAO_WEB_IMPORT_MAX_BYTES``, by
+default :data:`MAX_BYTES`), its name's format, UTF-8 throughout (the
 first bad byte's line and column are named) and, for CSV, its header; a bad file is refused
 whole with the line, column and rule. Then a thread streams the records through the
 department's client (the staff member named on every call) and keeps the progress and every
@@ -35,9 +36,10 @@ from clients.web.db import BULK_JOBS, BULK_RESULTS
 from yihao.v1 import licence_store_pb2 as pb
 from yihao_shared.errors import InvalidArgument, YihaoError
 
-__all__ = ["MAX_BYTES", "RUNNING", "BulkJobs", "check_file"]
+__all__ = ["MAX_BYTES", "RUNNING", "BulkJobs", "check_file", "size_words"]
 
-#: The largest file the desk takes (a bigger one: split it, or use ``yihao import``).
+#: The largest file the desk takes unless ``YIHAO_WEB_IMPORT_MAX_BYTES`` says otherwise (a
+#: bigger one: split it, or use ``yihao import``).
 MAX_BYTES = 20 * 1024 * 1024
 #: Imports running at once per desk process.
 RUNNING = 2
@@ -55,14 +57,22 @@ def _refuse(rule: str) -> InvalidArgument:
     return InvalidArgument.field("file", rule, "BAD_FILE")
 
 
-def check_file(name: str, raw: bytes) -> tuple[str, int]:
+def size_words(size: int) -> str:
+    """A size in bytes as a person reads it (``20 MiB``, ``1.5 KiB``, ``900 bytes``)."""
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
+def check_file(name: str, raw: bytes, max_bytes: int = MAX_BYTES) -> tuple[str, int]:
     """(format, records in it) of an uploaded file, or :class:`InvalidArgument` on ``file``
-    naming the line, the column and the rule it breaks."""
+    naming the line, the column and the rule it breaks; a file over ``max_bytes`` is refused."""
     if not name:
         raise _refuse("choose a file")
-    if len(raw) > MAX_BYTES:
+    if len(raw) > max_bytes:
         raise _refuse(
-            f"is {len(raw) / 2**20:.1f} MiB; the desk takes at most {MAX_BYTES // 2**20} MiB "
+            f"is {size_words(len(raw))}; the desk takes at most {size_words(max_bytes)} "
             "(split the file, or use yihao import)"
         )
     try:
@@ -121,8 +131,15 @@ class Job:
 class BulkJobs:
     """Starts bulk imports and reads their progress and outcomes (see the module doc)."""
 
-    def __init__(self, engine: Engine, folder: Path, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        folder: Path,
+        clock: Callable[[], float],
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self.engine = engine
+        self.max_bytes = max_bytes
         self.folder = folder
         self.clock = clock
         self._slots = threading.Semaphore(RUNNING)
@@ -145,9 +162,9 @@ class BulkJobs:
     def start(
         self, account_id: str, department: str, client: YihaoClient, name: str, raw: bytes
     ) -> str:
-        """Check the file (:func:`check_file`; a CSV header too) and start its import;
-        returns the job's id. Nothing is sent for a file that is refused."""
-        fmt, records = check_file(name, raw)
+        """Check the file (:func:`check_file` with :attr:`max_bytes`; a CSV header too) and
+        start its import; returns the job's id. Nothing is sent for a file that is refused."""
+        fmt, records = check_file(name, raw, self.max_bytes)
         job_id = uuid.uuid4().hex
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{job_id}.{fmt}"

@@ -45,6 +45,7 @@ class WebSettings:
     dev: bool = False
     grpc_timeout: float = 10.0
     max_body_bytes: int = 64 * 1024 * 1024
+    import_max_bytes: int = 20 * 1024 * 1024
     holder_portal: str = "portal"
     holder_idp_keys: Path | None = None
     holder_idp_issuer: str = ""
@@ -107,6 +108,23 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(raw) if raw else None
 
 
+def _import_max_bytes(env: Mapping[str, str]) -> int:
+    """``YIHAO_WEB_IMPORT_MAX_BYTES``: a whole number of bytes, 1 up to the desk's request-body
+    limit (a bigger file would be refused before the import could name the rule)."""
+    name, default = "YIHAO_WEB_IMPORT_MAX_BYTES", WebSettings.import_max_bytes
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise InvalidArgument.field(name, f"{raw!r} is not a whole number of bytes")
+    value, limit = int(raw), WebSettings.max_body_bytes
+    if not 1 <= value <= limit:
+        raise InvalidArgument.field(
+            name, f"must be between 1 and {limit} (the desk's request-body limit), got {raw}"
+        )
+    return value
+
+
 def load_web_settings(env: Mapping[str, str] | None = None) -> WebSettings:
     """Read the desk's settings from ``env`` (default: the process environment, now)."""
     env = os.environ if env is None else env
@@ -136,6 +154,7 @@ def load_web_settings(env: Mapping[str, str] | None = None) -> WebSettings:
         holder_idp_issuer=env.get("YIHAO_WEB_HOLDER_IDP_ISSUER", "").strip(),
         holder_audience=env.get("YIHAO_WEB_HOLDER_AUDIENCE", "").strip() or "yihao-web",
         holder_qr_seconds=int(_number(env, "YIHAO_WEB_HOLDER_QR_SECONDS", 90, 30)),
+        import_max_bytes=_import_max_bytes(env),
     )
     if settings.holder_qr_seconds > 120:
         raise InvalidArgument.field("YIHAO_WEB_HOLDER_QR_SECONDS", "must be at most 120")

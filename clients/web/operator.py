@@ -1,4 +1,5 @@
-"""The operator desk (证照管理): issue, change, renew, suspend, reinstate and revoke a licence.
+"""The operator desk (证照管理): issue, change, renew, suspend, reinstate, revoke and cancel a
+licence.
 
 Screens (role ``operator``, at an issuing department): ``/operator`` — the licence types the
 department issues and a field to find one of its licences; ``/operator/issue/<type>`` — the
@@ -10,6 +11,11 @@ Views are thin: read the form, act once for its key (:mod:`clients.web.once`, th
 to the store as the request's ``idempotency_key``, so the store too recognises a retry), put the
 store's field violations beside their inputs (nothing is stored until the whole form is
 right), and on success redirect to the licence (a reload does not post again).
+
+The desk reads a licence with :data:`PURPOSE` and :data:`CASE_NUMBER` (:func:`read_licence`): a
+licence whose holder is a person is read only with both (the store refuses it otherwise), and
+the holder's access record ("who used my data") then names the issuing department's own
+management of it, and the staff member.
 """
 
 from __future__ import annotations
@@ -49,7 +55,13 @@ from yihao_shared.errors import (
     YihaoError,
 )
 
-__all__ = ["ROUTES", "operator_client", "posted"]
+__all__ = ["CASE_NUMBER", "PURPOSE", "ROUTES", "operator_client", "posted", "read_licence"]
+
+#: Why the operator desk reads a licence: the issuing department managing its own licences.
+PURPOSE = "证照管理"
+#: The case it is read for: the department's own licence file (there is no outside case; the
+#: access record also names the licence, the department and the staff member).
+CASE_NUMBER = "发证机关证照档案"
 
 Endpoint = Callable[[Request], Response]
 _TYPE_CODE = re.compile(r"^[0-9A-Z]{18}[0-9]{3}$")
@@ -184,7 +196,7 @@ def find(request: Request) -> Response:
     if not text:
         return _hub(request, {"licence": Label("证照：必填", "licence: is required")}, 400)
     try:
-        lic = operator_client(request).get_licence(licence=text)
+        lic = read_licence(operator_client(request), text)
     except (InvalidArgument, NotFound) as exc:
         words = (
             "未找到该证照" if isinstance(exc, NotFound) else "须为“类型代码:证照编号”或电子证照标识"
@@ -259,9 +271,15 @@ def _licence_id(request: Request) -> str:
     return licence_id
 
 
+def read_licence(client: YihaoClient, licence: str) -> pb.Licence:
+    """The licence ``licence`` names (TYPE_CODE:NUMBER or its identifier), read with the desk's
+    :data:`PURPOSE` and :data:`CASE_NUMBER` (a person's licence needs both)."""
+    return client.get_licence(licence=licence, purpose=PURPOSE, case_number=CASE_NUMBER)
+
+
 def _current(client: YihaoClient, licence_id: str) -> pb.Licence:
     try:
-        return client.get_licence(licence=licence_id)
+        return read_licence(client, licence_id)
     except NotFound as exc:
         raise HTTPException(404) from exc
 
@@ -301,8 +319,8 @@ def licence_page(request: Request) -> Response:
 
 
 def licence_act(request: Request) -> Response:
-    """POST /operator/licences/{licence_id}/{action}: change, renew, suspend, reinstate or
-    revoke, once per form."""
+    """POST /operator/licences/{licence_id}/{action}: change, renew, suspend, reinstate,
+    revoke or cancel, once per form."""
     action = ACTIONS.get(str(request.path_params["action"]))
     if action is None:
         raise HTTPException(404)
@@ -365,7 +383,7 @@ def _call_for(
     inputs = list(_STATUS_INPUTS)
     values = {i.name: _text(request, i.name) for i in inputs}
     method: Callable[..., pb.Licence] = getattr(client, f"{action}_licence")  # suspend,
-    # reinstate or revoke (the action is one of ACTIONS, never a posted name)
+    # reinstate, revoke or cancel (the action is one of ACTIONS, never a posted name)
 
     def status(key: str) -> pb.Licence:
         return method(

@@ -2,8 +2,9 @@
 report.
 
 ``/operator/bulk`` — the upload form (JSON Lines or CSV, as ``yihao import`` reads them; at most
-:data:`clients.web.bulk_jobs.MAX_BYTES`) and the department's latest imports; a bad file is
-refused whole with the line, column and rule (:func:`clients.web.bulk_jobs.check_file`).
+``YIHAO_WEB_IMPORT_MAX_BYTES``, :attr:`clients.web.config.WebSettings.import_max_bytes`) and
+the department's latest imports; a bad file is refused whole with the line, column and rule
+(:func:`clients.web.bulk_jobs.check_file`).
 ``/operator/bulk/<job>`` — the import's page: a progress bar that htmx refreshes every second
 until it ends (``/progress``), the counts, the rejected lines; ``/report.csv`` — every line's
 outcome. The upload acts once per form (:mod:`clients.web.once`). Jobs are seen by the
@@ -24,7 +25,7 @@ from starlette.routing import Route
 
 from clients.web import once
 from clients.web.auth import requires
-from clients.web.bulk_jobs import MAX_BYTES, BulkJobs, Job
+from clients.web.bulk_jobs import BulkJobs, Job, size_words
 from clients.web.desk import desk_of
 from clients.web.operator import operator_client, posted
 from clients.web.templating import render
@@ -54,7 +55,8 @@ def bulk_jobs(request: Request) -> BulkJobs:
         if jobs is None:
             desk = desk_of(request)
             folder = desk.settings.var_dir / "web-imports"
-            jobs = state.bulk_jobs = BulkJobs(desk.engine, folder, desk.clock)
+            limit = desk.settings.import_max_bytes
+            jobs = state.bulk_jobs = BulkJobs(desk.engine, folder, desk.clock, limit)
     return jobs
 
 
@@ -84,7 +86,7 @@ def _form_page(
     context = {
         "jobs": [_job_view(j) for j in bulk_jobs(request).recent(department)],
         "errors": errors or {},
-        "max_mib": MAX_BYTES // 2**20,
+        "max_size": size_words(bulk_jobs(request).max_bytes),
     }
     return render(request, "operator_bulk.html", context, status=status)
 
@@ -105,7 +107,8 @@ def bulk_upload(request: Request) -> Response:
     upload = form.get("file")
     name = str(getattr(upload, "filename", "") or "")
     file = getattr(upload, "file", None)
-    raw = file.read(MAX_BYTES + 1) if file is not None and name else b""
+    limit = bulk_jobs(request).max_bytes
+    raw = file.read(limit + 1) if file is not None and name else b""
     account = request.state.account
     client = operator_client(request)
     desk = desk_of(request)
@@ -127,7 +130,7 @@ def _zh(rule: str) -> str:
     """The Chinese words for the rules a file can break (the English names the detail)."""
     for marker, words in (
         ("choose a file", "请选择文件"),
-        ("MiB", "文件过大"),
+        ("the desk takes at most", "文件过大"),
         ("must end in", "文件须为 .csv 或 .jsonl（JSON Lines）"),
         ("not UTF-8", "须为 UTF-8 编码"),
         ("missing column", "缺少必需的列"),

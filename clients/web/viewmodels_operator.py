@@ -195,6 +195,11 @@ _WORDS = {
     "RECTIFIED": Label("已整改", "rectified"),
     "SUSPENDED_IN_ERROR": Label("误暂扣", "suspended in error"),
     "FRAUD": Label("欺诈取得", "fraud"),
+    "HOLDER_DECEASED": Label("持证人死亡", "holder deceased"),
+    "HOLDER_DISSOLVED": Label("持证主体已注销或解散", "holder dissolved"),
+    "REPLACED": Label("已换发新证", "replaced by a new licence"),
+    "ISSUED_IN_ERROR": Label("错误发证", "issued in error"),
+    "NOT_RENEWED": Label("有效期届满未延续", "expired, not renewed"),
     "OTHER": Label("其他（须说明）", "other (say why)"),
 }
 _A, _S = common_pb2.LICENCE_STATUS_ACTIVE, common_pb2.LICENCE_STATUS_SUSPENDED
@@ -225,6 +230,20 @@ ACTIONS: dict[str, Action] = {
         "revoke",
         Label("吊销", "Revoke"),
         _reasons("VIOLATION", "FRAUD", "COURT_ORDER", "OTHER"),
+        (_A, _S),
+    ),
+    "cancel": Action(
+        "cancel",
+        Label("注销", "Cancel"),
+        _reasons(
+            "HOLDER_REQUEST",
+            "HOLDER_DECEASED",
+            "HOLDER_DISSOLVED",
+            "REPLACED",
+            "ISSUED_IN_ERROR",
+            "NOT_RENEWED",
+            "OTHER",
+        ),
         (_A, _S),
     ),
 }

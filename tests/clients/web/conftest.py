@@ -27,6 +27,7 @@ from tests.clients.web.fake_supervision import FakeSupervision
 ACCOUNTS = (
     ("handler", "窗口甲", "hall", ("handler",), "handler-password"),
     ("operator", "业务乙", "market", ("operator",), "operator-password"),
+    ("registrar", "登记丁", "civil", ("operator",), "registrar-password"),
     ("supervisor", "监察丙", "supervision", ("supervisor",), "supervisor-password"),
     ("admin", "管理丁", "data", ("admin",), "admin-password"),
     ("gone", "停用戊", "hall", ("handler",), "gone-password"),
@@ -169,6 +170,7 @@ def sign_in(client: TestClient, account: str, password: str | None = None) -> An
 BROWSER_ACCOUNTS = (
     ("handler", "窗口甲", "hall", ("handler",), "handler-password"),
     ("operator", "业务乙", "market", ("operator",), "operator-password"),
+    ("registrar", "登记丁", "civil", ("operator",), "registrar-password"),
     ("locky", "锁定己", "hall", ("handler",), "locky-password"),
 )
 

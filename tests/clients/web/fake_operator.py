@@ -37,6 +37,7 @@ class FakeOperator:
     acts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     licences: dict[str, pb.Licence] = field(default_factory=dict)
     watched: list[dict[str, Any]] = field(default_factory=list)
+    reads: list[dict[str, Any]] = field(default_factory=list)
 
     def all_licence_types(self, issuer_code: str = "", **_: Any) -> list[pb.LicenceType]:
         return [BUSINESS] if not issuer_code or issuer_code in BUSINESS.issuer_codes else []
@@ -73,7 +74,8 @@ class FakeOperator:
         self.licences[LICENCE_ID] = lic
         return lic
 
-    def get_licence(self, licence: str, **_: Any) -> pb.Licence:
+    def get_licence(self, licence: str, **why: Any) -> pb.Licence:
+        self.reads.append(why)
         if licence not in self.licences:
             raise NotFound("no such licence")
         return self.licences[licence]
@@ -119,6 +121,9 @@ class FakeOperator:
 
     def revoke_licence(self, **fields: Any) -> pb.Licence:
         return self._act("revoke", common_pb2.LICENCE_STATUS_REVOKED, fields)
+
+    def cancel_licence(self, **fields: Any) -> pb.Licence:
+        return self._act("cancel", common_pb2.LICENCE_STATUS_CANCELLED, fields)
 
     def import_licences_resumable(self, records: Any, **_: Any) -> Any:
         """Accepts a record unless its number starts with BAD (rejected with a formula-like

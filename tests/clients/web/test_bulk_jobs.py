@@ -6,10 +6,13 @@ left running by a stopped desk is marked failed."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
-from clients.web.bulk_jobs import MAX_BYTES, BulkJobs, check_file
+from clients.web.app import create_app
+from clients.web.bulk_jobs import MAX_BYTES, BulkJobs, check_file, size_words
 from clients.web.db import BULK_JOBS, open_database
 from tests.clients.web.conftest import csrf_of, sign_in
 from tests.clients.web.fake_operator import TYPE_CODE, FakeOperator
@@ -40,6 +43,41 @@ def test_a_bad_file_names_the_rule(name: str, raw: bytes, rule: str) -> None:
         check_file(name, raw)
     assert refused.value.violations[0].field == "file"
     assert rule in refused.value.violations[0].description
+
+
+def test_the_limit_is_the_one_given() -> None:
+    raw = _csv("1", "2")
+    assert check_file("a.csv", raw, len(raw)) == ("csv", 2)
+    with pytest.raises(InvalidArgument) as refused:
+        check_file("a.csv", raw, len(raw) - 1)
+    words = refused.value.violations[0].description
+    assert f"is {len(raw)} bytes; the desk takes at most {len(raw) - 1} bytes" in words
+    assert [size_words(n) for n in (900, 1536, 20 * 2**20)] == ["900 bytes", "1.5 KiB", "20 MiB"]
+
+
+def test_the_desk_takes_files_up_to_its_configured_limit(
+    web_settings, clock, backend, tmp_path
+) -> None:
+    limit = len(_csv("A1"))  # one record fits, two do not
+    settings = web_settings.with_overrides(import_max_bytes=limit)
+    app = create_app(settings, clock=clock, backend=backend)
+    with TestClient(app, follow_redirects=False) as client:
+        sign_in(client, "operator")
+
+        def upload(raw: bytes) -> Any:
+            page = client.get("/operator/bulk").text
+            assert f"at most {limit} bytes" in page
+            key = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', page)
+            assert key is not None
+            form = {"csrf_token": csrf_of(page), "idempotency_key": key.group(1)}
+            return client.post("/operator/bulk", data=form, files={"file": ("a.csv", raw)})
+
+        refused = upload(_csv("A1", "A2"))
+        assert refused.status_code == 400 and "文件过大" in refused.text
+        assert f"the desk takes at most {limit} bytes" in refused.text
+        assert upload(_csv("A1")).status_code == 303
+        app.state.bulk_jobs.wait(10)
+    app.state.desk.close()
 
 
 def test_a_good_file_counts_its_records() -> None:

@@ -21,6 +21,7 @@ def test_defaults() -> None:
     assert settings.idle_seconds == 1800 and settings.absolute_seconds == 36000
     assert (settings.lockout_failures, settings.lockout_seconds) == (5, 900)
     assert not settings.cookie_secure and not settings.dev
+    assert settings.import_max_bytes == 20 * 2**20
 
 
 def test_the_environment_is_read() -> None:
@@ -36,8 +37,10 @@ def test_the_environment_is_read() -> None:
             "YIHAO_WEB_LOCKOUT_MINUTES": "10",
             "YIHAO_WEB_SECURE_COOKIES": "1",
             "YIHAO_WEB_DEV": "yes",
+            "YIHAO_WEB_IMPORT_MAX_BYTES": "1048576",
         }
     )
+    assert settings.import_max_bytes == 2**20
     assert settings.db_url == "sqlite:////srv/yihao/web.db"
     assert settings.address == "verifier:50051" and settings.departments == ("hall", "police")
     assert (settings.idle_seconds, settings.absolute_seconds) == (300, 7200)
@@ -53,6 +56,10 @@ def test_the_environment_is_read() -> None:
         ("YIHAO_WEB_LOCKOUT_FAILURES", "0", "at least 1"),
         ("YIHAO_WEB_DEV", "maybe", "not a flag"),
         ("YIHAO_WEB_TLS_KEY", "", "go together"),
+        ("YIHAO_WEB_IMPORT_MAX_BYTES", "20MiB", "not a whole number of bytes"),
+        ("YIHAO_WEB_IMPORT_MAX_BYTES", "-5", "not a whole number of bytes"),
+        ("YIHAO_WEB_IMPORT_MAX_BYTES", "0", "must be between 1 and 67108864"),
+        ("YIHAO_WEB_IMPORT_MAX_BYTES", "67108865", "the desk's request-body limit"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_rule(name, value, words) -> None:

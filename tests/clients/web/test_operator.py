@@ -190,4 +190,32 @@ def test_a_renewal_sends_the_new_expiry_and_its_reason(desk_client, backend) -> 
     assert desk_client.post(f"{page}/renew", data=form).status_code == 303
     ((name, fields),) = _fake(backend).acts
     assert (name, fields["valid_until"], fields["reason"]) == ("renew", "2031-12-31", "到期延续")
-    assert desk_client.post(f"{page}/cancel", data=form).status_code == 404  # not a desk act
+    assert desk_client.post(f"{page}/delete", data=form).status_code == 404  # not a desk act
+
+
+def test_the_licence_is_read_with_the_desks_purpose_and_case(desk_client, backend) -> None:
+    sign_in(desk_client, "operator")
+    desk_client.post(ISSUE, data=_form(desk_client, ISSUE, **_issue_values("500")))
+    assert desk_client.get(f"/operator/licences/{LICENCE_ID}").status_code == 200
+    form = {"csrf_token": csrf_of(desk_client.get("/operator").text), "licence": LICENCE_ID}
+    assert desk_client.post("/operator/find", data=form).status_code == 303
+    reads = _fake(backend).reads
+    assert len(reads) >= 2
+    assert all(r == {"purpose": "证照管理", "case_number": "发证机关证照档案"} for r in reads)
+
+
+def test_a_licence_is_cancelled_with_its_reason_and_cancelled_is_terminal(
+    desk_client, backend
+) -> None:
+    sign_in(desk_client, "operator")
+    desk_client.post(ISSUE, data=_form(desk_client, ISSUE, **_issue_values("500")))
+    page = f"/operator/licences/{LICENCE_ID}"
+    text = desk_client.get(page).text
+    assert 'id="act-cancel"' in text and "HOLDER_DISSOLVED" in text
+    form = _form(desk_client, page, reason_code="HOLDER_DISSOLVED", reason_text="")
+    assert desk_client.post(f"{page}/cancel", data=form).status_code == 303
+    ((name, fields),) = _fake(backend).acts
+    assert name == "cancel" and fields["reason_code"] == "HOLDER_DISSOLVED"
+    assert fields["idempotency_key"] == form["idempotency_key"]
+    after = desk_client.get(page).text
+    assert "已注销" in after and 'id="act-' not in after  # no act starts from cancelled

@@ -37,10 +37,10 @@ def _id(name: str) -> str:
     return "#f-" + name.replace(".", "-")
 
 
-def _sign_in(page: Any) -> None:
+def _sign_in(page: Any, account: str = "operator") -> None:
     page.goto("/signin?next=/operator")
-    page.fill("#f-account", "operator")
-    page.fill("#f-password", "operator-password")
+    page.fill("#f-account", account)
+    page.fill("#f-password", f"{account}-password")
     page.press("#f-password", "Enter")
     page.wait_for_url(re.compile(r"/operator$"))
 
@@ -54,9 +54,10 @@ def _fill_issue(page: Any, number: str, capital: str) -> None:
     page.fill(_id("fields.registered_capital"), capital)
 
 
-def _history(live_desk: Any, licence_id: str) -> pb.LicenceHistory:
+def _history(live_desk: Any, licence_id: str, issuer: str = "market") -> pb.LicenceHistory:
     ref = pb.LicenceRef(licence_id=licence_id)
-    return live_desk.stack.store("market").GetLicenceHistory(pb.GetLicenceRequest(licence=ref))
+    request = pb.GetLicenceRequest(licence=ref, purpose="测试核对", case_number="TEST-1")
+    return live_desk.stack.store(issuer).GetLicenceHistory(request)
 
 
 def test_issue_after_correcting_a_field_error_then_suspend_reinstate_revoke(
@@ -323,4 +324,46 @@ def test_a_change_with_a_field_error_then_a_renewal(page, live_desk) -> None:
         page.click("#do-renew")
     assert "2036-06-30" in page.inner_text("#validity")
     assert page.inner_text("#version").strip() == "3"
+    assert page.csp_violations == []
+
+
+def test_a_persons_licence_is_issued_opened_and_cancelled(page, live_desk) -> None:
+    """结婚证 (holders are people): the desk reads it with its purpose and case number (the
+    store refuses a person's licence read without them), and cancels (注销) it."""
+    marriage = demo.MARRIAGE_CERTIFICATE.type_code
+    _sign_in(page, "registrar")
+    page.goto(f"/operator/issue/{marriage}")
+    number = f"J350100-{uuid.uuid4().hex[:8]}"
+    page.fill(_id("licence_number"), number)
+    page.fill(_id("holder_number"), "11010519491231002X")
+    page.fill(_id("holder_name"), "张三")
+    for name, value in (
+        ("spouse_name", "李四"),
+        ("spouse_id_number", "350102199003070015"),
+        ("registered_on", "2024-05-20"),
+        ("registration_office", "福州市鼓楼区民政局"),
+        ("certificate_serial", f"J350102-2024-{number[-6:]}"),
+    ):
+        page.fill(_id(f"fields.{name}"), value)
+    with page.expect_navigation():
+        page.click("#issue")
+    page.wait_for_url(re.compile(r"/operator/licences/1\.2\.156"))
+    assert page.get_attribute("#status", "data-status") == "active"
+    licence_id = page.inner_text("#licence-id").strip()
+    page.goto("/operator")  # found again by TYPE:NUMBER
+    page.fill("#f-licence", f"{marriage}:{number}")
+    with page.expect_navigation():
+        page.press("#f-licence", "Enter")
+    assert page.inner_text("#licence-id").strip() == licence_id
+    page.click("#act-cancel summary")
+    page.select_option("#cancel-reason_code", "HOLDER_DECEASED")
+    with page.expect_navigation():
+        page.click("#do-cancel")
+    assert page.get_attribute("#status", "data-status") == "cancelled"
+    assert page.locator("#no-acts").is_visible()
+    history = _history(live_desk, licence_id, "civil")
+    assert [e.kind for e in history.events] == [pb.EVENT_KIND_ISSUED, pb.EVENT_KIND_CANCELLED]
+    assert history.events[1].reason_code == "HOLDER_DECEASED"
+    assert history.events[1].staff == "registrar"
+    assert _axe(page) == []
     assert page.csp_violations == []
