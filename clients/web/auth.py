@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +22,7 @@ from clients.web.signin import Outcome
 from clients.web.templating import render
 from clients.web.viewmodels import Label
 
-__all__ = ["ROUTES", "requires", "set_session_cookie"]
+__all__ = ["ROUTES", "posted_by", "requires", "set_session_cookie"]
 
 Endpoint = Callable[[Request], Response]
 
@@ -82,6 +82,24 @@ def requires(*roles: str) -> Callable[[Endpoint], Endpoint]:
             return endpoint(request)
 
         return guarded
+
+    return wrap
+
+
+def posted_by(role: str) -> Callable[[Endpoint], Callable[[Request], Awaitable[Response]]]:
+    """A POST view for ``role`` (see :func:`requires`): the form is read (async), then the
+    view runs in the thread pool with it in ``request.state.form``."""
+
+    def wrap(view: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        guarded = requires(role)(view)
+
+        async def endpoint(request: Request) -> Response:
+            request.state.form = await request.form()
+            return await run_in_threadpool(guarded, request)
+
+        endpoint.__name__ = view.__name__
+        endpoint.__doc__ = view.__doc__
+        return endpoint
 
     return wrap
 

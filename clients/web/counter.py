@@ -17,17 +17,16 @@ numbers travel only in POST bodies, never in URLs.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from clients.web.auth import requires
+from clients.web.auth import posted_by, requires
 from clients.web.counter_forms import (
     DOCUMENT_FIELDS,
     HOLDER_FIELDS,
@@ -67,18 +66,8 @@ _NO_KEY = Label(
 )
 
 
-def _posted(view: Endpoint) -> Callable[[Request], Awaitable[Response]]:
-    """A POST view for handlers: the form is read (async), then the view runs in the
-    thread pool with it in ``request.state.form``."""
-    guarded = requires("handler")(view)
-
-    async def endpoint(request: Request) -> Response:
-        request.state.form = await request.form()
-        return await run_in_threadpool(guarded, request)
-
-    endpoint.__name__ = view.__name__
-    endpoint.__doc__ = view.__doc__
-    return endpoint
+#: A POST view for handlers (the form read, then the view in the thread pool).
+_posted = posted_by("handler")
 
 
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:

@@ -21,9 +21,8 @@ management of it, and the staff member.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -31,7 +30,7 @@ from starlette.routing import Route
 
 from clients.client import YihaoClient
 from clients.web import once
-from clients.web.auth import requires
+from clients.web.auth import posted_by, requires
 from clients.web.desk import desk_of
 from clients.web.templating import render
 from clients.web.viewmodels import Label
@@ -98,18 +97,8 @@ _STATUS_INPUTS = (
 )
 
 
-def posted(view: Endpoint) -> Callable[[Request], Awaitable[Response]]:
-    """A POST view for operators: the form is read (async), then the view runs in the thread
-    pool with it in ``request.state.form``."""
-    guarded = requires("operator")(view)
-
-    async def endpoint(request: Request) -> Response:
-        request.state.form = await request.form()
-        return await run_in_threadpool(guarded, request)
-
-    endpoint.__name__ = view.__name__
-    endpoint.__doc__ = view.__doc__
-    return endpoint
+#: A POST view for operators (the form read, then the view in the thread pool).
+posted = posted_by("operator")
 
 
 def operator_client(request: Request) -> YihaoClient:
