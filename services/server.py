@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services import background
 from services.assistance.domain.calendar import WorkingCalendar
 from services.assistance.grpc_servicer import AssistanceServicer
 from services.assistance.service import AssistanceService
@@ -396,7 +396,14 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
         else serve_metrics_of(settings.metrics_listen, app.metrics, app.db, app.calendar, app.clock)
     )
     stopped = threading.Event()
-    _keep_heads(app, health_servicer, stopped)
+    background.keep_heads(
+        app.guard,
+        app.verifier.transparency,
+        health_servicer,
+        [SERVICE_NAMES[s] for s in settings.services if s in SERVICE_NAMES],
+        settings.trusted_head_check_seconds,
+        stopped,
+    )
     # The federation listener: in every worker, sharing its port as the departments' one does.
     federation = (
         app.federation.build_server(
@@ -420,7 +427,15 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
         )
     drained = threading.Event()
     if housekeeping:
-        _housekeeping(app, settings, stopped)
+        background.housekeeping(
+            app.assistance,
+            app.verifier.transparency,
+            app.guard,
+            commitment_check_seconds=settings.commitment_check_seconds,
+            tree_head_seconds=settings.tree_head_seconds,
+            reseal=lambda: reseal_all(app.db, app.vault, load_sealer(settings), app.clock.now()),
+            stopped=stopped,
+        )
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: draining for %.0f s", signum, settings.grace_seconds)
@@ -449,45 +464,6 @@ def _serve_one(settings: Settings, *, reuse_port: bool, banner: bool, housekeepi
     if not drained.is_set():
         logging.shutdown()
         os._exit(0)  # stuck gRPC threads must not keep a stopped server alive
-
-
-def _keep_heads(app: App, health_servicer: health.HealthServicer, stopped: threading.Event) -> None:
-    """Before serving: compare the database with the head kept outside it (health follows the
-    result), keep a fresh head if it is current, and check again every few seconds."""
-    guard = app.guard
-    if guard is None:
-        return
-    names = [SERVICE_NAMES[s] for s in app.settings.services if s in SERVICE_NAMES]
-
-    def health_follows(current: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if current
-            else (health_pb2.HealthCheckResponse.NOT_SERVING)
-        )
-        for name in [*names, ""]:
-            health_servicer.set(name, status)
-
-    guard.on_change(health_follows)
-    if guard.check():
-        try:
-            app.verifier.transparency.tree_head(fresh=True)
-        except Exception:
-            log.exception("could not sign a tree head at start")
-    _every(app.settings.trusted_head_check_seconds, guard.check, stopped)
-
-
-def _housekeeping(app: App, settings: Settings, stopped: threading.Event) -> None:
-    if app.assistance is not None:
-        _every(settings.commitment_check_seconds, app.assistance.check_commitments, stopped)
-    transparency, guard = app.verifier.transparency, app.guard
-
-    def sign_head() -> None:
-        if guard is None or guard.behind is None:  # never a head over a rolled-back log
-            transparency.tree_head(fresh=True)
-
-    _every(settings.tree_head_seconds, sign_head, stopped)
-    _once_soon(lambda: reseal_all(app.db, app.vault, load_sealer(settings), app.clock.now()))
 
 
 def _worker(settings: Settings, index: int, banner: bool) -> None:
@@ -532,31 +508,6 @@ def _serve_workers(settings: Settings, workers: int, banner: bool) -> None:
     if metrics is not None:
         metrics.close()
     log.info("all %d workers stopped", workers)
-
-
-def _every(seconds: float, task: Callable[[], object], stopped: threading.Event) -> None:
-    """Run ``task`` every ``seconds`` in a daemon thread until ``stopped`` (errors logged)."""
-
-    def loop() -> None:
-        while not stopped.wait(seconds):
-            try:
-                task()
-            except Exception:
-                log.exception("scheduled task %s failed", getattr(task, "__name__", task))
-
-    threading.Thread(target=loop, name="scheduler", daemon=True).start()
-
-
-def _once_soon(task: Callable[[], object]) -> None:
-    """Run ``task`` once in a daemon thread (errors logged): start-up housekeeping."""
-
-    def run() -> None:
-        try:
-            task()
-        except Exception:
-            log.exception("start-up task failed")
-
-    threading.Thread(target=run, name="housekeeping", daemon=True).start()
 
 
 def _host(listen: str | None) -> str:
