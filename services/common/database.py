@@ -464,6 +464,15 @@ class Database:
         # SQLite has one writer at a time: this process's writers queue here in turn, rather
         # than in SQLite's busy handler, which polls and lets the quickest starve the others.
         self._writers = _FairLock() if self.is_sqlite else None
+        self._write_conn: Connection | None = None
+        self._write_conn_stale = False
+        if self._writers is not None:
+            event.listen(self.engine, "engine_disposed", self._forget_writer)
+
+    def _forget_writer(self, _engine: Engine) -> None:
+        # engine.dispose() asks for fresh connections: the kept one too, at its next use
+        # (under the write turn: nobody is using it then).
+        self._write_conn_stale = True
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Database:
@@ -483,11 +492,15 @@ class Database:
         try:
             if write and self._checkpointer is not None:
                 self._checkpointer.writer_turn()
-            with self.engine.connect() as conn:
-                if write:
-                    conn = conn.execution_options(yihao_write=True)
-                with conn.begin():
+            if queued:
+                with self._writer() as conn, conn.begin():
                     yield conn
+            else:
+                with self.engine.connect() as conn:
+                    if write:
+                        conn = conn.execution_options(yihao_write=True)
+                    with conn.begin():
+                        yield conn
         except _UNAVAILABLE as exc:
             log.warning(
                 "database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__
@@ -500,6 +513,28 @@ class Database:
             if queued:
                 assert self._writers is not None
                 self._writers.release()
+
+    @contextmanager
+    def _writer(self) -> Iterator[Connection]:
+        """(Holding the write turn.) This process's one SQLite write connection, kept open: its
+        page cache stays valid from one write to the next unless another process wrote in
+        between (SQLite empties a connection's cache whenever the database changed under it,
+        so a pooled connection re-read every page a commit touches). Dropped after an error
+        and replaced after ``engine.dispose()``."""
+        conn = self._write_conn
+        if conn is not None and self._write_conn_stale:
+            conn.close()
+            conn = None
+        self._write_conn_stale = False
+        if conn is None:
+            conn = self.engine.connect().execution_options(yihao_write=True)
+        self._write_conn = None
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        self._write_conn = conn
 
     def _take_write_turn(self) -> None:
         assert self._writers is not None
@@ -544,4 +579,7 @@ class Database:
         """Close every pooled connection (and stop checkpointing in the background)."""
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        if self._write_conn is not None:
+            self._write_conn.close()
+            self._write_conn = None
         self.engine.dispose()
