@@ -12,6 +12,7 @@ from the database and every root against the signed heads.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,6 +100,14 @@ def leaf_data(entry: Entry) -> bytes:
     )
 
 
+#: Per database: the frontier after the last leaf this process appended, keyed by that leaf
+#: (index and hash). An append whose last leaf is that one (nobody appended since, and the
+#: transaction that wrote it committed) starts from it instead of reading it again; any other
+#: last leaf (another process appended, or that transaction rolled back) reads it.
+_frontiers: weakref.WeakKeyDictionary[Any, tuple[tuple[int, str], dict[Any, bytes]]] = (
+    weakref.WeakKeyDictionary()
+)
+
 _LAST_LEAF = f"SELECT idx, leaf_hash FROM {audit_leaves.name} ORDER BY idx DESC LIMIT 1"
 
 
@@ -129,7 +138,11 @@ def append(conn: Connection, entries: Sequence[Entry], at: datetime) -> None:
         ],
     )
     known = {} if last is None else {(0, last.idx): bytes.fromhex(last.leaf_hash)}
-    log_tree.extend(conn, start, hashes, known)
+    memo = _frontiers.get(conn.engine)
+    if memo is not None and last is not None and memo[0] == (last.idx, last.leaf_hash):
+        known = memo[1]
+    after = log_tree.extend(conn, start, hashes, known)
+    _frontiers[conn.engine] = ((start + len(hashes) - 1, hashes[-1].hex()), after)
 
 
 def _leaf(r: Any) -> Leaf:

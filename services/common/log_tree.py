@@ -164,7 +164,7 @@ def extend(
     size: int,
     leaf_hashes: Sequence[bytes],
     known: Mapping[Node, bytes] | None = None,
-) -> None:
+) -> dict[Node, bytes]:
     """Store the subtrees completed by the leaves just appended at ``size``, ``size + 1``, …
     (in the caller's transaction, which holds the log's append order). ``known``: frontier
     hashes the caller has already read (the last leaf's, typically)."""
@@ -175,3 +175,18 @@ def extend(
         have.update(read(conn, missing))
     rows = list(nodes_of(size, [have[k] for k in keys], leaf_hashes))
     insert_many(conn, audit_nodes, ("level", "idx", "hash"), rows)
+    return frontier_after(size, have, leaf_hashes, rows)
+
+
+def frontier_after(
+    size: int,
+    before: Mapping[Node, bytes],
+    leaf_hashes: Sequence[bytes],
+    rows: Sequence[tuple[int, int, bytes]],
+) -> dict[Node, bytes]:
+    """The frontier hashes of the tree once ``leaf_hashes`` are appended at ``size`` (from the
+    frontier before, the new leaves and the nodes they completed)."""
+    new: dict[Node, bytes] = dict(before)
+    new.update(((0, size + i), h) for i, h in enumerate(leaf_hashes))
+    new.update(((level, idx), h) for level, idx, h in rows)
+    return {k: new[k] for k in merkle.frontier_nodes(size + len(leaf_hashes))}

@@ -136,6 +136,44 @@ def test_the_stored_nodes_are_exactly_the_perfect_subtrees(db: Database) -> None
     assert stored == expected
 
 
+def _stored_nodes_are_the_rfcs(db: Database, n: int) -> None:
+    d = [raw(i) for i in range(n)]
+    with db.read() as conn:
+        stored = {(r.level, r.idx): bytes(r.hash) for r in conn.execute(select(audit_nodes))}
+        assert log_tree.root_at(conn, n) == mth(d)
+    levels = range(1, max(2, n.bit_length() + 1))
+    expected = {(lv, i): mth(d[i << lv : (i + 1) << lv]) for lv in levels for i in range(n >> lv)}
+    assert stored == expected
+
+
+def test_appends_from_two_processes_in_turn_build_the_rfcs_tree(
+    db: Database, database_url: str
+) -> None:
+    """Each process remembers the frontier after its own last append; another process's
+    appends in between make it read the frontier again rather than build on a stale one."""
+    other = Database(database_url)  # a second process's Database on the same store
+    try:
+        done = 0
+        for turn, count in enumerate([3, 1, 4, 1, 5, 9, 2, 6, 5, 3]):
+            writer = db if turn % 3 else other
+            with writer.transaction() as conn:
+                audit_log.append(conn, [entry(i) for i in range(done, done + count)], AT)
+            done += count
+        _stored_nodes_are_the_rfcs(db, done)
+    finally:
+        other.dispose()
+
+
+def test_an_append_rolled_back_is_not_built_on(db: Database) -> None:
+    fill(db, 5, [5])
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        audit_log.append(conn, [entry(i) for i in range(5, 8)], AT)  # remembered, then undone
+        raise RuntimeError("the caller's transaction fails after the append")
+    with db.transaction() as conn:
+        audit_log.append(conn, [entry(i) for i in range(5, 12)], AT)
+    _stored_nodes_are_the_rfcs(db, 12)
+
+
 def test_random_pairs_in_a_few_thousand_leaves(db: Database) -> None:
     n = 3000
     fill(db, n, [1, 500, 37, 999, 2])
