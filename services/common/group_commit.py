@@ -126,6 +126,43 @@ class GroupCommitter(Generic[T]):
         if slot.error is not None:
             raise slot.error
 
+    def submit_many(self, items: Sequence[T], timeout: float = 30.0) -> None:
+        """Queue ``items`` together and return once all are committed (raise if that failed):
+        one caller's several records, usually in one transaction."""
+        if not items:
+            return
+        event = threading.Event()
+        slots = [_Slot() for _ in items]
+        for slot in slots:
+            slot.event = event
+        arrived = time.monotonic()
+        deadline = arrived + timeout
+        with self._lock:
+            self._queue.extend(zip(items, slots, strict=True))
+            if not self._leading:
+                self._leading = slots[0].lead = True
+            elif self._gathering:
+                self._arrived.notify()
+        while not all(slot.done for slot in slots):
+            leads = [slot for slot in slots if slot.lead]
+            if leads:
+                for slot in leads:
+                    slot.lead = False
+                self._lead_once()
+                continue
+            if not event.wait(deadline - time.monotonic()):
+                for slot in slots:
+                    self._give_up(slot)
+                if not all(slot.done for slot in slots):
+                    raise DeadlineExceeded(
+                        "the record could not be made durable in time", reason="COMMIT_TIMEOUT"
+                    )
+            event.clear()
+        self._metrics.commit_wait(self.name, time.monotonic() - arrived)
+        for slot in slots:
+            if slot.error is not None:
+                raise slot.error
+
     def _give_up(self, slot: _Slot) -> None:
         """A caller out of time leaves the queue (unless its item was taken into a batch),
         passing on the lead if it had just been handed to it."""

@@ -302,6 +302,43 @@ class BatchVerifier:
         receipt_id, durable = self.sealer.seal_later(caller, now, answers, texts)
         return Chunk(receipt_id, now, answers, durable)
 
+    def answer_each(
+        self, items: Sequence[tuple[Caller, Prepared, Holders]]
+    ) -> list[Chunk | BaseException]:
+        """Several callers' single fast-path items at once (one read, one durable write),
+        each answered under its own receipt; an item's own error is its answer alone."""
+        now = self.clock.now()
+        reads = self.reader.read_current(
+            {p.ident.serial for _, p, _ in items if p.ident is not None},
+            {p.number for _, p, _ in items if p.number is not None},
+        )
+        current = reads.licences
+        vetted = self._vet(current)
+        day = china_date(now)
+        out: list[Chunk | BaseException] = []
+        sealed: list[Any] = []
+        written: list[int] = []
+        for caller, p, holders in items:
+            try:
+                decide = _Decider(self, current, vetted, reads.serials_by_number, day, holders)
+                answers: list[Answer | Result] = [decide(p)]
+                if self.sealer.guard is not None:
+                    answers = self.sealer.guard.apply(caller.code, answers)
+                texts = self.answer_texts(answers, now, holders)
+                receipt_id, item = self.sealer.signed(caller, now, answers, texts)
+            except YihaoError as exc:
+                out.append(exc)
+                continue
+            written.append(len(out))
+            sealed.append(item)
+            out.append(Chunk(receipt_id, now, answers))
+        try:
+            self.sealer.write_all(sealed)
+        except YihaoError as exc:
+            for i in written:
+                out[i] = exc
+        return out
+
     def answer_texts(
         self, answers: Sequence[Answer | Result], at: datetime, holders: Holders
     ) -> list[str]:

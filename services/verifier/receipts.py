@@ -99,6 +99,21 @@ class ReceiptSealer:
         self._receipts.submit(item)
         return receipt_id
 
+    def signed(
+        self,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
+        """A signed receipt over ``answers`` and its access records, not yet written: no
+        answer citing it may leave before :meth:`write_all` has returned."""
+        return self._receipt(caller, at, answers, texts)
+
+    def write_all(self, sealed: Sequence[tuple[Receipt, list[AccessRow]]]) -> None:
+        """Make receipts from :meth:`signed` durable together (group commit)."""
+        self._receipts.submit_many(sealed)
+
     def seal_later(
         self,
         caller: Caller,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from services.common.clock import Clock
+from services.common.combining import Combiner
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
@@ -35,7 +36,7 @@ from services.licence_store.domain.consent import Matter
 from services.licence_store.domain.grants import purpose_allowed
 from services.licence_store.domain.stored import StoredLicence
 from services.licence_store.reader import ConsentChecker, LicenceReader
-from services.verifier.batch import BatchVerifier, Chunk
+from services.verifier.batch import BatchVerifier, Chunk, Holders, Prepared
 from services.verifier.budget import MatchGuard
 from services.verifier.checking import Checker
 from services.verifier.documents import Documents
@@ -85,6 +86,9 @@ class VerifierService:
         self.fast = BatchVerifier(
             reader, vault, clock, self.checker, self.receipts, limiter=limiter
         )
+        self._combiner: Combiner[tuple[Caller, Prepared, Holders], Chunk] = Combiner(
+            self.fast.answer_each
+        )
         self.documents = Documents(reader, self.checker, self.receipts, self.qr_keys, clock)
         self.materials = Materials(db, reader, self.checker, self.receipts, clock, consent)
         self.transparency = Transparency(db, self.log_keys, clock, keeper)
@@ -106,8 +110,11 @@ class VerifierService:
         """Verify one licence and record a receipt (a malformed item is the caller's error)."""
         self.fast.charge(caller, [asked])
         holders = self.fast.holders()
-        with self.receipts.coming():  # concurrent verifications share one durable write
-            return self.fast.answer(caller, [self.fast.prepare(asked, holders)], holders)
+        prepared = self.fast.prepare(asked, holders)
+        if asked.as_of is not None:
+            with self.receipts.coming():
+                return self.fast.answer(caller, [prepared], holders)
+        return self._combiner.submit((caller, prepared, holders))
 
     def charge_question(self, caller: Caller, presented: Presented) -> None:
         """Charge one holder-match question (a presented number or name) to the department."""

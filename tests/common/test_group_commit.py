@@ -138,3 +138,55 @@ def test_items_beyond_one_batch_are_committed_by_the_next_leader(db):
         t.join(10)
     assert not any(t.is_alive() for t in threads)
     assert sum(commits) == 9 and max(commits) <= 2
+
+
+def test_submit_many_writes_a_callers_items_together_and_durably(db):
+    commits = []
+
+    def write(conn, items):
+        commits.append(sorted(items))
+        conn.execute(insert(rows), [{"n": n} for n in items])
+
+    committer = GroupCommitter(db, write)
+    committer.submit_many([4, 5, 6])
+    with db.read() as conn:  # durable when it returned
+        assert conn.execute(select(rows.c.n).order_by(rows.c.n)).scalars().all() == [4, 5, 6]
+    assert commits == [[4, 5, 6]]
+    committer.submit_many([])  # nothing to write: no commit
+    assert len(commits) == 1
+
+
+def test_submit_many_beyond_one_batch_and_beside_other_callers(db):
+    commits = []
+
+    def write(conn, items):
+        commits.append(len(items))
+        conn.execute(insert(rows), [{"n": n} for n in items])
+
+    committer = GroupCommitter(db, write, max_batch=4)
+    threads = [
+        threading.Thread(target=committer.submit_many, args=([k * 100 + i for i in range(10)],))
+        for k in range(4)
+    ] + [threading.Thread(target=committer.submit, args=(1000 + n,)) for n in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert sum(commits) == 45 and max(commits) <= 4
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(rows)).scalar() == 45
+
+
+def test_submit_many_raises_when_its_batch_failed(db):
+    def write(conn, items):
+        if "bad" in items:
+            raise RuntimeError("disk on fire")
+        conn.execute(insert(rows), [{"n": n} for n in items])
+
+    committer = GroupCommitter(db, write)
+    with pytest.raises(Unavailable):
+        committer.submit_many([1, "bad", 2])
+    committer.submit_many([3])
+    with db.read() as conn:
+        assert conn.execute(select(rows.c.n)).scalars().all() == [3]  # nothing half-written

@@ -428,3 +428,71 @@ def test_regression_verify_as_of_in_the_last_hours_of_9999(stack: Stack, method:
         request = vpb.VerifyBatchRequest(items=[request])
     outcome = call(stack.channel("hall"), f"/yihao.v1.Verifier/{method}", [request])
     assert_answered(outcome, grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+def test_concurrent_verifications_combined_each_get_their_own_receipt(stack):
+    """VerifyLicence calls arriving together are answered in shared rounds (one read, one
+    durable write); each caller still gets its own answer under its own signed receipt naming
+    only its department and its question, and a malformed question is that caller's error."""
+    import threading
+    import time
+
+    combiner = stack.app.verifier._combiner
+    run, sizes = combiner._run, []
+
+    def slow_first_round(items):  # hold the first round so the others queue behind it
+        sizes.append(len(items))
+        if len(sizes) == 1:
+            time.sleep(0.3)
+        return run(items)
+
+    combiner._run = slow_first_round
+    valid = issue(stack, "C-1")
+    other = issue(stack, "C-2", OTHER_COMPANY)
+    change_status(stack, "RevokeLicence", other.licence_id, "FRAUD")
+    bad_check = "H" if valid.licence_id.endswith("G") else "G"  # a wrong check character
+    asks = [
+        ("hall", valid.licence_id, COMPANY, "valid", "match"),
+        ("housing", valid.licence_id, OTHER_COMPANY, "valid", "mismatch"),
+        ("hall", other.licence_id, OTHER_COMPANY, "revoked", "match"),
+        ("housing", valid.licence_id[:-1] + bad_check, "", "malformed", ""),
+        ("market", other.licence_id, "", "revoked", "not_presented"),
+    ] * 2
+    answers: dict[int, object] = {}
+
+    def ask(i: int) -> None:
+        alias, licence_id, holder, _, _ = asks[i]
+        request = vpb.VerifyLicenceRequest(
+            **WHY, licence=pb.LicenceRef(licence_id=licence_id), presented_holder_number=holder
+        )
+        try:
+            answers[i] = stack.verifier(alias).VerifyLicence(request)
+        except grpc.RpcError as exc:
+            answers[i] = exc.code()
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(asks))]
+    threads[0].start()
+    time.sleep(0.1)  # the first call is in its round; the rest arrive during it
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert max(sizes) > 1  # some calls shared a round
+    receipt_ids = set()
+    for i, (alias, licence_id, _, verdict, match) in enumerate(asks):
+        answer = answers[i]
+        if verdict == "malformed":
+            assert answer == grpc.StatusCode.INVALID_ARGUMENT
+            continue
+        assert vpb.Verdict.Name(answer.verdict) == f"VERDICT_{verdict.upper()}"
+        assert vpb.HolderMatch.Name(answer.holder_number_match) == f"HOLDER_MATCH_{match.upper()}"
+        check = stack.verifier("supervision").VerifyReceipt(
+            vpb.GetReceiptRequest(receipt_id=answer.receipt_id)
+        )
+        assert check.authentic, check.reason
+        body = json.loads(check.receipt.body_json)
+        assert body["requester"] == demo.ALIASES[alias]
+        assert [a["verdict"] for a in body["answers"]] == [verdict]
+        assert body["answers"][0]["licence_id"] == licence_id
+        receipt_ids.add(answer.receipt_id)
+    assert len(receipt_ids) == 8  # one receipt per answered call
