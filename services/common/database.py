@@ -17,9 +17,7 @@ import json
 import logging
 import operator
 import sqlite3
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -31,6 +29,13 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from services.common.errors import DeadlineExceeded, Unavailable, YihaoError
+from services.common.sqlite_wal import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_TRUNCATE_WAIT_MS,
+    SQLITE_WAL_LIMIT_BYTES,
+    Checkpointer,
+    FairLock,
+)
 
 if TYPE_CHECKING:
     from services.common.config import Settings
@@ -48,10 +53,6 @@ metadata = MetaData(
     }
 )
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-SQLITE_CHECKPOINT_SECONDS = 0.5
-SQLITE_WAL_LIMIT_BYTES = 64 << 20  # a larger WAL is emptied by a TRUNCATE checkpoint
-SQLITE_TRUNCATE_WAIT_MS = 2_000  # how long it may wait for the writer and readers of the moment
 #: Each SQLite connection's page cache (SQLite's own default is 2 MB). A bulk import into a
 #: store of millions of licences touches index pages all over the file: with 2 MB the writer
 #: re-read them with a pread each and spilled dirty pages to the WAL mid-transaction.
@@ -86,94 +87,6 @@ def check_deadline() -> None:
 def _sqlite_file(url: str) -> str | None:
     database = make_url(url).database
     return database if database and database != ":memory:" else None
-
-
-class _Checkpointer:
-    """Checkpoints a SQLite database's WAL from a background thread.
-
-    With SQLite's automatic checkpoint, the commit that crosses the threshold copies the WAL
-    back into the database file and syncs it: that commit, and every caller waiting on it in a
-    group commit, stalls (measured: receipt commits' p99 ~26 ms, max ~140 ms, against ~6 ms and
-    ~17 ms with this thread doing it). The engine's connections turn the automatic checkpoint
-    off; this thread runs a PASSIVE checkpoint (it never blocks readers or writers) at an
-    interval. Durability is the WAL's either way.
-
-    A PASSIVE checkpoint copies frames back but cannot start the WAL over while some
-    connection still reads from it; under unbroken load (two server processes importing in
-    turn) it never could, and the WAL grew to 4 GB in five minutes. Once it is larger than
-    ``limit`` bytes, a TRUNCATE checkpoint waits (at most ``wait_ms``) for the writer and the
-    readers of the moment to finish and empties it. This process's new write transactions
-    wait for it (:meth:`writer_turn`), or back-to-back imports would never leave it a gap.
-    """
-
-    def __init__(
-        self,
-        path: str,
-        interval: float = SQLITE_CHECKPOINT_SECONDS,
-        limit: int = SQLITE_WAL_LIMIT_BYTES,
-        wait_ms: int = SQLITE_TRUNCATE_WAIT_MS,
-    ) -> None:
-        self._uri = f"{Path(path).resolve().as_uri()}?mode=rw"  # never creates the file
-        self._wal = Path(f"{path}-wal")
-        self._interval = interval
-        self._limit = limit
-        self._wait_ms = wait_ms
-        self._gate = threading.Condition()
-        self._truncating = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        conn: sqlite3.Connection | None = None
-        try:
-            while not self._stop.wait(self._interval):
-                try:
-                    if conn is None:
-                        conn = sqlite3.connect(self._uri, uri=True, isolation_level=None)
-                    self._checkpoint(conn)
-                except sqlite3.Error as exc:  # not created yet, or busy: next time
-                    log.debug("WAL checkpoint skipped: %s", exc)
-        finally:
-            if conn is not None:
-                conn.close()
-
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        try:
-            size = self._wal.stat().st_size
-        except OSError:
-            return
-        if size <= self._limit:
-            return
-        with self._gate:
-            self._truncating = True
-        try:
-            conn.execute(f"PRAGMA busy_timeout={self._wait_ms}")
-            busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            log.log(
-                logging.DEBUG if busy else logging.INFO,
-                "WAL of %d MB %s",
-                size >> 20,
-                "still in use: kept" if busy else "checkpointed and emptied",
-            )
-        finally:
-            with self._gate:
-                self._truncating = False
-                self._gate.notify_all()
-
-    def writer_turn(self) -> None:
-        """Before a write transaction: wait while a TRUNCATE checkpoint is under way."""
-        if not self._truncating:
-            return
-        with self._gate:
-            self._gate.wait_for(lambda: not self._truncating, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
-
-    def stop(self) -> None:
-        """Stop checkpointing (the last connection to close checkpoints what is left)."""
-        self._stop.set()
-        self._thread.join(timeout=10)
 
 
 def _sqlite_engine(
@@ -405,41 +318,6 @@ def insert_many(
         cursor.close()
 
 
-class _FairLock:
-    """A lock handed to waiters in the order they came (a plain lock is not fair: a thread
-    that releases and at once acquires again usually wins, so back-to-back import transactions
-    starved every other writer of the SQLite database until its busy timeout)."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._held = False
-        self._waiting: deque[threading.Event] = deque()
-
-    def acquire(self, timeout: float) -> bool:
-        """Take the lock within ``timeout`` seconds; False if it could not."""
-        with self._mutex:
-            if not self._held:
-                self._held = True
-                return True
-            turn = threading.Event()
-            self._waiting.append(turn)
-        if turn.wait(timeout):
-            return True
-        with self._mutex:
-            if turn in self._waiting:  # not handed over: leave the queue
-                self._waiting.remove(turn)
-                return False
-        return True  # handed over just as the wait ended
-
-    def release(self) -> None:
-        """Hand the lock to the longest waiter, or free it."""
-        with self._mutex:
-            if self._waiting:
-                self._waiting.popleft().set()
-            else:
-                self._held = False
-
-
 class Database:
     """The process's database: an engine and units of work on it."""
 
@@ -457,13 +335,13 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self._checkpointer = (
-            _Checkpointer(path, limit=SQLITE_WAL_LIMIT_BYTES, wait_ms=SQLITE_TRUNCATE_WAIT_MS)
+            Checkpointer(path, limit=SQLITE_WAL_LIMIT_BYTES, wait_ms=SQLITE_TRUNCATE_WAIT_MS)
             if path
             else None
         )
         # SQLite has one writer at a time: this process's writers queue here in turn, rather
         # than in SQLite's busy handler, which polls and lets the quickest starve the others.
-        self._writers = _FairLock() if self.is_sqlite else None
+        self._writers = FairLock() if self.is_sqlite else None
         self._write_conn: Connection | None = None
         self._write_conn_stale = False
         if self._writers is not None:

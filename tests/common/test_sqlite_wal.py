@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from services.common import database
-from services.common.database import Database, _Checkpointer
+from services.common.database import Database
+from services.common.sqlite_wal import Checkpointer, FairLock
 
 
 def _wal(path: Path) -> int:
@@ -54,7 +55,7 @@ def test_a_wal_over_its_limit_is_emptied_once_no_reader_holds_it(store):
     reader.execute("SELECT count(*) FROM t").fetchall()  # a snapshot that pins the WAL
     _write(db, 0, 200)
     assert _wal(path) > 400_000
-    checkpointer = _Checkpointer(str(path), interval=0.05, limit=100_000, wait_ms=10)
+    checkpointer = Checkpointer(str(path), interval=0.05, limit=100_000, wait_ms=10)
     try:
         time.sleep(0.5)
         assert _wal(path) > 400_000  # still read from: kept, and the writers were not stuck
@@ -71,7 +72,7 @@ def test_a_wal_over_its_limit_is_emptied_once_no_reader_holds_it(store):
 
 def test_a_wal_under_its_limit_is_left_to_passive_checkpoints(store):
     db, path = store
-    checkpointer = _Checkpointer(str(path), interval=0.05, limit=1 << 30)
+    checkpointer = Checkpointer(str(path), interval=0.05, limit=1 << 30)
     try:
         _write(db, 0, 50)
         size = _wal(path)
@@ -145,7 +146,7 @@ def test_writers_of_a_process_take_turns_in_the_order_they_came(store):
 
 
 def test_a_writer_out_of_time_leaves_the_queue_and_the_next_gets_the_lock():
-    lock = database._FairLock()
+    lock = FairLock()
     assert lock.acquire(1)
     assert not lock.acquire(0.05)  # timed out: no longer queued
     got = []
