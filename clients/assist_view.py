@@ -22,7 +22,7 @@ Names = Callable[[str], str]
 
 PAGE_SIZE = 500
 PENDING_PAGE_SIZE = 1000  # the server's largest queue page
-CHINA_TIME = "北京时间"
+CHINA_TIME = render.CHINA_TIME
 STATUS_GLOSS = {"pending": "待办", "answered": "已答复", "refused": "已拒绝"}
 PROCEDURE_GLOSS = {"automatic": "自动", "manual": "人工"}
 COMMITMENT_GLOSS = {"pending": "待核查", "kept": "已履行", "broken": "未履行"}

@@ -207,7 +207,11 @@ def _catalogue_commands(subs: Sub) -> None:
     which.add_argument("--serial", metavar="HEX", help="as `openssl x509 -serial` prints it")
     which.add_argument("--cert", metavar="FILE", help="the certificate itself (PEM)")
     rev.add_argument("--reason", default="", metavar="TEXT")
-    bad.add_argument("--since", metavar="DATETIME", help="ISO 8601 instant the key was exposed")
+    bad.add_argument(
+        "--since",
+        metavar="DATETIME",
+        help="ISO 8601 instant the key was exposed (Beijing time unless it has an offset)",
+    )
     types = group(subs, "types", "licence types (证照目录)")
     command(types, "list", c.cmd_types_list, "licence types").add_argument(
         "--issuer", metavar="CODE", help="only those this department issues"
@@ -324,7 +328,11 @@ def _verify_commands(subs: Sub) -> None:
     ver.add_argument("ref", type=licence_ref_arg, metavar="REF")
     ver.add_argument("--holder", metavar="NUMBER", help="the holder number the applicant presents")
     ver.add_argument("--holder-name", metavar="NAME", help="the holder name the applicant presents")
-    ver.add_argument("--as-of", metavar="DATETIME", help="the verdict at a past instant (ISO 8601)")
+    ver.add_argument(
+        "--as-of",
+        metavar="DATETIME",
+        help="the verdict at a past instant (ISO 8601; Beijing time unless it has an offset)",
+    )
     _why_options(ver)
     hold = command(
         subs, "verify-holder", v.cmd_verify_holder, "verify a holder's licences", epilog=WHY_EPILOG

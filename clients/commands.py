@@ -29,6 +29,7 @@ from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
 from yihao_shared.departments import code_of
 from yihao_shared.errors import FailedPrecondition, InvalidArgument, YihaoError
+from yihao_shared.vocabulary import CHINA_TZ
 
 if TYPE_CHECKING:  # the server package: a client-only installation has none
     from services.common.config import Settings
@@ -210,7 +211,7 @@ def cmd_audit_head(ctx: Context) -> int:
         head,
         lambda: (
             f"tree size {head.tree_size}\nroot      {head.root_hash.hex()}\n"
-            f"signed    {render.timestamp(head.at)} by {head.key_id}"
+            f"signed    {render.when(head.at)} by {head.key_id}"
         ),
     )
     return 0
@@ -305,8 +306,8 @@ def cmd_key_compromised(ctx: Context) -> int:
             raise SetupError(
                 InvalidArgument.field("--since", f"{ctx.args.since!r} is not ISO 8601", "FORMAT")
             ) from None
-        if since.tzinfo is None:
-            since = since.astimezone()
+        if since.tzinfo is None:  # read as Beijing time, as the command line prints instants
+            since = since.replace(tzinfo=CHINA_TZ)
         request.compromised_at.FromDatetime(since.astimezone(UTC))
     department = ctx.client().mark_key_compromised(request)
     ctx.out.show(department, lambda: render.department_card(department))

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC
 
 from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.message import Message
 
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
+from yihao_shared.vocabulary import CHINA_TZ
 
 __all__ = [
     "department_card",
@@ -70,11 +70,25 @@ def glossed(name: str) -> str:
     return f"{name} {gloss}" if gloss else name
 
 
+#: Every instant the command line prints for people is Beijing time (UTC+8), whatever the
+#: machine's time zone: the time the dates, deadlines and receipt ids are in. Key-value views
+#: say so after the time (:func:`when`), tables under the table (:data:`TIMES_NOTE`); JSON
+#: output keeps ISO 8601 with its offset.
+CHINA_TIME = "北京时间"
+TIMES_NOTE = f"(times: {CHINA_TIME})"
+
+
 def timestamp(ts: timestamp_pb2.Timestamp) -> str:
-    """Local date and time, to the second; empty when unset."""
+    """Beijing date and time, to the second; empty when unset."""
     if ts.seconds == 0 and ts.nanos == 0:
         return ""
-    return ts.ToDatetime(tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return ts.ToDatetime(tzinfo=CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def when(ts: timestamp_pb2.Timestamp) -> str:
+    """:func:`timestamp` labelled ``北京时间``; empty when unset."""
+    text = timestamp(ts)
+    return f"{text} {CHINA_TIME}" if text else ""
 
 
 # --- layout -----------------------------------------------------------------------------------
@@ -147,7 +161,7 @@ def _fields(fields: Mapping[str, str], labels: Mapping[str, str]) -> list[tuple[
 
 def licence_card(licence: pb.Licence, labels: Mapping[str, str] | None = None) -> str:
     """Everything a counter clerk needs about one licence version."""
-    version = f"{licence.version}  {timestamp(licence.version_at)}".strip()
+    version = f"{licence.version}  {when(licence.version_at)}".strip()
     pairs = [
         ("e-licence 电子证照", licence.licence_id),
         ("type 证照类型", _named(licence.type_name, licence.type_code)),
@@ -158,7 +172,7 @@ def licence_card(licence: pb.Licence, labels: Mapping[str, str] | None = None) -
         ("status 状态", _status(licence)),
         ("reason 原因", _reason(licence)),
         ("version 版本", version),
-        ("issued 签发", timestamp(licence.issued_at)),
+        ("issued 签发", when(licence.issued_at)),
         ("signed by 签章", licence.signature.key_id),
     ]
     card = _card(pairs)
@@ -207,13 +221,15 @@ _EVENT_HEADERS = ("CURSOR", "AT", "EVENT", "E-LICENCE", "VER", "BY", "STAFF", "R
 
 def events_table(events: Iterable[pb.LicenceEvent]) -> str:
     """Licence events, one row each."""
-    return table(_EVENT_HEADERS, (_event_row(event) for event in events))
+    rows = [_event_row(event) for event in events]
+    return table(_EVENT_HEADERS, rows) + (f"\n{TIMES_NOTE}" if rows else "")
 
 
 def event_line(event: pb.LicenceEvent) -> str:
     """One event on one line (for ``watch``, which cannot wait to align a table); the staff
     member is labelled, since without columns it could be taken for a reason code."""
     cells = list(_event_row(event))
+    cells[_EVENT_HEADERS.index("AT")] = when(event.at)
     if event.staff:
         cells[_EVENT_HEADERS.index("STAFF")] = f"staff {event.staff}"
     return "  ".join(cell for cell in cells if cell)
@@ -233,7 +249,7 @@ def history_card(history: pb.LicenceHistory) -> str:
         for v in history.versions
     ]
     headers = ("VER", "AT", "STATUS", "VALID", "HOLDER", "E-LICENCE")
-    versions = table(headers, rows)
+    versions = table(headers, rows) + (f"\n{TIMES_NOTE}" if rows else "")
     return f"versions 版本\n{versions}\n\nevents 事件\n{events_table(history.events)}"
 
 
@@ -258,7 +274,7 @@ def department_card(department: pb.Department) -> str:
             ("name 名称", department.name),
             ("region 行政区划", department.region),
             ("roles 角色", _roles(department.roles)),
-            ("registered 登记", timestamp(department.registered_at)),
+            ("registered 登记", when(department.registered_at)),
         ]
     )
     keys = [
@@ -267,6 +283,7 @@ def department_card(department: pb.Department) -> str:
     ]
     if keys:
         card += "\nsigning keys 签章密钥\n" + table(("KEY", "ALGORITHM", "FROM", "UNTIL"), keys)
+        card += f"\n{TIMES_NOTE}"
     return card
 
 

@@ -23,6 +23,7 @@ from clients.client import licence_ref
 from clients.commands import Context, SetupError, server_part, why
 from yihao.v1 import verifier_pb2 as vpb
 from yihao_shared.errors import InvalidArgument
+from yihao_shared.vocabulary import CHINA_TZ
 
 NOT_VALID_EXIT = 3
 #: VALID, but a presented holder number or name was not matched (MISMATCH or REFUSED).
@@ -65,7 +66,7 @@ def verification_card(v: vpb.Verification) -> str:
         ("版本 version", str(v.version) if v.version else ""),
         ("签名 signature", _signature(v)),
         ("文件 document", "authentic 真实" if v.document_authentic else ""),
-        ("核验时间 checked", render.timestamp(v.checked_at)),
+        ("核验时间 checked", render.when(v.checked_at)),
         ("核验回执 receipt", v.receipt_id),
         ("核验地区 answered by", f"region {v.region}" if v.region else ""),
         ("对方回执 peer receipt", v.peer_receipt_id),
@@ -104,8 +105,8 @@ def _as_of(text: str | None) -> Timestamp | None:
         raise SetupError(
             InvalidArgument.field("--as-of", f"{text!r} is not an ISO date or date-time", "FORMAT")
         ) from None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=datetime.now().astimezone().tzinfo)
+    if at.tzinfo is None:  # read as Beijing time, as the command line prints instants
+        at = at.replace(tzinfo=CHINA_TZ)
     ts = Timestamp()
     ts.FromDatetime(at.astimezone(UTC))
     return ts
@@ -171,7 +172,7 @@ def _receipt_card(check: vpb.ReceiptCheck) -> str:
             [
                 ("回执 receipt", r.receipt_id),
                 ("签名 signature", f"{state} (key {r.signature.key_id})"),
-                ("时间 issued", render.timestamp(r.issued_at)),
+                ("时间 issued", render.when(r.issued_at)),
                 ("核验单位 requester", r.requester_code),
                 ("经办人 staff", f"{r.staff} (as the requester says)" if r.staff else ""),
             ]
@@ -203,7 +204,7 @@ def cmd_export(ctx: Context) -> int:
 def cmd_qr(ctx: Context) -> int:
     """A short-lived QR payload for showing a licence at a counter (亮证)."""
     qr = ctx.client().issue_qr_payload(licence=licence_ref(ctx.args.ref), ttl_seconds=ctx.args.ttl)
-    ctx.out.show(qr, lambda: f"{qr.payload}\nexpires {render.timestamp(qr.expires_at)}")
+    ctx.out.show(qr, lambda: f"{qr.payload}\nexpires {render.when(qr.expires_at)}")
     return 0
 
 
