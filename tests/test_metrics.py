@@ -84,6 +84,8 @@ def test_a_scrape_finds_rpc_verdict_and_group_commit_series(tmp_path):
     assert _value(samples, "yihao_verdicts_total", verdict="valid", reason="ALL_CHECKS_PASSED") == 3
     assert _value(samples, "yihao_group_commit_batch_size_sum", committer="receipts") >= 3
     assert _value(samples, "yihao_group_commit_wait_seconds_count", committer="receipts") >= 3
+    assert _value(samples, "yihao_combined_round_size_sum", combiner="verify") == 3
+    assert _value(samples, "yihao_combined_round_seconds_count", combiner="verify") >= 1
     assert _value(samples, "yihao_db_statement_seconds_count") > 0
     assert "yihao_calendar_years_ahead" in samples
     assert "yihao_audit_tree_size" in samples

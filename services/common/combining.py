@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 
 from services.common.database import call_deadline
 from services.common.errors import DeadlineExceeded
+from services.common.metrics import NO_METRICS, Metrics
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,9 +45,16 @@ class Combiner(Generic[T, R]):
     item's)."""
 
     def __init__(
-        self, run: Callable[[Sequence[T]], list[R | BaseException]], *, max_round: int = 256
+        self,
+        run: Callable[[Sequence[T]], list[R | BaseException]],
+        *,
+        max_round: int = 256,
+        name: str = "combiner",
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._run = run
+        self.name = name
+        self._metrics = metrics
         self._max_round = max_round
         self._lock = threading.Lock()
         self._queue: list[tuple[T, _Slot[R]]] = []
@@ -93,12 +101,14 @@ class Combiner(Generic[T, R]):
             # The round runs for every caller in it: the combiner's own deadline must not cut
             # it short (each caller's wait has its own bound).
             token = call_deadline.set(None)
+            began = time.monotonic()
             try:
                 results = self._run([item for item, _ in taken])
             except Exception as exc:  # every item of the round learns it failed
                 results = [exc] * len(taken)
             finally:
                 call_deadline.reset(token)
+            self._metrics.combined_round(self.name, len(taken), time.monotonic() - began)
             for (_, slot), result in zip(taken, results, strict=True):
                 if isinstance(result, BaseException):
                     slot.error = result

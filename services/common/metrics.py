@@ -32,6 +32,10 @@ class Metrics(Protocol):
     def commit_wait(self, committer: str, seconds: float) -> None:
         """One caller waited ``seconds`` for its item to be durable."""
 
+    def combined_round(self, combiner: str, size: int, seconds: float) -> None:
+        """One round of ``size`` concurrent callers' items, answered together, took
+        ``seconds`` (:mod:`services.common.combining`)."""
+
     def rate_limited(self, department: str, kind: str) -> None:
         """A call of ``kind`` by ``department`` was refused by the rate limiter."""
 
@@ -70,6 +74,9 @@ class NoMetrics:
         """Nothing."""
 
     def commit_wait(self, committer: str, seconds: float) -> None:
+        """Nothing."""
+
+    def combined_round(self, combiner: str, size: int, seconds: float) -> None:
         """Nothing."""
 
     def rate_limited(self, department: str, kind: str) -> None:

@@ -103,6 +103,20 @@ class PrometheusMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self._round = Histogram(
+            "yihao_combined_round_size",
+            "Concurrent callers answered in one combined round",
+            ["combiner"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self._round_seconds = Histogram(
+            "yihao_combined_round_seconds",
+            "Time one combined round took (read, verdicts, receipts, durable write)",
+            ["combiner"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self._wait = Histogram(
             "yihao_group_commit_wait_seconds",
             "Time a caller waited for its item to be durable",
@@ -183,6 +197,11 @@ class PrometheusMetrics:
     def commit_wait(self, committer: str, seconds: float) -> None:
         """Observe one caller's wait."""
         self._wait.labels(committer).observe(seconds)
+
+    def combined_round(self, combiner: str, size: int, seconds: float) -> None:
+        """Observe one round's size and time."""
+        self._round.labels(combiner).observe(size)
+        self._round_seconds.labels(combiner).observe(seconds)
 
     def rate_limited(self, department: str, kind: str) -> None:
         """Count a refusal."""

@@ -87,7 +87,7 @@ class VerifierService:
             reader, vault, clock, self.checker, self.receipts, limiter=limiter
         )
         self._combiner: Combiner[tuple[Caller, Prepared, Holders], Chunk] = Combiner(
-            self.fast.answer_each
+            self.fast.answer_each, name="verify", metrics=metrics
         )
         self.documents = Documents(reader, self.checker, self.receipts, self.qr_keys, clock)
         self.materials = Materials(db, reader, self.checker, self.receipts, clock, consent)

@@ -150,3 +150,21 @@ def test_rounds_are_bounded_and_everyone_is_answered() -> None:
     assert sorted(results) == sorted(k * 100 + i for k in range(6) for i in range(40))
     assert max(sizes) <= 3
     assert sum(sizes) == 240
+
+
+def test_each_round_is_measured() -> None:
+    rounds: list[tuple[str, int, float]] = []
+
+    class Recording:
+        def combined_round(self, combiner: str, size: int, seconds: float) -> None:
+            rounds.append((combiner, size, seconds))
+
+    combiner: Combiner[int, int] = Combiner(
+        lambda items: list(items),
+        name="test",
+        metrics=Recording(),  # type: ignore[arg-type]
+    )
+    assert combiner.submit(1) == 1
+    assert combiner.submit(2) == 2
+    assert [(name, size) for name, size, _ in rounds] == [("test", 1), ("test", 1)]
+    assert all(seconds >= 0 for _, _, seconds in rounds)
