@@ -29,7 +29,12 @@ def cmd_federation_card(ctx: Context) -> int:
 def cmd_federation_demo(ctx: Context) -> int:
     """Start two federated regions on this machine until Ctrl-C."""
     demo = server_part("services.federation.demo", "run_demo")
-    demo(ctx.args.directory, prepare_only=ctx.args.prepare_only, compose=ctx.args.compose)
+    demo(
+        ctx.args.directory,
+        prepare_only=ctx.args.prepare_only,
+        compose=ctx.args.compose,
+        supervisors=ctx.args.allow_supervisors,
+    )
     return 0
 
 
@@ -49,6 +54,11 @@ def add_federation_commands(subs: Sub) -> None:
     demo.add_argument("--directory", default="var/federation-demo", help="where its files go")
     demo.add_argument(
         "--prepare-only", action="store_true", help="write the regions' files, start nothing"
+    )
+    demo.add_argument(
+        "--allow-supervisors",
+        action="store_true",
+        help="each region lets the other's supervisors urge requests sent to it (催办)",
     )
     demo.add_argument(
         "--compose",

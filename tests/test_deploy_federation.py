@@ -39,3 +39,13 @@ def test_the_prepared_files_federate_the_two_services(tmp_path):
         assert config.peers[other].endpoint == f"region-{other}:7443"
         assert f"region-{other}" in services
         assert service["environment"]["YIHAO_LISTEN"] == "0.0.0.0:50051"
+
+
+def test_the_supervisors_choice_is_written_into_each_peers_policy(tmp_path):
+    run_demo(tmp_path / "no", prepare_only=True, compose=True)
+    run_demo(tmp_path / "yes", prepare_only=True, compose=True, supervisors=True)
+    for choice, expected in (("no", False), ("yes", True)):
+        for code, other in (("35", "31"), ("31", "35")):
+            path = tmp_path / choice / f"region-{code}" / "federation" / "federation.json"
+            assert '"supervisors"' in path.read_text()  # the file shows the choice
+            assert load_federation(path).peers[other].allow.supervisors is expected

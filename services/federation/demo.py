@@ -258,13 +258,20 @@ def _instructions(a: Region, b: Region, licence_id: str) -> str:
     )
 
 
-def run_demo(directory: str | Path, *, prepare_only: bool = False, compose: bool = False) -> None:
+def run_demo(
+    directory: str | Path,
+    *,
+    prepare_only: bool = False,
+    compose: bool = False,
+    supervisors: bool = False,
+) -> None:
     """Prepare and start two federated regions (35 福建省, 31 上海市) until Ctrl-C; with
-    ``prepare_only``, only write their files (``compose``: for compose.federation.yaml)."""
+    ``prepare_only``, only write their files (``compose``: for compose.federation.yaml;
+    ``supervisors``: each lets the other's supervisors urge requests sent to it)."""
     base = Path(directory)
     a = prepare("35", "福建省", base, ports=DEMO_PORTS["35"], compose=compose)
     b = prepare("31", "上海市", base, ports=DEMO_PORTS["31"], compose=compose)
-    federate([a, b])
+    federate([a, b], supervisors=supervisors)
     if prepare_only:
         print(f"regions 35 and 31 prepared in {base}", flush=True)
         return

@@ -67,9 +67,12 @@ def peer_entry(
     licence_types: Sequence[str] = (ANY_TYPE,),
     timeout_seconds: float = 2.0,
     breaker: dict[str, float] | None = None,
+    supervisors: bool = False,
 ) -> dict[str, Any]:
     """A peers[] entry for the federation file from a peer's card (its CA written next to the
-    file, under ``peers/``), with this region's policy for the peer's callers."""
+    file, under ``peers/``), with this region's policy for the peer's callers (``supervisors``:
+    whether the peer's supervisors may urge the requests its departments send here; written
+    either way, so the file shows the choice)."""
     ca_path = directory / "peers" / f"{card['region']}-ca.crt"
     ca_path.parent.mkdir(parents=True, exist_ok=True)
     ca_path.write_text(card["ca_certificate_pem"])
@@ -81,7 +84,11 @@ def peer_entry(
         "issuer_regions": [card["region"]],
         "receipt_keys": card["receipt_keys"],
         "log_keys": card["log_keys"],
-        "allow": {"rpcs": list(rpcs), "licence_types": list(licence_types)},
+        "allow": {
+            "rpcs": list(rpcs),
+            "licence_types": list(licence_types),
+            "supervisors": supervisors,
+        },
         "timeout_seconds": timeout_seconds,
         "breaker": breaker or {"failures": 3, "open_seconds": 10},
     }
