@@ -7,7 +7,7 @@ the record is durable.
 Leader/follower: the first caller to find no commit under way becomes the leader and commits
 everything queued so far, in its own thread; callers arriving meanwhile queue up and wait,
 and when the leader is done one of them leads the next batch. Concurrent callers so share one
-commit, with no writer thread to hand work to and back.
+commit, with no writer thread to hand work to and back (:mod:`services.common.relay`).
 """
 
 from __future__ import annotations
@@ -17,33 +17,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
 from services.common.database import Database, call_deadline
 from services.common.errors import DeadlineExceeded, Unavailable, YihaoError
 from services.common.metrics import NO_METRICS, Metrics
+from services.common.relay import Relay, Slot
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-class _Slot:
-    """One caller's item and what became of it; ``event`` wakes that caller alone, when its
-    item is committed (``done``) or when leading the next batch is handed to it (``lead``)."""
-
-    __slots__ = ("done", "error", "event", "lead")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.lead = False
-        self.error: BaseException | None = None
-        self.event = threading.Event()
-
-
-class GroupCommitter(Generic[T]):
+class GroupCommitter(Relay[T]):
     """Commits submitted items in batches, led by whichever caller comes first.
 
     Each waiting caller sleeps on its own event and is woken once, when its item is durable
@@ -61,16 +49,14 @@ class GroupCommitter(Generic[T]):
         gather: float = 0.0,
         metrics: Metrics = NO_METRICS,
     ) -> None:
+        super().__init__()
         self._db = db
         self._metrics = metrics
         self._write = write
         self._max_batch = max_batch
         self.name = name
         self._gather = gather
-        self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)  # only a gathering leader waits on it
-        self._queue: list[tuple[T, _Slot]] = []
-        self._leading = False
         self._gathering = False
         self._coming = 0  # callers announced by coming() whose item is not queued yet
         self._announced = threading.local()
@@ -98,33 +84,7 @@ class GroupCommitter(Generic[T]):
 
     def submit(self, item: T, timeout: float = 30.0) -> None:
         """Queue ``item`` and return once it is committed (raise if that failed)."""
-        slot = _Slot()
-        arrived = time.monotonic()
-        deadline = arrived + timeout
-        with self._lock:
-            if getattr(self._announced, "on", False):
-                self._announced.on = False
-                self._coming -= 1
-            self._queue.append((item, slot))
-            if not self._leading:
-                self._leading = slot.lead = True
-            elif self._gathering:
-                self._arrived.notify()  # the gathering leader counts it
-        while not slot.done:
-            if slot.lead:
-                slot.lead = False
-                self._lead_once()
-                continue
-            if not slot.event.wait(deadline - time.monotonic()):
-                self._give_up(slot)
-                if not slot.done:
-                    raise DeadlineExceeded(
-                        "the record could not be made durable in time", reason="COMMIT_TIMEOUT"
-                    )
-            slot.event.clear()
-        self._metrics.commit_wait(self.name, time.monotonic() - arrived)
-        if slot.error is not None:
-            raise slot.error
+        self.submit_many([item], timeout)
 
     def submit_many(self, items: Sequence[T], timeout: float = 30.0) -> None:
         """Queue ``items`` together and return once all are committed (raise if that failed):
@@ -132,76 +92,43 @@ class GroupCommitter(Generic[T]):
         if not items:
             return
         event = threading.Event()
-        slots = [_Slot() for _ in items]
-        for slot in slots:
-            slot.event = event
+        slots = [Slot(event) for _ in items]
         arrived = time.monotonic()
-        deadline = arrived + timeout
         with self._lock:
-            self._queue.extend(zip(items, slots, strict=True))
-            if not self._leading:
-                self._leading = slots[0].lead = True
-            elif self._gathering:
-                self._arrived.notify()
-        while not all(slot.done for slot in slots):
-            leads = [slot for slot in slots if slot.lead]
-            if leads:
-                for slot in leads:
-                    slot.lead = False
-                self._lead_once()
-                continue
-            if not event.wait(deadline - time.monotonic()):
-                for slot in slots:
-                    self._give_up(slot)
-                if not all(slot.done for slot in slots):
-                    raise DeadlineExceeded(
-                        "the record could not be made durable in time", reason="COMMIT_TIMEOUT"
-                    )
-            event.clear()
+            if getattr(self._announced, "on", False):
+                self._announced.on = False
+                self._coming -= 1
+            if not self._join(items, slots) and self._gathering:
+                self._arrived.notify()  # the gathering leader counts it
+        self._wait(
+            slots,
+            event,
+            arrived + timeout,
+            self._lead_once,
+            lambda: DeadlineExceeded(
+                "the record could not be made durable in time", reason="COMMIT_TIMEOUT"
+            ),
+        )
         self._metrics.commit_wait(self.name, time.monotonic() - arrived)
         for slot in slots:
             if slot.error is not None:
                 raise slot.error
 
-    def _give_up(self, slot: _Slot) -> None:
-        """A caller out of time leaves the queue (unless its item was taken into a batch),
-        passing on the lead if it had just been handed to it."""
-        with self._lock:
-            if slot.done:
-                return
-            self._queue = [(i, s) for i, s in self._queue if s is not slot]
-            if slot.lead:
-                slot.lead = False
-                self._hand_over()
-
     def _lead_once(self) -> None:
         """Commit what is queued (up to a batch), tell its callers, hand over."""
-        batch: list[tuple[T, _Slot]] = []
         try:
             with self._lock:
                 self._wait_for_coming()
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
+                batch = self._take(self._max_batch)
             if batch:
                 began = time.monotonic()
                 error = self._commit([item for item, _ in batch])
                 self._metrics.group_commit(self.name, len(batch), time.monotonic() - began)
                 for _, slot in batch:
-                    slot.error = error
-                    slot.done = True
-                    slot.event.set()
+                    slot.finish(error)
         finally:
             with self._lock:
                 self._hand_over()
-
-    def _hand_over(self) -> None:
-        """(Holding the lock.) The first queued caller leads next; with none, nobody leads."""
-        if self._queue:
-            first = self._queue[0][1]
-            first.lead = True
-            first.event.set()
-        else:
-            self._leading = False
 
     def _wait_for_coming(self) -> None:
         """(Holding the lock.) Until every caller announced by :meth:`coming` has queued its

@@ -95,20 +95,9 @@ class ReceiptSealer:
         """Sign one receipt over ``answers`` (``texts``: each as canonical JSON), make it and
         their access records durable (group commit) and return its id: only then may an
         answer citing it leave."""
-        receipt_id, item = self._receipt(caller, at, answers, texts)
+        receipt_id, item = self.signed(caller, at, answers, texts)
         self._receipts.submit(item)
         return receipt_id
-
-    def signed(
-        self,
-        caller: Caller,
-        at: datetime,
-        answers: Sequence[Answer | Result],
-        texts: list[str],
-    ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
-        """A signed receipt over ``answers`` and its access records, not yet written: no
-        answer citing it may leave before :meth:`write_all` has returned."""
-        return self._receipt(caller, at, answers, texts)
 
     def write_all(self, sealed: Sequence[tuple[Receipt, list[AccessRow]]]) -> None:
         """Make receipts from :meth:`signed` durable together (group commit)."""
@@ -123,17 +112,19 @@ class ReceiptSealer:
     ) -> tuple[str, Future[None]]:
         """:meth:`seal`, the durable write left running in another thread: no answer citing
         the receipt may leave before the returned future is done (and did not fail)."""
-        receipt_id, item = self._receipt(caller, at, answers, texts)
+        receipt_id, item = self.signed(caller, at, answers, texts)
         return receipt_id, self._writers.submit(self._receipts.submit, item)
 
-    def _receipt(
+    def signed(
         self,
         caller: Caller,
         at: datetime,
         answers: Sequence[Answer | Result],
         texts: list[str],
     ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
-        """A signed receipt over ``answers`` and the access records they imply."""
+        """A signed receipt over ``answers`` and the access records they imply, not yet
+        written: no answer citing it may leave before it is durable (:meth:`seal`,
+        :meth:`seal_later`, :meth:`write_all`)."""
         receipt_id = new_receipt_id(at)
         via = (caller.region, caller.assertion_sha256) if caller.region else None
         body = receipt_body_of(receipt_id, at, caller.code, texts, caller.staff, via)

@@ -126,7 +126,7 @@ def test_a_caller_out_of_time_leaves_and_the_others_are_still_answered() -> None
     blocker.join(timeout=30)
     later.join(timeout=30)
     assert answered == [2]  # the round after the stuck one still ran, without item 1
-    assert not combiner._combining and not combiner._queue
+    assert not combiner._leading and not combiner._queue
 
 
 def test_rounds_are_bounded_and_everyone_is_answered() -> None:

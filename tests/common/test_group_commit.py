@@ -16,6 +16,23 @@ meta = MetaData()
 rows = Table("gc_rows", meta, Column("n", Integer, primary_key=True))
 
 
+def recording(commits: list, summary):
+    """A write that inserts the items and records ``summary(items)`` of each commit."""
+
+    def write(conn, items):
+        commits.append(summary(items))
+        conn.execute(insert(rows), [{"n": n} for n in items])
+
+    return write
+
+
+def failing_on_bad(conn, items):
+    """A write that fails (as a disk error would) for a batch holding "bad"."""
+    if "bad" in items:
+        raise RuntimeError("disk on fire")
+    conn.execute(insert(rows), [{"n": n} for n in items])
+
+
 @pytest.fixture
 def db(tmp_path):
     database = Database(f"sqlite:///{tmp_path / 'gc.db'}")
@@ -25,11 +42,8 @@ def db(tmp_path):
 
 
 def test_concurrent_submits_are_all_durable_and_share_commits(db):
-    commits = []
-
-    def write(conn, items):
-        commits.append(len(items))
-        conn.execute(insert(rows), [{"n": n} for n in items])
+    commits: list = []
+    write = recording(commits, len)
 
     committer = GroupCommitter(db, write)
     errors = []
@@ -57,12 +71,7 @@ def test_concurrent_submits_are_all_durable_and_share_commits(db):
 
 
 def test_a_failed_batch_fails_its_callers_and_the_next_one_proceeds(db):
-    def write(conn, items):
-        if "bad" in items:
-            raise RuntimeError("disk on fire")
-        conn.execute(insert(rows), [{"n": n} for n in items])
-
-    committer = GroupCommitter(db, write)
+    committer = GroupCommitter(db, failing_on_bad)
     with pytest.raises(Unavailable):
         committer.submit("bad")
     committer.submit(7)
@@ -71,11 +80,8 @@ def test_a_failed_batch_fails_its_callers_and_the_next_one_proceeds(db):
 
 
 def test_a_leader_waits_for_announced_callers_to_join_its_commit(db):
-    commits = []
-
-    def write(conn, items):
-        commits.append(sorted(items))
-        conn.execute(insert(rows), [{"n": n} for n in items])
+    commits: list = []
+    write = recording(commits, sorted)
 
     committer = GroupCommitter(db, write, gather=5.0)
     both_announced = threading.Barrier(2)
@@ -124,11 +130,8 @@ def test_a_caller_out_of_time_leaves_the_queue_and_the_next_one_leads(db):
 
 
 def test_items_beyond_one_batch_are_committed_by_the_next_leader(db):
-    commits = []
-
-    def write(conn, items):
-        commits.append(len(items))
-        conn.execute(insert(rows), [{"n": n} for n in items])
+    commits: list = []
+    write = recording(commits, len)
 
     committer = GroupCommitter(db, write, max_batch=2)
     threads = [threading.Thread(target=committer.submit, args=(n,)) for n in range(9)]
@@ -141,11 +144,8 @@ def test_items_beyond_one_batch_are_committed_by_the_next_leader(db):
 
 
 def test_submit_many_writes_a_callers_items_together_and_durably(db):
-    commits = []
-
-    def write(conn, items):
-        commits.append(sorted(items))
-        conn.execute(insert(rows), [{"n": n} for n in items])
+    commits: list = []
+    write = recording(commits, sorted)
 
     committer = GroupCommitter(db, write)
     committer.submit_many([4, 5, 6])
@@ -157,11 +157,8 @@ def test_submit_many_writes_a_callers_items_together_and_durably(db):
 
 
 def test_submit_many_beyond_one_batch_and_beside_other_callers(db):
-    commits = []
-
-    def write(conn, items):
-        commits.append(len(items))
-        conn.execute(insert(rows), [{"n": n} for n in items])
+    commits: list = []
+    write = recording(commits, len)
 
     committer = GroupCommitter(db, write, max_batch=4)
     threads = [
@@ -179,12 +176,7 @@ def test_submit_many_beyond_one_batch_and_beside_other_callers(db):
 
 
 def test_submit_many_raises_when_its_batch_failed(db):
-    def write(conn, items):
-        if "bad" in items:
-            raise RuntimeError("disk on fire")
-        conn.execute(insert(rows), [{"n": n} for n in items])
-
-    committer = GroupCommitter(db, write)
+    committer = GroupCommitter(db, failing_on_bad)
     with pytest.raises(Unavailable):
         committer.submit_many([1, "bad", 2])
     committer.submit_many([3])
