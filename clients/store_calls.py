@@ -253,9 +253,18 @@ class LicenceStoreCalls(Calls):
         timeout: float | None = None,
         **fields: Any,
     ) -> pb.LicenceHistory:
-        """Every version of a licence (oldest first) and its events."""
+        """Every version of a licence (oldest first) and its events: the server's pages,
+        followed to the end unless ``page_token`` or ``page_size`` asks for one page."""
         req = request_of(pb.GetLicenceRequest, request, fields)
-        return self._unary(self._store.GetLicenceHistory, req, pb.LicenceHistory, timeout)
+        one_page = bool(req.page_token or req.page_size)
+        history = self._unary(self._store.GetLicenceHistory, req, pb.LicenceHistory, timeout)
+        while history.next_page_token and not one_page:
+            req.page_token = history.next_page_token
+            page = self._unary(self._store.GetLicenceHistory, req, pb.LicenceHistory, timeout)
+            history.versions.extend(page.versions)
+            history.events.extend(page.events)
+            history.next_page_token = page.next_page_token
+        return history
 
     def list_licences_by_holder(
         self,

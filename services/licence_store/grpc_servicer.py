@@ -171,11 +171,20 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
 
     def GetLicenceHistory(self, request: pb.GetLicenceRequest, context: Any) -> Any:
         history = self.service.queries.history(
-            current_caller(), cv.ref_in(request.licence), why=_why(request)
+            current_caller(),
+            cv.ref_in(request.licence),
+            why=_why(request),
+            size=request.page_size,
+            token=request.page_token,
+            measure=(
+                lambda view: cv.licence_out(view).ByteSize(),
+                lambda event: cv.event_out(event).ByteSize(),
+            ),
         )
         return pb.LicenceHistory(
             versions=[cv.licence_out(v) for v in history.versions],
             events=[cv.event_out(e) for e in history.events],
+            next_page_token=history.next_token,
         )
 
     def ListLicencesByHolder(self, request: pb.ListLicencesByHolderRequest, context: Any) -> Any:

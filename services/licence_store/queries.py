@@ -66,10 +66,12 @@ class Page:
 
 @dataclass(frozen=True)
 class History:
-    """Every version of a licence, and every event."""
+    """A page of a licence's history: versions (oldest first), then events, and the token for
+    the next page ("" at the end)."""
 
     versions: list[LicenceView]
     events: list[StoredEvent]
+    next_token: str = ""
 
 
 class Queries:
@@ -137,19 +139,42 @@ class Queries:
             raise licence_not_found(ref)
         return access
 
-    def history(self, caller: Caller, ref: LicenceRef, why: Why | None = None) -> History:
-        """Every version and event of a licence (``why`` as for :meth:`get`)."""
+    def history(
+        self,
+        caller: Caller,
+        ref: LicenceRef,
+        why: Why | None = None,
+        size: int = 0,
+        token: str = "",
+        measure: tuple[Callable[[LicenceView], int], Callable[[StoredEvent], int]] | None = None,
+    ) -> History:
+        """A page of a licence's versions, then its events (``why`` as for :meth:`get`): at
+        most ``size`` versions, then — once every version has been given — at most ``size``
+        events; with ``measure`` (a version's and an event's encoded size) the page also
+        stops before the answer's byte budget. A page with versions is recorded as a read."""
         if why is not None:
             why = self.why_for(caller, ref, why)
+        limit = page_size(size, 100, 1000)
+        part, after = _history_position(decode_token(token))
         with self.db.read() as conn:
             serial = resolve_serial(conn, ref, self.codec)
             access = self._access(caller, ref, repo.get_by_serial(conn, serial, self.codec), why)
-            versions = repo.list_versions(conn, serial, self.codec)
-            events = repo.events_after(conn, 0, (), 100_000, serial=serial)
-        history = History([self.view(v, access) for v in versions], events)
-        if why is not None and history.versions and (why.stated or _personal(history.versions[-1])):
-            self._log_reads(caller, history.versions[-1:], "licence history", why)
-        return history
+            versions = (
+                repo.list_versions(conn, serial, self.codec, after, limit + 1)
+                if part == "v"
+                else []
+            )
+            more_versions = len(versions) > limit
+            versions = versions[:limit]
+            events: list[StoredEvent] = []
+            if not more_versions:
+                cursor = after if part == "e" else 0
+                events = repo.events_after(conn, cursor, (), limit + 1, serial=serial)
+        views = [self.view(v, access) for v in versions]
+        page = _history_page(views, events, limit, more_versions, measure)
+        if why is not None and page.versions and (why.stated or _personal(page.versions[-1])):
+            self._log_reads(caller, page.versions[-1:], "licence history", why)
+        return page
 
     def _log_reads(self, caller: Caller, views: Sequence[LicenceView], what: str, why: Why) -> None:
         """Leave an access record for each holder whose data is answered."""
@@ -320,3 +345,41 @@ def _personal(view: LicenceView) -> bool:
 def _allows(grants: dict[GrantKey, ReadGrant], caller: Caller, type_code: str, why: Why) -> bool:
     """Whether the catalogue allows ``why`` for this department and licence type."""
     return purpose_allowed(grants, caller.code, type_code, why.purpose) if why.purpose else True
+
+
+def _history_position(position: str) -> tuple[str, int]:
+    """("v", last version given) or ("e", last event cursor given) from a decoded token."""
+    if not position:
+        return "v", 0
+    part, _, number = position.partition(":")
+    if part not in ("v", "e") or not number.isdigit():
+        raise InvalidArgument.field(
+            "page_token", "is not a token returned by a previous page", "PAGE_TOKEN"
+        )
+    return part, int(number)
+
+
+def _history_page(
+    versions: list[LicenceView],
+    events: list[StoredEvent],
+    limit: int,
+    more_versions: bool,
+    measure: tuple[Callable[[LicenceView], int], Callable[[StoredEvent], int]] | None,
+) -> History:
+    """The leading versions and events that fit one answer, and where the next page starts."""
+    more_events = len(events) > limit
+    events = events[:limit]
+    if measure is not None:
+        sizes = [measure[0](v) for v in versions] + [measure[1](e) for e in events]
+        kept = fitting(sizes)
+        if kept < len(versions):
+            versions, events, more_versions = versions[:kept], [], True
+        elif kept < len(sizes):
+            if kept == len(versions):  # every version fits, no event: events start next page
+                return History(versions, [], encode_token("e:0"))
+            events, more_events = events[: kept - len(versions)], True
+    if more_versions:
+        return History(versions, [], encode_token(f"v:{versions[-1].stored.licence.version}"))
+    if more_events:
+        return History(versions, events, encode_token(f"e:{events[-1].cursor}"))
+    return History(versions, events)

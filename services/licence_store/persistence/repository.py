@@ -240,14 +240,23 @@ def get_version(
     return _stored(row, codec) if row else None
 
 
-def list_versions(conn: Connection, serial: str, codec: LicenceCodec) -> list[StoredLicence]:
-    """Every version of a licence, oldest first."""
+def list_versions(
+    conn: Connection,
+    serial: str,
+    codec: LicenceCodec,
+    after: int = 0,
+    limit: int | None = None,
+) -> list[StoredLicence]:
+    """The versions of a licence after version ``after`` (all by default), oldest first, at
+    most ``limit``."""
     stmt = (
         select(licences, licence_versions)
         .join(licence_versions, licence_versions.c.serial == licences.c.serial)
-        .where(licences.c.serial == serial)
+        .where(licences.c.serial == serial, licence_versions.c.version > after)
         .order_by(licence_versions.c.version)
     )
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return [_stored(r, codec) for r in conn.execute(stmt)]
 
 
