@@ -18,6 +18,8 @@ from yihao.v1 import verifier_pb2 as vpb
 from yihao.v1 import verifier_pb2_grpc as vgrpc
 
 HOLDER = "11010519491231002X"
+OTHER = "110105194912310038"  # another person's number, well-formed
+HALL = demo.ALIASES["hall"]
 
 
 def _scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -63,12 +65,28 @@ def _issue_and_verify(server: ServerProcess) -> str:
     return str(licence.licence_id)
 
 
+def _guess(server: ServerProcess, licence_id: str, times: int) -> None:
+    """Present someone else's number ``times`` (distinct cases, so no replays)."""
+    verifier = vgrpc.VerifierStub(server.channel("hall"))
+    for n in range(times):
+        verifier.VerifyLicence(
+            vpb.VerifyLicenceRequest(
+                licence=pb.LicenceRef(licence_id=licence_id),
+                presented_holder_number=OTHER,
+                purpose="核查",
+                case_number=f"HC-2026-{n + 2:04d}",
+            )
+        )
+
+
 def test_a_scrape_finds_rpc_verdict_and_group_commit_series(tmp_path):
     port = free_port()
     log = tmp_path / "server.log"
     with server_process(None, log_file=log, YIHAO_METRICS_LISTEN=f"127.0.0.1:{port}") as server:
-        _issue_and_verify(server)
+        licence_id = _issue_and_verify(server)
         samples = _scrape(port)
+        _guess(server, licence_id, 12)  # 10 MISMATCH answered (the day's budget), 2 refused
+        later = _scrape(port)
     assert f"Metrics: http://127.0.0.1:{port}/metrics" in log.read_text()  # the banner says
     rpc = dict(service="yihao.v1.Verifier", method="VerifyLicence", code="OK")
     assert _value(samples, "yihao_rpc_handled_total", **rpc) == 3
@@ -85,6 +103,8 @@ def test_a_scrape_finds_rpc_verdict_and_group_commit_series(tmp_path):
     assert _value(samples, "yihao_group_commit_batch_size_sum", committer="receipts") >= 3
     assert _value(samples, "yihao_group_commit_wait_seconds_count", committer="receipts") >= 3
     assert _value(samples, "yihao_combined_round_size_sum", combiner="verify") == 3
+    assert _value(samples, "yihao_holder_match_refused_total", department=HALL) == 0
+    assert _value(later, "yihao_holder_match_refused_total", department=HALL) == 2
     assert _value(samples, "yihao_combined_round_seconds_count", combiner="verify") >= 1
     assert _value(samples, "yihao_db_statement_seconds_count") > 0
     assert "yihao_calendar_years_ahead" in samples

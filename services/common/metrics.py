@@ -36,6 +36,10 @@ class Metrics(Protocol):
         """One round of ``size`` concurrent callers' items, answered together, took
         ``seconds`` (:mod:`services.common.combining`)."""
 
+    def match_refused(self, department: str, count: int) -> None:
+        """``count`` answers to ``department`` had holder matching refused: its MISMATCH
+        budget for the licence or holder was spent."""
+
     def rate_limited(self, department: str, kind: str) -> None:
         """A call of ``kind`` by ``department`` was refused by the rate limiter."""
 
@@ -77,6 +81,9 @@ class NoMetrics:
         """Nothing."""
 
     def combined_round(self, combiner: str, size: int, seconds: float) -> None:
+        """Nothing."""
+
+    def match_refused(self, department: str, count: int) -> None:
         """Nothing."""
 
     def rate_limited(self, department: str, kind: str) -> None:

@@ -103,6 +103,12 @@ class PrometheusMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self._match_refused = Counter(
+            "yihao_holder_match_refused",
+            "Answers whose holder matching was refused: the department's MISMATCH budget spent",
+            ["department"],
+            registry=r,
+        )
         self._round = Histogram(
             "yihao_combined_round_size",
             "Concurrent callers answered in one combined round",
@@ -202,6 +208,10 @@ class PrometheusMetrics:
         """Observe one round's size and time."""
         self._round.labels(combiner).observe(size)
         self._round_seconds.labels(combiner).observe(seconds)
+
+    def match_refused(self, department: str, count: int) -> None:
+        """Count refused holder matches."""
+        self._match_refused.labels(department).inc(count)
 
     def rate_limited(self, department: str, kind: str) -> None:
         """Count a refusal."""

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from services.common.holder_vault import HolderVault
 from services.common.match_budget import BUDGET_EXHAUSTED, MatchBudget, Subject
+from services.common.metrics import NO_METRICS, Metrics
 from services.verifier.domain.verdict import HolderMatch
 from services.verifier.results import Answer, Result
 from services.verifier.vetting import Vetted
@@ -25,9 +26,12 @@ SUBJECTS_MEMO_SIZE = 100_000
 class MatchGuard:
     """Applies a department's MISMATCH budget to a chunk of answers."""
 
-    def __init__(self, budget: MatchBudget, vault: HolderVault) -> None:
+    def __init__(
+        self, budget: MatchBudget, vault: HolderVault, metrics: Metrics = NO_METRICS
+    ) -> None:
         self.budget = budget
         self.vault = vault
+        self.metrics = metrics
         #: A memo entry's subject, made once per checked version (not per question).
         self._subjects: dict[Vetted, Subject] = {}
 
@@ -44,16 +48,21 @@ class MatchGuard:
         spent = self.budget.exhausted(dept, [s for _, s in asked])
         # Spent during this chunk too: a later MATCH in the same chunk must not slip through.
         gone = {k for (_, s), done in zip(asked, spent, strict=True) if done for k in _keys(s)}
+        refusals = 0
         for i, subject in asked:
             a = answers[i]
             if gone and (subject.licence_tail in gone or subject.holder_tail in gone):
                 answers[i] = refused(a)
+                refusals += 1
             elif a.number_match is HolderMatch.MISMATCH or a.name_match is HolderMatch.MISMATCH:
                 left = self.budget.spend(dept, subject)
                 if left < 0:
                     answers[i] = refused(a)
+                    refusals += 1
                 if left <= 0:
                     gone.update(_keys(subject))
+        if refusals:
+            self.metrics.match_refused(dept, refusals)
         return answers
 
     def _subject(self, a: Answer | Result) -> Subject | None:

@@ -81,7 +81,7 @@ class VerifierService:
         self.log_keys = ServiceKeys(db, sealer, "log", clock)
         self.memo = SignatureMemo()
         self.checker = Checker(reader, clock, self.memo)
-        guard = MatchGuard(budget, vault) if budget is not None else None
+        guard = MatchGuard(budget, vault, metrics) if budget is not None else None
         self.receipts = ReceiptSealer(db, self.receipt_keys, vault, clock, metrics, guard)
         self.fast = BatchVerifier(
             reader, vault, clock, self.checker, self.receipts, limiter=limiter
