@@ -36,6 +36,8 @@ from clients.web.templating import render
 from clients.web.viewmodels import Label
 from clients.web.viewmodels_operator import (
     ACTIONS,
+    CONFIRM,
+    NOT_CONFIRMED,
     Input,
     changed_fields,
     form_errors,
@@ -291,6 +293,7 @@ def _licence_page(
         "change_inputs": [*schema_inputs(lt, change=True), *_CHANGE_INPUTS],
         "renew_inputs": _RENEW_INPUTS,
         "status_inputs": _STATUS_INPUTS,
+        "confirm": CONFIRM,
         "failed": failed,
         "errors": errors or {},
         "current": current,
@@ -317,6 +320,9 @@ def licence_act(request: Request) -> Response:
     licence_id = _licence_id(request)
     lic = _current(client, licence_id)
     lt = _licence_type(client, lic.type_code)
+    if action.final and _text(request, "confirm") != "yes":  # nothing is sent to the store
+        values = {i.name: _text(request, i.name) for i in _STATUS_INPUTS}
+        return _licence_page(request, lic, lt, action.key, {"confirm": NOT_CONFIRMED}, values, 400)
     call, inputs, values = _call_for(request, client, action.key, lic, lt)
     if call is None:
         nothing = {"_form": Label("未作任何变更", "Nothing was changed.")}

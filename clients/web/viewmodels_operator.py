@@ -184,6 +184,7 @@ class Action:
     label: Label
     reasons: tuple[tuple[str, Label], ...] = ()
     sources: tuple[int, ...] = ()  # stored statuses it may start from
+    final: bool = False  # ends the licence for good: the form asks the operator to confirm
 
 
 _WORDS = {
@@ -231,6 +232,7 @@ ACTIONS: dict[str, Action] = {
         Label("吊销", "Revoke"),
         _reasons("VIOLATION", "FRAUD", "COURT_ORDER", "OTHER"),
         (_A, _S),
+        final=True,
     ),
     "cancel": Action(
         "cancel",
@@ -245,8 +247,13 @@ ACTIONS: dict[str, Action] = {
             "OTHER",
         ),
         (_A, _S),
+        final=True,
     ),
 }
+
+#: What the operator ticks before an act that ends the licence for good (revoke, cancel).
+CONFIRM = Label("我确认：此操作办理后不能恢复", "I confirm: this cannot be undone")
+NOT_CONFIRMED = Label("请勾选确认后再提交", "Tick the confirmation first: nothing was done.")
 
 _STATUS: dict[int, tuple[str, Label]] = {
     common_pb2.LICENCE_STATUS_ACTIVE: ("active", Label("有效", "active")),

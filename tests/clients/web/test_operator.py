@@ -213,6 +213,10 @@ def test_a_licence_is_cancelled_with_its_reason_and_cancelled_is_terminal(
     text = desk_client.get(page).text
     assert 'id="act-cancel"' in text and "HOLDER_DISSOLVED" in text
     form = _form(desk_client, page, reason_code="HOLDER_DISSOLVED", reason_text="")
+    unconfirmed = desk_client.post(f"{page}/cancel", data=form)  # the box not ticked
+    assert unconfirmed.status_code == 400 and "请勾选确认后再提交" in unconfirmed.text
+    assert 'id="cancel-confirm"' in unconfirmed.text and not _fake(backend).acts  # nothing
+    form = _form(desk_client, page, reason_code="HOLDER_DISSOLVED", reason_text="", confirm="yes")
     assert desk_client.post(f"{page}/cancel", data=form).status_code == 303
     ((name, fields),) = _fake(backend).acts
     assert name == "cancel" and fields["reason_code"] == "HOLDER_DISSOLVED"

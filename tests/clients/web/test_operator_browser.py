@@ -107,6 +107,13 @@ def test_issue_after_correcting_a_field_error_then_suspend_reinstate_revoke(
     ):
         page.click(f"#act-{action} summary")
         page.select_option(f"#{action}-reason_code", reason)
+        if action == "revoke":  # ends the licence: not done until the operator confirms
+            with page.expect_navigation():
+                page.click("#do-revoke")
+            assert page.get_attribute("#revoke-confirm", "aria-invalid") == "true"
+            assert "请勾选确认" in page.inner_text("#e-revoke-confirm")
+            assert page.get_attribute("#status", "data-status") == "active"  # nothing done
+            page.check("#revoke-confirm")
         with page.expect_navigation():
             page.click(f"#do-{action}")
         assert page.get_attribute("#status", "data-status") == status, action
@@ -357,6 +364,7 @@ def test_a_persons_licence_is_issued_opened_and_cancelled(page, live_desk) -> No
     assert page.inner_text("#licence-id").strip() == licence_id
     page.click("#act-cancel summary")
     page.select_option("#cancel-reason_code", "HOLDER_DECEASED")
+    page.check("#cancel-confirm")
     with page.expect_navigation():
         page.click("#do-cancel")
     assert page.get_attribute("#status", "data-status") == "cancelled"
