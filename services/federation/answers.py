@@ -12,7 +12,7 @@ from services.common.identifiers import parse_holder_number
 from services.federation.config import Peer
 from services.verifier.domain.document import decode_qr
 from services.verifier.domain.verdict import Decision, HolderMatch, Verdict
-from services.verifier.grpc_servicer import asked_in
+from services.verifier.messages import asked_in
 from services.verifier.results import ForwardedResult, Presented, asked_record, presented_with
 from yihao.v1 import verifier_pb2 as pb
 

@@ -33,11 +33,11 @@ from services.federation.assistance_servicer import AssistanceAnswering
 from services.federation.config import ANY_TYPE, FederationConfig, Peer
 from services.federation.evidence import Asserted, check_assertion
 from services.federation.replay import SeenAssertions
-from services.verifier.grpc_servicer import (
+from services.verifier.grpc_servicer import VerifierServicer
+from services.verifier.messages import (
     MAX_BATCH_ITEMS,
-    VerifierServicer,
     Wire,
-    _batch_item,
+    batch_item,
     receipt_out,
     verification_out,
 )
@@ -291,7 +291,7 @@ class FederationServicer(AssistanceAnswering, fpb_grpc.FederationServicer):  # t
         peer, caller = self._caller(rpc, request, request.batch, count)
         for item in items:
             self._allow_type(peer, _type_of(item))
-        chunk = self.service.verify_batch(caller, [_batch_item(r) for r in items])
+        chunk = self.service.verify_batch(caller, [batch_item(r) for r in items])
         chunk.wait_durable()
         receipt = self.service.get_receipt(chunk.receipt_id)
         response = fpb.FederatedVerifyResponse(receipt=receipt_out(receipt))

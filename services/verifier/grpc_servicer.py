@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from typing import Any, Protocol
 
-from services.common.errors import InvalidArgument, NotFound, YihaoError
+from services.common.errors import InvalidArgument, NotFound
 from services.common.identifiers import HolderNumber
 from services.common.identity import Caller, current_caller
 from services.common.streams import pipelined
-from services.common.textcheck import refuse_nul
-from services.common.wire import instant_in, key_out, timestamp
-from services.licence_store.domain.reading import LicenceRef
+from services.common.wire import key_out, timestamp
 from services.verifier.batch import Chunk
-from services.verifier.domain.verdict import STANDARD_CHECKS, HolderMatch, Integrity, Verdict
-from services.verifier.materials import Material, ServiceItem
+from services.verifier.messages import (
+    MAX_BATCH_ITEMS,
+    Wire,
+    asked_in,
+    batch_item,
+    head_out,
+    item_out,
+    material_out,
+    receipt_out,
+    ref_in,
+    verification_out,
+)
 from services.verifier.results import (
-    EXISTENCE,
-    Answer,
     Asked,
     ForwardedResult,
     Presented,
@@ -63,78 +68,6 @@ class Forwarding(Protocol):
         """Each peer's answers (one CANNOT_CHECK for a peer that cannot answer)."""
 
 
-#: Items one VerifyBatch request message may carry (each message gets one receipt, and one
-#: answer message). The largest answer a server can give to one item is 2,868 bytes (every
-#: part is bounded: catalogue names, licence number, client_ref, a malformed item's reason;
-#: tests/verifier/test_batch_size.py builds it from the proto), so 1,000 answers take at most
-#: 2.9 MB, under the 4 MiB message limit; 10,000 (the maximum until 2026-12) could not fit.
-MAX_BATCH_ITEMS = 1_000
-WIRE_CACHE_SIZE = 100_000
-VERDICTS = {v: getattr(pb, f"VERDICT_{v.name}") for v in Verdict}
-MATCHES = {m: getattr(pb, f"HOLDER_MATCH_{m.name}") for m in HolderMatch}
-
-
-def presented_in(request: pb.VerifyLicenceRequest) -> Presented:
-    """What the applicant presented, validated."""
-    as_of = instant_in(request.as_of, "as_of") if request.HasField("as_of") else None
-    return Presented.parse(
-        request.presented_holder_number,
-        request.presented_holder_name,
-        as_of,
-        purpose=request.purpose,
-        case_number=request.case_number,
-        client_ref=request.client_ref,
-    )
-
-
-def verification_out(result: Result) -> pb.Verification:
-    """A verification for an answer (stored holder never included)."""
-    if isinstance(result, ForwardedResult) and result.wire:
-        return _forwarded_out(result)
-    msg = pb.Verification(
-        verdict=VERDICTS[result.decision.verdict],
-        reason=result.decision.reason,
-        holder_number_match=MATCHES[result.number_match],
-        holder_name_match=MATCHES[result.name_match],
-        policy=pb.Policy(checks=list(result.checks), as_of=timestamp(result.as_of)),
-        receipt_id=result.receipt_id,
-        checked_at=timestamp(result.checked_at),
-        client_ref=result.client_ref,
-        document_authentic=result.document_authentic,
-        type_name=result.type_name,
-        issuer_name=result.issuer_name,
-        holder_match_refusal=result.refusal,
-    )
-    if result.stored is not None:
-        lic, signed = result.stored.licence, result.stored.signed
-        msg.licence_id = signed.licence_id
-        msg.type_code = lic.type_code
-        msg.licence_number = lic.licence_number
-        msg.issuer_code = lic.issuer_code
-        msg.valid_from = lic.validity.valid_from.isoformat()
-        msg.valid_until = lic.validity.valid_until.isoformat() if lic.validity.valid_until else ""
-        msg.version = lic.version
-        msg.signature_verified = (
-            result.integrity is not None and result.integrity.value == "SIGNATURE_VERIFIED"
-        )
-        msg.signature_key_id = signed.key_id
-        msg.content_sha256 = signed.content_sha256
-        msg.status_reason_code = lic.status_reason.code if lic.status_reason else ""
-    if isinstance(result, ForwardedResult):  # a region that could not answer: CANNOT_CHECK
-        msg.region = result.region
-    return msg
-
-
-def _forwarded_out(result: ForwardedResult) -> pb.Verification:
-    """The owning region's answer as it came, with this region's receipt (federation)."""
-    msg = pb.Verification.FromString(result.wire)
-    msg.peer_receipt_id = result.peer_receipt_id
-    msg.receipt_id = result.receipt_id
-    msg.region = result.region
-    msg.client_ref = result.client_ref
-    return msg
-
-
 class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
     """Thin transport over :class:`VerifierService`; with federation configured, a question
     about another region's licence goes through the ``forwarder``
@@ -143,7 +76,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
     def __init__(self, service: VerifierService, forwarder: Forwarding | None = None) -> None:
         self.service = service
         self.forwarder = forwarder
-        self._wire = _Wire()
+        self._wire = Wire()
 
     def VerifyLicence(self, request: pb.VerifyLicenceRequest, context: Any) -> Any:
         ref_in(request.licence)  # a reference is required
@@ -208,10 +141,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
             forwarded = self._forward_items(caller, request.items)
             return self.service.verify_batch(
                 caller,
-                [
-                    Asked() if i in forwarded else _batch_item(r)
-                    for i, r in enumerate(request.items)
-                ],
+                [Asked() if i in forwarded else batch_item(r) for i, r in enumerate(request.items)],
                 forwarded,
             )
 
@@ -231,7 +161,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         groups: dict[str, tuple[Any, list[int]]] = {}
         for i, item in enumerate(items):
             peer = self.forwarder.owner(item.licence)
-            if peer is not None and _batch_item(item).refused is None:
+            if peer is not None and batch_item(item).refused is None:
                 groups.setdefault(peer.region, (peer, []))[1].append(i)
         answered: dict[int, Result] = {}
         for peer, indexes in groups.values():
@@ -404,185 +334,3 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
                 for o in outcomes
             ],
         )
-
-
-def ref_in(msg: Any) -> LicenceRef:
-    """A licence reference from a request (``yihao.v1.LicenceRef``)."""
-    which = msg.WhichOneof("ref")
-    if which == "licence_id":
-        return LicenceRef(licence_id=msg.licence_id)
-    if which == "type_and_number":
-        tn = msg.type_and_number
-        return LicenceRef(type_code=tn.type_code, licence_number=tn.licence_number)
-    raise InvalidArgument.field(
-        "licence", "name a licence by licence_id or by type_and_number", "REQUIRED"
-    )
-
-
-def asked_in(request: pb.VerifyLicenceRequest) -> Asked:
-    """A verification request as plain values (validated by the service)."""
-    as_of = instant_in(request.as_of, "as_of") if request.HasField("as_of") else None
-    ref = request.licence
-    if ref.WhichOneof("ref") != "type_and_number":
-        type_code = licence_number = ""
-        by_number = False
-    else:
-        tn = ref.type_and_number
-        type_code, licence_number, by_number = tn.type_code, tn.licence_number, True
-    return Asked(
-        ref.licence_id,
-        type_code,
-        licence_number,
-        request.presented_holder_number,
-        request.presented_holder_name,
-        request.purpose,
-        request.case_number,
-        request.client_ref,
-        as_of,
-        by_number,
-    )
-
-
-def _batch_item(request: pb.VerifyLicenceRequest) -> Asked:
-    """One batch item; a malformed one is answered on its own, never ending the stream."""
-    try:
-        asked = asked_in(request)
-        if "\x00" in "".join(asked[:8]):  # every string of the request (see Asked)
-            refuse_nul(request)
-        if not (asked.licence_id or asked.by_number):
-            ref_in(request.licence)  # names no licence: say how to name one
-    except YihaoError as exc:
-        return Asked(client_ref=request.client_ref, refused=exc)
-    return asked
-
-
-class _Wire:
-    """Fast-path answers as protobuf. What an answer says about its licence version and
-    outcome (identifiers, names, dates, key, hash, verdict, matches) is serialised once and
-    reused; the chunk's receipt, instant and policy once per chunk; merged per item."""
-
-    def __init__(self, size: int = WIRE_CACHE_SIZE) -> None:
-        self._size = size
-        self._outcomes: dict[tuple[Any, ...], bytes] = {}
-
-    def verification(self, chunk: Chunk) -> pb.Verification:
-        """A chunk's one answer (VerifyLicence), built once as the message that is sent."""
-        (a,) = chunk.answers
-        if not isinstance(a, Answer):
-            return verification_out(replace(a, receipt_id=chunk.receipt_id))
-        at = timestamp(chunk.checked_at)
-        shared = pb.Verification(
-            receipt_id=chunk.receipt_id, checked_at=at, policy=pb.Policy(checks=a.checks, as_of=at)
-        )
-        msg = pb.Verification.FromString(self._outcome(a))
-        msg.MergeFrom(shared)
-        if a.item.client_ref:
-            msg.client_ref = a.item.client_ref
-        return msg
-
-    def fill(self, results: Any, chunk: Chunk) -> None:
-        """Append one Verification per answer of ``chunk`` to the repeated field ``results``."""
-        rid = chunk.receipt_id
-        at = timestamp(chunk.checked_at)
-        shared: dict[tuple[str, ...], bytes] = {
-            checks: pb.Verification(
-                receipt_id=rid, checked_at=at, policy=pb.Policy(checks=checks, as_of=at)
-            ).SerializeToString()
-            for checks in (STANDARD_CHECKS, EXISTENCE)
-        }
-        for a in chunk.answers:
-            if not isinstance(a, Answer):
-                results.append(verification_out(replace(a, receipt_id=rid)))
-                continue
-            m = results.add()
-            m.MergeFromString(self._outcome(a) + shared[a.checks])
-            if a.item.client_ref:
-                m.client_ref = a.item.client_ref
-
-    def _outcome(self, a: Answer) -> bytes:
-        d = a.decision
-        key = (
-            a.vetted,
-            a.names,
-            d.verdict,
-            d.reason,
-            a.number_match,
-            a.name_match,
-            a.status_reason_code,
-            a.refusal,
-        )
-        wire = self._outcomes.get(key)
-        if wire is None:
-            if len(self._outcomes) >= self._size:
-                self._outcomes.clear()
-            wire = self._outcomes[key] = _outcome_message(a).SerializeToString()
-        return wire
-
-
-def _outcome_message(a: Answer) -> pb.Verification:
-    """What an answer says, apart from the chunk's receipt, instant, policy and client_ref."""
-    msg = pb.Verification(
-        verdict=VERDICTS[a.decision.verdict],
-        reason=a.decision.reason,
-        holder_number_match=MATCHES[a.number_match],
-        holder_name_match=MATCHES[a.name_match],
-        holder_match_refusal=a.refusal,
-    )
-    v = a.vetted
-    if v is not None:
-        until = v.validity.valid_until
-        msg.licence_id = v.licence_id
-        msg.type_code = v.type_code
-        msg.type_name, msg.issuer_name = a.names
-        msg.licence_number = v.licence_number
-        msg.issuer_code = v.issuer_code
-        msg.valid_from = v.validity.valid_from.isoformat()
-        msg.valid_until = until.isoformat() if until else ""
-        msg.version = v.version
-        msg.signature_verified = v.integrity is Integrity.VERIFIED
-        msg.signature_key_id = v.key_id
-        msg.content_sha256 = v.content_sha256
-        msg.status_reason_code = a.status_reason_code
-    return msg
-
-
-#: The fast path's answers as protobuf (the federation service answers with it too).
-Wire = _Wire
-
-
-def receipt_out(receipt: Any) -> pb.Receipt:
-    """A receipt for an answer."""
-    return pb.Receipt(
-        receipt_id=receipt.receipt_id,
-        body_json=receipt.body.decode(),
-        signature=common.Signature(
-            key_id=receipt.key_id, algorithm=receipt.algorithm, value=receipt.signature
-        ),
-        issued_at=timestamp(receipt.issued_at),
-        requester_code=receipt.requester_code,
-        verdict=VERDICTS[receipt.verdict] if receipt.verdict else pb.VERDICT_UNSPECIFIED,
-        licence_id=receipt.licence_id,
-        content_sha256=receipt.content_sha256,
-        staff=receipt.staff or "",
-    )
-
-
-def material_out(m: Material) -> pb.Material:
-    return pb.Material(name=m.name, licence_type_code=m.licence_type_code, holder_is_applicant=True)
-
-
-def item_out(item: ServiceItem) -> pb.ServiceItem:
-    return pb.ServiceItem(
-        code=item.code, name=item.name, materials=[material_out(m) for m in item.materials]
-    )
-
-
-def head_out(head: Any) -> pb.SignedTreeHead:
-    """A signed tree head for an answer."""
-    return pb.SignedTreeHead(
-        tree_size=head.tree_size,
-        root_hash=head.root_hash,
-        at=timestamp(head.at),
-        key_id=head.key_id,
-        signature=head.signature,
-    )

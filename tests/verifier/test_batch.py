@@ -17,7 +17,7 @@ from services.common.signing import canonical_json
 from services.licence_store import demo
 from services.licence_store.persistence import repository as repo
 from services.licence_store.persistence.tables import licence_versions
-from services.verifier.grpc_servicer import MAX_BATCH_ITEMS
+from services.verifier.messages import MAX_BATCH_ITEMS
 from testsupport.samples import BUSINESS_FIELDS
 from testsupport.stack import Stack
 from testsupport.why import WHY

@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.common.limits import MAX_MESSAGE_BYTES
 from services.licence_store import demo
 from services.licence_store.domain.catalogue import MAX_NAME_LENGTH
-from services.verifier.grpc_servicer import MAX_BATCH_ITEMS
+from services.verifier.messages import MAX_BATCH_ITEMS
 from services.verifier.results import MAX_CLIENT_REF, MAX_REASON
 from testsupport.processes import PostgresServer
 from testsupport.serverproc import server_process
