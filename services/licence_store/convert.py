@@ -16,7 +16,6 @@ from services.licence_store.domain.catalogue import (
     LicenceType,
 )
 from services.licence_store.domain.licence import Effective, EventKind, Status
-from services.licence_store.domain.reading import LicenceRef
 from services.licence_store.domain.stored import StoredEvent
 from services.licence_store.lifecycle import IssueCommand
 from services.licence_store.queries import LicenceView
@@ -146,19 +145,6 @@ def issue_command_in(msg: pb.IssueLicenceRequest) -> IssueCommand:
         fields=dict(msg.fields),
         valid_from=msg.valid_from,
         valid_until=msg.valid_until,
-    )
-
-
-def ref_in(msg: pb.LicenceRef) -> LicenceRef:
-    """A licence reference from a request."""
-    which = msg.WhichOneof("ref")
-    if which == "licence_id":
-        return LicenceRef(licence_id=msg.licence_id)
-    if which == "type_and_number":
-        tn = msg.type_and_number
-        return LicenceRef(type_code=tn.type_code, licence_number=tn.licence_number)
-    raise InvalidArgument.field(
-        "licence", "name a licence by licence_id or by type_and_number", "REQUIRED"
     )
 
 

@@ -22,6 +22,7 @@ from services.licence_store import convert as cv
 from services.licence_store.domain.consent import Matter
 from services.licence_store.domain.licence import Action
 from services.licence_store.lifecycle import IssueCommand
+from services.licence_store.reader import ref_in
 from services.licence_store.service import LicenceStoreService
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import licence_store_pb2_grpc as pb_grpc
@@ -120,7 +121,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
     def ChangeLicence(self, request: pb.ChangeLicenceRequest, context: Any) -> Any:
         view = self.service.lifecycle.change(
             current_caller(),
-            cv.ref_in(request.licence),
+            ref_in(request.licence),
             dict(request.fields),
             request.holder_name,
             request.idempotency_key,
@@ -131,7 +132,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
     def RenewLicence(self, request: pb.RenewLicenceRequest, context: Any) -> Any:
         view = self.service.lifecycle.renew(
             current_caller(),
-            cv.ref_in(request.licence),
+            ref_in(request.licence),
             request.valid_until,
             request.idempotency_key,
             request.reason,
@@ -142,7 +143,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
         view = self.service.lifecycle.change_status(
             current_caller(),
             action,
-            cv.ref_in(request.licence),
+            ref_in(request.licence),
             request.reason_code,
             request.reason_text,
             request.idempotency_key,
@@ -165,14 +166,14 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
 
     def GetLicence(self, request: pb.GetLicenceRequest, context: Any) -> Any:
         view = self.service.queries.get(
-            current_caller(), cv.ref_in(request.licence), request.version, why=_why(request)
+            current_caller(), ref_in(request.licence), request.version, why=_why(request)
         )
         return cv.licence_out(view)
 
     def GetLicenceHistory(self, request: pb.GetLicenceRequest, context: Any) -> Any:
         history = self.service.queries.history(
             current_caller(),
-            cv.ref_in(request.licence),
+            ref_in(request.licence),
             why=_why(request),
             size=request.page_size,
             token=request.page_token,

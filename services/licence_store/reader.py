@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from services.common.errors import InvalidArgument
 from services.common.identifiers import HolderNumber
 from services.licence_store.domain.catalogue import Department, LicenceType, SigningKeyRecord
 from services.licence_store.domain.consent import ConsentPass, Matter
@@ -32,6 +33,20 @@ from services.licence_store.domain.licence import Status
 from services.licence_store.domain.reading import CurrentLicence, CurrentReads, LicenceRef
 from services.licence_store.domain.status_chain import StatusDecision
 from services.licence_store.domain.stored import StoredLicence
+
+
+def ref_in(msg: Any) -> LicenceRef:
+    """The licence a request names (a ``yihao.v1.LicenceRef``: by e-licence identifier, or by
+    type and number), as the readers take it; INVALID_ARGUMENT naming ``licence`` if neither."""
+    which = msg.WhichOneof("ref")
+    if which == "licence_id":
+        return LicenceRef(licence_id=msg.licence_id)
+    if which == "type_and_number":
+        tn = msg.type_and_number
+        return LicenceRef(type_code=tn.type_code, licence_number=tn.licence_number)
+    raise InvalidArgument.field(
+        "licence", "name a licence by licence_id or by type_and_number", "REQUIRED"
+    )
 
 
 class LicenceReader(Protocol):

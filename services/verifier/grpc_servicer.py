@@ -10,6 +10,7 @@ from services.common.identifiers import HolderNumber
 from services.common.identity import Caller, current_caller
 from services.common.streams import pipelined
 from services.common.wire import key_out, timestamp
+from services.licence_store.reader import ref_in
 from services.verifier.batch import Chunk
 from services.verifier.messages import (
     MAX_BATCH_ITEMS,
@@ -20,7 +21,6 @@ from services.verifier.messages import (
     item_out,
     material_out,
     receipt_out,
-    ref_in,
     verification_out,
 )
 from services.verifier.results import (

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from services.common.errors import InvalidArgument, YihaoError
+from services.common.errors import YihaoError
 from services.common.textcheck import refuse_nul
 from services.common.wire import instant_in, timestamp
-from services.licence_store.domain.reading import LicenceRef
+from services.licence_store.reader import ref_in
 from services.verifier.batch import Chunk
 from services.verifier.domain.verdict import STANDARD_CHECKS, HolderMatch, Integrity, Verdict
 from services.verifier.materials import Material, ServiceItem
@@ -95,19 +95,6 @@ def _forwarded_out(result: ForwardedResult) -> pb.Verification:
     msg.region = result.region
     msg.client_ref = result.client_ref
     return msg
-
-
-def ref_in(msg: Any) -> LicenceRef:
-    """A licence reference from a request (``yihao.v1.LicenceRef``)."""
-    which = msg.WhichOneof("ref")
-    if which == "licence_id":
-        return LicenceRef(licence_id=msg.licence_id)
-    if which == "type_and_number":
-        tn = msg.type_and_number
-        return LicenceRef(type_code=tn.type_code, licence_number=tn.licence_number)
-    raise InvalidArgument.field(
-        "licence", "name a licence by licence_id or by type_and_number", "REQUIRED"
-    )
 
 
 def asked_in(request: pb.VerifyLicenceRequest) -> Asked:
