@@ -74,6 +74,9 @@ WEB_ENVIRONMENT: dict[str, str] = {
     "Ed25519 public keys (kid -> PEM) that sign holder sign-in assertions; unset = none accepted",
     "YIHAO_WEB_HOLDER_IDP_ISSUER": "for the web desk: the iss the holder sign-in assertions must "
     "carry (required with YIHAO_WEB_HOLDER_IDP_KEYS)",
+    "YIHAO_WEB_HOLDER_IDP_URL": "for the web desk: the portal identity provider's sign-in "
+    "address the desk sends a holder to, with a nonce (https; required with "
+    "YIHAO_WEB_HOLDER_IDP_KEYS)",
     "YIHAO_WEB_HOLDER_AUDIENCE": "for the web desk: the aud the holder sign-in assertions must "
     "name; yihao-web",
     "YIHAO_WEB_HOLDER_QR_SECONDS": "for the web desk: how long a 亮证 QR code on the holder page "

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from yihao_shared.environment import load_client_settings
 from yihao_shared.errors import InvalidArgument
@@ -49,6 +50,7 @@ class WebSettings:
     holder_portal: str = "portal"
     holder_idp_keys: Path | None = None
     holder_idp_issuer: str = ""
+    holder_idp_url: str = ""
     holder_audience: str = "yihao-web"
     holder_qr_seconds: int = 90
     extra: dict[str, Any] = field(default_factory=dict)
@@ -125,6 +127,24 @@ def _import_max_bytes(env: Mapping[str, str]) -> int:
     return value
 
 
+def _idp_url(env: Mapping[str, str]) -> str:
+    """``YIHAO_WEB_HOLDER_IDP_URL``: where a holder's sign-in is sent — an https URL (http only
+    to a loopback host, for development), without a fragment."""
+    name = "YIHAO_WEB_HOLDER_IDP_URL"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ""
+    url = urlsplit(raw)
+    loopback = url.hostname in {"127.0.0.1", "localhost", "::1"}
+    if url.scheme not in {"https", "http"} or not url.hostname:
+        raise InvalidArgument.field(name, f"{raw!r} is not an absolute https URL")
+    if url.scheme == "http" and not loopback:
+        raise InvalidArgument.field(name, "must be https (http only to a loopback host)")
+    if url.fragment:
+        raise InvalidArgument.field(name, "must not have a fragment (#…)")
+    return raw
+
+
 def load_web_settings(env: Mapping[str, str] | None = None) -> WebSettings:
     """Read the desk's settings from ``env`` (default: the process environment, now)."""
     env = os.environ if env is None else env
@@ -152,16 +172,23 @@ def load_web_settings(env: Mapping[str, str] | None = None) -> WebSettings:
         holder_portal=env.get("YIHAO_WEB_HOLDER_PORTAL", "").strip() or "portal",
         holder_idp_keys=_path(env, "YIHAO_WEB_HOLDER_IDP_KEYS"),
         holder_idp_issuer=env.get("YIHAO_WEB_HOLDER_IDP_ISSUER", "").strip(),
+        holder_idp_url=_idp_url(env),
         holder_audience=env.get("YIHAO_WEB_HOLDER_AUDIENCE", "").strip() or "yihao-web",
         holder_qr_seconds=int(_number(env, "YIHAO_WEB_HOLDER_QR_SECONDS", 90, 30)),
         import_max_bytes=_import_max_bytes(env),
     )
     if settings.holder_qr_seconds > 120:
         raise InvalidArgument.field("YIHAO_WEB_HOLDER_QR_SECONDS", "must be at most 120")
-    if (settings.holder_idp_keys is None) != (not settings.holder_idp_issuer):
+    idp = {
+        "YIHAO_WEB_HOLDER_IDP_KEYS": settings.holder_idp_keys,
+        "YIHAO_WEB_HOLDER_IDP_ISSUER": settings.holder_idp_issuer,
+        "YIHAO_WEB_HOLDER_IDP_URL": settings.holder_idp_url,
+    }
+    if any(idp.values()) and not all(idp.values()):
         raise InvalidArgument.field(
-            "YIHAO_WEB_HOLDER_IDP_ISSUER",
-            "YIHAO_WEB_HOLDER_IDP_KEYS and YIHAO_WEB_HOLDER_IDP_ISSUER go together",
+            next(name for name, value in idp.items() if not value),
+            "YIHAO_WEB_HOLDER_IDP_KEYS, YIHAO_WEB_HOLDER_IDP_ISSUER and YIHAO_WEB_HOLDER_IDP_URL "
+            "go together",
         )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise InvalidArgument.field(

@@ -2,15 +2,19 @@
 
 No HTTP here; :mod:`clients.web.holder_signin` calls these and starts the holder's session.
 
-* **Production: the portal's assertion.** The holder portal's identity provider (which
-  authenticated the person: real-name check, face, SMS…) posts a compact JWS (RFC 7515) to
-  ``/me/signin/assertion`` as the form field ``assertion``. :class:`AssertionCheck` accepts it
-  when the header is ``{"alg": "EdDSA", "kid": …}`` (Ed25519, RFC 8037) and the signature holds
-  under the key with that ``kid`` in the configured file of PEM public keys, and the claims
-  say ``iss`` = the configured issuer, ``aud`` = this desk, ``sub`` = the person's ID number,
-  ``iat`` and ``exp`` with ``exp`` in the future and at most 300 s after ``iat``, and a ``jti``
-  not seen before (each assertion signs in once). The ID number travels in a POST body, never a
-  URL. Any failure is one refusal (:class:`AssertionRefused` with a reason for the log).
+* **Production: the portal's assertion.** A sign-in starts at the desk
+  (``/me/signin/portal``), which sends the browser to the holder portal's identity provider
+  with a ``nonce`` (:func:`sign_in_nonce`). The provider (which authenticates the person:
+  real-name check, face, SMS…) posts a compact JWS (RFC 7515) back to ``/me/signin/assertion``
+  as the form field ``assertion``. :class:`AssertionCheck` accepts it when the header is
+  ``{"alg": "EdDSA", "kid": …}`` (Ed25519, RFC 8037) and the signature holds under the key with
+  that ``kid`` in the configured file of PEM public keys, and the claims say ``iss`` = the
+  configured issuer, ``aud`` = this desk, ``sub`` = the person's ID number, ``iat`` and ``exp``
+  with ``exp`` in the future and at most 300 s after ``iat``, a ``jti`` not seen before (each
+  assertion signs in once), and the ``nonce`` of the browser that started the sign-in (an
+  assertion made for one browser signs no other in: no login CSRF). The ID number travels in
+  a POST body, never a URL. Any failure is one refusal (:class:`AssertionRefused` with a
+  reason for the log).
 * **Development: a one-time code.** Only when ``YIHAO_WEB_DEV`` is on: the person types an ID
   number; :class:`DevCodes` makes a 6-digit code, valid 5 minutes for 5 tries, and writes it to
   the server log with the number masked — the log stands in for the SMS a real portal sends.
@@ -47,6 +51,7 @@ __all__ = [
     "DevCodes",
     "is_resident_id",
     "load_idp_keys",
+    "sign_in_nonce",
 ]
 
 LOG = logging.getLogger("yihao.web.holder")
@@ -66,6 +71,16 @@ def is_resident_id(number: str) -> bool:
 
 
 # --- the portal's signed assertion ------------------------------------------------------------
+
+_NONCE_INFO = b"yihao web holder sign-in nonce"
+
+
+def sign_in_nonce(session_id: str) -> str:
+    """The ``nonce`` a sign-in started by the browser holding session ``session_id`` carries to
+    the portal and back in its assertion: a keyed hash of the session's secret id (which the
+    desk does not store), so it names that browser without revealing or storing anything."""
+    mac = hmac.new(session_id.encode(), _NONCE_INFO, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
 class AssertionRefused(Exception):
@@ -129,8 +144,9 @@ class AssertionCheck:
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def subject(self, token: str) -> str:
-        """The ID number the assertion vouches for; :class:`AssertionRefused` otherwise."""
+    def subject(self, token: str, nonce: str) -> str:
+        """The ID number the assertion vouches for, when it also carries ``nonce`` (the
+        sign-in this browser started); :class:`AssertionRefused` otherwise."""
         parts = token.strip().split(".")
         if len(parts) != 3 or len(token) > 4096:
             raise AssertionRefused("MALFORMED")
@@ -144,9 +160,9 @@ class AssertionCheck:
             key.verify(_unb64(parts[2]), f"{parts[0]}.{parts[1]}".encode("ascii"))
         except InvalidSignature:
             raise AssertionRefused("SIGNATURE") from None
-        return self._claims(claims)
+        return self._claims(claims, nonce)
 
-    def _claims(self, claims: dict[str, Any]) -> str:
+    def _claims(self, claims: dict[str, Any], nonce: str) -> str:
         now = self.clock()
         iat, exp, jti, sub = (claims.get(k) for k in ("iat", "exp", "jti", "sub"))
         if claims.get("iss") != self.issuer:
@@ -166,6 +182,9 @@ class AssertionCheck:
             raise AssertionRefused("SUBJECT")
         if not isinstance(jti, str) or not 8 <= len(jti) <= 128:
             raise AssertionRefused("JTI")
+        said = claims.get("nonce")
+        if not isinstance(said, str) or not hmac.compare_digest(said.encode(), nonce.encode()):
+            raise AssertionRefused("NONCE")
         with self._lock:
             for old in [k for k, until in self._seen.items() if until < now - SKEW_SECONDS]:
                 del self._seen[old]

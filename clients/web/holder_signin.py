@@ -1,10 +1,24 @@
 """The holder's sign-in and sign-out (``/me/signin``), and :func:`holder_required`.
 
 Two ways in (:mod:`clients.web.holder_identity`): the portal identity provider's signed
-assertion, posted to ``/me/signin/assertion`` (production); a one-time code written to the
-server log, only with ``YIHAO_WEB_DEV`` (development). Either starts a new holder session
+assertion (production); a one-time code written to the server log, only with
+``YIHAO_WEB_DEV`` (development). Either starts a new holder session
 (:mod:`clients.web.holder_sessions`); the ID number is only ever in POST bodies, memory
 and, sealed, the session's row.
+
+The portal's way, bound to the browser that started it (as OpenID Connect's ``nonce``):
+
+1. ``GET /me/signin/portal`` (a link on the sign-in page) sends the browser to the provider
+   (``YIHAO_WEB_HOLDER_IDP_URL``) with ``client_id``, ``redirect_uri``, ``response_mode``
+   ``form_post`` and the ``nonce`` of this browser's anonymous holder session.
+2. The provider posts the assertion to ``/me/signin/assertion``. That post comes from the
+   provider's site, so the SameSite=Strict holder cookie is not sent with it: the desk only
+   answers a page holding the assertion in a form to ``/me/signin/complete`` (submitted by a
+   button, or by ``holder_continue.js``).
+3. ``POST /me/signin/complete`` comes from the desk's own page, with the cookie: the assertion
+   must carry this session's nonce. An assertion someone obtained for their own browser and
+   made a victim's browser post signs the victim in as nobody (no login CSRF); a post without
+   the cookie has no session and no nonce.
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ import functools
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,7 +35,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from clients.web.holder_desk import HolderDesk, holder_desk_of
-from clients.web.holder_identity import AssertionRefused, is_resident_id
+from clients.web.holder_identity import AssertionRefused, is_resident_id, sign_in_nonce
 from clients.web.holder_sessions import HOLDER_PATH, HolderSession
 from clients.web.templating import render
 from clients.web.viewmodels import Label
@@ -30,9 +45,12 @@ __all__ = ["CSRF_EXEMPT", "ROUTES", "holder_required"]
 LOG = logging.getLogger("yihao.web.holder")
 Endpoint = Callable[[Request], Response]
 ASSERTION_PATH = f"{HOLDER_PATH}/signin/assertion"
-#: The assertion proves itself (signed, for this desk, single use, minutes long); the
-#: identity provider posts it from its own site, so it carries no CSRF token of ours.
-CSRF_EXEMPT = frozenset({ASSERTION_PATH})
+COMPLETE_PATH = f"{HOLDER_PATH}/signin/complete"
+MAX_ASSERTION_CHARS = 4096
+#: The identity provider posts the assertion from its own site (no CSRF token of ours, and
+#: nothing is done with it there but a page to carry it on); the completing post is bound to
+#: the browser's session by the assertion's signed nonce, which does what a CSRF token does.
+CSRF_EXEMPT = frozenset({ASSERTION_PATH, COMPLETE_PATH})
 
 _NUMBER_RULE = Label(
     "证件号码：须为 18 位居民身份证号码，末位校验码正确",
@@ -52,6 +70,14 @@ _DEV_OFF = Label(
 _LIMITED = Label(
     "获取验证码过于频繁，请 15 分钟后再试。",
     "Too many codes asked from this address: try again in 15 minutes.",
+)
+_NO_PORTAL = Label(
+    "本系统尚未配置门户身份凭证。",
+    "No portal identity provider is configured on this desk.",
+)
+_START_AGAIN = Label(
+    "登录已超时或未从本页开始，请重新登录。",
+    "The sign-in timed out or was not started from this desk: sign in again.",
 )
 _REFUSED = Label(
     "门户身份凭证无效或已过期，请回到门户重新登录。",
@@ -152,39 +178,72 @@ def _check_code(request: Request, pending: str, code: str) -> Response:
 
 
 def _start(request: Request, desk: HolderDesk, number: str, via: str) -> Response:
-    """End the anonymous session, start the holder's, and go on to their licences: by a
-    redirect, or (after a cross-site assertion post) by a page with a link on."""
+    """End the anonymous session, start the holder's, and go on to their licences."""
     old: HolderSession | None = request.state.session
     if old is not None:
         desk.sessions.end(old.session_id)
     session = desk.sessions.create(number, via)
     LOG.info('{"event": "web.holder_signed_in", "via": "%s"}', via)
-    if via == "assertion":
-        request.state.session = session
-        response: Response = render(request, "holder_signed_in.html", {})
-    else:
-        response = RedirectResponse(HOLDER_PATH, status_code=303)
+    response = RedirectResponse(HOLDER_PATH, status_code=303)
     _set_cookie(response, desk, session.session_id)
     return response
 
 
-async def assertion(request: Request) -> Response:
-    """POST /me/signin/assertion: the portal identity provider's signed assertion.
-
-    The answer is a page with a link on to ``/me`` rather than a redirect: the post comes
-    from the identity provider's site, and a SameSite=Strict cookie set in a cross-site
-    answer is sent again only on a navigation started on this site."""
-    form = await request.form()
-    token = str(form.get("assertion", ""))
-    return await run_in_threadpool(_assertion, request, token)
-
-
-def _assertion(request: Request, token: str) -> Response:
+def to_portal(request: Request) -> Response:
+    """GET /me/signin/portal: off to the identity provider with this browser's nonce."""
     desk = holder_desk_of(request)
     if desk.assertions is None:
+        return _page(request, "holder_signin.html", {"refusal": _NO_PORTAL}, 404)
+    session: HolderSession | None = request.state.session
+    fresh = session is None
+    if session is None:
+        session = desk.sessions.create(None)
+    query = urlencode(
+        {
+            "client_id": desk.settings.holder_audience,
+            "redirect_uri": str(request.url_for("holder_assertion")),
+            "response_mode": "form_post",
+            "nonce": sign_in_nonce(session.session_id),
+        }
+    )
+    url = desk.settings.holder_idp_url
+    response = RedirectResponse(f"{url}{'&' if '?' in url else '?'}{query}", status_code=303)
+    if fresh:
+        _set_cookie(response, desk, session.session_id)
+    return response
+
+
+async def assertion(request: Request) -> Response:
+    """POST /me/signin/assertion: the identity provider's post (cross-site, so without the
+    holder cookie): a page carrying the assertion on to ``/me/signin/complete``."""
+    form = await request.form()
+    token = str(form.get("assertion", "")).strip()
+    desk = holder_desk_of(request)
+    if desk.assertions is None or not token or len(token) > MAX_ASSERTION_CHARS:
+        reason = "NOT_CONFIGURED" if desk.assertions is None else "MALFORMED"
+        LOG.warning('{"event": "web.holder_assertion_refused", "reason": "%s"}', reason)
         return _page(request, "holder_signin.html", {"refusal": _REFUSED}, 401)
+    return render(request, "holder_continue.html", {"assertion": token})
+
+
+async def complete(request: Request) -> Response:
+    """POST /me/signin/complete: the assertion, from the desk's own page, checked against
+    the nonce of this browser's session."""
+    form = await request.form()
+    token = str(form.get("assertion", ""))
+    return await run_in_threadpool(_complete, request, token)
+
+
+def _complete(request: Request, token: str) -> Response:
+    desk = holder_desk_of(request)
+    session: HolderSession | None = request.state.session
+    if desk.assertions is None:
+        return _page(request, "holder_signin.html", {"refusal": _NO_PORTAL}, 404)
+    if session is None:
+        LOG.warning('{"event": "web.holder_assertion_refused", "reason": "NO_SESSION"}')
+        return _page(request, "holder_signin.html", {"refusal": _START_AGAIN}, 401)
     try:
-        number = desk.assertions.subject(token)
+        number = desk.assertions.subject(token, sign_in_nonce(session.session_id))
     except AssertionRefused as exc:
         LOG.warning('{"event": "web.holder_assertion_refused", "reason": "%s"}', exc.reason)
         return _page(request, "holder_signin.html", {"refusal": _REFUSED}, 401)
@@ -212,6 +271,8 @@ ROUTES = [
     Route(f"{HOLDER_PATH}/signin", signin_page, methods=["GET"]),
     Route(f"{HOLDER_PATH}/signin/code", ask_code, methods=["POST"]),
     Route(f"{HOLDER_PATH}/signin/verify", check_code, methods=["POST"]),
-    Route(ASSERTION_PATH, assertion, methods=["POST"]),
+    Route(f"{HOLDER_PATH}/signin/portal", to_portal, methods=["GET"]),
+    Route(ASSERTION_PATH, assertion, methods=["POST"], name="holder_assertion"),
+    Route(COMPLETE_PATH, complete, methods=["POST"]),
     Route(f"{HOLDER_PATH}/signout", signout, methods=["POST"]),
 ]

@@ -184,12 +184,31 @@ def live_clock() -> Any:
 
 
 @pytest.fixture(scope="session")
-def live_desk(tmp_path_factory: pytest.TempPathFactory, live_clock: Any) -> Iterator[Any]:
+def identity_provider(live_clock: Any) -> Iterator[Any]:
+    """The holder portal's identity provider, served on ``localhost`` (another site than the
+    desk's ``127.0.0.1``); ``.url`` is its sign-in address."""
+    from testsupport.browser import serve_desk
+    from testsupport.identity_provider import TestIdentityProvider
+
+    provider = TestIdentityProvider(clock=live_clock)
+    server = serve_desk(provider.app)
+    provider.url = f"http://localhost:{server.port}/authorize"
+    try:
+        yield provider
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_desk(
+    tmp_path_factory: pytest.TempPathFactory, live_clock: Any, identity_provider: Any
+) -> Iterator[Any]:
     """The gRPC stack and a desk in front of it, shared by the browser tests."""
     from testsupport.browser import desk_stack
 
+    var = tmp_path_factory.mktemp("desk-var")
     with desk_stack(
-        tmp_path_factory.mktemp("desk-var"),
+        var,
         BROWSER_ACCOUNTS,
         clock=live_clock,
         lockout_failures=3,
@@ -197,6 +216,9 @@ def live_desk(tmp_path_factory: pytest.TempPathFactory, live_clock: Any) -> Iter
         idle_seconds=600,
         dev=True,  # the holder page's development sign-in (a code in the log)
         holder_qr_seconds=30,  # the shortest 亮证 QR life: a test waits for one to expire
+        holder_idp_keys=identity_provider.write_keys(var / "idp-keys.json"),
+        holder_idp_issuer=identity_provider.issuer,
+        holder_idp_url=identity_provider.url,
     ) as live:
         yield live
 

@@ -294,3 +294,48 @@ def test_the_holder_pages_fit_a_phone(page, live_desk, code_log) -> None:
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     screenshot(page, "holder-show-phone")
     assert page.csp_violations == []
+
+
+def test_signing_in_at_the_portal_and_login_csrf(
+    page, chromium, live_desk, identity_provider
+) -> None:
+    """The portal's way in a real browser: the sign-in page's link goes to the provider (on
+    another site) with a nonce; the provider posts its assertion back cross-site (no holder
+    cookie), the desk's page carries it on same-site (with the cookie) and the holder is in.
+    Then login CSRF: an assertion made for the attacker's own browser, posted from a page of
+    another site in the victim's browser, signs the victim in as nobody."""
+    number = person_number()
+    licence = certify(live_desk, number)
+    page.goto("/me/signin")
+    page.click("#portal-signin")
+    page.wait_for_url(re.compile(r"^http://localhost:\d+/authorize\?.*nonce="))
+    assert number not in page.url
+    page.fill("#idp-number", number)
+    page.click("#idp-approve")
+    page.wait_for_url(re.compile(r"/me$"))
+    row = page.locator(f"tr[data-licence='{licence.licence_id}']")  # the holder's own licence
+    assert row.get_attribute("data-status") == "valid"
+    assert page.csp_violations == []
+
+    from testsupport.browser import fresh_tab
+
+    with fresh_tab(chromium, live_desk.url) as attacker:
+        attacker.goto("/me/signin")
+        with attacker.expect_request(re.compile(r"localhost:\d+/authorize")) as asked:
+            attacker.click("#portal-signin")
+        nonce = re.search(r"[?&]nonce=([^&]+)", asked.value.url)
+        assert nonce is not None
+        token = identity_provider.assertion(person_number(), "yihao-web", nonce.group(1))
+    with fresh_tab(chromium, live_desk.url) as victim:
+        victim.goto("/me/signin")  # the victim's browser has its own anonymous session
+        evil = identity_provider.url.replace("/authorize", "/")  # a page of another site
+        victim.goto(evil)
+        victim.set_content(
+            f'<form id="f" method="post" action="{live_desk.url}/me/signin/assertion">'
+            f'<input type="hidden" name="assertion" value="{token}"></form>'
+            "<script>document.getElementById('f').submit()</script>"
+        )
+        victim.wait_for_url(re.compile(r"/me/signin/complete$"))
+        victim.wait_for_selector("#refusal")
+        victim.goto("/me")
+        victim.wait_for_url(re.compile(r"/me/signin"))  # still nobody

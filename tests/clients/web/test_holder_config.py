@@ -19,6 +19,7 @@ def test_defaults_and_values() -> None:
             "YIHAO_WEB_HOLDER_PORTAL": "113501004323194882",
             "YIHAO_WEB_HOLDER_IDP_KEYS": "/etc/yihao/idp.json",
             "YIHAO_WEB_HOLDER_IDP_ISSUER": "https://id.mzt.example.gov.cn",
+            "YIHAO_WEB_HOLDER_IDP_URL": "https://id.mzt.example.gov.cn/authorize",
             "YIHAO_WEB_HOLDER_AUDIENCE": "desk-fz",
             "YIHAO_WEB_HOLDER_QR_SECONDS": "60",
         }
@@ -26,7 +27,16 @@ def test_defaults_and_values() -> None:
     assert settings.holder_portal == "113501004323194882"
     assert settings.holder_idp_keys == Path("/etc/yihao/idp.json")
     assert settings.holder_idp_issuer == "https://id.mzt.example.gov.cn"
+    assert settings.holder_idp_url == "https://id.mzt.example.gov.cn/authorize"
     assert (settings.holder_audience, settings.holder_qr_seconds) == ("desk-fz", 60)
+
+
+_IDP = {"YIHAO_WEB_HOLDER_IDP_KEYS": "/k.json", "YIHAO_WEB_HOLDER_IDP_ISSUER": "x"}
+
+
+def test_a_loopback_provider_may_speak_http() -> None:
+    url = "http://127.0.0.1:9000/authorize"
+    assert load_web_settings({**_IDP, "YIHAO_WEB_HOLDER_IDP_URL": url}).holder_idp_url == url
 
 
 @pytest.mark.parametrize(
@@ -35,7 +45,15 @@ def test_defaults_and_values() -> None:
         ({"YIHAO_WEB_HOLDER_QR_SECONDS": "10"}, "YIHAO_WEB_HOLDER_QR_SECONDS", "at least 30"),
         ({"YIHAO_WEB_HOLDER_QR_SECONDS": "600"}, "YIHAO_WEB_HOLDER_QR_SECONDS", "at most 120"),
         ({"YIHAO_WEB_HOLDER_IDP_KEYS": "/k.json"}, "YIHAO_WEB_HOLDER_IDP_ISSUER", "together"),
-        ({"YIHAO_WEB_HOLDER_IDP_ISSUER": "x"}, "YIHAO_WEB_HOLDER_IDP_ISSUER", "together"),
+        ({"YIHAO_WEB_HOLDER_IDP_ISSUER": "x"}, "YIHAO_WEB_HOLDER_IDP_KEYS", "together"),
+        (
+            {"YIHAO_WEB_HOLDER_IDP_KEYS": "/k.json", "YIHAO_WEB_HOLDER_IDP_ISSUER": "x"},
+            "YIHAO_WEB_HOLDER_IDP_URL",
+            "together",
+        ),
+        ({"YIHAO_WEB_HOLDER_IDP_URL": "id.example/authorize"}, "YIHAO_WEB_HOLDER_IDP_URL", "https"),
+        ({"YIHAO_WEB_HOLDER_IDP_URL": "http://id.example/a"}, "YIHAO_WEB_HOLDER_IDP_URL", "https"),
+        ({"YIHAO_WEB_HOLDER_IDP_URL": "https://id.example/#x"}, "YIHAO_WEB_HOLDER_IDP_URL", "#"),
     ],
 )
 def test_a_bad_value_names_the_variable(env, name, words) -> None:

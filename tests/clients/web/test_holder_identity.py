@@ -19,12 +19,14 @@ from clients.web.holder_identity import (
     DevCodes,
     is_resident_id,
     load_idp_keys,
+    sign_in_nonce,
 )
 from tests.clients.web.conftest import FakeClock
 
 PERSON = "11010519491231002X"
 ISSUER = "https://id.mzt.example.gov.cn"
 AUDIENCE = "yihao-web"
+NONCE = sign_in_nonce("the-browser-session-id")
 
 
 def b64(data: bytes) -> str:
@@ -71,6 +73,7 @@ def claims(clock: FakeClock, **changes: Any) -> dict[str, Any]:
         "iat": now,
         "exp": now + 120,
         "jti": f"jti-{now}-{len(changes)}-{sorted(changes)}",
+        "nonce": NONCE,
         **changes,
     }
 
@@ -84,9 +87,9 @@ def test_resident_id_check_character() -> None:
 
 def test_a_good_assertion_names_the_person_once(check, idp_key, clock) -> None:
     token = sign(idp_key, claims(clock))
-    assert check.subject(token) == PERSON
+    assert check.subject(token, NONCE) == PERSON
     with pytest.raises(AssertionRefused) as again:
-        check.subject(token)
+        check.subject(token, NONCE)
     assert again.value.reason == "REPLAYED"
 
 
@@ -99,11 +102,14 @@ def test_a_good_assertion_names_the_person_once(check, idp_key, clock) -> None:
         ({"sub": 110105}, "SUBJECT"),
         ({"jti": "short"}, "JTI"),
         ({"exp": "soon"}, "TIMES"),
+        ({"nonce": sign_in_nonce("another-browser")}, "NONCE"),
+        ({"nonce": None}, "NONCE"),
+        ({"nonce": ""}, "NONCE"),
     ],
 )
 def test_each_wrong_claim_is_refused(check, idp_key, clock, changes, reason) -> None:
     with pytest.raises(AssertionRefused) as refused:
-        check.subject(sign(idp_key, claims(clock, **changes)))
+        check.subject(sign(idp_key, claims(clock, **changes)), NONCE)
     assert refused.value.reason == reason
 
 
@@ -112,13 +118,13 @@ def test_lifetimes_expiry_and_the_future_are_refused(check, idp_key, clock) -> N
     too_long = claims(clock, exp=now + 301)
     from_future = claims(clock, iat=now + 60, exp=now + 120)
     with pytest.raises(AssertionRefused, match="TIMES"):
-        check.subject(sign(idp_key, too_long))
+        check.subject(sign(idp_key, too_long), NONCE)
     with pytest.raises(AssertionRefused, match="TIMES"):
-        check.subject(sign(idp_key, from_future))
+        check.subject(sign(idp_key, from_future), NONCE)
     token = sign(idp_key, claims(clock))
     clock.advance(121 + 31)
     with pytest.raises(AssertionRefused, match="EXPIRED"):
-        check.subject(token)
+        check.subject(token, NONCE)
 
 
 def test_another_key_another_kid_none_and_junk_are_refused(check, idp_key, clock) -> None:
@@ -131,7 +137,7 @@ def test_another_key_another_kid_none_and_junk_are_refused(check, idp_key, clock
     }
     for reason, token in cases.items():
         with pytest.raises(AssertionRefused) as refused:
-            check.subject(token)
+            check.subject(token, NONCE)
         assert refused.value.reason == reason
     good = sign(idp_key, claims(clock))
     head, body, sig = good.split(".")
@@ -139,7 +145,24 @@ def test_another_key_another_kid_none_and_junk_are_refused(check, idp_key, clock
     edited["sub"] = "11010519491231003"  # another person, same signature
     forged = f"{head}.{b64(json.dumps(edited).encode())}.{sig}"
     with pytest.raises(AssertionRefused, match="SIGNATURE"):
-        check.subject(forged)
+        check.subject(forged, NONCE)
+
+
+def test_the_nonce_names_one_browser_and_nothing_else() -> None:
+    first, second = sign_in_nonce("session-a"), sign_in_nonce("session-b")
+    assert first != second and first == sign_in_nonce("session-a")
+    assert len(first) == 43 and "session" not in first  # 256 bits, base64url, no padding
+
+
+def test_an_assertion_without_the_nonce_is_refused_and_not_spent(check, idp_key, clock) -> None:
+    without = claims(clock)
+    del without["nonce"]
+    with pytest.raises(AssertionRefused, match="NONCE"):
+        check.subject(sign(idp_key, without), NONCE)
+    token = sign(idp_key, claims(clock))
+    with pytest.raises(AssertionRefused, match="NONCE"):  # posted in another browser
+        check.subject(token, sign_in_nonce("victim-session"))
+    assert check.subject(token, NONCE) == PERSON  # its own browser still can
 
 
 def test_a_key_file_must_hold_ed25519_public_keys(tmp_path: Path) -> None:

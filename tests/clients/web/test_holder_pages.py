@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -324,19 +325,100 @@ def test_the_consent_form(dev_client, caplog, holder_backend) -> None:
     assert unknown.status_code == 404
 
 
-def test_the_portal_assertion_signs_in(web_settings, clock, holder_backend, tmp_path: Path):
-    key = ed25519.Ed25519PrivateKey.generate()
-    settings = web_settings.with_overrides(
-        holder_idp_keys=write_keys(tmp_path / "idp.json", key), holder_idp_issuer=ISSUER
+IDP_URL = "https://id.mzt.example.gov.cn/authorize?tenant=fz"
+
+
+@pytest.fixture
+def idp_key() -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def idp_settings(web_settings, idp_key, tmp_path: Path) -> WebSettings:
+    return web_settings.with_overrides(
+        holder_idp_keys=write_keys(tmp_path / "idp.json", idp_key),
+        holder_idp_issuer=ISSUER,
+        holder_idp_url=IDP_URL,
     )
+
+
+def portal_nonce(client: TestClient) -> str:
+    """Start a sign-in as the page's link does; the nonce the desk sent to the portal."""
+    client.get("/me/signin")
+    away = client.get("/me/signin/portal")
+    assert away.status_code == 303
+    url = urlsplit(away.headers["location"])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == IDP_URL.split("?")[0]
+    query = parse_qs(url.query)
+    assert query["tenant"] == ["fz"] and query["response_mode"] == ["form_post"]
+    assert query["client_id"] == [AUDIENCE]
+    assert query["redirect_uri"] == ["http://testserver/me/signin/assertion"]
+    return query["nonce"][0]
+
+
+def assertion_for(key: ed25519.Ed25519PrivateKey, clock: FakeClock, nonce: str, jti: str) -> str:
     now = int(clock())
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": PERSON, "iat": now, "exp": now + 60}
-    with make_client(settings, clock, holder_backend) as client:
-        token = sign(key, {**claims, "jti": "assertion-0001"})
-        answer = client.post("/me/signin/assertion", data={"assertion": token})
-        assert answer.status_code == 200 and 'id="continue"' in answer.text
+    return sign(key, {**claims, "jti": jti, "nonce": nonce})
+
+
+def post_assertion(client: TestClient, token: str) -> Any:
+    """The identity provider's cross-site post (no cookie goes with it), then the desk page's
+    own post of what it carried on."""
+    provider = TestClient(client.app, follow_redirects=False)  # SameSite=Strict: no cookie
+    relay = provider.post("/me/signin/assertion", data={"assertion": token})
+    assert relay.status_code == 200 and 'id="continue"' in relay.text
+    assert 'action="/me/signin/complete"' in relay.text
+    assert "/static/js/holder_continue.js" in relay.text
+    assert "set-cookie" not in relay.headers  # nothing is started by the cross-site post
+    carried = re.search(r'name="assertion" value="([^"]+)"', relay.text)
+    assert carried is not None and carried.group(1) == token
+    return client.post("/me/signin/complete", data={"assertion": carried.group(1)})
+
+
+def test_the_portal_assertion_signs_in(idp_settings, idp_key, clock, holder_backend):
+    with make_client(idp_settings, clock, holder_backend) as client:
+        assert 'id="portal-signin"' in client.get("/me/signin").text
+        token = assertion_for(idp_key, clock, portal_nonce(client), "assertion-0001")
+        done = post_assertion(client, token)
+        assert done.status_code == 303 and done.headers["location"] == "/me"
         assert client.get("/me").status_code == 200
-        again = client.post("/me/signin/assertion", data={"assertion": token})
-        assert again.status_code == 401  # single use
-        forged = sign(ed25519.Ed25519PrivateKey.generate(), {**claims, "jti": "assertion-2"})
-        assert client.post("/me/signin/assertion", data={"assertion": forged}).status_code == 401
+        nonce = portal_nonce(client)  # a signed-in browser starting again: a new session
+        assert post_assertion(client, token).status_code == 401  # single use
+        forged = sign(
+            ed25519.Ed25519PrivateKey.generate(),
+            {"iss": ISSUER, "aud": AUDIENCE, "sub": PERSON, "jti": "assertion-2", "nonce": nonce},
+        )
+        assert post_assertion(client, forged).status_code == 401
+
+
+def test_an_assertion_made_for_another_browser_signs_no_one_in(
+    idp_settings, idp_key, clock, holder_backend, caplog
+) -> None:
+    """Login CSRF: the attacker's own fresh assertion, posted from the victim's browser."""
+    caplog.set_level(logging.WARNING, logger="yihao.web.holder")
+    with (
+        make_client(idp_settings, clock, holder_backend) as attacker,
+        make_client(idp_settings, clock, holder_backend) as victim,
+    ):
+        token = assertion_for(idp_key, clock, portal_nonce(attacker), "attacker-0001")
+        victim.get("/me/signin")  # the victim has an anonymous session of their own
+        refused = post_assertion(victim, token)
+        assert refused.status_code == 401 and 'id="refusal"' in refused.text
+        assert victim.get("/me").status_code == 303  # still not signed in
+        assert '"reason": "NONCE"' in caplog.text
+        fresh = make_client(idp_settings, clock, holder_backend)
+        with fresh:  # a browser with no session at all
+            assert post_assertion(fresh, token).status_code == 401
+        assert '"reason": "NO_SESSION"' in caplog.text
+        assert post_assertion(attacker, token).status_code == 303  # its own browser: fine
+
+
+def test_without_a_provider_there_is_no_portal_sign_in(web_settings, clock, holder_backend):
+    with make_client(web_settings, clock, holder_backend) as client:
+        page = client.get("/me/signin").text
+        assert 'id="no-portal"' in page and 'id="portal-signin"' not in page
+        assert client.get("/me/signin/portal").status_code == 404
+        relay = client.post("/me/signin/assertion", data={"assertion": "a.b.c"})
+        assert relay.status_code == 401
+        assert client.post("/me/signin/complete", data={"assertion": "a.b.c"}).status_code == 404
