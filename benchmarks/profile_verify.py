@@ -223,6 +223,7 @@ def _measure(
     )
     stats.sort_stats("tottime").print_stats(top)
     if dump is not None:
+        dump.mkdir(parents=True, exist_ok=True)
         stats.dump_stats(str(dump / f"{name}.pstats"))
 
 
