@@ -5,7 +5,8 @@ assertion (``docs/holders.md``, "Signing in"). A real portal's provider (闽政�
 here, so the tests run this one, which speaks the same protocol with a real Ed25519 key:
 
 * ``GET /authorize?client_id=…&redirect_uri=…&response_mode=form_post&nonce=…`` — the page
-  where the person "authenticates" (types the ID number the provider would have checked);
+  where the person "authenticates" (types the ID number the provider would have checked, and
+  the credit code of an organisation they act for, if they do);
 * ``POST /authorize`` — a compact JWS (``iss``, ``aud`` = ``client_id``, ``sub``, ``iat``,
   ``exp``, ``jti``, ``nonce``) in a form posted to ``redirect_uri`` (OpenID Connect's
   ``form_post``), submitted by the page itself.
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -60,10 +62,11 @@ class TestIdentityProvider:
         path.write_text(json.dumps({"test-idp": public.decode()}), encoding="utf-8")
         return path
 
-    def assertion(self, subject: str, audience: str, nonce: str) -> str:
-        """A fresh assertion for ``subject``, made for the sign-in that sent ``nonce``."""
+    def assertion(self, subject: str, audience: str, nonce: str, actor: str = "") -> str:
+        """A fresh assertion for ``subject``, made for the sign-in that sent ``nonce``;
+        ``actor``: the person acting for ``subject`` (an organisation), RFC 8693's ``act``."""
         now = int(self.clock())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": audience,
             "sub": subject,
@@ -72,6 +75,8 @@ class TestIdentityProvider:
             "jti": secrets.token_urlsafe(16),
             "nonce": nonce,
         }
+        if actor:
+            claims["act"] = {"sub": actor}
         head = _b64(json.dumps({"alg": "EdDSA", "kid": "test-idp"}).encode())
         body = _b64(json.dumps(claims).encode())
         return f"{head}.{body}.{_b64(self.key.sign(f'{head}.{body}'.encode()))}"
@@ -90,13 +95,14 @@ class TestIdentityProvider:
             return HTMLResponse(
                 "<!doctype html><title>Portal sign-in</title>"
                 f'<form method="post" action="/authorize">{hidden}'
-                '<label>ID number <input id="idp-number" name="subject"></label>'
+                '<label>ID number <input id="idp-number" name="person"></label>'
+                '<label>Acting for (credit code) <input id="idp-org" name="org"></label>'
                 '<button id="idp-approve" type="submit">Sign in</button></form>'
             )
         form = await request.form()
-        token = self.assertion(
-            str(form.get("subject", "")), str(form.get("client_id", "")), str(form["nonce"])
-        )
+        person, org = str(form.get("person", "")), str(form.get("org", ""))
+        audience, nonce = str(form.get("client_id", "")), str(form["nonce"])
+        token = self.assertion(org or person, audience, nonce, person if org else "")
         target = html.escape(str(form["redirect_uri"]))
         return HTMLResponse(
             "<!doctype html><title>Back to the desk</title>"

@@ -25,6 +25,7 @@ from clients.client import YihaoClient
 from clients.web import once
 from clients.web.desk import desk_of
 from clients.web.holder_desk import holder_desk_of
+from clients.web.holder_identity import is_resident_id
 from clients.web.holder_sessions import HOLDER_PATH
 from clients.web.holder_signin import holder_required
 from clients.web.once import IDEMPOTENCY_FIELD, form_key, read_form_key
@@ -55,14 +56,12 @@ def _actor(request: Request) -> str:
     return f"holder:{digest[:32]}"
 
 
-def _choices(client: YihaoClient) -> tuple[dict[str, str], dict[str, str]]:
-    """(departments by code, persons' licence types by code) for the form and the list."""
+def _choices(client: YihaoClient, holder: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(departments by code, the licence types of the holder's kind by code — a person's or
+    an organisation's) for the form and the list."""
     departments = {d.credit_code: d.name for d in client.list_departments().departments}
-    types = {
-        t.type_code: t.name
-        for t in client.all_licence_types()
-        if t.holder_kind == cpb.HOLDER_KIND_PERSON
-    }
+    kind = cpb.HOLDER_KIND_PERSON if is_resident_id(holder) else cpb.HOLDER_KIND_ORGANISATION
+    types = {t.type_code: t.name for t in client.all_licence_types() if t.holder_kind == kind}
     return departments, types
 
 
@@ -70,7 +69,7 @@ def _page(
     request: Request, form: dict[str, Any] | None = None, status: int = 200, **extra: Any
 ) -> Response:
     client = holder_desk_of(request).portal()
-    departments, types = _choices(client)
+    departments, types = _choices(client, request.state.holder.holder_number)
     grants = client.list_consents(holder_number=request.state.holder.holder_number).grants
     context = {
         "section": "consents",
@@ -103,7 +102,7 @@ def _grant(request: Request) -> Response:
     values = {name: str(posted.get(name, "")).strip() for name in GRANT_FIELDS}
     chosen = [str(t) for t in posted.getlist("types")]
     client = holder_desk_of(request).portal()
-    departments, types = _choices(client)
+    departments, types = _choices(client, request.state.holder.holder_number)
     form = check_grant_form(values, chosen, departments, types)
     key = read_form_key(posted.get(IDEMPOTENCY_FIELD))
     if key is None:

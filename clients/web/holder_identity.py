@@ -9,12 +9,18 @@ No HTTP here; :mod:`clients.web.holder_signin` calls these and starts the holder
   as the form field ``assertion``. :class:`AssertionCheck` accepts it when the header is
   ``{"alg": "EdDSA", "kid": …}`` (Ed25519, RFC 8037) and the signature holds under the key with
   that ``kid`` in the configured file of PEM public keys, and the claims say ``iss`` = the
-  configured issuer, ``aud`` = this desk, ``sub`` = the person's ID number, ``iat`` and ``exp``
-  with ``exp`` in the future and at most 300 s after ``iat``, a ``jti`` not seen before (each
-  assertion signs in once), and the ``nonce`` of the browser that started the sign-in (an
-  assertion made for one browser signs no other in: no login CSRF). The ID number travels in
-  a POST body, never a URL. Any failure is one refusal (:class:`AssertionRefused` with a
-  reason for the log).
+  configured issuer, ``aud`` = this desk, ``sub`` = the holder's number (see below), ``iat``
+  and ``exp`` with ``exp`` in the future and at most 300 s after ``iat``, a ``jti`` not seen
+  before (each assertion signs in once), and the ``nonce`` of the browser that started the
+  sign-in (an assertion made for one browser signs no other in: no login CSRF). The ID number
+  travels in a POST body, never a URL. Any failure is one refusal (:class:`AssertionRefused`
+  with a reason for the log).
+
+  The holder is a person — ``sub`` their ID number — or an organisation, whose representative
+  the portal checked and found entitled to act for it: ``sub`` the organisation's unified
+  social credit code and ``act`` = ``{"sub": <the representative's ID number>}`` (the actor
+  claim of RFC 8693). An organisation signs in only through a named person; a person's
+  assertion names no actor.
 * **Development: a one-time code.** Only when ``YIHAO_WEB_DEV`` is on: the person types an ID
   number; :class:`DevCodes` makes a 6-digit code, valid 5 minutes for 5 tries, and writes it to
   the server log with the number masked — the log stands in for the SMS a real portal sends.
@@ -40,6 +46,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from stdnum.cn import uscc
 
 from clients.web.sessions import Clock
 from clients.web.viewmodels import mask_number
@@ -49,6 +56,8 @@ __all__ = [
     "AssertionCheck",
     "AssertionRefused",
     "DevCodes",
+    "is_credit_code",
+    "is_holder_number",
     "is_resident_id",
     "load_idp_keys",
     "sign_in_nonce",
@@ -60,6 +69,8 @@ MAX_ASSERTION_SECONDS = 300
 SKEW_SECONDS = 30
 _ID = re.compile(r"^\d{17}[\dX]$")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CREDIT = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+_GB11714 = (3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def is_resident_id(number: str) -> bool:
@@ -68,6 +79,25 @@ def is_resident_id(number: str) -> bool:
         return False
     total = sum(int(d) * w for d, w in zip(number[:17], _WEIGHTS, strict=True))
     return "10X98765432"[total % 11] == number[17]
+
+
+def is_credit_code(number: str) -> bool:
+    """An 18-character unified social credit code with both its check characters right: the
+    organisation code's (GB 11714, position 17) and the whole code's (GB 32100, MOD 31).
+    (The services check it again, with their reasons; any registration authority is
+    accepted, as there.)"""
+    if not _CREDIT.match(number):
+        return False
+    values = [int(c, 36) for c in number[8:16]]
+    org_check = 11 - sum(v * w for v, w in zip(values, _GB11714, strict=True)) % 11
+    if number[16] != {10: "X", 11: "0"}.get(org_check, str(org_check)):
+        return False
+    return bool(uscc.calc_check_digit(number[:17]) == number[17])
+
+
+def is_holder_number(number: str) -> bool:
+    """A person's ID number or an organisation's credit code (the numbers a holder has)."""
+    return is_resident_id(number) or is_credit_code(number)
 
 
 # --- the portal's signed assertion ------------------------------------------------------------
@@ -178,8 +208,9 @@ class AssertionCheck:
             raise AssertionRefused("TIMES")
         if exp < now - SKEW_SECONDS:
             raise AssertionRefused("EXPIRED")
-        if not isinstance(sub, str) or not is_resident_id(sub):
+        if not isinstance(sub, str) or not is_holder_number(sub):
             raise AssertionRefused("SUBJECT")
+        _actor(sub, claims.get("act"))
         if not isinstance(jti, str) or not 8 <= len(jti) <= 128:
             raise AssertionRefused("JTI")
         said = claims.get("nonce")
@@ -192,6 +223,17 @@ class AssertionCheck:
                 raise AssertionRefused("REPLAYED")
             self._seen[jti] = float(exp)
         return sub
+
+
+def _actor(subject: str, act: Any) -> None:
+    """An organisation's assertion names the person acting for it; a person's names no one."""
+    if is_resident_id(subject):
+        if act is not None:
+            raise AssertionRefused("ACTOR")
+        return
+    actor = act.get("sub") if isinstance(act, dict) else None
+    if not isinstance(actor, str) or not is_resident_id(actor):
+        raise AssertionRefused("ACTOR")
 
 
 # --- development: a one-time code in the server log ------------------------------------------

@@ -35,7 +35,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from clients.web.holder_desk import HolderDesk, holder_desk_of
-from clients.web.holder_identity import AssertionRefused, is_resident_id, sign_in_nonce
+from clients.web.holder_identity import AssertionRefused, is_holder_number, sign_in_nonce
 from clients.web.holder_sessions import HOLDER_PATH, HolderSession
 from clients.web.templating import render
 from clients.web.viewmodels import Label
@@ -53,8 +53,9 @@ MAX_ASSERTION_CHARS = 4096
 CSRF_EXEMPT = frozenset({ASSERTION_PATH, COMPLETE_PATH})
 
 _NUMBER_RULE = Label(
-    "证件号码：须为 18 位居民身份证号码，末位校验码正确",
-    "ID number: must be an 18-character resident identity number with a correct check character",
+    "证件号码：须为 18 位居民身份证号码或统一社会信用代码，末位校验码正确",
+    "number: must be an 18-character resident identity number or unified social credit code "
+    "with a correct check character",
 )
 _CODE_WRONG = Label(
     "验证码：不正确，还可再试 {tries} 次", "code: wrong; {tries} more tries before it lapses"
@@ -145,7 +146,7 @@ def _ask_code(request: Request, number: str) -> Response:
     desk = holder_desk_of(request)
     if desk.dev_codes is None:
         return _page(request, "holder_signin.html", {"refusal": _DEV_OFF}, 403)
-    if not is_resident_id(number):
+    if not is_holder_number(number):
         return _page(
             request, "holder_signin.html", {"errors": {"holder_number": _NUMBER_RULE}}, 400
         )

@@ -22,9 +22,12 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from stdnum.cn import uscc
 
+from clients.web.holder_identity import is_credit_code
 from services.licence_store import demo
 from testsupport.browser import cut_off, screenshot
+from testsupport.samples import BUSINESS_FIELDS
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
@@ -41,6 +44,16 @@ def person_number() -> str:
     body = f"350102199{uuid.uuid4().int % 10}0101{uuid.uuid4().int % 1000:03d}"
     total = sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True))
     return body + "10X98765432"[total % 11]
+
+
+def organisation_number() -> str:
+    """A fresh unified social credit code with both check characters right."""
+    core = f"{uuid.uuid4().int % 10**8:08d}"
+    check = 11 - sum(int(c) * w for c, w in zip(core, (3, 7, 9, 10, 5, 8, 4, 2), strict=True)) % 11
+    body = "91350100" + core + {10: "X", 11: "0"}.get(check, str(check))
+    number = body + uscc.calc_check_digit(body)
+    assert is_credit_code(number)
+    return number
 
 
 class CodeLog(logging.Handler):
@@ -339,3 +352,28 @@ def test_signing_in_at_the_portal_and_login_csrf(
         victim.wait_for_selector("#refusal")
         victim.goto("/me")
         victim.wait_for_url(re.compile(r"/me/signin"))  # still nobody
+
+
+def test_an_organisations_representative_signs_in_at_the_portal(page, live_desk) -> None:
+    """The portal vouches for a person acting for an organisation: the page is the
+    organisation's (its business licence listed), never the person's."""
+    organisation = organisation_number()
+    licence = live_desk.stack.store("market").IssueLicence(
+        pb.IssueLicenceRequest(
+            idempotency_key=uuid.uuid4().hex,
+            type_code=demo.BUSINESS_LICENCE.type_code,
+            licence_number=f"350100-2026-{uuid.uuid4().hex[:8]}",
+            holder=common_pb2.Holder(number=organisation, name="福州示例科技有限公司"),
+            fields=BUSINESS_FIELDS,
+        )
+    )
+    page.goto("/me/signin")
+    page.click("#portal-signin")
+    page.wait_for_url(re.compile(r"^http://localhost:\d+/authorize\?"))
+    page.fill("#idp-number", person_number())
+    page.fill("#idp-org", organisation)
+    page.click("#idp-approve")
+    page.wait_for_url(re.compile(r"/me$"))
+    row = page.locator(f"tr[data-licence='{licence.licence_id}']")
+    assert row.get_attribute("data-status") == "valid"
+    assert organisation not in page.url

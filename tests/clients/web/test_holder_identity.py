@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from stdnum.cn import uscc
 
 from clients.web.holder_identity import (
     AssertionCheck,
     AssertionRefused,
     DevCodes,
+    is_credit_code,
     is_resident_id,
     load_idp_keys,
     sign_in_nonce,
@@ -24,6 +26,7 @@ from clients.web.holder_identity import (
 from tests.clients.web.conftest import FakeClock
 
 PERSON = "11010519491231002X"
+ORGANISATION = "91350100M000100Y43"
 ISSUER = "https://id.mzt.example.gov.cn"
 AUDIENCE = "yihao-web"
 NONCE = sign_in_nonce("the-browser-session-id")
@@ -83,6 +86,33 @@ def test_resident_id_check_character() -> None:
     assert not is_resident_id("110105194912310021")  # wrong check character
     assert not is_resident_id("11010519491231002")  # too short
     assert not is_resident_id("91350100M000100Y43")  # a credit code, not a person
+
+
+def test_credit_code_check_character() -> None:
+    assert is_credit_code(ORGANISATION)
+    assert not is_credit_code("91350100M000100Y44")  # wrong check character
+    assert not is_credit_code("91350100m000100y43")  # as typed, not as the code is written
+    assert not is_credit_code("9135 0100M000100Y43")
+    assert not is_credit_code(PERSON)
+    wrong_org_check = "91350100M000100Y5"  # GB 11714 wants 4; the MOD 31 check made to fit
+    assert not is_credit_code(wrong_org_check + uscc.calc_check_digit(wrong_org_check))
+    other_authority = "Y1350100M000100Y4"  # stdnum's is_valid refuses Y; the services accept it
+    assert is_credit_code(other_authority + uscc.calc_check_digit(other_authority))
+
+
+def test_an_organisation_signs_in_through_the_person_acting_for_it(check, idp_key, clock):
+    acting = claims(clock, sub=ORGANISATION, act={"sub": PERSON}, jti="org-acting-1")
+    assert check.subject(sign(idp_key, acting), NONCE) == ORGANISATION
+    for changes in (
+        {"sub": ORGANISATION},  # no one acting for it
+        {"sub": ORGANISATION, "act": {"sub": "110105194912310021"}},  # not a person's number
+        {"sub": ORGANISATION, "act": PERSON},  # not RFC 8693's shape
+        {"sub": ORGANISATION, "act": {"sub": ORGANISATION}},  # an organisation acting
+        {"act": {"sub": PERSON}},  # a person's assertion names no actor
+    ):
+        with pytest.raises(AssertionRefused) as refused:
+            check.subject(sign(idp_key, claims(clock, **changes)), NONCE)
+        assert refused.value.reason == "ACTOR", changes
 
 
 def test_a_good_assertion_names_the_person_once(check, idp_key, clock) -> None:

@@ -30,6 +30,7 @@ from yihao_shared.departments import code_of
 from yihao_shared.errors import FieldViolation, InvalidArgument
 
 PERSON = "11010519491231002X"
+ORGANISATION = "91350100M000100Y43"
 QUALIFICATION = "11100000000013338W021"
 HOUSING = code_of("housing")
 MINE = "1.2.156.3005.2.11100000000013338W021.113501003909960333.2026AAAA.001.L"
@@ -154,11 +155,13 @@ def logged_code(caplog: pytest.LogCaptureFixture) -> str:
     raise AssertionError("no code logged")
 
 
-def holder_sign_in(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def holder_sign_in(
+    client: TestClient, caplog: pytest.LogCaptureFixture, number: str = PERSON
+) -> None:
     page = client.get("/me/signin")
     with caplog.at_level(logging.INFO, logger="yihao.web.holder"):
         asked = client.post(
-            "/me/signin/code", data={"csrf_token": csrf_of(page.text), "holder_number": PERSON}
+            "/me/signin/code", data={"csrf_token": csrf_of(page.text), "holder_number": number}
         )
         assert asked.status_code == 200
         pending = re.search(r'name="pending" value="([^"]+)"', asked.text)
@@ -174,7 +177,7 @@ def holder_sign_in(client: TestClient, caplog: pytest.LogCaptureFixture) -> None
     assert done.status_code == 303 and done.headers["location"] == "/me"
     cookie = done.headers["set-cookie"]
     assert "Path=/me" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
-    assert PERSON not in cookie and PERSON not in caplog.text
+    assert number not in cookie and number not in caplog.text
 
 
 def test_without_development_mode_there_is_no_code_sign_in(desk_client, backend) -> None:
@@ -249,6 +252,18 @@ def test_the_holders_pages_through_the_portal(dev_client, caplog, holder_backend
     records = dev_client.get("/me/records")
     assert 'value="B20261204ABCDEF"' in records.text and "li.si" in records.text
     assert PERSON not in records.text
+
+
+def test_an_organisation_signs_in_for_its_credit_code(dev_client, caplog, holder_backend):
+    """Development sign-in with a credit code (the code in the log stands in for the portal's
+    check of the representative): the page lists the organisation's licences."""
+    holder_sign_in(dev_client, caplog, ORGANISATION)
+    assert dev_client.get("/me").status_code == 200
+    listed = holder_backend.portal.asked[0]
+    assert listed[0] == "list_licences_by_holder"
+    assert listed[1]["holder_number"] == ORGANISATION
+    consents = dev_client.get("/me/consents").text  # an organisation's types, not a person's
+    assert 'value="11100000000013338W011"' in consents and "职业资格证书" not in consents
 
 
 def test_staff_and_holder_sessions_do_not_cross(dev_client, caplog) -> None:
@@ -356,10 +371,12 @@ def portal_nonce(client: TestClient) -> str:
     return query["nonce"][0]
 
 
-def assertion_for(key: ed25519.Ed25519PrivateKey, clock: FakeClock, nonce: str, jti: str) -> str:
+def assertion_for(
+    key: ed25519.Ed25519PrivateKey, clock: FakeClock, nonce: str, jti: str, **more: Any
+) -> str:
     now = int(clock())
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": PERSON, "iat": now, "exp": now + 60}
-    return sign(key, {**claims, "jti": jti, "nonce": nonce})
+    return sign(key, {**claims, "jti": jti, "nonce": nonce, **more})
 
 
 def post_assertion(client: TestClient, token: str) -> Any:
@@ -390,6 +407,19 @@ def test_the_portal_assertion_signs_in(idp_settings, idp_key, clock, holder_back
             {"iss": ISSUER, "aud": AUDIENCE, "sub": PERSON, "jti": "assertion-2", "nonce": nonce},
         )
         assert post_assertion(client, forged).status_code == 401
+
+
+def test_an_organisations_representative_signs_in_at_the_portal(
+    idp_settings, idp_key, clock, holder_backend
+) -> None:
+    with make_client(idp_settings, clock, holder_backend) as client:
+        alone = assertion_for(idp_key, clock, portal_nonce(client), "org-0001", sub=ORGANISATION)
+        assert post_assertion(client, alone).status_code == 401  # no person acting for it
+        acting = {"sub": ORGANISATION, "act": {"sub": PERSON}}
+        token = assertion_for(idp_key, clock, portal_nonce(client), "org-0002", **acting)
+        assert post_assertion(client, token).status_code == 303
+        assert client.get("/me").status_code == 200
+        assert holder_backend.portal.asked[0][1]["holder_number"] == ORGANISATION
 
 
 def test_an_assertion_made_for_another_browser_signs_no_one_in(
