@@ -24,6 +24,7 @@ from starlette.routing import Route
 from clients.client import YihaoClient
 from clients.web import once
 from clients.web.desk import desk_of
+from clients.web.holder import holder_licences
 from clients.web.holder_desk import holder_desk_of
 from clients.web.holder_identity import is_resident_id
 from clients.web.holder_sessions import HOLDER_PATH
@@ -65,6 +66,14 @@ def _choices(client: YihaoClient, holder: str) -> tuple[dict[str, str], dict[str
     return departments, types
 
 
+def _own_licences(request: Request) -> list[tuple[str, str]]:
+    """(licence id, what the holder sees it as) of the holder's licences, for a grant of one."""
+    return [
+        (lic.licence_id, f"{lic.type_name} {lic.licence_number}")
+        for lic in holder_licences(request)
+    ]
+
+
 def _page(
     request: Request, form: dict[str, Any] | None = None, status: int = 200, **extra: Any
 ) -> Response:
@@ -73,6 +82,7 @@ def _page(
     grants = client.list_consents(holder_number=request.state.holder.holder_number).grants
     context = {
         "section": "consents",
+        "licences": _own_licences(request),
         "rows": consent_rows(grants, departments, types),
         "departments": sorted(departments.items(), key=lambda d: d[1]),
         "types": sorted(types.items(), key=lambda t: t[1]),
@@ -103,7 +113,8 @@ def _grant(request: Request) -> Response:
     chosen = [str(t) for t in posted.getlist("types")]
     client = holder_desk_of(request).portal()
     departments, types = _choices(client, request.state.holder.holder_number)
-    form = check_grant_form(values, chosen, departments, types)
+    own = [licence_id for licence_id, _ in _own_licences(request)] if values["licence"] else []
+    form = check_grant_form(values, chosen, departments, types, own)
     key = read_form_key(posted.get(IDEMPOTENCY_FIELD))
     if key is None:
         form.errors.setdefault("_form", _NO_KEY)
@@ -117,6 +128,7 @@ def _grant(request: Request) -> Response:
             holder_number=number,
             department_code=values["department"],
             type_codes=chosen,
+            licence_id=values["licence"],
             item_code=values["item_code"],
             case_number=values["case_number"],
             valid_days=int(values["valid_days"]),

@@ -174,12 +174,13 @@ def consent_rows(
 
 # --- the grant form ----------------------------------------------------------------------------
 
-GRANT_FIELDS = ("department", "item_code", "case_number", "valid_days")
+GRANT_FIELDS = ("department", "licence", "item_code", "case_number", "valid_days")
 _MAX_DAYS = 365  # the services refuse beyond their own maximum (YIHAO_CONSENT_MAX_DAYS)
 _LONGEST = {"item_code": 64, "case_number": 64}
 _NAMES = {
     "department": Label("被授权部门", "department"),
     "types": Label("证照类型", "licence types"),
+    "licence": Label("一本证照", "one licence"),
     "item_code": Label("事项编码", "item code"),
     "case_number": Label("办件编号", "case number"),
     "valid_days": Label("有效天数", "days valid"),
@@ -205,17 +206,23 @@ def check_grant_form(
     types: Sequence[str],
     departments: Iterable[str],
     type_codes: Iterable[str],
+    licences: Iterable[str] = (),
 ) -> GrantForm:
-    """What the desk checks before granting: a listed department, listed types (one or more),
-    a matter (item code and/or case number), a whole number of days."""
+    """What the desk checks before granting: a listed department; what it covers — listed
+    types (one or more) or one of the holder's own ``licences``, not both; a matter (item code
+    and/or case number); a whole number of days."""
     form = GrantForm(values, list(types))
     if not values.get("department"):
         form.refuse("department", "必填", "is required")
     elif values["department"] not in set(departments):
         form.refuse("department", "须从列表中选择", "must be one of the listed departments")
-    known = set(type_codes)
-    if not types:
-        form.refuse("types", "至少选择一种", "choose at least one")
+    known, licence = set(type_codes), values.get("licence", "")
+    if licence and types:
+        form.refuse("licence", "与证照类型二选一", "choose licence types or one licence, not both")
+    elif licence and licence not in set(licences):
+        form.refuse("licence", "须从您的证照中选择", "must be one of your licences")
+    elif not licence and not types:
+        form.refuse("types", "至少选择一种，或选择一本证照", "choose at least one, or one licence")
     elif any(t not in known for t in types):
         form.refuse("types", "须从列表中选择", "must be among the listed types")
     if not values.get("item_code") and not values.get("case_number"):
@@ -241,7 +248,7 @@ _SERVICE_FIELDS = {
     "valid_days": "valid_days",
     "expires_at": "valid_days",
     "type_codes": "types",
-    "licence_id": "types",
+    "licence_id": "licence",
 }
 
 

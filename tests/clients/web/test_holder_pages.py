@@ -104,6 +104,7 @@ class FakePortal:
             grant_id=f"CG2026120412000000000000000000{len(self.grants):02d}",
             department_code=kw["department_code"],
             type_codes=kw["type_codes"],
+            licence_id=kw["licence_id"],
             case_number=kw["case_number"],
             state=pb.CONSENT_STATE_ACTIVE,
         )
@@ -254,6 +255,28 @@ def test_the_holders_pages_through_the_portal(dev_client, caplog, holder_backend
     assert PERSON not in records.text
 
 
+def test_a_grant_for_one_licence(dev_client, caplog, holder_backend) -> None:
+    """The form grants one of the holder's own licences instead of types (not both)."""
+    holder_sign_in(dev_client, caplog)
+    portal = holder_backend.portal
+    page = dev_client.get("/me/consents").text
+    assert f'<option value="{MINE}">职业资格证书 RS-2025-000001</option>' in page
+    terms = {"department": HOUSING, "case_number": "ZJ-2026-0042", "valid_days": "30"}
+    both = _grant_form(dev_client, **terms, types=[QUALIFICATION], licence=MINE)
+    refused = dev_client.post("/me/consents", data=both)
+    assert refused.status_code == 400 and 'id="e-licence"' in refused.text
+    others = _grant_form(dev_client, **terms, licence="1.2.156.3005.2.OTHERS.001.L")
+    refused = dev_client.post("/me/consents", data=others)
+    assert refused.status_code == 400 and "须从您的证照中选择" in refused.text
+    assert not any(call == "grant_consent" for call, _ in portal.asked)
+
+    granted = dev_client.post("/me/consents", data=_grant_form(dev_client, **terms, licence=MINE))
+    assert granted.status_code == 200 and 'id="granted"' in granted.text
+    asked = [kw for call, kw in portal.asked if call == "grant_consent"][-1]
+    assert (asked["licence_id"], asked["type_codes"]) == (MINE, [])
+    assert MINE in granted.text  # the list says what the grant may read
+
+
 def test_an_organisation_signs_in_for_its_credit_code(dev_client, caplog, holder_backend):
     """Development sign-in with a credit code (the code in the log stands in for the portal's
     check of the representative): the page lists the organisation's licences."""
@@ -263,7 +286,8 @@ def test_an_organisation_signs_in_for_its_credit_code(dev_client, caplog, holder
     assert listed[0] == "list_licences_by_holder"
     assert listed[1]["holder_number"] == ORGANISATION
     consents = dev_client.get("/me/consents").text  # an organisation's types, not a person's
-    assert 'value="11100000000013338W011"' in consents and "职业资格证书" not in consents
+    assert 'name="types" value="11100000000013338W011"' in consents
+    assert f'name="types" value="{QUALIFICATION}"' not in consents
 
 
 def test_staff_and_holder_sessions_do_not_cross(dev_client, caplog) -> None:
@@ -323,6 +347,7 @@ def test_the_consent_form(dev_client, caplog, holder_backend) -> None:
         "holder_number": PERSON,
         "department_code": HOUSING,
         "type_codes": [QUALIFICATION],
+        "licence_id": "",
         "item_code": "",
         "case_number": "ZJ-2026-0042",
         "valid_days": 120,
