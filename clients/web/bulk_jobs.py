@@ -12,8 +12,14 @@ department's client (the staff member named on every call) and keeps the progres
 line's outcome in the desk database (``web_bulk_jobs``, ``web_bulk_results``): the page polls
 the progress, the report is downloaded as CSV. At most :data:`RUNNING` imports run at once per
 desk process; the others wait their turn. A job that was running when the desk stopped is
-marked failed when the desk starts again (sending the file again finishes it: what was stored
-comes back duplicate).
+marked failed when the desk starts again.
+
+A failed import (the services unreachable, the desk stopped) keeps its file for
+:data:`KEEP_SECONDS`, so the operator can run it again from the job's page (:meth:`BulkJobs.retry`:
+a new job over the same file; what was stored the first time comes back duplicate, so nothing
+is stored twice). A finished import's file is deleted at once; a kept one when it is run
+again or when it is older than that (checked at start and at each new import): licence files
+hold personal data and are not kept longer than they serve.
 """
 
 from __future__ import annotations
@@ -34,15 +40,17 @@ from clients.client import YihaoClient
 from clients.importfile import LocalRejection, detect_format, read_records
 from clients.web.db import BULK_JOBS, BULK_RESULTS
 from yihao.v1 import licence_store_pb2 as pb
-from yihao_shared.errors import InvalidArgument, YihaoError
+from yihao_shared.errors import FailedPrecondition, InvalidArgument, YihaoError
 
-__all__ = ["MAX_BYTES", "RUNNING", "BulkJobs", "check_file", "size_words"]
+__all__ = ["KEEP_SECONDS", "MAX_BYTES", "RUNNING", "BulkJobs", "check_file", "size_words"]
 
 #: The largest file the desk takes unless ``YIHAO_WEB_IMPORT_MAX_BYTES`` says otherwise (a
 #: bigger one: split it, or use ``yihao import``).
 MAX_BYTES = 20 * 1024 * 1024
 #: Imports running at once per desk process.
 RUNNING = 2
+#: How long a failed import's file is kept for running it again (seconds).
+KEEP_SECONDS = 24 * 3600
 #: Progress is written at least this often (seconds) and every this many results.
 FLUSH_SECONDS, FLUSH_RESULTS = 0.5, 500
 _OUTCOMES = {
@@ -145,6 +153,52 @@ class BulkJobs:
         self._slots = threading.Semaphore(RUNNING)
         self._threads: list[threading.Thread] = []
         self._recover()
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Delete kept files no job may run again: of jobs that are not failed, or failed
+        more than :data:`KEEP_SECONDS` ago (or with no job at all)."""
+        if not self.folder.is_dir():
+            return
+        cutoff = self.clock() - KEEP_SECONDS
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(BULK_JOBS.c.job_id, BULK_JOBS.c.state, BULK_JOBS.c.finished_at)
+            ).all()
+        keep = {
+            r.job_id
+            for r in rows
+            if r.state in ("queued", "running")
+            or (r.state == "failed" and (r.finished_at or 0) >= cutoff)
+        }
+        known = {r.job_id for r in rows}
+        recent = time.time() - 600  # a file being written now has no job row yet
+        for path in self.folder.iterdir():
+            if path.stem in keep or (path.stem not in known and path.stat().st_mtime > recent):
+                continue
+            path.unlink(missing_ok=True)
+
+    def kept(self, job_id: str) -> Path | None:
+        """The file of a failed job that may be run again, if it is still kept."""
+        if not self.folder.is_dir():
+            return None
+        return next(iter(sorted(self.folder.glob(f"{job_id}.*"))), None)
+
+    def retry(self, job_id: str, account_id: str, department: str, client: YihaoClient) -> str:
+        """Run a failed import of ``department`` again, as a new job over its kept file; the
+        new job's id. FAILED_PRECONDITION when it did not fail or its file is no longer kept."""
+        job = self.get(job_id, department)
+        path = self.kept(job_id) if job is not None and job.state == "failed" else None
+        if job is None or path is None:
+            raise FailedPrecondition(
+                "this import cannot be run again: it did not stop, it was run again already, "
+                "or its file is no longer kept; send the file again",
+                reason="NOT_RETRYABLE",
+            )
+        raw = path.read_bytes()
+        new_id = self.start(account_id, department, client, job.file_name, raw)
+        path.unlink(missing_ok=True)
+        return new_id
 
     def _recover(self) -> None:
         with self.engine.begin() as conn:
@@ -154,8 +208,8 @@ class BulkJobs:
                 .values(
                     state="failed",
                     finished_at=self.clock(),
-                    error="the desk stopped during the import; send the file again (what was "
-                    "stored comes back as duplicate)",
+                    error="the desk stopped during the import; run it again (what was stored "
+                    "comes back as duplicate)",
                 )
             )
 
@@ -164,6 +218,7 @@ class BulkJobs:
     ) -> str:
         """Check the file (:func:`check_file` with :attr:`max_bytes`; a CSV header too) and
         start its import; returns the job's id. Nothing is sent for a file that is refused."""
+        self._sweep()
         fmt, records = check_file(name, raw, self.max_bytes)
         job_id = uuid.uuid4().hex
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -229,6 +284,7 @@ class BulkJobs:
                     flush.add(rejected.popleft().to_result(), local=True)
                 flush.write()
                 self._set(job_id, state="done", total=tally.done, finished_at=self.clock())
+                path.unlink(missing_ok=True)  # a failed import keeps it, to be run again
             except (YihaoError, OSError) as exc:
                 flush.write()
                 message = exc.message if isinstance(exc, YihaoError) else str(exc)
@@ -238,8 +294,6 @@ class BulkJobs:
                 error = f"unexpected failure ({type(exc).__name__})"
                 self._set(job_id, state="failed", error=error, finished_at=self.clock())
                 raise
-            finally:
-                path.unlink(missing_ok=True)
 
     def _set(self, job_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:

@@ -53,6 +53,14 @@ PROBLEMS: dict[str, tuple[Label, Label]] = {
         Label("提交内容过大", "Too large"),
         Label("请分批提交。", "Send less at once."),
     ),
+    "not_retryable": (
+        Label("无法再次导入", "This import cannot be run again"),
+        Label(
+            "此次导入未中止、已再次导入过，或文件已不再保留（保留 24 小时）。请重新上传文件。",
+            "It did not stop, it was run again already, or its file is no longer kept (24 "
+            "hours): upload the file again.",
+        ),
+    ),
     "429": (
         Label("尝试次数过多", "Too many attempts"),
         Label("请稍后再试。", "Wait a while, then try again."),

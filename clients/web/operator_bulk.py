@@ -7,7 +7,8 @@ the department's latest imports; a bad file is refused whole with the line, colu
 (:func:`clients.web.bulk_jobs.check_file`).
 ``/operator/bulk/<job>`` — the import's page: a progress bar that htmx refreshes every second
 until it ends (``/progress``), the counts, the rejected lines; ``/report.csv`` — every line's
-outcome. The upload acts once per form (:mod:`clients.web.once`). Jobs are seen by the
+outcome; ``/retry`` (POST) — a failed import run again over its kept file, as a new job. The
+upload and the retry act once per form (:mod:`clients.web.once`). Jobs are seen by the
 operators of the department that started them.
 """
 
@@ -30,7 +31,7 @@ from clients.web.desk import desk_of
 from clients.web.operator import operator_client, posted
 from clients.web.templating import render
 from clients.web.viewmodels import Label, china_time
-from yihao_shared.errors import InvalidArgument
+from yihao_shared.errors import FailedPrecondition, InvalidArgument
 
 __all__ = ["ROUTES", "bulk_jobs"]
 
@@ -155,8 +156,17 @@ def _job(request: Request) -> Job:
 
 
 def _progress_context(request: Request, job: Job) -> dict[str, object]:
-    rejected = bulk_jobs(request).results(job.job_id, rejected_only=True, limit=SHOWN)
-    return {"job": _job_view(job), "rejected": rejected if job.finished else [], "shown": SHOWN}
+    jobs = bulk_jobs(request)
+    rejected = jobs.results(job.job_id, rejected_only=True, limit=SHOWN)
+    retryable = job.state == "failed" and jobs.kept(job.job_id) is not None
+    return {
+        "job": _job_view(job),
+        "rejected": rejected if job.finished else [],
+        "shown": SHOWN,
+        "retryable": retryable,
+        "form_key": once.form_key() if retryable else "",
+        "key_field": once.IDEMPOTENCY_FIELD,
+    }
 
 
 @requires("operator")
@@ -171,6 +181,27 @@ def job_progress(request: Request) -> Response:
     """GET /operator/bulk/{job_id}/progress: the progress panel alone (htmx polls it)."""
     job = _job(request)
     return render(request, "_operator_bulk_progress.html", _progress_context(request, job))
+
+
+def job_retry(request: Request) -> Response:
+    """POST /operator/bulk/{job_id}/retry: run a failed import again (once per form)."""
+    job = _job(request)
+    key = once.read_form_key(request.state.form.get(once.IDEMPOTENCY_FIELD))
+    if key is None:
+        raise HTTPException(400)
+    account = request.state.account
+    client = operator_client(request)
+    desk = desk_of(request)
+    jobs = bulk_jobs(request)
+
+    def run() -> str:
+        return jobs.retry(job.job_id, account.account_id, account.department, client)
+
+    try:
+        new_id, _ = once.run(desk.engine, key, account.account_id, run, clock=desk.clock)
+    except FailedPrecondition as exc:
+        raise HTTPException(409, "not_retryable") from exc
+    return RedirectResponse(f"/operator/bulk/{new_id}", status_code=303)
 
 
 def _cell(value: object) -> str:
@@ -204,4 +235,5 @@ ROUTES = [
     Route("/operator/bulk/{job_id}", job_page, methods=["GET"]),
     Route("/operator/bulk/{job_id}/progress", job_progress, methods=["GET"]),
     Route("/operator/bulk/{job_id}/report.csv", job_report, methods=["GET"]),
+    Route("/operator/bulk/{job_id}/retry", posted(job_retry), methods=["POST"]),
 ]

@@ -5,6 +5,7 @@ left running by a stopped desk is marked failed."""
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -12,11 +13,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from clients.web.app import create_app
-from clients.web.bulk_jobs import MAX_BYTES, BulkJobs, check_file, size_words
+from clients.web.bulk_jobs import KEEP_SECONDS, MAX_BYTES, BulkJobs, check_file, size_words
 from clients.web.db import BULK_JOBS, open_database
 from tests.clients.web.conftest import csrf_of, sign_in
 from tests.clients.web.fake_operator import TYPE_CODE, FakeOperator
-from yihao_shared.errors import InvalidArgument, Unavailable
+from yihao_shared.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 HEADER = "type_code,licence_number,holder_number,holder_name,field.registered_capital"
 
@@ -121,7 +122,57 @@ def test_a_job_left_running_by_a_stopped_desk_is_marked_failed(tmp_path) -> None
     jobs._set(job_id, state="running")  # as if the desk stopped mid-import
     again = BulkJobs(engine, tmp_path / "imports", lambda: 2000.0)
     job = again.get(job_id, "D")
-    assert job is not None and job.state == "failed" and "send the file again" in str(job.error)
+    assert job is not None and job.state == "failed" and "run it again" in str(job.error)
+
+
+class Down(FakeOperator):
+    """The licence store unreachable before any record is answered."""
+
+    def import_licences_resumable(self, records, **_):  # type: ignore[no-untyped-def]
+        yield from ()
+        raise Unavailable("licence store unreachable")
+
+
+def test_a_failed_import_runs_again_once_over_its_kept_file(tmp_path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'web.db'}")
+    jobs = BulkJobs(engine, tmp_path / "imports", lambda: 1000.0)
+    failed_id = jobs.start("operator", "D", Down(), "licences.csv", _csv("A1", "A3"))  # type: ignore[arg-type]
+    jobs.wait(10)
+    assert jobs.get(failed_id, "D").state == "failed"  # type: ignore[union-attr]
+    kept = jobs.kept(failed_id)
+    assert kept is not None and kept.read_bytes() == _csv("A1", "A3")
+    with pytest.raises(FailedPrecondition):
+        jobs.retry(failed_id, "operator", "another department", FakeOperator())  # type: ignore[arg-type]
+
+    again_id = jobs.retry(failed_id, "operator2", "D", FakeOperator())  # type: ignore[arg-type]
+    jobs.wait(10)
+    again = jobs.get(again_id, "D")
+    assert again is not None and again.state == "done" and again.file_name == "licences.csv"
+    assert (again.accepted, again.account_id) == (2, "operator2")
+    assert list((tmp_path / "imports").iterdir()) == []  # run, then not kept
+    with pytest.raises(FailedPrecondition, match="run again already"):
+        jobs.retry(failed_id, "operator", "D", FakeOperator())  # type: ignore[arg-type]
+    with pytest.raises(FailedPrecondition):  # a finished import is not run again
+        jobs.retry(again_id, "operator", "D", FakeOperator())  # type: ignore[arg-type]
+
+
+def test_a_failed_imports_file_is_deleted_after_a_day(tmp_path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'web.db'}")
+    now = [1000.0]
+    jobs = BulkJobs(engine, tmp_path / "imports", lambda: now[0])
+    failed_id = jobs.start("operator", "D", Down(), "a.csv", _csv("A1"))  # type: ignore[arg-type]
+    jobs.wait(10)
+    stray = tmp_path / "imports" / f"{'b' * 32}.csv"  # a file no job owns, written long ago
+    stray.write_bytes(b"x")
+    os.utime(stray, (1.0, 1.0))
+    now[0] += KEEP_SECONDS - 60
+    BulkJobs(engine, tmp_path / "imports", lambda: now[0])  # a desk starting: a sweep
+    assert jobs.kept(failed_id) is not None and not stray.exists()
+    now[0] += 120
+    BulkJobs(engine, tmp_path / "imports", lambda: now[0])
+    assert jobs.kept(failed_id) is None
+    with pytest.raises(FailedPrecondition, match="no longer kept"):
+        jobs.retry(failed_id, "operator", "D", FakeOperator())  # type: ignore[arg-type]
 
 
 def test_upload_page_report_and_acting_once(desk_client, backend) -> None:
@@ -185,12 +236,29 @@ def test_a_running_import_is_polled_and_one_the_services_stop_says_why(desk_clie
     assert 'hx-get="/operator/bulk/' in running and 'hx-trigger="every 1s"' in running
     assert 'value="25"' in running and 'id="report"' not in running  # 50 of 200
 
-    class Down(FakeOperator):
-        def import_licences_resumable(self, records, **_):  # type: ignore[no-untyped-def]
-            yield from ()
-            raise Unavailable("licence store unreachable")
-
     job_id = jobs.start("operator", "1135010052601815X2", Down(), "a.csv", _csv("A1"))
     jobs.wait(10)
     failed = desk_client.get(f"/operator/bulk/{job_id}").text
     assert 'data-state="failed"' in failed and "licence store unreachable" in failed
+
+    # run it again from its page: a new job over the kept file, once per form
+    assert 'id="retry"' in failed
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', failed)
+    assert key is not None
+    form = {"csrf_token": csrf_of(failed), "idempotency_key": key.group(1)}
+    without_csrf = desk_client.post(
+        f"/operator/bulk/{job_id}/retry", data={"idempotency_key": key.group(1)}
+    )
+    assert without_csrf.status_code == 403
+    first = desk_client.post(f"/operator/bulk/{job_id}/retry", data=form)
+    second = desk_client.post(f"/operator/bulk/{job_id}/retry", data=form)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"] != f"/operator/bulk/{job_id}"
+    jobs.wait(10)
+    done = desk_client.get(first.headers["location"]).text
+    assert 'data-state="done"' in done and 'id="retry"' not in done
+    assert 'id="retry"' not in desk_client.get(f"/operator/bulk/{job_id}").text  # its file went
+    fresh_page = desk_client.get(f"/operator/bulk/{job_id}").text
+    form = {"csrf_token": csrf_of(fresh_page), "idempotency_key": "c" * 32}
+    refused = desk_client.post(f"/operator/bulk/{job_id}/retry", data=form)
+    assert refused.status_code == 409 and "无法再次导入" in refused.text
