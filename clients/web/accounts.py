@@ -27,6 +27,7 @@ __all__ = [
     "ROLES",
     "Account",
     "AccountStore",
+    "check_new",
     "normalise_account_id",
 ]
 
@@ -65,9 +66,11 @@ def normalise_account_id(typed: str) -> str | None:
     return candidate if ACCOUNT_ID_RULE.match(candidate) else None
 
 
-def _check_new(
+def check_new(
     account_id: str, display_name: str, department: str, roles: Iterable[str], password: str
 ) -> tuple[str, str, tuple[str, ...]]:
+    """A new account's fields checked: (display name, department's credit code, roles), or
+    :class:`InvalidArgument` with a violation per bad field."""
     violations = []
     if normalise_account_id(account_id) != account_id:
         violations.append(
@@ -129,7 +132,7 @@ class AccountStore:
         now: float,
     ) -> Account:
         """Create an account; :class:`InvalidArgument` per bad field, AlreadyExists."""
-        name, code, wanted = _check_new(account_id, display_name, department, roles, password)
+        name, code, wanted = check_new(account_id, display_name, department, roles, password)
         if self.get(account_id) is not None:
             raise AlreadyExists(f"account {account_id!r} exists", reason="ACCOUNT_EXISTS")
         row = {
@@ -164,6 +167,24 @@ class AccountStore:
                 update(ACCOUNTS)
                 .where(ACCOUNTS.c.account_id == account_id)
                 .values(disabled=disabled)
+            )
+        if done.rowcount == 0:
+            raise NotFound(f"no account {account_id!r}", reason="ACCOUNT_NOT_FOUND")
+        found = self.get(account_id)
+        assert found is not None
+        return found
+
+    def set_password(self, account_id: str, password: str) -> Account:
+        """Give the account a new password (:class:`InvalidArgument` naming ``password`` when
+        too short; NotFound)."""
+        if len(password) < MIN_PASSWORD:
+            raise InvalidArgument.field("password", f"at least {MIN_PASSWORD} characters")
+        digest = self._hasher.hash(password)
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(ACCOUNTS)
+                .where(ACCOUNTS.c.account_id == account_id)
+                .values(password_hash=digest)
             )
         if done.rowcount == 0:
             raise NotFound(f"no account {account_id!r}", reason="ACCOUNT_NOT_FOUND")

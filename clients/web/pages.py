@@ -41,23 +41,6 @@ def _permitted(roles: tuple[str, ...], department_roles: Iterable[int]) -> bool:
     return any(DEPARTMENT_ROLE.get(r) in held or r not in DEPARTMENT_ROLE for r in roles)
 
 
-@requires("admin")
-def accounts_page(request: Request) -> Response:
-    """GET /accounts: the desk's staff accounts (managed with `yihao web users`)."""
-    accounts = desk_of(request).accounts.list()
-    rows = [
-        {
-            "id": a.account_id,
-            "name": a.display_name,
-            "department": a.department,
-            "roles": [ROLE_LABELS[r] for r in a.roles if r in ROLE_LABELS],
-            "disabled": a.disabled,
-        }
-        for a in accounts
-    ]
-    return render(request, "accounts.html", {"rows": rows})
-
-
 def healthz(_request: Request) -> Response:
     """GET /healthz: the desk process answers (it does not call the services)."""
     return PlainTextResponse("ok")
@@ -65,6 +48,5 @@ def healthz(_request: Request) -> Response:
 
 ROUTES = [
     Route("/", dashboard),
-    Route("/accounts", accounts_page),
     Route("/healthz", healthz),
 ]

@@ -8,6 +8,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from clients.web import (
+    admin,
     auth,
     counter,
     holder,
@@ -30,6 +31,7 @@ def routes() -> list[BaseRoute]:
     """The desk's routes: static files, sign-in, pages."""
     return [
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
+        *admin.ROUTES,
         *auth.ROUTES,
         *counter.ROUTES,
         *operator.ROUTES,

@@ -54,6 +54,20 @@ FLASH: dict[str, tuple[str, Label]] = {
         Label("会话已过期，请重新登录。", "Your session expired; sign in again."),
     ),
     "signin_required": ("info", Label("请先登录。", "Please sign in first.")),
+    "account_added": ("info", Label("账号已创建。", "The account is created.")),
+    "account_disabled": (
+        "info",
+        Label("账号已停用，其会话已全部结束。", "The account is disabled and its sessions ended."),
+    ),
+    "account_enabled": ("info", Label("账号已启用。", "The account is enabled.")),
+    "account_password": (
+        "info",
+        Label(
+            "密码已重设，该账号的会话已全部结束。",
+            "The password is set; the account's sessions ended.",
+        ),
+    ),
+    "account_unlocked": ("info", Label("登录锁定已解除。", "The sign-in lock is lifted.")),
     "consent_revoked": (
         "info",
         Label("授权已撤回，立即生效。", "The consent is revoked, at once."),

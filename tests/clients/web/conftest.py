@@ -89,6 +89,7 @@ class FakeBackend:
     fail: Exception | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
     denied: set[str] = field(default_factory=set)  # desk roles the department lacks
+    not_hosted: set[str] = field(default_factory=set)  # departments without a certificate
     #: Fakes of the calls each screen makes (one object per screen's module).
     more: list[Any] = field(default_factory=lambda: [FakeSupervision(), FakeOperator()])
 
@@ -97,6 +98,9 @@ class FakeBackend:
 
     def permits(self, account: Account, role: str) -> bool:
         return role not in self.denied
+
+    def hosts(self, department: str) -> bool:
+        return department not in self.not_hosted
 
     def close(self) -> None:
         pass
@@ -172,6 +176,7 @@ BROWSER_ACCOUNTS = (
     ("operator", "业务乙", "market", ("operator",), "operator-password"),
     ("registrar", "登记丁", "civil", ("operator",), "registrar-password"),
     ("locky", "锁定己", "hall", ("handler",), "locky-password"),
+    ("admin", "管理庚", "data", ("admin",), "admin-password"),
 )
 
 
