@@ -47,6 +47,7 @@ from services.common.interceptors import (
     RequestTextInterceptor,
 )
 from services.common.limits import MAX_MESSAGE_BYTES
+from services.common.lookup_budget import LookupBudget
 from services.common.match_budget import MatchBudget, build_counters
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.migrate import upgrade
@@ -180,7 +181,10 @@ def build_app(
     vault = HolderVault(sealer)
     guard = guard_for(db, settings.trusted_head_file, metrics)
     read = ReadSide.build(db, vault)
-    consent = ConsentGate(db, read.cache, read.public_keys, clock, vault)
+    counters = build_counters(settings.redis_url)
+    alerts = AlertLog(db)
+    lookups = LookupBudget(counters, clock, settings.lookup_miss_budget, alerts.record)
+    consent = ConsentGate(db, read.cache, read.public_keys, clock, vault, lookups)
     store = (
         LicenceStoreService(
             db,
@@ -197,12 +201,7 @@ def build_app(
         else None
     )
     limiter = build_limiter(settings.redis_url, settings.rate_limits_json, metrics)
-    budget = MatchBudget(
-        build_counters(settings.redis_url),
-        clock,
-        settings.mismatch_budget,
-        alert=AlertLog(db).record,
-    )
+    budget = MatchBudget(counters, clock, settings.mismatch_budget, alert=alerts.record)
     verifier = VerifierService(
         read.reader,
         db,

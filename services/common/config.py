@@ -55,6 +55,8 @@ ENVIRONMENT: dict[str, str] = {
     "YIHAO_RATE_LIMITS": 'per-department limits, JSON {"kind": [per_second, burst]}; defaults',
     "YIHAO_MISMATCH_BUDGET": "MISMATCH holder-match answers a department gets per licence and "
     "per holder per day before holder matching is refused; 10",
+    "YIHAO_LOOKUP_MISS_BUDGET": "lookups by a person's ID number that find nothing a "
+    "department gets per day before such lookups are refused; 200",
     "YIHAO_CONSENT_MAX_DAYS": "the longest a holder's consent grant may last, in days; 90",
     "YIHAO_TREE_HEAD_SECONDS": "how often the tamper-evident log's tree head is signed; 60",
     "YIHAO_TRUSTED_HEAD_FILE": "where the server keeps the largest signed tree head it has seen, "
@@ -106,6 +108,7 @@ class Settings:
     trusted_head_file: Path | None = None  # None: no head kept outside the database
     trusted_head_check_seconds: int = 5
     mismatch_budget: int = 10
+    lookup_miss_budget: int = 200
     federation_file: Path | None = None  # None: one region alone, nothing forwarded
     consent_max_days: int = 90
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -203,6 +206,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trusted_head_file=_trusted_head_file(env, var_dir),
         trusted_head_check_seconds=_int(env, "YIHAO_TRUSTED_HEAD_CHECK_SECONDS", 5, 1, 3600),
         mismatch_budget=_int(env, "YIHAO_MISMATCH_BUDGET", 10, 1, 100_000),
+        lookup_miss_budget=_int(env, "YIHAO_LOOKUP_MISS_BUDGET", 200, 1, 10_000_000),
         consent_max_days=_int(env, "YIHAO_CONSENT_MAX_DAYS", 90, 1, 3650),
         commitment_check_seconds=_int(env, "YIHAO_COMMITMENT_CHECK_SECONDS", 3600, 10, 86400),
         federation_file=Path(env["YIHAO_FEDERATION_FILE"])

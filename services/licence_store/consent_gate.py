@@ -11,6 +11,11 @@ A grant read back is trusted only if the portal's signature over its terms (its 
 holds under the portal's key, so a grant edited or copied in the database authorises nothing.
 Each use of a grant, and each refused attempt naming one, is recorded against it: the holder
 sees them, with the exact reason, through the portal.
+
+The two lookups by a person's number (``VerifyByHolder``, ``ListLicencesByHolder``) also ask
+the gate before reading (:meth:`ConsentGate.lookup_allowed`) and tell it whether the answer
+found anything (:meth:`ConsentGate.looked_up`): a department's misses are budgeted
+(:mod:`services.common.lookup_budget`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument
 from services.common.holder_vault import HolderVault
-from services.common.identifiers import HolderNumber
+from services.common.identifiers import HolderKind, HolderNumber
+from services.common.lookup_budget import LookupBudget
 from services.common.roles import Role
 from services.common.signing import PublicKey
 from services.licence_store.catalogue import CatalogueCache
@@ -60,12 +66,32 @@ class ConsentGate:
         public_keys: PublicKeys,
         clock: Clock,
         vault: HolderVault,
+        lookups: LookupBudget | None = None,
     ) -> None:
         self.db = db
         self.cache = cache
         self.public_keys = public_keys
         self.clock = clock
         self.vault = vault
+        self.lookups = lookups
+
+    def _budgeted(self, caller_code: str, holder: HolderNumber) -> bool:
+        return (
+            self.lookups is not None
+            and holder.kind is HolderKind.PERSON
+            and not self.is_portal(caller_code)
+        )
+
+    def lookup_allowed(self, caller_code: str, holder: HolderNumber) -> None:
+        """Before a lookup by ``holder``'s number: RESOURCE_EXHAUSTED when the department has
+        spent today's lookups that find nothing (decided by its own count alone)."""
+        if self.lookups is not None and self._budgeted(caller_code, holder):
+            self.lookups.check(caller_code)
+
+    def looked_up(self, caller_code: str, holder: HolderNumber, found: bool) -> None:
+        """After a lookup by ``holder``'s number: a miss is counted against the department."""
+        if not found and self.lookups is not None and self._budgeted(caller_code, holder):
+            self.lookups.missed(caller_code)
 
     def is_portal(self, code: str) -> bool:
         """Whether ``code`` is a holder portal (it serves holders their own data)."""

@@ -221,6 +221,7 @@ class Queries:
         ]
         limit = page_size(size, 50, 500)
         after = decode_token(token)
+        self.consent.lookup_allowed(caller.code, holder)
         passed = self.consent.authorise(
             caller.code,
             holder,
@@ -247,6 +248,7 @@ class Queries:
             views = views[:kept]
             next_token = encode_token(views[-1].stored.licence.serial)
         page = Page(views, next_token)
+        self.consent.looked_up(caller.code, holder, bool(views) or bool(token))
         if person or why.stated:
             self._log_reads(caller, page.items, f"listed by holder number{passed.note}", why)
         self.consent.used(passed, caller.code, "licence_store", "listed by holder number")

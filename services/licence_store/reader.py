@@ -152,3 +152,12 @@ class ConsentChecker(Protocol):
     def used(self, passed: ConsentPass, caller_code: str, channel: str, what: str) -> None:
         """Record a use of the grant ``passed`` carries."""
         ...
+
+    def lookup_allowed(self, caller_code: str, holder: HolderNumber) -> None:
+        """Before a lookup by a holder's number: RESOURCE_EXHAUSTED when the department has
+        spent today's lookups that find nothing."""
+        ...
+
+    def looked_up(self, caller_code: str, holder: HolderNumber, found: bool) -> None:
+        """After a lookup by a holder's number: whether it found anything (misses count)."""
+        ...

@@ -144,6 +144,7 @@ class VerifierService:
             ctx.get("case_number", ""),
             required=holder.kind is HolderKind.PERSON,
         )
+        self.consent.lookup_allowed(caller.code, holder)
         passed = self.consent.authorise(
             caller.code,
             holder,
@@ -185,6 +186,7 @@ class VerifierService:
                 for r in elsewhere(holder, presented)
                 if r.decision.verdict is not Verdict.NOT_FOUND
             ]
+        self.consent.looked_up(caller.code, holder, bool(results))
         if not results:
             results = [self.checker.check(None, presented, asked)]
         recorded = self.record_receipt(caller, results)
