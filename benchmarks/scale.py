@@ -54,9 +54,9 @@ from benchmarks import datagen, load
 from clients.client import YihaoClient
 from clients.importfile import build_record
 from clients.retry import RetryPolicy
+from services.app import build_app, load_sealer
 from services.common.config import load_settings
 from services.reseal import reseal_all
-from services.server import build_app, load_sealer
 from testsupport.processes import PostgresServer, free_port
 from testsupport.serverproc import ServerProcess, client_channel, server_process, tree_cpu_seconds
 from yihao.v1 import licence_store_pb2 as store_pb

@@ -58,12 +58,16 @@ def housekeeping(
     tree_head_seconds: float,
     reseal: Callable[[], object],
     stopped: threading.Event,
+    pull: tuple[float, Callable[[], object]] | None = None,
 ) -> None:
     """One process's periodic upkeep: notification-commitment checks, a signed tree head
-    every ``tree_head_seconds`` (never over a log behind the trusted head), and ``reseal``
-    once soon after start."""
+    every ``tree_head_seconds`` (never over a log behind the trusted head), ``reseal``
+    once soon after start, and ``pull`` — (seconds, task): asking peer regions about the
+    requests forwarded to them — when this region federates its assistance."""
     if assistance is not None:
         every(commitment_check_seconds, assistance.check_commitments, stopped)
+    if pull is not None:
+        every(pull[0], pull[1], stopped)
 
     def sign_head() -> None:
         if guard is None or guard.behind is None:  # never a head over a rolled-back log

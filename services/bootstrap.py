@@ -13,8 +13,8 @@ from services.common.pki import DevPki, init_dev_pki
 from services.licence_store import demo
 
 if TYPE_CHECKING:
+    from services.app import App
     from services.audit import AuditReport
-    from services.server import App
 
 
 def init_pki(settings: Settings, *, force: bool = False) -> DevPki:
@@ -25,8 +25,8 @@ def init_pki(settings: Settings, *, force: bool = False) -> DevPki:
 
 def upgrade_db(settings: Settings) -> None:
     """Bring the database schema up to date."""
+    from services.app import load_sealer
     from services.common.holder_vault import HolderVault
-    from services.server import load_sealer
 
     db = Database.for_settings(settings)
     try:
@@ -37,7 +37,7 @@ def upgrade_db(settings: Settings) -> None:
 
 def load_demo(settings: Settings) -> None:
     """Register the demo departments and licence types (safe to run again)."""
-    from services.server import build_app
+    from services.app import build_app
 
     app = build_app(settings.with_overrides(services=KNOWN_SERVICES))  # every part is loaded
     try:
@@ -64,8 +64,8 @@ def load_demo_catalogue(app: App) -> None:
 def audit_verify(settings: Settings, heads: str | None = None) -> AuditReport:
     """Recompute the tamper-evident log from the database (``yihao audit verify``); ``heads``:
     a file of signed heads saved outside it (``yihao audit save-head``)."""
+    from services.app import build_app
     from services.audit import load_heads, verify
-    from services.server import build_app
 
     saved = load_heads(Path(heads)) if heads else []
     app = build_app(settings, migrate=False)
@@ -84,10 +84,10 @@ def audit_verify(settings: Settings, heads: str | None = None) -> AuditReport:
 
 def reseal(settings: Settings) -> int:
     """Re-seal everything sealed under an older master key (``yihao keys reseal``)."""
+    from services.app import load_sealer
     from services.common.clock import SystemClock
     from services.common.holder_vault import HolderVault
     from services.reseal import reseal_all
-    from services.server import load_sealer
 
     sealer = load_sealer(settings)
     db = Database.for_settings(settings)

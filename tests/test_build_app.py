@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from services.app import build_app
 from services.common.access_log import AccessLog
 from services.common.config import Settings
 from services.licence_store.bulk_import import Importer
@@ -14,7 +15,6 @@ from services.licence_store.keyring import KeyRing
 from services.licence_store.lifecycle import Lifecycle
 from services.licence_store.local_reader import LocalReader
 from services.licence_store.queries import Queries
-from services.server import build_app
 
 #: The licence store's parts a verifier does not need: its writes, its queries with access
 #: records, bulk import, and the key ring that unseals departments' private signing keys.

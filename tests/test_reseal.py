@@ -9,6 +9,7 @@ import os
 import pytest
 from sqlalchemy import delete
 
+from services.app import build_app
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import parse_holder_number
 from services.common.identity import Caller
@@ -18,7 +19,6 @@ from services.licence_store import demo
 from services.licence_store.domain.reading import LicenceRef
 from services.licence_store.lifecycle import IssueCommand
 from services.reseal import reseal_all
-from services.server import build_app
 from services.verifier.domain.verdict import Verdict
 from services.verifier.results import Presented
 from testsupport.stack import Stack

@@ -74,7 +74,7 @@ def test_tracing_is_off_and_not_imported_without_an_endpoint():
     probe = (
         "import sys\n"
         "from services.common.config import load_settings\n"
-        "from services.server import build_app\n"
+        "from services.app import build_app\n"
         "from services.tracing import tracing_for\n"
         "assert tracing_for(load_settings({})) is None\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('opentelemetry'))))\n"

@@ -8,12 +8,13 @@ from typing import Any
 
 import grpc
 
+from services.app import App, build_app
 from services.bootstrap import load_demo_catalogue
 from services.common.clock import Clock
 from services.common.config import Settings, TlsFiles
 from services.common.pki import DevPki, init_dev_pki
 from services.licence_store import demo
-from services.server import App, build_app, build_server
+from services.server import build_server
 from services.tracing import Tracing
 from yihao.v1 import (
     assistance_pb2_grpc,

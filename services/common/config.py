@@ -68,6 +68,8 @@ ENVIRONMENT: dict[str, str] = {
     "YIHAO_COMMITMENT_CHECK_SECONDS": "how often commitments are checked against the store; 3600",
     "YIHAO_FEDERATION_FILE": "federation configuration (JSON: this region, its federation "
     "listener and certificate, peer regions; docs/federation.md); unset = no federation",
+    "YIHAO_FEDERATION_PULL_SECONDS": "how often the requests forwarded to other regions that "
+    "are still pending are asked about, so their decisions are recorded here; 60",
 }
 
 
@@ -110,6 +112,7 @@ class Settings:
     mismatch_budget: int = 10
     lookup_miss_budget: int = 200
     federation_file: Path | None = None  # None: one region alone, nothing forwarded
+    federation_pull_seconds: int = 60
     consent_max_days: int = 90
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -212,4 +215,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         federation_file=Path(env["YIHAO_FEDERATION_FILE"])
         if env.get("YIHAO_FEDERATION_FILE")
         else None,
+        federation_pull_seconds=_int(env, "YIHAO_FEDERATION_PULL_SECONDS", 60, 1, 86400),
     )

@@ -61,6 +61,9 @@ CATALOGUE_SECONDS = 30.0
 MINE_LIMIT = 500
 #: At most this many of a department's pending forwarded requests are asked about per listing.
 REFRESH_LIMIT = 20
+#: Forwarded requests still pending that one periodic pull asks the peers about (nearest
+#: their deadline first; every department's).
+PULL_LIMIT = 200
 PENDING = apb.REQUEST_STATUS_PENDING
 STATUS_NAMES: dict[int, str] = {
     apb.REQUEST_STATUS_PENDING: "pending",
@@ -289,18 +292,40 @@ class PeerAssistance:
         t = assistance_forwarded
         with self.db.read() as conn:
             rows = conn.execute(
-                select(t.c.request_id, t.c.region)
+                select(t.c.request_id, t.c.region, t.c.requester_code, t.c.requester_staff)
                 .where(t.c.requester_code == caller.code, t.c.status == "pending")
                 .order_by(t.c.deadline)
                 .limit(REFRESH_LIMIT)
             ).all()
+        return self._refresh(rows)
+
+    def pull_pending(self) -> int:
+        """Ask the peers about every department's forwarded requests still pending as last
+        seen (the ``PULL_LIMIT`` nearest their deadline), each in its requesting department's
+        name: run every ``YIHAO_FEDERATION_PULL_SECONDS`` by one process, so a decision taken
+        in the providing region is recorded here (access record, log entry) and supervision's
+        overdue list is current, though nobody here read or listed the request. The number of
+        requests brought up to date."""
+        t = assistance_forwarded
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(t.c.request_id, t.c.region, t.c.requester_code, t.c.requester_staff)
+                .where(t.c.status == "pending")
+                .order_by(t.c.deadline)
+                .limit(PULL_LIMIT)
+            ).all()
+        return self._refresh(rows)
+
+    def _refresh(self, rows: Sequence[Any]) -> int:
+        """Bring each row's request up to date, asked as its requesting department; a peer
+        that cannot be reached is not asked again in this call."""
         skipped: set[str] = set()
         refreshed = 0
         for row in rows:
             if row.region in skipped:
                 continue
             try:
-                self.get(caller, row.request_id)
+                self.get(Caller(row.requester_code, row.requester_staff), row.request_id)
             except YihaoError as exc:
                 log.warning(
                     "region %s: forwarded request not refreshed: %s", row.region, exc.reason

@@ -108,7 +108,7 @@ class Region:
 
 
 def _catalogue(region: Region) -> None:
-    from services.server import build_app
+    from services.app import build_app
 
     app = build_app(region.settings())
     try:

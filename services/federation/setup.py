@@ -37,7 +37,7 @@ def _keys(records: Iterable[Any]) -> list[dict[str, str]]:
 
 def region_card(settings: Settings, region: str, name: str, endpoint: str) -> dict[str, Any]:
     """The region's published card (its receipt and log keys are made now if missing)."""
-    from services.server import build_app
+    from services.app import build_app
 
     app = build_app(settings.with_overrides(federation_file=None))
     try:

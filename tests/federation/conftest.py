@@ -42,7 +42,7 @@ def regions(tmp_path_factory, postgres) -> Iterator[tuple[Region, Region, Region
             env = (
                 {"YIHAO_RATE_LIMITS": json.dumps({"federated": A_FEDERATED_LIMIT})}
                 if r is a
-                else {}
+                else {"YIHAO_FEDERATION_PULL_SECONDS": "2"}  # B pulls decisions often
             )
             stack.enter_context(running(r, log_file=base / f"{r.code}.log", **env))
         yield a, b, c

@@ -7,7 +7,9 @@ signed decision, urged from 31, and supervised on both sides; each side keeps it
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -204,7 +206,10 @@ def test_a_supervisor_of_the_requesting_region_urges_a_request_forwarded_from_it
     assert here.status == apb.REQUEST_STATUS_REFUSED
 
 
-def test_a_decision_reaches_the_requesting_region_when_its_department_lists_its_requests(items):
+def test_a_decision_reaches_the_requesting_region_though_nobody_there_reads_it(items):
+    """31 pulls the decisions of its pending forwarded requests every
+    YIHAO_FEDERATION_PULL_SECONDS (2 s here): the signed refusal enters 31's log and record
+    without its department reading or listing the request."""
     a, b = items
     holder = holder_code(a, 304)
     got = _submit(b, MANUAL, holder, "SH-A4")
@@ -212,10 +217,31 @@ def test_a_decision_reaches_the_requesting_region_when_its_department_lists_its_
         apb.RefuseRequest(request_id=got.request_id, ground="NOT_HELD", explanation="无记录"),
         timeout=10,
     )
-    with pytest.raises(grpc.RpcError) as unlogged:  # 31 has not asked 35 since
-        _in_log(b, b.hall, got.request_id)
-    assert unlogged.value.code() == grpc.StatusCode.NOT_FOUND
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if _in_log(b, b.hall, got.request_id):  # reads the log only, pulls nothing
+                break
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.NOT_FOUND
+        assert time.monotonic() < deadline, "the decision was not pulled"
+        time.sleep(0.5)
+    row = _forwarded_row(b, got.request_id)
+    assert (row.status, row.decision_sha256 != "") == ("refused", True)
     mine = _stub(b, b.hall).ListMyRequests(apb.ListRequestsRequest(), timeout=10).requests
     (listed,) = [r for r in mine if r.request_id == got.request_id]
     assert (listed.status, listed.provider_region) == (apb.REQUEST_STATUS_REFUSED, "35")
-    assert _in_log(b, b.hall, got.request_id)  # the signed refusal was taken into 31's record
+
+
+def _forwarded_row(region: Region, request_id: str) -> Any:
+    engine = sa.create_engine(region.settings().database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.text(
+                    "SELECT status, decision_sha256 FROM assistance_forwarded WHERE request_id = :r"
+                ),
+                {"r": request_id},
+            ).one()
+    finally:
+        engine.dispose()

@@ -9,10 +9,10 @@ import grpc
 import pytest
 
 from clients.errors import from_grpc_error
+from services.app import build_app
 from services.common.authz import FEDERATION_RPCS
 from services.common.signing import SigningKey
 from services.federation.evidence import MAX_SKEW, VALIDITY, assertion_body
-from services.server import build_app
 from testsupport.regions import Region, holder_code, issue
 from yihao.v1 import common_pb2 as common
 from yihao.v1 import federation_pb2 as fpb
