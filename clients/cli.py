@@ -281,6 +281,7 @@ def _query_commands(subs: Sub) -> None:
     get = command(subs, "get", c.cmd_get, "show a licence", epilog=WHY_EPILOG)
     get.add_argument("ref", type=licence_ref_arg, metavar="REF")
     get.add_argument("--version", type=positive, default=0, metavar="N")
+    consent_option(get)
     history = command(
         subs, "history", c.cmd_history, "versions and events of a licence", epilog=WHY_EPILOG
     )

@@ -115,7 +115,7 @@ def all_pages_option(parser: argparse.ArgumentParser) -> None:
 
 
 def consent_option(parser: argparse.ArgumentParser) -> None:
-    """``--consent GRANT_ID``: the holder's consent a read by holder number is made under."""
+    """``--consent GRANT_ID``: the holder's consent a read is made under."""
     parser.add_argument(
         "--consent",
         metavar="GRANT_ID",

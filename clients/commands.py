@@ -478,7 +478,10 @@ def why(args: Any) -> dict[str, Any]:
 def cmd_get(ctx: Context) -> int:
     """A licence (current version, or ``--version``)."""
     licence = ctx.client().get_licence(
-        licence=ctx.args.ref, version=ctx.args.version, **why(ctx.args)
+        licence=ctx.args.ref,
+        version=ctx.args.version,
+        consent_grant_id=ctx.args.consent or "",
+        **why(ctx.args),
     )
     return _show_licence(ctx, licence)
 

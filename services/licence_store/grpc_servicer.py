@@ -166,7 +166,11 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
 
     def GetLicence(self, request: pb.GetLicenceRequest, context: Any) -> Any:
         view = self.service.queries.get(
-            current_caller(), ref_in(request.licence), request.version, why=_why(request)
+            current_caller(),
+            ref_in(request.licence),
+            request.version,
+            why=_why(request),
+            consent_grant_id=request.consent_grant_id,
         )
         return cv.licence_out(view)
 

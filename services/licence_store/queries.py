@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from services.common.access_log import AccessLog, AccessRecord
 from services.common.clock import Clock
 from services.common.database import Database
-from services.common.errors import InvalidArgument, NotFound
+from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import (
     HolderKind,
@@ -22,7 +22,7 @@ from services.common.limits import fitting
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.purpose import Why, why_in
 from services.licence_store.catalogue import CatalogueCache
-from services.licence_store.consent_gate import ConsentGate
+from services.licence_store.consent_gate import ConsentGate, check_grant_id
 from services.licence_store.domain.consent import ConsentPass, Matter
 from services.licence_store.domain.grants import (
     NOTHING,
@@ -104,29 +104,67 @@ class Queries:
         *,
         serial: str = "",
         why: Why | None = None,
+        consent_grant_id: str = "",
     ) -> LicenceView:
         """A licence at its current version, or at ``version``.
 
         With ``why``, a caller's read: the purpose is required for a person's licence and
         checked against the catalogue, the read rules decide what is shown (a licence the
         caller may not read is NOT_FOUND, as one that does not exist), and the holder's access
-        record keeps the read. Without it, the store's own answer to a write.
+        record keeps the read. Without it, the store's own answer to a write. A licence of a
+        consent-required type the rules do not show is shown as the holder's grant
+        ``consent_grant_id`` covers it (:meth:`_by_consent`), the use recorded against it.
         """
         if version < 0 or version > 999:
             raise InvalidArgument.field("version", "must be between 0 and 999", "OUT_OF_RANGE")
+        grant_id = check_grant_id(consent_grant_id)
         if why is not None:
             why = self.why_for(caller, ref, why)
+        passed = ConsentPass()
         with self.db.read() as conn:
             serial = serial or resolve_serial(conn, ref, self.codec)
             current = repo.get_by_serial(conn, serial, self.codec)
-            access = self._access(caller, ref, current, why)
+            if why is not None and grant_id and current is not None:
+                access, passed = self._by_consent(caller, ref, current.licence, why, grant_id)
+            else:
+                access = self._access(caller, ref, current, why)
             stored = repo.get_version(conn, serial, version, self.codec) if version else current
         if stored is None:
             raise NotFound(f"licence has no version {version}", reason="VERSION_NOT_FOUND")
         view = self.view(stored, access)
         if why is not None and (why.stated or _personal(view)):
-            self._log_reads(caller, [view], "licence data", why)
+            self._log_reads(caller, [view], f"licence data{passed.note}", why)
+        if passed.grant_id:
+            self.consent.used(passed, caller.code, "licence_store", "read by reference")
         return view
+
+    def _by_consent(
+        self, caller: Caller, ref: LicenceRef, licence: Licence, why: Why, grant_id: str
+    ) -> tuple[Access, ConsentPass]:
+        """What a read naming the holder's grant may show: the read rules' answer when they
+        show anything (the grant is not used); else, for a consent-required type the grant
+        covers (and, for a grant of one licence, this licence), its fields with sensitive ones
+        masked. A grant that does not cover it is NOT_FOUND, as for no licence (the refused
+        attempt is recorded against the grant: the holder sees why)."""
+        access = self.rules.access(caller, licence)
+        if access.any:
+            return access, ConsentPass()
+        try:
+            passed = self.consent.authorise(
+                caller.code,
+                licence.holder,
+                [licence.type_code],
+                Matter(case_number=why.case_number),
+                grant_id,
+                channel="licence_store",
+            )
+        except PermissionDenied:
+            raise licence_not_found(ref) from None
+        if licence.type_code not in passed.covered or not passed.admits(
+            licence.type_code, licence.serial
+        ):
+            raise licence_not_found(ref)
+        return self.rules.consented(licence), passed
 
     def _access(
         self, caller: Caller, ref: LicenceRef, current: StoredLicence | None, why: Why | None
