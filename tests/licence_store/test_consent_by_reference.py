@@ -12,16 +12,20 @@ from dataclasses import replace
 from typing import Any
 
 import grpc
+from sqlalchemy import update
 
 from services.common.identifiers import parse_licence_identifier
+from services.licence_store.persistence.tables import consent_grants
 from tests.licence_store.test_consent import (
     CASE,
     PERSON,
     WHY,
+    audit_problems,
     bad_grants,
     certify,
     failure,
     grant,
+    reads,
     stack,  # noqa: F401  (the fixture)
     violations,
 )
@@ -103,3 +107,27 @@ def test_the_issuer_reads_without_using_the_grant_and_a_bad_id_is_named(stack) -
     assert violations(get(stack, "housing", licence.licence_id, "not a grant!")) == [
         ("consent_grant_id", "FORMAT")
     ]
+
+
+def test_a_revocation_undone_in_the_database_still_refuses(stack) -> None:  # noqa: F811
+    """Someone with the database clears a revoked grant's revoked_at: the log still holds the
+    revocation, so every read is still refused CONSENT_REVOKED (the holder sees it revoked),
+    and ``yihao audit verify`` names the edit."""
+    licence = certify(stack)
+    granted = grant(stack)
+    portal = stack.store("portal")
+    portal.RevokeConsent(pb.RevokeConsentRequest(grant_id=granted.grant_id, holder_number=PERSON))
+    with stack.app.db.transaction() as conn:
+        conn.execute(
+            update(consent_grants)
+            .where(consent_grants.c.grant_id == granted.grant_id)
+            .values(revoked_at=None)
+        )
+    code = failure(get(stack, "housing", licence.licence_id, granted.grant_id))[0]
+    assert code == grpc.StatusCode.NOT_FOUND
+    listed = reads(stack, "housing", PERSON, granted.grant_id)["VerifyByHolder"]
+    assert failure(listed)[2] == "CONSENT_REQUIRED"
+    [seen] = portal.ListConsents(pb.ListConsentsRequest(holder_number=PERSON)).grants
+    assert seen.state == pb.CONSENT_STATE_REVOKED
+    assert {u.outcome for u in seen.uses} == {"CONSENT_REVOKED"}
+    assert any("revocation" in p for p in audit_problems(stack))

@@ -1,17 +1,28 @@
-"""Consent grants and their uses in SQL (sessions passed in; never commits)."""
+"""Consent grants and their uses in SQL (sessions passed in; never commits).
+
+A grant read to be served (:func:`get_grant`, :func:`grants_where`) is revoked when the
+tamper-evident log holds its revocation, whatever the table says: a revocation undone in the
+table (its ``revoked_at`` cleared) does not make the grant usable again — the log entry would
+have to go too, which breaks the signed tree heads. ``yihao audit verify`` reads the table as
+it is (:func:`all_grants`) and names the difference.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from services.common.clock import as_utc
-from services.licence_store.domain.consent import ConsentGrant
+from services.common.log_tables import audit_leaves
+from services.licence_store.domain.consent import REVOKE_KIND, ConsentGrant
 from services.licence_store.persistence.tables import consent_grants, consent_uses
+
+log = logging.getLogger(__name__)
 
 
 def insert_grant(conn: Connection, grant: ConsentGrant) -> None:
@@ -21,9 +32,31 @@ def insert_grant(conn: Connection, grant: ConsentGrant) -> None:
 
 
 def get_grant(conn: Connection, grant_id: str) -> ConsentGrant | None:
-    """A grant by id, or None."""
+    """A grant by id (revoked if its revocation is in the log), or None."""
     row = conn.execute(select(consent_grants).where(consent_grants.c.grant_id == grant_id)).first()
-    return _grant(row) if row is not None else None
+    return _logged_revocations(conn, [_grant(row)])[0] if row is not None else None
+
+
+def _logged_revocations(conn: Connection, grants: list[ConsentGrant]) -> list[ConsentGrant]:
+    """``grants`` with each revocation the log holds applied (one query for them all)."""
+    open_ids = [g.grant_id for g in grants if g.revoked_at is None]
+    if not open_ids:
+        return grants
+    rows = conn.execute(
+        select(audit_leaves.c.ref, func.min(audit_leaves.c.at))
+        .where(audit_leaves.c.kind == REVOKE_KIND, audit_leaves.c.ref.in_(open_ids))
+        .group_by(audit_leaves.c.ref)
+    ).all()
+    logged = {ref: as_utc(at) for ref, at in rows}
+    for ref in logged:
+        log.warning(
+            "consent %s: revoked in the tamper-evident log but not in its table (the "
+            "revocation was undone in the database?): treated as revoked",
+            ref,
+        )
+    return [
+        replace(g, revoked_at=logged[g.grant_id]) if g.grant_id in logged else g for g in grants
+    ]
 
 
 def grants_where(
@@ -38,7 +71,7 @@ def grants_where(
     if after:
         stmt = stmt.where(consent_grants.c.grant_id > after)
     rows = conn.execute(stmt.order_by(consent_grants.c.grant_id).limit(limit)).all()
-    return [_grant(r) for r in rows]
+    return _logged_revocations(conn, [_grant(r) for r in rows])
 
 
 def set_revoked(conn: Connection, grant_id: str, at: datetime) -> bool:
@@ -52,7 +85,7 @@ def set_revoked(conn: Connection, grant_id: str, at: datetime) -> bool:
 
 
 def all_grants(conn: Connection) -> list[ConsentGrant]:
-    """Every grant (for ``yihao audit verify``)."""
+    """Every grant as the table holds it (for ``yihao audit verify``)."""
     rows = conn.execute(select(consent_grants).order_by(consent_grants.c.grant_id)).all()
     return [_grant(r) for r in rows]
 
