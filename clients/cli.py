@@ -22,6 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from clients import catalogue_commands as cat
 from clients import commands as c
 from clients import monitor_command as mc
 from clients import verify_commands as v
@@ -179,27 +180,27 @@ def _server_commands(subs: Sub) -> None:
 def _catalogue_commands(subs: Sub) -> None:
     command(subs, "ping", c.cmd_ping, "check the server answers, and who it takes us for")
     deps = group(subs, "departments", "departments (发证部门 and others)")
-    command(deps, "list", c.cmd_departments_list, "all departments")
-    command(deps, "show", c.cmd_departments_show, "one department").add_argument("code")
-    reg = command(deps, "register", c.cmd_departments_register, "register or update one")
+    command(deps, "list", cat.cmd_departments_list, "all departments")
+    command(deps, "show", cat.cmd_departments_show, "one department").add_argument("code")
+    reg = command(deps, "register", cat.cmd_departments_register, "register or update one")
     reg.add_argument("--code", required=True, help="credit code")
     reg.add_argument("--name", required=True)
     reg.add_argument("--region", required=True, help="GB/T 2260 region code, e.g. 350100")
     reg.add_argument("--role", required=True, nargs="+", action="extend", choices=ROLES)
     command(
-        deps, "rotate-key", c.cmd_departments_rotate_key, "start a new signing key"
+        deps, "rotate-key", cat.cmd_departments_rotate_key, "start a new signing key"
     ).add_argument("code")
     bad = command(
         deps,
         "key-compromised",
-        c.cmd_key_compromised,
+        cat.cmd_key_compromised,
         "distrust what a signing key signed from --since (default now); replaces a current key",
     )
     bad.add_argument("key_id", metavar="KEY_ID")
     rev = command(
         deps,
         "revoke-cert",
-        c.cmd_revoke_certificate,
+        cat.cmd_revoke_certificate,
         "refuse a department's client certificate from now on (lost, stolen, staff left)",
     )
     rev.add_argument("code", metavar="DEPARTMENT")
@@ -213,12 +214,12 @@ def _catalogue_commands(subs: Sub) -> None:
         help="ISO 8601 instant the key was exposed (Beijing time unless it has an offset)",
     )
     types = group(subs, "types", "licence types (证照目录)")
-    command(types, "list", c.cmd_types_list, "licence types").add_argument(
+    command(types, "list", cat.cmd_types_list, "licence types").add_argument(
         "--issuer", metavar="CODE", help="only those this department issues"
     )
-    command(types, "show", c.cmd_types_show, "one licence type").add_argument("code")
+    command(types, "show", cat.cmd_types_show, "one licence type").add_argument("code")
     command(
-        types, "register", c.cmd_types_register, "register a licence type", epilog=TYPE_JSON_HELP
+        types, "register", cat.cmd_types_register, "register a licence type", epilog=TYPE_JSON_HELP
     ).add_argument("file", type=Path, metavar="FILE.json")
 
 
