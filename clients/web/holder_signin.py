@@ -199,10 +199,13 @@ def to_portal(request: Request) -> Response:
     fresh = session is None
     if session is None:
         session = desk.sessions.create(None)
+    back = str(request.url_for("holder_assertion"))
+    if desk.settings.cookie_secure and back.startswith("http://"):
+        back = "https://" + back.removeprefix("http://")  # TLS ends at a proxy in front
     query = urlencode(
         {
             "client_id": desk.settings.holder_audience,
-            "redirect_uri": str(request.url_for("holder_assertion")),
+            "redirect_uri": back,
             "response_mode": "form_post",
             "nonce": sign_in_nonce(session.session_id),
         }

@@ -469,6 +469,15 @@ def test_an_assertion_made_for_another_browser_signs_no_one_in(
         assert post_assertion(attacker, token).status_code == 303  # its own browser: fine
 
 
+def test_behind_a_tls_proxy_the_provider_posts_back_over_https(idp_settings, clock, holder_backend):
+    settings = idp_settings.with_overrides(secure_cookies=True)
+    with make_client(settings, clock, holder_backend) as client:
+        client.get("/me/signin")
+        away = client.get("/me/signin/portal")
+        query = parse_qs(urlsplit(away.headers["location"]).query)
+        assert query["redirect_uri"] == ["https://testserver/me/signin/assertion"]
+
+
 def test_without_a_provider_there_is_no_portal_sign_in(web_settings, clock, holder_backend):
     with make_client(web_settings, clock, holder_backend) as client:
         page = client.get("/me/signin").text
