@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 from google.protobuf import json_format
 
 from clients import render
 from clients.client import YihaoClient
-from clients.commands import DEPARTMENT_PAGE_SIZE, Context, SetupError, server_part
+from clients.commands import (
+    DEPARTMENT_PAGE_SIZE,
+    Context,
+    SetupError,
+    beijing_instant,
+    server_part,
+)
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
 from yihao_shared.departments import code_of
 from yihao_shared.errors import InvalidArgument, YihaoError
-from yihao_shared.vocabulary import CHINA_TZ
 
 
 def _all_departments(client: YihaoClient) -> Iterator[pb.Department]:
@@ -69,15 +73,7 @@ def cmd_key_compromised(ctx: Context) -> int:
     """Mark a department signing key compromised from an instant."""
     request = pb.MarkKeyCompromisedRequest(key_id=ctx.args.key_id)
     if ctx.args.since:
-        try:
-            since = datetime.fromisoformat(ctx.args.since)
-        except ValueError:
-            raise SetupError(
-                InvalidArgument.field("--since", f"{ctx.args.since!r} is not ISO 8601", "FORMAT")
-            ) from None
-        if since.tzinfo is None:  # read as Beijing time, as the command line prints instants
-            since = since.replace(tzinfo=CHINA_TZ)
-        request.compromised_at.FromDatetime(since.astimezone(UTC))
+        request.compromised_at.FromDatetime(beijing_instant(ctx.args.since, "--since"))
     department = ctx.client().mark_key_compromised(request)
     ctx.out.show(department, lambda: render.department_card(department))
     return 0

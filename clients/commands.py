@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from google.protobuf.message import Message
@@ -25,7 +25,8 @@ from clients.connection import ClientConfig, default_var_dir
 from clients.retry import RetryPolicy
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
-from yihao_shared.errors import FailedPrecondition, YihaoError
+from yihao_shared.errors import FailedPrecondition, InvalidArgument, YihaoError
+from yihao_shared.vocabulary import CHINA_TZ
 
 if TYPE_CHECKING:  # the server package: a client-only installation has none
     from services.common.config import Settings
@@ -120,6 +121,21 @@ class Context:
 
 
 # --- server side ------------------------------------------------------------------------------
+
+
+def beijing_instant(text: str, option: str) -> datetime:
+    """An instant typed on the command line (ISO 8601; without an offset it is read as
+    Beijing time, as the command line prints instants), in UTC; else a :class:`SetupError`
+    naming ``option``."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise SetupError(
+            InvalidArgument.field(option, f"{text!r} is not an ISO date or date-time", "FORMAT")
+        ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=CHINA_TZ)
+    return at.astimezone(UTC)
 
 
 def server_part(module: str, name: str) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from clients import render
 from clients.client import licence_ref
-from clients.commands import Context, SetupError, server_part, why
+from clients.commands import Context, SetupError, beijing_instant, server_part, why
 from yihao.v1 import verifier_pb2 as vpb
 from yihao_shared.errors import InvalidArgument
-from yihao_shared.vocabulary import CHINA_TZ
 
 NOT_VALID_EXIT = 3
 #: VALID, but a presented holder number or name was not matched (MISMATCH or REFUSED).
@@ -99,16 +98,8 @@ def _exit(result: vpb.Verification) -> int:
 def _as_of(text: str | None) -> Timestamp | None:
     if not text:
         return None
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise SetupError(
-            InvalidArgument.field("--as-of", f"{text!r} is not an ISO date or date-time", "FORMAT")
-        ) from None
-    if at.tzinfo is None:  # read as Beijing time, as the command line prints instants
-        at = at.replace(tzinfo=CHINA_TZ)
     ts = Timestamp()
-    ts.FromDatetime(at.astimezone(UTC))
+    ts.FromDatetime(beijing_instant(text, "--as-of"))
     return ts
 
 

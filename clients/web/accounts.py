@@ -162,29 +162,20 @@ class AccountStore:
 
     def set_disabled(self, account_id: str, disabled: bool = True) -> Account:
         """Disable (or enable) an account; its sessions end at their next request."""
-        with self._engine.begin() as conn:
-            done = conn.execute(
-                update(ACCOUNTS)
-                .where(ACCOUNTS.c.account_id == account_id)
-                .values(disabled=disabled)
-            )
-        if done.rowcount == 0:
-            raise NotFound(f"no account {account_id!r}", reason="ACCOUNT_NOT_FOUND")
-        found = self.get(account_id)
-        assert found is not None
-        return found
+        return self._update(account_id, disabled=disabled)
 
     def set_password(self, account_id: str, password: str) -> Account:
         """Give the account a new password (:class:`InvalidArgument` naming ``password`` when
         too short; NotFound)."""
         if len(password) < MIN_PASSWORD:
             raise InvalidArgument.field("password", f"at least {MIN_PASSWORD} characters")
-        digest = self._hasher.hash(password)
+        return self._update(account_id, password_hash=self._hasher.hash(password))
+
+    def _update(self, account_id: str, **values: object) -> Account:
+        """Change an account's columns; the account after (NotFound when there is none)."""
         with self._engine.begin() as conn:
             done = conn.execute(
-                update(ACCOUNTS)
-                .where(ACCOUNTS.c.account_id == account_id)
-                .values(password_hash=digest)
+                update(ACCOUNTS).where(ACCOUNTS.c.account_id == account_id).values(**values)
             )
         if done.rowcount == 0:
             raise NotFound(f"no account {account_id!r}", reason="ACCOUNT_NOT_FOUND")

@@ -16,11 +16,10 @@ from services.common.clock import FixedClock
 from services.common.lookup_budget import LOOKUP_BUDGET_EXHAUSTED
 from services.licence_store import demo
 from tests.verifier.test_match_budget import HOLDER, candidates, issue_permit
-from testsupport.samples import BUSINESS_FIELDS
+from testsupport.samples import issue_business_licence
 from testsupport.stack import Stack, settings_for, start_stack
 from testsupport.why import WHY
 from yihao.v1 import assistance_pb2 as apb
-from yihao.v1 import common_pb2 as common
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
 
@@ -71,15 +70,7 @@ def test_misses_past_the_budget_refuse_every_lookup_of_a_person(small: Stack) ->
         pb.ListLicencesByHolderRequest(holder_number=HOLDER, **WHY)
     )
     assert len(mine.licences) == 1
-    small.store("market").IssueLicence(
-        pb.IssueLicenceRequest(
-            idempotency_key="lookup-budget-company",
-            type_code=demo.BUSINESS_LICENCE.type_code,
-            licence_number="350100-2026-LB1",
-            holder=common.Holder(number=COMPANY, name="福州示例科技有限公司"),
-            fields=dict(BUSINESS_FIELDS),
-        )
-    )
+    issue_business_licence(small.store("market"), COMPANY)
     assert _by_holder(small, "hall", COMPANY).verifications[0].verdict == vpb.VERDICT_VALID
 
     report = small.assistance("supervision").Supervise(apb.SuperviseRequest())

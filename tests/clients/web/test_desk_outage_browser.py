@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from services.licence_store import demo
 from services.server import build_server
 from testsupport.browser import (
     TABLET_UPRIGHT,
@@ -24,9 +22,7 @@ from testsupport.browser import (
     fresh_tab,
     screenshot,
 )
-from testsupport.samples import BUSINESS_FIELDS
-from yihao.v1 import common_pb2
-from yihao.v1 import licence_store_pb2 as pb
+from testsupport.samples import issue_business_licence
 
 pytestmark = pytest.mark.browser
 
@@ -54,15 +50,7 @@ def tab(chromium: Any, desk: DeskStack) -> Iterator[Any]:
 
 def _issue(desk: DeskStack) -> str:
     """A business licence issued through the real services; its reference TYPE:NUMBER."""
-    licence = desk.stack.store("market").IssueLicence(
-        pb.IssueLicenceRequest(
-            idempotency_key=uuid.uuid4().hex,
-            type_code=demo.BUSINESS_LICENCE.type_code,
-            licence_number=f"350100-2026-{uuid.uuid4().hex[:8]}",
-            holder=common_pb2.Holder(number=HOLDER, name="福州示例科技有限公司"),
-            fields=BUSINESS_FIELDS,
-        )
-    )
+    licence = issue_business_licence(desk.stack.store("market"), HOLDER)
     return f"{licence.type_code}:{licence.licence_number}"
 
 

@@ -27,7 +27,7 @@ from stdnum.cn import uscc
 from clients.web.holder_identity import is_credit_code
 from services.licence_store import demo
 from testsupport.browser import cut_off, screenshot
-from testsupport.samples import BUSINESS_FIELDS
+from testsupport.samples import issue_business_licence
 from yihao.v1 import common_pb2
 from yihao.v1 import licence_store_pb2 as pb
 from yihao.v1 import verifier_pb2 as vpb
@@ -358,15 +358,7 @@ def test_an_organisations_representative_signs_in_at_the_portal(page, live_desk)
     """The portal vouches for a person acting for an organisation: the page is the
     organisation's (its business licence listed), never the person's."""
     organisation = organisation_number()
-    licence = live_desk.stack.store("market").IssueLicence(
-        pb.IssueLicenceRequest(
-            idempotency_key=uuid.uuid4().hex,
-            type_code=demo.BUSINESS_LICENCE.type_code,
-            licence_number=f"350100-2026-{uuid.uuid4().hex[:8]}",
-            holder=common_pb2.Holder(number=organisation, name="福州示例科技有限公司"),
-            fields=BUSINESS_FIELDS,
-        )
-    )
+    licence = issue_business_licence(live_desk.stack.store("market"), organisation)
     page.goto("/me/signin")
     page.click("#portal-signin")
     page.wait_for_url(re.compile(r"^http://localhost:\d+/authorize\?"))
