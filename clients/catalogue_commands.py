@@ -1,7 +1,7 @@
-"""What the ``yihao departments``, ``keys``, ``certificates`` and ``types`` subcommands do: the
-catalogue's departments and their keys, revoked client certificates, licence types (the parser
-is :mod:`clients.cli`; the shared :class:`~clients.commands.Context` and helpers are in
-:mod:`clients.commands`).
+"""The ``yihao departments`` and ``types`` subcommands (and ``ping``): the catalogue's
+departments, their signing keys and revoked client certificates, licence types — their
+parser (:func:`add_catalogue_commands`) and what each does. The shared
+:class:`~clients.commands.Context` and helpers are in :mod:`clients.commands`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from clients import render
+from clients import commands, render
+from clients.cli_args import Sub, command, group
 from clients.client import YihaoClient
 from clients.commands import (
     DEPARTMENT_PAGE_SIZE,
@@ -162,3 +163,76 @@ def cmd_types_register(ctx: Context) -> int:
     registered = ctx.client().register_licence_type(licence_type=licence_type)
     ctx.out.show(registered, lambda: render.licence_type_card(registered))
     return 0
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+ROLES = (
+    "operator",
+    "handler",
+    "requester",
+    "provider",
+    "supervisor",
+    "holder_portal",
+    "administrator",
+)
+
+TYPE_JSON_HELP = """\
+FILE.json describes one licence type, e.g.:
+
+  {"type_code": "11100000000013338W011", "name": "营业执照",
+   "holder_kind": "organisation",            (person | organisation)
+   "default_validity_days": 0,                (0 = no expiry)
+   "issuer_codes": ["market"],                (credit codes or demo aliases)
+   "fields": [{"name": "legal_representative", "label": "法定代表人",
+               "type": "string",              (string | date | integer | decimal | boolean)
+               "required": true, "sensitive": false, "max_length": 0}]}
+
+Enum values may also be given in full (HOLDER_KIND_ORGANISATION, FIELD_TYPE_STRING)."""
+
+
+def add_catalogue_commands(subs: Sub) -> None:
+    """``yihao ping``, ``departments ...`` and ``types ...``."""
+    command(subs, "ping", commands.cmd_ping, "check the server answers, and who it takes us for")
+    deps = group(subs, "departments", "departments (发证部门 and others)")
+    command(deps, "list", cmd_departments_list, "all departments")
+    command(deps, "show", cmd_departments_show, "one department").add_argument("code")
+    reg = command(deps, "register", cmd_departments_register, "register or update one")
+    reg.add_argument("--code", required=True, help="credit code")
+    reg.add_argument("--name", required=True)
+    reg.add_argument("--region", required=True, help="GB/T 2260 region code, e.g. 350100")
+    reg.add_argument("--role", required=True, nargs="+", action="extend", choices=ROLES)
+    command(deps, "rotate-key", cmd_departments_rotate_key, "start a new signing key").add_argument(
+        "code"
+    )
+    bad = command(
+        deps,
+        "key-compromised",
+        cmd_key_compromised,
+        "distrust what a signing key signed from --since (default now); replaces a current key",
+    )
+    bad.add_argument("key_id", metavar="KEY_ID")
+    rev = command(
+        deps,
+        "revoke-cert",
+        cmd_revoke_certificate,
+        "refuse a department's client certificate from now on (lost, stolen, staff left)",
+    )
+    rev.add_argument("code", metavar="DEPARTMENT")
+    which = rev.add_mutually_exclusive_group(required=True)
+    which.add_argument("--serial", metavar="HEX", help="as `openssl x509 -serial` prints it")
+    which.add_argument("--cert", metavar="FILE", help="the certificate itself (PEM)")
+    rev.add_argument("--reason", default="", metavar="TEXT")
+    bad.add_argument(
+        "--since",
+        metavar="DATETIME",
+        help="ISO 8601 instant the key was exposed (Beijing time unless it has an offset)",
+    )
+    types = group(subs, "types", "licence types (证照目录)")
+    command(types, "list", cmd_types_list, "licence types").add_argument(
+        "--issuer", metavar="CODE", help="only those this department issues"
+    )
+    command(types, "show", cmd_types_show, "one licence type").add_argument("code")
+    command(
+        types, "register", cmd_types_register, "register a licence type", epilog=TYPE_JSON_HELP
+    ).add_argument("file", type=Path, metavar="FILE.json")

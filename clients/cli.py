@@ -56,29 +56,7 @@ from yihao_shared.errors import YihaoError
 
 __all__ = ["build_parser", "main"]
 
-ROLES = (
-    "operator",
-    "handler",
-    "requester",
-    "provider",
-    "supervisor",
-    "holder_portal",
-    "administrator",
-)
 STATUSES = ("active", "suspended", "revoked", "cancelled")
-
-TYPE_JSON_HELP = """\
-FILE.json describes one licence type, e.g.:
-
-  {"type_code": "11100000000013338W011", "name": "营业执照",
-   "holder_kind": "organisation",            (person | organisation)
-   "default_validity_days": 0,                (0 = no expiry)
-   "issuer_codes": ["market"],                (credit codes or demo aliases)
-   "fields": [{"name": "legal_representative", "label": "法定代表人",
-               "type": "string",              (string | date | integer | decimal | boolean)
-               "required": true, "sensitive": false, "max_length": 0}]}
-
-Enum values may also be given in full (HOLDER_KIND_ORGANISATION, FIELD_TYPE_STRING)."""
 
 IMPORT_HELP = """\
 Each record has type_code, licence_number, holder_number, holder_name and optionally
@@ -175,52 +153,6 @@ def _server_commands(subs: Sub) -> None:
         c.cmd_catalogue_load_demo,
         "load the demo departments and licence types",
     )
-
-
-def _catalogue_commands(subs: Sub) -> None:
-    command(subs, "ping", c.cmd_ping, "check the server answers, and who it takes us for")
-    deps = group(subs, "departments", "departments (发证部门 and others)")
-    command(deps, "list", cat.cmd_departments_list, "all departments")
-    command(deps, "show", cat.cmd_departments_show, "one department").add_argument("code")
-    reg = command(deps, "register", cat.cmd_departments_register, "register or update one")
-    reg.add_argument("--code", required=True, help="credit code")
-    reg.add_argument("--name", required=True)
-    reg.add_argument("--region", required=True, help="GB/T 2260 region code, e.g. 350100")
-    reg.add_argument("--role", required=True, nargs="+", action="extend", choices=ROLES)
-    command(
-        deps, "rotate-key", cat.cmd_departments_rotate_key, "start a new signing key"
-    ).add_argument("code")
-    bad = command(
-        deps,
-        "key-compromised",
-        cat.cmd_key_compromised,
-        "distrust what a signing key signed from --since (default now); replaces a current key",
-    )
-    bad.add_argument("key_id", metavar="KEY_ID")
-    rev = command(
-        deps,
-        "revoke-cert",
-        cat.cmd_revoke_certificate,
-        "refuse a department's client certificate from now on (lost, stolen, staff left)",
-    )
-    rev.add_argument("code", metavar="DEPARTMENT")
-    which = rev.add_mutually_exclusive_group(required=True)
-    which.add_argument("--serial", metavar="HEX", help="as `openssl x509 -serial` prints it")
-    which.add_argument("--cert", metavar="FILE", help="the certificate itself (PEM)")
-    rev.add_argument("--reason", default="", metavar="TEXT")
-    bad.add_argument(
-        "--since",
-        metavar="DATETIME",
-        help="ISO 8601 instant the key was exposed (Beijing time unless it has an offset)",
-    )
-    types = group(subs, "types", "licence types (证照目录)")
-    command(types, "list", cat.cmd_types_list, "licence types").add_argument(
-        "--issuer", metavar="CODE", help="only those this department issues"
-    )
-    command(types, "show", cat.cmd_types_show, "one licence type").add_argument("code")
-    command(
-        types, "register", cat.cmd_types_register, "register a licence type", epilog=TYPE_JSON_HELP
-    ).add_argument("file", type=Path, metavar="FILE.json")
 
 
 def _fields_option(parser: argparse.ArgumentParser, help: str) -> None:
@@ -392,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (
         _server_commands,
-        _catalogue_commands,
+        cat.add_catalogue_commands,
         _issue_command,
         _change_commands,
         _query_commands,
