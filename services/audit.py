@@ -37,7 +37,7 @@ from services.common.evidence import Entry
 from services.common.holder_vault import HolderVault
 from services.common.log_tables import audit_nodes
 from services.common.signing import PublicKey, canonical_json, sha256_hex
-from services.federation.assistance_client import forwarded_findings
+from services.federation.forwarded_table import forwarded_findings
 from services.licence_store.audit import KIND as LICENCE_EVENT
 from services.licence_store.audit import event_entry, event_ref
 from services.licence_store.consent_audit import consent_findings

@@ -94,6 +94,10 @@ class PeerItems(Protocol):
         """Whether a request id is one forwarded to a peer from here."""
         ...
 
+    def changes_since(self, caller: Caller, seq: int) -> list[tuple[pb.AssistanceRequest, int]]:
+        """The caller's forwarded requests changed after ``seq``, with their sequence."""
+        ...
+
     def get(self, caller: Caller, request_id: str) -> pb.AssistanceRequest:
         """A forwarded request as the peer holds it now."""
         ...
@@ -249,7 +253,7 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
 
     def WatchMyRequests(self, request: pb.WatchMyRequestsRequest, context: Any) -> Iterator[Any]:
         caller = current_caller()
-        seq, first = 0, True
+        seq, forwarded_seq, first = 0, 0, True
         while context.is_active():
             seen = self.service.notifier.generation
             for changed, changed_seq in self.service.changes_since(caller, seq):
@@ -257,10 +261,20 @@ class AssistanceServicer(pb_grpc.AssistanceServicer):  # type: ignore[misc]
                 # The backlog is the open requests; after it, every change is sent.
                 if not first or changed.status is RequestStatus.PENDING:
                     yield self.request_out(changed)
+            # Then those sent to peers' providers, as last seen here (decisions are pulled).
+            for message, changed_seq in self._forwarded_changes(caller, forwarded_seq):
+                forwarded_seq = max(forwarded_seq, changed_seq)
+                if not first or message.status == pb.REQUEST_STATUS_PENDING:
+                    yield message
             first = False
             if not request.follow:
                 return
             self.service.notifier.wait(seen, WATCH_POLL_SECONDS)
+
+    def _forwarded_changes(
+        self, caller: Caller, seq: int
+    ) -> list[tuple[pb.AssistanceRequest, int]]:
+        return self.peers.changes_since(caller, seq) if self.peers is not None else []
 
     def ListPending(self, request: pb.ListRequestsRequest, context: Any) -> Any:
         rows, token = self.service.list_pending(

@@ -7,7 +7,6 @@ the holder's access record for it are written in one transaction.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import parse_holder_number
 from services.common.identity import Caller
+from services.common.ids import change_seq
 from services.common.notify import ChangeNotifier
 from services.common.paging import decode_token, encode_token, page_after, page_size
 from services.common.roles import Role
@@ -100,8 +100,6 @@ class AssistanceService(CommitmentBook, Oversight):
         self.calendar = calendar
         self.vault = vault
         self.notifier = ChangeNotifier()
-        self._seq_lock = threading.Lock()
-        self._last_seq = 0
         self._items: dict[str, AssistanceItem] = {}
         self._items_at = -1e9
 
@@ -467,10 +465,8 @@ class AssistanceService(CommitmentBook, Oversight):
             return repo.changed_since(conn, caller.code, seq, self.vault)
 
     def _next_seq(self) -> int:
-        """A change sequence: microseconds since the epoch, strictly increasing here."""
-        with self._seq_lock:
-            self._last_seq = max(self._last_seq + 1, time.time_ns() // 1000)
-            return self._last_seq
+        """A change sequence (:func:`services.common.ids.change_seq`)."""
+        return change_seq()
 
 
 def _is_requester(caller: Caller, request: AssistanceRequest) -> bool:

@@ -21,17 +21,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    String,
-    Table,
     insert,
     select,
     update,
@@ -41,15 +35,24 @@ from services.assistance.domain.requests import answer_sha256
 from services.common import audit_log
 from services.common.access_log import AccessRecord, insert_records
 from services.common.canonical import canonical_json, sha256_hex
-from services.common.clock import Clock, as_utc
-from services.common.database import Database, metadata
+from services.common.clock import Clock
+from services.common.database import Database
 from services.common.errors import FailedPrecondition, NotFound, YihaoError
 from services.common.evidence import Entry
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import mask_holder_number, parse_holder_number
 from services.common.identity import Caller
+from services.common.ids import change_seq
 from services.federation.config import Peer
 from services.federation.evidence import SUPERVISOR
+from services.federation.forwarded_table import (
+    FORWARDED_KIND,
+    PENDING,
+    STATUS_NAMES,
+    as_message,
+    assistance_forwarded,
+    overdue_now,
+)
 from services.federation.forwarder import REGION_UNAVAILABLE, Forwarder
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import federation_pb2 as fpb
@@ -64,37 +67,6 @@ REFRESH_LIMIT = 20
 #: Forwarded requests still pending that one periodic pull asks the peers about (nearest
 #: their deadline first; every department's).
 PULL_LIMIT = 200
-PENDING = apb.REQUEST_STATUS_PENDING
-STATUS_NAMES: dict[int, str] = {
-    apb.REQUEST_STATUS_PENDING: "pending",
-    apb.REQUEST_STATUS_ANSWERED: "answered",
-    apb.REQUEST_STATUS_REFUSED: "refused",
-}
-STATUSES_IN: dict[str, Any] = {name: value for value, name in STATUS_NAMES.items()}
-
-assistance_forwarded = Table(
-    "assistance_forwarded",
-    metadata,
-    Column("request_id", String(32), primary_key=True),
-    Column("region", String(6), nullable=False),
-    Column("item_code", String(32), nullable=False),
-    Column("item_name", String(200), nullable=False),
-    Column("requester_code", String(18), nullable=False),
-    Column("requester_staff", String(64), nullable=True),
-    Column("provider_code", String(18), nullable=False),
-    Column("holder_index", String(64), nullable=False),  # blind index
-    Column("holder_masked", String(32), nullable=False),
-    Column("purpose", String(200), nullable=False),
-    Column("case_number", String(64), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("deadline", DateTime(timezone=True), nullable=False),
-    Column("decided_at", DateTime(timezone=True), nullable=True),
-    Column("decision_sha256", String(64), nullable=True),  # of the peer's signed statement
-    Column("urgings", Integer, nullable=False),
-    Index("ix_assistance_forwarded_requester", "requester_code", "submitted_at"),
-    Index("ix_assistance_forwarded_pending", "status", "deadline"),
-)
 
 
 def _decision_invalid(region: str, why: str) -> FailedPrecondition:
@@ -181,6 +153,25 @@ class PeerAssistance:
                 return self.forwarder.config.peers[item.region], item
         return None
 
+    def changes_since(self, caller: Caller, seq: int) -> list[tuple[apb.AssistanceRequest, int]]:
+        """The caller's forwarded requests changed after ``seq`` (forwarded, urged, decision
+        taken), oldest change first, as last seen here, each with its change sequence."""
+        t = assistance_forwarded
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(t)
+                .where(t.c.requester_code == caller.code, t.c.changed_seq > seq)
+                .order_by(t.c.changed_seq)
+                .limit(MINE_LIMIT)
+            ).all()
+        now = self.clock.now()
+        out = []
+        for r in rows:
+            message = as_message(r, overdue=overdue_now(r, now))
+            message.version = r.changed_seq
+            out.append((message, r.changed_seq))
+        return out
+
     # ----------------------------------------------------------------------- requests
 
     def submit(
@@ -212,6 +203,7 @@ class PeerAssistance:
             "decided_at": None,
             "decision_sha256": None,
             "urgings": 0,
+            "changed_seq": change_seq(),
         }
         with self.db.transaction() as conn:
             if (
@@ -266,7 +258,7 @@ class PeerAssistance:
                 .order_by(t.c.deadline)
                 .limit(limit)
             ).all()
-        return [_as_message(r, overdue=True) for r in rows]
+        return [as_message(r, overdue=True) for r in rows]
 
     def mine(self, caller: Caller, status: int) -> list[apb.AssistanceRequest]:
         """The caller's requests to peers' providers, newest first (at most ``MINE_LIMIT``),
@@ -280,7 +272,7 @@ class PeerAssistance:
         with self.db.read() as conn:
             rows = conn.execute(stmt.order_by(t.c.submitted_at.desc()).limit(MINE_LIMIT)).all()
         now = self.clock.now()
-        return [_as_message(r, overdue=_overdue(r, now)) for r in rows]
+        return [as_message(r, overdue=overdue_now(r, now)) for r in rows]
 
     def refresh(self, caller: Caller) -> int:
         """Ask the peers about the caller's forwarded requests still pending as last seen (the
@@ -388,6 +380,8 @@ class PeerAssistance:
             changes: dict[str, Any] = {"urgings": len(got.urgings)}
             if decided and row.status == "pending":
                 changes |= self._decision(conn, row, got)
+            if changes["urgings"] != row.urgings or "status" in changes:
+                changes["changed_seq"] = change_seq()
             conn.execute(update(t).where(t.c.request_id == got.request_id).values(changes))
         got.provider_region = peer.region
         return got
@@ -408,29 +402,6 @@ class PeerAssistance:
             "decided_at": decided_at,
             "decision_sha256": digest,
         }
-
-
-#: The log entry kind of a peer's decision taken into this region's record.
-FORWARDED_KIND = "assistance_forwarded"
-
-
-def forwarded_findings(
-    conn: Any, leaves: Sequence[audit_log.Leaf]
-) -> Iterator[tuple[int, str, str, str]]:
-    """For ``yihao audit verify``: peers' decisions taken here, deleted, edited (status,
-    decision hash) or written behind the log's back; as (index, kind, ref, what)."""
-    logged = {x.ref: x for x in leaves if x.kind == FORWARDED_KIND}
-    t = assistance_forwarded
-    rows = {r.request_id: r for r in conn.execute(select(t).order_by(t.c.request_id))}
-    for ref, leaf in logged.items():
-        row = rows.get(ref)
-        if row is None:
-            yield leaf.index, leaf.kind, ref, "forwarded assistance request deleted"
-        elif row.status == "pending" or row.decision_sha256 != leaf.payload_sha256:
-            yield leaf.index, leaf.kind, ref, "forwarded assistance decision edited"
-    for ref, row in rows.items():
-        if row.status != "pending" and ref not in logged:
-            yield -1, FORWARDED_KIND, ref, "forwarded assistance decision not in the log"
 
 
 def _fields(item: apb.AssistanceItem) -> dict[str, Any]:
@@ -459,38 +430,4 @@ def _access(row: Any, got: apb.AssistanceRequest, at: datetime) -> AccessRecord:
     )
 
 
-def _overdue(row: Any, now: datetime) -> bool:
-    """Pending past the deadline, or decided after it (as last seen)."""
-    deadline = as_utc(row.deadline)
-    decided = as_utc(row.decided_at) if row.decided_at is not None else None
-    return (decided or now) > deadline
-
-
-def _as_message(row: Any, *, overdue: bool) -> apb.AssistanceRequest:
-    message = apb.AssistanceRequest(
-        request_id=row.request_id,
-        item_code=row.item_code,
-        item_name=row.item_name,
-        requester_code=row.requester_code,
-        provider_code=row.provider_code,
-        holder_number=row.holder_masked,
-        purpose=row.purpose,
-        case_number=row.case_number,
-        status=STATUSES_IN[row.status],
-        overdue=overdue,
-        provider_region=row.region,
-        requester_staff=row.requester_staff or "",
-    )
-    message.submitted_at.FromDatetime(as_utc(row.submitted_at))
-    message.deadline.FromDatetime(as_utc(row.deadline))
-    if row.decided_at is not None:
-        message.decided_at.FromDatetime(as_utc(row.decided_at))
-    return message
-
-
-__all__: Sequence[str] = [
-    "PeerAssistance",
-    "assistance_forwarded",
-    "decision_problem",
-    "forwarded_findings",
-]
+__all__: Sequence[str] = ["PeerAssistance", "decision_problem"]

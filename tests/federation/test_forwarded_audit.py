@@ -13,7 +13,7 @@ from services.common import audit_log
 from services.common.database import Database
 from services.common.evidence import Entry
 from services.common.migrate import upgrade
-from services.federation.assistance_client import (
+from services.federation.forwarded_table import (
     FORWARDED_KIND,
     assistance_forwarded,
     forwarded_findings,

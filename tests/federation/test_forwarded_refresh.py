@@ -14,7 +14,8 @@ from services.common.database import Database
 from services.common.errors import FailedPrecondition, Unavailable
 from services.common.identity import Caller
 from services.federation import assistance_client
-from services.federation.assistance_client import PeerAssistance, assistance_forwarded
+from services.federation.assistance_client import PeerAssistance
+from services.federation.forwarded_table import assistance_forwarded
 
 DEPT, OTHER = "11310000524461246U", "11310000358547406R"
 T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)

@@ -7,6 +7,7 @@ signed decision, urged from 31, and supervised on both sides; each side keeps it
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -245,3 +246,37 @@ def _forwarded_row(region: Region, request_id: str) -> Any:
             ).one()
     finally:
         engine.dispose()
+
+
+def test_a_watch_streams_a_forwarded_request_and_its_decision(items):
+    """WatchMyRequests of 31's hall: the request forwarded to 35 in its backlog (pending),
+    then, once 35 has refused it and 31 has pulled the decision, the refused request."""
+    a, b = items
+    holder = holder_code(a, 305)
+    got = _submit(b, MANUAL, holder, "SH-A5")
+    stream = _stub(b, b.hall).WatchMyRequests(apb.WatchMyRequestsRequest(follow=True), timeout=30)
+    seen: list[tuple[str, int, str]] = []
+
+    def collect() -> None:
+        try:
+            for message in stream:
+                seen.append((message.request_id, message.status, message.provider_region))
+        except grpc.RpcError:
+            pass  # cancelled at the end
+
+    reader = threading.Thread(target=collect, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 10
+    while (got.request_id, apb.REQUEST_STATUS_PENDING, "35") not in seen:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.2)
+    _stub(a, a.market).Refuse(
+        apb.RefuseRequest(request_id=got.request_id, ground="NOT_HELD", explanation="无记录"),
+        timeout=10,
+    )
+    deadline = time.monotonic() + 20
+    while (got.request_id, apb.REQUEST_STATUS_REFUSED, "35") not in seen:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.2)
+    stream.cancel()
+    reader.join(5)
