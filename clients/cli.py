@@ -219,6 +219,7 @@ def _query_commands(subs: Sub) -> None:
         subs, "history", c.cmd_history, "versions and events of a licence", epilog=WHY_EPILOG
     )
     history.add_argument("ref", type=licence_ref_arg, metavar="REF")
+    consent_option(history)
     lst = command(subs, "list", c.cmd_list, "a holder's licences", epilog=WHY_EPILOG)
     lst.add_argument("holder_number", metavar="HOLDER_NUMBER")
     lst.add_argument("--type", action="append", default=[], metavar="CODE")

@@ -355,7 +355,9 @@ def cmd_get(ctx: Context) -> int:
 
 def cmd_history(ctx: Context) -> int:
     """Every version of a licence and its events."""
-    history = ctx.client().get_licence_history(licence=ctx.args.ref, **why(ctx.args))
+    history = ctx.client().get_licence_history(
+        licence=ctx.args.ref, consent_grant_id=ctx.args.consent or "", **why(ctx.args)
+    )
     ctx.out.show(history, lambda: render.history_card(history))
     return 0
 

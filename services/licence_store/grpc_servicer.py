@@ -181,6 +181,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
             why=_why(request),
             size=request.page_size,
             token=request.page_token,
+            consent_grant_id=request.consent_grant_id,
             measure=(
                 lambda view: cv.licence_out(view).ByteSize(),
                 lambda event: cv.event_out(event).ByteSize(),

@@ -185,18 +185,26 @@ class Queries:
         size: int = 0,
         token: str = "",
         measure: tuple[Callable[[LicenceView], int], Callable[[StoredEvent], int]] | None = None,
+        consent_grant_id: str = "",
     ) -> History:
-        """A page of a licence's versions, then its events (``why`` as for :meth:`get`): at
-        most ``size`` versions, then — once every version has been given — at most ``size``
-        events; with ``measure`` (a version's and an event's encoded size) the page also
-        stops before the answer's byte budget. A page with versions is recorded as a read."""
+        """A page of a licence's versions, then its events (``why`` and ``consent_grant_id``
+        as for :meth:`get`): at most ``size`` versions, then — once every version has been
+        given — at most ``size`` events; with ``measure`` (a version's and an event's encoded
+        size) the page also stops before the answer's byte budget. A page with versions is
+        recorded as a read."""
+        grant_id = check_grant_id(consent_grant_id)
         if why is not None:
             why = self.why_for(caller, ref, why)
         limit = page_size(size, 100, 1000)
         part, after = _history_position(decode_token(token))
+        passed = ConsentPass()
         with self.db.read() as conn:
             serial = resolve_serial(conn, ref, self.codec)
-            access = self._access(caller, ref, repo.get_by_serial(conn, serial, self.codec), why)
+            current = repo.get_by_serial(conn, serial, self.codec)
+            if why is not None and grant_id and current is not None:
+                access, passed = self._by_consent(caller, ref, current.licence, why, grant_id)
+            else:
+                access = self._access(caller, ref, current, why)
             versions = (
                 repo.list_versions(conn, serial, self.codec, after, limit + 1)
                 if part == "v"
@@ -211,7 +219,9 @@ class Queries:
         views = [self.view(v, access) for v in versions]
         page = _history_page(views, events, limit, more_versions, measure)
         if why is not None and page.versions and (why.stated or _personal(page.versions[-1])):
-            self._log_reads(caller, page.versions[-1:], "licence history", why)
+            self._log_reads(caller, page.versions[-1:], f"licence history{passed.note}", why)
+        if passed.grant_id and page.versions:
+            self.consent.used(passed, caller.code, "licence_store", "history by reference")
         return page
 
     def _log_reads(self, caller: Caller, views: Sequence[LicenceView], what: str, why: Why) -> None:

@@ -131,3 +131,23 @@ def test_a_revocation_undone_in_the_database_still_refuses(stack) -> None:  # no
     assert seen.state == pb.CONSENT_STATE_REVOKED
     assert {u.outcome for u in seen.uses} == {"CONSENT_REVOKED"}
     assert any("revocation" in p for p in audit_problems(stack))
+
+
+def test_a_grant_lets_a_department_read_the_licences_history_too(stack) -> None:  # noqa: F811
+    licence = certify(stack)
+    granted = grant(stack)
+
+    def history(grant_id: str = "") -> Any:
+        request = pb.GetLicenceRequest(
+            licence=pb.LicenceRef(licence_id=licence.licence_id),
+            consent_grant_id=grant_id,
+            **WHY,
+        )
+        return lambda: stack.store("housing").GetLicenceHistory(request)
+
+    assert failure(history())[0] == grpc.StatusCode.NOT_FOUND
+    got = history(granted.grant_id)()
+    assert [v.fields["occupation"] for v in got.versions] == ["电工"]
+    assert got.versions[0].holder.number == "110105********002X"
+    [seen] = stack.store("portal").ListConsents(pb.ListConsentsRequest(holder_number=PERSON)).grants
+    assert [(u.channel, u.outcome) for u in seen.uses] == [("licence_store", "USED")]
