@@ -24,6 +24,7 @@ from pathlib import Path
 HOT_MODULES: tuple[str, ...] = (
     "services.common.canonical",
     "services.common.identifiers",
+    "services.common.licence_ids",
     "services.common.match_budget",
     "services.common.purpose",
     "services.licence_store.attestation",

@@ -23,12 +23,12 @@ from services.common.identifiers import (
     HolderNumber,
     mask_holder_number,
     parse_holder_number,
-    parse_licence_identifier,
     validate_department_code,
     validate_licence_type_code,
 )
 from services.common.identity import Caller
 from services.common.ids import time_ordered_id
+from services.common.licence_ids import parse_licence_identifier
 from services.common.paging import decode_token, encode_token, page_size
 from services.licence_store.consent_gate import ConsentGate, check_grant_id
 from services.licence_store.domain import consent as dc

@@ -18,11 +18,10 @@ from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound
 from services.common.identifiers import (
     HolderNumber,
-    LicenceIdentifier,
-    parse_licence_identifier,
     validate_department_code,
     validate_licence_type_code,
 )
+from services.common.licence_ids import LicenceIdentifier, parse_licence_identifier
 from services.common.sealing import Sealer
 from services.common.trust import TrustWatch
 from services.licence_store.attestation import StatusAttestor, StoredStatement, TrustedKeys

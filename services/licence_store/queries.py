@@ -11,13 +11,9 @@ from services.common.clock import Clock
 from services.common.database import Database
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.holder_vault import HolderVault
-from services.common.identifiers import (
-    HolderKind,
-    parse_holder_number,
-    parse_licence_identifier,
-    validate_licence_type_code,
-)
+from services.common.identifiers import HolderKind, parse_holder_number, validate_licence_type_code
 from services.common.identity import Caller
+from services.common.licence_ids import parse_licence_identifier
 from services.common.limits import fitting
 from services.common.paging import decode_token, encode_token, page_size
 from services.common.purpose import Why, why_in

@@ -27,14 +27,13 @@ from services.common.holder_vault import HolderVault
 from services.common.identifiers import (
     HolderKind,
     HolderNumber,
-    LicenceIdentifier,
     mask_holder_number,
     mask_name,
     parse_holder_number,
-    parse_licence_identifier,
     validate_licence_type_code,
 )
 from services.common.identity import Caller
+from services.common.licence_ids import LicenceIdentifier, parse_licence_identifier
 from services.common.purpose import why_in
 from services.common.ratelimit import RateLimiter
 from services.common.signing import canonical_json

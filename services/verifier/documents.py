@@ -9,8 +9,8 @@ from typing import Any
 
 from services.common.clock import Clock
 from services.common.errors import InvalidArgument, NotFound
-from services.common.identifiers import parse_licence_identifier
 from services.common.identity import Caller
+from services.common.licence_ids import parse_licence_identifier
 from services.common.roles import Role
 from services.common.signing import PublicKey, canonical_json, signature_holds
 from services.licence_store.domain.reading import LicenceRef

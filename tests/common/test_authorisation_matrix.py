@@ -20,7 +20,7 @@ from grpc_status import rpc_status
 from stdnum.cn import uscc
 
 from services.common.authz import FEDERATION_RPCS, POLICY
-from services.common.identifiers import LicenceIdentifier, parse_licence_identifier
+from services.common.licence_ids import LicenceIdentifier, parse_licence_identifier
 from services.common.pki import issue_client_cert
 from services.common.roles import Role
 from services.licence_store import demo

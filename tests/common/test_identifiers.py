@@ -20,18 +20,20 @@ from services.common.identifiers import (
     ROOT,
     HolderKind,
     HolderNumber,
-    LicenceIdentifier,
     is_government_department,
-    licence_identifier_check,
     mask_holder_number,
     mask_name,
-    mint_licence_identifier,
     parse_citizen_id,
     parse_credit_code,
     parse_holder_number,
-    parse_licence_identifier,
     validate_department_code,
     validate_licence_type_code,
+)
+from services.common.licence_ids import (
+    LicenceIdentifier,
+    licence_identifier_check,
+    mint_licence_identifier,
+    parse_licence_identifier,
 )
 
 # --- independent reference implementations ---------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from sqlalchemy import update
 
-from services.common.identifiers import parse_licence_identifier
+from services.common.licence_ids import parse_licence_identifier
 from services.licence_store.persistence.tables import consent_grants
 from tests.licence_store.test_consent import (
     CASE,

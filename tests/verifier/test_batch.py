@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from clients import YihaoClient
 from services.common.access_log import access_records
-from services.common.identifiers import parse_licence_identifier
+from services.common.licence_ids import parse_licence_identifier
 from services.common.signing import canonical_json
 from services.licence_store import demo
 from services.licence_store.persistence import repository as repo

@@ -13,7 +13,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from hypothesis import strategies as st
 
-from services.common.identifiers import ROOT, parse_licence_identifier
+from services.common.identifiers import ROOT
+from services.common.licence_ids import parse_licence_identifier
 from services.common.paging import encode_token
 from testsupport.fuzz.templates import ValidRequests
 from testsupport.fuzz.values import (

@@ -21,7 +21,7 @@ from stdnum.iso7064 import mod_11_2
 
 from services import demo as catalogue_demo
 from services.common.authz import POLICY
-from services.common.identifiers import parse_licence_identifier
+from services.common.licence_ids import parse_licence_identifier
 from services.licence_store import demo
 from services.licence_store.domain.licence import REASON_CODES
 from yihao.v1 import assistance_pb2, common_pb2, licence_store_pb2, verifier_pb2

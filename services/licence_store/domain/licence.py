@@ -24,11 +24,8 @@ from datetime import date, datetime, timedelta
 from services.common.clock import china_date
 from services.common.dates import DATE_MAX
 from services.common.errors import FailedPrecondition, InvalidArgument
-from services.common.identifiers import (
-    HolderNumber,
-    LicenceIdentifier,
-    mint_licence_identifier,
-)
+from services.common.identifiers import HolderNumber
+from services.common.licence_ids import LicenceIdentifier, mint_licence_identifier
 from services.licence_store.domain.catalogue import LicenceType, check_text
 
 FieldValue = str | int | bool

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.identifiers import mint_licence_identifier
+from services.common.licence_ids import mint_licence_identifier
 from services.licence_store.domain.licence import Event, Licence
 
 

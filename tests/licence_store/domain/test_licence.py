@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from services.common.clock import CHINA_TZ
 from services.common.errors import FailedPrecondition, InvalidArgument
-from services.common.identifiers import HolderKind, HolderNumber, parse_licence_identifier
+from services.common.identifiers import HolderKind, HolderNumber
+from services.common.licence_ids import parse_licence_identifier
 from services.common.signing import canonical_json
 from services.licence_store.domain.catalogue import FieldSpec, FieldType, LicenceType
 from services.licence_store.domain.licence import (
