@@ -33,7 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks.verify import CASE_NUMBER, PURPOSE, import_licences
+from benchmarks.verify import import_licences
+from benchmarks.verify_load import CASE_NUMBER, PURPOSE
 from services.common import heap, hot_path
 from services.common.identity import Caller, acting_as
 from services.common.ratelimit import DEFAULT_LIMITS
