@@ -145,8 +145,10 @@ def server_process(
         "YIHAO_VAR_DIR": str(var_dir),
         "YIHAO_LISTEN": f"127.0.0.1:{port}",
         "YIHAO_LOG_LEVEL": "WARNING",
-        # Benchmarks and fault tests measure the server, not the rate limiter (unless asked).
+        # Benchmarks and fault tests measure the server, not the rate limiter or the daily
+        # budget of lookups that find nothing (unless asked).
         "YIHAO_RATE_LIMITS": json.dumps({k: [1e6, 10**6] for k in DEFAULT_LIMITS}),
+        "YIHAO_LOOKUP_MISS_BUDGET": "10000000",
         **({"DATABASE_URL": database_url} if database_url else {}),
         **env,
     }
