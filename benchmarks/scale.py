@@ -13,9 +13,11 @@ ten million licences take a while. Each store is then measured through one serve
 (started afresh on it), with the load from client processes (``--clients`` × ``--threads``,
 one call in flight each) for:
 
-* ``VerifyLicence`` of a random licence by type and number, the holder's number presented;
-* ``VerifyByHolder`` of a random person (three licences each);
-* ``ListLicencesByHolder`` of the same kind of holder;
+* ``VerifyLicence`` of a random licence by type and number, the holder's number presented,
+  as the service hall's counter;
+* ``VerifyByHolder`` of a random person (three licences each; the counter verifies the two
+  that need no consent grant);
+* ``ListLicencesByHolder`` of the same kind of holder, as the holder portal (all three);
 
 reporting server CPU per call (from /proc) and p50/p99 latency at that concurrency. Then on
 the smallest size of the first backend, ``VerifyLicence`` at saturation with ``yihao serve
@@ -49,7 +51,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmarks import datagen, load
-from benchmarks.scale_plans import PLANS
+from benchmarks.scale_plans import CALLERS, PLANS
 from clients.client import YihaoClient
 from clients.importfile import build_record
 from clients.retry import RetryPolicy
@@ -60,7 +62,6 @@ from testsupport.processes import PostgresServer, free_port
 from testsupport.serverproc import ServerProcess, client_channel, server_process, tree_cpu_seconds
 from yihao.v1 import licence_store_pb2 as store_pb
 
-HANDLER = "hall"
 IMPORT_TIMEOUT = 24 * 3600.0
 WORKER_COMPARISON_CALLS = 4000
 IMPORT_SAMPLE = 20_000  # licences imported into an empty store for import_per_s_<backend>
@@ -236,7 +237,7 @@ def measure(
         server,
         load.jobs(
             server,
-            HANDLER,
+            CALLERS[name],
             PLANS[name],
             (size, per_client, generation),
             calls=opts.calls,

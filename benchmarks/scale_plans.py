@@ -1,7 +1,11 @@
-"""The calls :mod:`benchmarks.scale` measures, as plans the client processes run:
-VerifyLicence of random licences by type and number (the holder's number presented),
-VerifyByHolder and ListLicencesByHolder of random persons (each holds three licences);
-every answer is checked against what the generated store holds.
+"""The calls :mod:`benchmarks.scale` measures, as plans the client processes run, and who
+makes them (:data:`CALLERS`): VerifyLicence of random licences by type and number, the
+holder's number presented, and VerifyByHolder of random persons, as the service hall's
+counter; ListLicencesByHolder of random persons as the holder portal (a person's own list:
+every licence, whole). Every answer is checked against what the generated store holds and
+what the caller may see: a person holds three licences, and the counter verifies two of them
+by number — the qualification certificate needs the holder's consent, which these calls do
+not carry (docs/holders.md), so it is left out.
 """
 
 from __future__ import annotations
@@ -12,10 +16,21 @@ from collections.abc import Callable
 import grpc
 
 from benchmarks import datagen, load
+from services.licence_store import demo
 from yihao.v1 import licence_store_pb2 as store_pb
 from yihao.v1 import licence_store_pb2_grpc, verifier_pb2_grpc
 from yihao.v1 import verifier_pb2 as pb
 
+#: Who makes each measured call (a demo department alias).
+CALLERS = {"verify": "hall", "verify_by_holder": "hall", "list_by_holder": "portal"}
+#: A person's licences (every slot of a block but the business licence) ...
+PERSON_LICENCES = datagen.SLOTS - 1
+#: ... and those the counter verifies by the person's number without a consent grant.
+VERIFIED_BY_NUMBER = sum(
+    1
+    for lt in (demo.RESIDENCE_PERMIT, demo.QUALIFICATION_CERTIFICATE, demo.MARRIAGE_CERTIFICATE)
+    if not lt.consent_required
+)
 PURPOSE = "scale benchmark"
 CASE_NUMBER = "BENCH-2026-0001"
 RPC_TIMEOUT = 60.0
@@ -78,8 +93,8 @@ def verify_by_holder_plan(
 
     def call(i: int) -> str | None:
         answer = verify(requests[i % len(requests)], timeout=RPC_TIMEOUT)
-        if len(answer.verifications) != datagen.SLOTS - 1:
-            return f"{len(answer.verifications)} verdicts, expected {datagen.SLOTS - 1}"
+        if len(answer.verifications) != VERIFIED_BY_NUMBER:
+            return f"{len(answer.verifications)} verdicts, expected {VERIFIED_BY_NUMBER}"
         return None
 
     return call
@@ -99,8 +114,8 @@ def list_by_holder_plan(
 
     def call(i: int) -> str | None:
         answer = list_licences(requests[i % len(requests)], timeout=RPC_TIMEOUT)
-        if len(answer.licences) != datagen.SLOTS - 1:
-            return f"{len(answer.licences)} licences, expected {datagen.SLOTS - 1}"
+        if len(answer.licences) != PERSON_LICENCES:
+            return f"{len(answer.licences)} licences, expected {PERSON_LICENCES}"
         return None
 
     return call
