@@ -34,14 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.verify import import_licences
-from benchmarks.verify_load import CASE_NUMBER, PURPOSE
+from benchmarks.verify_load import verify_requests
 from services.common import heap, hot_path
 from services.common.identity import Caller, acting_as
 from services.common.ratelimit import DEFAULT_LIMITS
 from services.licence_store import demo
 from services.verifier.grpc_servicer import VerifierServicer
 from testsupport.stack import dev_pki, settings_for, start_stack
-from yihao.v1 import licence_store_pb2 as store_pb
 from yihao.v1 import verifier_pb2 as pb
 
 Stats = dict[tuple[str, int, str], tuple[int, int, float, float, dict[Any, Any]]]
@@ -141,18 +140,6 @@ def _difference(before: Stats, after: Stats) -> pstats.Stats:
             pass
 
     return pstats.Stats(_Holder())  # type: ignore[arg-type]
-
-
-def _requests(targets: list[tuple[str, str]]) -> list[pb.VerifyLicenceRequest]:
-    return [
-        pb.VerifyLicenceRequest(
-            licence=store_pb.LicenceRef(licence_id=licence_id),
-            presented_holder_number=holder,
-            purpose=PURPOSE,
-            case_number=CASE_NUMBER,
-        )
-        for licence_id, holder in targets
-    ]
 
 
 def _batch(
@@ -263,7 +250,7 @@ def main() -> None:
             targets = import_licences(stack, args.licences)  # type: ignore[arg-type]
             servicer = VerifierServicer(stack.app.verifier)
             caller = Caller(demo.code_of("hall"))
-            requests = _requests(targets)
+            requests = verify_requests(targets)
             heap.settle()  # as a server does before serving
             if args.batch:
                 with acting_as(caller):

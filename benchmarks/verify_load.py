@@ -69,7 +69,9 @@ def _channel(job: Job) -> grpc.Channel:
     return remote.channel(ALIAS)
 
 
-def _verify_requests(job: Job) -> list[pb.VerifyLicenceRequest]:
+def verify_requests(targets: list[tuple[str, str]]) -> list[pb.VerifyLicenceRequest]:
+    """VerifyLicence by licence id with the holder's number presented, for each target
+    (licence id, holder number); also what :mod:`benchmarks.profile_verify` asks."""
     return [
         pb.VerifyLicenceRequest(
             licence=store_pb.LicenceRef(licence_id=licence_id),
@@ -77,7 +79,7 @@ def _verify_requests(job: Job) -> list[pb.VerifyLicenceRequest]:
             purpose=PURPOSE,
             case_number=CASE_NUMBER,
         )
-        for licence_id, holder in job.targets
+        for licence_id, holder in targets
     ]
 
 
@@ -102,7 +104,7 @@ def _unary_call(job: Job, channel: grpc.Channel, unexpected: list[str]) -> Calla
 
         return call_ping
     verify = verifier_pb2_grpc.VerifierStub(channel).VerifyLicence
-    requests = _verify_requests(job)
+    requests = verify_requests(job.targets)
 
     def call_verify(i: int) -> None:
         _check_verification(verify(requests[i % len(requests)], timeout=RPC_TIMEOUT), unexpected)
@@ -165,7 +167,7 @@ def _batch(job: Job, barrier: Barrier) -> WorkerResult:
     result = WorkerResult()
     channel = _channel(job)
     stub = verifier_pb2_grpc.VerifierStub(channel)
-    requests = _verify_requests(job)
+    requests = verify_requests(job.targets)
 
     def chunks(count: int) -> Iterator[pb.VerifyBatchRequest]:
         for start in range(0, count, job.chunk):
