@@ -334,14 +334,19 @@ class Database:
         )
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = self.engine.dialect.name == "postgresql"
-        self._checkpointer = (
-            Checkpointer(path, limit=SQLITE_WAL_LIMIT_BYTES, wait_ms=SQLITE_TRUNCATE_WAIT_MS)
-            if path
-            else None
-        )
         # SQLite has one writer at a time: this process's writers queue here in turn, rather
         # than in SQLite's busy handler, which polls and lets the quickest starve the others.
         self._writers = FairLock() if self.is_sqlite else None
+        self._checkpointer = (
+            Checkpointer(
+                path,
+                limit=SQLITE_WAL_LIMIT_BYTES,
+                wait_ms=SQLITE_TRUNCATE_WAIT_MS,
+                writers=self._writers,
+            )
+            if path
+            else None
+        )
         self._write_conn: Connection | None = None
         self._write_conn_stale = False
         if self._writers is not None:
