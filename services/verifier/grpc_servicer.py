@@ -130,6 +130,32 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
 
         return ask
 
+    def _materials_elsewhere(
+        self, caller: Caller, request: pb.CheckMaterialsRequest
+    ) -> Callable[[HolderNumber, Presented, list[str]], list[ForwardedResult]] | None:
+        """How other regions are asked about an applicant's licences of the item's types: as
+        a lookup by holder (None: no federation, or the caller is a peer region)."""
+        forwarder = self.forwarder
+        if forwarder is None or caller.region:
+            return None
+
+        def ask(
+            applicant: HolderNumber, presented: Presented, type_codes: list[str]
+        ) -> list[ForwardedResult]:
+            peers = forwarder.holder_peers(applicant)
+            if not peers:
+                return []
+            lookup = pb.VerifyByHolderRequest(
+                holder_number=applicant.value,
+                type_codes=type_codes,
+                purpose=presented.purpose,
+                case_number=presented.case_number,
+                consent_grant_id=request.consent_grant_id,
+            )
+            return forwarder.forward_by_holder(caller, peers, lookup, presented)
+
+        return ask
+
     def VerifyBatch(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
         caller = current_caller()
 
@@ -312,8 +338,9 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         )
 
     def CheckMaterials(self, request: pb.CheckMaterialsRequest, context: Any) -> Any:
+        caller = current_caller()
         item, outcomes = self.service.materials.check_materials(
-            current_caller(),
+            caller,
             request.item_code,
             request.applicant_number,
             {
@@ -321,6 +348,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
                 "case_number": request.case_number,
                 "consent_grant_id": request.consent_grant_id,
             },
+            elsewhere=self._materials_elsewhere(caller, request),
         )
         return pb.MaterialsCheck(
             item=item_out(item),

@@ -3,20 +3,25 @@
 A service item (办事事项) lists its required materials; each is mapped to a licence type or
 marked as not shareable. For an applicant's number, a material is covered when the applicant
 holds a licence of that type whose verdict is VALID; the answer cites the receipt of the
-verifications it relied on, so the case file needs no copy.
+verifications it relied on, so the case file needs no copy. With federation, the regions the
+lookup policy names for the applicant are asked too (as ``VerifyByHolder`` asks them), and a
+material that only a region which could not answer might cover is reported as not checked
+rather than as not held. A lookup by an applicant's number counts against the department's
+daily budget of lookups that find nothing, as ``VerifyByHolder`` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from services.common.clock import Clock
 from services.common.database import Database
-from services.common.errors import InvalidArgument, NotFound
+from services.common.errors import InvalidArgument, NotFound, YihaoError
 from services.common.identifiers import HolderKind, HolderNumber, parse_holder_number
 from services.common.identity import Caller
+from services.common.licence_ids import parse_licence_identifier
 from services.common.purpose import why_in
 from services.licence_store.domain.consent import ConsentPass, Matter
 from services.licence_store.reader import ConsentChecker, LicenceReader
@@ -24,7 +29,10 @@ from services.verifier.checking import Checker
 from services.verifier.domain.verdict import Verdict
 from services.verifier.persistence import repository as repo
 from services.verifier.receipts import ReceiptSealer
-from services.verifier.results import Presented, Result
+from services.verifier.results import ForwardedResult, Presented, Result
+
+#: How other regions are asked about an applicant's licences of some types (federation).
+Elsewhere = Callable[[HolderNumber, Presented, list[str]], Sequence[Result]]
 
 
 @dataclass(frozen=True)
@@ -104,8 +112,13 @@ class Materials:
         item_code: str,
         applicant_number: str,
         context: dict[str, str],
+        elsewhere: Elsewhere | None = None,
     ) -> tuple[ServiceItem, list[MaterialOutcome]]:
-        """Material by material: covered by a valid e-licence (with its receipt), or to bring."""
+        """Material by material: covered by a valid e-licence (with its receipt), or to bring.
+
+        ``elsewhere(applicant, presented, type_codes)``: other regions' answers (federation),
+        asked for the shareable types this caller may see; their NOT_FOUND answers ("none
+        there") are left out."""
         if not item_code.strip() or len(item_code) > 64:
             raise InvalidArgument.field(
                 "item_code", "is required, at most 64 characters", "REQUIRED"
@@ -114,6 +127,7 @@ class Materials:
         if item is None:
             raise NotFound(f"no service item {item_code}", reason="SERVICE_ITEM_NOT_FOUND")
         applicant = parse_holder_number(applicant_number, "applicant_number")
+        self.consent.lookup_allowed(caller.code, applicant)
         type_codes = sorted({m.licence_type_code for m in item.materials if m.shareable})
         # The service item implies the purpose (handling it); the case is still the caller's.
         why = why_in(
@@ -137,6 +151,14 @@ class Materials:
             for stored in self.reader.holder_licences(applicant, type_codes)
             if passed.admits(stored.licence.type_code, stored.licence.serial)
         ]
+        asked_there = [t for t in type_codes if t not in passed.left_out]
+        if elsewhere is not None and asked_there:
+            results += [
+                r
+                for r in elsewhere(applicant, presented, asked_there)
+                if r.decision.verdict is not Verdict.NOT_FOUND
+            ]
+        self.consent.looked_up(caller.code, applicant, bool(results))
         results = self.receipts.record(caller, results) if results else []
         self.consent.used(passed, caller.code, "verifier", f"materials for {item.code}")
         return item, [_outcome(m, results, passed) for m in item.materials]
@@ -180,9 +202,7 @@ def _outcome(material: Material, results: list[Result], passed: ConsentPass) -> 
             "CONSENT_REQUIRED: checked only with the applicant's consent, else the applicant "
             "brings it",
         )
-    of_type = [
-        r for r in results if r.stored and r.stored.licence.type_code == material.licence_type_code
-    ]
+    of_type = [r for r in results if _type_of(r) == material.licence_type_code]
     valid = next((r for r in of_type if r.decision.verdict is Verdict.VALID), None)
     if valid is not None:
         return MaterialOutcome(material, True, "COVERED_BY_VALID_E_LICENCE", valid)
@@ -191,4 +211,27 @@ def _outcome(material: Material, results: list[Result], passed: ConsentPass) -> 
         return MaterialOutcome(
             material, False, f"NO_VALID_E_LICENCE: held but {verdicts}", of_type[0]
         )
+    unasked = [r for r in results if isinstance(r, ForwardedResult) and not _type_of(r)]
+    if unasked:  # a region that could not answer may hold one
+        regions = ", ".join(sorted({f"{r.region} ({r.decision.reason})" for r in unasked}))
+        return MaterialOutcome(
+            material,
+            False,
+            f"NOT_CHECKED: region {regions} could not be asked; the applicant brings it, or "
+            "check again later",
+            unasked[0],
+        )
     return MaterialOutcome(material, False, "NO_E_LICENCE: the applicant holds none of this type")
+
+
+def _type_of(result: Result) -> str:
+    """The licence type a result is about ("" if none: nothing found, or a region's refusal
+    or silence)."""
+    if result.stored is not None:
+        return result.stored.licence.type_code
+    if isinstance(result, ForwardedResult) and result.licence_id:
+        try:
+            return parse_licence_identifier(result.licence_id).type_code
+        except YihaoError:
+            return ""
+    return ""

@@ -1,7 +1,8 @@
 """Lookups by holder across regions (real regions: conftest): VerifyByHolder fans out only to
 the regions the policy names, carrying the purpose and case; a region that cannot answer is
 one CANNOT_CHECK and the others are still answered, within the deadline. And references by
-licence type and number go to the region that owns the type."""
+licence type and number go to the region that owns the type. A materials check (免提交) asks the
+applicant's region as such a lookup does, and says which region could not be asked."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import time
 
 import pytest
 
+from services.app import build_app
+from services.verifier.materials import Material, ServiceItem
 from testsupport.regions import Region, holder_code, issue
 from yihao.v1 import assistance_pb2 as apb
 from yihao.v1 import assistance_pb2_grpc as apb_grpc
@@ -101,3 +104,54 @@ def test_a_reference_by_type_and_number_goes_to_the_region_owning_the_type(regio
     )
     seen = stub.VerifyLicence(pb.VerifyLicenceRequest(licence=missing), timeout=10)
     assert (seen.verdict, seen.region) == (pb.VERDICT_NOT_FOUND, "35")
+
+
+def _item_in(region: Region, *materials: Material) -> str:
+    """A service item in ``region``'s catalogue (as its demo loader saves them); its code."""
+    app = build_app(region.settings())
+    try:
+        app.verifier.materials.save_items([ServiceItem("FED-0001", "跨省开办", materials)])
+    finally:
+        app.close()
+    return "FED-0001"
+
+
+def _materials(region: Region, item: str, applicant: str, **kw) -> pb.MaterialsCheck:
+    stub = pb_grpc.VerifierStub(region.channel(region.hall))
+    request = pb.CheckMaterialsRequest(item_code=item, applicant_number=applicant)
+    return stub.CheckMaterials(request, timeout=kw.pop("timeout", 10))
+
+
+def test_materials_held_in_the_applicants_region_are_covered_from_there(regions):
+    a, b, c = regions  # C (44) is not running here
+    item = _item_in(
+        b,
+        Material("营业执照（福建）", a.licence_type),
+        Material("营业执照（广东）", c.licence_type),
+        Material("经营场所使用证明"),
+    )
+    holder = holder_code(a, 205)  # registered in 35: the policy sends its lookups there
+    in_a = issue(a, "A-M001", holder)
+    check = _materials(b, item, holder)
+    by_name = {m.material.name: m for m in check.materials}
+    there = by_name["营业执照（福建）"]
+    assert there.covered and there.reason == "COVERED_BY_VALID_E_LICENCE"
+    seen = there.verification
+    assert (seen.licence_id, seen.region, seen.verdict) == (in_a, "35", pb.VERDICT_VALID)
+    assert seen.peer_receipt_id and seen.receipt_id
+    ours = _receipt(b, seen.receipt_id)
+    assert [x["peer"]["receipt_id"] for x in ours["answers"] if "peer" in x] == [
+        seen.peer_receipt_id
+    ]
+    assert not by_name["营业执照（广东）"].covered  # 44 was not asked: none held as far as known
+    assert by_name["营业执照（广东）"].reason.startswith("NO_E_LICENCE")
+    assert not by_name["经营场所使用证明"].covered
+
+    # An applicant registered in 44, which is not running: not "not held", but not checked.
+    stranger = holder_code(c, 206)
+    began = time.monotonic()
+    unchecked = _materials(b, item, stranger, timeout=3)
+    assert time.monotonic() - began < 3
+    outcome = {m.material.name: (m.covered, m.reason) for m in unchecked.materials}
+    assert outcome["营业执照（广东）"][0] is False
+    assert outcome["营业执照（广东）"][1].startswith("NOT_CHECKED: region 44 (REGION_UNAVAILABLE)")

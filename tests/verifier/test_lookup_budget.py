@@ -1,8 +1,9 @@
 """No oracle by volume, the lookup side: a department's lookups by a person's number that find
-nothing are budgeted per day. Past the budget every lookup of a person's number — VerifyByHolder
-and ListLicencesByHolder, found or not — is refused RESOURCE_EXHAUSTED LOOKUP_BUDGET_EXHAUSTED
-before anything is read, and supervision is alerted; answers that find something cost
-nothing; other departments, the holder portal and lookups of credit codes are not affected."""
+nothing are budgeted per day. Past the budget every lookup of a person's number — VerifyByHolder,
+ListLicencesByHolder and CheckMaterials, found or not — is refused RESOURCE_EXHAUSTED
+LOOKUP_BUDGET_EXHAUSTED before anything is read, and supervision is alerted; answers that find
+something cost nothing; other departments, the holder portal and lookups of credit codes are
+not affected."""
 
 from __future__ import annotations
 
@@ -94,3 +95,21 @@ def test_listing_misses_count_too_and_the_budget_ends_at_midnight(
     assert [r.verdict for r in _by_holder(small, "housing", HOLDER).verifications] == [
         vpb.VERDICT_NOT_FOUND
     ]
+
+
+def _materials(stack: Stack, number: str) -> vpb.MaterialsCheck:
+    return stack.verifier("hall").CheckMaterials(
+        vpb.CheckMaterialsRequest(**WHY, item_code="FZ-ZJ-0001", applicant_number=number)
+    )
+
+
+def test_a_materials_check_is_a_lookup_of_the_applicant_too(small: Stack) -> None:
+    issue_permit(small.store("police"))
+    for _ in range(BUDGET + 2):  # the applicant holds a residence permit: costs nothing
+        held = _materials(small, HOLDER)
+        assert [m.material.name for m in held.materials if m.covered] == ["居住证"]
+    for number in [n for n in candidates() if n != HOLDER][:BUDGET]:
+        assert not any(m.covered for m in _materials(small, number).materials)
+    # Spent by materials checks: every lookup of a person's number is refused.
+    _refused(lambda: _materials(small, HOLDER))
+    _refused(lambda: _by_holder(small, "hall", HOLDER))
