@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from services.common.licence_ids import parse_licence_identifier
 from services.licence_store.persistence.tables import consent_grants
-from tests.licence_store.test_consent import (
+from tests.licence_store.consent_helpers import (
     CASE,
     PERSON,
     WHY,

@@ -15,7 +15,7 @@ from clients.client import YihaoClient
 from services.common.log_tables import audit_leaves
 from services.licence_store import demo
 from services.licence_store.domain.consent import GRANT_KIND
-from tests.licence_store.test_consent import (
+from tests.licence_store.consent_helpers import (
     PERSON,
     QUALIFICATION,
     audit_problems,

@@ -41,7 +41,7 @@ from services.licence_store.domain.status_chain import (
     decide_as_of,
     verify_chain,
 )
-from tests.licence_store.domain.test_licence import (
+from tests.licence_store.domain.licence_helpers import (
     AT,
     LATER,
     POLICE,
