@@ -1,5 +1,5 @@
 """What the e-licence unit tests share: two licence types, their sample data, licences issued
-from them, a licence brought to any status, and checks of refusals and of changing nothing.
+from them, a licence brought to any status, and a check that a refused call changed nothing.
 
 Plain Python, no I/O, never the real clock: every instant is a fixed, timezone-aware UTC
 datetime. Validity dates are calendar dates in China (UTC+8), so several tests sit on the
