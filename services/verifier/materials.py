@@ -127,7 +127,6 @@ class Materials:
         if item is None:
             raise NotFound(f"no service item {item_code}", reason="SERVICE_ITEM_NOT_FOUND")
         applicant = parse_holder_number(applicant_number, "applicant_number")
-        self.consent.lookup_allowed(caller.code, applicant)
         type_codes = sorted({m.licence_type_code for m in item.materials if m.shareable})
         # The service item implies the purpose (handling it); the case is still the caller's.
         why = why_in(
@@ -135,6 +134,7 @@ class Materials:
             context.get("case_number", ""),
             required=applicant.kind is HolderKind.PERSON,
         )
+        self.consent.lookup_allowed(caller.code, applicant)  # after the request's own checks
         matter = Matter(item.code, why.case_number)
         passed = self._consent(caller, applicant, type_codes, matter, context)
         presented = Presented(
