@@ -22,7 +22,14 @@ from services.common.audit_log import tree_heads
 from services.common.clock import Clock, SystemClock, china_date
 from services.common.config import Settings
 from services.common.database import Database
-from services.common.metrics import NO_METRICS, Backlog, CalendarCoverage, Metrics, TreeState
+from services.common.metrics import (
+    NO_METRICS,
+    Backlog,
+    CalendarCoverage,
+    Metrics,
+    TreeState,
+    WalState,
+)
 
 if TYPE_CHECKING:
     from services.common.prometheus_metrics import MetricsEndpoint
@@ -101,6 +108,10 @@ class DatabaseProbe:
     def calendar(self) -> CalendarCoverage:
         """How far ahead the calendar is configured."""
         return calendar_coverage(self.calendar_, china_date(self.clock.now()))
+
+    def wal(self) -> WalState | None:
+        """SQLite's WAL as this process's checkpointer last saw it (None: PostgreSQL)."""
+        return self.db.wal_state()
 
 
 def metrics_for(settings: Settings) -> Metrics:

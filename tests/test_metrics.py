@@ -109,6 +109,9 @@ def test_a_scrape_finds_rpc_verdict_and_group_commit_series(tmp_path):
     assert _value(samples, "yihao_db_statement_seconds_count") > 0
     assert "yihao_calendar_years_ahead" in samples
     assert "yihao_audit_tree_size" in samples
+    # SQLite: its WAL as last checkpointed, never truncated at this load
+    assert "yihao_sqlite_wal_frames" in later
+    assert later["yihao_sqlite_wal_truncations_total"] == [({}, 0.0)]
     for name, series in samples.items():
         for labels, _ in series:
             assert HOLDER not in str(labels), f"a holder's number in the labels of {name}"

@@ -29,6 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from services.common.errors import DeadlineExceeded, Unavailable, YihaoError
+from services.common.metrics import WalState
 from services.common.sqlite_wal import (
     SQLITE_BUSY_TIMEOUT_MS,
     SQLITE_TRUNCATE_WAIT_MS,
@@ -365,6 +366,12 @@ class Database:
             settings.db_pool_size,
             sqlite_cache_mb=settings.sqlite_cache_mb,
         )
+
+    def wal_state(self) -> WalState | None:
+        """SQLite's WAL as the checkpointer last saw it (None: not SQLite, or an in-memory
+        database)."""
+        c = self._checkpointer
+        return None if c is None else WalState(frames=c.frames, truncations=c.truncations)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:

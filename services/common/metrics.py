@@ -139,6 +139,14 @@ class CalendarCoverage:
     days_ahead: int  # days from today to the first day of the first uncovered year
 
 
+@dataclass(frozen=True)
+class WalState:
+    """SQLite's write-ahead log, as this process's checkpointer last saw it."""
+
+    frames: int  # frames (pages) in the WAL at the last checkpoint
+    truncations: int  # TRUNCATE checkpoints this process ran (each held its writers)
+
+
 class StateProbe(Protocol):
     """Reads the state exported at scrape time (cheap queries, run only when scraped)."""
 
@@ -150,3 +158,6 @@ class StateProbe(Protocol):
 
     def calendar(self) -> CalendarCoverage:
         """The calendar's coverage."""
+
+    def wal(self) -> WalState | None:
+        """SQLite's WAL (None: not SQLite)."""

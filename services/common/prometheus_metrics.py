@@ -30,7 +30,7 @@ from prometheus_client import (
     disable_created_metrics,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
@@ -294,6 +294,18 @@ class StateCollector(Collector):
             "Days until the first day of the first year the calendar does not cover",
             value=coverage.days_ahead,
         )
+        wal = self.probe.wal()
+        if wal is not None:
+            yield GaugeMetricFamily(
+                "yihao_sqlite_wal_frames",
+                "Frames (pages) in SQLite's WAL at the last checkpoint",
+                value=wal.frames,
+            )
+            yield CounterMetricFamily(
+                "yihao_sqlite_wal_truncations",
+                "TRUNCATE checkpoints of SQLite's WAL this process ran (each held its writers)",
+                value=wal.truncations,
+            )
 
 
 @dataclass

@@ -62,6 +62,10 @@ class Checkpointer:
     ) -> None:
         self._writers = writers
         self._settled = 0  # the WAL's frames after the last settling: nothing new, no need
+        #: Frames in the WAL at the last checkpoint (a WAL that cannot start over grows).
+        self.frames = 0
+        #: TRUNCATE checkpoints this process ran (each held this process's writers).
+        self.truncations = 0
         self._uri = f"{Path(path).resolve().as_uri()}?mode=rw"  # never creates the file
         self._wal = Path(f"{path}-wal")
         self._interval = interval
@@ -90,6 +94,7 @@ class Checkpointer:
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.frames = max(frames, 0)  # -1: not in WAL mode
         if self._writers is not None and not busy and 0 < frames == copied != self._settled:
             self._settle(conn, self._writers)
         try:
@@ -103,6 +108,7 @@ class Checkpointer:
         try:
             conn.execute(f"PRAGMA busy_timeout={self._wait_ms}")
             busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self.truncations += 0 if busy else 1
             log.log(
                 logging.DEBUG if busy else logging.INFO,
                 "WAL of %d MB %s",

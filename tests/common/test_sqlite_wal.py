@@ -60,8 +60,10 @@ def test_a_wal_over_its_limit_is_emptied_once_no_reader_holds_it(store):
         time.sleep(0.5)
         assert _wal(path) > 400_000  # still read from: kept, and the writers were not stuck
         _write(db, 200, 10)
+        assert checkpointer.frames > 0 and checkpointer.truncations == 0
         reader.execute("COMMIT")
         assert _wait_for(lambda: _wal(path) == 0)
+        assert _wait_for(lambda: checkpointer.truncations == 1)
         _write(db, 210, 10)  # and the database goes on working after it
     finally:
         checkpointer.stop()
@@ -182,5 +184,7 @@ def test_under_unbroken_writes_the_wal_starts_over_instead_of_growing(store):
     # commits wrote (~1.3 KB a commit over the run), not everything written since the start.
     assert commits > 500
     assert _wal(path) < commits * 4096
+    state = db.wal_state()  # what the metrics show: it started over, never truncated
+    assert state is not None and state.truncations == 0 and 0 <= state.frames < commits
     with db.read() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == commits
