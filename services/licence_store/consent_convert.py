@@ -30,6 +30,7 @@ def terms_in(msg: pb.GrantConsentRequest) -> GrantTerms:
         expires_at=instant_in(msg.expires_at, "expires_at") if msg.HasField("expires_at") else None,
         valid_days=msg.valid_days,
         idempotency_key=msg.idempotency_key,
+        acting_person=msg.acting_person,
     )
 
 
@@ -49,6 +50,8 @@ def grant_out(view: GrantView) -> pb.ConsentGrant:
         revoked_at=timestamp(g.revoked_at),
         state=STATES[view.state],
         portal_code=g.portal_code,
+        granted_by=g.granted_by,
+        revoked_by=g.revoked_by,
         body_json=canonical_json(g.body()).decode(),
         signature=common.Signature(key_id=g.key_id, algorithm="Ed25519", value=g.signature),
         uses=[

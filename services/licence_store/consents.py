@@ -20,6 +20,7 @@ from services.common.canonical import canonical_json
 from services.common.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from services.common.holder_vault import HolderVault
 from services.common.identifiers import (
+    HolderKind,
     HolderNumber,
     mask_holder_number,
     parse_holder_number,
@@ -57,6 +58,7 @@ class GrantTerms:
     expires_at: datetime | None = None
     valid_days: int = 0  # or: this many days from now
     idempotency_key: str = ""  # a retry with it gets the same grant back
+    acting_person: str = ""  # an organisation's grant: its representative's ID number
 
     def fingerprint(self) -> bytes:
         """The terms as canonical JSON (without the key): what a retry must repeat."""
@@ -70,6 +72,8 @@ class GrantTerms:
             "expires_at": self.expires_at.isoformat() if self.expires_at else "",
             "valid_days": self.valid_days,
         }
+        if self.acting_person:
+            body["acting_person"] = self.acting_person
         return canonical_json(body)
 
 
@@ -128,6 +132,7 @@ class Consents(UseCase):
     ) -> GrantView:
         now = self.clock.now()
         holder = parse_holder_number(terms.holder_number, "holder_number")
+        granted_by = acting_for(holder, terms.acting_person)
         department = self._department(terms.department_code)
         types = self._types(terms.type_codes, holder)
         dc.check_terms(
@@ -161,6 +166,7 @@ class Consents(UseCase):
                 granted_at=now,
                 expires_at=expires_at,
                 portal_code=caller.code,
+                granted_by=granted_by,
             )
             signer = self.keyring.signing_key(conn, caller.code)
             body = canonical_json(replace(grant, key_id=signer.key_id).body())
@@ -221,14 +227,18 @@ class Consents(UseCase):
 
     # ----------------------------------------------------------------------------- revoke
 
-    def revoke(self, caller: Caller, grant_id: str, holder_number: str) -> GrantView:
-        """The holder withdraws a grant, at once (a revoked one stays revoked)."""
+    def revoke(
+        self, caller: Caller, grant_id: str, holder_number: str, acting_person: str = ""
+    ) -> GrantView:
+        """The holder withdraws a grant, at once (a revoked one stays revoked); an
+        organisation's representative acting for it is kept, masked."""
+        revoked_by = acting_for(parse_holder_number(holder_number, "holder_number"), acting_person)
         grant = self._holders_grant(grant_id, holder_number)
         now = self.clock.now()
         if grant.revoked_at is None:
-            grant = replace(grant, revoked_at=now)
+            grant = replace(grant, revoked_at=now, revoked_by=revoked_by)
             with self.db.transaction() as conn:
-                if repo.set_revoked(conn, grant.grant_id, now):
+                if repo.set_revoked(conn, grant.grant_id, now, revoked_by):
                     audit_log.append(conn, [dc.revocation_entry(grant)], now)
         return self._views([grant], uses=True)[0]
 
@@ -317,3 +327,22 @@ class Consents(UseCase):
             )
         view = self._views([grant], uses=False)[0]
         return CheckAnswer(not reason, reason or dc.VALID, view)
+
+
+def acting_for(holder: HolderNumber, acting_person: str) -> str:
+    """The masked ID number of the representative acting for an organisation ("" if none
+    named); refused for a person's own consent and for a malformed ID number."""
+    if not acting_person.strip():
+        return ""
+    if holder.kind is not HolderKind.ORGANISATION:
+        raise InvalidArgument.field(
+            "acting_person",
+            "only an organisation's consent names a representative acting for it",
+            "ACTING_PERSON_NOT_ALLOWED",
+        )
+    person = parse_holder_number(acting_person, "acting_person")
+    if person.kind is not HolderKind.PERSON:
+        raise InvalidArgument.field(
+            "acting_person", "must be a person's ID number (GB 11643)", "HOLDER_KIND"
+        )
+    return mask_holder_number(person.value, person.kind)

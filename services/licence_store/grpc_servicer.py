@@ -225,7 +225,7 @@ class LicenceStoreServicer(pb_grpc.LicenceStoreServicer):  # type: ignore[misc]
 
     def RevokeConsent(self, request: pb.RevokeConsentRequest, context: Any) -> Any:
         view = self.service.consents.revoke(
-            current_caller(), request.grant_id, request.holder_number
+            current_caller(), request.grant_id, request.holder_number, request.acting_person
         )
         return ccv.grant_out(view)
 

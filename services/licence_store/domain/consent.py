@@ -87,6 +87,8 @@ class ConsentGrant:
     revoked_at: datetime | None = None
     key_id: str = ""
     signature: bytes = b""
+    granted_by: str = ""  # an organisation's grant: its representative's ID number, masked
+    revoked_by: str = ""  # and who revoked it, masked
 
     def state(self, now: datetime) -> ConsentState:
         """Revoked, expired or active at ``now``."""
@@ -97,8 +99,10 @@ class ConsentGrant:
         return ConsentState.ACTIVE
 
     def body(self) -> dict[str, object]:
-        """What the portal signs: every term of the grant, its own id included."""
-        return {
+        """What the portal signs: every term of the grant, its own id included, and for an
+        organisation's grant made by a named representative, who (masked)."""
+        by = {"granted_by": self.granted_by} if self.granted_by else {}
+        return by | {
             "grant_id": self.grant_id,
             "holder_key": self.holder_key,
             "holder_kind": self.holder_kind,
@@ -124,6 +128,8 @@ def revocation_entry(grant: ConsentGrant) -> Entry:
     """The log entry of a grant's revocation (when it took effect)."""
     assert grant.revoked_at is not None
     body = {"grant_id": grant.grant_id, "revoked_at": grant.revoked_at.isoformat()}
+    if grant.revoked_by:
+        body["revoked_by"] = grant.revoked_by
     return Entry(REVOKE_KIND, grant.grant_id, sha256_hex(canonical_json(body)))
 
 

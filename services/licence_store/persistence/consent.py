@@ -74,12 +74,13 @@ def grants_where(
     return _logged_revocations(conn, [_grant(r) for r in rows])
 
 
-def set_revoked(conn: Connection, grant_id: str, at: datetime) -> bool:
-    """Mark a grant revoked from ``at``; False when it already was (the first one counts)."""
+def set_revoked(conn: Connection, grant_id: str, at: datetime, by: str = "") -> bool:
+    """Mark a grant revoked from ``at`` (``by``: the organisation's representative, masked);
+    False when it already was (the first one counts)."""
     done = conn.execute(
         update(consent_grants)
         .where(consent_grants.c.grant_id == grant_id, consent_grants.c.revoked_at.is_(None))
-        .values(revoked_at=at)
+        .values(revoked_at=at, revoked_by=by)
     )
     return done.rowcount == 1
 

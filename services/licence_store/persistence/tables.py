@@ -205,6 +205,9 @@ consent_grants = Table(
     Column("portal_code", String(18), nullable=False),
     Column("key_id", String(64), nullable=False),
     Column("signature", LargeBinary, nullable=False),
+    # An organisation's representative who granted / revoked it, masked (migration 0024).
+    Column("granted_by", String(32), nullable=False, server_default=""),
+    Column("revoked_by", String(32), nullable=False, server_default=""),
     Index("ix_consent_grants_holder", "holder_key", "grant_id"),
     Index("ix_consent_grants_department", "department_code", "grant_id"),
 )
