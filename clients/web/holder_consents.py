@@ -133,6 +133,7 @@ def _grant(request: Request) -> Response:
             case_number=values["case_number"],
             valid_days=int(values["valid_days"]),
             idempotency_key=key,  # the form's key to the store too: acting once end to end
+            acting_person=request.state.holder.actor,  # an organisation's representative
         )
         return made.grant_id
 
@@ -157,7 +158,11 @@ def _revoke(request: Request) -> Response:
         raise HTTPException(404)
     client = holder_desk_of(request).portal()
     try:
-        client.revoke_consent(grant_id=grant_id, holder_number=request.state.holder.holder_number)
+        client.revoke_consent(
+            grant_id=grant_id,
+            holder_number=request.state.holder.holder_number,
+            acting_person=request.state.holder.actor,
+        )
     except NotFound as exc:
         raise HTTPException(404) from exc
     return RedirectResponse(f"{HOLDER_PATH}/consents?m=consent_revoked", status_code=303)

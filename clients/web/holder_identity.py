@@ -177,6 +177,11 @@ class AssertionCheck:
     def subject(self, token: str, nonce: str) -> str:
         """The ID number the assertion vouches for, when it also carries ``nonce`` (the
         sign-in this browser started); :class:`AssertionRefused` otherwise."""
+        return self.signed_in(token, nonce)[0]
+
+    def signed_in(self, token: str, nonce: str) -> tuple[str, str]:
+        """(the holder's number, the ID number of the person acting for it — an
+        organisation's representative; "" for a person), as :meth:`subject` checks them."""
         parts = token.strip().split(".")
         if len(parts) != 3 or len(token) > 4096:
             raise AssertionRefused("MALFORMED")
@@ -192,7 +197,7 @@ class AssertionCheck:
             raise AssertionRefused("SIGNATURE") from None
         return self._claims(claims, nonce)
 
-    def _claims(self, claims: dict[str, Any], nonce: str) -> str:
+    def _claims(self, claims: dict[str, Any], nonce: str) -> tuple[str, str]:
         now = self.clock()
         iat, exp, jti, sub = (claims.get(k) for k in ("iat", "exp", "jti", "sub"))
         if claims.get("iss") != self.issuer:
@@ -210,7 +215,7 @@ class AssertionCheck:
             raise AssertionRefused("EXPIRED")
         if not isinstance(sub, str) or not is_holder_number(sub):
             raise AssertionRefused("SUBJECT")
-        _actor(sub, claims.get("act"))
+        actor = _actor(sub, claims.get("act"))
         if not isinstance(jti, str) or not 8 <= len(jti) <= 128:
             raise AssertionRefused("JTI")
         said = claims.get("nonce")
@@ -222,18 +227,20 @@ class AssertionCheck:
             if jti in self._seen:
                 raise AssertionRefused("REPLAYED")
             self._seen[jti] = float(exp)
-        return sub
+        return sub, actor
 
 
-def _actor(subject: str, act: Any) -> None:
-    """An organisation's assertion names the person acting for it; a person's names no one."""
+def _actor(subject: str, act: Any) -> str:
+    """An organisation's assertion names the person acting for it (returned); a person's
+    names no one ("")."""
     if is_resident_id(subject):
         if act is not None:
             raise AssertionRefused("ACTOR")
-        return
+        return ""
     actor = act.get("sub") if isinstance(act, dict) else None
     if not isinstance(actor, str) or not is_resident_id(actor):
         raise AssertionRefused("ACTOR")
+    return actor
 
 
 # --- development: a one-time code in the server log ------------------------------------------

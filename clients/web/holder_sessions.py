@@ -66,6 +66,7 @@ class HolderSession:
     created_at: float
     last_seen_at: float
     via: str = ""
+    actor: str = ""  # an organisation's session: the representative acting for it (ID number)
     account_id: None = None  # never a staff account
 
 
@@ -109,13 +110,21 @@ class HolderSessionStore(SessionTable):
             absolute_seconds=min(absolute_seconds, MAX_ABSOLUTE),
         )
 
-    def create(self, holder_number: str | None, via: str = "") -> HolderSession:
-        """A new session (signed in when ``holder_number`` is given); old ones are swept."""
+    def create(self, holder_number: str | None, via: str = "", actor: str = "") -> HolderSession:
+        """A new session (signed in when ``holder_number`` is given; ``actor``: the person
+        acting for an organisation); old ones are swept. Both numbers are sealed together."""
         now = self._clock()
         session = HolderSession(
-            secrets.token_urlsafe(32), holder_number, secrets.token_urlsafe(32), now, now, via
+            secrets.token_urlsafe(32),
+            holder_number,
+            secrets.token_urlsafe(32),
+            now,
+            now,
+            via,
+            actor,
         )
-        sealed = None if holder_number is None else seal(session.session_id, holder_number)
+        who = f"{holder_number} {actor}" if actor else holder_number
+        sealed = None if who is None else seal(session.session_id, who)
         self._insert(session.session_id, session.csrf_token, now, holder_sealed=sealed, via=via)
         return session
 
@@ -126,12 +135,13 @@ class HolderSessionStore(SessionTable):
             return None, expired
         sealed = m["holder_sealed"]
         try:
-            number = None if sealed is None else unseal(session_id, sealed)
+            who = None if sealed is None else unseal(session_id, sealed)
         except (InvalidTag, ValueError):  # the row was altered: no session, and it goes
             self.end(session_id)
             return None, False
+        number, _, actor = who.partition(" ") if who is not None else (None, "", "")
         csrf, created = m["csrf_token"], m["created_at"]
-        return HolderSession(session_id, number, csrf, created, now, m["via"]), False
+        return HolderSession(session_id, number, csrf, created, now, m["via"], actor), False
 
 
 class HolderSessionMiddleware:

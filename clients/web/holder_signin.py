@@ -178,12 +178,13 @@ def _check_code(request: Request, pending: str, code: str) -> Response:
     return _start(request, desk, number, "dev")
 
 
-def _start(request: Request, desk: HolderDesk, number: str, via: str) -> Response:
-    """End the anonymous session, start the holder's, and go on to their licences."""
+def _start(request: Request, desk: HolderDesk, number: str, via: str, actor: str = "") -> Response:
+    """End the anonymous session, start the holder's (``actor``: the person acting for an
+    organisation), and go on to their licences."""
     old: HolderSession | None = request.state.session
     if old is not None:
         desk.sessions.end(old.session_id)
-    session = desk.sessions.create(number, via)
+    session = desk.sessions.create(number, via, actor)
     LOG.info('{"event": "web.holder_signed_in", "via": "%s"}', via)
     response = RedirectResponse(HOLDER_PATH, status_code=303)
     _set_cookie(response, desk, session.session_id)
@@ -247,11 +248,11 @@ def _complete(request: Request, token: str) -> Response:
         LOG.warning('{"event": "web.holder_assertion_refused", "reason": "NO_SESSION"}')
         return _page(request, "holder_signin.html", {"refusal": _START_AGAIN}, 401)
     try:
-        number = desk.assertions.subject(token, sign_in_nonce(session.session_id))
+        number, actor = desk.assertions.signed_in(token, sign_in_nonce(session.session_id))
     except AssertionRefused as exc:
         LOG.warning('{"event": "web.holder_assertion_refused", "reason": "%s"}', exc.reason)
         return _page(request, "holder_signin.html", {"refusal": _REFUSED}, 401)
-    return _start(request, desk, number, "assertion")
+    return _start(request, desk, number, "assertion", actor)
 
 
 def signout(request: Request) -> Response:

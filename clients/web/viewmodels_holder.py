@@ -155,6 +155,8 @@ def consent_rows(
                 "granted_at": _when(g.granted_at),
                 "expires_at": _when(g.expires_at),
                 "revoked_at": _when(g.revoked_at),
+                "granted_by": g.granted_by,
+                "revoked_by": g.revoked_by,
                 "state_key": key,
                 "state": label,
                 "uses": [

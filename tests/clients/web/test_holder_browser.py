@@ -25,6 +25,7 @@ from grpc_status import rpc_status
 from stdnum.cn import uscc
 
 from clients.web.holder_identity import is_credit_code
+from services.common.identifiers import HolderKind, mask_holder_number
 from services.licence_store import demo
 from testsupport.browser import cut_off, screenshot
 from testsupport.samples import issue_business_licence
@@ -357,15 +358,35 @@ def test_signing_in_at_the_portal_and_login_csrf(
 def test_an_organisations_representative_signs_in_at_the_portal(page, live_desk) -> None:
     """The portal vouches for a person acting for an organisation: the page is the
     organisation's (its business licence listed), never the person's."""
-    organisation = organisation_number()
+    organisation, representative = organisation_number(), person_number()
     licence = issue_business_licence(live_desk.stack.store("market"), organisation)
     page.goto("/me/signin")
     page.click("#portal-signin")
     page.wait_for_url(re.compile(r"^http://localhost:\d+/authorize\?"))
-    page.fill("#idp-number", person_number())
+    page.fill("#idp-number", representative)
     page.fill("#idp-org", organisation)
     page.click("#idp-approve")
     page.wait_for_url(re.compile(r"/me$"))
     row = page.locator(f"tr[data-licence='{licence.licence_id}']")
     assert row.get_attribute("data-status") == "valid"
     assert organisation not in page.url
+
+    # What the representative grants (and withdraws) for the organisation says who did.
+    page.click("nav a[href='/me/consents']")
+    page.wait_for_url(re.compile(r"/me/consents$"))
+    page.select_option("#f-department", demo.code_of("housing"))
+    page.check(f"input[name=types][value='{demo.BUSINESS_LICENCE.type_code}']")
+    page.fill("#f-case_number", CASE)
+    page.fill("#f-valid_days", "30")
+    page.click("#grant")
+    page.wait_for_selector("#granted")
+    card = page.locator("article.consent").first
+    masked = mask_holder_number(representative, HolderKind.PERSON)
+    assert card.locator(".granted-by").inner_text().strip() == masked
+    assert representative not in page.content()
+    card.locator("button.revoke").click()
+    page.wait_for_url(re.compile(r"/me/consents\?m=consent_revoked$"))
+    card = page.locator("article.consent").first
+    assert card.get_attribute("data-state") == "revoked"
+    assert card.locator(".revoked-by").inner_text().strip() == masked
+    assert page.csp_violations == []

@@ -102,7 +102,9 @@ def test_credit_code_check_character() -> None:
 
 def test_an_organisation_signs_in_through_the_person_acting_for_it(check, idp_key, clock):
     acting = claims(clock, sub=ORGANISATION, act={"sub": PERSON}, jti="org-acting-1")
-    assert check.subject(sign(idp_key, acting), NONCE) == ORGANISATION
+    assert check.signed_in(sign(idp_key, acting), NONCE) == (ORGANISATION, PERSON)
+    alone = claims(clock, jti="person-alone-1")  # a person: no one else acting
+    assert check.signed_in(sign(idp_key, alone), NONCE) == (PERSON, "")
     for changes in (
         {"sub": ORGANISATION},  # no one acting for it
         {"sub": ORGANISATION, "act": {"sub": "110105194912310021"}},  # not a person's number

@@ -351,6 +351,7 @@ def test_the_consent_form(dev_client, caplog, holder_backend) -> None:
         "item_code": "",
         "case_number": "ZJ-2026-0042",
         "valid_days": 120,
+        "acting_person": "",  # a person's own grant: no one acting for them
     }
 
     grant_id = portal.grants[0].grant_id

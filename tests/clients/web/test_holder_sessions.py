@@ -132,3 +132,21 @@ def test_an_altered_sealed_number_ends_the_session(dev_client, caplog) -> None:
         )
     assert dev_client.get("/me").headers["location"] == "/me/signin?m=signin_required"
     assert [r for r in _rows(dev_client) if r["holder_sealed"] is not None] == []
+
+
+def test_an_organisations_session_keeps_who_acts_for_it_sealed(tmp_path) -> None:
+    from clients.web.db import open_database
+    from clients.web.holder_sessions import HolderSessionStore
+
+    engine = open_database(f"sqlite:///{tmp_path / 'web.db'}")
+    store = HolderSessionStore(engine, lambda: 1000.0, idle_seconds=600, absolute_seconds=3600)
+    company = "91350100M000100Y43"
+    made = store.create(company, "assertion", PERSON)
+    found, _ = store.find(made.session_id)
+    assert found is not None and (found.holder_number, found.actor) == (company, PERSON)
+    with engine.connect() as conn:
+        (sealed,) = conn.execute(select(HOLDER_SESSIONS.c.holder_sealed)).one()
+    assert PERSON not in sealed and company not in sealed
+    person, _ = store.find(store.create(PERSON, "dev").session_id)
+    assert person is not None and (person.holder_number, person.actor) == (PERSON, "")
+    engine.dispose()
