@@ -216,17 +216,22 @@ def _reason(error: grpc.RpcError) -> str:
     return info.reason
 
 
+def _fill_grant(page: Any, type_code: str, days: str) -> None:
+    """On my consents: grant housing ``type_code`` for CASE, ``days`` long."""
+    page.click("nav a[href='/me/consents']")
+    page.wait_for_url(re.compile(r"/me/consents$"))
+    page.select_option("#f-department", demo.code_of("housing"))
+    page.check(f"input[name=types][value='{type_code}']")
+    page.fill("#f-case_number", CASE)
+    page.fill("#f-valid_days", days)
+    page.click("#grant")
+
+
 def test_grant_see_the_use_check_its_proof_revoke(page, live_desk, code_log) -> None:
     number = person_number()
     certify(live_desk, number)
     holder_sign_in(page, number, code_log)
-    page.click("nav a[href='/me/consents']")
-    page.wait_for_url(re.compile(r"/me/consents$"))
-    page.select_option("#f-department", demo.code_of("housing"))
-    page.check(f"input[name=types][value='{QUALIFICATION}']")
-    page.fill("#f-case_number", CASE)
-    page.fill("#f-valid_days", "365")
-    page.click("#grant")
+    _fill_grant(page, QUALIFICATION, "365")
     page.wait_for_selector("#e-valid_days")
     assert "CONSENT_TOO_LONG" in page.inner_text("#e-valid_days")
     page.fill("#f-valid_days", "30")
@@ -372,13 +377,7 @@ def test_an_organisations_representative_signs_in_at_the_portal(page, live_desk)
     assert organisation not in page.url
 
     # What the representative grants (and withdraws) for the organisation says who did.
-    page.click("nav a[href='/me/consents']")
-    page.wait_for_url(re.compile(r"/me/consents$"))
-    page.select_option("#f-department", demo.code_of("housing"))
-    page.check(f"input[name=types][value='{demo.BUSINESS_LICENCE.type_code}']")
-    page.fill("#f-case_number", CASE)
-    page.fill("#f-valid_days", "30")
-    page.click("#grant")
+    _fill_grant(page, demo.BUSINESS_LICENCE.type_code, "30")
     page.wait_for_selector("#granted")
     card = page.locator("article.consent").first
     masked = mask_holder_number(representative, HolderKind.PERSON)
