@@ -32,7 +32,8 @@ The holder portal (--as portal) acts for the person it authenticated. A grant na
 department, licence types (--type, repeatable) or one licence (--licence), the matter
 (--item and/or --case) and how long it lasts (--days, at most the server's
 YIHAO_CONSENT_MAX_DAYS). Departments name a grant on their reads with --consent GRANT_ID
-(list, verify-holder, materials, assist request)."""
+(list, verify-holder, materials, assist request). For an organisation, --acting-person
+names the person the portal authenticated as acting for it (kept masked on the grant)."""
 
 
 def cmd_grant(ctx: Context) -> int:
@@ -46,6 +47,7 @@ def cmd_grant(ctx: Context) -> int:
         item_code=a.item or "",
         case_number=a.case or "",
         valid_days=a.days,
+        acting_person=a.acting_person or "",
     )
     ctx.out.show(grant, lambda: grant_card(grant))
     return 0
@@ -67,7 +69,9 @@ def cmd_list(ctx: Context) -> int:
 def cmd_revoke(ctx: Context) -> int:
     """The holder withdraws a grant, at once."""
     grant = ctx.client().revoke_consent(
-        grant_id=ctx.args.grant_id, holder_number=ctx.args.holder_number
+        grant_id=ctx.args.grant_id,
+        holder_number=ctx.args.holder_number,
+        acting_person=ctx.args.acting_person or "",
     )
     ctx.out.show(grant, lambda: grant_card(grant))
     return 0
@@ -98,11 +102,13 @@ def grant_card(g: pb.ConsentGrant) -> str:
         f"department     {g.department_code}",
         f"may read       {scope}",
         f"matter         {matter}",
-        f"granted        {at_text(g.granted_at)} by {g.portal_code} (key {g.signature.key_id})",
+        f"granted        {at_text(g.granted_at)} by {g.portal_code} (key {g.signature.key_id})"
+        + (f", acting {g.granted_by}" if g.granted_by else ""),
         f"expires        {at_text(g.expires_at)}",
     ]
     if g.revoked_at.seconds:
-        lines.append(f"revoked        {at_text(g.revoked_at)}")
+        acting = f", acting {g.revoked_by}" if g.revoked_by else ""
+        lines.append(f"revoked        {at_text(g.revoked_at)}{acting}")
     lines += [f"  {at_text(u.at)}  {u.outcome}  {u.department_code}  {u.what}" for u in g.uses]
     return "\n".join(lines)
 
@@ -126,12 +132,15 @@ def add_consent_commands(subs: Sub) -> None:
     grant.add_argument("--item", metavar="CODE", help="the service or assistance item")
     grant.add_argument("--case", metavar="NUMBER", help="the case number")
     grant.add_argument("--days", type=positive, default=30, metavar="N", help="default 30")
+    acting = "an organisation's: the ID number of the person acting for it"
+    grant.add_argument("--acting-person", metavar="ID_NUMBER", help=acting)
     lst = command(consent, "list", cmd_list, "a holder's grants, or the grants given to me")
     lst.add_argument("holder_number", nargs="?", metavar="HOLDER_NUMBER")
     lst.add_argument("--all-pages", action="store_true")
     revoke = command(consent, "revoke", cmd_revoke, "withdraw a grant (the holder)")
     revoke.add_argument("grant_id", metavar="GRANT_ID")
     revoke.add_argument("holder_number", metavar="HOLDER_NUMBER")
+    revoke.add_argument("--acting-person", metavar="ID_NUMBER", help=acting)
     check = command(consent, "check", cmd_check, "would this grant authorise a read?")
     check.add_argument("grant_id", metavar="GRANT_ID")
     check.add_argument("holder_number", metavar="HOLDER_NUMBER")

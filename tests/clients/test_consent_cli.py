@@ -87,3 +87,27 @@ def test_a_grant_too_long_names_the_field(yihao):
     )  # fmt: skip
     assert code != 0
     assert "valid_days" in err and "at most 90 days" in err
+
+
+def test_an_organisations_grant_names_the_person_acting_for_it(yihao):
+    company, representative = "91350100M000100Y43", "110105195506150029"
+    code, out, err = yihao(
+        "portal", "consent", "grant", company, "--to", "housing", "--type",
+        demo.BUSINESS_LICENCE.type_code, "--case", "KB-2026-0007", "--acting-person",
+        representative,
+    )  # fmt: skip
+    assert code == 0, err
+    grant_id = out.split()[2]
+    assert "(key " in out and ", acting 110105********0029" in out
+    assert representative not in out
+    code, out, err = yihao(
+        "portal", "consent", "revoke", grant_id, company, "--acting-person", representative
+    )
+    assert code == 0, err
+    (revoked,) = [line for line in out.splitlines() if line.startswith("revoked")]
+    assert revoked.endswith(", acting 110105********0029")
+    code, _, err = yihao(
+        "portal", "consent", "grant", PERSON, "--to", "housing", "--type", QUALIFICATION,
+        "--case", "ZJ-2026-0042", "--acting-person", representative,
+    )  # fmt: skip
+    assert code != 0 and "acting_person" in err and "ACTING_PERSON_NOT_ALLOWED" in err
