@@ -56,6 +56,10 @@ __all__ = [
 # allocated, and become visible, in order (the tree is a prefix of them). On SQLite every
 # write transaction holds the database's write lock (BEGIN IMMEDIATE) already.
 AUDIT_ORDER_LOCK = 0x59494842  # "YIHB"
+# Head signing on PostgreSQL takes this one, so that of several processes signing at once
+# (every worker signs a last head when a multi-process server stops) one stores the head and
+# the others find it, instead of failing on its primary key.
+HEAD_SIGNING_LOCK = 0x59494843  # "YIHC"
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,8 @@ def grow_tree(conn: Connection) -> GrownTree:
 def store_head(conn: Connection, grown: GrownTree, key: SigningKey, at: datetime) -> TreeHead:
     """Sign ``grown`` and store it, unless a head at least as large is already stored (another
     process got there first): then that one is returned."""
+    if conn.dialect.name == "postgresql":  # (SQLite's write transactions are serial already)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": HEAD_SIGNING_LOCK})
     latest = latest_head(conn)
     if latest is not None and latest.tree_size >= grown.size:
         return latest
