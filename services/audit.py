@@ -30,7 +30,13 @@ from services.assistance.persistence import repository as assistance_repo
 from services.assistance.persistence.tables import assistance_requests
 from services.common import audit_log, log_tree, merkle
 from services.common.access_log import KIND as ACCESS
-from services.common.access_log import LEGACY_BATCH, ROW_COLUMNS, access_records, row_line
+from services.common.access_log import (
+    LEGACY_BATCH,
+    ROW_COLUMNS,
+    access_records,
+    holder_tag,
+    row_line,
+)
 from services.common.audit_log import Leaf, TreeHead
 from services.common.errors import InvalidArgument
 from services.common.evidence import Entry
@@ -288,6 +294,7 @@ class _Batch:
     digest: Any
     count: int
     first_id: int
+    mistagged: int = 0  # the first record whose holder_tag is not its key's (0: none)
 
 
 def _access_batches(conn: Connection) -> dict[str, _Batch]:
@@ -296,7 +303,7 @@ def _access_batches(conn: Connection) -> dict[str, _Batch]:
     columns = [access_records.c[c] for c in ("id", *ROW_COLUMNS)]
     after = 0
     while rows := conn.execute(
-        select(*columns, access_records.c.batch)
+        select(*columns, access_records.c.batch, access_records.c.holder_tag)
         .where(access_records.c.id > after)
         .order_by(access_records.c.id)
         .limit(10_000)
@@ -308,6 +315,8 @@ def _access_batches(conn: Connection) -> dict[str, _Batch]:
                 batch = batches[key] = _Batch(hashlib.sha256(), 0, r.id)
             batch.digest.update(row_line(tuple(r)[1:9]).encode())
             batch.count += 1
+            if not batch.mistagged and r.holder_tag != holder_tag(r.holder_key):
+                batch.mistagged = r.id
         after = rows[-1].id
     return batches
 
@@ -322,6 +331,11 @@ def check_access_records(conn: Connection, leaves: list[Leaf]) -> Iterator[Probl
             yield Problem(leaf.index, leaf.kind, leaf.ref, "access records deleted (the batch)")
         elif batch.digest.hexdigest() != leaf.payload_sha256:
             what = f"access records deleted or edited ({batch.count} left in the batch)"
+            yield Problem(leaf.index, leaf.kind, leaf.ref, what)
+        elif batch.mistagged:
+            # The tag is not digested (it is derived): an edited one hides the record from
+            # its holder's page without changing the batch's digest.
+            what = f"access record {batch.mistagged} hidden from its holder (holder_tag edited)"
             yield Problem(leaf.index, leaf.kind, leaf.ref, what)
     for ref, batch in sorted(batches.items(), key=lambda kv: kv[1].first_id):
         what = f"access records not in the log, from record {batch.first_id} (written behind it)"

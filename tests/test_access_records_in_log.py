@@ -13,7 +13,13 @@ from sqlalchemy import delete, func, insert, select, text, update
 
 from services.audit import check_access_records, verify
 from services.common import audit_log
-from services.common.access_log import KIND, LEGACY_BATCH, access_records
+from services.common.access_log import (
+    KIND,
+    LEGACY_BATCH,
+    access_records,
+    holder_tag,
+    records_of,
+)
 from services.common.audit_log import audit_leaves
 from services.common.database import Database
 from services.common.migrate import upgrade
@@ -133,6 +139,33 @@ def test_an_edited_access_record_is_named(stack: Stack, clock):
     assert outcome.first is not None and outcome.first.ref == first.ref
 
 
+def test_a_record_hidden_from_its_holder_by_its_tag_is_named(stack: Stack, clock):
+    uses(stack, clock)
+    first = access_leaves(stack)[0]
+    with stack.app.db.read() as conn:
+        record = conn.execute(
+            select(access_records.c.id, access_records.c.holder_key)
+            .where(access_records.c.batch == first.ref)
+            .order_by(access_records.c.id)
+        ).first()
+    assert record is not None
+    with stack.app.db.read() as conn:
+        assert [r.record_id for r in records_of(conn, record.holder_key, 0, 100)] != []
+    tamper(
+        stack,
+        update(access_records)
+        .where(access_records.c.id == record.id)
+        .values(holder_tag=holder_tag(record.holder_key) ^ 1),
+    )
+    with stack.app.db.read() as conn:  # gone from the holder's page, the digest unchanged
+        assert record.id not in [r.record_id for r in records_of(conn, record.holder_key, 0, 100)]
+    outcome = report(stack)
+    assert outcome.first is not None and outcome.first.ref == first.ref
+    assert outcome.first.what == (
+        f"access record {record.id} hidden from its holder (holder_tag edited)"
+    )
+
+
 def test_a_record_slipped_in_is_named(stack: Stack, clock):
     uses(stack, clock)
     tamper(
@@ -146,6 +179,7 @@ def test_a_record_slipped_in_is_named(stack: Stack, clock):
             what="invented",
             at=datetime(2026, 1, 1, tzinfo=UTC),
             batch=None,
+            holder_tag=holder_tag("0" * 64),
         ),
     )
     outcome = report(stack)
@@ -180,6 +214,9 @@ def test_records_made_before_are_covered_by_the_migration(empty_url: str):
         leaves = audit_log.leaves(conn)
         assert [(x.kind, x.ref) for x in leaves] == [(KIND, LEGACY_BATCH)]
         assert list(check_access_records(conn, leaves)) == []
+        # Migration 0025 gave each its tag: found by its holder key.
+        first = hashlib.sha256(bytes([0])).hexdigest()
+        assert [r.what for r in records_of(conn, first, 0, 10)] == ["read 0"]
     with db.transaction() as conn:
         conn.execute(delete(access_records).where(access_records.c.what == "read 1"))
     with db.read() as conn:
