@@ -28,6 +28,7 @@ HOT_MODULES: tuple[str, ...] = (
     "services.common.match_budget",
     "services.common.purpose",
     "services.licence_store.attestation",
+    "services.licence_store.current_rows",
     "services.licence_store.domain.reading",
     "services.licence_store.domain.statements",
     "services.licence_store.domain.status_chain",

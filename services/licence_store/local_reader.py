@@ -8,9 +8,11 @@ just this).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Connection
 
@@ -26,6 +28,7 @@ from services.common.sealing import Sealer
 from services.common.trust import TrustWatch
 from services.licence_store.attestation import StatusAttestor, StoredStatement, TrustedKeys
 from services.licence_store.catalogue import CatalogueCache, all_departments
+from services.licence_store.current_rows import CurrentRows
 from services.licence_store.domain.catalogue import Department, LicenceType, SigningKeyRecord
 from services.licence_store.domain.grants import GrantKey, ReadGrant
 from services.licence_store.domain.licence import Status
@@ -35,12 +38,15 @@ from services.licence_store.domain.status_chain import StatusDecision
 from services.licence_store.domain.stored import StoredLicence
 from services.licence_store.keyring import PublicKeys
 from services.licence_store.persistence import catalogue as catalogue_repo
+from services.licence_store.persistence import changes
 from services.licence_store.persistence import repository as repo
 from services.licence_store.persistence import rows as hot_rows
 from services.licence_store.persistence import statements as status_repo
 from services.licence_store.persistence.codec import LicenceCodec
 
 CLAIMS_MEMO_SIZE = 200_000
+
+log = logging.getLogger(__name__)
 
 
 class LocalReader:
@@ -65,6 +71,11 @@ class LocalReader:
         #: Signed status: chains checked once per process, then compared.
         self.attestor = StatusAttestor(self.trusted_keys)
         self._claims: dict[str, tuple[tuple[object, ...], LicenceState]] = {}
+        #: Current rows kept between reads, on SQLite, where the store logs which changed.
+        self.current_rows: CurrentRows[CurrentLicence] | None = (
+            CurrentRows() if db.engine.dialect.name == "sqlite" else None
+        )
+        self._watched: bool | None = None  # whether the change log's triggers are in place
 
     # ------------------------------------------------------------------------- licences
 
@@ -119,7 +130,8 @@ class LocalReader:
         self, serials: Collection[str], numbers: Collection[tuple[str, str]] = ()
     ) -> CurrentReads:
         """The batch read, on the raw driver: one statement per type for the numbers, one for
-        the licences (each statement reads one consistent snapshot)."""
+        the licences (each statement reads one consistent snapshot) — on SQLite only for the
+        licences changed since the last read or not read lately (:attr:`current_rows`)."""
         by_type: dict[str, list[str]] = {}
         for type_code, number in numbers:
             by_type.setdefault(type_code, []).append(number)
@@ -130,8 +142,25 @@ class LocalReader:
                 for type_code, wanted in by_type.items()
                 for number, serial in reads.serials_by_number(type_code, wanted).items()
             }
-            found = reads.current(sorted({*serials, *resolved.values()}))
+            wanted = {*serials, *resolved.values()}
+            if self.current_rows is not None and self._watching(connection):
+                since = partial(changes.changes_from, connection)
+                found = self.current_rows.read(wanted, since, reads.current)
+            else:
+                found = reads.current(sorted(wanted))
         return CurrentReads({s: self._attest_current(c) for s, c in found.items()}, resolved)
+
+    def _watching(self, connection: object) -> bool:
+        """Whether the change log's triggers are in place (looked at once; without them the
+        rows are read every time)."""
+        if self._watched is None:
+            self._watched = changes.watching(connection)
+            if not self._watched:
+                log.warning(
+                    "licence change log incomplete (migration 0026's triggers missing): "
+                    "licence rows are read afresh for every verification"
+                )
+        return self._watched
 
     def open(self, current: CurrentLicence) -> StoredLicence:
         """The domain object behind a :meth:`read_current` answer (sealed parts opened)."""

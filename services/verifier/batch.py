@@ -1,7 +1,9 @@
 """Verification by reference, many at a time: the path VerifyBatch and VerifyLicence share.
 
-A chunk of items costs one read through the licence reader (status included: there is no
-licence cache), one receipt signed over all its answers, and one durable write of that
+A chunk of items costs one read through the licence reader (status included; on SQLite the
+reader answers rows unchanged since it last read them from memory, knowing from the store's
+change log which changed: every change committed before the read is seen), one receipt
+signed over all its answers, and one durable write of that
 receipt with every item's access record (group commit), before any answer leaves. Per item
 what is left is cheap: the stored version's integrity comes from the
 :mod:`~services.verifier.vetting` memo while the version's fingerprint is unchanged (else it

@@ -5,8 +5,9 @@ date and JSON column); a batch verification needs only the row, and mostly only 
 whether it is byte-for-byte the row it has already checked. So this reads with the DB-API
 cursor of a pooled connection, one statement per read, and hands back
 plain tuples: :data:`CONTENT` columns (the signed version and the sealed holder, which make
-the version's fingerprint the verifier's memo compares), :data:`STATE` columns (status,
-read fresh every time) and the licence's newest status statement.
+the version's fingerprint the verifier's memo compares), :data:`STATE` columns (status) and
+the licence's newest status statement. (On SQLite the reader keeps the rows it read until
+the store's change log says one changed: ``services.licence_store.current_rows``.)
 
 :func:`stored_current` turns a row into the domain's :class:`StoredLicence` (the slow path, taken
 once per version per process): the same values SQLAlchemy would have produced.
