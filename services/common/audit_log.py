@@ -22,7 +22,7 @@ from sqlalchemy import Connection, func, insert, select, text
 
 from services.common import log_tree, merkle
 from services.common.clock import as_utc
-from services.common.database import insert_rows
+from services.common.database import driver_first, insert_rows
 from services.common.evidence import Entry
 from services.common.log_tables import audit_leaves, audit_nodes, tree_heads
 from services.common.signing import SigningKey, canonical_json
@@ -121,10 +121,10 @@ def append(conn: Connection, entries: Sequence[Entry], at: datetime) -> None:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_ORDER_LOCK})
-    # Straight to the driver, as log_tree reads: building the SELECT every group commit cost
-    # several times the query.
-    last = conn.exec_driver_sql(_LAST_LEAF).first()
-    start = 0 if last is None else last.idx + 1
+    # Straight to the driver's cursor: SQLAlchemy's statement and result machinery cost every
+    # group commit several times the query.
+    last = driver_first(conn, _LAST_LEAF)
+    start = 0 if last is None else last[0] + 1
     hashes = [merkle.leaf_hash(leaf_data(e)) for e in entries]
     insert_rows(
         conn,
@@ -141,9 +141,9 @@ def append(conn: Connection, entries: Sequence[Entry], at: datetime) -> None:
             for i, (e, h) in enumerate(zip(entries, hashes, strict=True))
         ],
     )
-    known = {} if last is None else {(0, last.idx): bytes.fromhex(last.leaf_hash)}
+    known = {} if last is None else {(0, last[0]): bytes.fromhex(last[1])}
     memo = _frontiers.get(conn.engine)
-    if memo is not None and last is not None and memo[0] == (last.idx, last.leaf_hash):
+    if memo is not None and last is not None and memo[0] == (last[0], last[1]):
         known = memo[1]
     after = log_tree.extend(conn, start, hashes, known)
     _frontiers[conn.engine] = ((start + len(hashes) - 1, hashes[-1].hex()), after)

@@ -174,6 +174,24 @@ def create_db_engine(
     return _postgres_engine(url, pool_size)
 
 
+def driver_first(conn: Connection, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    """The first row of a query run on the driver's cursor in the caller's unit of work (a
+    plain tuple, or None): for the group commit's per-round reads, where SQLAlchemy's result
+    machinery cost four times the query (~27 against ~6 µs on SQLite). Driver errors surface
+    as SQLAlchemy's, as from ``exec_driver_sql``."""
+    check_deadline()
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, tuple(params))
+        row = cursor.fetchone()
+    except dbapi_error as exc:
+        raise sa_exc.DBAPIError.instance(sql, params, exc, dbapi_error) from exc
+    finally:
+        cursor.close()
+    return None if row is None else tuple(row)
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert many rows into ``table`` in the caller's transaction: ``COPY`` on PostgreSQL.
 
