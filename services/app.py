@@ -133,7 +133,7 @@ def build_app(
     clock = clock or SystemClock()
     vault = HolderVault(sealer)
     guard = guard_for(db, settings.trusted_head_file, metrics)
-    read = ReadSide.build(db, vault)
+    read = ReadSide.build(db, vault, metrics)
     counters = build_counters(settings.redis_url)
     alerts = AlertLog(db)
     lookups = LookupBudget(counters, clock, settings.lookup_miss_budget, alerts.record)

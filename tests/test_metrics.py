@@ -107,6 +107,10 @@ def test_a_scrape_finds_rpc_verdict_and_group_commit_series(tmp_path):
     assert _value(later, "yihao_holder_match_refused_total", department=HALL) == 2
     assert _value(samples, "yihao_combined_round_seconds_count", combiner="verify") >= 1
     assert _value(samples, "yihao_db_statement_seconds_count") > 0
+    # The licence's row: read from the database once, then (SQLite) kept while unchanged.
+    kept = _value(samples, "yihao_licence_rows_total", source="kept")
+    read = _value(samples, "yihao_licence_rows_total", source="read")
+    assert kept + read == 3 and read >= 1
     assert "yihao_calendar_years_ahead" in samples
     assert "yihao_audit_tree_size" in samples
     # SQLite: its WAL as last checkpointed, never truncated at this load

@@ -64,6 +64,10 @@ class Metrics(Protocol):
     def federation_served(self, region: str, outcome: str) -> None:
         """A call from peer ``region`` on the federation listener ended with ``outcome``."""
 
+    def licence_rows(self, kept: int, read: int) -> None:
+        """A verification read answered ``kept`` licence rows from memory, ``read`` from the
+        database (SQLite's kept rows)."""
+
 
 class NoMetrics:
     """The do-nothing fallback: every method returns at once."""
@@ -108,6 +112,9 @@ class NoMetrics:
         """Nothing."""
 
     def federation_served(self, region: str, outcome: str) -> None:
+        """Nothing."""
+
+    def licence_rows(self, kept: int, read: int) -> None:
         """Nothing."""
 
 

@@ -58,6 +58,7 @@ EXPORTED = (
     "yihao_federation_peer_state",
     "yihao_federation_forwarded_total",
     "yihao_federation_served_total",
+    "yihao_licence_rows_total",
     "yihao_assistance_requests_open",
     "yihao_assistance_requests_overdue",
     "yihao_audit_tree_size",
@@ -184,6 +185,15 @@ class PrometheusMetrics:
             ["region", "outcome"],
             registry=r,
         )
+        self._rows = Counter(
+            "yihao_licence_rows",
+            "Current licence rows a verification used, by source: kept (memory, unchanged "
+            "since read; SQLite) or read (the database)",
+            ["source"],
+            registry=r,
+        )
+        self._rows_kept = self._rows.labels("kept")
+        self._rows_read = self._rows.labels("read")
 
     def rpc_handled(self, service: str, method: str, code: str, seconds: float) -> None:
         """Count the RPC and observe its latency."""
@@ -245,6 +255,13 @@ class PrometheusMetrics:
     def federation_served(self, region: str, outcome: str) -> None:
         """Count a peer's call by calling region and outcome."""
         self._served.labels(region, outcome).inc()
+
+    def licence_rows(self, kept: int, read: int) -> None:
+        """Count the licence rows a read used, by source."""
+        if kept:
+            self._rows_kept.inc(kept)
+        if read:
+            self._rows_read.inc(read)
 
 
 class StateCollector(Collector):

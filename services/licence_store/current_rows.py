@@ -42,8 +42,11 @@ class CurrentRows(Generic[T]):
         capacity: int = CAPACITY,
         max_age: float = MAX_AGE,
         clock: Callable[[], float] = time.monotonic,
+        report: Callable[[int, int], None] | None = None,
     ) -> None:
         self.capacity = capacity
+        #: Told of each read: rows answered from memory, rows read from the database.
+        self.report = report
         self.max_age = max_age
         self._clock = clock
         self._rows: dict[str, tuple[float, T]] = {}
@@ -64,7 +67,10 @@ class CurrentRows(Generic[T]):
         change log from :attr:`seq` on; see ``persistence.changes.changes_from``)."""
         with self._lock:
             if not self._catch_up(changes(self.seq)):
-                return fetch(list(serials))  # no change log to trust: read everything
+                read = fetch(list(serials))  # no change log to trust: read everything
+                if self.report is not None:
+                    self.report(0, len(read))
+                return read
             now = self._clock()
             out: dict[str, T] = {}
             missing: list[str] = []
@@ -75,7 +81,8 @@ class CurrentRows(Generic[T]):
                     out[serial] = kept[1]
                 else:
                     missing.append(serial)
-            self.hits += len(out)
+            remembered = len(out)
+            self.hits += remembered
             if missing:
                 self.misses += len(missing)
                 found = fetch(missing)
@@ -85,6 +92,8 @@ class CurrentRows(Generic[T]):
                     out[serial] = row
                 while len(rows) > self.capacity:
                     del rows[next(iter(rows))]
+            if self.report is not None:
+                self.report(remembered, len(out) - remembered)
             return out
 
     def _catch_up(self, changes: list[tuple[int, str]]) -> bool:

@@ -24,6 +24,7 @@ from services.common.identifiers import (
     validate_licence_type_code,
 )
 from services.common.licence_ids import LicenceIdentifier, parse_licence_identifier
+from services.common.metrics import NO_METRICS, Metrics
 from services.common.sealing import Sealer
 from services.common.trust import TrustWatch
 from services.licence_store.attestation import StatusAttestor, StoredStatement, TrustedKeys
@@ -60,8 +61,10 @@ class LocalReader:
         codec: LicenceCodec,
         sealer: Sealer,
         trust: TrustWatch | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._trust = trust
         self._keys = keys
         self._cache = cache
@@ -73,7 +76,7 @@ class LocalReader:
         self._claims: dict[str, tuple[tuple[object, ...], LicenceState]] = {}
         #: Current rows kept between reads, on SQLite, where the store logs which changed.
         self.current_rows: CurrentRows[CurrentLicence] | None = (
-            CurrentRows() if db.engine.dialect.name == "sqlite" else None
+            CurrentRows(report=metrics.licence_rows) if db.engine.dialect.name == "sqlite" else None
         )
         self._watched: bool | None = None  # whether the change log's triggers are in place
 
@@ -148,6 +151,7 @@ class LocalReader:
                 found = self.current_rows.read(wanted, since, reads.current)
             else:
                 found = reads.current(sorted(wanted))
+                self._metrics.licence_rows(0, len(found))
         return CurrentReads({s: self._attest_current(c) for s, c in found.items()}, resolved)
 
     def _watching(self, connection: object) -> bool:

@@ -51,7 +51,7 @@ class ReadSide:
     reader: LocalReader
 
     @classmethod
-    def build(cls, db: Database, vault: HolderVault) -> ReadSide:
+    def build(cls, db: Database, vault: HolderVault, metrics: Metrics = NO_METRICS) -> ReadSide:
         """The trust watch, the catalogue cache, public keys, the codec of sealed columns and
         the reader (the caches are dropped when trust is withdrawn in any process)."""
         trust = TrustWatch(db)
@@ -60,7 +60,7 @@ class ReadSide:
         trust.on_change(cache.invalidate)
         trust.on_change(public_keys.forget)
         codec = LicenceCodec(vault, _sensitive_fields(cache))
-        reader = LocalReader(db, public_keys, cache, codec, vault.sealer, trust)
+        reader = LocalReader(db, public_keys, cache, codec, vault.sealer, trust, metrics)
         return cls(trust, cache, public_keys, codec, reader)
 
 
@@ -81,7 +81,7 @@ class LicenceStoreService:
         consent_gate: ConsentGate | None = None,
         consent_max_days: int = DEFAULT_MAX_DAYS,
     ) -> None:
-        read = read_side or ReadSide.build(db, vault)
+        read = read_side or ReadSide.build(db, vault, metrics)
         gate = consent_gate or ConsentGate(db, read.cache, read.public_keys, clock, vault)
         self.db = db
         self.metrics = metrics

@@ -92,6 +92,7 @@ def test_every_exported_name_is_collected(stack: Stack, clock):
     metrics.db_connections_in_use(1)
     metrics.federation_peer_state("35", 2)
     metrics.forwarded("35", "REGION_UNAVAILABLE")
+    metrics.licence_rows(2, 1)
     names = {m.name for m in metrics.registry.collect()}
     # Families are named without _total; histograms without their _bucket/_sum/_count.
     for exported in EXPORTED:

@@ -116,3 +116,14 @@ def test_the_oldest_row_read_is_forgotten_beyond_capacity() -> None:
     read("b", "c")
     read("a")
     assert store.fetched[3:] == [["a"]]
+
+
+def test_each_read_is_reported_as_rows_kept_and_rows_read() -> None:
+    store = Store()
+    told: list[tuple[int, int]] = []
+    rows: CurrentRows[str] = CurrentRows(report=lambda kept, read: told.append((kept, read)))
+    for serials in (("a", "b"), ("a", "b", "zz"), ("c",)):
+        rows.read(serials, store.changes, store.fetch)
+    store.log = []
+    rows.read(("a",), store.changes, store.fetch)
+    assert told == [(0, 2), (2, 0), (0, 1), (0, 1)]
