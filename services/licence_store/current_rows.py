@@ -14,7 +14,8 @@ Beyond the change log, no row is kept longer than :data:`MAX_AGE` seconds: an ed
 deleted rows of the change log itself (it does not name any licence in the tamper-evident
 log) could delay what a verifier sees by at most that. A gap in the change numbers (the
 reader fell behind the :data:`~services.licence_store.persistence.changes.KEEP` newest
-changes, or rows were deleted) forgets everything.
+changes, or rows were deleted), or another change under the number last seen (the newest
+deleted and its number given again), forgets everything.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class CurrentRows(Generic[T]):
         self._lock = threading.Lock()
         #: The newest change number seen (0: none yet, or the log was found empty).
         self.seq = 0
+        self._serial = ""  # the serial that change named
         self.hits = 0
         self.misses = 0
 
@@ -100,19 +102,25 @@ class CurrentRows(Generic[T]):
         """Forget what changed; whether the change log can be trusted from here on."""
         if not changes:  # an empty log: never left so by the triggers
             self._rows.clear()
-            self.seq = 0
+            self.seq, self._serial = 0, ""
             return False
         first, last = changes[0][0], changes[-1][0]
-        if self.seq == 0 or first != self.seq or last - first != len(changes) - 1:
-            self._rows.clear()  # a start, or a gap: rows deleted, or fallen behind
+        if (
+            self.seq == 0
+            or changes[0] != (self.seq, self._serial)
+            or last - first != len(changes) - 1
+        ):
+            # A start; a gap (rows deleted, or fallen behind what is kept); or another change
+            # under the number last seen (the newest row deleted, its number given again).
+            self._rows.clear()
         else:
             for _, serial in changes[1:]:
                 self._rows.pop(serial, None)
-        self.seq = last
+        self.seq, self._serial = changes[-1]
         return True
 
     def clear(self) -> None:
         """Forget every row."""
         with self._lock:
             self._rows.clear()
-            self.seq = 0
+            self.seq, self._serial = 0, ""

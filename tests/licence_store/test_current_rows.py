@@ -75,6 +75,17 @@ def test_a_gap_in_the_change_log_forgets_everything() -> None:
     assert store.fetched[-1] == ["a", "b"]
 
 
+def test_another_change_under_the_number_last_seen_forgets_everything() -> None:
+    store = Store()
+    _, read = reader(store)
+    store.write("c", "c2")
+    read("a")
+    store.log.pop()  # the newest change deleted; its number given to the next one
+    store.write("a", "a2")
+    assert store.log[-1][0] == 2
+    assert read("a") == {"a": "a2"}
+
+
 def test_a_reader_behind_the_kept_changes_forgets_everything() -> None:
     store = Store()
     _, read = reader(store)
