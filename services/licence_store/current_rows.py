@@ -118,9 +118,3 @@ class CurrentRows(Generic[T]):
                 self._rows.pop(serial, None)
         self.seq, self._serial = changes[-1]
         return True
-
-    def clear(self) -> None:
-        """Forget every row."""
-        with self._lock:
-            self._rows.clear()
-            self.seq, self._serial = 0, ""
