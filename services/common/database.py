@@ -13,6 +13,7 @@ reachable or cannot write right now" become :class:`~services.common.errors.Unav
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import operator
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -336,9 +338,36 @@ def insert_many(
         rows = converted
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, rows)
+        if isinstance(cursor, sqlite3.Cursor) and len(rows) > 1:
+            _sqlite_insert(cursor, table.name, tuple(columns), rows)
+        else:
+            cursor.executemany(sql, rows)
     finally:
         cursor.close()
+
+
+#: Rows one SQLite INSERT carries (fewer where the connection's variable limit says so).
+SQLITE_ROWS_PER_INSERT = 500
+
+
+def _sqlite_insert(
+    cursor: sqlite3.Cursor, table: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> None:
+    """``rows`` inserted a few hundred to a statement (``INSERT … VALUES (…), (…), …``), in
+    their order. ``executemany`` runs one statement a row, and the sqlite3 module lets go of
+    the GIL around each: a writer thread beside a busy one then waits for the GIL once a row
+    (up to the switch interval each time), where a statement of hundreds waits once."""
+    limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(columns)))
+    for start in range(0, len(rows), per):
+        part = rows[start : start + per]
+        cursor.execute(_sqlite_values(table, columns, len(part)), list(chain.from_iterable(part)))
+
+
+@functools.lru_cache(maxsize=256)
+def _sqlite_values(table: str, columns: tuple[str, ...], count: int) -> str:
+    row = f"({', '.join(['?'] * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * count)}"
 
 
 class Database:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, date, datetime
 
+import psycopg
 import pytest
 from sqlalchemy import (
     JSON,
@@ -111,3 +112,52 @@ def test_insert_many_stores_an_instant_as_the_driver_would(db):
             adapted = sqlite3.connect(":memory:").execute("SELECT ?", (AT,)).fetchone()[0]
             assert stored.scalars().all() == [adapted] * 3 == [AT.isoformat(" ")] * 3
     assert [a.replace(tzinfo=a.tzinfo or UTC) for a in back] == [AT] * 3
+
+
+@pytest.mark.parametrize("per_statement", [2, 500])
+def test_insert_many_keeps_the_rows_order_across_statements(db, monkeypatch, per_statement):
+    """On SQLite insert_many writes a few hundred rows a statement: the rows land in the order
+    given (a batch's access records are digested in id order), the last statement carrying
+    the remainder, whatever the split."""
+    monkeypatch.setattr("services.common.database.SQLITE_ROWS_PER_INSERT", per_statement)
+    rows = [(f"order-{i:03d}", i, {"i": i}, AT) for i in range(7)]
+    with db.transaction() as conn:
+        insert_many(conn, things, ("name", "count", "data", "at"), rows)
+    with db.read() as conn:
+        back = conn.execute(
+            select(things.c.seq, things.c.name, things.c.count, things.c.data).order_by(
+                things.c.seq
+            )
+        ).all()
+    assert [(r.name, r.count, r.data) for r in back] == [(n, c, d) for n, c, d, _ in rows]
+    assert [r.seq for r in back] == list(range(1, 8))
+
+
+def test_insert_many_stays_within_the_connections_variable_limit(db):
+    """A SQLite built with a low limit on a statement's parameters gets smaller statements:
+    four columns under a limit of 9 is two rows a statement, and every row still lands."""
+    rows = [(f"limited-{i}", i, {"i": i}, AT) for i in range(5)]
+    with db.transaction() as conn:
+        driver = conn.connection.driver_connection
+        if isinstance(driver, sqlite3.Connection):
+            before = driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 9)
+        try:
+            insert_many(conn, things, ("name", "count", "data", "at"), rows)
+        finally:
+            if isinstance(driver, sqlite3.Connection):
+                driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
+    with db.read() as conn:
+        names = conn.execute(select(things.c.name).order_by(things.c.seq)).scalars().all()
+    assert names == [r[0] for r in rows]
+
+
+def test_a_duplicate_in_a_later_statement_leaves_nothing_of_the_unit(db, monkeypatch):
+    """Rows split over several statements are still one unit of work: a duplicate key met in
+    the last statement undoes the statements before it (insert_many raises the driver's own
+    error; the caller's unit of work rolls back)."""
+    monkeypatch.setattr("services.common.database.SQLITE_ROWS_PER_INSERT", 2)
+    rows = [(f"dup-{i}", i, {"i": i}, AT) for i in range(4)] + [("dup-0", 9, {}, AT)]
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)), db.transaction() as conn:
+        insert_many(conn, things, ("name", "count", "data", "at"), rows)
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(things)).scalar() == 0
