@@ -321,27 +321,33 @@ def insert_many(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
     """Insert ``rows`` (values in ``columns`` order) in the unit of work of ``conn``, through
-    its DB-API cursor: one executemany, values converted by the columns' own types exactly as
-    SQLAlchemy would bind them, without its per-statement cost (several times a small
-    insert's own; the group commits of receipts and access records run many)."""
+    its DB-API cursor, values converted by the columns' own types exactly as SQLAlchemy would
+    bind them, without its per-statement cost (several times a small insert's own; the group
+    commits of receipts and access records run many). On SQLite a few hundred rows go in one
+    statement (:func:`_sqlite_insert`); elsewhere one ``executemany``."""
     if not rows:
         return
-    sql, processors = _insert_plan(conn.dialect, table, tuple(columns))
-    if processors:
-        binds = [(i, _once_per_value(bind)) for i, bind in processors.items()]
-        converted = []
-        for row in rows:
-            values = list(row)
-            for i, bind in binds:
-                values[i] = bind(values[i])
-            converted.append(tuple(values))
-        rows = converted
+    names = tuple(columns)
+    sql, processors = _insert_plan(conn.dialect, table, names)
+    binds = [(i, _once_per_value(bind)) for i, bind in processors.items()]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if isinstance(cursor, sqlite3.Cursor) and len(rows) > 1:
-            _sqlite_insert(cursor, table.name, tuple(columns), rows)
-        else:
-            cursor.executemany(sql, rows)
+            # The values in one flat list, each converted column replaced in one slice.
+            flat = list(chain.from_iterable(rows))
+            for i, bind in binds:
+                flat[i :: len(names)] = [bind(value) for value in flat[i :: len(names)]]
+            _sqlite_insert(cursor, table.name, names, flat)
+            return
+        if binds:
+            converted = []
+            for row in rows:
+                values = list(row)
+                for i, bind in binds:
+                    values[i] = bind(values[i])
+                converted.append(tuple(values))
+            rows = converted
+        cursor.executemany(sql, rows)
     finally:
         cursor.close()
 
@@ -351,17 +357,19 @@ SQLITE_ROWS_PER_INSERT = 500
 
 
 def _sqlite_insert(
-    cursor: sqlite3.Cursor, table: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+    cursor: sqlite3.Cursor, table: str, columns: tuple[str, ...], flat: list[Any]
 ) -> None:
-    """``rows`` inserted a few hundred to a statement (``INSERT … VALUES (…), (…), …``), in
-    their order. ``executemany`` runs one statement a row, and the sqlite3 module lets go of
-    the GIL around each: a writer thread beside a busy one then waits for the GIL once a row
-    (up to the switch interval each time), where a statement of hundreds waits once."""
+    """Rows given as one flat list of values (``columns`` at a time) inserted a few hundred to
+    a statement (``INSERT … VALUES (…), (…), …``), in their order. ``executemany`` runs one
+    statement a row, and the sqlite3 module lets go of the GIL around each: a writer thread
+    beside a busy one then waited for the GIL once a row (up to the switch interval each
+    time), where a statement of hundreds waits once."""
+    width = len(columns)
     limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    per = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(columns)))
-    for start in range(0, len(rows), per):
-        part = rows[start : start + per]
-        cursor.execute(_sqlite_values(table, columns, len(part)), list(chain.from_iterable(part)))
+    per = max(1, min(SQLITE_ROWS_PER_INSERT, limit // width)) * width
+    for start in range(0, len(flat), per):
+        part = flat[start : start + per]
+        cursor.execute(_sqlite_values(table, columns, len(part) // width), part)
 
 
 @functools.lru_cache(maxsize=256)
