@@ -8,7 +8,10 @@ looked (on SQLite, ``persistence.changes``: triggers note every write to the thr
 commit order), forgets those, and reads them, and anything it does not hold, afresh. So a
 verification still sees every change committed before it starts, by any process, as when it
 read every row. What it answers from memory goes through the same checks as a fresh read
-(signature memo, signed-status comparison, validity at the instant asked).
+(signature memo, validity at the instant asked); the reader keeps each row with its
+signed-status comparison already made, which depends only on the row, the statement read
+with it and the newest statement the process verified for that licence — a newer statement
+is itself a change the log reports.
 
 Beyond the change log, no row is kept longer than :data:`MAX_AGE` seconds: an edit that
 deleted rows of the change log itself (it does not name any licence in the tamper-evident

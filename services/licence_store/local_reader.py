@@ -147,12 +147,19 @@ class LocalReader:
             }
             wanted = {*serials, *resolved.values()}
             if self.current_rows is not None and self._watching(connection):
+                # Rows are kept with their signed status already compared: the comparison
+                # depends only on the rows, the statement read with them and the newest
+                # statement this process verified for the licence, and a newer statement
+                # is a write the change log reports, which makes the row read again.
+                def attested(missing: list[str]) -> dict[str, CurrentLicence]:
+                    read = reads.current(missing)
+                    return {s: self._attest_current(c) for s, c in read.items()}
+
                 since = partial(changes.changes_from, connection)
-                found = self.current_rows.read(wanted, since, reads.current)
-            else:
-                found = reads.current(sorted(wanted))
-                self._metrics.licence_rows(0, len(found))
-        return CurrentReads({s: self._attest_current(c) for s, c in found.items()}, resolved)
+                return CurrentReads(self.current_rows.read(wanted, since, attested), resolved)
+            found = reads.current(sorted(wanted))
+            self._metrics.licence_rows(0, len(found))
+            return CurrentReads({s: self._attest_current(c) for s, c in found.items()}, resolved)
 
     def _watching(self, connection: object) -> bool:
         """Whether the change log's triggers are in place (looked at once; without them the
