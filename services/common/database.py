@@ -205,10 +205,10 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     and spends more time binding parameters than the database spends storing them, ``COPY``
     streams them all at once (measured: a third of the client CPU, twice the rows per second).
     Every row must have the same keys; Python-side column defaults are not applied. Other
-    databases get one DB-API ``executemany`` (:func:`insert_many`: a Core ``executemany``
-    spent as long compiling parameters as SQLite spent storing the rows). Driver errors
-    surface as SQLAlchemy's (an :class:`~sqlalchemy.exc.IntegrityError` for a duplicate key),
-    as from ``execute``.
+    databases go through :func:`insert_many` (multi-row INSERTs on SQLite; a Core
+    ``executemany`` spent as long compiling parameters as SQLite spent storing the rows).
+    Driver errors surface as SQLAlchemy's (an :class:`~sqlalchemy.exc.IntegrityError` for a
+    duplicate key), as from ``execute``.
     """
     if not rows:
         return
