@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from services import background
 from services.app import App, build_app, build_calendar, load_sealer
 from services.assistance.grpc_servicer import AssistanceServicer
-from services.common import heap, hot_path, logmask
+from services.common import heap, hot_path, listening, logmask
 from services.common.config import Settings
 from services.common.database import Database
 from services.common.decoding import DecodingInterceptor
@@ -151,11 +151,10 @@ def build_server(
     health_servicer = _add_maintenance(server, names)
     if app.federation is not None:
         app.federation.watch_health(health_servicer)
-    port = server.add_secure_port(listen or settings.listen, server_credentials(settings))
-    if port == 0:
-        raise FailedPrecondition(
-            f"cannot listen on {listen or settings.listen}", reason="LISTEN_FAILED"
-        )
+    address = listen or settings.listen
+    port = listening.listen(
+        server, address, server_credentials(settings), "YIHAO_LISTEN or serve --listen"
+    )
     return server, port, health_servicer
 
 

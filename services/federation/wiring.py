@@ -12,7 +12,6 @@ from grpc_health.v1 import health, health_pb2
 from services.assistance.service import AssistanceService
 from services.common.clock import Clock
 from services.common.database import Database
-from services.common.errors import FailedPrecondition
 from services.common.holder_vault import HolderVault
 from services.common.interceptors import (
     DeadlineInterceptor,
@@ -21,6 +20,7 @@ from services.common.interceptors import (
     RefusalInterceptor,
 )
 from services.common.limits import MAX_MESSAGE_BYTES
+from services.common.listening import listen as listen_on
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.ratelimit import RateLimiter
 from services.federation.assistance_client import PeerAssistance
@@ -117,11 +117,7 @@ class Federation:
             require_client_auth=True,
         )
         address = listen or self.config.listen
-        port = server.add_secure_port(address, credentials)
-        if port == 0:
-            raise FailedPrecondition(
-                f"cannot listen on {address} for federation", reason="LISTEN_FAILED"
-            )
+        port = listen_on(server, address, credentials, 'the federation file\'s "listen"')
         return server, port
 
     def close(self) -> None:
