@@ -156,8 +156,8 @@ def _batch(
 
     def run() -> int:
         answered = 0
-        for response in servicer.VerifyBatch(chunks(), None):
-            for answer in response.results:
+        for response in servicer.VerifyBatch(chunks(), None):  # encoded, as sent
+            for answer in pb.VerifyBatchResponse.FromString(response).results:
                 if answer.verdict != pb.VERDICT_VALID:
                     raise SystemExit(f"unexpected answer {answer}")
                 answered += 1

@@ -55,6 +55,7 @@ from services.observability import (
 from services.reseal import reseal_all
 from services.tracing import tracing_for
 from services.verifier.grpc_servicer import VerifierServicer
+from services.verifier.grpc_servicer import add_to_server as add_verifier
 from yihao.v1 import (
     assistance_pb2,
     assistance_pb2_grpc,
@@ -63,7 +64,6 @@ from yihao.v1 import (
     licence_store_pb2,
     licence_store_pb2_grpc,
     verifier_pb2,
-    verifier_pb2_grpc,
 )
 
 log = logging.getLogger("yihao.server")
@@ -136,9 +136,7 @@ def build_server(
         names.append(SERVICE_NAMES["licence_store"])
     if "verifier" in settings.services:
         forwarder = app.federation.forwarder if app.federation is not None else None
-        verifier_pb2_grpc.add_VerifierServicer_to_server(
-            VerifierServicer(app.verifier, forwarder), server
-        )
+        add_verifier(VerifierServicer(app.verifier, forwarder), server)
         names.append(SERVICE_NAMES["verifier"])
     if app.assistance is not None:
         assistance_pb2_grpc.add_AssistanceServicer_to_server(

@@ -161,13 +161,7 @@ class Wire:
     def fill(self, results: Any, chunk: Chunk) -> None:
         """Append one Verification per answer of ``chunk`` to the repeated field ``results``."""
         rid = chunk.receipt_id
-        at = timestamp(chunk.checked_at)
-        shared: dict[tuple[str, ...], bytes] = {
-            checks: pb.Verification(
-                receipt_id=rid, checked_at=at, policy=pb.Policy(checks=checks, as_of=at)
-            ).SerializeToString()
-            for checks in (STANDARD_CHECKS, EXISTENCE)
-        }
+        shared = _shared(chunk)
         for a in chunk.answers:
             if not isinstance(a, Answer):
                 results.append(verification_out(replace(a, receipt_id=rid)))
@@ -176,6 +170,31 @@ class Wire:
             m.MergeFromString(self._outcome(a) + shared[a.checks])
             if a.item.client_ref:
                 m.client_ref = a.item.client_ref
+
+    def encode(self, chunk: Chunk) -> bytes:
+        """A chunk's whole ``VerifyBatchResponse``, encoded: what :meth:`fill` builds, parsed
+        equal, without a message object per answer. Each fast-path answer is its outcome's
+        cached bytes, the chunk's shared part and its ``client_ref`` (a message's fields may
+        come in any order, and no two parts set the same field), framed as one ``results``
+        entry; any other answer is its message serialised."""
+        rid = chunk.receipt_id
+        shared = _shared(chunk)
+        parts: list[bytes] = []
+        for a in chunk.answers:
+            if isinstance(a, Answer):
+                body = self._outcome(a) + shared[a.checks]
+                ref = a.item.client_ref
+                if ref:
+                    raw = ref.encode()
+                    body += _CLIENT_REF + _length(len(raw)) + raw
+            else:
+                body = verification_out(replace(a, receipt_id=rid)).SerializeToString()
+            parts.append(_RESULTS + _length(len(body)))
+            parts.append(body)
+        raw_rid = rid.encode()
+        if raw_rid:
+            parts.append(_RECEIPT_ID + _length(len(raw_rid)) + raw_rid)
+        return b"".join(parts)
 
     def _outcome(self, a: Answer) -> bytes:
         d = a.decision
@@ -195,6 +214,48 @@ class Wire:
                 self._outcomes.clear()
             wire = self._outcomes[key] = _outcome_message(a).SerializeToString()
         return wire
+
+
+def _shared(chunk: Chunk) -> dict[tuple[str, ...], bytes]:
+    """What every fast-path answer of a chunk says alike (receipt, instant, policy), encoded
+    once for each set of checks."""
+    at = timestamp(chunk.checked_at)
+    return {
+        checks: pb.Verification(
+            receipt_id=chunk.receipt_id, checked_at=at, policy=pb.Policy(checks=checks, as_of=at)
+        ).SerializeToString()
+        for checks in (STANDARD_CHECKS, EXISTENCE)
+    }
+
+
+def _varint(n: int) -> bytes:
+    """``n`` (not negative) as a protobuf varint."""
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+#: Varints of the lengths an answer's parts have (an answer takes at most 2,868 bytes).
+_LENGTHS = [_varint(n) for n in range(1 << 14)]
+
+
+def _length(n: int) -> bytes:
+    return _LENGTHS[n] if n < 1 << 14 else _varint(n)
+
+
+# Field keys (number << 3 | 2: length-delimited) of the fields encode() writes.
+_RESULTS = _varint(1 << 3 | 2)  # VerifyBatchResponse.results
+_RECEIPT_ID = _varint(2 << 3 | 2)  # VerifyBatchResponse.receipt_id
+_CLIENT_REF = _varint(19 << 3 | 2)  # Verification.client_ref
+
+
+def encoded(response: bytes | Any) -> bytes:
+    """A response serializer for a method whose handler may answer bytes already encoded
+    (:meth:`Wire.encode`) or a message."""
+    return response if isinstance(response, bytes) else response.SerializeToString()
 
 
 def _outcome_message(a: Answer) -> pb.Verification:

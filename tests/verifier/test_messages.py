@@ -1,0 +1,59 @@
+"""A VerifyBatch chunk's answer encoded by hand (what the server sends) parses to the very
+message the protobuf library builds from the same answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.common.identity import Caller
+from services.licence_store import demo
+from services.verifier.batch import Chunk
+from services.verifier.messages import Wire, _length, batch_item, encoded
+from tests.verifier.test_batch import COMPANY, MISSING, PERSON, issue, issue_person, item
+from testsupport.stack import Stack
+from testsupport.why import WHY
+from yihao.v1 import common_pb2 as common
+from yihao.v1 import licence_store_pb2 as pb
+from yihao.v1 import verifier_pb2 as vpb
+
+
+@pytest.mark.parametrize("n", [1, 127, 128, 300, 16_383, 16_384, 3_000_000])
+def test_a_length_is_the_varint_protobuf_writes(n):
+    message = common.Signature(key_id="x" * n)
+    assert message.SerializeToString() == b"\x0a" + _length(n) + b"x" * n
+    assert _length(0) == b"\x00"
+
+
+def test_an_encoded_chunk_parses_to_the_message_filled_from_it(stack: Stack):
+    business = issue(stack, "E-1")
+    permit = issue_person(stack, "E-2")
+    by_number = pb.TypeAndNumber(type_code=demo.BUSINESS_LICENCE.type_code, licence_number="E-1")
+    items = [
+        item(business.licence_id, presented_holder_number=COMPANY, client_ref="名" * 100),
+        item(business.licence_id, presented_holder_name="张三"),  # a name MISMATCH, no ref
+        item(permit.licence_id, presented_holder_number=PERSON, client_ref="p", **WHY),
+        vpb.VerifyLicenceRequest(licence=pb.LicenceRef(type_and_number=by_number)),
+        item(MISSING, client_ref="missing"),
+        item("garbage", client_ref="malformed"),  # answered on its own (not the fast path)
+    ]
+    chunk = stack.app.verifier.verify_batch(
+        Caller(demo.code_of("hall")), [batch_item(i) for i in items]
+    )
+    chunk.wait_durable()
+    wire = Wire()
+    filled = vpb.VerifyBatchResponse(receipt_id=chunk.receipt_id)
+    wire.fill(filled.results, chunk)
+
+    sent = wire.encode(chunk)
+
+    assert vpb.VerifyBatchResponse.FromString(sent) == filled
+    assert len(sent) == filled.ByteSize()  # no field written twice
+    assert [r.client_ref for r in filled.results] == [i.client_ref for i in items]
+    assert filled.results[1].holder_name_match == vpb.HOLDER_MATCH_MISMATCH
+    assert encoded(sent) is sent and encoded(filled) == filled.SerializeToString()
+
+
+def test_an_empty_chunk_is_an_empty_message():
+    assert Wire().encode(Chunk("", datetime(2026, 1, 1, tzinfo=UTC), [])) == b""
