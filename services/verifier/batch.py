@@ -87,7 +87,8 @@ class Chunk(NamedTuple):
 
 
 class Holders:
-    """The presented holder numbers and names of one chunk, each parsed, keyed, masked once.
+    """The presented holder numbers and names of one chunk, each parsed, keyed, masked once
+    (and the purposes and case numbers stated, each checked once).
 
     Lives for one chunk only: presented personal data is not kept beyond the call.
     """
@@ -98,6 +99,7 @@ class Holders:
         self._indexes: dict[tuple[str, HolderKind], str] = {}
         self._names: dict[str, str] = {}
         self._masked: dict[str, str] = {}
+        self._whys: set[tuple[str, str, bool]] = set()
 
     def parse(self, raw: str) -> HolderNumber | None:
         """A presented holder number, validated (None when none was presented)."""
@@ -113,6 +115,14 @@ class Holders:
         if isinstance(parsed, YihaoError):
             raise parsed
         return parsed
+
+    def check_why(self, purpose: str, case_number: str, required: bool) -> None:
+        """An item's purpose and case number checked (:func:`why_in`; INVALID_ARGUMENT if
+        not well-formed), once for each pair the chunk states: its items mostly state one."""
+        key = (purpose, case_number, required)
+        if key not in self._whys:
+            why_in(purpose, case_number, required=required)
+            self._whys.add(key)
 
     def number_match(self, holder: HolderNumber | None, vetted: Vetted) -> HolderMatch:
         """Presented number versus the stored one, compared as blind indexes."""
@@ -222,9 +232,9 @@ class BatchVerifier:
                 "presented_holder_name", "at most 200 characters", "TOO_LONG"
             )
         if holder is not None and holder.kind is HolderKind.PERSON:
-            why_in(asked.purpose, asked.case_number, required=True)  # a person's number
+            holders.check_why(asked.purpose, asked.case_number, True)  # a person's number
         elif asked.purpose or asked.case_number:
-            why_in(asked.purpose, asked.case_number, required=False)
+            holders.check_why(asked.purpose, asked.case_number, False)
         return Prepared(asked, ident, number, holder)
 
     def _identifier(self, text: str) -> LicenceIdentifier:
