@@ -35,6 +35,7 @@ HOT_MODULES: tuple[str, ...] = (
     "services.licence_store.local_reader",
     "services.licence_store.persistence.rows",
     "services.verifier.batch",
+    "services.verifier.batch_wire",
     "services.verifier.budget",
     "services.verifier.domain.receipt",
     "services.verifier.domain.verdict",

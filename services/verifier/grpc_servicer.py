@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from services.common.decoding import decoder
 from services.common.errors import InvalidArgument, NotFound
 from services.common.identifiers import HolderNumber
 from services.common.identity import Caller, current_caller
@@ -14,6 +15,7 @@ from services.common.streams import pipelined
 from services.common.wire import key_out, timestamp
 from services.licence_store.reader import ref_in
 from services.verifier.batch import Chunk
+from services.verifier.batch_wire import read_items
 from services.verifier.messages import (
     MAX_BATCH_ITEMS,
     Wire,
@@ -72,11 +74,14 @@ class Forwarding(Protocol):
 
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Verifier"].full_name
+#: A VerifyBatch message not read by batch_wire, parsed in full (UNDECODABLE_REQUEST if bad).
+_decode = decoder(f"/{SERVICE}/VerifyBatch", pb.VerifyBatchRequest.FromString)
 
 
 def add_to_server(servicer: VerifierServicer, server: Any) -> None:
     """Register the Verifier service on ``server`` as the generated code does, except that
-    VerifyBatch's answers, which the servicer encodes itself, are sent as they are."""
+    VerifyBatch's requests reach the servicer as their bytes, which it reads itself, and its
+    answers, which it encodes itself, are sent as they are."""
     handlers: dict[str, Any] = {}
 
     class Collect:  # what the generated registration hands a server
@@ -90,11 +95,18 @@ def add_to_server(servicer: VerifierServicer, server: Any) -> None:
     batch = handlers["VerifyBatch"]
     handlers["VerifyBatch"] = grpc.stream_stream_rpc_method_handler(
         batch.stream_stream,
-        request_deserializer=batch.request_deserializer,
+        request_deserializer=None,  # the servicer reads the bytes (batch_wire, else _decode)
         response_serializer=encoded,
     )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     server.add_registered_method_handlers(SERVICE, handlers)
+
+
+def _within_limit(items: int) -> None:
+    if items > MAX_BATCH_ITEMS:
+        raise InvalidArgument.field(
+            "items", f"at most {MAX_BATCH_ITEMS} items per message", "TOO_MANY"
+        )
 
 
 class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
@@ -186,15 +198,25 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
         return ask
 
     def VerifyBatch(self, request_iterator: Iterator[Any], context: Any) -> Iterator[bytes]:
-        """Answers each chunk as its ``VerifyBatchResponse`` already encoded (served with the
-        serializer :func:`add_to_server` gives it; parse with ``FromString`` in process)."""
+        """Takes each chunk as its encoded bytes (or as a message, in process) and answers it
+        as its ``VerifyBatchResponse`` already encoded (see :func:`add_to_server`)."""
         caller = current_caller()
 
-        def start(request: pb.VerifyBatchRequest) -> Chunk:
-            if len(request.items) > MAX_BATCH_ITEMS:
-                raise InvalidArgument.field(
-                    "items", f"at most {MAX_BATCH_ITEMS} items per message", "TOO_MANY"
-                )
+        def read(requests: Iterator[Any]) -> Iterator[list[Asked] | pb.VerifyBatchRequest]:
+            # Runs in the thread reading ahead; an undecodable message ends the stream with
+            # INVALID_ARGUMENT once the chunks before it are answered, as when gRPC decoded.
+            for raw in requests:
+                if not isinstance(raw, bytes):
+                    yield raw
+                    continue
+                items = read_items(raw) if self.forwarder is None else None
+                yield items if items is not None else _decode(raw)
+
+        def start(request: list[Asked] | pb.VerifyBatchRequest) -> Chunk:
+            if isinstance(request, list):  # read from the wire already (batch_wire)
+                _within_limit(len(request))
+                return self.service.verify_batch(caller, request)
+            _within_limit(len(request.items))
             forwarded = self._forward_items(caller, request.items)
             return self.service.verify_batch(
                 caller,
@@ -208,7 +230,7 @@ class VerifierServicer(pb_grpc.VerifierServicer):  # type: ignore[misc]
             return response
 
         # The next chunk is verified while the previous one's receipt is being written.
-        yield from pipelined(request_iterator, start, finish)
+        yield from pipelined(read(request_iterator), start, finish)
 
     def _forward_items(self, caller: Caller, items: Any) -> dict[int, Result]:
         """The items of a chunk another region owns, answered by it (grouped per region)."""
