@@ -110,10 +110,23 @@ class ReceiptSealer:
         answers: Sequence[Answer | Result],
         texts: list[str],
     ) -> tuple[str, Future[None]]:
-        """:meth:`seal`, the durable write left running in another thread: no answer citing
-        the receipt may leave before the returned future is done (and did not fail)."""
-        receipt_id, item = self.signed(caller, at, answers, texts)
-        return receipt_id, self._writers.submit(self._receipts.submit, item)
+        """:meth:`seal`, the receipt signed and made durable in another thread (the caller
+        goes on to its next chunk meanwhile): no answer citing the receipt may leave before
+        the returned future is done (and did not fail)."""
+        receipt_id = new_receipt_id(at)
+        return receipt_id, self._writers.submit(
+            self._seal_as, receipt_id, caller, at, answers, texts
+        )
+
+    def _seal_as(
+        self,
+        receipt_id: str,
+        caller: Caller,
+        at: datetime,
+        answers: Sequence[Answer | Result],
+        texts: list[str],
+    ) -> None:
+        self._receipts.submit(self.signed(caller, at, answers, texts, receipt_id)[1])
 
     def signed(
         self,
@@ -121,11 +134,12 @@ class ReceiptSealer:
         at: datetime,
         answers: Sequence[Answer | Result],
         texts: list[str],
+        receipt_id: str = "",
     ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
         """A signed receipt over ``answers`` and the access records they imply, not yet
         written: no answer citing it may leave before it is durable (:meth:`seal`,
-        :meth:`seal_later`, :meth:`write_all`)."""
-        receipt_id = new_receipt_id(at)
+        :meth:`seal_later`, :meth:`write_all`). Its id is new unless ``receipt_id`` is given."""
+        receipt_id = receipt_id or new_receipt_id(at)
         via = (caller.region, caller.assertion_sha256) if caller.region else None
         body = receipt_body_of(receipt_id, at, caller.code, texts, caller.staff, via)
         key = self.keys.signing_key()
