@@ -84,11 +84,8 @@ def _item(raw: bytes, i: int, end: int) -> Asked | None:
             if ref:  # a repeated sub-message merges: a later licence_id replaces this one
                 licence_id = ref
         else:
-            try:
-                text = raw[i : i + size].decode()
-            except UnicodeDecodeError:
-                return None
-            if "\x00" in text:
+            text = _text(raw, i, i + size)
+            if text is None:
                 return None
             if key == _HOLDER_NUMBER:
                 holder_number = text
@@ -116,11 +113,19 @@ def _licence_id(raw: bytes, i: int, end: int) -> str | None:
         size, i = _length(raw, i + 1, end)
         if size <= 0:  # malformed, or an empty licence_id stated (it would replace one before)
             return None
-        try:
-            found = raw[i : i + size].decode()
-        except UnicodeDecodeError:
+        text = _text(raw, i, i + size)
+        if text is None:
             return None
-        if "\x00" in found:
-            return None
+        found = text
         i += size
     return found
+
+
+def _text(raw: bytes, i: int, end: int) -> str | None:
+    """The string field's bytes ``raw[i:end]`` as text; None if they are not UTF-8 or hold a
+    NUL character (``batch_item`` refuses those on its own)."""
+    try:
+        text = raw[i:end].decode()
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in text else text
