@@ -53,6 +53,8 @@ from services.verifier.results import (
     asked_record,
     check_client_ref,
     malformed,
+    new_answer,
+    new_tuple,
     presented_with,
 )
 from services.verifier.vetting import Vetted, VettedMemo, name_key
@@ -235,7 +237,7 @@ class BatchVerifier:
             holders.check_why(asked.purpose, asked.case_number, True)  # a person's number
         elif asked.purpose or asked.case_number:
             holders.check_why(asked.purpose, asked.case_number, False)
-        return Prepared(asked, ident, number, holder)
+        return new_tuple(Prepared, (asked, ident, number, holder))
 
     def _identifier(self, text: str) -> LicenceIdentifier:
         """A parsed e-licence identifier (parsing, with its check character, is remembered:
@@ -436,7 +438,7 @@ class _Decider:
         serial = p.ident.serial if p.ident is not None else self.resolved.get(p.number or ("", ""))
         vetted = self.vetted.get(serial) if serial else None
         if serial is None or vetted is None or (p.ident and not _names(vetted, p.ident)):
-            return Answer(
+            return new_answer(
                 p.asked,
                 p.holder,
                 NO_SUCH_LICENCE,
@@ -447,7 +449,7 @@ class _Decider:
                 NO_NAMES,
             )
         now = self.current[serial]
-        return Answer(
+        return new_answer(
             p.asked,
             p.holder,
             attested(

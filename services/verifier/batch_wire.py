@@ -18,7 +18,7 @@ Plain Python: no grpc, no SQL.
 
 from __future__ import annotations
 
-from services.verifier.results import Asked
+from services.verifier.results import Asked, new_asked
 
 # Field keys (field number << 3 | wire type 2, length-delimited), each one byte.
 _ITEMS = 0x0A  # VerifyBatchRequest.items = 1
@@ -100,7 +100,7 @@ def _item(raw: bytes, i: int, end: int) -> Asked | None:
         i += size
     if not licence_id:
         return None
-    return Asked(licence_id, "", "", holder_number, holder_name, purpose, case_number, client_ref)
+    return new_asked(licence_id, holder_number, holder_name, purpose, case_number, client_ref)
 
 
 def _licence_id(raw: bytes, i: int, end: int) -> str | None:

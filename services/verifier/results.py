@@ -201,6 +201,56 @@ class Answer(NamedTuple):
         return EXISTENCE if self.vetted is None else STANDARD_CHECKS
 
 
+#: ``new_tuple(SomeNamedTuple, (every value, in order))``: the NamedTuple made without its
+#: ``__new__``, which runs as interpreted Python (~0.2 µs more a call; the fast path makes
+#: three an item).
+new_tuple = tuple.__new__
+
+
+def new_asked(
+    licence_id: str,
+    holder_number: str,
+    holder_name: str,
+    purpose: str,
+    case_number: str,
+    client_ref: str,
+) -> Asked:
+    """``Asked(licence_id, "", "", holder_number, …, client_ref)``: named by licence id."""
+    return new_tuple(
+        Asked,
+        (
+            licence_id,
+            "",
+            "",
+            holder_number,
+            holder_name,
+            purpose,
+            case_number,
+            client_ref,
+            None,
+            False,
+            None,
+        ),
+    )
+
+
+def new_answer(
+    item: Asked,
+    holder: HolderNumber | None,
+    decision: Decision,
+    number_match: HolderMatch,
+    name_match: HolderMatch,
+    vetted: Vetted | None,
+    status_reason_code: str,
+    names: tuple[str, str],
+) -> Answer:
+    """``Answer(item, holder, …, names)``, no refusal."""
+    return new_tuple(
+        Answer,
+        (item, holder, decision, number_match, name_match, vetted, status_reason_code, names, ""),
+    )
+
+
 def malformed(exc: YihaoError, at: datetime, client_ref: str = "") -> Result:
     """The answer to a batch item that names nothing, or states no purpose or case for a
     person's number (its reason says why)."""
