@@ -18,7 +18,8 @@ from pathlib import Path
 
 #: The modules on the verification path that are compiled: reading a batch's rows and their
 #: signed status, the memo of checked versions, deciding verdicts, holder-number parsing and
-#: matching, the MISMATCH budget, receipt texts and access records. Not compiled: modules
+#: matching, the MISMATCH budget, receipt texts and access records, a batch's request read
+#: and its answer encoded. Not compiled: modules
 #: whose attributes tests replace (compiled modules and classes are fixed), gRPC servicers
 #: (their base classes are generated Python) and SQLAlchemy-heavy repositories.
 HOT_MODULES: tuple[str, ...] = (
@@ -39,6 +40,7 @@ HOT_MODULES: tuple[str, ...] = (
     "services.verifier.budget",
     "services.verifier.domain.receipt",
     "services.verifier.domain.verdict",
+    "services.verifier.messages",
     "services.verifier.receipts",
     "services.verifier.results",
     "services.verifier.vetting",
