@@ -224,6 +224,34 @@ def test_the_readers_batch_read_opens_to_what_the_repository_reads(stack):
         assert current[serial].status is expected.licence.status
 
 
+def test_a_row_read_again_unchanged_keeps_its_check_and_an_edit_is_still_caught(stack):
+    # Rows are read again at least every second: an unchanged version keeps its memo entry
+    # (not checked again); an edited one is checked again.
+    reader, fast = stack.app.read.reader, stack.app.verifier.fast
+    licence = issue(stack, "M-1")
+    serial = parse_licence_identifier(licence.licence_id).serial
+
+    def read_afresh() -> dict:
+        if reader.current_rows is not None:
+            reader.current_rows._rows.clear()  # as when the kept row is past its age
+        return reader.read_current([serial]).licences
+
+    first = read_afresh()
+    checked = fast._vet(first)[serial]
+    again = read_afresh()
+    assert again[serial].fingerprint is not first[serial].fingerprint
+    assert fast._vet(again)[serial] is checked
+    with stack.app.db.transaction() as conn:
+        conn.execute(
+            update(licence_versions)
+            .where(licence_versions.c.serial == serial)
+            .values(holder_name="篡改后的名称")
+        )
+    edited = fast._vet(read_afresh())[serial]
+    assert edited is not checked and edited.integrity is not checked.integrity
+    assert fast.memo.get(serial) is edited
+
+
 def test_a_versions_fingerprint_changes_with_its_stored_content_only(stack):
     reader = stack.app.read.reader
     licence = issue(stack, "F-1")

@@ -34,7 +34,18 @@ class VersionFingerprint:
         self._parts = parts
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, VersionFingerprint) and self._parts == other._parts
+        if not isinstance(other, VersionFingerprint):
+            return False
+        mine, theirs = self._parts, other._parts
+        if mine is theirs:
+            return True
+        if mine != theirs:
+            return False
+        # Equal, read apart (a row is read again at least every second): share one parts
+        # object from now on, so the next comparisons of these two (the verifier's memo
+        # against each chunk's read: every item) are by identity, not 17 columns by value.
+        other._parts = mine
+        return True
 
     def __hash__(self) -> int:
         return hash(self._parts)

@@ -146,3 +146,17 @@ def test_vetted_memo_is_bounded():
         memo.put(str(i), entry)
     assert len(memo) <= 8
     assert memo.get("99") is not None and memo.get("0") is None
+
+
+def test_fingerprints_are_equal_exactly_when_their_parts_are_and_equal_ones_share_them():
+    from services.licence_store.domain.reading import VersionFingerprint
+
+    kept = VersionFingerprint(("x", b"signed fields", 3))
+    read_again = VersionFingerprint(("x", b"signed fields", 3))
+    edited = VersionFingerprint(("x", b"edited fields", 3))
+    assert kept == kept and kept != ("x", b"signed fields", 3)
+    assert kept != edited and edited != kept
+    assert kept == read_again and read_again == kept and hash(kept) == hash(read_again)
+    # Once found equal, the two share one parts object: later comparisons are by identity.
+    assert read_again._parts is kept._parts
+    assert kept != edited and edited._parts is not kept._parts
