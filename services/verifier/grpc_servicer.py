@@ -80,8 +80,9 @@ _decode = decoder(f"/{SERVICE}/VerifyBatch", pb.VerifyBatchRequest.FromString)
 
 def add_to_server(servicer: VerifierServicer, server: Any) -> None:
     """Register the Verifier service on ``server`` as the generated code does, except that
-    VerifyBatch's requests reach the servicer as their bytes, which it reads itself, and its
-    answers, which it encodes itself, are sent as they are."""
+    VerifyBatch's requests reach the servicer as their bytes, which it reads itself, and that
+    the answers it encodes itself (VerifyBatch's, VerifyLicence's on the fast path) are sent as
+    they are."""
     handlers: dict[str, Any] = {}
 
     class Collect:  # what the generated registration hands a server
@@ -92,6 +93,12 @@ def add_to_server(servicer: VerifierServicer, server: Any) -> None:
             handlers.update(found)
 
     pb_grpc.add_VerifierServicer_to_server(servicer, Collect())
+    one = handlers["VerifyLicence"]
+    handlers["VerifyLicence"] = grpc.unary_unary_rpc_method_handler(
+        one.unary_unary,
+        request_deserializer=one.request_deserializer,
+        response_serializer=encoded,  # a fast-path answer comes encoded (Wire.verification)
+    )
     batch = handlers["VerifyBatch"]
     handlers["VerifyBatch"] = grpc.stream_stream_rpc_method_handler(
         batch.stream_stream,

@@ -5,6 +5,7 @@ servicer (:mod:`services.verifier.grpc_servicer`) and by federation."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from services.common.errors import YihaoError
@@ -142,21 +143,30 @@ class Wire:
     def __init__(self, size: int = WIRE_CACHE_SIZE) -> None:
         self._size = size
         self._outcomes: dict[tuple[Any, ...], bytes] = {}
+        #: The last instant a VerifyLicence answer was stamped with, and its parts encoded.
+        self._stamped: tuple[datetime | None, dict[tuple[str, ...], bytes]] = (None, {})
 
-    def verification(self, chunk: Chunk) -> pb.Verification:
-        """A chunk's one answer (VerifyLicence), built once as the message that is sent."""
+    def verification(self, chunk: Chunk) -> bytes | pb.Verification:
+        """A chunk's one answer (VerifyLicence): a fast-path answer as its ``Verification``
+        already encoded (see ``grpc_servicer.add_to_server``) — its outcome's cached bytes,
+        the instant and policy (encoded once per instant: one round's calls share it), its
+        receipt and its ``client_ref`` — any other answer as its message."""
         (a,) = chunk.answers
         if not isinstance(a, Answer):
             return verification_out(replace(a, receipt_id=chunk.receipt_id))
-        at = timestamp(chunk.checked_at)
-        shared = pb.Verification(
-            receipt_id=chunk.receipt_id, checked_at=at, policy=pb.Policy(checks=a.checks, as_of=at)
-        )
-        msg = pb.Verification.FromString(self._outcome(a))
-        msg.MergeFrom(shared)
-        if a.item.client_ref:
-            msg.client_ref = a.item.client_ref
-        return msg
+        at = chunk.checked_at
+        stamped = self._stamped
+        if stamped[0] != at:
+            stamped = self._stamped = (at, _stamps(at))
+        body = self._outcome(a) + stamped[1][a.checks]
+        rid = chunk.receipt_id.encode()
+        if rid:
+            body += _RECEIPT + _length(len(rid)) + rid
+        ref = a.item.client_ref
+        if ref:
+            raw = ref.encode()
+            body += _CLIENT_REF + _length(len(raw)) + raw
+        return body
 
     def fill(self, results: Any, chunk: Chunk) -> None:
         """Append one Verification per answer of ``chunk`` to the repeated field ``results``."""
@@ -228,6 +238,17 @@ def _shared(chunk: Chunk) -> dict[tuple[str, ...], bytes]:
     }
 
 
+def _stamps(at: datetime) -> dict[tuple[str, ...], bytes]:
+    """The instant and policy of answers checked at ``at``, encoded for each set of checks."""
+    stamp = timestamp(at)
+    return {
+        checks: pb.Verification(
+            checked_at=stamp, policy=pb.Policy(checks=checks, as_of=stamp)
+        ).SerializeToString()
+        for checks in (STANDARD_CHECKS, EXISTENCE)
+    }
+
+
 def _varint(n: int) -> bytes:
     """``n`` (not negative) as a protobuf varint."""
     out = bytearray()
@@ -249,6 +270,7 @@ def _length(n: int) -> bytes:
 # Field keys (number << 3 | 2: length-delimited) of the fields encode() writes.
 _RESULTS = _varint(1 << 3 | 2)  # VerifyBatchResponse.results
 _RECEIPT_ID = _varint(2 << 3 | 2)  # VerifyBatchResponse.receipt_id
+_RECEIPT = _varint(17 << 3 | 2)  # Verification.receipt_id
 _CLIENT_REF = _varint(19 << 3 | 2)  # Verification.client_ref
 
 

@@ -3,10 +3,11 @@ message the protobuf library builds from the same answers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.common.clock import FixedClock
 from services.common.identity import Caller
 from services.licence_store import demo
 from services.verifier.batch import Chunk
@@ -57,3 +58,45 @@ def test_an_encoded_chunk_parses_to_the_message_filled_from_it(stack: Stack):
 
 def test_an_empty_chunk_is_an_empty_message():
     assert Wire().encode(Chunk("", datetime(2026, 1, 1, tzinfo=UTC), [])) == b""
+
+
+def test_a_verify_licence_answer_encoded_parses_to_the_message_built_from_it(
+    stack: Stack, clock: FixedClock
+):
+    business = issue(stack, "V-1")
+    permit = issue_person(stack, "V-2")
+    caller = Caller(demo.code_of("hall"))
+    wire = Wire()
+    asked = [
+        item(business.licence_id, presented_holder_number=COMPANY, client_ref="名" * 100),
+        item(business.licence_id, presented_holder_name="张三"),  # no client_ref
+        item(permit.licence_id, presented_holder_number=PERSON, client_ref="p", **WHY),
+        item(MISSING, client_ref="missing"),
+    ]
+    stamps = set()
+    for request in asked:
+        chunk = stack.app.verifier.verify(caller, batch_item(request))
+        built = vpb.VerifyBatchResponse()
+        wire.fill(built.results, chunk)
+        (expected,) = built.results
+
+        sent = wire.verification(chunk)
+
+        assert isinstance(sent, bytes)
+        assert vpb.Verification.FromString(sent) == expected
+        assert len(sent) == expected.ByteSize()  # no field written twice
+        assert expected.receipt_id == chunk.receipt_id and expected.client_ref == request.client_ref
+        assert expected.checked_at.ToDatetime(tzinfo=UTC) == chunk.checked_at
+        stamps.add(chunk.checked_at)
+        clock.advance(timedelta(seconds=1))
+    assert len(stamps) == len(asked)  # each call's own instant, not the first one's
+
+
+def test_a_verify_licence_answer_off_the_fast_path_is_its_message(stack: Stack):
+    caller = Caller(demo.code_of("hall"))
+    request = item(MISSING, client_ref="x")
+    request.as_of.FromDatetime(datetime(2026, 1, 1, tzinfo=UTC))  # as of: the full path
+    chunk = stack.app.verifier.verify(caller, batch_item(request))
+    sent = Wire().verification(chunk)
+    assert isinstance(sent, vpb.Verification)
+    assert sent.receipt_id == chunk.receipt_id and sent.verdict == vpb.VERDICT_NOT_FOUND
