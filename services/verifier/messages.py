@@ -143,7 +143,8 @@ class Wire:
     def __init__(self, size: int = WIRE_CACHE_SIZE) -> None:
         self._size = size
         self._outcomes: dict[tuple[Any, ...], bytes] = {}
-        #: The last instant a VerifyLicence answer was stamped with, and its parts encoded.
+        #: The last instant a VerifyLicence answer was stamped with, and its parts encoded
+        #: (by set of checks): the calls of one round share it.
         self._stamped: tuple[datetime | None, dict[tuple[str, ...], bytes]] = (None, {})
 
     def verification(self, chunk: Chunk) -> bytes | pb.Verification:
@@ -154,11 +155,14 @@ class Wire:
         (a,) = chunk.answers
         if not isinstance(a, Answer):
             return verification_out(replace(a, receipt_id=chunk.receipt_id))
-        at = chunk.checked_at
+        at, checks = chunk.checked_at, a.checks
         stamped = self._stamped
         if stamped[0] != at:
-            stamped = self._stamped = (at, _stamps(at))
-        body = self._outcome(a) + stamped[1][a.checks]
+            stamped = self._stamped = (at, {})
+        stamp = stamped[1].get(checks)
+        if stamp is None:
+            stamp = stamped[1][checks] = _stamp(at, checks)
+        body = self._outcome(a) + stamp
         rid = chunk.receipt_id.encode()
         if rid:
             body += _RECEIPT + _length(len(rid)) + rid
@@ -238,15 +242,12 @@ def _shared(chunk: Chunk) -> dict[tuple[str, ...], bytes]:
     }
 
 
-def _stamps(at: datetime) -> dict[tuple[str, ...], bytes]:
-    """The instant and policy of answers checked at ``at``, encoded for each set of checks."""
+def _stamp(at: datetime, checks: tuple[str, ...]) -> bytes:
+    """The instant and policy of an answer checked at ``at`` under ``checks``, encoded."""
     stamp = timestamp(at)
-    return {
-        checks: pb.Verification(
-            checked_at=stamp, policy=pb.Policy(checks=checks, as_of=stamp)
-        ).SerializeToString()
-        for checks in (STANDARD_CHECKS, EXISTENCE)
-    }
+    return pb.Verification(
+        checked_at=stamp, policy=pb.Policy(checks=checks, as_of=stamp)
+    ).SerializeToString()
 
 
 def _varint(n: int) -> bytes:
