@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from services.common.database import Database, call_deadline
 from services.common.errors import DeadlineExceeded, Unavailable, YihaoError
 from services.common.metrics import NO_METRICS, Metrics
-from services.common.relay import Relay, Slot
+from services.common.relay import Relay, Slot, Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class GroupCommitter(Relay[T]):
         one caller's several records, usually in one transaction."""
         if not items:
             return
-        event = threading.Event()
+        event = Wakeup()
         slots = [Slot(event) for _ in items]
         arrived = time.monotonic()
         with self._lock:

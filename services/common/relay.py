@@ -4,13 +4,14 @@ caller still queued. :class:`~services.common.group_commit.GroupCommitter` (one 
 many callers' rows) and :class:`~services.common.combining.Combiner` (one round of work for
 many callers' items) are both built on :class:`Relay`.
 
-Each waiting caller sleeps on its own event and is woken once: when its item is done, or when
-the lead is handed to it. A caller out of time leaves the queue (unless its item was already
-taken), passing on the lead if it had just been handed to it.
+Each waiting caller sleeps on its own :class:`Wakeup` and is woken once: when its item is done,
+or when the lead is handed to it. A caller out of time leaves the queue (unless its item was
+already taken), passing on the lead if it had just been handed to it.
 """
 
 from __future__ import annotations
 
+import _thread
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,17 +22,45 @@ from services.common.errors import YihaoError
 T = TypeVar("T")
 
 
+class Wakeup:
+    """One sleeping caller's wake-up call: :meth:`set` wakes it, or the next :meth:`wait`
+    returns at once; each :meth:`wait` uses up a :meth:`set` (several before it count as one).
+
+    What ``threading.Event`` does for one waiter, on one bare lock: an Event is a Condition
+    in Python code, whose woken thread must then take the Condition's lock, often still held
+    by the thread that woke it — one more sleep and wake-up, at every hand-off of a
+    verification round or group commit (the kernel's task switches were a quarter of
+    VerifyLicence's server CPU in ``benchmarks.perf_server``)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()  # held: not set
+
+    def set(self) -> None:
+        """Wake the waiting caller (or let its next wait return at once)."""
+        try:  # noqa: SIM105 (a hand-off path: no context manager's cost)
+            self._lock.release()
+        except RuntimeError:  # already set
+            pass
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until set or ``timeout`` seconds have passed; whether it was set."""
+        return self._lock.acquire(True, max(0.0, timeout))
+
+
 class Slot:
     """One caller's item and what became of it."""
 
     __slots__ = ("done", "error", "event", "lead", "result")
 
-    def __init__(self, event: threading.Event | None = None) -> None:
+    def __init__(self, event: Wakeup | None = None) -> None:
         self.done = False
         self.lead = False
         self.result: Any = None
         self.error: BaseException | None = None
-        self.event = event or threading.Event()
+        self.event = event or Wakeup()
 
     def finish(self, result: Any) -> None:
         """Record ``result`` (an exception: the item failed) and wake the caller."""
@@ -64,7 +93,7 @@ class Relay(Generic[T]):
     def _wait(
         self,
         slots: Sequence[Slot],
-        event: threading.Event,
+        event: Wakeup,
         deadline: float,
         lead: Callable[[], None],
         late: Callable[[], YihaoError],
@@ -83,7 +112,6 @@ class Relay(Generic[T]):
                     self._give_up(slot)
                 if not all(slot.done for slot in slots):
                     raise late()
-            event.clear()
 
     def _take(self, most: int) -> list[tuple[T, Slot]]:
         """(Holding the lock.) Up to ``most`` queued items, oldest first, off the queue."""
