@@ -102,6 +102,15 @@ class StatusAttestor:
         #: claimed object for unchanged rows) reuses it, with the high-water mark checked.
         self._answered: dict[str, tuple[StatusStatement, LicenceState, StatusDecision]] = {}
 
+    def needs_chain(self, serial: str, head: StoredStatement | None) -> bool:
+        """Whether :meth:`decide` would read the licence's chain for this newest statement
+        (it is not the one verified last here): a reader of many rows reads those chains in
+        one go."""
+        if head is None:
+            return False
+        known = self._heads.get(serial)
+        return known is None or known.body != head[0] or known.signature != head[1]
+
     def decide(
         self,
         claimed: LicenceState,

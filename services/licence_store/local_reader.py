@@ -152,14 +152,23 @@ class LocalReader:
                 # statement this process verified for the licence, and a newer statement
                 # is a write the change log reports, which makes the row read again.
                 def attested(missing: list[str]) -> dict[str, CurrentLicence]:
-                    read = reads.current(missing)
-                    return {s: self._attest_current(c) for s, c in read.items()}
+                    return self._attest_rows(reads, reads.current(missing))
 
                 since = partial(changes.changes_from, connection)
                 return CurrentReads(self.current_rows.read(wanted, since, attested), resolved)
             found = reads.current(sorted(wanted))
             self._metrics.licence_rows(0, len(found))
-            return CurrentReads({s: self._attest_current(c) for s, c in found.items()}, resolved)
+            return CurrentReads(self._attest_rows(reads, found), resolved)
+
+    def _attest_rows(
+        self, reads: hot_rows.DriverReads, rows: dict[str, CurrentLicence]
+    ) -> dict[str, CurrentLicence]:
+        """Batch rows with their signed status checked; the chains that must be read (status
+        statements not verified here yet: a licence's first read in this process, or a new
+        act) read in one statement, not one transaction each."""
+        needed = [s for s, c in rows.items() if self.attestor.needs_chain(s, hot_rows.head_of(c))]
+        chains = reads.chains(needed) if needed else {}
+        return {s: self._attest_current(c, chains.get(s)) for s, c in rows.items()}
 
     def _watching(self, connection: object) -> bool:
         """Whether the change log's triggers are in place (looked at once; without them the
@@ -195,9 +204,12 @@ class LocalReader:
         decision = self.attestor.decide(claimed, chain[-1] if chain else None, lambda: chain)
         return replace(stored, status_refusal=decision.reason) if decision.refusal else stored
 
-    def _attest_current(self, current: CurrentLicence) -> CurrentLicence:
+    def _attest_current(
+        self, current: CurrentLicence, chain: list[StoredStatement] | None = None
+    ) -> CurrentLicence:
         """A batch row with its signed status checked: a comparison with the statement this
-        process verified last, unless the newest statement read with the row is another."""
+        process verified last, unless the newest statement read with the row is another
+        (then its chain is checked: ``chain`` if read already, after the row)."""
         # The state the rows claim, made once per distinct row values (the attestor
         # recognises the very same object as the one it answered last).
         key = hot_rows.claim_key(current)
@@ -211,6 +223,8 @@ class LocalReader:
             self._claims[current.serial] = (key, claimed)
 
         def load_chain() -> list[StoredStatement]:
+            if chain is not None:
+                return chain
             with self._db.read() as conn:
                 return status_repo.chain_of(conn, claimed.serial)
 

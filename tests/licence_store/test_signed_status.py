@@ -279,3 +279,42 @@ def test_the_migration_builds_chains_from_the_events(stack: Stack, clock) -> Non
     assert verify_chain(serial_of(second), two, keys, signature_ok).ok
     assert verdict(stack, first)[1] == "STATUS_REVOKED"
     assert verdict(stack, second)[1] == "ALL_CHECKS_PASSED"
+
+
+def test_a_batch_read_reads_the_chains_it_must_check_in_one_statement(
+    stack: Stack, monkeypatch
+) -> None:
+    from services.common.licence_ids import parse_licence_identifier
+    from services.licence_store.persistence.rows import DriverReads
+
+    licence_ids = [issue(stack, f"CH-{i}") for i in range(3)]
+    revoked = licence_ids[0]
+    stack.store("market").RevokeLicence(
+        pb.StatusChangeRequest(licence=pb.LicenceRef(licence_id=revoked), reason_code="FRAUD")
+    )
+    serials = [parse_licence_identifier(i).serial for i in licence_ids]
+    with stack.app.db.read() as conn:
+        expected = status_repo.chains_of(conn, [*serials, "NO-SUCH-SERIAL"])
+    with stack.app.db.driver_reads() as connection:
+        read = DriverReads(connection, stack.app.db.engine.dialect.name)
+        assert read.chains([*serials, "NO-SUCH-SERIAL"]) == expected
+    assert len(expected[serials[0]]) == 2 and expected["NO-SUCH-SERIAL"] == []
+
+    reader = stack.app.read.reader
+    one_at_a_time: list[str] = []
+    monkeypatch.setattr(status_repo, "chain_of", lambda conn, s: one_at_a_time.append(s))
+    # As in a process that has not verified these statements yet (just started, say): each
+    # licence's chain must be read and checked, all of them in the batch read's one statement
+    # (DriverReads.chains), none in a read of its own (chain_of).
+    attestor = StatusAttestor(reader.attestor._key_of)
+    monkeypatch.setattr(reader, "attestor", attestor)
+    heads = {s: (expected[s][-1][0], expected[s][-1][1]) for s in serials}
+    assert all(attestor.needs_chain(s, heads[s]) for s in serials)
+    if reader.current_rows is not None:
+        reader.current_rows._rows.clear()
+    current = reader.read_current(serials).licences
+    assert one_at_a_time == []
+    assert not any(attestor.needs_chain(s, heads[s]) for s in serials)  # checked, known now
+    assert current[serials[0]].status.value == "revoked"
+    assert all(current[s].status_refusal == "" for s in serials)
+    assert not attestor.needs_chain(serials[0], None)  # no statement: nothing to read

@@ -90,6 +90,14 @@ _BY_NUMBERS = {
 }
 
 
+_CHAINS = {
+    "sqlite": "SELECT serial, body, signature FROM licence_statements "
+    "WHERE serial IN (SELECT value FROM json_each(?)) ORDER BY serial, sequence",
+    "postgresql": "SELECT serial, body, signature FROM licence_statements "
+    "WHERE serial = ANY(%s) ORDER BY serial, sequence",
+}
+
+
 class LicenceRow(NamedTuple):
     """One licence at its current version, as stored."""
 
@@ -139,6 +147,15 @@ class DriverReads:
             status = _STATUSES.get(r[1]) or Status(r[1])
             fingerprint = VersionFingerprint(content)
             out[r[0]] = CurrentLicence(r[0], status, r[2] or "", r[_KEY_ID], fingerprint, r)
+        return out
+
+    def chains(self, serials: Sequence[str]) -> dict[str, list[tuple[bytes, bytes]]]:
+        """Each licence's status statements as stored, (body, signature) in sequence order, in
+        one statement (``statements.chains_of`` on the raw driver; [] for none)."""
+        out: dict[str, list[tuple[bytes, bytes]]] = {s: [] for s in serials}
+        if serials:
+            for serial, body, signature in self._fetch(_CHAINS, self._list(serials)):
+                out[serial].append((bytes(body), bytes(signature)))
         return out
 
     def serials_by_number(self, type_code: str, numbers: Sequence[str]) -> dict[str, str]:
