@@ -363,18 +363,26 @@ def _sqlite_insert(
     a statement (``INSERT … VALUES (…), (…), …``), in their order. ``executemany`` runs one
     statement a row, and the sqlite3 module lets go of the GIL around each: a writer thread
     beside a busy one then waited for the GIL once a row (up to the switch interval each
-    time), where a statement of hundreds waits once."""
+    time), where a statement of hundreds waits once. A column NULL in every row of a
+    statement (an access record's staff, mostly) is written as the literal ``NULL``, not
+    bound: the driver binds None only after looking for an adapter for it, every time."""
     width = len(columns)
     limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     per = max(1, min(SQLITE_ROWS_PER_INSERT, limit // width)) * width
     for start in range(0, len(flat), per):
         part = flat[start : start + per]
-        cursor.execute(_sqlite_values(table, columns, len(part) // width), part)
+        count = len(part) // width
+        nulls = tuple(i for i in range(width) if part[i::width].count(None) == count)
+        for i, left in zip(reversed(nulls), range(width, 0, -1), strict=False):
+            del part[i::left]  # columns from the last: the earlier ones keep their places
+        cursor.execute(_sqlite_values(table, columns, count, nulls), part)
 
 
 @functools.lru_cache(maxsize=256)
-def _sqlite_values(table: str, columns: tuple[str, ...], count: int) -> str:
-    row = f"({', '.join(['?'] * len(columns))})"
+def _sqlite_values(
+    table: str, columns: tuple[str, ...], count: int, nulls: tuple[int, ...] = ()
+) -> str:
+    row = f"({', '.join('NULL' if i in nulls else '?' for i in range(len(columns)))})"
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * count)}"
 
 

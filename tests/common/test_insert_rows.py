@@ -161,3 +161,28 @@ def test_a_duplicate_in_a_later_statement_leaves_nothing_of_the_unit(db, monkeyp
         insert_many(conn, things, ("name", "count", "data", "at"), rows)
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(things)).scalar() == 0
+
+
+@pytest.mark.parametrize("per_statement", [2, 500])
+def test_insert_many_writes_columns_null_in_every_row_as_null(db, monkeypatch, per_statement):
+    """On SQLite a column NULL in every row of a statement is written as the literal NULL
+    (not bound): whichever columns those are, in whichever statements, every row reads back
+    as given, in order."""
+    monkeypatch.setattr("services.common.database.SQLITE_ROWS_PER_INSERT", per_statement)
+    rows = [
+        ("n-0", None, None, {"i": 0}, None, AT),
+        ("n-1", None, None, {"i": 1}, None, AT),  # with n-0: count, blob and day all NULL
+        ("n-2", 2, None, {"i": 2}, date(2026, 3, 2), AT),
+        ("n-3", None, b"\x00", {"i": 3}, None, AT),
+        ("n-4", None, None, {"i": 4}, None, AT),
+    ]
+    columns = ("name", "count", "blob", "data", "day", "at")
+    with db.transaction() as conn:
+        insert_many(conn, things, columns, rows)
+    with db.read() as conn:
+        back = conn.execute(
+            select(
+                things.c.name, things.c.count, things.c.blob, things.c.data, things.c.day
+            ).order_by(things.c.seq)
+        ).all()
+    assert [tuple(r) for r in back] == [r[:5] for r in rows]
