@@ -162,15 +162,7 @@ class Wire:
         stamp = stamped[1].get(checks)
         if stamp is None:
             stamp = stamped[1][checks] = _stamp(at, checks)
-        body = self._outcome(a) + stamp
-        rid = chunk.receipt_id.encode()
-        if rid:
-            body += _RECEIPT + _length(len(rid)) + rid
-        ref = a.item.client_ref
-        if ref:
-            raw = ref.encode()
-            body += _CLIENT_REF + _length(len(raw)) + raw
-        return body
+        return self._answer(a, stamp + _field(_RECEIPT, chunk.receipt_id))
 
     def fill(self, results: Any, chunk: Chunk) -> None:
         """Append one Verification per answer of ``chunk`` to the repeated field ``results``."""
@@ -196,19 +188,18 @@ class Wire:
         parts: list[bytes] = []
         for a in chunk.answers:
             if isinstance(a, Answer):
-                body = self._outcome(a) + shared[a.checks]
-                ref = a.item.client_ref
-                if ref:
-                    raw = ref.encode()
-                    body += _CLIENT_REF + _length(len(raw)) + raw
+                body = self._answer(a, shared[a.checks])
             else:
                 body = verification_out(replace(a, receipt_id=rid)).SerializeToString()
             parts.append(_RESULTS + _length(len(body)))
             parts.append(body)
-        raw_rid = rid.encode()
-        if raw_rid:
-            parts.append(_RECEIPT_ID + _length(len(raw_rid)) + raw_rid)
+        parts.append(_field(_RECEIPT_ID, rid))
         return b"".join(parts)
+
+    def _answer(self, a: Answer, shared: bytes) -> bytes:
+        """A fast-path answer's ``Verification``, encoded: its outcome's cached bytes, what it
+        shares with others (``shared``: instant, policy, receipt) and its ``client_ref``."""
+        return self._outcome(a) + shared + _field(_CLIENT_REF, a.item.client_ref)
 
     def _outcome(self, a: Answer) -> bytes:
         d = a.decision
@@ -233,11 +224,9 @@ class Wire:
 def _shared(chunk: Chunk) -> dict[tuple[str, ...], bytes]:
     """What every fast-path answer of a chunk says alike (receipt, instant, policy), encoded
     once for each set of checks."""
-    at = timestamp(chunk.checked_at)
+    receipt = _field(_RECEIPT, chunk.receipt_id)
     return {
-        checks: pb.Verification(
-            receipt_id=chunk.receipt_id, checked_at=at, policy=pb.Policy(checks=checks, as_of=at)
-        ).SerializeToString()
+        checks: _stamp(chunk.checked_at, checks) + receipt
         for checks in (STANDARD_CHECKS, EXISTENCE)
     }
 
@@ -248,6 +237,14 @@ def _stamp(at: datetime, checks: tuple[str, ...]) -> bytes:
     return pb.Verification(
         checked_at=stamp, policy=pb.Policy(checks=checks, as_of=stamp)
     ).SerializeToString()
+
+
+def _field(key: bytes, text: str) -> bytes:
+    """A string field encoded (nothing for an empty string, as protobuf writes it)."""
+    if not text:
+        return b""
+    raw = text.encode()
+    return key + _length(len(raw)) + raw
 
 
 def _varint(n: int) -> bytes:
@@ -268,7 +265,7 @@ def _length(n: int) -> bytes:
     return _LENGTHS[n] if n < 1 << 14 else _varint(n)
 
 
-# Field keys (number << 3 | 2: length-delimited) of the fields encode() writes.
+# Field keys (number << 3 | 2: length-delimited) of the fields the Wire writes itself.
 _RESULTS = _varint(1 << 3 | 2)  # VerifyBatchResponse.results
 _RECEIPT_ID = _varint(2 << 3 | 2)  # VerifyBatchResponse.receipt_id
 _RECEIPT = _varint(17 << 3 | 2)  # Verification.receipt_id
