@@ -18,11 +18,9 @@ made before the log covered them (batch NULL) are covered by one leaf migration 
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -37,12 +35,39 @@ from sqlalchemy import (
 )
 
 from services.common import audit_log
+from services.common.access_rows import (
+    CASE_NUMBER_WIDTH,
+    PURPOSE_WIDTH,
+    WHAT_WIDTH,
+    AccessRow,
+    batch_digest,
+    holder_tag,
+    row_line,
+    stage,
+)
 from services.common.clock import as_utc
 from services.common.database import Database, insert_many, metadata
 from services.common.evidence import Entry
 from services.common.group_commit import GroupCommitter
 from services.common.ids import time_ordered_id
 from services.common.metrics import NO_METRICS, Metrics
+
+__all__ = [
+    "KIND",
+    "LEGACY_BATCH",
+    "ROW_COLUMNS",
+    "AccessLog",
+    "AccessRecord",
+    "AccessRow",
+    "access_records",
+    "batch_digest",
+    "holder_tag",
+    "insert_records",
+    "insert_rows",
+    "records_of",
+    "row_line",
+    "stage_rows",
+]
 
 access_records = Table(
     "access_records",
@@ -53,9 +78,9 @@ access_records = Table(
     Column("holder_key", String(64), nullable=False),  # the holder's blind index, not the number
     Column("department_code", String(18), nullable=False),
     Column("channel", String(32), nullable=False),
-    Column("purpose", String(200), nullable=False),
-    Column("case_number", String(64), nullable=False),
-    Column("what", String(500), nullable=False),
+    Column("purpose", String(PURPOSE_WIDTH), nullable=False),
+    Column("case_number", String(CASE_NUMBER_WIDTH), nullable=False),
+    Column("what", String(WHAT_WIDTH), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     # The write it came in, which one log entry covers (NULL: before migration 0010, covered
     # by the entry LEGACY_BATCH).
@@ -86,10 +111,6 @@ class AccessRecord:
     batch: str = ""  # the log entry (ref) covering it, as read back; "" when not yet written
 
 
-#: An access record as a plain row, in column order: holder_key, department_code, channel,
-#: purpose, case_number, what, at, staff (the batch path makes one per item; no object each).
-AccessRow = tuple[str, str, str, str, str, str, datetime, str | None]
-
 #: The columns of an :data:`AccessRow`, in order.
 ROW_COLUMNS = (
     "holder_key",
@@ -104,59 +125,11 @@ ROW_COLUMNS = (
 _COLUMNS = (*ROW_COLUMNS, "batch", "holder_tag")
 
 
-def holder_tag(holder_key: str) -> int:
-    """The index's number for a holder key: its first 15 characters read as hexadecimal (a
-    blind index is a SHA-256 HMAC in hex, already uniform: 60 bits, within a signed 64-bit
-    column) or, for a key they do not read as, 60 bits of its SHA-256. Equal keys, equal
-    tags; a tag shared by two keys costs the holder's query one row it then skips."""
-    try:
-        return int(holder_key[:15], 16)
-    except ValueError:
-        return int.from_bytes(hashlib.sha256(holder_key.encode()).digest()[:8]) >> 4
-
-
 #: The log entry kind of a batch of access records.
 KIND = "access_records"
 
 #: The batch (and log entry ref) of the records made before the log covered them.
 LEGACY_BATCH = "legacy"
-
-
-def row_line(row: AccessRow, at_text: str = "") -> str:
-    """One record as its batch digest reads it: each value length-prefixed (unambiguous
-    whatever the text holds), the instant in UTC, the staff member if one was named
-    (``s`` + length-prefixed: a record naming none reads as before migration 0016, so
-    batches logged before it still verify), then a newline. ``at_text``: the instant already
-    formatted (a batch's records mostly share one)."""
-    h, d, c, p, n, w, at, s = row
-    when = at_text or as_utc(at).isoformat()
-    staff = f"s{len(s)}:{s}" if s else ""
-    return (
-        f"{len(h)}:{h}{len(d)}:{d}{len(c)}:{c}{len(p)}:{p}{len(n)}:{n}{len(w)}:{w}"
-        f"{len(when)}:{when}{staff}\n"
-    )
-
-
-def batch_digest(rows: Iterable[Sequence[Any]]) -> str:
-    """SHA-256 over a batch's records in the order they were written (hex): each row an
-    :data:`AccessRow` (values after its eighth, such as the batch id, are not digested), each
-    read as :func:`row_line` reads it. The parts a batch's rows share (department, channel,
-    purpose and case; instant and staff) are formatted once per distinct value."""
-    middles: dict[tuple[str, str, str, str], str] = {}
-    tails: dict[tuple[datetime, str | None], str] = {}
-    lines = []
-    for row in rows:
-        h, d, c, p, n, w, at, s = row[:8]
-        middle = middles.get((d, c, p, n))
-        if middle is None:
-            middle = middles[(d, c, p, n)] = f"{len(d)}:{d}{len(c)}:{c}{len(p)}:{p}{len(n)}:{n}"
-        tail = tails.get((at, s))
-        if tail is None:
-            when = as_utc(at).isoformat()
-            staff = f"s{len(s)}:{s}" if s else ""
-            tail = tails[(at, s)] = f"{len(when)}:{when}{staff}\n"
-        lines.append(f"{len(h)}:{h}{middle}{len(w)}:{w}{tail}")
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def insert_records(conn: Connection, records: Sequence[AccessRecord]) -> None:
@@ -193,22 +166,9 @@ def stage_rows(conn: Connection, rows: Sequence[AccessRow]) -> Entry | None:
     if not rows:
         return None
     batch = time_ordered_id("A", rows[-1][6])
-    stored = [
-        (*row, batch, holder_tag(row[0]))
-        if len(row[3]) <= 200 and len(row[4]) <= 64 and len(row[5]) <= 500
-        else (
-            *row[:3],
-            row[3][:200],
-            row[4][:64],
-            row[5][:500],
-            *row[6:],
-            batch,
-            holder_tag(row[0]),
-        )
-        for row in rows
-    ]
+    stored, digest = stage(rows, batch)
     insert_many(conn, access_records, _COLUMNS, stored)
-    return Entry(KIND, batch, batch_digest(stored))
+    return Entry(KIND, batch, digest)
 
 
 def records_of(conn: Connection, holder_key: str, before_id: int, limit: int) -> list[AccessRecord]:

@@ -18,11 +18,12 @@ from pathlib import Path
 
 #: The modules on the verification path that are compiled: reading a batch's rows and their
 #: signed status, the memo of checked versions, deciding verdicts, holder-number parsing and
-#: matching, the MISMATCH budget, receipt texts and access records, a batch's request read
-#: and its answer encoded. Not compiled: modules
+#: matching, the MISMATCH budget, receipt texts, access records made and staged, a batch's
+#: request read and its answer encoded. Not compiled: modules
 #: whose attributes tests replace (compiled modules and classes are fixed), gRPC servicers
 #: (their base classes are generated Python) and SQLAlchemy-heavy repositories.
 HOT_MODULES: tuple[str, ...] = (
+    "services.common.access_rows",
     "services.common.canonical",
     "services.common.identifiers",
     "services.common.licence_ids",
