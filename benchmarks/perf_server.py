@@ -2,7 +2,7 @@
 under load, each sample charged to the compiled (mypyc) function nearest it on its stack.
 
 Run: ``.venv/bin/python -m benchmarks.perf_server [--mode batch|verify|ping] [--calls N]
-[--seconds S] [--top K]`` (needs Linux ``perf`` and permission to record another process:
+[--seconds S] [--top K] [--script-out FILE]`` (needs Linux ``perf`` and permission to record another process:
 ``perf_event_paranoid`` ≤ 1, or root).
 
 A server on SQLite with the demo catalogue imports 1,000 licences (as ``benchmarks.verify``
@@ -96,6 +96,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=400_000, help="items (batch) or calls")
     parser.add_argument("--seconds", type=float, default=3.0, help="how long perf records")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--script-out", type=Path, help="also write perf script's text here (to dig further)"
+    )
     args = parser.parse_args()
     if shutil.which("perf") is None:
         sys.exit("perf_server: needs Linux perf on PATH (Debian: apt-get install linux-perf)")
@@ -132,6 +135,8 @@ def main() -> None:
             text=True,
             check=True,
         ).stdout
+    if args.script_out is not None:
+        args.script_out.write_text(script)
     total, nearest, inclusive = attribute(stacks(script.splitlines()))
     if not total:
         sys.exit("perf_server: no samples (the load ended before perf started? raise --calls)")
