@@ -2,8 +2,8 @@
 under load, each sample charged to the compiled (mypyc) function nearest it on its stack.
 
 Run: ``.venv/bin/python -m benchmarks.perf_server [--mode batch|verify|ping] [--calls N]
-[--seconds S] [--top K] [--script-out FILE]`` (needs Linux ``perf`` and permission to record another process:
-``perf_event_paranoid`` ≤ 1, or root).
+[--seconds S] [--top K] [--script-out FILE]`` (needs Linux ``perf`` and permission to record
+another process: ``perf_event_paranoid`` ≤ 1, or root).
 
 A server on SQLite with the demo catalogue imports 1,000 licences (as ``benchmarks.verify``
 does); then one load generator drives it — one VerifyBatch stream of ``--calls`` items in
