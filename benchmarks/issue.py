@@ -45,13 +45,18 @@ FIELDS = {
 HOLDERS = ["91350100M000100Y43", "91110000600037341L", "914403001922038216", "9135052155323005XL"]
 
 
+def holder_name(i: int) -> str:
+    """The holder name of the ``i``-th licence :func:`request` makes."""
+    return f"福州示例企业{i}"
+
+
 def request(tag: str, i: int) -> pb.IssueLicenceRequest:
     number = f"{tag}-{i:09d}"
     return pb.IssueLicenceRequest(
         idempotency_key=f"bench:{number}",
         type_code=demo.BUSINESS_LICENCE.type_code,
         licence_number=number,
-        holder=common.Holder(number=HOLDERS[i % len(HOLDERS)], name=f"福州示例企业{i}"),
+        holder=common.Holder(number=HOLDERS[i % len(HOLDERS)], name=holder_name(i)),
         fields=FIELDS,
     )
 

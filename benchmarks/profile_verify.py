@@ -1,7 +1,7 @@
 """Where a verification's server CPU goes: cProfile of the verifier's handlers, in process.
 
 Run: ``.venv/bin/python -m benchmarks.profile_verify [--licences N] [--batch N] [--unary N]
-[--threads T] [--top K] [--dump DIR] [--plain]``
+[--threads T] [--top K] [--dump DIR] [--plain] [--names]``
 
 A stack on SQLite (temporary directory, development PKI, demo catalogue) imports ``N``
 business licences; then the verifier's servicer is called directly, without gRPC's transport
@@ -158,7 +158,10 @@ def _batch(
         answered = 0
         for response in servicer.VerifyBatch(chunks(), None):  # encoded, as sent
             for answer in pb.VerifyBatchResponse.FromString(response).results:
-                if answer.verdict != pb.VERDICT_VALID:
+                if answer.verdict != pb.VERDICT_VALID or answer.holder_name_match not in (
+                    pb.HOLDER_MATCH_MATCH,
+                    pb.HOLDER_MATCH_NOT_PRESENTED,
+                ):
                     raise SystemExit(f"unexpected answer {answer}")
                 answered += 1
         return answered
@@ -235,6 +238,9 @@ def main() -> None:
     parser.add_argument(
         "--plain", action="store_true", help="no profiler: time each phase (best of 3)"
     )
+    parser.add_argument(
+        "--names", action="store_true", help="present each holder's name too (as a counter does)"
+    )
     args = parser.parse_args()
     # Compiled modules run as C: cProfile sees nothing inside them (YIHAO_PURE=1 make install
     # for a profile of every function).
@@ -252,7 +258,7 @@ def main() -> None:
             targets = import_licences(stack, args.licences)  # type: ignore[arg-type]
             servicer = VerifierServicer(stack.app.verifier)
             caller = Caller(demo.code_of("hall"))
-            requests = verify_requests(targets)
+            requests = verify_requests(targets, names=args.names)
             heap.settle()  # as a server does before serving
             if args.batch:
                 with acting_as(caller):

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from benchmarks.issue import holder_name
 from benchmarks.load import describe, shares
 from testsupport.serverproc import ServerProcess
 from yihao.v1 import common_pb2 as common
@@ -69,17 +70,22 @@ def _channel(job: Job) -> grpc.Channel:
     return remote.channel(ALIAS)
 
 
-def verify_requests(targets: list[tuple[str, str]]) -> list[pb.VerifyLicenceRequest]:
+def verify_requests(
+    targets: list[tuple[str, str]], *, names: bool = False
+) -> list[pb.VerifyLicenceRequest]:
     """VerifyLicence by licence id with the holder's number presented, for each target
-    (licence id, holder number); also what :mod:`benchmarks.profile_verify` asks."""
+    (licence id, holder number, in the order imported); also what
+    :mod:`benchmarks.profile_verify` asks. ``names``: the holder's name presented too, the
+    one :func:`benchmarks.issue.request` gave the licence."""
     return [
         pb.VerifyLicenceRequest(
             licence=store_pb.LicenceRef(licence_id=licence_id),
             presented_holder_number=holder,
+            presented_holder_name=holder_name(i) if names else "",
             purpose=PURPOSE,
             case_number=CASE_NUMBER,
         )
-        for licence_id, holder in targets
+        for i, (licence_id, holder) in enumerate(targets)
     ]
 
 
