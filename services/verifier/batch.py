@@ -204,7 +204,7 @@ class BatchVerifier:
         self.memo = memo or VettedMemo()
         self.limiter = limiter
         self._identifiers: dict[str, LicenceIdentifier | YihaoError] = {}
-        self._tails: dict[tuple[Any, ...], str] = {}
+        self._tails: dict[tuple[Any, ...], bytes] = {}
 
     def holders(self) -> Holders:
         """A fresh per-chunk holder cache."""
@@ -354,20 +354,21 @@ class BatchVerifier:
 
     def answer_texts(
         self, answers: Sequence[Answer | Result], at: datetime, holders: Holders
-    ) -> list[str]:
-        """Each answer as the receipt records it (canonical JSON, the shape of
+    ) -> list[bytes]:
+        """Each answer as the receipt records it (canonical JSON in UTF-8, the shape of
         ``Result.answer``), made from parts: what the item asked, then a tail shared by every
-        answer with the same licence version and outcome."""
-        head = f'{{"as_of":{_json_str(at.isoformat())},"asked":'
+        answer with the same licence version and outcome. Bytes, not text: the receipt's body
+        joins them (see :func:`receipt_body_of`)."""
+        head = f'{{"as_of":{_json_str(at.isoformat())},"asked":'.encode()
         texts = []
         for a in answers:
             if isinstance(a, Answer):
-                texts.append(head + holders.asked_json(a) + self._tail(a))
+                texts.append(head + holders.asked_json(a).encode() + self._tail(a))
             else:
-                texts.append(canonical_json(a.answer(), plain=True).decode())
+                texts.append(canonical_json(a.answer(), plain=True))
         return texts
 
-    def _tail(self, a: Answer) -> str:
+    def _tail(self, a: Answer) -> bytes:
         d = a.decision
         key = (a.vetted, d.verdict, d.reason, a.number_match, a.name_match)  # refusal: matches
         tail = self._tails.get(key)
@@ -381,7 +382,7 @@ class BatchVerifier:
                 f',"policy":{canonical_json(list(a.checks), plain=True).decode()}'
                 f',"reason":{_json_str(d.reason)},"verdict":"{d.verdict.value}"'
                 f',"version":{v.version if v else 0}}}'
-            )
+            ).encode()
             if len(self._tails) >= MEMO_SIZE:
                 self._tails.clear()
             self._tails[key] = tail

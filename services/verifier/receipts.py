@@ -81,7 +81,7 @@ class ReceiptSealer:
         refused first), make it durable, and stamp its id on each."""
         if self.guard is not None:
             results = self.guard.apply(caller.code, list(results))  # type: ignore[assignment]
-        texts = [canonical_json(r.answer(), plain=True).decode() for r in results]
+        texts = [canonical_json(r.answer(), plain=True) for r in results]
         receipt_id = self.seal(caller, self.clock.now(), results, texts)
         return [replace(r, receipt_id=receipt_id) for r in results]
 
@@ -90,9 +90,9 @@ class ReceiptSealer:
         caller: Caller,
         at: datetime,
         answers: Sequence[Answer | Result],
-        texts: list[str],
+        texts: list[bytes],
     ) -> str:
-        """Sign one receipt over ``answers`` (``texts``: each as canonical JSON), make it and
+        """Sign one receipt over ``answers`` (``texts``: each as canonical JSON, UTF-8), make it and
         their access records durable (group commit) and return its id: only then may an
         answer citing it leave."""
         receipt_id, item = self.signed(caller, at, answers, texts)
@@ -108,7 +108,7 @@ class ReceiptSealer:
         caller: Caller,
         at: datetime,
         answers: Sequence[Answer | Result],
-        texts: list[str],
+        texts: list[bytes],
     ) -> tuple[str, Future[None]]:
         """:meth:`seal`, the receipt signed and made durable in another thread (the caller
         goes on to its next chunk meanwhile): no answer citing the receipt may leave before
@@ -124,7 +124,7 @@ class ReceiptSealer:
         caller: Caller,
         at: datetime,
         answers: Sequence[Answer | Result],
-        texts: list[str],
+        texts: list[bytes],
     ) -> None:
         self._receipts.submit(self.signed(caller, at, answers, texts, receipt_id)[1])
 
@@ -133,7 +133,7 @@ class ReceiptSealer:
         caller: Caller,
         at: datetime,
         answers: Sequence[Answer | Result],
-        texts: list[str],
+        texts: list[bytes],
         receipt_id: str = "",
     ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
         """A signed receipt over ``answers`` and the access records they imply, not yet

@@ -85,9 +85,12 @@ def _receipt(staff: str | None) -> Receipt:
 
 @pytest.mark.parametrize("staff", [None, "u123", 'q"uote'])
 def test_the_fast_receipt_body_is_the_canonical_one(staff: str | None) -> None:
-    texts = ['{"content_sha256":"c","licence_id":"L","verdict":"valid"}']
+    texts = [
+        '{"content_sha256":"c","licence_id":"L","verdict":"valid"}',
+        '{"asked":{"presented_holder_name":"张*"},"licence_id":"L2","verdict":"valid"}',
+    ]
     answers = [json.loads(t) for t in texts]
-    fast = receipt_body_of("R1", AT, "11350100MB0000000X", texts, staff)
+    fast = receipt_body_of("R1", AT, "11350100MB0000000X", [t.encode() for t in texts], staff)
     assert fast == receipt_body("R1", AT, "11350100MB0000000X", answers, staff)
     assert ("staff" in json.loads(fast)) is (staff is not None)
 

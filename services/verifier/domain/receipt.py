@@ -69,22 +69,24 @@ def receipt_body_of(
     receipt_id: str,
     at: datetime,
     requester_code: str,
-    answers: list[str],
+    answers: list[bytes],
     staff: str | None = None,
     via: tuple[str, str] | None = None,
 ) -> bytes:
     """:func:`receipt_body` from answers already serialised as canonical JSON (the same bytes:
     the top-level keys in order around them; ``staff``, then ``via`` sort last). ``via``:
-    (region, assertion SHA-256) of a question forwarded by a peer region (federation)."""
+    (region, assertion SHA-256) of a question forwarded by a peer region (federation).
+
+    The answers are joined as bytes: joined as text, one presented name (or any text beyond
+    Latin-1) made the whole body two or four bytes a character to copy and then encode."""
     named = f',"staff":{_json_str(staff)}' if staff else ""
     if via:
         named += f',"via":{{"assertion_sha256":{_json_str(via[1])},"region":{_json_str(via[0])}}}'
-    return (
-        '{"answers":['
-        + ",".join(answers)
-        + f'],"issued_at":{_json_str(at.isoformat())},"receipt_id":{_json_str(receipt_id)}'
-        + f',"requester":{_json_str(requester_code)}{named}}}'
-    ).encode()
+    tail = (
+        f'],"issued_at":{_json_str(at.isoformat())},"receipt_id":{_json_str(receipt_id)}'
+        f',"requester":{_json_str(requester_code)}{named}}}'
+    )
+    return b'{"answers":[' + b",".join(answers) + tail.encode()
 
 
 def unsigned_fields(receipt: Receipt) -> list[str]:
