@@ -18,7 +18,6 @@ Request fingerprints (idempotency) are keyed hashes for the same reason. Sealing
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -37,6 +36,22 @@ class SealedHolder:
     sealed: bytes
 
 
+def _hmac_pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """HMAC-SHA256's inner and outer hashes with ``key``'s pads already absorbed (RFC 2104:
+    a key longer than the block is hashed first, then zero-padded to the block, then XORed
+    with 0x36 and 0x5c). :meth:`HolderVault.mac` copies each and finishes them, which is
+    HMAC-SHA256 by construction (tested equal to :func:`hmac.new`) at half the CPU of copying
+    an OpenSSL HMAC state (0.78 against 1.49 µs a hash, ``timeit``): the batch path makes
+    one for each holder number and each name presented."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
+
+
 def new_salt() -> str:
     """A fresh content salt (hex)."""
     return secrets.token_hex(SALT_BYTES)
@@ -48,9 +63,7 @@ class HolderVault:
     def __init__(self, sealer: Sealer) -> None:
         self._sealer = sealer
         self._index_key = sealer.index_key
-        # The key's HMAC state, set up once and copied for each hash (a third less CPU than
-        # hmac.new per hash; the batch path makes one for each holder number presented).
-        self._keyed = hmac.new(self._index_key, digestmod=hashlib.sha256)
+        self._inner, self._outer = _hmac_pads(self._index_key)
 
     @property
     def sealer(self) -> Sealer:
@@ -63,9 +76,11 @@ class HolderVault:
 
     def mac(self, data: bytes) -> str:
         """A keyed hash (hex): for lookups and fingerprints that must not be guessable."""
-        h = self._keyed.copy()
-        h.update(data)
-        return h.hexdigest()
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
     def seal_holder(self, holder: HolderNumber, salt: str, bound_to: str) -> SealedHolder:
         """Index and seal ``holder`` (with its content ``salt``) for the row ``bound_to``."""

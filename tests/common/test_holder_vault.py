@@ -22,6 +22,16 @@ def test_a_keyed_hash_is_hmac_sha256_under_the_index_key() -> None:
     assert vault.index(person) == expected.hexdigest()
 
 
+def test_a_key_of_any_length_gives_hmac_sha256() -> None:
+    """RFC 2104's key handling: shorter keys padded, a key longer than SHA-256's 64-byte
+    block hashed first; at the block's length exactly, neither."""
+    for key in (b"k", bytes(range(64)), bytes(range(65)), b"\xff" * 200):
+        vault = HolderVault(Sealer({"k1": b"k" * 32}, "k1", index_key=key))
+        assert vault.sealer.index_key == key
+        for data in (b"", "name:福州示例企业7".encode(), b"y" * 130):
+            assert vault.mac(data) == hmac.new(key, data, hashlib.sha256).hexdigest(), key
+
+
 def test_concurrent_hashes_do_not_disturb_each_other() -> None:
     vault = HolderVault(Sealer({"k1": b"k" * 32}, "k1", index_key=INDEX_KEY))
     data = [str(i).encode() for i in range(2000)]
