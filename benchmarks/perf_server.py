@@ -2,8 +2,9 @@
 under load, each sample charged to the compiled (mypyc) function nearest it on its stack.
 
 Run: ``.venv/bin/python -m benchmarks.perf_server [--mode batch|verify|ping] [--calls N]
-[--seconds S] [--top K] [--script-out FILE]`` (needs Linux ``perf`` and permission to record
-another process: ``perf_event_paranoid`` ≤ 1, or root).
+[--seconds S] [--top K] [--names] [--script-out FILE]`` (needs Linux ``perf`` and permission
+to record another process: ``perf_event_paranoid`` ≤ 1, or root). ``--names``: each request
+presents the holder's name as well as the number, as a counter does.
 
 A server on SQLite with the demo catalogue imports 1,000 licences (as ``benchmarks.verify``
 does); then one load generator drives it — one VerifyBatch stream of ``--calls`` items in
@@ -97,6 +98,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="how long perf records")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument(
+        "--names", action="store_true", help="present each holder's name too (as a counter does)"
+    )
+    parser.add_argument(
         "--script-out", type=Path, help="also write perf script's text here (to dig further)"
     )
     args = parser.parse_args()
@@ -113,10 +117,32 @@ def main() -> None:
         data = Path(tmp) / "perf.data"
         targets = import_licences(server, 1000)
         if args.mode == "batch":
-            jobs = [Job("batch", server.port, str(server.var_dir), targets, 1000, args.calls, 1)]
+            jobs = [
+                Job(
+                    "batch",
+                    server.port,
+                    str(server.var_dir),
+                    targets,
+                    1000,
+                    args.calls,
+                    1,
+                    names=args.names,
+                )
+            ]
         else:
             jobs = [
-                Job(args.mode, server.port, str(server.var_dir), targets, 200, share, 4, w, 2)
+                Job(
+                    args.mode,
+                    server.port,
+                    str(server.var_dir),
+                    targets,
+                    200,
+                    share,
+                    4,
+                    w,
+                    2,
+                    names=args.names,
+                )
                 for w, share in enumerate((args.calls // 2, args.calls - args.calls // 2))
             ]
         recorder = threading.Thread(target=_record, args=(server.proc.pid, args.seconds, data, 3.0))

@@ -46,6 +46,7 @@ class Job:
     workers: int = 1
     rate: float = 0.0  # verify_open: total calls per second over all workers
     chunk: int = 1000  # batch: items per VerifyBatch message
+    names: bool = False  # present each holder's name too (verify_requests)
 
 
 @dataclass
@@ -110,7 +111,7 @@ def _unary_call(job: Job, channel: grpc.Channel, unexpected: list[str]) -> Calla
 
         return call_ping
     verify = verifier_pb2_grpc.VerifierStub(channel).VerifyLicence
-    requests = verify_requests(job.targets)
+    requests = verify_requests(job.targets, names=job.names)
 
     def call_verify(i: int) -> None:
         _check_verification(verify(requests[i % len(requests)], timeout=RPC_TIMEOUT), unexpected)
@@ -173,7 +174,7 @@ def _batch(job: Job, barrier: Barrier) -> WorkerResult:
     result = WorkerResult()
     channel = _channel(job)
     stub = verifier_pb2_grpc.VerifierStub(channel)
-    requests = verify_requests(job.targets)
+    requests = verify_requests(job.targets, names=job.names)
 
     def chunks(count: int) -> Iterator[pb.VerifyBatchRequest]:
         for start in range(0, count, job.chunk):
