@@ -385,11 +385,15 @@ def _sqlite_insert(
         nulls = tuple(i for i in range(width) if part[i::width].count(None) == count)
         shared: tuple[int, ...] = ()
         if count >= SQLITE_SHARED_FROM:
-            # Only text: values equal to a text are texts, and bind as that same text.
+            # Only text: values equal to a text are texts, and bind as that same text. The
+            # second and last rows first: most columns that differ do so there, unscanned.
+            last = len(part) - width
             shared = tuple(
                 i
                 for i in range(width)
-                if type(part[i]) is str and part[i::width].count(part[i]) == count
+                if type(part[i]) is str
+                and part[i] == part[i + width] == part[last + i]
+                and part[i::width].count(part[i]) == count
             )
         once = [part[i] for i in shared]
         dropped = sorted(nulls + shared)
