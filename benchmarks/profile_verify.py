@@ -158,10 +158,9 @@ def _batch(
         answered = 0
         for response in servicer.VerifyBatch(chunks(), None):  # encoded, as sent
             for answer in pb.VerifyBatchResponse.FromString(response).results:
-                if answer.verdict != pb.VERDICT_VALID or answer.holder_name_match not in (
-                    pb.HOLDER_MATCH_MATCH,
-                    pb.HOLDER_MATCH_NOT_PRESENTED,
-                ):
+                named = requests[answered % len(requests)].presented_holder_name
+                want = pb.HOLDER_MATCH_MATCH if named else pb.HOLDER_MATCH_NOT_PRESENTED
+                if answer.verdict != pb.VERDICT_VALID or answer.holder_name_match != want:
                     raise SystemExit(f"unexpected answer {answer}")
                 answered += 1
         return answered

@@ -1,7 +1,10 @@
 """Verification cost against a no-op: VerifyLicence and Diagnostics.Ping through the same stack.
 
 Run: ``.venv/bin/python -m benchmarks.verify [--count N] [--backend sqlite|postgresql]
-[--server-workers N]``
+[--server-workers N] [--names]``
+
+``--names``: every verification presents the holder's name as well as the number, as a counter
+handler does (by default the number alone); the JSON line says which (``names_presented``).
 
 One server process (SQLite by default) holds ~1000 business licences imported as "market".
 The load comes from separate worker processes (spawned, each with its own channel, calling
@@ -122,6 +125,7 @@ def _scaled_jobs(
             w,
             count,
             chunk=args.chunk,
+            names=args.names,
         )
         for w, share in enumerate(shares(total, count))
     ]
@@ -188,6 +192,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument(
+        "--names", action="store_true", help="verifications present the holder's name too"
+    )
+    parser.add_argument(
         "--server-workers",
         type=int,
         default=0,
@@ -224,6 +231,7 @@ def main() -> None:
                     w,
                     args.workers,
                     rate,
+                    names=args.names,
                 )
                 for w, share in enumerate(shares(calls, args.workers))
             ]
@@ -249,6 +257,7 @@ def main() -> None:
             calls=args.batch,
             threads=1,
             chunk=args.chunk,
+            names=args.names,
         )
         batch = _phase("VerifyBatch", lambda: measure(server, [batch_job]), errors)
 
@@ -279,6 +288,7 @@ def main() -> None:
 
     result: dict[str, Any] = {
         "backend": args.backend,
+        "names_presented": args.names,
         "cpu_count": os.cpu_count(),
         "in_flight": in_flight,
         "loadavg_1m_at_start": round(load, 2),

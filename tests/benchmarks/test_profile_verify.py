@@ -35,3 +35,10 @@ def test_plain_timing() -> None:
     out = _run("--plain", "--batch", "1000", "--unary", "20", "--threads", "2")
     assert "VerifyBatch:" in out and "µs CPU per item, not profiled" in out
     assert "VerifyLicence:" in out
+
+
+def test_names_presented_are_the_imported_holders_names() -> None:
+    """With --names every item presents its licence's holder name: each batch answer must
+    say MATCH (the run stops on any other), so the names follow the import order."""
+    out = _run("--plain", "--names", "--batch", "1000", "--unary", "20", "--threads", "2")
+    assert "VerifyBatch:" in out and "VerifyLicence:" in out
