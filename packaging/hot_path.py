@@ -25,7 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.common.hot_path import HOT_MODULES, compiled_share, describe, stale  # noqa: E402
+from services.common.hot_path import (  # noqa: E402
+    HOT_MODULES,
+    compiled_share,
+    describe,
+    stale,
+    strays,
+)
 
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 #: mypyc's shared runtime of the group, named after the group: inside the ``services`` package
@@ -43,9 +49,10 @@ def sources() -> list[Path]:
 
 
 def built() -> list[Path]:
-    """Compiled modules present now (each hot module's, and mypyc's shared runtime)."""
+    """Compiled modules present now (each hot module's, strays of modules no longer hot, and
+    mypyc's shared runtime)."""
     found = [p.with_suffix(SUFFIX) for p in sources() if p.with_suffix(SUFFIX).exists()]
-    return found + sorted(p for d in SHARED_DIRS for p in d.glob(SHARED_GLOB))
+    return found + strays() + sorted(p for d in SHARED_DIRS for p in d.glob(SHARED_GLOB))
 
 
 def clean() -> None:
@@ -69,9 +76,9 @@ def why_not() -> str | None:
 
 def up_to_date() -> bool:
     """Whether every hot module is compiled and newer than all the sources (any change to a
-    hot module can change what the others were compiled against)."""
+    hot module can change what the others were compiled against), and no stray is left."""
     targets = [p.with_suffix(SUFFIX) for p in sources()]
-    if not all(t.exists() for t in targets):
+    if not all(t.exists() for t in targets) or strays():
         return False
     newest = max(p.stat().st_mtime for p in [*sources(), Path(__file__)])
     return min(t.stat().st_mtime for t in targets) > newest

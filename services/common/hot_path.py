@@ -52,14 +52,28 @@ _ROOT = Path(__file__).resolve().parents[2]
 _SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
-def _source(name: str) -> Path:
-    return _ROOT / (name.replace(".", "/") + ".py")
+def _source(name: str, root: Path = _ROOT) -> Path:
+    return root / (name.replace(".", "/") + ".py")
+
+
+def strays(root: Path = _ROOT) -> list[Path]:
+    """Compiled modules under ``services/`` of modules that are no longer hot (an older build
+    compiled them): Python would import one instead of its current ``.py`` file."""
+    hot = {_source(n, root).with_suffix(_SUFFIX) for n in HOT_MODULES}
+    return sorted(
+        p
+        for p in (root / "services").rglob(f"*{_SUFFIX}")
+        if p not in hot and not p.name.endswith(f"__mypyc{_SUFFIX}")
+    )
 
 
 def stale() -> bool:
     """Whether compiled modules are present but older than a hot module's source (they were
-    compiled together, so one edited source makes them all stale): then they would run code
-    that is no longer in the ``.py`` files. ``make install`` compiles them again."""
+    compiled together, so one edited source makes them all stale), or any is a stray
+    (:func:`strays`): then they would run code that is no longer in the ``.py`` files.
+    ``make install`` compiles them again."""
+    if strays():
+        return True
     built = [_source(n).with_suffix(_SUFFIX) for n in HOT_MODULES]
     present = [b for b in built if b.exists()]
     if not present:
@@ -69,12 +83,13 @@ def stale() -> bool:
 
 
 def drop_stale() -> bool:
-    """Remove stale compiled modules (pure Python then runs the current sources); whether any
-    were removed. Call it before any hot module is imported (the test suite does, first)."""
+    """Remove stale compiled modules and strays (pure Python then runs the current sources);
+    whether any were removed. Call it before any hot module is imported (the test suite does,
+    first)."""
     if not stale():
         return False
-    for name in HOT_MODULES:
-        _source(name).with_suffix(_SUFFIX).unlink(missing_ok=True)
+    for path in [_source(n).with_suffix(_SUFFIX) for n in HOT_MODULES] + strays():
+        path.unlink(missing_ok=True)
     for folder in (_ROOT / "services", _ROOT):  # the group's runtime (and an older build's)
         for shared in folder.glob(f"*__mypyc{_SUFFIX}"):
             shared.unlink(missing_ok=True)
@@ -101,9 +116,10 @@ def compiled_share() -> float:
 def describe() -> str:
     """One line for the log at start: which runtime the hot path runs on."""
     done = compiled_modules()
-    if done and stale():
+    if stale() and (done or strays()):
         return (
-            "verification hot path: compiled, but OLDER than its sources (run `make install` "
+            "verification hot path: compiled, but OLDER than its sources or left from an older "
+            "build (run `make install` "
             "to compile again, or `YIHAO_PURE=1 make install` for pure Python)"
         )
     if len(done) == len(HOT_MODULES):

@@ -9,13 +9,16 @@ pytest but not under ``yihao``: ``make run`` failed with "No module named
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from services.common.hot_path import compiled_share
+from services.common.hot_path import HOT_MODULES, compiled_share, strays
+
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 _PROBE = (
     "import importlib, json\n"
@@ -54,3 +57,23 @@ def test_the_yihao_command_runs_the_server_part(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "var" / "pki").is_dir()
+
+
+def test_a_compiled_module_no_longer_hot_is_a_stray(tmp_path: Path) -> None:
+    """A module dropped from HOT_MODULES leaves its extension module behind, which Python
+    imports instead of the ``.py``: the build, ``clean`` and the suite's start remove it."""
+    hot = HOT_MODULES[0].replace(".", "/")
+    left = tmp_path / "services/common/was_hot" / f"module{SUFFIX}"
+    kept = tmp_path / f"{hot}{SUFFIX}"
+    runtime = tmp_path / f"services/yihao_hot_path__mypyc{SUFFIX}"
+    for path in (left, kept, runtime):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    assert strays(tmp_path) == [left]
+    left.unlink()
+    assert strays(tmp_path) == []
+
+
+def test_this_tree_has_no_stray_compiled_module() -> None:
+    # The suite's conftest removes strays before importing anything (drop_stale).
+    assert strays() == []
