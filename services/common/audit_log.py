@@ -1,12 +1,15 @@
 """The tamper-evident log: an append-only Merkle tree (RFC 6962) of everything that counts.
 
-Licence events, verification receipts and assistance decisions each append a leaf in the
-same transaction as the record itself. A leaf holds hashes, not personal data — the kind of
-record, its reference, and the SHA-256 of the record's canonical payload — so a payload
-deleted under a retention rule leaves the log intact. At an interval the service signs a tree
-head (size, root); inclusion proofs show an entry is in a signed tree, consistency proofs show
-a later tree only appended to an earlier one, and ``yihao audit verify`` recomputes every leaf
-from the database and every root against the signed heads.
+Licence events and assistance decisions each append a leaf in the same transaction as the
+record itself; verification receipts (and their access records) queue their entries in the
+receipt's transaction, and a sequencer appends the queue to the tree many at a time — before
+any head is signed and before a queued record's proof is answered (Trillian's queue and
+sequencer; :func:`queue`, :func:`sequence`). A leaf holds hashes, not personal data — the
+kind of record, its reference, and the SHA-256 of the record's canonical payload — so a
+payload deleted under a retention rule leaves the log intact. At an interval the service signs
+a tree head (size, root); inclusion proofs show an entry is in a signed tree, consistency
+proofs show a later tree only appended to an earlier one, and ``yihao audit verify``
+recomputes every leaf from the database and every root against the signed heads.
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, delete, func, insert, select, text
 
 from services.common import log_tree, merkle
 from services.common.clock import as_utc
-from services.common.database import driver_first, insert_rows
+from services.common.database import driver_first, insert_many, insert_rows
 from services.common.evidence import Entry
-from services.common.log_tables import audit_leaves, audit_nodes, tree_heads
+from services.common.log_tables import audit_leaves, audit_nodes, audit_queue, tree_heads
 from services.common.signing import SigningKey, canonical_json
 
 __all__ = [
@@ -41,11 +44,15 @@ __all__ = [
     "head_bytes",
     "head_of_size",
     "heads",
+    "is_queued",
     "latest_head",
     "leaf_data",
     "leaf_hashes",
     "leaves",
     "leaves_between",
+    "queue",
+    "queued",
+    "sequence",
     "sign_head",
     "size",
     "store_head",
@@ -116,16 +123,86 @@ _LAST_LEAF = f"SELECT idx, leaf_hash FROM {audit_leaves.name} ORDER BY idx DESC 
 
 
 def append(conn: Connection, entries: Sequence[Entry], at: datetime) -> None:
-    """Append leaves in the caller's transaction, with the subtrees they complete."""
+    """Append leaves in the caller's transaction, with the subtrees they complete — after
+    whatever is queued (:func:`queue`), so the tree keeps the order records were written in."""
     if not entries:
         return
+    _order_lock(conn)
+    _append(conn, [*_take_queue(conn), *((e, at) for e in entries)])
+
+
+def queue(conn: Connection, entries: Sequence[Entry], at: datetime) -> None:
+    """Queue entries for the log in the caller's transaction (the record's): one small row
+    each, where :func:`append` reads the tree's last leaf, hashes, and writes leaves and
+    subtrees. :func:`sequence` appends them later, in order, many at once; until then they are
+    in no tree (:func:`queued`, :func:`is_queued`). Verification receipts go this way: the log
+    append was a quarter of a single verification's round."""
+    if entries:
+        insert_many(
+            conn,
+            audit_queue,
+            ("kind", "ref", "payload_sha256", "at"),
+            [(e.kind, e.ref, e.payload_sha256, at) for e in entries],
+        )
+
+
+def sequence(conn: Connection) -> int:
+    """Append every queued entry, in the order queued, in the caller's transaction (which
+    holds the log's append order); how many. Signing a head, proving a queued record and a
+    server's sequencer call it."""
+    _order_lock(conn)
+    taken = _take_queue(conn)
+    if taken:
+        _append(conn, taken)
+    return len(taken)
+
+
+def queued(conn: Connection) -> list[Leaf]:
+    """The entries queued and not yet appended, oldest first, as leaves without a place in the
+    tree (index -1): ``yihao audit verify`` checks their records as it checks the tree's."""
+    rows = conn.execute(select(audit_queue).order_by(audit_queue.c.seq)).all()
+    return [
+        Leaf(
+            -1,
+            r.seq,
+            r.kind,
+            r.ref,
+            r.payload_sha256,
+            merkle.leaf_hash(leaf_data(Entry(r.kind, r.ref, r.payload_sha256))),
+            as_utc(r.at),
+        )
+        for r in rows
+    ]
+
+
+def is_queued(conn: Connection, ref: str) -> bool:
+    """Whether the record ``ref`` has an entry queued (logged once :func:`sequence` runs)."""
+    found = conn.execute(select(audit_queue.c.seq).where(audit_queue.c.ref == ref).limit(1))
+    return found.first() is not None
+
+
+def _order_lock(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_ORDER_LOCK})
+
+
+def _take_queue(conn: Connection) -> list[tuple[Entry, datetime]]:
+    """(Holding the append order.) The queued entries, off the queue. Exactly the rows read
+    are deleted: on PostgreSQL a lower ``seq`` may commit after a higher one was read."""
+    rows = conn.execute(select(audit_queue).order_by(audit_queue.c.seq)).all()
+    if not rows:
+        return []
+    conn.execute(delete(audit_queue).where(audit_queue.c.seq.in_([r.seq for r in rows])))
+    return [(Entry(r.kind, r.ref, r.payload_sha256), as_utc(r.at)) for r in rows]
+
+
+def _append(conn: Connection, items: Sequence[tuple[Entry, datetime]]) -> None:
+    """(Holding the append order.) Leaves for ``items`` (entry, instant) after the last one."""
     # Straight to the driver's cursor: SQLAlchemy's statement and result machinery cost every
     # group commit several times the query.
     last = driver_first(conn, _LAST_LEAF)
     start = 0 if last is None else last[0] + 1
-    hashes = [merkle.leaf_hash(leaf_data(e)) for e in entries]
+    hashes = [merkle.leaf_hash(leaf_data(e)) for e, _ in items]
     insert_rows(
         conn,
         audit_leaves,
@@ -138,7 +215,7 @@ def append(conn: Connection, entries: Sequence[Entry], at: datetime) -> None:
                 "leaf_hash": h.hex(),
                 "at": at,
             }
-            for i, (e, h) in enumerate(zip(entries, hashes, strict=True))
+            for i, ((e, at), h) in enumerate(zip(items, hashes, strict=True))
         ],
     )
     known = {} if last is None else {(0, last[0]): bytes.fromhex(last[1])}
@@ -244,7 +321,9 @@ def store_head(conn: Connection, grown: GrownTree, key: SigningKey, at: datetime
 
 
 def sign_head(conn: Connection, key: SigningKey, at: datetime) -> TreeHead:
-    """Sign the tree as it is now, in one transaction (the caller's, which stores the head)."""
+    """Sign the tree as it is now, the queue appended first, in one transaction (the
+    caller's, which stores the head)."""
+    sequence(conn)
     return store_head(conn, grow_tree(conn), key, at)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
 
 from services.common.database import metadata
 
-__all__ = ["audit_leaves", "audit_nodes", "tree_heads"]
+__all__ = ["audit_leaves", "audit_nodes", "audit_queue", "tree_heads"]
 
 audit_leaves = Table(
     "audit_leaves",
@@ -38,6 +38,20 @@ audit_leaves = Table(
     Column("leaf_hash", String(64), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_audit_leaves_idx", "idx", unique=True),
+)
+
+# Entries written in their record's transaction, waiting for the sequencer to append them to
+# the tree (services.common.audit_log.queue / sequence); a handful at any time, so no index.
+audit_queue = Table(
+    "audit_queue",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("kind", String(32), nullable=False),
+    Column("ref", String(128), nullable=False),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
 )
 
 # Every perfect subtree of level >= 1 (2**level leaves from idx * 2**level), stored as it is

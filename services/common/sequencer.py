@@ -1,0 +1,74 @@
+"""The log's sequencer: appends queued entries to the tree in the background, many at a time.
+
+Writers that queue their log entries (:func:`services.common.audit_log.queue`; verification
+receipts) tell it; at most every :data:`SEQUENCE_SECONDS` it appends whatever is queued in one
+transaction (:func:`services.common.audit_log.sequence`), so a busy verifier's rounds share one
+append instead of each making its own. Nothing depends on its timing: signing a head, proving a
+queued record and any direct append take the queue first themselves, and what a stopped
+process left queued is appended by the next of those.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from services.common import audit_log
+from services.common.database import Database
+
+log = logging.getLogger(__name__)
+
+#: How long queued entries wait at most for the background append (while the process runs).
+SEQUENCE_SECONDS = 0.1
+
+
+class Sequencer:
+    """Appends the log's queue in a daemon thread, started at the first :meth:`queued`."""
+
+    def __init__(self, db: Database, every: float = SEQUENCE_SECONDS) -> None:
+        self._db = db
+        self._every = every
+        self._lock = threading.Lock()
+        self._pending = False
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def queued(self) -> None:
+        """Entries were queued (committed): append them within :data:`SEQUENCE_SECONDS`."""
+        if self._pending:  # a hand-off path: no lock when there is nothing to change
+            return
+        with self._lock:
+            self._pending = True
+            if self._thread is None and not self._stopped.is_set():
+                self._thread = threading.Thread(
+                    target=self._loop, name="log-sequencer", daemon=True
+                )
+                self._thread.start()
+
+    def run(self) -> int:
+        """Append what is queued now; how many entries."""
+        with self._db.transaction() as conn:
+            return audit_log.sequence(conn)
+
+    def close(self) -> None:
+        """Stop the thread and append what is still queued."""
+        self._stopped.set()
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+            self._flush()
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._every):
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        self._pending = False
+        try:
+            self.run()
+        except Exception:  # appended by the next pass, head or proof; never lost (queued)
+            self._pending = True
+            log.exception("could not append the log's queue")
