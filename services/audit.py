@@ -109,6 +109,8 @@ def verify(
     ``decision_keys``: the keys signed assistance decisions are checked against."""
     leaves = audit_log.leaves(conn)
     report = AuditReport(entries=len(leaves))
+    # Entries queued for the tree (not yet sequenced): their records are checked all the same.
+    queued = audit_log.queued(conn)
     gaps = list(_gaps(leaves))
     report.problems += gaps
     report.problems += list(_altered_leaves(leaves))
@@ -116,13 +118,14 @@ def verify(
         report.problems += list(_stored_nodes(conn, leaves))
     events = [x for x in leaves if x.kind == LICENCE_EVENT]
     report.problems += list(_licence_events(conn, events, codec))
-    receipt_leaves = [x for x in leaves if x.kind == "receipt"]
+    receipt_leaves = [x for x in [*leaves, *queued] if x.kind == "receipt"]
     report.problems += list(_receipts(conn, receipt_leaves))
     report.problems += list(_unlogged_receipts(conn, receipt_leaves))
     decisions = [x for x in leaves if x.kind == "assistance_decision"]
     report.problems += list(_decisions(conn, decisions, vault_of(codec), decision_keys))
     report.problems += list(_unlogged_decisions(conn, decisions))
-    report.problems += list(check_access_records(conn, [x for x in leaves if x.kind == ACCESS]))
+    access = [x for x in [*leaves, *queued] if x.kind == ACCESS]
+    report.problems += list(check_access_records(conn, access))
     report.problems += [Problem(*f) for f in consent_findings(conn, leaves)]
     report.problems += [Problem(*f) for f in forwarded_findings(conn, leaves)]
     report.problems += list(_licence_rows(conn))

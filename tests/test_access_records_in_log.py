@@ -67,6 +67,7 @@ def uses(stack: Stack, clock) -> str:
             case_number="ZJ-2026-0001",
         )
     )
+    stack.app.verifier.transparency.sequence()  # the verifications' queued entries, in the tree
     return licence_id
 
 

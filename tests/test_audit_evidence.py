@@ -16,7 +16,7 @@ from services.audit import load_heads, verify
 from services.common.access_log import access_records
 from services.common.audit_log import audit_leaves, tree_heads
 from services.common.errors import InvalidArgument
-from services.common.log_tables import audit_nodes
+from services.common.log_tables import audit_nodes, audit_queue
 from services.licence_store import demo
 from services.verifier.persistence.tables import receipts
 from testsupport.samples import BUSINESS_FIELDS
@@ -28,7 +28,12 @@ from yihao.v1 import verifier_pb2 as vpb
 COMPANY = "91350100M000100Y43"
 
 
-def issue_and_verify(stack: Stack, clock, verifications: int = 3) -> tuple[str, list[str]]:
+def issue_and_verify(
+    stack: Stack, clock, verifications: int = 3, *, sequenced: bool = True
+) -> tuple[str, list[str]]:
+    """A licence verified ``verifications`` times; with ``sequenced`` the receipts' queued log
+    entries are appended to the tree before returning (as the sequencer does within 0.1 s),
+    so a test editing the tree's leaves finds them there."""
     licence_id = (
         stack.store("market")
         .IssueLicence(
@@ -47,7 +52,15 @@ def issue_and_verify(stack: Stack, clock, verifications: int = 3) -> tuple[str, 
     for _ in range(verifications):
         clock.advance(timedelta(seconds=1))
         ids.append(stack.verifier("hall").VerifyLicence(ask).receipt_id)
+    if sequenced:
+        stack.app.verifier.transparency.sequence()
     return licence_id, ids
+
+
+def queue_only(stack: Stack) -> None:
+    """Stop the background sequencer: entries queued from now on stay queued until a head is
+    signed, a proof asks for them, or another record is appended."""
+    stack.app.verifier.receipts.sequencer.close()
 
 
 def audit(stack: Stack, saved: Path | None = None):
@@ -104,6 +117,37 @@ def test_a_receipt_whose_log_entry_is_gone_is_not_authentic(stack: Stack, clock)
     tamper(stack, delete(audit_leaves).where(audit_leaves.c.ref == ids[1]))
     answer = check(stack, ids[1])
     assert (answer.authentic, answer.reason) == (False, "RECEIPT_NOT_IN_LOG")
+
+
+def test_a_queued_receipt_is_authentic_as_soon_as_it_is_written(stack: Stack, clock):
+    queue_only(stack)
+    _, ids = issue_and_verify(stack, clock, sequenced=False)
+    with stack.app.db.read() as conn:
+        logged = conn.execute(select(audit_leaves).where(audit_leaves.c.ref == ids[0]))
+        assert logged.first() is None
+    answer = check(stack, ids[0])  # sequenced on demand, then a head signed to prove it
+    assert (answer.authentic, answer.reason) == (True, "SIGNATURE_AND_LOG_VERIFIED")
+    assert audit(stack).ok
+
+
+def test_a_receipt_whose_queued_log_entry_is_gone_is_not_authentic(stack: Stack, clock):
+    queue_only(stack)
+    _, ids = issue_and_verify(stack, clock, sequenced=False)
+    tamper(stack, delete(audit_queue).where(audit_queue.c.ref == ids[1]))
+    assert [(p.ref, p.what) for p in audit(stack).problems] == [
+        (ids[1], "receipt not in the log (copied or written behind it)")
+    ]
+    answer = check(stack, ids[1])
+    assert (answer.authentic, answer.reason) == (False, "RECEIPT_NOT_IN_LOG")
+
+
+def test_a_queued_receipt_edited_before_it_is_sequenced_is_found(stack: Stack, clock):
+    queue_only(stack)
+    _, ids = issue_and_verify(stack, clock, sequenced=False)
+    tamper(stack, update(receipts).where(receipts.c.receipt_id == ids[0]).values(body="{}"))
+    found = audit(stack).first
+    assert found is not None
+    assert (found.index, found.ref, found.what) == (-1, ids[0], "receipt edited")
 
 
 def test_an_edited_verdict_column_is_not_authentic(stack: Stack, clock):

@@ -68,8 +68,8 @@ class ReceiptCheck:
     def _logged(self, receipt: Receipt) -> tuple[bool, str]:
         """Is this receipt's entry in the log, under a head signed by the log's key?"""
         leaf_hash = merkle.leaf_hash(audit_log.leaf_data(receipt_entry(receipt)))
+        leaf = self.transparency.find_leaf(receipt.receipt_id)
         with self.db.read() as conn:
-            leaf = audit_log.find_leaf(conn, receipt.receipt_id)
             head = audit_log.latest_head(conn)
         if leaf is None:
             return False, "RECEIPT_NOT_IN_LOG"

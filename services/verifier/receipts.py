@@ -24,6 +24,7 @@ from services.common.group_commit import GroupCommitter
 from services.common.holder_vault import HolderVault
 from services.common.identity import Caller
 from services.common.metrics import NO_METRICS, Metrics
+from services.common.sequencer import Sequencer
 from services.common.signing import canonical_json
 from services.verifier.budget import MatchGuard
 from services.verifier.domain.receipt import (
@@ -66,11 +67,14 @@ class ReceiptSealer:
         self._receipts: GroupCommitter[tuple[Receipt, list[AccessRow]]] = GroupCommitter(
             db, _write_receipts, name="receipts", gather=RECEIPT_GATHER_SECONDS, metrics=metrics
         )
+        # Receipts queue their log entries; this appends the queue to the tree many at a time.
+        self.sequencer = Sequencer(db)
 
     def close(self) -> None:
         """Flush queued receipts and stop the writers."""
         self._writers.shutdown(wait=True)
         self._receipts.close()
+        self.sequencer.close()
 
     def coming(self) -> AbstractContextManager[None]:
         """Announce a receipt about to be sealed (concurrent ones then share one write)."""
@@ -97,11 +101,13 @@ class ReceiptSealer:
         answer citing it leave."""
         receipt_id, item = self.signed(caller, at, answers, texts)
         self._receipts.submit(item)
+        self.sequencer.queued()
         return receipt_id
 
     def write_all(self, sealed: Sequence[tuple[Receipt, list[AccessRow]]]) -> None:
         """Make receipts from :meth:`signed` durable together (group commit)."""
         self._receipts.submit_many(sealed)
+        self.sequencer.queued()
 
     def seal_later(
         self,
@@ -127,6 +133,7 @@ class ReceiptSealer:
         texts: list[bytes],
     ) -> None:
         self._receipts.submit(self.signed(caller, at, answers, texts, receipt_id)[1])
+        self.sequencer.queued()
 
     def signed(
         self,
@@ -163,14 +170,13 @@ class ReceiptSealer:
 
 
 def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[AccessRow]]]) -> None:
-    """One transaction for a group of receipts and the access records they imply."""
+    """One transaction for a group of receipts and the access records they imply, their log
+    entries queued (the sequencer appends them to the tree)."""
     receipts = [receipt for receipt, _ in items]
     repo.insert_receipts(conn, receipts)
     entries = [receipt_entry(r) for r in receipts]
     access = stage_rows(conn, [r for _, rows in items for r in rows])  # one entry for them all
-    audit_log.append(
-        conn, entries if access is None else [*entries, access], receipts[-1].issued_at
-    )
+    audit_log.queue(conn, entries if access is None else [*entries, access], receipts[-1].issued_at)
 
 
 def _access_rows(

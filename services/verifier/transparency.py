@@ -48,6 +48,7 @@ class Transparency:
         if self.keeper is not None:
             self.keeper.require_current()
         key = self.log_keys.signing_key()  # may create the key: its own transaction, first
+        self.sequence()  # what is queued goes into the tree this head signs
         with self.db.read() as conn:  # the leaves since the last head, read without a lock
             grown = audit_log.grow_tree(conn)
         with self.db.transaction() as conn:
@@ -55,6 +56,23 @@ class Transparency:
         if self.keeper is not None:  # committed: now it may be kept
             self.keeper.advance(head)
         return head
+
+    def sequence(self) -> int:
+        """Append the log's queue to the tree now (:func:`audit_log.sequence`); how many."""
+        with self.db.transaction() as conn:
+            return audit_log.sequence(conn)
+
+    def find_leaf(self, ref: str) -> Leaf | None:
+        """The leaf logging the record ``ref``; a record whose entry is still queued is
+        sequenced first, so it is found as soon as it is written."""
+        with self.db.read() as conn:
+            leaf = audit_log.find_leaf(conn, ref)
+            queued = leaf is None and audit_log.is_queued(conn, ref)
+        if not queued:
+            return leaf
+        self.sequence()
+        with self.db.read() as conn:
+            return audit_log.find_leaf(conn, ref)
 
     def _head(self, size: int) -> TreeHead:
         if size < 0:
@@ -72,10 +90,10 @@ class Transparency:
         if not ref.strip() or len(ref) > 128:
             raise InvalidArgument.field("ref", "is required, at most 128 characters", "REQUIRED")
         head = self._head(size)
+        leaf = self.find_leaf(ref.strip())
+        if leaf is None:
+            raise NotFound(f"no log entry for {ref}", reason="LOG_ENTRY_NOT_FOUND")
         with self.db.read() as conn:
-            leaf = audit_log.find_leaf(conn, ref.strip())
-            if leaf is None:
-                raise NotFound(f"no log entry for {ref}", reason="LOG_ENTRY_NOT_FOUND")
             if leaf.index >= head.tree_size:
                 raise FailedPrecondition(
                     f"{ref} was logged after the signed head of size {head.tree_size}; "
