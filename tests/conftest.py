@@ -90,6 +90,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A database at the newest schema, on each backend (a module may define its own)."""
+    database = Database(database_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(T0)
 

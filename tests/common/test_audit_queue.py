@@ -5,7 +5,6 @@ append). Both backends."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,19 +13,10 @@ from sqlalchemy import select
 from services.common import audit_log, log_tree, merkle
 from services.common.audit_log import Entry, audit_leaves
 from services.common.database import Database
-from services.common.migrate import upgrade
 from services.common.sequencer import Sequencer
 from services.common.signing import SigningKey
 
 AT = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 def entry(name: str) -> Entry:

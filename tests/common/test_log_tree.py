@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -82,14 +82,6 @@ def entry(i: int) -> Entry:
 def raw(i: int) -> bytes:
     """The entry bytes the leaf hashes (what MTH takes as d[i])."""
     return audit_log.leaf_data(entry(i))
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 def fill(db: Database, n: int, sizes: list[int]) -> None:

@@ -10,20 +10,11 @@ from sqlalchemy import func, select
 
 from services.common.database import Database
 from services.common.errors import Unauthenticated
-from services.common.migrate import upgrade
 from services.federation.evidence import MAX_SKEW
 from services.federation.replay import PURGE_EVERY, SeenAssertions, federation_assertions_seen
 
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 NONCE = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def db(database_url: str):
-    database = Database(database_url)
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 def _rows(db: Database) -> int:
