@@ -101,13 +101,13 @@ class ReceiptSealer:
         answer citing it leave."""
         receipt_id, item = self.signed(caller, at, answers, texts)
         self._receipts.submit(item)
-        self.sequencer.queued()
+        self.sequencer.queued(2)  # the receipt's entry and its access records'
         return receipt_id
 
     def write_all(self, sealed: Sequence[tuple[Receipt, list[AccessRow]]]) -> None:
         """Make receipts from :meth:`signed` durable together (group commit)."""
         self._receipts.submit_many(sealed)
-        self.sequencer.queued()
+        self.sequencer.queued(len(sealed) + 1)
 
     def seal_later(
         self,
@@ -133,7 +133,7 @@ class ReceiptSealer:
         texts: list[bytes],
     ) -> None:
         self._receipts.submit(self.signed(caller, at, answers, texts, receipt_id)[1])
-        self.sequencer.queued()
+        self.sequencer.queued(2)
 
     def signed(
         self,

@@ -113,3 +113,18 @@ def test_the_sequencer_appends_in_the_background_and_flushes_on_close(db: Databa
     sequencer.queued()
     time.sleep(0.2)
     assert queued_refs(db) == ["after"]
+
+
+def test_enough_entries_waiting_start_a_pass_at_once(db: Database) -> None:
+    sequencer = Sequencer(db, every=3600, batch=2)  # the interval alone would never come
+    try:
+        sequencer.queued()  # starts the thread; one entry waits for the interval
+        with db.transaction() as conn:
+            audit_log.queue(conn, [entry("one"), entry("two")], AT)
+        sequencer.queued(2)
+        deadline = time.monotonic() + 10
+        while queued_refs(db) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [ref for _, ref, _ in tree(db)] == ["one", "two"]
+    finally:
+        sequencer.close()
