@@ -18,6 +18,7 @@ from sqlalchemy import case, event, func, select
 from services.assistance.domain.calendar import WorkingCalendar
 from services.assistance.domain.requests import RequestStatus
 from services.assistance.persistence.tables import assistance_requests
+from services.common import audit_log
 from services.common.audit_log import tree_heads
 from services.common.clock import Clock, SystemClock, china_date
 from services.common.config import Settings
@@ -93,7 +94,7 @@ class DatabaseProbe:
         return [Backlog(code, int(n), int(overdue or 0)) for code, n, overdue in rows]
 
     def tree(self) -> TreeState:
-        """The last signed tree head's size and signing time."""
+        """The last signed tree head's size and signing time; the log's queue."""
         query = (
             select(tree_heads.c.tree_size, tree_heads.c.at)
             .order_by(tree_heads.c.tree_size.desc())
@@ -101,9 +102,13 @@ class DatabaseProbe:
         )
         with self.db.read() as conn:
             row = conn.execute(query).first()
-        if row is None:
-            return TreeState(size=0, signed_at=0.0)
-        return TreeState(size=int(row[0]), signed_at=row[1].timestamp())
+            queued, oldest = audit_log.queue_state(conn)
+        return TreeState(
+            size=int(row[0]) if row is not None else 0,
+            signed_at=row[1].timestamp() if row is not None else 0.0,
+            queued=queued,
+            oldest_queued_at=oldest.timestamp() if oldest is not None else 0.0,
+        )
 
     def calendar(self) -> CalendarCoverage:
         """How far ahead the calendar is configured."""

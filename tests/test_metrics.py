@@ -3,6 +3,7 @@ one process and from every worker of several."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from pathlib import Path
 
@@ -34,6 +35,16 @@ def _scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 def _value(samples, name: str, **labels: str) -> float:
     return sum(v for got, v in samples.get(name, []) if labels.items() <= got.items())
+
+
+def _drained(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """A scrape once the log's queue is empty (or after 10 s)."""
+    deadline = time.monotonic() + 10
+    samples = _scrape(port)
+    while _value(samples, "yihao_audit_queue_entries") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        samples = _scrape(port)
+    return samples
 
 
 def _issue_and_verify(server: ServerProcess) -> str:
@@ -87,6 +98,7 @@ def test_a_scrape_finds_rpc_verdict_and_group_commit_series(tmp_path):
         samples = _scrape(port)
         _guess(server, licence_id, 12)  # 10 MISMATCH answered (the day's budget), 2 refused
         later = _scrape(port)
+        drained = _drained(port)
     assert f"Metrics: http://127.0.0.1:{port}/metrics" in log.read_text()  # the banner says
     rpc = dict(service="yihao.v1.Verifier", method="VerifyLicence", code="OK")
     assert _value(samples, "yihao_rpc_handled_total", **rpc) == 3
@@ -113,6 +125,12 @@ def test_a_scrape_finds_rpc_verdict_and_group_commit_series(tmp_path):
     assert kept + read == 3 and read >= 1
     assert "yihao_calendar_years_ahead" in samples
     assert "yihao_audit_tree_size" in samples
+    # The receipts' log entries were queued; the sequencer appended them within 0.1 s.
+    assert _value(drained, "yihao_audit_queue_entries") == 0
+    assert _value(drained, "yihao_audit_queue_oldest_age_seconds") == 0
+    assert _value(drained, "yihao_audit_sequenced_entries_total") > 0
+    assert _value(drained, "yihao_audit_sequence_seconds_count") >= 1
+    assert _value(drained, "yihao_audit_sequence_failures_total") == 0
     # SQLite: its WAL as last checkpointed, never truncated at this load
     assert "yihao_sqlite_wal_frames" in later
     assert later["yihao_sqlite_wal_truncations_total"] == [({}, 0.0)]

@@ -58,8 +58,9 @@ def test_promtool_accepts_the_rules():
 
 
 def test_the_rules_fire_when_they_should_and_not_otherwise():
-    """alerts_test.yaml: error rate (callers' errors not counted), calendar, stale head,
-    overdue assistance, the audit monitor's staleness and inconsistency rules."""
+    """alerts_test.yaml: error rate (callers' errors not counted), calendar, stale head, a log
+    queue not draining, overdue assistance, the audit monitor's staleness and inconsistency
+    rules."""
     _promtool("test", "rules", str(RULES_TEST))
 
 
@@ -83,6 +84,7 @@ def test_the_rules_cover_what_operations_needs():
     assert "histogram_quantile(0.99" in exprs["YihaoRpcLatencyP99"]
     assert "yihao_assistance_requests_overdue" in exprs["YihaoAssistanceOverdue"]
     assert "yihao_audit_signed_head_age_seconds" in exprs["YihaoSignedTreeHeadStale"]
+    assert "yihao_audit_queue_oldest_age_seconds" in exprs["YihaoAuditQueueNotDraining"]
     assert "yihao_calendar_days_ahead" in exprs["YihaoCalendarNextYearNotConfigured"]
     assert "< 60" in exprs["YihaoCalendarNextYearNotConfigured"]
     assert "yihao_audit_monitor" in exprs["YihaoAuditMonitorFailing"]

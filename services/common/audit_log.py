@@ -175,6 +175,13 @@ def queued(conn: Connection) -> list[Leaf]:
     ]
 
 
+def queue_state(conn: Connection) -> tuple[int, datetime | None]:
+    """How many entries are queued, and when the oldest was (None: none are)."""
+    row = conn.execute(select(func.count(), func.min(audit_queue.c.at))).one()
+    count, oldest = int(row[0]), row[1]
+    return count, (_instant(oldest) if oldest is not None else None)
+
+
 def is_queued(conn: Connection, ref: str) -> bool:
     """Whether the record ``ref`` has an entry queued (logged once :func:`sequence` runs)."""
     found = conn.execute(select(audit_queue.c.seq).where(audit_queue.c.ref == ref).limit(1))

@@ -68,6 +68,10 @@ class Metrics(Protocol):
         """A verification read answered ``kept`` licence rows from memory, ``read`` from the
         database (SQLite's kept rows)."""
 
+    def log_sequenced(self, entries: int, seconds: float, ok: bool) -> None:
+        """One pass of the log's sequencer appended ``entries`` queued entries in ``seconds``
+        (``ok`` False: it failed, and they stay queued)."""
+
 
 class NoMetrics:
     """The do-nothing fallback: every method returns at once."""
@@ -117,6 +121,9 @@ class NoMetrics:
     def licence_rows(self, kept: int, read: int) -> None:
         """Nothing."""
 
+    def log_sequenced(self, entries: int, seconds: float, ok: bool) -> None:
+        """Nothing."""
+
 
 NO_METRICS: Metrics = NoMetrics()
 
@@ -132,10 +139,13 @@ class Backlog:
 
 @dataclass(frozen=True)
 class TreeState:
-    """The tamper-evident log: its size at the last signed head, and that head's age."""
+    """The tamper-evident log: its size at the last signed head, that head's age, and the
+    entries waiting in its queue for the sequencer."""
 
     size: int
     signed_at: float  # Unix time of the last signed head; 0 if none yet
+    queued: int = 0  # entries committed to the log's queue and not yet in the tree
+    oldest_queued_at: float = 0.0  # Unix time of the oldest of them; 0 if none
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,7 @@ class StateProbe(Protocol):
         """Open and overdue assistance requests by provider."""
 
     def tree(self) -> TreeState:
-        """The tamper-evident log's last signed head."""
+        """The tamper-evident log's last signed head, and its queue."""
 
     def calendar(self) -> CalendarCoverage:
         """The calendar's coverage."""

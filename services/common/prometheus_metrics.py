@@ -64,6 +64,11 @@ EXPORTED = (
     "yihao_audit_tree_size",
     "yihao_audit_signed_head_timestamp_seconds",
     "yihao_audit_signed_head_age_seconds",
+    "yihao_audit_queue_entries",
+    "yihao_audit_queue_oldest_age_seconds",
+    "yihao_audit_sequence_seconds",
+    "yihao_audit_sequenced_entries_total",
+    "yihao_audit_sequence_failures_total",
     "yihao_calendar_years_ahead",
     "yihao_calendar_days_ahead",
     "yihao_hot_path_compiled",
@@ -194,6 +199,22 @@ class PrometheusMetrics:
         )
         self._rows_kept = self._rows.labels("kept")
         self._rows_read = self._rows.labels("read")
+        self._sequence_seconds = Histogram(
+            "yihao_audit_sequence_seconds",
+            "Time one pass of the log's sequencer took (appending queued entries to the tree)",
+            buckets=STATEMENT_BUCKETS,
+            registry=r,
+        )
+        self._sequenced = Counter(
+            "yihao_audit_sequenced_entries",
+            "Queued log entries the sequencer appended to the tree",
+            registry=r,
+        )
+        self._sequence_failed = Counter(
+            "yihao_audit_sequence_failures",
+            "Passes of the log's sequencer that failed (their entries stay queued)",
+            registry=r,
+        )
 
     def rpc_handled(self, service: str, method: str, code: str, seconds: float) -> None:
         """Count the RPC and observe its latency."""
@@ -263,6 +284,14 @@ class PrometheusMetrics:
         if read:
             self._rows_read.inc(read)
 
+    def log_sequenced(self, entries: int, seconds: float, ok: bool) -> None:
+        """Observe one sequencer pass; count what it appended, or its failure."""
+        self._sequence_seconds.observe(seconds)
+        if ok:
+            self._sequenced.inc(entries)
+        else:
+            self._sequence_failed.inc()
+
 
 class StateCollector(Collector):
     """Gauges read from the database and calendar when /metrics is scraped."""
@@ -299,6 +328,16 @@ class StateCollector(Collector):
         age = time.time() - tree.signed_at if tree.signed_at else float("inf")
         yield GaugeMetricFamily(
             "yihao_audit_signed_head_age_seconds", "Age of the last signed tree head", value=age
+        )
+        yield GaugeMetricFamily(
+            "yihao_audit_queue_entries",
+            "Log entries committed to the queue and not yet appended to the tree",
+            value=tree.queued,
+        )
+        yield GaugeMetricFamily(
+            "yihao_audit_queue_oldest_age_seconds",
+            "How long the oldest queued log entry has waited for the sequencer (0: none)",
+            value=time.time() - tree.oldest_queued_at if tree.oldest_queued_at else 0.0,
         )
         coverage = self.probe.calendar()
         yield GaugeMetricFamily(

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from services.common import audit_log
 from services.common.database import Database
+from services.common.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,14 @@ class Sequencer:
     """Appends the log's queue in a daemon thread, started at the first :meth:`queued`."""
 
     def __init__(
-        self, db: Database, every: float = SEQUENCE_SECONDS, batch: int = SEQUENCE_BATCH
+        self,
+        db: Database,
+        every: float = SEQUENCE_SECONDS,
+        batch: int = SEQUENCE_BATCH,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._every = every
         self._batch = batch
         self._lock = threading.Lock()
@@ -84,8 +91,12 @@ class Sequencer:
         if not self._pending:
             return
         self._pending = 0
+        began = time.monotonic()
         try:
-            self.run()
+            appended = self.run()
         except Exception:  # appended by the next pass, head or proof; never lost (queued)
             self._pending += 1
+            self._metrics.log_sequenced(0, time.monotonic() - began, ok=False)
             log.exception("could not append the log's queue")
+        else:
+            self._metrics.log_sequenced(appended, time.monotonic() - began, ok=True)

@@ -68,7 +68,7 @@ class ReceiptSealer:
             db, _write_receipts, name="receipts", gather=RECEIPT_GATHER_SECONDS, metrics=metrics
         )
         # Receipts queue their log entries; this appends the queue to the tree many at a time.
-        self.sequencer = Sequencer(db)
+        self.sequencer = Sequencer(db, metrics=metrics)
 
     def close(self) -> None:
         """Flush queued receipts and stop the writers."""

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from services.common import audit_log, log_tree, merkle
 from services.common.audit_log import Entry, audit_leaves
 from services.common.database import Database
+from services.common.metrics import NoMetrics
 from services.common.sequencer import Sequencer
 from services.common.signing import SigningKey
 
@@ -128,3 +129,57 @@ def test_enough_entries_waiting_start_a_pass_at_once(db: Database) -> None:
         assert [ref for _, ref, _ in tree(db)] == ["one", "two"]
     finally:
         sequencer.close()
+
+
+def test_the_queue_state_counts_what_waits_and_since_when(db: Database) -> None:
+    with db.read() as conn:
+        assert audit_log.queue_state(conn) == (0, None)
+    with db.transaction() as conn:
+        audit_log.queue(conn, [entry("early")], AT)
+    with db.transaction() as conn:
+        audit_log.queue(conn, [entry("late1"), entry("late2")], AT + timedelta(minutes=5))
+    with db.read() as conn:
+        assert audit_log.queue_state(conn) == (3, AT)
+    with db.transaction() as conn:
+        audit_log.sequence(conn)
+    with db.read() as conn:
+        assert audit_log.queue_state(conn) == (0, None)
+
+
+class Passes(NoMetrics):
+    """The sequencer's passes as metrics would see them."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, bool]] = []
+
+    def log_sequenced(self, entries: int, seconds: float, ok: bool) -> None:
+        assert seconds >= 0
+        self.seen.append((entries, ok))
+
+
+def test_each_pass_of_the_sequencer_is_measured(db: Database) -> None:
+    passes = Passes()
+    sequencer = Sequencer(db, every=3600, metrics=passes)
+    with db.transaction() as conn:
+        audit_log.queue(conn, [entry("m1"), entry("m2")], AT)
+    sequencer.queued(2)
+    sequencer.close()  # the flush is a pass
+    assert passes.seen == [(2, True)]
+
+
+def test_a_failed_pass_is_counted_and_its_entries_stay_queued(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passes = Passes()
+    sequencer = Sequencer(db, every=3600, metrics=passes)
+    with db.transaction() as conn:
+        audit_log.queue(conn, [entry("kept")], AT)
+
+    def broken(conn: object) -> int:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(audit_log, "sequence", broken)
+    sequencer.queued()
+    sequencer.close()
+    assert passes.seen == [(0, False)]
+    assert queued_refs(db) == ["kept"]
