@@ -15,7 +15,9 @@ measuring process. Measured in one run:
   saturation throughput, server CPU per call (from /proc), p50/p99 latency, for Ping and for
   VerifyLicence (by licence id, with the holder's number presented, so the match runs);
 * open loop: VerifyLicence at half the measured saturation rate, sends scheduled at fixed
-  intervals and latency taken from the scheduled send time (no coordinated omission);
+  intervals and latency taken from the scheduled send time (no coordinated omission); then
+  Ping in the same open loop at the same rate, for reference: the tail latency this host and
+  the gRPC stack give any call at that rate (``noop_p99_ms_at_verify_half_load``);
 * VerifyBatch: one stream of ``--batch`` items, ``--chunk`` per message, verifications per
   second and CPU per item (every answer checked: verdict, holder match, order).
 
@@ -241,11 +243,19 @@ def main() -> None:
             "VerifyLicence", lambda: measure(server, jobs("verify", args.count)), errors
         )
         half: Figures | None = None
+        noop_half: Figures | None = None
         if verify is not None:
             rate = verify.per_s / 2
             half = _phase(
                 "VerifyLicence @ 50%",
                 lambda: measure(server, jobs("verify_open", args.open_loop, rate)),
+                errors,
+            )
+            # The same open loop of no-ops: the tail this host and stack give any call at
+            # that rate, to read the one above against (a reference, not a target).
+            noop_half = _phase(
+                "Ping @ VerifyLicence's half load",
+                lambda: measure(server, jobs("ping_open", args.open_loop, rate)),
                 errors,
             )
         batch_job = Job(
@@ -271,6 +281,7 @@ def main() -> None:
         (f"Ping ({in_flight} in flight)", noop),
         (f"Verify ({in_flight} in flight)", verify),
         ("Verify @ 50% (open)", half),
+        ("Ping @ same (open)", noop_half),
         ("VerifyBatch (1 stream)", batch),
     ]
     for label, f in rows:
@@ -309,6 +320,8 @@ def main() -> None:
         "verify_half_load_per_s": fig(half, lambda f: f.per_s, 0),
         "verify_p50_ms_at_half_load": fig(half, lambda f: f.ms(50), 2),
         "verify_p99_ms_at_half_load": fig(half, lambda f: f.ms(99), 2),
+        "noop_p50_ms_at_verify_half_load": fig(noop_half, lambda f: f.ms(50), 2),
+        "noop_p99_ms_at_verify_half_load": fig(noop_half, lambda f: f.ms(99), 2),
         "verify_batch_per_s": fig(batch, lambda f: f.per_s, 0),
         "verify_batch_cpu_us_per_item": fig(batch, lambda f: f.cpu_us),
         "noop_client_cpu_us_per_call": fig(noop, lambda f: f.client_cpu_us),

@@ -33,7 +33,8 @@ CASE_NUMBER = "BENCH-2026-0001"
 
 @dataclass(frozen=True)
 class Job:
-    """What one load-generator process does. ``mode``: ping, verify, verify_open or batch."""
+    """What one load-generator process does. ``mode``: ping, verify, their open loops
+    (ping_open, verify_open) or batch."""
 
     mode: str
     port: int
@@ -44,7 +45,7 @@ class Job:
     threads: int
     worker: int = 0
     workers: int = 1
-    rate: float = 0.0  # verify_open: total calls per second over all workers
+    rate: float = 0.0  # open loops: total calls per second over all workers
     chunk: int = 1000  # batch: items per VerifyBatch message
     names: bool = False  # present each holder's name too (verify_requests)
 
@@ -102,7 +103,7 @@ def _check_verification(answer: pb.Verification, unexpected: list[str]) -> None:
 
 def _unary_call(job: Job, channel: grpc.Channel, unexpected: list[str]) -> Callable[[int], None]:
     """One call of the job's RPC, the i-th (spreading over the licences)."""
-    if job.mode == "ping":
+    if job.mode in ("ping", "ping_open"):
         ping = common_pb2_grpc.DiagnosticsStub(channel).Ping
         ping_request = common.PingRequest(payload="p")
 
@@ -160,7 +161,7 @@ def _unary(job: Job, barrier: Barrier) -> WorkerResult:
             with lock:
                 result.latencies.extend(mine)
 
-        body = open_loop if job.mode == "verify_open" else closed
+        body = open_loop if job.mode.endswith("_open") else closed
         for future in [pool.submit(body, t) for t in range(job.threads)]:
             future.result()
         result.end = time.monotonic()
