@@ -19,16 +19,21 @@ from pathlib import Path
 #: The modules on the verification path that are compiled: reading a batch's rows and their
 #: signed status, the memo of checked versions, deciding verdicts, holder-number parsing and
 #: matching, the MISMATCH budget, receipt texts, access records made and staged, a batch's
-#: request read and its answer encoded. Not compiled: modules
+#: request read and its answer encoded, the leader/follower hand-offs of a round and its group
+#: commit (relay, combining, group_commit) and receipt ids. Not compiled: modules
 #: whose attributes tests replace (compiled modules and classes are fixed), gRPC servicers
 #: (their base classes are generated Python) and SQLAlchemy-heavy repositories.
 HOT_MODULES: tuple[str, ...] = (
     "services.common.access_rows",
     "services.common.canonical",
+    "services.common.combining",
+    "services.common.group_commit",
     "services.common.identifiers",
+    "services.common.ids",
     "services.common.licence_ids",
     "services.common.match_budget",
     "services.common.purpose",
+    "services.common.relay",
     "services.licence_store.attestation",
     "services.licence_store.current_rows",
     "services.licence_store.domain.reading",
