@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring as _json_text  # canonical_json's string escaping
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text
@@ -105,10 +106,15 @@ def head_bytes(size: int, root_hash: bytes, at: datetime) -> bytes:
 
 
 def leaf_data(entry: Entry) -> bytes:
-    """The bytes a leaf hashes: hashes and references only, never personal data."""
-    return canonical_json(
-        {"kind": entry.kind, "ref": entry.ref, "sha256": entry.payload_sha256}, plain=True
-    )
+    """The bytes a leaf hashes: hashes and references only, never personal data.
+
+    The canonical JSON of ``{"kind", "ref", "sha256"}`` (RFC 8785: keys sorted, no spaces),
+    written out directly: the sequencer makes one for every entry it appends, and the general
+    encoder cost it ~5 µs each. A test holds it equal to :func:`canonical_json` of the same."""
+    return (
+        f'{{"kind":{_json_text(entry.kind)},"ref":{_json_text(entry.ref)},'
+        f'"sha256":{_json_text(entry.payload_sha256)}}}'
+    ).encode()
 
 
 #: Per database: the frontier after the last leaf this process appended, keyed by that leaf
@@ -210,7 +216,14 @@ def _take_queue(conn: Connection) -> list[tuple[Entry, datetime]]:
         )
     else:
         conn.exec_driver_sql(f"DELETE FROM {audit_queue.name} WHERE seq <= ?", (rows[-1][0],))
-    return [(Entry(kind, ref, sha), _instant(at)) for _, kind, ref, sha, at in rows]
+    instants: dict[Any, datetime] = {}  # a round's entries share one instant: parsed once
+    taken = []
+    for _, kind, ref, sha, at in rows:
+        instant = instants.get(at)
+        if instant is None:
+            instant = instants[at] = _instant(at)
+        taken.append((Entry(kind, ref, sha), instant))
+    return taken
 
 
 def _instant(value: Any) -> datetime:
