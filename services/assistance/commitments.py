@@ -24,7 +24,7 @@ from services.common.holder_vault import HolderVault
 from services.common.identifiers import parse_holder_number, validate_licence_type_code
 from services.common.identity import Caller
 from services.licence_store.domain.catalogue import check_text
-from services.licence_store.domain.licence import Effective
+from services.licence_store.domain.effective import Effective
 from services.licence_store.reader import LicenceReader
 
 __all__ = ["CommitmentBook"]

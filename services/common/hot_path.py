@@ -17,12 +17,13 @@ import importlib.machinery
 from pathlib import Path
 
 #: The modules on the verification path that are compiled: reading a batch's rows and their
-#: signed status, the memo of checked versions, deciding verdicts, holder-number parsing and
-#: matching, the MISMATCH budget, receipt texts, access records made and staged, a batch's
-#: request read and its answer encoded, the leader/follower hand-offs of a round and its group
-#: commit (relay, combining, group_commit) and receipt ids. Not compiled: modules
-#: whose attributes tests replace (compiled modules and classes are fixed), gRPC servicers
-#: (their base classes are generated Python) and SQLAlchemy-heavy repositories.
+#: signed status, the memo of checked versions, deciding verdicts (and where a day falls in a
+#: licence's validity dates), holder-number parsing and matching, the MISMATCH budget,
+#: receipt texts, access records made and staged, a batch's request read and its answer
+#: encoded, the leader/follower hand-offs of a round and its group commit (relay, combining,
+#: group_commit) and receipt ids. Not compiled: modules whose attributes tests replace
+#: (compiled modules and classes are fixed), gRPC servicers (their base classes are generated
+#: Python) and SQLAlchemy-heavy repositories.
 HOT_MODULES: tuple[str, ...] = (
     "services.common.access_rows",
     "services.common.canonical",
@@ -36,6 +37,7 @@ HOT_MODULES: tuple[str, ...] = (
     "services.common.relay",
     "services.licence_store.attestation",
     "services.licence_store.current_rows",
+    "services.licence_store.domain.effective",
     "services.licence_store.domain.reading",
     "services.licence_store.domain.statements",
     "services.licence_store.domain.status_chain",

@@ -67,6 +67,8 @@ _MAX_SERIAL: Final = 32
 class HolderKind(enum.Enum):
     """What a holder number identifies: a person or an organisation."""
 
+    __hash__ = object.__hash__  # members are singletons: identity, not name (hot keys)
+
     PERSON = "person"
     ORGANISATION = "organisation"
 

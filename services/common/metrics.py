@@ -12,6 +12,7 @@ outcomes, department credit codes (public codes of organisations) — never a pe
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,8 +24,9 @@ class Metrics(Protocol):
     def rpc_handled(self, service: str, method: str, code: str, seconds: float) -> None:
         """One RPC finished with status ``code`` after ``seconds``."""
 
-    def verdicts(self, given: Iterable[tuple[str, str]]) -> None:
-        """Verdicts given, as (verdict, reason) pairs (an iterable the fallback never runs)."""
+    def verdicts(self, given: Iterable[tuple[str | enum.Enum, str]]) -> None:
+        """Verdicts given, as (verdict, reason) pairs (an iterable the fallback never runs); a
+        verdict may be an enum member, labelled by its value (counted first, named once)."""
 
     def group_commit(self, committer: str, batch_size: int, seconds: float) -> None:
         """One group-commit transaction of ``batch_size`` items took ``seconds``."""
@@ -79,7 +81,7 @@ class NoMetrics:
     def rpc_handled(self, service: str, method: str, code: str, seconds: float) -> None:
         """Nothing."""
 
-    def verdicts(self, given: Iterable[tuple[str, str]]) -> None:
+    def verdicts(self, given: Iterable[tuple[str | enum.Enum, str]]) -> None:
         """Nothing."""
 
     def group_commit(self, committer: str, batch_size: int, seconds: float) -> None:

@@ -14,6 +14,7 @@ files of every worker, and removes the directory when it exits. State exported a
 from __future__ import annotations
 
 import collections
+import enum
 import os
 import shutil
 import tempfile
@@ -221,10 +222,11 @@ class PrometheusMetrics:
         self._rpc.labels(service, method, code).inc()
         self._rpc_seconds.labels(service, method).observe(seconds)
 
-    def verdicts(self, given: Iterable[tuple[str, str]]) -> None:
+    def verdicts(self, given: Iterable[tuple[str | enum.Enum, str]]) -> None:
         """Count verdicts by verdict and reason."""
         for (verdict, reason), n in collections.Counter(given).items():
-            self._verdicts.labels(verdict, reason).inc(n)
+            label = verdict.value if isinstance(verdict, enum.Enum) else verdict
+            self._verdicts.labels(label, reason).inc(n)
 
     def group_commit(self, committer: str, batch_size: int, seconds: float) -> None:
         """Observe one transaction's size and time."""

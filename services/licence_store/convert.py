@@ -15,7 +15,8 @@ from services.licence_store.domain.catalogue import (
     FieldType,
     LicenceType,
 )
-from services.licence_store.domain.licence import Effective, EventKind, Status
+from services.licence_store.domain.effective import Effective
+from services.licence_store.domain.licence import EventKind, Status
 from services.licence_store.domain.stored import StoredEvent
 from services.licence_store.lifecycle import IssueCommand
 from services.licence_store.queries import LicenceView

@@ -20,6 +20,7 @@ from services.common.purpose import Why, why_in
 from services.licence_store.catalogue import CatalogueCache
 from services.licence_store.consent_gate import ConsentGate, check_grant_id
 from services.licence_store.domain.consent import ConsentPass, Matter
+from services.licence_store.domain.effective import Effective
 from services.licence_store.domain.grants import (
     NOTHING,
     WHOLE,
@@ -29,7 +30,7 @@ from services.licence_store.domain.grants import (
     check_purpose,
     purpose_allowed,
 )
-from services.licence_store.domain.licence import Effective, Licence, Status
+from services.licence_store.domain.licence import Licence, Status
 from services.licence_store.domain.reading import LicenceRef
 from services.licence_store.domain.stored import StoredEvent, StoredLicence
 from services.licence_store.local_reader import licence_not_found, resolve_serial

@@ -152,7 +152,7 @@ class ReceiptSealer:
         key = self.keys.signing_key()
         verdict, licence_id, content_sha256 = _single(answers)
         # A generator: with metrics off it is never run.
-        self.metrics.verdicts((a.decision.verdict.value, a.decision.reason) for a in answers)
+        self.metrics.verdicts((a.decision.verdict, a.decision.reason) for a in answers)
         receipt = Receipt(
             receipt_id=receipt_id,
             issued_at=at,

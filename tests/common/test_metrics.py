@@ -97,3 +97,17 @@ def test_every_exported_name_is_collected(stack: Stack, clock):
     # Families are named without _total; histograms without their _bucket/_sum/_count.
     for exported in EXPORTED:
         assert exported.removesuffix("_total") in names, exported
+
+
+def test_verdicts_given_as_members_are_labelled_by_their_value():
+    from services.verifier.domain.verdict import Verdict
+
+    metrics = PrometheusMetrics()
+    metrics.verdicts(
+        [(Verdict.VALID, "ALL_CHECKS_PASSED")] * 2
+        + [("valid", "ALL_CHECKS_PASSED")]
+        + [(Verdict.EXPIRED, "VALIDITY_ENDED")]
+    )
+    value = metrics.registry.get_sample_value
+    assert value("yihao_verdicts_total", {"verdict": "valid", "reason": "ALL_CHECKS_PASSED"}) == 3
+    assert value("yihao_verdicts_total", {"verdict": "expired", "reason": "VALIDITY_ENDED"}) == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.licence_store.domain.licence import Effective
+from services.licence_store.domain.effective import Effective
 from services.licence_store.domain.stored import StoredLicence
 
 

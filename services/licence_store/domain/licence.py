@@ -27,6 +27,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.identifiers import HolderNumber
 from services.common.licence_ids import LicenceIdentifier, mint_licence_identifier
 from services.licence_store.domain.catalogue import LicenceType, check_text
+from services.licence_store.domain.effective import Effective, position
 
 FieldValue = str | int | bool
 
@@ -45,19 +46,6 @@ class Status(enum.Enum):
     def terminal(self) -> bool:
         """Whether no further transition is possible."""
         return self in (Status.REVOKED, Status.CANCELLED)
-
-
-class Effective(enum.Enum):
-    """The status at an instant, validity dates included."""
-
-    __hash__ = object.__hash__  # members are singletons: identity, not name (hot keys)
-
-    VALID = "valid"
-    EXPIRED = "expired"
-    NOT_YET_VALID = "not_yet_valid"
-    SUSPENDED = "suspended"
-    REVOKED = "revoked"
-    CANCELLED = "cancelled"
 
 
 class EventKind(enum.Enum):
@@ -186,11 +174,7 @@ class Validity:
 
     def position(self, day: date) -> Effective:
         """VALID, EXPIRED or NOT_YET_VALID on ``day``."""
-        if day < self.valid_from:
-            return Effective.NOT_YET_VALID
-        if self.valid_until is not None and day > self.valid_until:
-            return Effective.EXPIRED
-        return Effective.VALID
+        return position(self.valid_from, self.valid_until, day)
 
 
 def _days_after(day: date, days: int, field: str) -> date:

@@ -18,7 +18,8 @@ from datetime import date, datetime
 
 from services.common.clock import china_date
 from services.common.identifiers import HolderNumber
-from services.licence_store.domain.licence import Effective, Status, Validity
+from services.licence_store.domain.effective import Effective, position
+from services.licence_store.domain.licence import Status, Validity
 
 
 class Verdict(enum.Enum):
@@ -97,7 +98,7 @@ def decide_on(integrity: Integrity, status: Status, validity: Validity, day: dat
         return _CANNOT_CHECK[integrity]
     if status in _STATUS_VERDICTS:
         return _STATUS_VERDICTS[status]
-    return _DATE_VERDICTS[validity.position(day)]
+    return _DATE_VERDICTS[position(validity.valid_from, validity.valid_until, day)]
 
 
 _STATUS_REFUSED: dict[str, Decision] = {}
