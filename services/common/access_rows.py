@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from services.common.clock import as_utc
 
@@ -24,9 +24,9 @@ AccessRow = tuple[str, str, str, str, str, str, datetime, str | None]
 
 #: The widths of the text columns a caller's words go into (the table declares them): longer
 #: values are cut to fit when a batch is staged, and the digest commits to what is stored.
-PURPOSE_WIDTH = 200
-CASE_NUMBER_WIDTH = 64
-WHAT_WIDTH = 500
+PURPOSE_WIDTH: Final = 200
+CASE_NUMBER_WIDTH: Final = 64
+WHAT_WIDTH: Final = 500
 
 
 def holder_tag(holder_key: str) -> int:

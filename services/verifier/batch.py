@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from datetime import date, datetime
-from json.encoder import encode_basestring as _json_str  # json.dumps' escaping, as canonical
-from typing import Any, NamedTuple
+from json.encoder import encode_basestring
+from typing import Any, Final, NamedTuple
 
 from services.common.clock import Clock, china_date
 from services.common.errors import InvalidArgument, YihaoError
@@ -59,10 +59,13 @@ from services.verifier.results import (
 )
 from services.verifier.vetting import Vetted, VettedMemo, name_key
 
-MAX_NAME = 200
-MEMO_SIZE = 100_000  # identifiers parsed; receipt text parts
-NO_SUCH_LICENCE = not_found()
-NO_NAMES = ("", "")
+#: json.dumps' escaping, as canonical JSON writes strings (Final: a C static when compiled,
+#: not a lookup in the module's globals on every use).
+_json_str: Final = encode_basestring
+MAX_NAME: Final = 200
+MEMO_SIZE: Final = 100_000  # identifiers parsed; receipt text parts
+NO_SUCH_LICENCE: Final = not_found()
+NO_NAMES: Final = ("", "")
 
 
 class Prepared(NamedTuple):

@@ -18,18 +18,22 @@ Plain Python: no grpc, no SQL.
 
 from __future__ import annotations
 
+from typing import Final
+
 from services.verifier.results import Asked, new_asked
 
 # Field keys (field number << 3 | wire type 2, length-delimited), each one byte.
-_ITEMS = 0x0A  # VerifyBatchRequest.items = 1
-_LICENCE = 0x0A  # VerifyLicenceRequest.licence = 1
-_HOLDER_NUMBER = 0x12  # presented_holder_number = 2
-_HOLDER_NAME = 0x1A  # presented_holder_name = 3
-_PURPOSE = 0x2A  # purpose = 5
-_CASE_NUMBER = 0x32  # case_number = 6
-_CLIENT_REF = 0x3A  # client_ref = 7
-_LICENCE_ID = 0x0A  # LicenceRef.licence_id = 1 (a member of the oneof ``ref``)
-_FIELDS = frozenset((_LICENCE, _HOLDER_NUMBER, _HOLDER_NAME, _PURPOSE, _CASE_NUMBER, _CLIENT_REF))
+_ITEMS: Final = 0x0A  # VerifyBatchRequest.items = 1
+_LICENCE: Final = 0x0A  # VerifyLicenceRequest.licence = 1
+_HOLDER_NUMBER: Final = 0x12  # presented_holder_number = 2
+_HOLDER_NAME: Final = 0x1A  # presented_holder_name = 3
+_PURPOSE: Final = 0x2A  # purpose = 5
+_CASE_NUMBER: Final = 0x32  # case_number = 6
+_CLIENT_REF: Final = 0x3A  # client_ref = 7
+_LICENCE_ID: Final = 0x0A  # LicenceRef.licence_id = 1 (a member of the oneof ``ref``)
+_FIELDS: Final = frozenset(
+    (_LICENCE, _HOLDER_NUMBER, _HOLDER_NAME, _PURPOSE, _CASE_NUMBER, _CLIENT_REF)
+)
 
 
 def read_items(raw: bytes) -> list[Asked] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Final
 
 from services.common.holder_vault import HolderVault
 from services.common.match_budget import BUDGET_EXHAUSTED, MatchBudget, Subject
@@ -19,8 +20,8 @@ from services.verifier.domain.verdict import HolderMatch
 from services.verifier.results import Answer, Result
 from services.verifier.vetting import Vetted
 
-ASKED = (HolderMatch.MATCH, HolderMatch.MISMATCH)
-SUBJECTS_MEMO_SIZE = 100_000
+ASKED: Final = (HolderMatch.MATCH, HolderMatch.MISMATCH)
+SUBJECTS_MEMO_SIZE: Final = 100_000
 
 
 class MatchGuard:

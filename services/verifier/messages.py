@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from services.common.errors import YihaoError
 from services.common.textcheck import refuse_nul
@@ -33,8 +33,8 @@ from yihao.v1 import verifier_pb2 as pb
 #: 2.9 MB, under the 4 MiB message limit; 10,000 (the maximum until 2026-12) could not fit.
 MAX_BATCH_ITEMS = 1_000
 WIRE_CACHE_SIZE = 100_000
-VERDICTS = {v: getattr(pb, f"VERDICT_{v.name}") for v in Verdict}
-MATCHES = {m: getattr(pb, f"HOLDER_MATCH_{m.name}") for m in HolderMatch}
+VERDICTS: Final = {v: getattr(pb, f"VERDICT_{v.name}") for v in Verdict}
+MATCHES: Final = {m: getattr(pb, f"HOLDER_MATCH_{m.name}") for m in HolderMatch}
 
 
 def presented_in(request: pb.VerifyLicenceRequest) -> Presented:
@@ -258,7 +258,7 @@ def _varint(n: int) -> bytes:
 
 
 #: Varints of the lengths an answer's parts have (an answer takes at most 2,868 bytes).
-_LENGTHS = [_varint(n) for n in range(1 << 14)]
+_LENGTHS: Final = [_varint(n) for n in range(1 << 14)]
 
 
 def _length(n: int) -> bytes:
@@ -266,10 +266,10 @@ def _length(n: int) -> bytes:
 
 
 # Field keys (number << 3 | 2: length-delimited) of the fields the Wire writes itself.
-_RESULTS = _varint(1 << 3 | 2)  # VerifyBatchResponse.results
-_RECEIPT_ID = _varint(2 << 3 | 2)  # VerifyBatchResponse.receipt_id
-_RECEIPT = _varint(17 << 3 | 2)  # Verification.receipt_id
-_CLIENT_REF = _varint(19 << 3 | 2)  # Verification.client_ref
+_RESULTS: Final = _varint(1 << 3 | 2)  # VerifyBatchResponse.results
+_RECEIPT_ID: Final = _varint(2 << 3 | 2)  # VerifyBatchResponse.receipt_id
+_RECEIPT: Final = _varint(17 << 3 | 2)  # Verification.receipt_id
+_CLIENT_REF: Final = _varint(19 << 3 | 2)  # Verification.client_ref
 
 
 def encoded(response: bytes | Any) -> bytes:

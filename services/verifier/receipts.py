@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import Connection
 
@@ -243,10 +244,10 @@ def _access_rows(
 #: UTF-8 form the driver keeps once made) saves formatting and encoding it each time. It
 #: holds no more than the memo of checked versions does (a licence's type name and number,
 #: a verdict), nothing of who asked. Bounded: emptied when full.
-_WHATS: dict[tuple[Vetted, str, Verdict], str] = {}
-WHATS_SIZE = 100_000
+_WHATS: Final[dict[tuple[Vetted, str, Verdict], str]] = {}
+WHATS_SIZE: Final = 100_000
 
-_SAID = {v: f"verified, {v.value.upper()}" for v in Verdict}
+_SAID: Final = {v: f"verified, {v.value.upper()}" for v in Verdict}
 
 
 def _said(verdict: Verdict) -> str:
@@ -254,7 +255,7 @@ def _said(verdict: Verdict) -> str:
     return _SAID[verdict]
 
 
-CHANNEL = "verification"
+CHANNEL: Final = "verification"
 
 
 def _single(answers: Sequence[Answer | Result]) -> tuple[Verdict | None, str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from services.common.errors import InvalidArgument, YihaoError
 from services.common.identifiers import (
@@ -28,12 +28,12 @@ from services.verifier.domain.verdict import (
 )
 from services.verifier.vetting import Vetted
 
-EXISTENCE = ("existence",)
+EXISTENCE: Final = ("existence",)
 #: A ``client_ref`` is echoed on its answer, so it is bounded like every other answer part.
-MAX_CLIENT_REF = 100
+MAX_CLIENT_REF: Final = 100
 #: A malformed item's reason says why in at most this many characters.
-MAX_REASON = 200
-WHY_REQUIRED = (PURPOSE_REQUIRED, CASE_NUMBER_REQUIRED)
+MAX_REASON: Final = 200
+WHY_REQUIRED: Final = (PURPOSE_REQUIRED, CASE_NUMBER_REQUIRED)
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ class Answer(NamedTuple):
 #: ``new_tuple(SomeNamedTuple, (every value, in order))``: the NamedTuple made without its
 #: ``__new__``, which runs as interpreted Python (~0.2 µs more a call; the fast path makes
 #: three an item).
-new_tuple = tuple.__new__
+new_tuple: Final = tuple.__new__
 
 
 def new_asked(

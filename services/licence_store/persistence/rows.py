@@ -19,7 +19,7 @@ import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from services.common.clock import as_utc
 from services.common.database import check_deadline
@@ -31,7 +31,7 @@ from services.licence_store.persistence.codec import LicenceCodec
 from services.licence_store.persistence.repository import stored_from_mapping
 
 #: Columns of the signed version and the sealed holder: what integrity depends on.
-CONTENT = (
+CONTENT: Final = (
     "l.type_code",
     "l.issuer_code",
     "l.licence_number",
@@ -51,16 +51,22 @@ CONTENT = (
     "v.content_sha256",
 )
 #: Columns of the licence's current state (never remembered by the verifier).
-STATE = ("l.status", "l.status_reason_code", "l.status_reason_text", "l.status_at", "l.issued_at")
+STATE: Final = (
+    "l.status",
+    "l.status_reason_code",
+    "l.status_reason_text",
+    "l.status_at",
+    "l.issued_at",
+)
 
-_KEY_ID = 6 + CONTENT.index("v.key_id")  # in a row as fetched: serial, STATE, CONTENT, head
-_CONTENT_END = 6 + len(CONTENT)
-_AT = {c: 6 + CONTENT.index(c) for c in CONTENT}
-_STATUSES = {s.value: s for s in Status}
+_KEY_ID: Final = 6 + CONTENT.index("v.key_id")  # in a row as fetched: serial, STATE, CONTENT, head
+_CONTENT_END: Final = 6 + len(CONTENT)
+_AT: Final = {c: 6 + CONTENT.index(c) for c in CONTENT}
+_STATUSES: Final = {s.value: s for s in Status}
 
 #: Text columns that hold more than ASCII, read as bytes on SQLite (decoding them into str
 #: is most of the cost of fetching a row; the memo only compares them).
-_AS_BYTES = ("v.holder_name", "v.fields")
+_AS_BYTES: Final = ("v.holder_name", "v.fields")
 
 
 def _select(content: Iterable[str]) -> str:
@@ -77,12 +83,12 @@ def _select(content: Iterable[str]) -> str:
 
 
 # One statement text whatever the number of serials (the driver keeps it prepared).
-_BY_SERIALS = {
+_BY_SERIALS: Final = {
     "sqlite": _select(f"CAST({c} AS BLOB)" if c in _AS_BYTES else c for c in CONTENT)
     + "WHERE l.serial IN (SELECT value FROM json_each(?))",
     "postgresql": _select(CONTENT) + "WHERE l.serial = ANY(%s)",
 }
-_BY_NUMBERS = {
+_BY_NUMBERS: Final = {
     "sqlite": "SELECT licence_number, serial FROM licences "
     "WHERE type_code = ? AND licence_number IN (SELECT value FROM json_each(?))",
     "postgresql": "SELECT licence_number, serial FROM licences "
@@ -90,7 +96,7 @@ _BY_NUMBERS = {
 }
 
 
-_CHAINS = {
+_CHAINS: Final = {
     "sqlite": "SELECT serial, body, signature FROM licence_statements "
     "WHERE serial IN (SELECT value FROM json_each(?)) ORDER BY serial, sequence",
     "postgresql": "SELECT serial, body, signature FROM licence_statements "
@@ -197,7 +203,7 @@ def head_of(current: CurrentLicence) -> tuple[bytes, bytes] | None:
     return None if body is None else (bytes(body), bytes(signature))
 
 
-_CLAIMED = operator.itemgetter(
+_CLAIMED: Final = operator.itemgetter(
     0,
     1,
     _AT["l.type_code"],

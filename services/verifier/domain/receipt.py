@@ -14,13 +14,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from json.encoder import encode_basestring as _json_str  # json.dumps' escaping, as canonical
-from typing import Any
+from json.encoder import encode_basestring
+from typing import Any, Final
 
 from services.common.canonical import canonical_json
 from services.common.evidence import Entry
 from services.common.ids import time_ordered_id
 from services.verifier.domain.verdict import Verdict
+
+#: json.dumps' escaping, as canonical JSON writes strings (Final: a C static when compiled,
+#: not a lookup in the module's globals on every use).
+_json_str: Final = encode_basestring
 
 
 def new_receipt_id(at: datetime) -> str:

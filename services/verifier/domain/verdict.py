@@ -15,6 +15,7 @@ import enum
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Final
 
 from services.common.clock import china_date
 from services.common.identifiers import HolderNumber
@@ -62,7 +63,7 @@ class Integrity(enum.Enum):
 
 
 #: The checks every verdict of a stored licence applies, in order.
-STANDARD_CHECKS = ("signature", "issuer_key_period", "status", "validity_dates")
+STANDARD_CHECKS: Final = ("signature", "issuer_key_period", "status", "validity_dates")
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,13 @@ class Decision:
 
 
 # Decisions are values: the few possible ones are made once (the batch path decides often).
-_CANNOT_CHECK = {i: Decision(Verdict.CANNOT_CHECK, i.value) for i in Integrity}
-_STATUS_VERDICTS = {
+_CANNOT_CHECK: Final = {i: Decision(Verdict.CANNOT_CHECK, i.value) for i in Integrity}
+_STATUS_VERDICTS: Final = {
     Status.SUSPENDED: Decision(Verdict.SUSPENDED, "STATUS_SUSPENDED"),
     Status.REVOKED: Decision(Verdict.REVOKED, "STATUS_REVOKED"),
     Status.CANCELLED: Decision(Verdict.CANCELLED, "STATUS_CANCELLED"),
 }
-_DATE_VERDICTS = {
+_DATE_VERDICTS: Final = {
     Effective.EXPIRED: Decision(Verdict.EXPIRED, "VALIDITY_ENDED"),
     Effective.NOT_YET_VALID: Decision(Verdict.NOT_YET_VALID, "VALIDITY_NOT_STARTED"),
     Effective.VALID: Decision(Verdict.VALID, "ALL_CHECKS_PASSED"),
@@ -101,7 +102,7 @@ def decide_on(integrity: Integrity, status: Status, validity: Validity, day: dat
     return _DATE_VERDICTS[position(validity.valid_from, validity.valid_until, day)]
 
 
-_STATUS_REFUSED: dict[str, Decision] = {}
+_STATUS_REFUSED: Final[dict[str, Decision]] = {}
 
 
 def attested(decision: Decision, status_refusal: str) -> Decision:
