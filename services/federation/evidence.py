@@ -23,6 +23,7 @@ from services.common.canonical import canonical_json, sha256_hex
 from services.common.errors import Unauthenticated
 from services.common.ids import time_ordered_id
 from services.common.signing import PublicKey
+from services.verifier.domain.receipt import receipt_signature_holds
 
 #: How long an assertion is good for (the forwarding region sets ``expires_at`` this far on).
 VALIDITY = timedelta(seconds=60)
@@ -181,6 +182,7 @@ class Stated:
 def receipt_problem(
     body: bytes,
     key_id: str,
+    algorithm: str,
     signature: bytes,
     *,
     keys: Mapping[str, PublicKey],
@@ -191,10 +193,12 @@ def receipt_problem(
     answers: Sequence[Stated],
 ) -> str:
     """Why a peer's receipt does not vouch for its answers ("" when it does): it must verify
-    under one of the peer's published receipt keys, be this receipt, name the department and
-    cite our assertion, and state exactly the verdicts, licences and hashes answered."""
+    under one of the peer's published receipt keys as its ``algorithm`` says (over its body's
+    digest, or its body for a peer that signs receipts as before), be this receipt, name the
+    department and cite our assertion, and state exactly the verdicts, licences and hashes
+    answered."""
     key = keys.get(key_id)
-    if key is None or not key.verify(body, signature):
+    if key is None or not receipt_signature_holds(key, algorithm, body, signature):
         return "signature"
     try:
         data: dict[str, Any] = json.loads(body)

@@ -397,6 +397,7 @@ class Forwarder:
         problem = receipt_problem(
             receipt.body_json.encode(),
             receipt.signature.key_id,
+            receipt.signature.algorithm,
             receipt.signature.value,
             keys=peer.receipt_keys,
             receipt_id=receipt.receipt_id,

@@ -17,7 +17,12 @@ from services.common import audit_log, log_tree, merkle
 from services.common.audit_log import TreeHead
 from services.common.database import Database
 from services.common.signing import PublicKey
-from services.verifier.domain.receipt import Receipt, receipt_entry, unsigned_fields
+from services.verifier.domain.receipt import (
+    Receipt,
+    receipt_entry,
+    receipt_signature_holds,
+    unsigned_fields,
+)
 from services.verifier.keys import ServiceKeys
 from services.verifier.transparency import Transparency
 
@@ -56,12 +61,13 @@ class ReceiptCheck:
             return False, "LOG_INCOMPLETE"
 
     def signature(self, receipt: Receipt) -> tuple[bool, str]:
-        """Whether a receipt's body still carries the verifier's signature."""
+        """Whether a receipt's body still carries the verifier's signature (over the body's
+        digest, or over the body itself for a receipt made before: as it states)."""
         key = self.receipt_keys.public(receipt.key_id)
         if key is None:
             return False, "RECEIPT_KEY_UNKNOWN"
         public = PublicKey(key.key_id, key.algorithm, key.public_key)
-        if not public.verify(receipt.body, receipt.signature):
+        if not receipt_signature_holds(public, receipt.algorithm, receipt.body, receipt.signature):
             return False, "SIGNATURE_INVALID"
         return True, "SIGNATURE_VERIFIED"
 

@@ -30,9 +30,11 @@ from services.common.signing import canonical_json
 from services.verifier.budget import MatchGuard
 from services.verifier.domain.receipt import (
     Receipt,
+    digest_signed,
     new_receipt_id,
     receipt_body_of,
     receipt_entry,
+    signed_part,
 )
 from services.verifier.domain.verdict import Verdict
 from services.verifier.keys import ServiceKeys
@@ -151,6 +153,7 @@ class ReceiptSealer:
         via = (caller.region, caller.assertion_sha256) if caller.region else None
         body = receipt_body_of(receipt_id, at, caller.code, texts, caller.staff, via)
         key = self.keys.signing_key()
+        algorithm = digest_signed(key.algorithm)  # the key signs the body's digest
         verdict, licence_id, content_sha256 = _single(answers)
         # A generator: with metrics off it is never run.
         self.metrics.verdicts((a.decision.verdict, a.decision.reason) for a in answers)
@@ -163,8 +166,8 @@ class ReceiptSealer:
             content_sha256=content_sha256,
             body=body,
             key_id=key.key_id,
-            algorithm=key.algorithm,
-            signature=key.sign(body),
+            algorithm=algorithm,
+            signature=key.sign(signed_part(algorithm, body)[1]),
             staff=caller.staff,
         )
         return receipt_id, (receipt, _access_rows(caller, answers, at, self.vault))

@@ -18,6 +18,7 @@ from services.federation.evidence import (
     check_assertion,
     receipt_problem,
 )
+from services.verifier.domain.receipt import signed_part
 
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 KEY = SigningKey.generate("yihao-receipt-test1")
@@ -143,11 +144,14 @@ def _receipt(**changes) -> bytes:
     return canonical_json(body)
 
 
-def _problem(body: bytes, signature: bytes | None = None, answers=None) -> str:
+def _problem(
+    body: bytes, signature: bytes | None = None, answers=None, algorithm: str = "Ed25519-SHA256"
+) -> str:
     return receipt_problem(
         body,
         KEY.key_id,
-        signature or KEY.sign(body),
+        algorithm,
+        signature or KEY.sign(signed_part(algorithm, body)[1]),
         keys=KEYS,
         receipt_id="R1",
         department="11310000000000000X",
@@ -169,3 +173,17 @@ def test_a_peer_receipt_vouches_for_exactly_what_was_answered():
     assert _problem(_receipt(), answers=[Stated("valid", "L1", "ab", "R2")]) == "answer"
     assert _problem(_receipt(), answers=[Stated("valid", "L1", "ab", "R1")] * 2) == "answers"
     assert json.loads(_receipt())["via"]["region"] == "31"
+
+
+def test_a_peer_receipt_is_checked_as_its_algorithm_says():
+    body = _receipt()
+    # As receipts are signed today (over the body's digest), and as a peer made them before
+    # (over the body itself): both vouch.
+    assert _problem(body) == ""
+    assert _problem(body, algorithm="Ed25519") == ""
+    # A signature read as the other scheme than it was made under does not verify.
+    assert _problem(body, KEY.sign(body), algorithm="Ed25519-SHA256") == "signature"
+    digest_signature = KEY.sign(signed_part("Ed25519-SHA256", body)[1])
+    assert _problem(body, digest_signature, algorithm="Ed25519") == "signature"
+    # Nor under an algorithm its key is not of.
+    assert _problem(body, KEY.sign(body), algorithm="Ed448") == "signature"
