@@ -21,6 +21,7 @@ from services.common import audit_log
 from services.common.access_log import AccessRow, stage_rows
 from services.common.clock import Clock
 from services.common.database import Database
+from services.common.evidence import Entry
 from services.common.group_commit import GroupCommitter
 from services.common.holder_vault import HolderVault
 from services.common.identity import Caller
@@ -29,18 +30,21 @@ from services.common.sequencer import Sequencer
 from services.common.signing import canonical_json
 from services.verifier.budget import MatchGuard
 from services.verifier.domain.receipt import (
+    KIND,
     Receipt,
+    digest_signature,
     digest_signed,
     new_receipt_id,
     receipt_body_of,
-    receipt_entry,
-    signed_part,
 )
 from services.verifier.domain.verdict import Verdict
 from services.verifier.keys import ServiceKeys
 from services.verifier.persistence import repository as repo
 from services.verifier.results import Answer, ForwardedResult, Result
 from services.verifier.vetting import Vetted
+
+#: A signed receipt not yet written: the receipt, its log entry, the access records it implies.
+Sealed = tuple[Receipt, Entry, list[AccessRow]]
 
 RECEIPT_WRITERS = 4
 #: How long a receipt commit waits for verifications already under way to join it.
@@ -67,7 +71,7 @@ class ReceiptSealer:
         # Durable writes of receipts run here while batch streams work on their next chunk
         # (group commit still joins concurrent ones into one transaction).
         self._writers = ThreadPoolExecutor(RECEIPT_WRITERS, thread_name_prefix="receipts")
-        self._receipts: GroupCommitter[tuple[Receipt, list[AccessRow]]] = GroupCommitter(
+        self._receipts: GroupCommitter[Sealed] = GroupCommitter(
             db, _write_receipts, name="receipts", gather=RECEIPT_GATHER_SECONDS, metrics=metrics
         )
         # Receipts queue their log entries; this appends the queue to the tree many at a time.
@@ -107,7 +111,7 @@ class ReceiptSealer:
         self.sequencer.queued(2)  # the receipt's entry and its access records'
         return receipt_id
 
-    def write_all(self, sealed: Sequence[tuple[Receipt, list[AccessRow]]]) -> None:
+    def write_all(self, sealed: Sequence[Sealed]) -> None:
         """Make receipts from :meth:`signed` durable together (group commit)."""
         self._receipts.submit_many(sealed)
         self.sequencer.queued(len(sealed) + 1)
@@ -145,7 +149,7 @@ class ReceiptSealer:
         answers: Sequence[Answer | Result],
         texts: list[bytes],
         receipt_id: str = "",
-    ) -> tuple[str, tuple[Receipt, list[AccessRow]]]:
+    ) -> tuple[str, Sealed]:
         """A signed receipt over ``answers`` and the access records they imply, not yet
         written: no answer citing it may leave before it is durable (:meth:`seal`,
         :meth:`seal_later`, :meth:`write_all`). Its id is new unless ``receipt_id`` is given."""
@@ -153,7 +157,7 @@ class ReceiptSealer:
         via = (caller.region, caller.assertion_sha256) if caller.region else None
         body = receipt_body_of(receipt_id, at, caller.code, texts, caller.staff, via)
         key = self.keys.signing_key()
-        algorithm = digest_signed(key.algorithm)  # the key signs the body's digest
+        signature, logged = digest_signature(key.sign, body)
         verdict, licence_id, content_sha256 = _single(answers)
         # A generator: with metrics off it is never run.
         self.metrics.verdicts((a.decision.verdict, a.decision.reason) for a in answers)
@@ -166,20 +170,21 @@ class ReceiptSealer:
             content_sha256=content_sha256,
             body=body,
             key_id=key.key_id,
-            algorithm=algorithm,
-            signature=key.sign(signed_part(algorithm, body)[1]),
+            algorithm=digest_signed(key.algorithm),  # the key signed the body's digest
+            signature=signature,
             staff=caller.staff,
         )
-        return receipt_id, (receipt, _access_rows(caller, answers, at, self.vault))
+        entry = Entry(KIND, receipt_id, logged)  # as receipt_entry(receipt) states it
+        return receipt_id, (receipt, entry, _access_rows(caller, answers, at, self.vault))
 
 
-def _write_receipts(conn: Connection, items: Sequence[tuple[Receipt, list[AccessRow]]]) -> None:
+def _write_receipts(conn: Connection, items: Sequence[Sealed]) -> None:
     """One transaction for a group of receipts and the access records they imply, their log
     entries queued (the sequencer appends them to the tree)."""
-    receipts = [receipt for receipt, _ in items]
+    receipts = [receipt for receipt, _, _ in items]
     repo.insert_receipts(conn, receipts)
-    entries = [receipt_entry(r) for r in receipts]
-    access = stage_rows(conn, [r for _, rows in items for r in rows])  # one entry for them all
+    entries = [entry for _, entry, _ in items]
+    access = stage_rows(conn, [r for _, _, rows in items for r in rows])  # one entry for them
     audit_log.queue(conn, entries if access is None else [*entries, access], receipts[-1].issued_at)
 
 

@@ -11,7 +11,12 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy import update
 
 from services.licence_store import demo
-from services.verifier.domain.receipt import Receipt, new_receipt_id, receipt_body_of
+from services.verifier.domain.receipt import (
+    Receipt,
+    new_receipt_id,
+    receipt_body_of,
+    receipt_entry,
+)
 from services.verifier.persistence.tables import receipts
 from services.verifier.receipts import _write_receipts
 from testsupport.samples import BUSINESS_FIELDS
@@ -76,7 +81,7 @@ def test_a_receipt_signed_over_its_body_as_before_still_verifies(stack):
     signature = key.sign(body)
     before = Receipt(receipt_id, at, hall, None, "", "", body, key.key_id, "Ed25519", signature)
     with stack.app.db.transaction() as conn:
-        _write_receipts(conn, [(before, [])])
+        _write_receipts(conn, [(before, receipt_entry(before), [])])
     check = _check(stack, receipt_id)
     assert (check.authentic, check.reason) == (True, "SIGNATURE_AND_LOG_VERIFIED")
     assert check.receipt.signature.algorithm == "Ed25519"

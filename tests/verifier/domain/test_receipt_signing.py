@@ -4,15 +4,20 @@ before) its body, as the algorithm the receipt states says."""
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 from services.common.signing import SigningKey
 from services.verifier.domain.receipt import (
     DIGEST_CONTEXT,
+    Receipt,
+    digest_signature,
     digest_signed,
+    receipt_entry,
     receipt_signature_holds,
     signed_part,
 )
 
+AT = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 KEY = SigningKey.generate("yihao-receipt-test1")
 BODY = b'{"answers":[' + b'{"verdict":"valid"},' * 30_000 + b"{}]}"  # a batch's size
 
@@ -45,3 +50,10 @@ def test_a_signature_holds_only_as_the_receipt_states_it_was_made():
     # An algorithm the key is not of: never, even with the bytes right.
     assert not receipt_signature_holds(public, "Ed448-SHA256", BODY, by_digest)
     assert not receipt_signature_holds(public, "", BODY, by_body)
+
+
+def test_signing_a_digest_hashes_the_body_once_for_the_signature_and_the_log_entry():
+    signature, logged = digest_signature(KEY.sign, BODY)
+    assert receipt_signature_holds(KEY.public(), "Ed25519-SHA256", BODY, signature)
+    receipt = Receipt("R1", AT, "D", None, "", "", BODY, KEY.key_id, "Ed25519-SHA256", signature)
+    assert logged == receipt_entry(receipt).payload_sha256
