@@ -54,8 +54,13 @@ def signed_part(algorithm: str, body: bytes) -> tuple[str, bytes]:
     """What a receipt's signature covers, by the ``algorithm`` the receipt states: (the
     algorithm of the key that signed, the bytes it signed)."""
     if algorithm.endswith(DIGEST_SIGNED):
-        return algorithm[: -len(DIGEST_SIGNED)], DIGEST_CONTEXT + hashlib.sha256(body).digest()
+        return algorithm[: -len(DIGEST_SIGNED)], _digest_message(hashlib.sha256(body).digest())
     return algorithm, body
+
+
+def _digest_message(body_sha256: bytes) -> bytes:
+    """The bytes a :data:`DIGEST_SIGNED` receipt's key signs, given its body's SHA-256."""
+    return DIGEST_CONTEXT + body_sha256
 
 
 def digest_signature(sign: Callable[[bytes], bytes], body: bytes) -> tuple[bytes, str]:
@@ -63,7 +68,7 @@ def digest_signature(sign: Callable[[bytes], bytes], body: bytes) -> tuple[bytes
     are signed; the hex SHA-256 its log entry states, :func:`receipt_entry`): the body hashed
     once for both (a batch receipt's is ~600 KB)."""
     digest = hashlib.sha256(body)
-    signature = sign(DIGEST_CONTEXT + digest.digest())
+    signature = sign(_digest_message(digest.digest()))
     digest.update(signature)
     return signature, digest.hexdigest()
 
