@@ -113,21 +113,27 @@ def _forwarded(answer: pb.Verification) -> None:
     assert answer.region == "35" and answer.peer_receipt_id, answer
 
 
+def _run(base: Path, count: int, threads: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Two federated regions under ``base``: local and forwarded verifications measured."""
+    a, b = prepare("35", "福建省", base), prepare("31", "上海市", base)
+    federate([a, b], timeout_seconds=10.0)
+    with running(a, base / "35.log") as server_a, running(b, base / "31.log") as server_b:
+        in_a, in_b = _issue(a, count), _issue(b, count)
+        stub = pb_grpc.VerifierStub(b.channel(b.hall))
+        servers = {"31": server_b, "35": server_a}
+        _measure(stub, in_b[:20] + in_a[:20], 2, lambda _a: None, servers)  # warm up
+        local = _measure(stub, in_b, threads, _local, servers)
+        forwarded = _measure(stub, in_a, threads, _forwarded, servers)
+    return local, forwarded
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.federation", description=__doc__)
     parser.add_argument("--count", type=int, default=500, help="licences per region")
     parser.add_argument("--threads", type=int, default=4, help="calls in flight")
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="yihao-federation-bench-"))
-    a, b = prepare("35", "福建省", base), prepare("31", "上海市", base)
-    federate([a, b], timeout_seconds=10.0)
-    with running(a, base / "35.log") as server_a, running(b, base / "31.log") as server_b:
-        in_a, in_b = _issue(a, args.count), _issue(b, args.count)
-        stub = pb_grpc.VerifierStub(b.channel(b.hall))
-        servers = {"31": server_b, "35": server_a}
-        _measure(stub, in_b[:20] + in_a[:20], 2, lambda _a: None, servers)  # warm up
-        local = _measure(stub, in_b, args.threads, _local, servers)
-        forwarded = _measure(stub, in_a, args.threads, _forwarded, servers)
+    with tempfile.TemporaryDirectory(prefix="yihao-federation-bench-") as tmp:
+        local, forwarded = _run(Path(tmp), args.count, args.threads)
     print(f"{'':10} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs 31':>10} {'CPU µs 35':>10}")
     for name, f in (("local", local), ("forwarded", forwarded)):
         print(

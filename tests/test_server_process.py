@@ -53,6 +53,15 @@ def test_sigterm_lets_the_in_flight_import_finish_then_exits_cleanly():
         assert len(results) == 20
         assert all(r.outcome == pb.IMPORT_OUTCOME_ACCEPTED for r in results)
         assert server.proc.wait(timeout=30) == 0
+        var_dir = server.var_dir
+        assert (var_dir / "yihao.db").exists()
+    assert not var_dir.exists(), "the temp dir server_process made outlived the server"
+
+
+def test_a_var_dir_passed_in_is_left_for_the_caller(tmp_path: Path):
+    with server_process(None, var_dir=tmp_path / "var") as server:
+        assert server.var_dir == tmp_path / "var"
+    assert (tmp_path / "var" / "yihao.db").exists()  # a restart on the same data finds it
 
 
 #: Run in a fresh interpreter: whether the server hangs depends on the client's timing, and a

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,7 +137,8 @@ def server_process(
     with the demo catalogue, as ``workers`` processes sharing the port. Pass the ``var_dir``
     (and ``port``) of an earlier server to start it again on the same data, keys and
     certificates. With ``serving`` False, a server answering health NOT_SERVING (failing
-    closed) is waited for too."""
+    closed) is waited for too. A temp dir made here is removed when the server stops."""
+    made = var_dir is None
     var_dir = var_dir or Path(tempfile.mkdtemp(prefix="yihao-bench-"))
     dev_pki(var_dir / "pki")
     port = port or free_port()
@@ -170,6 +172,8 @@ def server_process(
         proc.wait(timeout=30)
         if log:
             log.close()
+        if made:
+            shutil.rmtree(var_dir, ignore_errors=True)
 
 
 @contextmanager

@@ -20,6 +20,7 @@ and VerifyByHolder; the cell shows VerifyLicence's answer, and every path is jud
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -320,11 +321,14 @@ def _per_licence_edits_and_keys_and_restore(r: Run) -> None:
 @contextmanager
 def _workspace(backend: str) -> Iterator[tuple[Path, PostgresServer | None]]:
     work = Path(tempfile.mkdtemp(prefix=f"yihao-tamper-{backend}-"))
-    if backend == "sqlite":
-        yield work, None
-        return
-    pg = PostgresServer(durable=True).start()
     try:
-        yield work, pg
+        if backend == "sqlite":
+            yield work, None
+            return
+        pg = PostgresServer(durable=True).start()
+        try:
+            yield work, pg
+        finally:
+            pg.cleanup()
     finally:
-        pg.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
