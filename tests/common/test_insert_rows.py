@@ -220,3 +220,33 @@ def test_a_statement_names_the_shared_texts_by_number():
         _sqlite_values("t", ("a", "b"), 2, (1,))
         == "INSERT INTO t (a, b) VALUES (?, NULL), (?, NULL)"
     )
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_text_given_as_its_utf8_bytes_is_stored_as_text(db, count):
+    """A text column named in ``utf8`` takes its values as UTF-8 bytes (a receipt's body,
+    encoded already to be signed): it reads back as the same text, and on SQLite is stored as
+    text, not as a blob (which a reader through the column's type would get as bytes), one
+    row or many, beside a NULL column and a shared text."""
+    rows = [(f"福州-{i}-示例".encode(), None, {"k": "同"}, AT) for i in range(count)]
+    with db.transaction() as conn:
+        insert_many(conn, things, ("name", "count", "data", "at"), rows, utf8=("name",))
+    with db.read() as conn:
+        names = conn.execute(select(things.c.name).order_by(things.c.seq)).scalars().all()
+        if db.engine.dialect.name == "sqlite":
+            kinds = conn.exec_driver_sql("SELECT typeof(name) FROM bulk_things").scalars().all()
+            assert kinds == ["text"] * count
+    assert names == [f"福州-{i}-示例" for i in range(count)]
+
+
+def test_a_statement_casts_the_texts_given_as_bytes():
+    """The SQL of a statement with texts given as UTF-8 bytes: each such value is bound
+    inside CAST(… AS TEXT), numbered or not."""
+    assert (
+        _sqlite_values("t", ("a", "b"), 2, (), (), (0,))
+        == "INSERT INTO t (a, b) VALUES (CAST(? AS TEXT), ?), (CAST(? AS TEXT), ?)"
+    )
+    assert (
+        _sqlite_values("t", ("a", "b", "c"), 2, (), (1,), (2,))
+        == "INSERT INTO t (a, b, c) VALUES (?2, ?1, CAST(?3 AS TEXT)), (?4, ?1, CAST(?5 AS TEXT))"
+    )

@@ -44,7 +44,7 @@ def insert_receipts(conn: Connection, batch: Sequence[Receipt]) -> None:
                 r.verdict.value if r.verdict else None,
                 r.licence_id,
                 r.content_sha256,
-                r.body.decode(),
+                r.body,
                 r.key_id,
                 r.algorithm,
                 r.signature,
@@ -52,6 +52,7 @@ def insert_receipts(conn: Connection, batch: Sequence[Receipt]) -> None:
             )
             for r in batch
         ],
+        utf8=("body",),
     )
 
 
