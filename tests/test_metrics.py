@@ -38,10 +38,15 @@ def _value(samples, name: str, **labels: str) -> float:
 
 
 def _drained(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """A scrape once the log's queue is empty (or after 10 s)."""
+    """A scrape once the log's queue is empty and the sequencer has counted what it appended
+    (or after 10 s). Both: a pass counts its entries just after its commit, so a scrape in
+    between finds the queue empty and nothing counted yet (seen once in CI)."""
     deadline = time.monotonic() + 10
     samples = _scrape(port)
-    while _value(samples, "yihao_audit_queue_entries") and time.monotonic() < deadline:
+    while (
+        _value(samples, "yihao_audit_queue_entries")
+        or not _value(samples, "yihao_audit_sequenced_entries_total")
+    ) and time.monotonic() < deadline:
         time.sleep(0.05)
         samples = _scrape(port)
     return samples
