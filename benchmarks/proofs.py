@@ -37,7 +37,8 @@ from typing import Any
 
 from services.common import audit_log, log_tree, merkle
 from services.common.audit_log import Entry
-from services.common.database import Database, insert_many
+from services.common.bulk_insert import insert_many
+from services.common.database import Database
 from services.common.log_tables import audit_leaves, audit_nodes
 from services.common.migrate import upgrade
 

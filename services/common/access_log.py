@@ -45,8 +45,9 @@ from services.common.access_rows import (
     row_line,
     stage,
 )
+from services.common.bulk_insert import insert_many
 from services.common.clock import as_utc
-from services.common.database import Database, insert_many, metadata
+from services.common.database import Database, metadata
 from services.common.evidence import Entry
 from services.common.group_commit import GroupCommitter
 from services.common.ids import time_ordered_id

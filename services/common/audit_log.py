@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, text
 
 from services.common import log_tree, merkle
+from services.common.bulk_insert import insert_many, insert_rows
 from services.common.clock import as_utc
-from services.common.database import driver_first, insert_many, insert_rows
+from services.common.database import driver_first
 from services.common.evidence import Entry
 from services.common.log_tables import audit_leaves, audit_nodes, audit_queue, tree_heads
 from services.common.signing import SigningKey, canonical_json

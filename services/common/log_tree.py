@@ -29,7 +29,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from services.common import merkle
-from services.common.database import insert_many
+from services.common.bulk_insert import insert_many
 from services.common.errors import FailedPrecondition
 from services.common.log_tables import audit_leaves, audit_nodes
 from services.common.merkle import Node

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import Column, Connection, DateTime, String, Table, select, update
 
-from services.common.database import insert_rows, metadata
+from services.common.bulk_insert import insert_rows
+from services.common.database import metadata
 
 maintenance_marks = Table(
     "maintenance_marks",

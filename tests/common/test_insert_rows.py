@@ -28,7 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from services.common.database import Database, _sqlite_values, insert_many, insert_rows
+from services.common.bulk_insert import _sqlite_values, insert_many, insert_rows
+from services.common.database import Database
 
 meta = MetaData()
 things = Table(
@@ -119,7 +120,7 @@ def test_insert_many_keeps_the_rows_order_across_statements(db, monkeypatch, per
     """On SQLite insert_many writes a few hundred rows a statement: the rows land in the order
     given (a batch's access records are digested in id order), the last statement carrying
     the remainder, whatever the split."""
-    monkeypatch.setattr("services.common.database.SQLITE_ROWS_PER_INSERT", per_statement)
+    monkeypatch.setattr("services.common.bulk_insert.SQLITE_ROWS_PER_INSERT", per_statement)
     rows = [(f"order-{i:03d}", i, {"i": i}, AT) for i in range(7)]
     with db.transaction() as conn:
         insert_many(conn, things, ("name", "count", "data", "at"), rows)
@@ -155,7 +156,7 @@ def test_a_duplicate_in_a_later_statement_leaves_nothing_of_the_unit(db, monkeyp
     """Rows split over several statements are still one unit of work: a duplicate key met in
     the last statement undoes the statements before it (insert_many raises the driver's own
     error; the caller's unit of work rolls back)."""
-    monkeypatch.setattr("services.common.database.SQLITE_ROWS_PER_INSERT", 2)
+    monkeypatch.setattr("services.common.bulk_insert.SQLITE_ROWS_PER_INSERT", 2)
     rows = [(f"dup-{i}", i, {"i": i}, AT) for i in range(4)] + [("dup-0", 9, {}, AT)]
     with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)), db.transaction() as conn:
         insert_many(conn, things, ("name", "count", "data", "at"), rows)
@@ -182,7 +183,7 @@ def test_insert_many_writes_columns_null_in_every_row_as_null(db, monkeypatch, p
     """On SQLite a column NULL in every row of a statement is written as the literal NULL
     (not bound): whichever columns those are, in whichever statements, every row reads back
     as given, in order."""
-    monkeypatch.setattr("services.common.database.SQLITE_ROWS_PER_INSERT", per_statement)
+    monkeypatch.setattr("services.common.bulk_insert.SQLITE_ROWS_PER_INSERT", per_statement)
     rows = [
         ("n-0", None, None, {"i": 0}, None, AT),
         ("n-1", None, None, {"i": 1}, None, AT),  # with n-0: count, blob and day all NULL
@@ -198,8 +199,8 @@ def test_insert_many_binds_a_text_every_row_shares_once(db, monkeypatch, per_sta
     """On SQLite a text the same in every row of a statement is bound once (numbered
     parameters): whichever columns share one in whichever statement — none, some, the
     instant once formatted — every row reads back as given, in order."""
-    monkeypatch.setattr("services.common.database.SQLITE_ROWS_PER_INSERT", per_statement)
-    monkeypatch.setattr("services.common.database.SQLITE_SHARED_FROM", 2)
+    monkeypatch.setattr("services.common.bulk_insert.SQLITE_ROWS_PER_INSERT", per_statement)
+    monkeypatch.setattr("services.common.bulk_insert.SQLITE_SHARED_FROM", 2)
     rows = [
         (f"s-{i}", 7, None, {"k": "同"}, date(2026, 3, 2) if i < 4 else None, AT) for i in range(7)
     ]

@@ -27,8 +27,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.common import audit_log
+from services.common.bulk_insert import insert_rows
 from services.common.clock import as_utc
-from services.common.database import duplicates_raise, insert_rows
+from services.common.database import duplicates_raise
 from services.common.errors import AlreadyExists
 from services.common.identifiers import HolderNumber
 from services.common.signing import canonical_json, sha256_hex

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, select
 
-from services.common.database import insert_rows
+from services.common.bulk_insert import insert_rows
 from services.licence_store.domain.statements import Link, StatusStatement
 from services.licence_store.persistence.tables import department_keys, licence_statements
 

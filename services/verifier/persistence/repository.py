@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from services.common.bulk_insert import insert_many
 from services.common.clock import as_utc
-from services.common.database import duplicates_raise, insert_many
+from services.common.database import duplicates_raise
 from services.common.errors import AlreadyExists
 from services.verifier.domain.receipt import Receipt
 from services.verifier.domain.verdict import Verdict

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from alembic import op
 
-from services.common.database import insert_many
+from services.common.bulk_insert import insert_many
 from services.common.log_tables import audit_nodes
 from services.common.log_tree import nodes_of
 
