@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from grpc_health.v1 import health, health_pb2
 
 from services.assistance.service import AssistanceService
+from services.common.thread_names import name_this_thread
 from services.common.trusted_head import TrustedHeadGuard
 from services.verifier.transparency import Transparency
 
@@ -81,6 +82,7 @@ def every(seconds: float, task: Callable[[], object], stopped: threading.Event) 
     """Run ``task`` every ``seconds`` in a daemon thread until ``stopped`` (errors logged)."""
 
     def loop() -> None:
+        name_this_thread()
         while not stopped.wait(seconds):
             try:
                 task()
@@ -94,6 +96,7 @@ def once_soon(task: Callable[[], object]) -> None:
     """Run ``task`` once in a daemon thread (errors logged): start-up housekeeping."""
 
     def run() -> None:
+        name_this_thread()
         try:
             task()
         except Exception:

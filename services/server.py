@@ -45,6 +45,7 @@ from services.common.interceptors import (
 from services.common.limits import MAX_MESSAGE_BYTES
 from services.common.metrics import NO_METRICS
 from services.common.migrate import upgrade
+from services.common.thread_names import name_this_thread
 from services.diagnostics import DiagnosticsServicer
 from services.licence_store.grpc_servicer import LicenceStoreServicer
 from services.observability import (
@@ -106,7 +107,9 @@ def build_server(
     settings = app.settings
     limit = settings.max_active_calls
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(
+            max_workers=settings.max_workers, thread_name_prefix="rpc", initializer=name_this_thread
+        ),
         interceptors=[
             *([app.tracing.server_interceptor()] if app.tracing is not None else []),
             *([MetricsInterceptor(app.metrics)] if app.metrics is not NO_METRICS else []),

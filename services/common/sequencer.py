@@ -20,6 +20,7 @@ import time
 from services.common import audit_log
 from services.common.database import Database
 from services.common.metrics import NO_METRICS, Metrics
+from services.common.thread_names import name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Sequencer:
             self._flush()
 
     def _loop(self) -> None:
+        name_this_thread()
         while not self._stopped.is_set():
             self._wake.wait(self._every)
             self._wake.clear()

@@ -13,6 +13,8 @@ import threading
 from collections import deque
 from pathlib import Path
 
+from services.common.thread_names import name_this_thread
+
 log = logging.getLogger("services.common.database")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -78,6 +80,7 @@ class Checkpointer:
         self._thread.start()
 
     def _run(self) -> None:
+        name_this_thread()
         conn: sqlite3.Connection | None = None
         try:
             while not self._stop.wait(self._interval):

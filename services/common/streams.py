@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from services.common.errors import YihaoError
+from services.common.thread_names import name_this_thread
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -44,10 +45,13 @@ class StreamBatcher(Generic[T]):
         self._weight: Callable[[T], int] = weight or _one
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queued or size * 4)
         self._error: BaseException | None = None
-        self._reader = threading.Thread(target=self._pump, args=(items,), daemon=True)
+        self._reader = threading.Thread(
+            target=self._pump, args=(items,), name="stream-reader", daemon=True
+        )
         self._reader.start()
 
     def _pump(self, items: Iterable[T]) -> None:
+        name_this_thread()
         try:
             for item in items:
                 self._queue.put(item)
@@ -108,10 +112,13 @@ class Prefetch(Generic[T]):
         self._queue: queue.Queue[object] = queue.Queue(maxsize=ahead)
         self._closed = threading.Event()
         self._error: YihaoError | None = None
-        self._reader = threading.Thread(target=self._pump, args=(items,), daemon=True)
+        self._reader = threading.Thread(
+            target=self._pump, args=(items,), name="stream-reader", daemon=True
+        )
         self._reader.start()
 
     def _pump(self, items: Iterable[T]) -> None:
+        name_this_thread()
         try:
             for item in items:
                 if not self._put(item):

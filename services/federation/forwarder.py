@@ -36,6 +36,7 @@ from services.common.identity import Caller
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.ratelimit import RateLimiter
 from services.common.signing import SigningKey
+from services.common.thread_names import name_this_thread
 from services.federation.answers import (
     Ask,
     asked_item,
@@ -96,7 +97,9 @@ class Forwarder:
             )
             for region, peer in config.peers.items()
         }
-        self._pool = ThreadPoolExecutor(max(2, len(config.peers)), thread_name_prefix="forward")
+        self._pool = ThreadPoolExecutor(
+            max(2, len(config.peers)), thread_name_prefix="forward", initializer=name_this_thread
+        )
         for region in config.peers:
             metrics.federation_peer_state(region, BreakerState.CLOSED.value)
 

@@ -23,6 +23,7 @@ from services.common.limits import MAX_MESSAGE_BYTES
 from services.common.listening import listen as listen_on
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.ratelimit import RateLimiter
+from services.common.thread_names import name_this_thread
 from services.federation.assistance_client import PeerAssistance
 from services.federation.breaker import BreakerState
 from services.federation.config import FederationConfig, load_federation
@@ -102,7 +103,11 @@ class Federation:
             RegionInterceptor(self.config),
         ]
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="federation"),
+            futures.ThreadPoolExecutor(
+                max_workers=max_workers,
+                thread_name_prefix="federation",
+                initializer=name_this_thread,
+            ),
             interceptors=interceptors,
             options=[
                 ("grpc.so_reuseport", 1 if reuse_port else 0),

@@ -28,6 +28,7 @@ from services.common.identity import Caller
 from services.common.metrics import NO_METRICS, Metrics
 from services.common.sequencer import Sequencer
 from services.common.signing import canonical_json
+from services.common.thread_names import name_this_thread
 from services.verifier.budget import MatchGuard
 from services.verifier.domain.receipt import (
     KIND,
@@ -70,7 +71,9 @@ class ReceiptSealer:
         self.clock = clock
         # Durable writes of receipts run here while batch streams work on their next chunk
         # (group commit still joins concurrent ones into one transaction).
-        self._writers = ThreadPoolExecutor(RECEIPT_WRITERS, thread_name_prefix="receipts")
+        self._writers = ThreadPoolExecutor(
+            RECEIPT_WRITERS, thread_name_prefix="receipts", initializer=name_this_thread
+        )
         self._receipts: GroupCommitter[Sealed] = GroupCommitter(
             db, _write_receipts, name="receipts", gather=RECEIPT_GATHER_SECONDS, metrics=metrics
         )
