@@ -163,10 +163,13 @@ def run_clients(
     target: Callable[[Any, Barrier, Any], None],
     jobs: Sequence[Any],
     db_cpu: Callable[[], float] = lambda: 0.0,
+    probe: Callable[[], object] = lambda: None,
 ) -> tuple[list[Any], float, float]:
     """Run ``target(job, barrier, out)`` for each job in its own spawned process; each puts
     one result with an ``error`` attribute on ``out``. Returns the results and the server's
-    and database's CPU seconds between the barrier (warm-up done) and the last result."""
+    and database's CPU seconds between the barrier (warm-up done) and the last result;
+    ``probe`` is called at those two moments too (``benchmarks.threads`` reads each server
+    thread's counters there)."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(len(jobs) + 1)
     out = ctx.Queue()
@@ -177,9 +180,11 @@ def run_clients(
         # A broken barrier: a client failed before its measured part; its error is queued.
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(PHASE_TIMEOUT)
+        probe()
         cpu0, db0 = server.cpu_seconds(), db_cpu()
         results = [out.get(timeout=PHASE_TIMEOUT) for _ in jobs]
         cpu1, db1 = server.cpu_seconds(), db_cpu()
+        probe()
     finally:
         for proc in procs:
             proc.join(timeout=30)

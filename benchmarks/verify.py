@@ -54,9 +54,12 @@ from yihao.v1 import licence_store_pb2 as store_pb
 # --- the measuring process ------------------------------------------------------------------
 
 
-def measure(server: ServerProcess, jobs: list[Job]) -> Figures:
-    """Run ``jobs`` in spawned processes; server CPU is read between their start and end."""
-    results, server_cpu, _ = run_clients(server, worker, jobs)
+def measure(
+    server: ServerProcess, jobs: list[Job], probe: Callable[[], object] = lambda: None
+) -> Figures:
+    """Run ``jobs`` in spawned processes; server CPU is read between their start and end
+    (``probe`` is called at both moments)."""
+    results, server_cpu, _ = run_clients(server, worker, jobs, probe=probe)
     return Figures(
         calls=sum(r.calls for r in results),
         seconds=max(r.end for r in results) - min(r.start for r in results),
