@@ -198,7 +198,10 @@ def main() -> None:
         parser.error(f"--modes: unknown {', '.join(unknown)} (ping, verify, batch)")
 
     print(hot_path.describe(), flush=True)
-    result: dict[str, Any] = {"cpu_count": os.cpu_count(), "load_at_start": round(os.getloadavg()[0], 2)}
+    result: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "load_at_start": round(os.getloadavg()[0], 2),
+    }
     with server_process(None) as server:
         targets = import_licences(server, 1000)
         for mode in modes:
