@@ -251,3 +251,33 @@ def test_a_statement_casts_the_texts_given_as_bytes():
         _sqlite_values("t", ("a", "b", "c"), 2, (), (1,), (2,))
         == "INSERT INTO t (a, b, c) VALUES (?2, ?1, CAST(?3 AS TEXT)), (?4, ?1, CAST(?5 AS TEXT))"
     )
+
+
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_a_few_rows_are_stored_as_the_general_path_stores_them(db, monkeypatch, count):
+    """A few rows (a verification round's) go in one plain statement on SQLite, each value
+    bound; the same rows through the general path (NULL literals, shared texts, converters per
+    column) must be stored identically: each column's type and value as SQLite holds them."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the short path is SQLite's")
+    names = ("name", "count", "blob", "data", "day", "at")
+
+    def rows(prefix: str) -> list[tuple[object, ...]]:
+        return [
+            (f"{prefix}-{i}-福州".encode(), None, b"\x00" if i else None, {"k": "同"}, None, AT)
+            for i in range(count)
+        ]
+
+    with db.transaction() as conn:
+        insert_many(conn, things, names, rows("few"), utf8=("name",))
+    monkeypatch.setattr("services.common.bulk_insert._sqlite_few", lambda *_: False)
+    with db.transaction() as conn:
+        insert_many(conn, things, names, rows("all"), utf8=("name",))
+    stored = ", ".join(f"typeof({n}), quote({n})" for n in names[1:])
+    with db.read() as conn:
+        back = conn.exec_driver_sql(
+            f"SELECT substr(name, 1, 3), typeof(name), {stored} FROM bulk_things ORDER BY seq"
+        ).all()
+    few = [tuple(r[1:]) for r in back if r[0] == "few"]
+    general = [tuple(r[1:]) for r in back if r[0] == "all"]
+    assert len(few) == count and few == general
