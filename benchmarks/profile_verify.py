@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,23 @@ def _timed(run: Callable[[], int]) -> tuple[float, float]:
     return wall / items * 1e6, cpu / items * 1e6
 
 
+@contextmanager
+def stack_with_licences(prefix: str, licences: int) -> Iterator[tuple[Any, Any, Path]]:
+    """A stack on SQLite in a temporary directory (development PKI, demo catalogue, rate
+    limits out of the way as in ``benchmarks.verify``) holding ``licences`` imported business
+    licences: (stack, the licences as ``import_licences`` gives them, the directory)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        var = Path(tmp)
+        pki = dev_pki(var / "pki")
+        limits = json.dumps({k: [1e6, 10**6] for k in DEFAULT_LIMITS})
+        settings = settings_for(f"sqlite:///{var / 'yihao.db'}", var, pki, rate_limits_json=limits)
+        stack = start_stack(settings, pki)
+        try:
+            yield stack, import_licences(stack, licences), var  # type: ignore[arg-type]
+        finally:
+            stack.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--licences", type=int, default=1000)
@@ -247,37 +265,28 @@ def main() -> None:
     threads = None if args.plain else AllThreads()
     if threads is not None:
         threads.install()
-    with tempfile.TemporaryDirectory(prefix="yihao-profile-") as tmp:
-        var = Path(tmp)
-        pki = dev_pki(var / "pki")
-        limits = json.dumps({k: [1e6, 10**6] for k in DEFAULT_LIMITS})  # as benchmarks.verify
-        settings = settings_for(f"sqlite:///{var / 'yihao.db'}", var, pki, rate_limits_json=limits)
-        stack = start_stack(settings, pki)
-        try:
-            targets = import_licences(stack, args.licences)  # type: ignore[arg-type]
-            servicer = VerifierServicer(stack.app.verifier)
-            caller = Caller(demo.code_of("hall"))
-            requests = verify_requests(targets, names=args.names)
-            heap.settle()  # as a server does before serving
-            if args.batch:
-                with acting_as(caller):
-                    _measure(
-                        "VerifyBatch",
-                        _batch(servicer, requests, args.batch),
-                        threads,
-                        args.top,
-                        args.dump,
-                    )
-            if args.unary:
+    with stack_with_licences("yihao-profile-", args.licences) as (stack, targets, _):
+        servicer = VerifierServicer(stack.app.verifier)
+        caller = Caller(demo.code_of("hall"))
+        requests = verify_requests(targets, names=args.names)
+        heap.settle()  # as a server does before serving
+        if args.batch:
+            with acting_as(caller):
                 _measure(
-                    "VerifyLicence",
-                    _unary(servicer, caller, requests, args.unary, args.threads),
+                    "VerifyBatch",
+                    _batch(servicer, requests, args.batch),
                     threads,
                     args.top,
                     args.dump,
                 )
-        finally:
-            stack.stop()
+        if args.unary:
+            _measure(
+                "VerifyLicence",
+                _unary(servicer, caller, requests, args.unary, args.threads),
+                threads,
+                args.top,
+                args.dump,
+            )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import argparse
 import hashlib
 import json
 import sqlite3
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -37,8 +36,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from benchmarks.profile_verify import _unary
-from benchmarks.verify import import_licences
+from benchmarks.profile_verify import _unary, stack_with_licences
 from benchmarks.verify_load import verify_requests
 from services.common.access_log import KIND as ACCESS_KIND
 from services.common.access_rows import stage
@@ -46,14 +44,12 @@ from services.common.identifiers import parse_holder_number
 from services.common.identity import Caller
 from services.common.ids import time_ordered_id
 from services.common.licence_ids import parse_licence_identifier
-from services.common.ratelimit import DEFAULT_LIMITS
 from services.licence_store import demo
 from services.licence_store.persistence.changes import changes_from
 from services.licence_store.persistence.rows import _BY_SERIALS
 from services.verifier.domain.receipt import KIND as RECEIPT_KIND
 from services.verifier.domain.receipt import receipt_body_of
 from services.verifier.grpc_servicer import VerifierServicer
-from testsupport.stack import dev_pki, settings_for, start_stack
 from yihao.v1 import verifier_pb2 as pb
 
 CHINA = timezone(timedelta(hours=8))
@@ -205,51 +201,41 @@ def main() -> None:
     tight_us: dict[str, float] = {}
     handler_us: dict[str, float] = {}
     per_round: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="yihao-tight-") as tmp:
-        var = Path(tmp)
-        pki = dev_pki(var / "pki")
-        limits = json.dumps({k: [1e6, 10**6] for k in DEFAULT_LIMITS})  # as benchmarks.verify
-        settings = settings_for(f"sqlite:///{var / 'yihao.db'}", var, pki, rate_limits_json=limits)
-        stack = start_stack(settings, pki)
-        try:
-            targets = import_licences(stack, args.licences)  # type: ignore[arg-type]
-            requests = verify_requests(targets)
-            wire = [r.SerializeToString() for r in requests]
-            service = stack.app.verifier
-            sequencer = service.receipts.sequencer
-            tight = Tight(var / "yihao.db", sequencer.run)
-            for k in (int(x) for x in args.rounds.split(",")):
+    with stack_with_licences("yihao-tight-", args.licences) as (stack, targets, var):
+        requests = verify_requests(targets)
+        wire = [r.SerializeToString() for r in requests]
+        service = stack.app.verifier
+        tight = Tight(var / "yihao.db", service.receipts.sequencer.run)
+        for k in (int(x) for x in args.rounds.split(",")):
 
-                def rounds(k: int = k) -> int:
-                    for start in range(0, args.calls, k):
-                        tight.round([wire[(start + j) % len(wire)] for j in range(k)])
-                    return len(range(0, args.calls, k)) * k
+            def rounds(k: int = k) -> int:
+                for start in range(0, args.calls, k):
+                    tight.round([wire[(start + j) % len(wire)] for j in range(k)])
+                return len(range(0, args.calls, k)) * k
 
-                tight_us[str(k)] = _best(rounds)
-                print(f"tight, rounds of {k}: {tight_us[str(k)]:.0f} µs CPU a call", flush=True)
-            servicer = VerifierServicer(service)
-            combiner = service._combiner
-            sizes: list[int] = []
-            inner = combiner._run
+            tight_us[str(k)] = _best(rounds)
+            print(f"tight, rounds of {k}: {tight_us[str(k)]:.0f} µs CPU a call", flush=True)
+        servicer = VerifierServicer(service)
+        combiner = service._combiner
+        sizes: list[int] = []
+        inner = combiner._run
 
-            def counted(items: Any) -> Any:
-                sizes.append(len(items))
-                return inner(items)
+        def counted(items: Any) -> Any:
+            sizes.append(len(items))
+            return inner(items)
 
-            combiner._run = counted
-            caller = Caller(demo.code_of("hall"))
-            for t in (int(x) for x in args.threads.split(",")):
-                run = _unary(servicer, caller, requests, args.calls, t)
-                sizes.clear()
-                handler_us[str(t)] = _best(run)
-                per_round[str(t)] = round(4 * args.calls / len(sizes), 2)  # warm-up + 3 runs
-                print(
-                    f"handler, {t} callers: {handler_us[str(t)]:.0f} µs CPU a call, "
-                    f"{per_round[str(t)]} calls a round",
-                    flush=True,
-                )
-        finally:
-            stack.stop()
+        combiner._run = counted
+        caller = Caller(demo.code_of("hall"))
+        for t in (int(x) for x in args.threads.split(",")):
+            run = _unary(servicer, caller, requests, args.calls, t)
+            sizes.clear()
+            handler_us[str(t)] = _best(run)
+            per_round[str(t)] = round(4 * args.calls / len(sizes), 2)  # warm-up + 3 runs
+            print(
+                f"handler, {t} callers: {handler_us[str(t)]:.0f} µs CPU a call, "
+                f"{per_round[str(t)]} calls a round",
+                flush=True,
+            )
     print(
         json.dumps(
             {
