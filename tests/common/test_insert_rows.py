@@ -254,12 +254,13 @@ def test_a_statement_casts_the_texts_given_as_bytes():
 
 
 @pytest.mark.parametrize("count", [1, 2, 5])
-def test_a_few_rows_are_stored_as_the_general_path_stores_them(db, monkeypatch, count):
-    """A few rows (a verification round's) go in one plain statement on SQLite, each value
-    bound; the same rows through the general path (NULL literals, shared texts, converters per
-    column) must be stored identically: each column's type and value as SQLite holds them."""
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("the short path is SQLite's")
+def test_a_few_rows_are_stored_as_the_general_path_stores_them(tmp_path, monkeypatch, count):
+    """A few rows (a verification round's) go in one plain statement on SQLite (only there),
+    each value bound; the same rows through the general path (NULL literals, shared texts,
+    converters per column) must be stored identically: each column's type and value as
+    SQLite holds them."""
+    db = Database(f"sqlite:///{tmp_path / 'few.db'}")
+    meta.create_all(db.engine)
     names = ("name", "count", "blob", "data", "day", "at")
 
     def rows(prefix: str) -> list[tuple[object, ...]]:
@@ -278,6 +279,7 @@ def test_a_few_rows_are_stored_as_the_general_path_stores_them(db, monkeypatch, 
         back = conn.exec_driver_sql(
             f"SELECT substr(name, 1, 3), typeof(name), {stored} FROM bulk_things ORDER BY seq"
         ).all()
+    db.dispose()
     few = [tuple(r[1:]) for r in back if r[0] == "few"]
     general = [tuple(r[1:]) for r in back if r[0] == "all"]
     assert len(few) == count and few == general
