@@ -3,7 +3,7 @@ message the protobuf library builds from the same answers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -11,7 +11,16 @@ from services.common.clock import FixedClock
 from services.common.identity import Caller
 from services.licence_store import demo
 from services.verifier.batch import Chunk
-from services.verifier.messages import Wire, _length, batch_item, encoded
+from services.verifier.domain.verdict import STANDARD_CHECKS
+from services.verifier.messages import (
+    Wire,
+    _length,
+    _stamp,
+    _stamp_by_protobuf,
+    batch_item,
+    encoded,
+)
+from services.verifier.results import EXISTENCE
 from tests.verifier.test_batch import COMPANY, MISSING, PERSON, issue, issue_person, item
 from testsupport.stack import Stack
 from testsupport.why import WHY
@@ -25,6 +34,28 @@ def test_a_length_is_the_varint_protobuf_writes(n):
     message = common.Signature(key_id="x" * n)
     assert message.SerializeToString() == b"\x0a" + _length(n) + b"x" * n
     assert _length(0) == b"\x00"
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 12, 6, 6, 45, 12, 345678, tzinfo=UTC),
+        datetime(2026, 12, 6, 14, 45, 12, tzinfo=timezone(timedelta(hours=8))),  # no micros
+        datetime(1970, 1, 1, tzinfo=UTC),  # seconds and nanos both 0: omitted
+        datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(2106, 2, 7, 6, 28, 16, tzinfo=UTC),  # past 2**32 seconds
+        datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),  # negative: protobuf's own path
+    ],
+)
+@pytest.mark.parametrize("checks", [STANDARD_CHECKS, EXISTENCE, (), ("状态",)])
+def test_an_answers_instant_and_policy_are_the_bytes_protobuf_writes(at, checks):
+    """A unary answer's instant and policy are encoded by hand (once a round): the very bytes
+    the protobuf library serialises for the same message, whatever the instant."""
+    assert _stamp(at, checks) == _stamp_by_protobuf(at, checks)
+    stamp = vpb.Verification.FromString(_stamp(at, checks))
+    assert stamp.checked_at.ToDatetime(tzinfo=UTC) == at
+    assert tuple(stamp.policy.checks) == checks and stamp.policy.as_of == stamp.checked_at
 
 
 def test_an_encoded_chunk_parses_to_the_message_filled_from_it(stack: Stack):
