@@ -153,10 +153,9 @@ def insert_many(
     sql, processors = _insert_plan(conn.dialect, table, names)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        few = isinstance(cursor, sqlite3.Cursor) and _sqlite_few(
-            cursor, table.name, names, rows, utf8, processors
-        )
-        if few:
+        if isinstance(cursor, sqlite3.Cursor) and (
+            _sqlite_few(cursor, table.name, names, rows, utf8, processors)
+        ):
             return
         if isinstance(cursor, sqlite3.Cursor) and (len(rows) > 1 or utf8):
             casts = tuple(sorted(names.index(name) for name in utf8))

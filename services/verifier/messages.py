@@ -263,16 +263,14 @@ def _stamp_by_protobuf(at: datetime, checks: tuple[str, ...]) -> bytes:
 
 
 def _field_bytes(text: str) -> bytes:
+    """A string's UTF-8 bytes with their length in front (a field's value, without its key)."""
     raw = text.encode()
     return _length(len(raw)) + raw
 
 
 def _field(key: bytes, text: str) -> bytes:
     """A string field encoded (nothing for an empty string, as protobuf writes it)."""
-    if not text:
-        return b""
-    raw = text.encode()
-    return key + _length(len(raw)) + raw
+    return key + _field_bytes(text) if text else b""
 
 
 def _varint(n: int) -> bytes:
